@@ -1,0 +1,180 @@
+"""Named model sets: one model per role, plus the generation defaults that suit them.
+
+A model reference is a Hugging Face hub id ("stabilityai/sd-turbo"), a local folder holding a
+diffusers or transformers save, or "tiny:ROLE" for the random-weight models the tinykit builds offline.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from engine.errors import InputError, ModelUnavailable
+from engine.paths import data_home
+
+ROLES = ("illustrator", "captioner", "storyteller", "preview_decoder")
+TINY_PREFIX = "tiny:"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    models: dict[str, str]
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    batch_size: int = 4
+    download_size: str = ""
+    chat: bool = True   # the storyteller takes a chat template (instruct model) or a plain prompt
+    extra: dict = field(default_factory=dict)
+
+    def model(self, role: str) -> str:
+        if role not in ROLES:
+            raise InputError(f"Unknown model role '{role}': use one of {', '.join(ROLES)}.")
+        return self.models.get(role, "")
+
+    def with_overrides(self, overrides: dict[str, str] | None) -> "Profile":
+        if not overrides:
+            return self
+        for role in overrides:
+            if role not in ROLES:
+                raise InputError(f"Unknown model role '{role}': use one of {', '.join(ROLES)}.")
+        return replace(self, models={**self.models, **{k: v for k, v in overrides.items() if v}})
+
+
+PROFILES: dict[str, Profile] = {
+    "fast": Profile(
+        name="fast",
+        description="SD-Turbo pictures in 4 steps, BLIP captions and a small instruct model: quick on any GPU.",
+        models={"illustrator": "stabilityai/sd-turbo",
+                "captioner": "Salesforce/blip-image-captioning-base",
+                "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
+                "preview_decoder": "madebyollin/taesd"},
+        steps=4, guidance=0.0, width=512, height=512, batch_size=6,
+        download_size="about 5 GB (SD-Turbo 2.6 GB in fp16, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
+    ),
+    "classic": Profile(
+        name="classic",
+        description="Stable Diffusion 1.5 with 30 guided steps: slower, the classic picture-book look.",
+        models={"illustrator": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+                "captioner": "Salesforce/blip-image-captioning-base",
+                "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
+                "preview_decoder": "madebyollin/taesd"},
+        steps=30, guidance=7.5, width=512, height=512, batch_size=4,
+        download_size="about 7 GB (SD 1.5 4.3 GB, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
+    ),
+    "quality": Profile(
+        name="quality",
+        description="SD 1.5 with 40 steps, BLIP large captions and a 1.5B storyteller: best results, needs 8 GB of GPU memory.",
+        models={"illustrator": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+                "captioner": "Salesforce/blip-image-captioning-large",
+                "storyteller": "Qwen/Qwen2.5-1.5B-Instruct",
+                "preview_decoder": "madebyollin/taesd"},
+        steps=40, guidance=7.0, width=512, height=512, batch_size=4,
+        download_size="about 10 GB (SD 1.5 4.3 GB, BLIP large 1.9 GB, Qwen2.5-1.5B 3.1 GB)",
+    ),
+    "tiny": Profile(
+        name="tiny",
+        description="Tiny random-weight models built on this machine: runs offline in seconds, draws noise. For trying the app and for tests.",
+        models={role: TINY_PREFIX + role for role in ROLES},
+        steps=2, guidance=4.0, width=64, height=64, batch_size=4,
+        download_size="nothing to download (built locally, under 20 MB)",
+    ),
+}
+
+DEFAULT_PROFILE = "fast"
+_ENV_ROLE = {role: "STORYBOOK_" + role.upper() for role in ROLES}
+
+
+def settings_path() -> Path:
+    return data_home() / "settings.json"
+
+
+def load_settings() -> dict:
+    path = settings_path()
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_settings(settings: dict) -> None:
+    path = settings_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def get_profile(name: str | None = None, overrides: dict[str, str] | None = None) -> Profile:
+    """The profile to use: the name given, else STORYBOOK_PROFILE, else the settings file, else 'fast'.
+
+    Role overrides come from the settings file, then STORYBOOK_<ROLE> variables, then `overrides`.
+    """
+    settings = load_settings()
+    name = name or os.environ.get("STORYBOOK_PROFILE", "").strip() or settings.get("profile") or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise InputError(f"Unknown profile '{name}': choose one of {', '.join(PROFILES)}.")
+    merged: dict[str, str] = {}
+    saved = settings.get("overrides") if settings.get("profile", name) == name else None
+    if isinstance(saved, dict):
+        merged.update({k: str(v) for k, v in saved.items() if k in ROLES and v})
+    merged.update({role: os.environ[var].strip() for role, var in _ENV_ROLE.items() if os.environ.get(var, "").strip()})
+    merged.update(overrides or {})
+    return PROFILES[name].with_overrides(merged)
+
+
+def resolve_model(ref: str) -> str:
+    """Turn a model reference into what from_pretrained takes: a hub id or an existing folder."""
+    if not ref:
+        raise ModelUnavailable("No model is set for this role in the chosen profile.")
+    if ref.startswith(TINY_PREFIX):
+        from engine import tinykit
+
+        role = ref[len(TINY_PREFIX):]
+        return str(tinykit.ensure_tiny_models()[role])
+    path = Path(ref).expanduser()
+    if path.is_absolute() or ref.startswith(".") or path.exists():
+        if not path.is_dir():
+            raise ModelUnavailable(f"The model folder '{ref}' does not exist.")
+        return str(path)
+    return ref
+
+
+def is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_downloaded(ref: str) -> bool:
+    """Whether the model can load without the network: a tiny model, a local folder, or in the hub cache."""
+    if ref.startswith(TINY_PREFIX):
+        return True
+    if Path(ref).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub always comes with diffusers
+        return False
+    for marker in ("model_index.json", "config.json"):
+        found = try_to_load_from_cache(ref, marker)
+        if isinstance(found, str):
+            return True
+    return False
+
+
+def fetch_command(profile: Profile) -> str:
+    """The shell command that downloads a profile's models for offline use later."""
+    return f"python -m engine fetch --profile {profile.name}"
+
+
+def unavailable_message(ref: str, role: str, cause: BaseException | None = None) -> str:
+    where = "the local folder" if Path(ref).expanduser().is_absolute() else "the Hugging Face hub"
+    why = " You are offline (HF_HUB_OFFLINE=1)." if is_offline() else ""
+    detail = f" ({type(cause).__name__})" if cause is not None else ""
+    return (f"The {role} model '{ref}' could not be loaded from {where}{detail}.{why} "
+            f"Download it once with 'python -m engine fetch', or choose the 'tiny' profile to work offline.")

@@ -1,0 +1,22 @@
+"""Every test runs offline, in a private data folder, on the tiny profile unless it says otherwise."""
+import os
+import tempfile
+
+# Set before any test module imports huggingface_hub (it reads HF_HUB_OFFLINE at import time).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("STORYBOOK_HOME", tempfile.mkdtemp(prefix="storybook-test-home-"))
+os.environ["STORYBOOK_PROFILE"] = "tiny"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> dict[str, Path]:
+    """The tiny random-weight models, built once per test session into the test data folder."""
+    from engine import tinykit
+
+    return tinykit.ensure_tiny_models()
