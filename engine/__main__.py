@@ -1,0 +1,225 @@
+"""python -m engine: segment, illustrate, caption, tell, fetch and bench without a browser."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from engine.errors import InputError, StudioError
+
+
+def read_story(path: str) -> str:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"There is no story file at '{path}'.")
+    from engine.segment import MAX_STORY_CHARS
+
+    if file.stat().st_size > MAX_STORY_CHARS * 4:
+        raise InputError(f"'{path}' is too long: a story may have at most {MAX_STORY_CHARS:,} characters.")
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"'{path}' is not UTF-8 text: save it as UTF-8 and try again.") from None
+
+
+def plan_segments(text: str, args) -> tuple[str | None, list]:
+    """The title line (if the story opens with one) and the segments of the story after it."""
+    from engine.segment import segment_story
+    from engine.storyplan import split_title
+
+    title, body_start = split_title(text)
+    segments = segment_story(text, sentences_per_segment=args.sentences, words_per_segment=args.words)
+    if title is not None:
+        segments = [s for s in segments if s.start >= body_start]
+        if not segments:
+            raise InputError("The story has a title but no text after it: add the story itself.")
+    return title, segments
+
+
+def cmd_segment(args) -> int:
+    text = read_story(args.story)
+    title, segments = plan_segments(text, args)
+    json.dump({"title": title, "segments": [asdict(s) for s in segments]}, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def _staging_for(out: Path) -> Path:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"'{out}' already exists and is not an empty folder: choose a new folder for the book.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def cmd_illustrate(args) -> int:
+    from engine.illustrate import PageSpec, SpeedOptions, illustrate_pages
+    from engine.profiles import get_profile
+    from engine.prompts import get_style
+    from engine.storyplan import derive_seed, new_seed
+
+    text = read_story(args.story)
+    title, segments = plan_segments(text, args)
+    style = get_style(args.style).key
+    profile = get_profile(args.profile)
+    changes = {k: v for k, v in {"steps": args.steps, "guidance": args.guidance,
+                                 "width": args.width, "height": args.height}.items() if v is not None}
+    profile = replace(profile, **changes)
+    base_seed = new_seed() if args.seed is None else args.seed
+    pages = [PageSpec(key=i, text=s.text, seed=derive_seed(base_seed, i)) for i, s in enumerate(segments)]
+    out = Path(args.out)
+    staging = _staging_for(out)
+    records: dict[int, dict] = {}
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as pool:
+            pending = []
+
+            def on_image(result) -> None:
+                name = f"segment-{result.key:03d}.png"
+                records[result.key] = {**result.settings, "image": name}
+                # PNG encoding and disk writes happen off the drawing thread.
+                pending.append(pool.submit(result.image.save, staging / name, format="PNG"))
+                print(f"  page {result.key + 1}/{len(pages)} drawn", file=sys.stderr)
+
+            print(f"Drawing {len(pages)} pages with {profile.model('illustrator')} "
+                  f"({profile.steps} steps, {profile.width}x{profile.height})…", file=sys.stderr)
+            illustrate_pages(pages, profile, style=style, speed=SpeedOptions(preview=args.preview), on_image=on_image)
+            for future in pending:
+                future.result()
+        manifest = {
+            "format": "storybook-manifest", "version": 1,
+            "title": args.title or title or Path(args.story).stem.replace("_", " ").title(),
+            "author": args.author or "", "style": style, "profile": profile.name, "source_text": text,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "base_seed": base_seed,
+            "segments": [
+                {"index": i, "text": s.text, "start": s.start, "end": s.end,
+                 "prompt": records[i]["prompt"], "negative_prompt": records[i]["negative_prompt"],
+                 "seed": records[i]["seed"], "image": records[i]["image"],
+                 "settings": {k: v for k, v in records[i].items() if k != "image"}}
+                for i, s in enumerate(segments)],
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    print(f"Wrote {len(pages)} pictures and manifest.json to {out} in {time.perf_counter() - started:.1f} s.",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    """Download every model a profile names, so the studio can later run offline."""
+    from engine.profiles import ROLES, TINY_PREFIX, get_profile, is_offline
+    from engine.tinykit import ensure_tiny_models
+
+    profile = get_profile(args.profile)
+    if is_offline():
+        raise InputError("HF_HUB_OFFLINE is set, so nothing can be downloaded: unset it and run fetch again.")
+    for role in ROLES:
+        ref = profile.model(role)
+        if not ref:
+            continue
+        if ref.startswith(TINY_PREFIX):
+            ensure_tiny_models()
+            print(f"{role}: tiny model ready", file=sys.stderr)
+            continue
+        if Path(ref).expanduser().is_dir():
+            print(f"{role}: local folder {ref}", file=sys.stderr)
+            continue
+        print(f"{role}: downloading {ref} …", file=sys.stderr)
+        try:
+            from huggingface_hub import snapshot_download
+
+            snapshot_download(ref, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja",
+                                                   "tokenizer*", "merges.txt", "vocab*"])
+        except Exception as exc:  # noqa: BLE001 - the hub's many error types become one sentence
+            raise InputError(f"Downloading '{ref}' failed ({type(exc).__name__}): check the network and the "
+                             f"model id, then run fetch again.") from None
+    print(f"Profile '{profile.name}' is ready to use offline.", file=sys.stderr)
+    return 0
+
+
+def cmd_profiles(args) -> int:
+    from engine.device import pick_device
+    from engine.profiles import PROFILES, ROLES, get_profile, is_downloaded
+
+    current = get_profile()
+    rows = []
+    for name, profile in PROFILES.items():
+        rows.append({"name": name, "current": name == current.name, "description": profile.description,
+                     "download_size": profile.download_size,
+                     "models": {r: {"ref": profile.model(r), "downloaded": is_downloaded(profile.model(r))}
+                                for r in ROLES if profile.model(r)}})
+    json.dump({"device": pick_device().describe(), "profiles": rows}, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine import cli_story
+
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Storybook Studio's engine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def segment_options(p):
+        p.add_argument("--sentences", type=int, default=2, help="sentences per page (default 2)")
+        p.add_argument("--words", type=int, default=None, help="about this many words per page instead")
+
+    p = sub.add_parser("segment", help="print a story's pages as JSON")
+    p.add_argument("story")
+    segment_options(p)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("illustrate", help="draw every page of a story into a folder with manifest.json")
+    p.add_argument("story")
+    p.add_argument("--out", required=True)
+    p.add_argument("--profile")
+    p.add_argument("--style", default="watercolor")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--title")
+    p.add_argument("--author")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float)
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--preview", action="store_true", help="fast draft decoding with the tiny autoencoder")
+    segment_options(p)
+    p.set_defaults(func=cmd_illustrate)
+
+    p = sub.add_parser("fetch", help="download a profile's models for offline use")
+    p.add_argument("--profile")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("profiles", help="list profiles, their models and whether they are downloaded")
+    p.set_defaults(func=cmd_profiles)
+
+    cli_story.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except StudioError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Stopped; nothing half-written was left behind.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The Illustrator: a diffusers text-to-image pipeline that draws every segment of a story.
+
+Each picture has its own CPU torch.Generator seeded from a stored integer, so a seed draws the same
+picture alone or in a batch, on any device type, and any page can be drawn again exactly.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from itertools import groupby
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from PIL import Image
+
+from engine.device import DeviceChoice, pick_device
+from engine.errors import Cancelled, InputError, ModelUnavailable
+from engine.loading import hub_kwargs, loaded_model, oom_guard
+from engine.profiles import Profile
+
+MAX_SIDE = 1536
+MAX_STEPS = 150
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """Each optimisation can be switched off, so the benchmark can show what it buys."""
+    channels_last: bool = True      # UNet/VAE convolutions in NHWC: faster on tensor cores
+    sdpa: bool = True               # fused scaled-dot-product attention (off: the plain attention processor)
+    compile: bool = False           # torch.compile the UNet (GPU only; pays off after a warm-up)
+    fixed_batch: bool = False       # pad the last batch to full size, so a compiled UNet never recompiles
+    preview: bool = False           # decode with the tiny preview autoencoder: drafts in a fraction of the time
+
+
+@dataclass(frozen=True)
+class IllustrationRequest:
+    key: Any                        # the caller's name for this picture (a segment index or id)
+    prompt: str
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int | None = None        # None: the profile's default
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class Illustration:
+    key: Any
+    image: Image.Image
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    batch_size: int
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> "Defaults":
+        return cls(profile.steps, profile.guidance, profile.width, profile.height, profile.batch_size)
+
+
+class _Stop(Exception):
+    """Raised inside the step callback to leave the pipeline at once when the user cancels."""
+
+
+def _load_pipeline(location: str, choice: DeviceChoice):
+    from diffusers import AutoPipelineForText2Image
+
+    kwargs = dict(hub_kwargs(), dtype=choice.dtype)
+    pipe = None
+    if choice.dtype != torch.float32 and not os.path.isdir(location):
+        try:  # half-precision weights where the repository has them: half the download and the load
+            pipe = AutoPipelineForText2Image.from_pretrained(location, variant="fp16", **kwargs)
+        except (OSError, ValueError):
+            pipe = None
+    if pipe is None:
+        pipe = AutoPipelineForText2Image.from_pretrained(location, **kwargs)
+    pipe = pipe.to(choice.device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _load_preview_decoder(location: str, choice: DeviceChoice):
+    from diffusers import AutoencoderTiny
+
+    return AutoencoderTiny.from_pretrained(location, **hub_kwargs(), dtype=choice.dtype).to(choice.device).eval()
+
+
+def validate(request: IllustrationRequest, defaults: Defaults) -> IllustrationRequest:
+    """Fill in defaults and refuse settings no pipeline can use, each with a sentence."""
+    r = replace(request,
+                steps=defaults.steps if request.steps is None else int(request.steps),
+                guidance=defaults.guidance if request.guidance is None else float(request.guidance),
+                width=defaults.width if request.width is None else int(request.width),
+                height=defaults.height if request.height is None else int(request.height))
+    if not r.prompt or not r.prompt.strip():
+        raise InputError("A picture needs a prompt: this segment has no words to draw from.")
+    if not 1 <= r.steps <= MAX_STEPS:
+        raise InputError(f"Steps must be between 1 and {MAX_STEPS}; {r.steps} was asked for.")
+    if not 0.0 <= r.guidance <= 30.0:
+        raise InputError(f"Guidance must be between 0 and 30; {r.guidance} was asked for.")
+    for side in (r.width, r.height):
+        if side < 64 or side > MAX_SIDE or side % 8:
+            raise InputError(f"Picture sides must be multiples of 8 between 64 and {MAX_SIDE} pixels; "
+                             f"{r.width}x{r.height} was asked for.")
+    if not 0 <= int(r.seed) <= MAX_SEED:
+        raise InputError(f"A seed must be a whole number between 0 and {MAX_SEED}.")
+    return r
+
+
+class Illustrator:
+    """Draws pictures for requests with one loaded pipeline. Built by `open_illustrator`."""
+
+    def __init__(self, pipe, model_id: str, choice: DeviceChoice, defaults: Defaults,
+                 speed: SpeedOptions = SpeedOptions(), preview_decoder=None):
+        self.pipe = pipe
+        self.model_id = model_id
+        self.choice = choice
+        self.defaults = defaults
+        self.speed = speed
+        self.preview_decoder = preview_decoder
+        self._apply_speed_options()
+
+    def _apply_speed_options(self) -> None:
+        unet = self.pipe.unet
+        wanted = torch.channels_last if self.speed.channels_last and self.choice.is_gpu else torch.contiguous_format
+        unet.to(memory_format=wanted)
+        self.pipe.vae.to(memory_format=wanted)
+        from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+        unet.set_attn_processor(AttnProcessor2_0() if self.speed.sdpa else AttnProcessor())
+        if self.speed.compile and self.choice.is_gpu and not hasattr(unet, "_orig_mod"):
+            self.pipe.unet = torch.compile(unet, mode="max-autotune-no-cudagraphs", fullgraph=False)
+
+    @property
+    def scheduler_name(self) -> str:
+        return type(self.pipe.scheduler).__name__
+
+    def settings_for(self, r: IllustrationRequest) -> dict:
+        return {"model_id": self.model_id, "scheduler": self.scheduler_name, "seed": int(r.seed),
+                "steps": r.steps, "guidance": r.guidance, "width": r.width, "height": r.height,
+                "prompt": r.prompt, "negative_prompt": r.negative_prompt,
+                "decoder": "preview" if self.speed.preview and self.preview_decoder is not None else "full"}
+
+    def illustrate(self, requests: Sequence[IllustrationRequest], *, batch_size: int | None = None,
+                   on_image: Callable[[Illustration], None] | None = None,
+                   on_progress: Callable[[int, int], None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> list[Illustration]:
+        """Draw every request, in batches of equal settings; report each picture as soon as it exists.
+
+        on_progress(done_steps, total_steps) is called after every denoising step; should_cancel()
+        is asked at each step and stops the work within one step.
+        """
+        requests = [validate(r, self.defaults) for r in requests]
+        batch_size = max(1, int(batch_size or self.defaults.batch_size))
+        shape = lambda r: (r.steps, r.guidance, r.width, r.height)  # noqa: E731
+        batches: list[list[IllustrationRequest]] = []
+        for _, group in groupby(sorted(range(len(requests)), key=lambda i: shape(requests[i])),
+                                key=lambda i: shape(requests[i])):
+            group = [requests[i] for i in group]
+            batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+        total_steps = sum(b[0].steps for b in batches) or 1
+        done_steps = 0
+        results: list[Illustration] = []
+        for batch in batches:
+            if should_cancel and should_cancel():
+                raise Cancelled()
+            images = self._draw(batch, batch_size, done_steps, total_steps, on_progress, should_cancel)
+            done_steps += batch[0].steps
+            for r, image in zip(batch, images):
+                result = Illustration(key=r.key, image=image, settings=self.settings_for(r))
+                results.append(result)
+                if on_image:
+                    on_image(result)
+        return results
+
+    def _draw(self, batch, batch_size, done_before, total_steps, on_progress, should_cancel) -> list[Image.Image]:
+        padded = list(batch)
+        if self.speed.fixed_batch and len(padded) < batch_size:
+            padded += [batch[-1]] * (batch_size - len(padded))
+        first = batch[0]
+
+        def step_end(pipe, step, timestep, callback_kwargs):
+            if on_progress:
+                on_progress(done_before + step + 1, total_steps)
+            if should_cancel and should_cancel():
+                raise _Stop()
+            return callback_kwargs
+
+        use_preview = self.speed.preview and self.preview_decoder is not None
+        try:
+            with oom_guard(f"drawing {len(batch)} picture(s) at {first.width}x{first.height}"), torch.inference_mode():
+                out = self.pipe(
+                    prompt=[r.prompt for r in padded],
+                    negative_prompt=[r.negative_prompt for r in padded] if first.guidance > 1 else None,
+                    num_inference_steps=first.steps, guidance_scale=first.guidance,
+                    width=first.width, height=first.height,
+                    generator=[torch.Generator("cpu").manual_seed(int(r.seed)) for r in padded],
+                    output_type="latent" if use_preview else "pil",
+                    callback_on_step_end=step_end,
+                )
+                images = self._decode_preview(out.images) if use_preview else list(out.images)
+        except _Stop:
+            raise Cancelled() from None
+        return images[: len(batch)]
+
+    def _decode_preview(self, latents: torch.Tensor) -> list[Image.Image]:
+        decoded = self.preview_decoder.decode(latents.to(self.preview_decoder.dtype)).sample
+        return self.pipe.image_processor.postprocess(decoded.float(), output_type="pil")
+
+
+@contextmanager
+def open_illustrator(profile: Profile, choice: DeviceChoice | None = None, *,
+                     speed: SpeedOptions | None = None) -> Iterator[Illustrator]:
+    """The profile's illustrator, loaded once per process and pinned in the cache while in use."""
+    choice = choice or pick_device()
+    speed = speed or SpeedOptions()
+    ref = profile.model("illustrator")
+    with ExitStack() as stack:
+        pipe = stack.enter_context(loaded_model("illustrator", ref, choice, lambda loc: _load_pipeline(loc, choice)))
+        decoder = None
+        if speed.preview and profile.model("preview_decoder"):
+            try:
+                decoder = stack.enter_context(loaded_model("preview_decoder", profile.model("preview_decoder"), choice,
+                                                           lambda loc: _load_preview_decoder(loc, choice)))
+            except ModelUnavailable:
+                speed = replace(speed, preview=False)  # no preview decoder: full decoding still works
+        yield Illustrator(pipe, ref, choice, Defaults.from_profile(profile), speed, decoder)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page to draw, as the studio or the CLI knows it: its words and its stored seed."""
+    key: Any
+    text: str
+    seed: int
+    prompt_override: str | None = None
+    negative_prompt: str | None = None
+
+
+def illustrate_pages(pages: Sequence[PageSpec], profile: Profile, *, style: str,
+                     characters: Sequence[tuple[str, str]] = (), choice: DeviceChoice | None = None,
+                     speed: SpeedOptions | None = None, batch_size: int | None = None,
+                     on_image: Callable[[Illustration], None] | None = None,
+                     on_progress: Callable[[int, int], None] | None = None,
+                     should_cancel: Callable[[], bool] | None = None) -> list[Illustration]:
+    """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all."""
+    from engine.prompts import build_prompt
+
+    with open_illustrator(profile, choice, speed=speed) as illustrator:
+        tokenizer = getattr(illustrator.pipe, "tokenizer", None)
+        requests = []
+        for page in pages:
+            pair = build_prompt(page.text, style, characters=list(characters) or None,
+                                override=page.prompt_override, tokenizer=tokenizer)
+            negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
+            requests.append(IllustrationRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative,
+                                                seed=page.seed))
+        return illustrator.illustrate(requests, batch_size=batch_size, on_image=on_image,
+                                      on_progress=on_progress, should_cancel=should_cancel)

@@ -1,0 +1,135 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from engine.cache import get_cache
+from engine.device import pick_device
+from engine.errors import Cancelled, InputError, ModelUnavailable
+from engine.illustrate import IllustrationRequest, PageSpec, SpeedOptions, illustrate_pages, open_illustrator
+from engine.profiles import get_profile
+
+
+@pytest.fixture(scope="module")
+def profile(tiny_models):
+    return get_profile("tiny")
+
+
+def _pixels(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def _draw(profile, requests, **kwargs):
+    with open_illustrator(profile) as illustrator:
+        return illustrator.illustrate(requests, **kwargs)
+
+
+def test_same_seed_same_pixels_and_other_seed_other_pixels(profile):
+    a, b, c = _draw(profile, [IllustrationRequest(key=k, prompt="a red fox in a lighthouse", seed=s)
+                              for k, s in (("a", 11), ("b", 11), ("c", 12))])
+    assert a.image.size == (64, 64)
+    assert np.array_equal(_pixels(a.image), _pixels(b.image))
+    assert not np.array_equal(_pixels(a.image), _pixels(c.image))
+
+
+def test_a_seed_draws_the_same_picture_alone_or_in_a_batch(profile):
+    prompts = ["a red fox", "a blue boat", "a stormy sea", "a golden lamp", "a basket of bread"]
+    batch = _draw(profile, [IllustrationRequest(key=i, prompt=p, seed=100 + i) for i, p in enumerate(prompts)],
+                  batch_size=3)
+    alone = _draw(profile, [IllustrationRequest(key=3, prompt=prompts[3], seed=103)])
+    assert [r.key for r in batch] == [0, 1, 2, 3, 4]
+    assert np.abs(_pixels(batch[3].image) - _pixels(alone[0].image)).max() <= 1
+
+
+def test_settings_name_everything_needed_to_draw_it_again(profile):
+    request = IllustrationRequest(key="p1", prompt="a fox", negative_prompt="text, watermark", seed=5,
+                                  steps=3, guidance=2.5, width=72, height=64)
+    (first,) = _draw(profile, [request])
+    s = first.settings
+    assert s["seed"] == 5 and s["steps"] == 3 and s["guidance"] == 2.5
+    assert (s["width"], s["height"]) == (72, 64) and first.image.size == (72, 64)
+    assert s["prompt"] == "a fox" and s["negative_prompt"] == "text, watermark"
+    assert s["model_id"] == "tiny:illustrator" and s["scheduler"] == "EulerDiscreteScheduler"
+    again = IllustrationRequest(key="again", prompt=s["prompt"], negative_prompt=s["negative_prompt"],
+                                seed=s["seed"], steps=s["steps"], guidance=s["guidance"],
+                                width=s["width"], height=s["height"])
+    (second,) = _draw(profile, [again])
+    assert np.array_equal(_pixels(first.image), _pixels(second.image))
+
+
+def test_progress_is_reported_per_step_and_cancel_stops_within_a_step(profile):
+    seen = []
+    requests = [IllustrationRequest(key=i, prompt="a fox", seed=i, steps=3) for i in range(4)]
+    _draw(profile, requests, batch_size=2, on_progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 6) for i in range(1, 7)]
+
+    finished = []
+    calls = {"n": 0}
+
+    def cancel_after_four_checks():
+        calls["n"] += 1
+        return calls["n"] > 4
+
+    with pytest.raises(Cancelled):
+        _draw(profile, requests, batch_size=2, on_image=finished.append, should_cancel=cancel_after_four_checks)
+    assert len(finished) == 2  # the first batch finished and was handed over; the second never was
+
+
+def test_images_are_handed_over_as_each_batch_finishes(profile):
+    order = []
+    requests = [IllustrationRequest(key=i, prompt="a fox", seed=i) for i in range(5)]
+    _draw(profile, requests, batch_size=2,
+          on_image=lambda r: order.append(("image", r.key)),
+          on_progress=lambda done, total: order.append(("step", done)))
+    assert [e for e in order if e[0] == "image"] == [("image", i) for i in range(5)]
+    assert order.index(("image", 0)) < order.index(("step", 3))  # page 0 arrived before batch 2 started
+
+
+def test_bad_settings_are_refused_with_a_sentence(profile):
+    for bad in (dict(width=65), dict(height=4096), dict(steps=0), dict(guidance=-1.0), dict(seed=-3)):
+        with pytest.raises(InputError) as info:
+            _draw(profile, [IllustrationRequest(key=0, prompt="a fox", **bad)])
+        assert info.value.message.endswith(".")
+    with pytest.raises(InputError):
+        _draw(profile, [IllustrationRequest(key=0, prompt="   ")])
+
+
+def test_the_pipeline_is_loaded_once_and_reused(profile):
+    _draw(profile, [IllustrationRequest(key=0, prompt="a fox", seed=1)])
+    _draw(profile, [IllustrationRequest(key=0, prompt="a fox", seed=2)])
+    choice = pick_device()
+    key = ("illustrator", "tiny:illustrator", choice.device, str(choice.dtype))
+    assert get_cache().load_count[key] == 1
+
+
+def test_preview_decoder_draws_drafts_of_the_same_size(profile):
+    with open_illustrator(profile, speed=SpeedOptions(preview=True)) as illustrator:
+        (draft,) = illustrator.illustrate([IllustrationRequest(key=0, prompt="a fox", seed=3)])
+    assert draft.image.size == (64, 64) and draft.settings["decoder"] == "preview"
+    assert _pixels(draft.image).std() > 0
+
+
+def test_missing_model_says_how_to_get_it(profile, tmp_path):
+    missing = get_profile("tiny", overrides={"illustrator": "someone/no-such-model-anywhere"})
+    with pytest.raises(ModelUnavailable) as info:
+        _draw(missing, [IllustrationRequest(key=0, prompt="a fox")])
+    assert "no-such-model-anywhere" in info.value.message and "tiny" in info.value.message
+    folder = get_profile("tiny", overrides={"illustrator": str(tmp_path / "nowhere")})
+    with pytest.raises(ModelUnavailable):
+        _draw(folder, [IllustrationRequest(key=0, prompt="a fox")])
+
+
+def test_regenerating_one_page_changes_only_that_page(profile):
+    pages = [PageSpec(key=i, text=t, seed=40 + i) for i, t in enumerate(
+        ["Pip the fox lived in a lighthouse.", "A storm rolled in from the west.", "The lamp glowed gold."])]
+    book = {r.key: r for r in illustrate_pages(pages, profile, style="watercolor")}
+    redo = illustrate_pages([replace(pages[1], seed=99)], profile, style="watercolor")
+    assert [r.key for r in redo] == [1]
+    assert not np.array_equal(_pixels(redo[0].image), _pixels(book[1].image))
+    again = {r.key: r for r in illustrate_pages(pages, profile, style="watercolor")}
+    for key in (0, 2):
+        assert np.array_equal(_pixels(again[key].image), _pixels(book[key].image))
+    assert book[0].settings["prompt"] != book[1].settings["prompt"]
+    edited = illustrate_pages([replace(pages[1], prompt_override="a tiny red boat on a grey sea")], profile,
+                              style="watercolor")
+    assert "boat" in edited[0].settings["prompt"] and edited[0].settings["seed"] == 41
