@@ -89,7 +89,7 @@ def cmd_illustrate(args) -> int:
                 pending.append(pool.submit(result.image.save, staging / name, format="PNG"))
                 print(f"  page {result.key + 1}/{len(pages)} drawn", file=sys.stderr)
 
-            print(f"Drawing {len(pages)} pages with {profile.model('illustrator')} "
+            print(f"Drawing {len(pages)} page{'s' if len(pages) != 1 else ''} with {profile.model('illustrator')} "
                   f"({profile.steps} steps, {profile.width}x{profile.height})…", file=sys.stderr)
             illustrate_pages(pages, profile, style=style, speed=SpeedOptions(preview=args.preview), on_image=on_image)
             for future in pending:

