@@ -1,0 +1,144 @@
+"""Fonts shipped in assets/fonts, registered with reportlab once, and glyph-by-glyph fallback.
+
+The book's family (serif or sans) prints what it can; DejaVu Sans covers Hebrew, Arabic and many
+symbols the serif lacks; Droid Sans Fallback covers Chinese, Japanese and Korean. The CJK font is
+3 MB, so it is only opened when some text holds a character the DejaVu fonts lack.
+"""
+from __future__ import annotations
+
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+
+from .errors import ExportError
+
+FONT_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
+
+_FILES = {
+    "StorySerif": "DejaVuSerif.ttf",
+    "StorySerif-Bold": "DejaVuSerif-Bold.ttf",
+    "StorySans": "DejaVuSans.ttf",
+    "StorySans-Bold": "DejaVuSans-Bold.ttf",
+    "StoryCJK": "DroidSansFallback.ttf",
+}
+FAMILIES = ("serif", "sans")
+CJK = "StoryCJK"
+
+_lock = threading.Lock()
+_cmaps: dict[str, dict[int, int]] = {}
+
+
+def _register(name: str) -> dict[int, int]:
+    with _lock:
+        cmap = _cmaps.get(name)
+        if cmap is None:
+            path = FONT_DIR / _FILES[name]
+            try:
+                font = TTFont(name, str(path))
+            except Exception:
+                raise ExportError(f"The font file {path.name} is missing or damaged in {FONT_DIR}; reinstall Storybook Studio.") from None
+            pdfmetrics.registerFont(font)
+            cmap = _cmaps[name] = font.face.charToGlyph
+        return cmap
+
+
+@dataclass(frozen=True)
+class FontSet:
+    regular: str
+    bold: str
+    # Characters no shipped font can draw (most emoji): left out of the page and reported once.
+    missing: set[str] = field(default_factory=set, compare=False, hash=False)
+
+    @classmethod
+    def for_family(cls, family: str) -> "FontSet":
+        if family not in FAMILIES:
+            raise ExportError(f"The font family must be one of {', '.join(FAMILIES)}, not {family!r}.")
+        stem = "StorySerif" if family == "serif" else "StorySans"
+        fonts = cls(stem, stem + "-Bold")
+        for name in (fonts.regular, fonts.bold, "StorySans", "StorySans-Bold"):
+            _register(name)
+        pdfmetrics.registerFontFamily(stem, normal=stem, bold=stem + "-Bold", italic=stem, boldItalic=stem + "-Bold")
+        return fonts
+
+    def chain(self, bold: bool = False) -> tuple[str, ...]:
+        main = self.bold if bold else self.regular
+        sans = "StorySans-Bold" if bold else "StorySans"
+        return (main, sans, CJK) if main != sans else (main, CJK)
+
+
+# Characters that never pick a font of their own: they join the run around them.
+def _rides_along(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) in ("Mn", "Me", "Cf")
+
+
+# Emoji presentation selectors and joiners have no glyph in any of our fonts and would print as boxes.
+_DROP = {0xFE0E, 0xFE0F, 0x200D, 0x20E3}
+
+
+def clean(text: str) -> str:
+    """Drop control and invisible format characters; tabs become spaces, line breaks stay."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\n":
+            out.append(ch)
+        elif ch in "\t\r\v\f":
+            out.append(" " if ch != "\r" else "")
+        elif code in _DROP or 0x1F3FB <= code <= 0x1F3FF:  # skin-tone modifiers
+            continue
+        elif unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            continue
+        elif unicodedata.category(ch) == "Cf" and code != 0x200C:
+            # Invisible format characters (zero-width space, BOM, soft hyphen, bidi overrides) would
+            # only confuse line breaking and our own bidi pass. ZWNJ stays: it stops Arabic letters joining.
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, str]]:
+    """Split `text` into (font name, text) runs so every character uses a font that has it.
+
+    A character no font has is left out (a box in a children's book looks broken) and remembered
+    in `fonts.missing` so the exporter can say so.
+    """
+    chain = fonts.chain(bold)
+    runs: list[tuple[str, str]] = []
+    current = chain[0]
+    buf: list[str] = []
+    cache: dict[str, str] = {}
+    for ch in text:
+        if _rides_along(ch):
+            buf.append(ch)
+            continue
+        name = cache.get(ch)
+        if name is None:
+            name = ""
+            code = ord(ch)
+            # reportlab writes characters beyond U+FFFF into the ToUnicode map as odd-length hex
+            # (`<1F600>`), which breaks text extraction and strict validators: treat them as missing.
+            for candidate in chain if code <= 0xFFFF else ():  # the CJK font opens only when DejaVu lacks a glyph
+                if code in _register(candidate):
+                    name = candidate
+                    break
+            cache[ch] = name
+        if not name:
+            fonts.missing.add(ch)
+            continue
+        if name != current and buf:
+            runs.append((current, "".join(buf)))
+            buf = []
+        current = name
+        buf.append(ch)
+    if buf:
+        runs.append((current, "".join(buf)))
+    return runs
+
+
+def string_width(text: str, fonts: FontSet, size: float, bold: bool = False) -> float:
+    return sum(pdfmetrics.stringWidth(run, name, size) for name, run in font_runs(text, fonts, bold))

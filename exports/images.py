@@ -1,0 +1,89 @@
+"""Reading picture bytes safely before they go into a book.
+
+Pictures come from our own engine, from uploads and from manifests on disk, so they are treated as
+untrusted: a pixel limit applies before decoding, decompression-bomb warnings are errors, and
+`verify()` runs before the pixels are used.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+# 64 megapixels: a 9000 x 7000 photograph fits, a pixel bomb does not.
+MAX_PIXELS = 64_000_000
+MAX_BYTES = 80 * 1024 * 1024
+READABLE_FORMATS = {"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"}
+
+
+class BrokenImage(Exception):
+    """The bytes are not a picture we can print; str() is a phrase for a warning sentence."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A checked picture: what to hand to reportlab and its size in pixels."""
+
+    source: object  # raw JPEG bytes wrapped in BytesIO (embedded as-is) or a decoded PIL image
+    width: int
+    height: int
+    format: str
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+
+def _open_checked(data: bytes) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            probe = Image.open(io.BytesIO(data))
+            if probe.format not in READABLE_FORMATS:
+                raise BrokenImage(f"is a {probe.format or 'unknown'} file, not a picture format we print")
+            width, height = probe.size
+            if width < 1 or height < 1:
+                raise BrokenImage("has no pixels")
+            if width * height > MAX_PIXELS:
+                raise BrokenImage(f"is too large ({width} x {height} pixels)")
+            probe.verify()
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except BrokenImage:
+            raise
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise BrokenImage("is too large to open safely") from None
+        except Exception:  # Pillow raises many types for damaged files; all mean the same to a reader
+            raise BrokenImage("is damaged or not a picture") from None
+    return image
+
+
+def load_picture(data: bytes | None) -> Picture:
+    """Check `data` and return a Picture ready to embed at full resolution; raise BrokenImage."""
+    if not data:
+        raise BrokenImage("is empty")
+    if len(data) > MAX_BYTES:
+        raise BrokenImage("is larger than 80 MB")
+    image = _open_checked(data)
+    fmt = image.format or ""
+    orientation = image.getexif().get(0x0112, 1) if hasattr(image, "getexif") else 1
+    # A plain JPEG goes into the PDF byte for byte (no re-compression, no resampling).
+    if fmt == "JPEG" and image.mode in ("RGB", "L") and orientation in (None, 1):
+        return Picture(io.BytesIO(data), image.width, image.height, fmt)
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+    elif image.mode != "L":
+        image = image.convert("RGB")
+    return Picture(image, image.width, image.height, fmt)
+
+
+def image_kind(data: bytes) -> str | None:
+    """'png', 'jpg', 'webp'... for a readable picture, None for anything else (used to name files)."""
+    try:
+        image = _open_checked(data)
+    except BrokenImage:
+        return None
+    return {"JPEG": "jpg", "TIFF": "tif"}.get(image.format, (image.format or "").lower()) or None
