@@ -1,0 +1,406 @@
+"""Project bundles (zip: project.json + images/) and engine manifests, read as untrusted input.
+
+Everything is checked before anything is written: member names, declared and actual sizes, the
+JSON's shape and types, and every picture (PNG, JPEG or WebP, whole, within the pixel limit, and
+named by its own SHA-256). Problems raise BundleError with a sentence naming what is wrong.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import validate as v
+from .errors import BundleError, InvalidInput
+from .files import MAX_IMAGE_BYTES, CheckedImage, check_image
+
+BUNDLE_FORMAT = "storybook-bundle"
+BUNDLE_VERSION = 1
+MANIFEST_FORMAT = "storybook-manifest"
+MANIFEST_VERSION = 1
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
+MAX_BUNDLE_UNPACKED = 1024 * 1024 * 1024
+MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_MEMBERS = 20_000
+PROJECT_JSON = "project.json"
+_IMAGE_MEMBER = re.compile(r"^images/([0-9a-f]{64})\.(png|jpg|webp)$")
+
+
+@dataclass
+class ImportedIllustration:
+    version: int
+    image: CheckedImage
+    settings: dict[str, Any]
+    origin: str
+    created: datetime
+    selected: bool
+
+
+@dataclass
+class ImportedSegment:
+    text: str
+    start: int
+    end: int
+    prompt_override: str | None
+    negative_prompt: str | None
+    seed: int | None
+    locked: bool
+    illustrations: list[ImportedIllustration] = field(default_factory=list)
+
+
+@dataclass
+class ImportedProject:
+    title: str
+    author: str
+    style: str
+    profile: str
+    story_text: str
+    created: datetime
+    segments: list[ImportedSegment] = field(default_factory=list)
+    characters: list[tuple[str, str]] = field(default_factory=list)
+    source_images: list[tuple[CheckedImage, str]] = field(default_factory=list)
+
+    def images(self) -> list[CheckedImage]:
+        found = [ill.image for seg in self.segments for ill in seg.illustrations]
+        return found + [image for image, _ in self.source_images]
+
+
+# ----------------------------------------------------------------------------- JSON shape helpers
+
+
+class _Reader:
+    """Typed access to untrusted JSON, turning every mismatch into one BundleError sentence."""
+
+    def __init__(self, kind: str):
+        self.kind = kind  # "bundle" or "manifest"
+
+    def fail(self, detail: str) -> BundleError:
+        return BundleError(f"This {self.kind} cannot be imported: {detail}")
+
+    def obj(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(f"{where} must be a JSON object.")
+        return value
+
+    def lst(self, value: Any, where: str, limit: int) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(f"{where} must be a JSON list.")
+        if len(value) > limit:
+            raise self.fail(f"{where} has {len(value):,} entries; the most we accept is {limit:,}.")
+        return value
+
+    def check(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as exc:
+            raise self.fail(_lower_first(exc.message)) from None
+
+
+def _lower_first(sentence: str) -> str:
+    return sentence[:1].lower() + sentence[1:] if sentence[:2] != sentence[:2].upper() else sentence
+
+
+def _load_json(raw: bytes, reader: _Reader, what: str) -> Any:
+    try:
+        decoded = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise reader.fail(f"{what} is not UTF-8 text.") from None
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not allowed")
+
+    try:
+        return json.loads(decoded, parse_constant=no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise reader.fail(f"{what} is not valid JSON ({str(exc)[:120]}).") from None
+
+
+# ----------------------------------------------------------------------------- bundles
+
+
+def _check_member_name(name: str) -> None:
+    bad = (
+        not name
+        or len(name) > 255
+        or name.startswith(("/", "\\"))
+        or "\\" in name
+        or ":" in name
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+        or any(part in ("", ".", "..") for part in name.rstrip("/").split("/"))
+    )
+    if bad:
+        raise BundleError(f"This bundle cannot be imported: it contains a file with an unsafe name ({name[:80]!r}).")
+
+
+def read_bundle(data: bytes) -> ImportedProject:
+    """Parse and check a bundle made by Library.export_bundle; nothing is written."""
+    reader = _Reader("bundle")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise reader.fail("it must be given as the bytes of a .zip file.")
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise reader.fail(f"it is larger than {MAX_BUNDLE_BYTES // 1024**2:,} MB.")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        raise reader.fail("it is not a zip file.") from None
+    with archive:
+        members: dict[str, zipfile.ZipInfo] = {}
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise reader.fail(f"it holds {len(infos):,} files; the most we accept is {MAX_MEMBERS:,}.")
+        declared_total = 0
+        for info in infos:
+            name = info.filename
+            _check_member_name(name)
+            if name in members:
+                raise reader.fail(f"it holds two files named {name!r}.")
+            if info.flag_bits & 0x1:
+                raise reader.fail("it is encrypted.")
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode and stat.S_ISLNK(mode):
+                raise reader.fail(f"{name!r} is a symbolic link.")
+            if info.is_dir():
+                if name != "images/":
+                    raise reader.fail(f"it contains an unexpected folder {name!r}.")
+                continue
+            limit = MAX_JSON_BYTES if name == PROJECT_JSON else MAX_IMAGE_BYTES
+            if name != PROJECT_JSON and not _IMAGE_MEMBER.match(name):
+                raise reader.fail(f"it contains an unexpected file {name!r}.")
+            if info.file_size > limit:
+                raise reader.fail(f"{name!r} would unpack to {info.file_size:,} bytes; the most we accept is {limit:,}.")
+            declared_total += info.file_size
+            if declared_total > MAX_BUNDLE_UNPACKED:
+                raise reader.fail(f"it would unpack to more than {MAX_BUNDLE_UNPACKED // 1024**2:,} MB.")
+            members[name] = info
+        if PROJECT_JSON not in members:
+            raise reader.fail("it has no project.json.")
+
+        cache: dict[str, bytes] = {}
+
+        def read_member(name: str) -> bytes:
+            if name in cache:
+                return cache[name]
+            info = members[name]
+            limit = MAX_JSON_BYTES if name == PROJECT_JSON else MAX_IMAGE_BYTES
+            try:
+                with archive.open(info) as handle:
+                    # The declared size may lie; never read more than the limit allows.
+                    raw = handle.read(limit + 1)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, ValueError) as exc:
+                raise reader.fail(f"{name!r} is damaged or packed in a way we do not read ({exc.__class__.__name__}).") from None
+            if len(raw) > limit or len(raw) != info.file_size:
+                raise reader.fail(f"{name!r} is larger than it claims to be.")
+            cache[name] = raw
+            return raw
+
+        doc = reader.obj(_load_json(read_member(PROJECT_JSON), reader, "project.json"), "project.json")
+        if doc.get("format") != BUNDLE_FORMAT:
+            raise reader.fail("project.json is not a Storybook Studio project bundle.")
+        if doc.get("version") != BUNDLE_VERSION:
+            raise reader.fail(f"it was made in bundle format version {doc.get('version')!r}; this app reads version {BUNDLE_VERSION}.")
+
+        checked: dict[str, CheckedImage] = {}
+
+        def image(ref: Any, where: str) -> CheckedImage:
+            if not isinstance(ref, str) or not _IMAGE_MEMBER.match(ref):
+                raise reader.fail(f"{where} names its picture file oddly ({str(ref)[:80]!r}).")
+            if ref not in checked:
+                if ref not in members:
+                    raise reader.fail(f"{where} names a picture the bundle does not contain ({ref!r}).")
+                pic = reader.check(check_image, read_member(ref), f"The picture {ref}")
+                if f"images/{pic.sha256}.{pic.ext}" != ref:
+                    raise reader.fail(f"the picture {ref!r} is damaged (its contents do not match its name).")
+                checked[ref] = pic
+            return checked[ref]
+
+        proj = reader.obj(doc.get("project"), "project")
+        story_text = reader.check(v.text, proj.get("story_text", ""), "The story text", v.MAX_STORY)
+        result = ImportedProject(
+            title=reader.check(v.title, proj.get("title"), shorten=True),
+            author=reader.check(v.text, proj.get("author", ""), "The author", v.MAX_AUTHOR),
+            style=reader.check(v.text, proj.get("style", "watercolor"), "The style", v.MAX_STYLE),
+            profile=reader.check(v.text, proj.get("profile", "fast"), "The model profile", v.MAX_STYLE),
+            story_text=story_text,
+            created=reader.check(v.timestamp, proj.get("created"), "The project's creation time")
+            if proj.get("created") is not None else datetime.now(UTC),
+        )
+        for n, raw_seg in enumerate(reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS), start=1):
+            seg = reader.obj(raw_seg, f"page {n}")
+            segment = _segment(reader, seg, n, story_text)
+            versions: set[int] = set()
+            for m, raw_ill in enumerate(
+                reader.lst(seg.get("illustrations", []), f"page {n}'s pictures", v.MAX_ILLUSTRATIONS_PER_SEGMENT), start=1
+            ):
+                ill = reader.obj(raw_ill, f"page {n}, picture {m}")
+                where = f"page {n}, picture {m}"
+                number = reader.check(v.integer, ill.get("version"), f"The version number of {where}", 1, 10**9)
+                if number in versions:
+                    raise reader.fail(f"page {n} has two pictures numbered {number}.")
+                versions.add(number)
+                segment.illustrations.append(
+                    ImportedIllustration(
+                        version=number,
+                        image=image(ill.get("image"), where),
+                        settings=reader.check(v.settings, ill.get("settings", {}), f"The settings of {where}"),
+                        origin=reader.check(v.origin, ill.get("origin", "generated")),
+                        created=reader.check(v.timestamp, ill.get("created"), f"The creation time of {where}")
+                        if ill.get("created") is not None else result.created,
+                        selected=reader.check(v.flag, ill.get("selected", False), f"Whether {where} is selected"),
+                    )
+                )
+            result.segments.append(segment)
+        for n, raw_char in enumerate(reader.lst(doc.get("characters", []), "characters", v.MAX_CHARACTERS), start=1):
+            char = reader.obj(raw_char, f"character {n}")
+            result.characters.append((
+                reader.check(v.text, char.get("name"), f"Character {n}'s name", v.MAX_NAME, required=True),
+                reader.check(v.text, char.get("description", ""), f"Character {n}'s description", v.MAX_DESCRIPTION),
+            ))
+        for n, raw_src in enumerate(reader.lst(doc.get("source_images", []), "source_images", v.MAX_SOURCE_IMAGES), start=1):
+            src = reader.obj(raw_src, f"source picture {n}")
+            result.source_images.append((
+                image(src.get("image"), f"source picture {n}"),
+                reader.check(v.text, src.get("caption", ""), f"Source picture {n}'s caption", v.MAX_CAPTION),
+            ))
+        return result
+
+
+def _segment(reader: _Reader, seg: dict[str, Any], n: int, story_text: str) -> ImportedSegment:
+    text = reader.check(v.text, seg.get("text"), f"Page {n}'s text", v.MAX_STORY, required=True)
+    start = reader.check(v.integer, seg.get("start", 0), f"Page {n}'s start offset", 0, len(story_text))
+    end = reader.check(v.integer, seg.get("end", start), f"Page {n}'s end offset", start, len(story_text))
+    return ImportedSegment(
+        text=text,
+        start=start,
+        end=end,
+        prompt_override=reader.check(v.optional_text, seg.get("prompt_override"), f"Page {n}'s prompt", v.MAX_PROMPT),
+        negative_prompt=reader.check(v.optional_text, seg.get("negative_prompt"), f"Page {n}'s negative prompt", v.MAX_PROMPT),
+        seed=reader.check(v.seed, seg.get("seed"), f"Page {n}'s seed"),
+        locked=reader.check(v.flag, seg.get("locked", False), f"Whether page {n} is locked"),
+    )
+
+
+def write_bundle(doc: dict[str, Any], files: dict[str, bytes]) -> bytes:
+    """The zip: project.json (deflated) and the pictures (stored: they are compressed already)."""
+    buffer = io.BytesIO()
+    stamp = (2020, 1, 1, 0, 0, 0)
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo(PROJECT_JSON, date_time=stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(info, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_STORED
+            archive.writestr(info, files[name])
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- engine manifests
+
+
+def _check_image_name(reader: _Reader, name: Any, n: int) -> str:
+    if not isinstance(name, str) or not name:
+        raise reader.fail(f"segment {n}'s image must be a file name.")
+    bad = (
+        "/" in name or "\\" in name or os.sep in name or (os.altsep and os.altsep in name)
+        or name in (".", "..") or "\x00" in name or ":" in name or len(name) > 255
+        or any(ord(ch) < 32 for ch in name)
+    )
+    if bad:
+        raise reader.fail(
+            f"segment {n}'s image {name[:80]!r} is not a plain file name; "
+            "a manifest may only name pictures in its own folder."
+        )
+    return name
+
+
+def read_manifest(path: Path) -> ImportedProject:
+    """Parse and check the engine's manifest.json (docs/formats.md) and the pictures beside it."""
+    reader = _Reader("manifest")
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.json"
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise reader.fail(f"it is larger than {MAX_JSON_BYTES // 1024**2} MB.")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"There is no manifest at {path}.") from None
+    except IsADirectoryError:
+        raise BundleError(f"{path} is a folder, not a manifest file.") from None
+    except OSError as exc:
+        raise BundleError(f"The manifest at {path} cannot be read ({exc.strerror or exc}).") from None
+    folder = path.parent
+    doc = reader.obj(_load_json(raw, reader, "manifest.json"), "manifest.json")
+    if doc.get("format") != MANIFEST_FORMAT:
+        raise reader.fail("it is not a Storybook Studio engine manifest (its \"format\" is not \"storybook-manifest\").")
+    if doc.get("version") != MANIFEST_VERSION:
+        raise reader.fail(f"it is manifest format version {doc.get('version')!r}; this app reads version {MANIFEST_VERSION}.")
+    story_text = reader.check(v.text, doc.get("source_text", ""), "The story text", v.MAX_STORY)
+    raw_title = doc.get("title")
+    created = (
+        reader.check(v.timestamp, doc.get("created"), "The manifest's creation time")
+        if doc.get("created") is not None else datetime.now(UTC)
+    )
+    result = ImportedProject(
+        title=reader.check(v.title, raw_title if isinstance(raw_title, str) and raw_title.strip() else "Untitled story", shorten=True),
+        author=reader.check(v.text, doc.get("author") or "", "The author", v.MAX_AUTHOR),
+        style=reader.check(v.text, doc.get("style") or "watercolor", "The style", v.MAX_STYLE),
+        profile=reader.check(v.text, doc.get("profile") or "fast", "The model profile", v.MAX_STYLE),
+        story_text=story_text,
+        created=created,
+    )
+    raw_segments = reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS)
+    entries = []
+    for n, raw_seg in enumerate(raw_segments):
+        seg = reader.obj(raw_seg, f"segment {n}")
+        index = reader.check(v.integer, seg.get("index", n), f"Segment {n}'s index", 0, 10**9)
+        entries.append((index, n, seg))
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    for index, _, seg in entries:
+        segment = ImportedSegment(
+            text=reader.check(v.text, seg.get("text"), f"Segment {index}'s text", v.MAX_STORY, required=True),
+            start=reader.check(v.integer, seg.get("start", 0), f"Segment {index}'s start offset", 0, len(story_text)),
+            end=0,
+            prompt_override=reader.check(v.optional_text, seg.get("prompt"), f"Segment {index}'s prompt", v.MAX_PROMPT),
+            negative_prompt=reader.check(
+                v.optional_text, seg.get("negative_prompt"), f"Segment {index}'s negative prompt", v.MAX_PROMPT
+            ),
+            seed=reader.check(v.seed, seg.get("seed"), f"Segment {index}'s seed"),
+            locked=False,
+        )
+        segment.end = reader.check(
+            v.integer, seg.get("end", segment.start), f"Segment {index}'s end offset", segment.start, len(story_text)
+        )
+        if seg.get("image") is not None:
+            name = _check_image_name(reader, seg.get("image"), index)
+            image_path = folder / name
+            try:
+                info = image_path.lstat()
+            except FileNotFoundError:
+                raise reader.fail(f"segment {index}'s picture {name!r} is not in {folder}.") from None
+            if not stat.S_ISREG(info.st_mode):
+                raise reader.fail(f"segment {index}'s picture {name!r} is not a regular file.")
+            if info.st_size > MAX_IMAGE_BYTES:
+                raise reader.fail(f"segment {index}'s picture {name!r} is larger than {MAX_IMAGE_BYTES // 1024**2} MB.")
+            pic = reader.check(check_image, image_path.read_bytes(), f"Segment {index}'s picture {name!r}")
+            settings = reader.check(v.settings, seg.get("settings") or {}, f"The settings of segment {index}")
+            if segment.seed is not None:
+                settings.setdefault("seed", segment.seed)
+            if segment.prompt_override is not None:
+                settings.setdefault("prompt", segment.prompt_override)
+            if segment.negative_prompt is not None:
+                settings.setdefault("negative_prompt", segment.negative_prompt)
+            segment.illustrations.append(
+                ImportedIllustration(version=1, image=pic, settings=settings, origin="generated", created=created, selected=True)
+            )
+        result.segments.append(segment)
+    return result

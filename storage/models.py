@@ -1,0 +1,165 @@
+"""The library's tables, as SQLAlchemy 2.x typed mappings.
+
+The migration scripts in ``storage/migrations/versions`` build exactly this schema; a test compares
+them. Change a table here only together with a new migration.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC text (SQLite has no time zones), always handed back as an aware UTC datetime."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(200), default="")
+    style: Mapped[str] = mapped_column(String(100))
+    profile: Mapped[str] = mapped_column(String(100))
+    story_text: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # Optimistic concurrency: every user edit states the version it was based on.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
+
+    segments: Mapped[list[Segment]] = relationship(
+        back_populates="project", order_by="Segment.position",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+    characters: Mapped[list[Character]] = relationship(
+        back_populates="project", order_by="Character.position",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+    source_images: Mapped[list[SourceImage]] = relationship(
+        back_populates="project", order_by="SourceImage.position",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    prompt_override: Mapped[str | None] = mapped_column(Text)
+    negative_prompt: Mapped[str | None] = mapped_column(Text)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
+
+    project: Mapped[Project] = relationship(back_populates="segments")
+    illustrations: Mapped[list[Illustration]] = relationship(
+        back_populates="segment", order_by="Illustration.version",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+
+    __table_args__ = (Index("ix_segments_project_id_position", "project_id", "position"),)
+
+
+class Illustration(Base):
+    __tablename__ = "illustrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    # The file is images/<sha256[:2]>/<sha256>.<ext>; titles and user text never become paths.
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_ext: Mapped[str] = mapped_column(String(8))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    origin: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    selected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
+
+    segment: Mapped[Segment] = relationship(back_populates="illustrations")
+
+    __table_args__ = (
+        UniqueConstraint("segment_id", "version"),
+        CheckConstraint("origin IN ('generated', 'uploaded')", name="origin"),
+        # At most one selected version per page; the library keeps "at least one" itself.
+        Index("uq_illustrations_selected", "segment_id", unique=True, sqlite_where=sql_text("selected = 1")),
+    )
+
+
+class SourceImage(Base):
+    __tablename__ = "source_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_ext: Mapped[str] = mapped_column(String(8))
+    caption: Mapped[str] = mapped_column(Text, default="")
+
+    project: Mapped[Project] = relationship(back_populates="source_images")
+
+    __table_args__ = (Index("ix_source_images_project_id_position", "project_id", "position"),)
+
+
+class Character(Base):
+    __tablename__ = "characters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    project: Mapped[Project] = relationship(back_populates="characters")
+
+    __table_args__ = (Index("ix_characters_project_id_position", "project_id", "position"),)

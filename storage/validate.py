@@ -1,0 +1,129 @@
+"""Checks on everything a person (or an imported file) hands the library, with sentences for errors.
+
+Titles are capped at MAX_TITLE characters: typing a longer one is an error (the person can shorten
+it), while imports (bundles, engine manifests) shorten an over-long title with an ellipsis so the
+whole import is not refused over it. Titles are only ever text: no file or folder is named after one.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import InvalidInput
+
+MAX_TITLE = 200
+MAX_AUTHOR = 200
+MAX_NAME = 200
+MAX_STYLE = 100
+MAX_STORY = 2_000_000
+MAX_PROMPT = 10_000
+MAX_CAPTION = 10_000
+MAX_DESCRIPTION = 10_000
+MAX_SEARCH = 1_000
+MAX_SEGMENTS = 5_000
+MAX_CHARACTERS = 500
+MAX_SOURCE_IMAGES = 500
+MAX_ILLUSTRATIONS_PER_SEGMENT = 1_000
+MAX_SETTINGS_BYTES = 64 * 1024
+# SQLite integers are signed 64-bit.
+MAX_SEED = 2**63 - 1
+ORIGINS = ("generated", "uploaded")
+
+
+def text(value: Any, what: str, max_len: int, *, required: bool = False) -> str:
+    """``value`` if it is storable text; ``what`` names it in the error ("The title", "Page 3's text")."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text.")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character (\\0), which cannot be stored; remove it and try again.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} contains a broken character (a lone UTF-16 surrogate, usually left by a bad copy and paste); "
+            "remove it and try again."
+        ) from None
+    if len(value) > max_len:
+        raise InvalidInput(f"{what} is {len(value):,} characters long; the most we keep is {max_len:,}.")
+    if required and not value.strip():
+        raise InvalidInput(f"{what} is empty.")
+    return value
+
+
+def optional_text(value: Any, what: str, max_len: int) -> str | None:
+    return None if value is None else text(value, what, max_len)
+
+
+def title(value: Any, *, shorten: bool = False) -> str:
+    if isinstance(value, str):
+        value = value.strip()
+        if shorten and len(value) > MAX_TITLE:
+            value = value[: MAX_TITLE - 1].rstrip() + "…"
+    value = text(value, "The title", MAX_TITLE)
+    if not value:
+        raise InvalidInput("Give the project a title.")
+    return value
+
+
+def integer(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be a whole number.")
+    if not low <= value <= high:
+        raise InvalidInput(f"{what} must be between {low:,} and {high:,}.")
+    return value
+
+
+def expected_version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("The project version to check against must be a whole number; reload the project.")
+    return value
+
+
+def seed(value: Any, what: str = "The seed") -> int | None:
+    return None if value is None else integer(value, what, 0, MAX_SEED)
+
+
+def flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{what} must be true or false.")
+    return value
+
+
+def origin(value: Any) -> str:
+    if value not in ORIGINS:
+        raise InvalidInput("A picture's origin must be 'generated' or 'uploaded'.")
+    return value
+
+
+def settings(value: Any, what: str = "The picture settings") -> dict[str, Any]:
+    """A plain-JSON copy of ``value`` (string keys; numbers, text, booleans, null, lists, objects)."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a mapping of names to values.")
+    if any(not isinstance(key, str) for key in value):
+        raise InvalidInput(f"{what} must be named with text.")
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
+        raise InvalidInput(f"{what} must hold only plain text, numbers, true/false and lists of them.") from None
+    if len(encoded) > MAX_SETTINGS_BYTES:
+        raise InvalidInput(f"{what} are larger than {MAX_SETTINGS_BYTES // 1024} KB.")
+    return json.loads(encoded)
+
+
+def finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def timestamp(value: Any, what: str) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime (a time without a zone is taken as UTC)."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidInput(f"{what} must be an ISO 8601 date and time.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be an ISO 8601 date and time.") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

@@ -1,0 +1,89 @@
+"""What the library hands out: frozen snapshots, never live ORM objects or sessions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class IllustrationView:
+    id: int
+    segment_id: int
+    version: int
+    image_path: Path
+    settings: dict[str, Any]
+    origin: str
+    created: datetime
+    selected: bool
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    id: int
+    position: int
+    text: str
+    start: int
+    end: int
+    prompt_override: str | None
+    negative_prompt: str | None
+    seed: int | None
+    locked: bool
+    illustrations: list[IllustrationView] = field(default_factory=list)
+    selected: IllustrationView | None = None
+
+
+@dataclass(frozen=True)
+class CharacterView:
+    id: int
+    position: int
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class SourceImageView:
+    id: int
+    position: int
+    image_path: Path
+    caption: str
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    id: int
+    title: str
+    author: str
+    style: str
+    profile: str
+    story_text: str
+    version: int
+    created: datetime
+    updated: datetime
+    segments: list[SegmentView] = field(default_factory=list)
+    characters: list[CharacterView] = field(default_factory=list)
+    source_images: list[SourceImageView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    id: int
+    title: str
+    author: str
+    updated: datetime
+    segment_count: int
+    cover_image: Path | None
+
+
+@dataclass(frozen=True)
+class SegmentInput:
+    """One page of a story as the splitter (or the user) proposes it; see Library.save_story."""
+
+    text: str
+    start: int
+    end: int
+    prompt_override: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    locked: bool = False

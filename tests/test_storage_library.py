@@ -1,0 +1,239 @@
+"""Library operations: listing and search, story re-splitting, page edits, picture versions."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+
+import pytest
+from PIL import Image
+
+from storage.errors import InvalidInput, NotFound
+from storage.library import UNSET, Library
+from storage.views import ProjectView, SegmentInput
+
+
+def _png(n: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (n % 256, 1, 2)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _inputs(story: str, pages: list[str], **extra) -> list[SegmentInput]:  # noqa: ANN003
+    out, at = [], 0
+    for page in pages:
+        start = story.index(page, at)
+        out.append(SegmentInput(page, start, start + len(page), **extra))
+        at = start + len(page)
+    return out
+
+
+def _story(library: Library, pages: list[str], title: str = "Fox") -> ProjectView:
+    story = " ".join(pages)
+    project = library.create_project(title, story_text=story)
+    return library.save_story(project.id, project.version, story, _inputs(story, pages))
+
+
+def test_views_are_frozen_snapshots(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["One."])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        project.title = "changed"  # type: ignore[misc]
+    ill = library.add_illustration(project.segments[0].id, _png(1), {"seed": 1})
+    ill.settings["seed"] = 99
+    assert library.get_project(project.id).segments[0].selected.settings == {"seed": 1}
+    assert project.created.tzinfo is not None and project.updated.utcoffset().total_seconds() == 0
+
+
+def test_list_projects_newest_first_with_search_counts_and_covers(tmp_path):
+    library = Library(tmp_path)
+    fox = _story(library, ["The fox ran.", "It was FAST."], "Fox story")
+    owl = _story(library, ["An owl sat still."], "Owl")
+    empty = library.create_project("Empty one")
+    cover = library.add_illustration(fox.segments[0].id, _png(1), {})
+    library.add_illustration(fox.segments[1].id, _png(2), {})
+
+    listing = library.list_projects()
+    assert [p.id for p in listing] == [fox.id, empty.id, owl.id]  # fox got a picture last
+    by_id = {p.id: p for p in listing}
+    assert by_id[fox.id].segment_count == 2 and by_id[fox.id].cover_image == cover.image_path
+    assert by_id[owl.id].cover_image is None and by_id[empty.id].segment_count == 0
+    time.sleep(0.01)
+    library.rename_project(owl.id, "Owl at night", library.get_project(owl.id).version)
+    assert library.list_projects()[0].id == owl.id
+
+    assert [p.id for p in library.list_projects("fast")] == [fox.id]  # page text, any case
+    assert [p.id for p in library.list_projects("OWL")] == [owl.id]  # title
+    assert [p.id for p in library.list_projects("  sat still ")] == [owl.id]
+    assert library.list_projects("%") == [] and library.list_projects("_") == []  # no LIKE wildcards
+    assert len(library.list_projects("")) == 3
+    project = library.get_project(empty.id)
+    library.save_story(empty.id, project.version, "Only in the story text, zebra.", [])
+    assert [p.id for p in library.list_projects("ZEBRA")] == [empty.id]
+
+
+def test_save_story_keeps_pictures_of_pages_whose_text_survives(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["One fish.", "Two fish.", "Red fish."])
+    one, two, red = project.segments
+    project = library.update_segment(two.id, project.version, seed=42, prompt_override="two fish", locked=True)
+    pic = library.add_illustration(two.id, _png(1), {"seed": 42})
+    library.add_illustration(red.id, _png(2), {})
+    project = library.get_project(project.id)
+
+    story = "Zero fish. Two  fish. Blue fish. One fish."
+    pages = ["Zero fish.", "Two  fish.", "Blue fish.", "One fish."]  # whitespace differs in page two
+    project = library.save_story(project.id, project.version, story, _inputs(story, pages))
+    texts = [s.text for s in project.segments]
+    assert texts == pages and [s.position for s in project.segments] == [0, 1, 2, 3]
+    kept_two = project.segments[1]
+    assert kept_two.id == two.id and kept_two.seed == 42 and kept_two.locked and kept_two.prompt_override == "two fish"
+    assert [i.id for i in kept_two.illustrations] == [pic.id] and kept_two.selected.id == pic.id
+    assert project.segments[3].id == one.id and project.segments[3].start == story.index("One fish.")
+    assert project.segments[0].illustrations == [] and project.segments[0].seed is None
+    with pytest.raises(NotFound):
+        library.add_illustration(red.id, _png(3), {})  # "Red fish." is gone, with its pictures
+
+    with pytest.raises(InvalidInput, match="ends"):
+        library.save_story(project.id, project.version, story, [SegmentInput("Zero", 5, 2)])
+    with pytest.raises(InvalidInput, match="empty"):
+        library.save_story(project.id, project.version, story, [SegmentInput("  ", 0, 2)])
+    with pytest.raises(InvalidInput, match="between"):
+        library.save_story(project.id, project.version, story, [SegmentInput("x", 0, len(story) + 1)])
+
+
+def test_update_segment_none_clears_and_missing_keeps(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["One."])
+    seg = project.segments[0]
+    project = library.update_segment(seg.id, project.version, prompt_override="p", negative_prompt="n", seed=7)
+    project = library.update_segment(seg.id, project.version, prompt_override=None)
+    seg_view = project.segments[0]
+    assert (seg_view.prompt_override, seg_view.negative_prompt, seg_view.seed) == (None, "n", 7)
+    project = library.update_segment(seg.id, project.version, seed=None, locked=True, text="Uno.")
+    seg_view = project.segments[0]
+    assert (seg_view.seed, seg_view.locked, seg_view.text, seg_view.negative_prompt) == (None, True, "Uno.", "n")
+    assert repr(UNSET) == "UNSET"
+    with pytest.raises(InvalidInput):
+        library.update_segment(seg.id, project.version, text=None)
+    with pytest.raises(InvalidInput):
+        library.update_segment(seg.id, project.version, seed=-1)
+    with pytest.raises(InvalidInput):
+        library.update_segment(seg.id, project.version, seed=True)
+    with pytest.raises(NotFound):
+        library.update_segment(99999, project.version, seed=1)
+
+
+def test_merge_and_split(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["One fish.", "Two fish.", "Red fish."])
+    one, two, red = project.segments
+    a1 = library.add_illustration(one.id, _png(1), {})
+    b1 = library.add_illustration(two.id, _png(2), {})
+    b2 = library.add_illustration(two.id, _png(3), {})
+    project = library.get_project(project.id)
+
+    project = library.merge_segments(one.id, project.version)
+    merged = project.segments[0]
+    assert [s.text for s in project.segments] == ["One fish. Two fish.", "Red fish."]
+    assert (merged.id, merged.start, merged.end) == (one.id, 0, len("One fish. Two fish."))
+    assert project.segments[1].position == 1
+    # The first page's pictures and choice stay; the second page's are kept as further versions.
+    assert [i.version for i in merged.illustrations] == [1, 2, 3]
+    assert merged.selected.id == a1.id
+    assert {i.id for i in merged.illustrations} == {a1.id, b1.id, b2.id}
+    with pytest.raises(InvalidInput, match="last page"):
+        library.merge_segments(project.segments[1].id, project.version)
+
+    project = library.split_segment(merged.id, len("One fish."), project.version)
+    assert [s.text for s in project.segments] == ["One fish.", "Two fish.", "Red fish."]
+    first, second, third = project.segments
+    assert first.id == one.id and len(first.illustrations) == 3 and first.selected.id == a1.id
+    assert second.illustrations == [] and second.id not in (one.id, two.id)
+    story = project.story_text
+    for seg in project.segments:
+        assert story[seg.start : seg.end] == seg.text
+    assert [s.position for s in project.segments] == [0, 1, 2]
+    with pytest.raises(InvalidInput, match="between 1 and 8"):
+        library.split_segment(third.id, 0, project.version)
+    project = library.update_segment(third.id, project.version, text="Red     ")
+    with pytest.raises(InvalidInput, match="between words"):
+        library.split_segment(third.id, 4, project.version)
+
+
+def test_picture_versions_select_revert_delete(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["One.", "Two."])
+    seg = project.segments[0].id
+    v1 = library.add_illustration(seg, _png(1), {"seed": 1})
+    v2 = library.add_illustration(seg, _png(2), {"seed": 2})
+    v3 = library.add_illustration(seg, _png(3), {"seed": 3}, select=False)
+    assert (v1.version, v2.version, v3.version) == (1, 2, 3)
+    assert library.get_project(project.id).segments[0].selected.id == v2.id
+
+    def selected() -> list[int]:
+        return [i.id for i in library.get_project(project.id).segments[0].illustrations if i.selected]
+
+    assert library.revert_segment(seg, v1.id).selected and selected() == [v1.id]
+    assert library.select_illustration(v3.id).id == v3.id and selected() == [v3.id]
+    library.delete_illustration(v3.id)  # the chosen one: the newest remaining becomes chosen
+    assert selected() == [v2.id]
+    library.delete_illustration(v1.id)
+    assert selected() == [v2.id]
+    v4 = library.add_illustration(seg, _png(4), {}, select=False)
+    assert v4.version == 3 and selected() == [v2.id]
+    library.delete_illustration(v2.id)
+    library.delete_illustration(v4.id)
+    assert library.get_project(project.id).segments[0].illustrations == []
+    first = library.add_illustration(seg, _png(5), {}, select=False)
+    assert first.selected  # a page's only picture is always the chosen one
+
+    other = library.add_illustration(project.segments[1].id, _png(6), {})
+    with pytest.raises(InvalidInput, match="another page"):
+        library.revert_segment(seg, other.id)
+    with pytest.raises(NotFound):
+        library.select_illustration(123456)
+    version = library.get_project(project.id).version
+    library.select_illustration(other.id, expected_version=version)  # optional check, bumps the version
+    assert library.get_project(project.id).version == version + 1
+
+
+def test_characters_and_source_images(tmp_path):
+    library = Library(tmp_path)
+    project = library.create_project("From pictures", profile="tiny")
+    project = library.set_characters(project.id, project.version, [("Fox", "red"), ("Owl", "wise")])
+    assert [(c.position, c.name, c.description) for c in project.characters] == [(0, "Fox", "red"), (1, "Owl", "wise")]
+    project = library.set_characters(project.id, project.version, [("Hare", "")])
+    assert [c.name for c in project.characters] == ["Hare"]
+    with pytest.raises(InvalidInput):
+        library.set_characters(project.id, project.version, [("", "nameless")])
+
+    project = library.set_source_images(project.id, project.version, [(_png(1), "beach"), (_png(2), "cave")])
+    assert [s.caption for s in project.source_images] == ["beach", "cave"]
+    first_file = project.source_images[0].image_path
+    project = library.update_source_caption(project.source_images[1].id, "a dark cave", project.version)
+    assert project.source_images[1].caption == "a dark cave"
+    project = library.set_source_images(project.id, project.version, [(_png(2), "cave only")])
+    assert not first_file.exists() and project.source_images[0].image_path.exists()
+    with pytest.raises(InvalidInput, match="Picture 1"):
+        library.set_source_images(project.id, project.version, [(b"nope", "x")])
+
+
+def test_update_project_and_not_found(tmp_path):
+    library = Library(tmp_path)
+    project = library.create_project("  Spaced title  ", author="A")
+    assert project.title == "Spaced title" and project.version == 1
+    updated = library.update_project(project.id, 1, style="ink", profile="quality")
+    assert (updated.title, updated.author, updated.style, updated.profile, updated.version) == (
+        "Spaced title", "A", "ink", "quality", 2,
+    )
+    assert updated.updated >= project.updated and updated.created == project.created
+    with pytest.raises(NotFound):
+        library.get_project(4242)
+    with pytest.raises(InvalidInput):
+        library.get_project("1")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        library.update_project(project.id, "2", title="x")  # type: ignore[arg-type]
+    library.delete_project(project.id)
+    with pytest.raises(NotFound):
+        library.delete_project(project.id)
