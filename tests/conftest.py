@@ -8,6 +8,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("STORYBOOK_HOME", tempfile.mkdtemp(prefix="storybook-test-home-"))
 os.environ["STORYBOOK_PROFILE"] = "tiny"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny models gain nothing from threads, and on a shared 2-core machine (the app server of the browser
+# test, parallel jobs) oversubscribed OpenMP spin-waits make them fifty times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 
