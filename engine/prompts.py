@@ -115,6 +115,8 @@ _TITLE_PERIOD = re.compile(r"\b(Mr|Mrs|Ms|Mx|Dr|St|Mt|Prof|Capt|Sgt|Jr|Sr|Sir)\.
 _FILLER_PHRASES = re.compile(r"\bonce upon a time\b|\bthe end\b|\bone day\b", re.IGNORECASE)
 _QUOTED = re.compile(r'"[^"]*"|“[^”]*”|«[^»]*»|「[^」]*」|『[^』]*』|‘(?:[^’]|’(?=\w))*’')
 _APOSTROPHE = re.compile(r"(?<=\w)[’'](?=\w)")
+# Markup a user pasted (<b>, <i>, <img src=...>) is text on the page but not something to draw.
+_MARKUP_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _CLAUSE_SPLIT = re.compile(r"[,;:.!?…—–()\[\]{}\"“”«»「」『』‘’。！？、，；：]|\s-\s|\s+'|'\s+")
 _WORD = re.compile(r"[^\W_][\w'-]*")
 _TOKEN_GUESS = re.compile(r"[A-Za-z]+|[0-9]+|[^\W_]+|[^\w\s]")
@@ -196,7 +198,7 @@ def _clauses(text: str, kind: str) -> list[_Part]:
 
 def _describe(segment_text: str) -> tuple[list[_Part], list[_Part]]:
     """Narration clauses and quoted-speech clauses of a segment, as word lists in reading order."""
-    text = _APOSTROPHE.sub("'", segment_text)
+    text = _APOSTROPHE.sub("'", _MARKUP_TAG.sub(" ", segment_text))
     text = _FILLER_PHRASES.sub(" ", _TITLE_PERIOD.sub(r"\1", text))
     quotes = [m.group() for m in _QUOTED.finditer(text)]
     narration = _QUOTED.sub(" , ", text)

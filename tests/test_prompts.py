@@ -154,3 +154,10 @@ def test_a_pasted_novel_is_fitted_quickly(clip_tokenizer):
 
 def test_deterministic():
     assert build_prompt(SEGMENT, characters=CHARACTERS) == build_prompt(SEGMENT, characters=CHARACTERS)
+
+
+def test_markup_in_the_story_is_not_drawn():
+    pair = build_prompt('<b>Nobody</b> had ever seen <img src="/etc/passwd"> such a thing.', "watercolor")
+    assert "Nobody" in pair.prompt
+    for leak in ("<", ">", " b ", "img", "passwd"):
+        assert leak not in pair.prompt
