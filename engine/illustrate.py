@@ -18,10 +18,10 @@ from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import Profile
+from engine.storyplan import MAX_SEED
 
 MAX_SIDE = 1536
 MAX_STEPS = 150
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)

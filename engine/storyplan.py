@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import secrets
 
-from engine.illustrate import MAX_SEED
-
 TITLE_MAX_CHARS = 80
+MAX_SEED = 2**63 - 1  # the largest seed torch.Generator.manual_seed and SQLite's INTEGER both hold
 
 
 def split_title(text: str) -> tuple[str | None, int]:

@@ -1,0 +1,784 @@
+"""The one place that joins engine jobs to storage. Imports no streamlit, so the CLI and tests can use it.
+
+Every picture is drawn on the engine's single worker (``engine.jobs.get_worker()``); each finished
+picture is saved by the job's ``on_result`` callback on the worker's saver thread, straight into the
+library. Nothing waits on a page, so a rerun, a click elsewhere, a refresh or a second tab loses no
+picture: pages find a project's running job again through its ``project_id`` meta and re-read the
+project from storage to see what has arrived.
+
+Seeds are stored on the page (``update_segment(seed=...)``) before its job is submitted, and each
+picture's settings carry the seed it was drawn with, so every page of a book can be drawn again.
+
+The engine's heavy modules (torch, diffusers) are imported inside the functions that need them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from engine.errors import InputError, ModelUnavailable
+from engine.jobs import JobInfo, get_worker
+from storage import ConflictError, IllustrationView, Library, NotFound, ProjectView, SegmentInput, SegmentView
+
+log = logging.getLogger(__name__)
+
+KIND_ILLUSTRATE = "illustrate"
+DEFAULT_TITLE = "Untitled story"
+SAMPLE_STORY = Path(__file__).resolve().parents[1] / "assets" / "sample_story.txt"
+
+
+# ------------------------------------------------------------------------------------- profiles
+
+
+def current_profile(name: str | None = None):
+    """The profile pictures are drawn with: STORYBOOK_PROFILE, else the settings file, else 'fast'."""
+    from engine.profiles import get_profile
+
+    return get_profile(name)
+
+
+def missing_models(profile, roles: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """(role, model reference) for each model of the profile that cannot load without the network."""
+    from engine.profiles import ROLES, is_downloaded
+
+    missing = []
+    for role in roles or ROLES:
+        ref = profile.model(role)
+        if ref and not is_downloaded(ref):
+            missing.append((role, ref))
+    return missing
+
+
+def ensure_illustrator(profile) -> None:
+    from engine.profiles import fetch_command
+
+    for role, ref in missing_models(profile, ("illustrator",)):
+        raise ModelUnavailable(
+            f"The picture model of the '{profile.name}' profile ({ref}) is not downloaded yet: run "
+            f"'{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile in Settings "
+            f"to try the studio offline.")
+
+
+# ------------------------------------------------------------------------------ story and pages
+
+
+@dataclass(frozen=True)
+class SplitOutcome:
+    project: ProjectView
+    title: str | None        # the title line the story opened with, if any (it is not a page)
+    pages: int
+    kept_pictures: int       # pages whose text did not change and so kept their pictures
+
+
+def plan_pages(text: str, *, sentences: int | None = 2, words: int | None = None) -> tuple[str | None, list]:
+    """The story's title line (if any) and its pages, as the engine cuts them."""
+    from engine.segment import segment_story
+    from engine.storyplan import split_title
+
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("The story is empty: write or paste your story first, then split it into pages.")
+    segments = segment_story(text, sentences_per_segment=None if words else sentences, words_per_segment=words)
+    title, body_start = split_title(text)
+    if title is not None:
+        segments = [s for s in segments if s.start >= body_start]
+        if not segments:
+            raise InputError("The story has a title but no text after it: add the story itself.")
+    return title, segments
+
+
+def split_story(lib: Library, project_id: int, expected_version: int, text: str, *,
+                sentences: int | None = 2, words: int | None = None) -> SplitOutcome:
+    """Save the story and cut it into pages; pages whose text is unchanged keep their pictures and seeds."""
+    if active_jobs(project_id):
+        raise InputError("Pictures are being drawn for this story: stop them, or wait for them, before "
+                         "splitting it into pages again.")
+    title, segments = plan_pages(text, sentences=sentences, words=words)
+    inputs = [SegmentInput(text=s.text, start=s.start, end=s.end) for s in segments]
+    project = lib.save_story(project_id, expected_version, text, inputs)
+    if title and project.title.strip() in ("", DEFAULT_TITLE):
+        project = lib.update_project(project.id, project.version, title=title[:200])
+    kept = sum(1 for seg in project.segments if seg.illustrations)
+    return SplitOutcome(project=project, title=title, pages=len(project.segments), kept_pictures=kept)
+
+
+def save_draft(lib: Library, project_id: int, expected_version: int, text: str) -> ProjectView:
+    """Keep the story text without re-cutting the pages (their offsets are clamped into the new text)."""
+    from engine.segment import MAX_STORY_CHARS
+
+    if len(text) > MAX_STORY_CHARS:
+        raise InputError(f"The story is too long: the limit is {MAX_STORY_CHARS:,} characters and this one "
+                         f"has {len(text):,}, so split it into several books.")
+    project = lib.get_project(project_id)
+    n = len(text)
+    inputs = []
+    for seg in project.segments:
+        start = min(seg.start, n)
+        inputs.append(SegmentInput(text=seg.text, start=start, end=max(start, min(seg.end, n)),
+                                   prompt_override=seg.prompt_override, negative_prompt=seg.negative_prompt,
+                                   seed=seg.seed, locked=seg.locked))
+    return lib.save_story(project_id, expected_version, text, inputs)
+
+
+def split_points(text: str) -> list[tuple[int, str]]:
+    """Where a page can be split: (character index, the words the second part starts with)."""
+    from engine.segment import segment_story
+
+    points: list[int] = []
+    try:
+        points = [s.start for s in segment_story(text, sentences_per_segment=1)[1:]]
+    except InputError:
+        points = []
+    if not points:  # one sentence: offer the gap between words nearest the middle
+        gaps = [i + 1 for i, ch in enumerate(text) if ch.isspace() and 0 < i < len(text) - 1]
+        if gaps:
+            points = [min(gaps, key=lambda i: abs(i - len(text) // 2))]
+    out = []
+    for at in points:
+        tail = text[at:].lstrip()
+        words = tail.split()
+        preview = " ".join(words[:6]) + (" …" if len(words) > 6 else "")
+        out.append((at, preview))
+    return out
+
+
+def create_project(lib: Library, title: str = "", author: str = "", story_text: str = "") -> ProjectView:
+    from engine.prompts import DEFAULT_STYLE
+
+    try:
+        profile_name = current_profile().name
+    except InputError:
+        profile_name = "fast"
+    return lib.create_project((title or "").strip() or DEFAULT_TITLE, author=author or "", style=DEFAULT_STYLE,
+                              profile=profile_name, story_text=story_text)
+
+
+def open_sample(lib: Library) -> ProjectView:
+    """A new project holding the sample story, already split into pages."""
+    text = SAMPLE_STORY.read_text(encoding="utf-8")
+    project = create_project(lib, story_text=text)
+    return split_story(lib, project.id, project.version, text).project
+
+
+# ------------------------------------------------------------------------------------- pictures
+
+
+@dataclass(frozen=True)
+class JobStart:
+    job_id: str | None             # None: nothing needed drawing
+    project: ProjectView           # the project as it is after the seeds were stored
+    drawing: tuple[int, ...]       # segment ids in the job, in page order
+    kept: tuple[int, ...] = ()     # segment ids left alone because they already have a picture
+
+
+def illustrate_all(lib: Library, project_id: int, expected_version: int, *, redo: bool = False,
+                   profile=None) -> JobStart:
+    """Draw every page that has no picture yet (every page with redo=True) in one job.
+
+    A page without a seed gets one; with redo=True every unlocked page gets a fresh seed, while a
+    locked page keeps its seed, so it is drawn again exactly (or with its edited prompt).
+    """
+    project = lib.get_project(project_id)
+    if project.version != expected_version:
+        raise ConflictError()
+    if not project.segments:
+        raise InputError("There are no pages yet: write the story and press 'Split into pages' first.")
+    todo = list(project.segments) if redo else [s for s in project.segments if not s.illustrations]
+    kept = tuple(s.id for s in project.segments if s not in todo)
+    if not todo:
+        return JobStart(None, project, (), kept)
+    if active_jobs(project_id):
+        raise InputError("Pictures for this story are being drawn right now: wait for them, or stop them first.")
+    profile = profile or current_profile()
+    ensure_illustrator(profile)
+    project = _store_seeds(lib, project, todo, fresh=redo)
+    ids = {s.id for s in todo}
+    pages = [s for s in project.segments if s.id in ids]
+    label = f"{len(pages)} picture{'s' if len(pages) != 1 else ''} for “{project.title}”"
+    return JobStart(_submit(lib, project, pages, profile, label), project, tuple(s.id for s in pages), kept)
+
+
+def regenerate(lib: Library, project_id: int, segment_id: int, expected_version: int, *,
+               new_seed: bool = True, profile=None) -> JobStart:
+    """Draw one page again: with a new seed, or with its stored seed (and its edited prompt)."""
+    project = lib.get_project(project_id)
+    if project.version != expected_version:
+        raise ConflictError()
+    segment = _segment(project, segment_id)
+    if new_seed and segment.locked:
+        raise InputError("This page's seed is locked: unlock it to draw with a new seed, or redraw with the same seed.")
+    profile = profile or current_profile()
+    ensure_illustrator(profile)
+    if new_seed or segment.seed is None:
+        from engine.storyplan import new_seed as make_seed
+
+        project = lib.update_segment(segment.id, project.version, seed=make_seed())
+        segment = _segment(project, segment_id)
+    label = f"Page {segment.position + 1} of “{project.title}”"
+    return JobStart(_submit(lib, project, [segment], profile, label), project, (segment.id,))
+
+
+def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -> tuple[IllustrationView, list[str]]:
+    """Use the user's own picture for a page (read by the hardened loader); returns the notes on it."""
+    from engine.imageio import load_image, to_png_bytes
+
+    loaded = load_image(data, name=name)
+    settings = {"source": "upload", "file_name": (name or "")[:200], "format": loaded.format,
+                "width": loaded.image.width, "height": loaded.image.height, "notes": list(loaded.notes)}
+    view = lib.add_illustration(segment_id, to_png_bytes(loaded.image), settings, origin="uploaded", select=True)
+    return view, list(loaded.notes)
+
+
+def prompt_preview(text: str, style: str, characters: Sequence[tuple[str, str]] = (),
+                   override: str | None = None) -> str:
+    """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly)."""
+    from engine.prompts import build_prompt
+
+    try:
+        return build_prompt(text, style, characters=list(characters) or None, override=override).prompt
+    except InputError:
+        return override or ""
+
+
+# ----------------------------------------------------------------------------------------- jobs
+
+
+def project_jobs(project_id: int) -> list[JobInfo]:
+    """This project's picture jobs still known to the worker, oldest first."""
+    return get_worker().jobs(kind=KIND_ILLUSTRATE, project_id=project_id)
+
+
+def active_jobs(project_id: int | None = None) -> list[JobInfo]:
+    meta = {} if project_id is None else {"project_id": project_id}
+    return get_worker().jobs(kind=KIND_ILLUSTRATE, active_only=True, **meta)
+
+
+def drawing_segment_ids(project_id: int) -> set[int]:
+    """Pages waiting for, or getting, a picture from a job that has not finished."""
+    ids: set[int] = set()
+    for job in active_jobs(project_id):
+        ids.update(job.meta.get("segment_ids", ()))
+    return ids
+
+
+def cancel_jobs(project_id: int) -> int:
+    worker = get_worker()
+    return sum(1 for job in active_jobs(project_id) if worker.cancel(job.id))
+
+
+def _segment(project: ProjectView, segment_id: int) -> SegmentView:
+    for seg in project.segments:
+        if seg.id == segment_id:
+            return seg
+    raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
+
+
+def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[SegmentView], *, fresh: bool) -> ProjectView:
+    from engine.storyplan import derive_seed, new_seed
+
+    base = new_seed()
+    for seg in pages:
+        if seg.seed is None or (fresh and not seg.locked):
+            project = lib.update_segment(seg.id, project.version, seed=derive_seed(base, seg.position))
+    return project
+
+
+def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], profile, label: str) -> str:
+    from engine.illustrate import PageSpec
+
+    specs = [PageSpec(key=seg.id, text=seg.text, seed=int(seg.seed), prompt_override=seg.prompt_override,
+                      negative_prompt=seg.negative_prompt) for seg in pages]
+    style = project.style
+    characters = tuple((c.name, c.description) for c in project.characters)
+    count = len(specs)
+
+    def run(ctx) -> None:
+        from engine.illustrate import illustrate_pages
+
+        ready, steps_done = 0, 0
+        ctx.progress(0, message="Getting the picture model ready…")
+
+        def status() -> str:
+            return f"Drawing… {ready} of {count} picture{'s' if count != 1 else ''} ready"
+
+        def on_progress(done: int, total: int) -> None:
+            nonlocal steps_done
+            steps_done = done
+            ctx.progress(done, total, message=status())
+
+        def on_image(result) -> None:
+            nonlocal ready
+            ready += 1
+            ctx.emit(result)
+            ctx.progress(steps_done, message=status())
+
+        illustrate_pages(specs, profile, style=style, characters=characters, on_image=on_image,
+                         on_progress=on_progress, should_cancel=lambda: ctx.cancelled)
+
+    def save(result) -> None:
+        # Runs on the worker's saver thread while the next pictures are drawn.
+        from engine.imageio import to_png_bytes
+
+        settings = {**result.settings, "style": style, "profile": profile.name}
+        try:
+            lib.add_illustration(result.key, to_png_bytes(result.image), settings, origin="generated", select=True)
+        except NotFound:
+            # The page was merged, re-split or deleted while its picture was being drawn: nothing to keep.
+            log.info("picture for page %s dropped: the page no longer exists", result.key)
+
+    return get_worker().submit(run, kind=KIND_ILLUSTRATE, label=label, total=count, on_result=save,
+                               meta={"project_id": project.id, "segment_ids": tuple(s.id for s in pages)})
+
+
+# --- images to story ---------------------------------------------------------------------------------
+# Pictures in, a story out (the "From images" page). The pictures are saved at once, as the project's
+# source pictures and as each page's picture (origin "uploaded"), so nothing is lost on a refresh. Then
+# ONE job on the worker captions them and writes one passage per picture; its on_result saves the
+# captions, then the passages, the title and the settings that make the story reproducible
+# (Project.story_settings). Job writes bump the project's version like any edit, so each one is
+# remembered here (version before -> after) and a page can tell "only jobs changed it since" from
+# "another tab changed it" (version_after_jobs).
+
+import threading as _threading  # noqa: E402  (kept with the section that needs it)
+
+KIND_STORY = "story"
+STORY_SOURCE = "images"                 # story_settings["source"] of a story written from pictures
+PLACEHOLDER_PASSAGE = "(The words for picture {n} are still to be written.)"
+_STORED_PNG_LIMIT = 40 * 1024 * 1024     # storage keeps pictures up to 50 MB; bigger PNGs go as JPEG
+_JOB_VERSIONS: dict[int, dict[int, int]] = {}
+_JOB_VERSIONS_LOCK = _threading.Lock()
+_MODEL_NAMES = {"illustrator": "picture model", "captioner": "picture reader", "storyteller": "storyteller"}
+
+
+@dataclass(frozen=True)
+class PictureRead:
+    """One uploaded file as the hardened loader read it: a thumbnail and notes, or the refusal sentence."""
+    name: str
+    thumbnail: bytes | None = None
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class StoryStart:
+    job_id: str
+    project: ProjectView
+    refused: tuple[str, ...] = ()     # one sentence per file left out
+    notes: tuple[str, ...] = ()       # changes a person would notice ("animated, first frame used")
+
+
+def read_picture(data: bytes, name: str = "", thumb_side: int = 320) -> PictureRead:
+    """Read an upload through engine.imageio (the one door pictures come in through) for a preview."""
+    from engine.errors import ImageRejected
+    from engine.imageio import load_image, to_png_bytes
+
+    try:
+        loaded = load_image(data, name=name)
+    except ImageRejected as exc:
+        return PictureRead(name=name, error=exc.message)
+    thumb = loaded.image.copy()
+    thumb.thumbnail((thumb_side, thumb_side))
+    return PictureRead(name=name, thumbnail=to_png_bytes(thumb), notes=tuple(loaded.notes), size=loaded.image.size)
+
+
+def ensure_models(profile, roles: Sequence[str]) -> None:
+    """ModelUnavailable, with the command that fetches it, for the first model of `roles` not downloaded."""
+    from engine.profiles import fetch_command
+
+    for role, ref in missing_models(profile, roles):
+        raise ModelUnavailable(
+            f"The {_MODEL_NAMES.get(role, role)} model of the '{profile.name}' profile ({ref}) is not downloaded "
+            f"yet: run '{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile in Settings "
+            f"to try the studio offline.")
+
+
+def check_story_request(count: int | None, *, hints: str, tone: str, age: int, words_per_picture: int) -> None:
+    """The storyteller's limits, checked before anything is saved or submitted (count None: not yet known)."""
+    from engine.storyteller import MAX_AGE, MAX_CAPTIONS, MAX_HINTS_CHARS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
+
+    if count is not None and count < 1:
+        raise InputError("Add at least one picture (PNG, JPEG or WebP) to tell a story from.")
+    if count is not None and count > MAX_CAPTIONS:
+        raise InputError(f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {count}: "
+                         f"leave {count - MAX_CAPTIONS} out.")
+    if len(hints or "") > MAX_HINTS_CHARS:
+        raise InputError(f"The hints are {len(hints)} characters long; keep them under {MAX_HINTS_CHARS}.")
+    if tone not in TONES:
+        raise InputError(f"Choose one of the tones: {', '.join(TONES)}.")
+    if isinstance(age, bool) or not isinstance(age, int) or not MIN_AGE <= age <= MAX_AGE:
+        raise InputError(f"The reader's age must be a whole number from {MIN_AGE} to {MAX_AGE}.")
+    if isinstance(words_per_picture, bool) or not isinstance(words_per_picture, int) \
+            or not MIN_WORDS <= words_per_picture <= MAX_WORDS:
+        raise InputError(f"Words per picture must be a whole number from {MIN_WORDS} to {MAX_WORDS}.")
+
+
+def start_story_from_images(lib: Library, pictures: Sequence[tuple[bytes, str]], *, hints: str = "",
+                            tone: str = "gentle", age: int = 6, words_per_picture: int = 60,
+                            seed: int | None = None, profile=None) -> StoryStart:
+    """A new project from (bytes, file name) pictures, in order, and the job that writes its story.
+
+    Files the loader refuses are left out (their sentences come back in `refused`); the rest are saved
+    before the job is submitted, one page per picture, so the story's words arrive into saved pages.
+    """
+    from engine.errors import ImageRejected
+    from engine.imageio import load_image
+    from engine.storyplan import new_seed
+    from engine.storyteller import DEFAULT_TEMPERATURE
+
+    hints = (hints or "").strip()
+    if not pictures:
+        raise InputError("Add at least one picture (PNG, JPEG or WebP) to tell a story from.")
+    check_story_request(None, hints=hints, tone=tone, age=age, words_per_picture=words_per_picture)
+    profile = profile or current_profile()
+    ensure_models(profile, ("captioner", "storyteller"))
+    usable: list[tuple[bytes, dict]] = []
+    refused: list[str] = []
+    notes: list[str] = []
+    for data, name in pictures:
+        try:
+            loaded = load_image(data, name=name)
+        except ImageRejected as exc:
+            refused.append(exc.message)
+            continue
+        notes.extend(loaded.notes)
+        usable.append((_storable(loaded.image), {
+            "source": "upload", "file_name": (name or "")[:200], "format": loaded.format,
+            "width": loaded.image.width, "height": loaded.image.height, "notes": list(loaded.notes)}))
+    if not usable:
+        raise InputError("None of the pictures can be used, so no story was started: add PNG, JPEG or WebP "
+                         "pictures that open on your computer.")
+    check_story_request(len(usable), hints=hints, tone=tone, age=age, words_per_picture=words_per_picture)
+
+    seed = new_seed() if seed is None else int(seed)
+    title = f"A story from {len(usable)} picture{'s' if len(usable) != 1 else ''}"
+    project = create_project(lib, title=title)
+    try:
+        project = lib.set_source_images(project.id, project.version, [(png, "") for png, _ in usable])
+        pages = [SegmentInput(text=PLACEHOLDER_PASSAGE.format(n=n), start=0, end=0) for n in range(1, len(usable) + 1)]
+        project = lib.save_story(project.id, project.version, "", pages)
+        for seg, (png, settings) in zip(project.segments, usable):
+            lib.add_illustration(seg.id, png, settings, origin="uploaded", select=True)
+        request = {"hints": hints, "tone": tone, "age": age, "words_per_picture": words_per_picture,
+                   "temperature": DEFAULT_TEMPERATURE, "seed": seed}
+        project = lib.update_project(project.id, project.version, story_settings={
+            "source": STORY_SOURCE, "request": request, "profile": profile.name,
+            "captioner": profile.model("captioner"), "storyteller": profile.model("storyteller"),
+            "placeholder_title": title})
+    except Exception:
+        # Half a project is worse than none: the person starts again with the same files.
+        try:
+            lib.delete_project(project.id)
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            log.warning("could not remove the unfinished project %s", project.id)
+        raise
+    job_id = _submit_story(lib, project, profile)
+    return StoryStart(job_id, project, tuple(refused), tuple(notes))
+
+
+def write_story_again(lib: Library, project_id: int, expected_version: int, *, new_seed: bool = True,
+                      profile=None) -> JobStart:
+    """Write every passage again from the stored pictures (and their captions, when all have one).
+
+    With new_seed=False the stored seed is used, so the same models write the same story again.
+    """
+    project = lib.get_project(project_id)
+    if project.version != expected_version:
+        raise ConflictError()
+    settings = project.story_settings or {}
+    if settings.get("source") != STORY_SOURCE or not project.source_images:
+        raise InputError("This story was not told from pictures, so there is nothing to write it from.")
+    if len(project.segments) != len(project.source_images):
+        raise InputError(f"The story now has {plural_pages(len(project.segments))} for "
+                         f"{len(project.source_images)} pictures (pages were split or merged), so it cannot be "
+                         "written again picture by picture.")
+    if active_story_jobs(project_id):
+        raise InputError("The story is being written right now: wait for it to finish first.")
+    profile = profile or current_profile()
+    ensure_models(profile, ("captioner", "storyteller"))
+    if new_seed:
+        from engine.storyplan import new_seed as make_seed
+
+        request = {**(settings.get("request") or {}), "seed": make_seed()}
+        project = lib.update_project(project.id, project.version, story_settings={**settings, "request": request})
+    job_id = _submit_story(lib, project, profile)
+    return JobStart(job_id, project, tuple(s.id for s in project.segments))
+
+
+def retell_passage(lib: Library, project_id: int, segment_id: int, expected_version: int, *,
+                   profile=None) -> JobStart:
+    """Write one passage again (Storyteller.retell on the stored story); the other passages stay as they are."""
+    project = lib.get_project(project_id)
+    if project.version != expected_version:
+        raise ConflictError()
+    segment = _segment(project, segment_id)
+    story = stored_story(project)
+    if active_story_jobs(project_id):
+        raise InputError("The story is being written right now: wait for it to finish, then write this passage again.")
+    profile = profile or current_profile()
+    ensure_models(profile, ("storyteller",))
+    index, pid = segment.position, project.id
+
+    def run(ctx) -> None:
+        from engine.storyteller import Storyteller
+
+        ctx.progress(0, 1, message=f"Writing the words for picture {index + 1} again…")
+        ctx.emit(Storyteller(profile=profile).retell(story, index))
+        ctx.progress(1, 1, message="Saving…")
+
+    def save(told) -> None:
+        _job_write(lib, pid, lambda p: lib.update_segment(segment_id, p.version, text=told.passages[index]))
+        _job_write(lib, pid, lambda p: _resync_story_text(lib, p))
+        _job_write(lib, pid, lambda p: lib.update_project(
+            pid, p.version, story_settings={**(p.story_settings or {}), "story": told.settings}))
+
+    job_id = get_worker().submit(run, kind=KIND_STORY, label=f"Words for picture {index + 1} of “{project.title}”",
+                                 total=1, on_result=save,
+                                 meta={"project_id": pid, "segment_ids": (segment_id,), "action": "retell"})
+    return JobStart(job_id, project, (segment_id,))
+
+
+def edit_passage(lib: Library, project_id: int, segment_id: int, expected_version: int, text: str) -> ProjectView:
+    """Save a passage typed by hand (the story's full text follows, so the storyboard shows the same words)."""
+    project = lib.get_project(project_id)
+    segment = _segment(project, segment_id)
+    text = (text or "").strip()
+    if not text:
+        raise InputError("A passage cannot be empty: write a few words, or write it again with the storyteller.")
+    if any(segment_id in job.meta.get("segment_ids", ()) for job in active_story_jobs(project_id)):
+        raise InputError("These words are being written again right now: wait for them, then edit.")
+    if text == segment.text and project.version == expected_version:
+        return project
+    project = lib.update_segment(segment_id, expected_version, text=text)
+    return _resync_story_text(lib, project)
+
+
+def stored_story(project: ProjectView):
+    """The engine's Story as stored for this project (passages as they read now, edits included)."""
+    from engine.storyteller import Story
+
+    settings = project.story_settings or {}
+    told = settings.get("story")
+    if settings.get("source") != STORY_SOURCE or not isinstance(told, dict):
+        raise InputError("This story has not been written from pictures yet, so a passage cannot be written "
+                         "again: write the story first, or edit the passage by hand.")
+    if len(told.get("captions") or []) != len(project.segments):
+        raise InputError(f"The story now has {plural_pages(len(project.segments))} for "
+                         f"{len(told.get('captions') or [])} pictures (pages were split or merged), so a passage "
+                         "cannot be written again: edit it by hand instead.")
+    return Story(title=project.title, passages=[s.text for s in project.segments],
+                 seed=int(settings.get("seed", told.get("seed", 0))), settings=told)
+
+
+def story_report(project: ProjectView) -> tuple[dict, list[dict | None]]:
+    """Metrics of the whole story against all captions, and of each passage against its own picture's caption."""
+    from engine.metrics import story_metrics
+
+    captions = [src.caption for src in project.source_images]
+    whole = story_metrics(captions, "\n\n".join(s.text for s in project.segments))
+    each: list[dict | None] = []
+    for seg in project.segments:
+        caption = captions[seg.position] if seg.position < len(captions) else None
+        each.append(story_metrics([caption], seg.text) if caption else None)
+    return whole, each
+
+
+def story_jobs(project_id: int) -> list[JobInfo]:
+    """This project's story-writing jobs still known to the worker, oldest first."""
+    return get_worker().jobs(kind=KIND_STORY, project_id=project_id)
+
+
+def active_story_jobs(project_id: int | None = None) -> list[JobInfo]:
+    meta = {} if project_id is None else {"project_id": project_id}
+    return get_worker().jobs(kind=KIND_STORY, active_only=True, **meta)
+
+
+def version_after_jobs(project_id: int, version: int) -> int:
+    """The version the project reached from `version` through writes made by jobs alone (else `version`)."""
+    with _JOB_VERSIONS_LOCK:
+        chain = dict(_JOB_VERSIONS.get(project_id, {}))
+    seen = set()
+    while version in chain and version not in seen:
+        seen.add(version)
+        version = chain[version]
+    return version
+
+
+def plural_pages(n: int) -> str:
+    return f"{n} page{'s' if n != 1 else ''}"
+
+
+def _storable(image) -> bytes:
+    from engine.imageio import to_png_bytes
+
+    png = to_png_bytes(image)
+    if len(png) <= _STORED_PNG_LIMIT:
+        return png
+    import io
+
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _open_stored(path: Path):
+    # Our own file, checked (size, pixels, verify) when it was saved; the upload limit does not apply.
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _job_write(lib: Library, project_id: int, write) -> ProjectView:
+    """One write by a job, on the latest version: a person's edit in between is kept, then the write is redone."""
+    for _ in range(8):
+        project = lib.get_project(project_id)
+        try:
+            view = write(project)
+        except ConflictError:
+            continue
+        if view.version != project.version:
+            with _JOB_VERSIONS_LOCK:
+                chain = _JOB_VERSIONS.setdefault(project_id, {})
+                chain[project.version] = view.version
+                for old in sorted(chain)[:-200]:
+                    chain.pop(old)
+        return view
+    raise ConflictError()
+
+
+def _resync_story_text(lib: Library, project: ProjectView) -> ProjectView:
+    """Make the story's full text the passages joined by blank lines (pages keep their rows and pictures)."""
+    story_text, pages = "", []
+    for seg in project.segments:
+        if story_text:
+            story_text += "\n\n"
+        start = len(story_text)
+        story_text += seg.text
+        pages.append(SegmentInput(text=seg.text, start=start, end=len(story_text)))
+    if story_text == project.story_text and all((p.start, p.end) == (s.start, s.end)
+                                                for p, s in zip(pages, project.segments)):
+        return project
+    return lib.save_story(project.id, project.version, story_text, pages)
+
+
+def _submit_story(lib: Library, project: ProjectView, profile) -> str:
+    settings = project.story_settings or {}
+    request = dict(settings.get("request") or {})
+    sources = [(src.id, src.image_path) for src in project.source_images]
+    known = [src.caption for src in project.source_images]
+    captions_known = bool(known) and all(c.strip() for c in known)
+    segment_ids = tuple(seg.id for seg in project.segments)
+    count, pid = len(sources), project.id
+
+    def run(ctx) -> None:
+        from engine.storyteller import Storyteller
+
+        captions = known
+        if not captions_known:
+            from engine.caption import Captioner
+
+            ctx.progress(0, 2 * count, message="Getting the picture reader ready…")
+            images = [_open_stored(path) for _, path in sources]
+
+            def looked(done: int, _total: int) -> None:
+                ctx.check_cancel()
+                ctx.progress(done, message=f"Looking at the pictures… {done} of {count}")
+
+            captions = Captioner(profile=profile).caption(images, progress=looked)
+            ctx.emit(("captions", captions))
+        ctx.progress(count, 2 * count, message="Getting the storyteller ready…")
+
+        def wrote(done: int, _total: int) -> None:
+            ctx.check_cancel()
+            ctx.progress(count + done, message=f"Writing the story… {done} of {count} passages written")
+
+        story = Storyteller(profile=profile).tell(
+            captions, hints=request.get("hints", ""), tone=request.get("tone", "gentle"),
+            age=int(request.get("age", 6)), words_per_picture=int(request.get("words_per_picture", 60)),
+            temperature=float(request.get("temperature", 0.8)), seed=int(request.get("seed", 0)), progress=wrote)
+        ctx.emit(("story", story))
+
+    def save(result) -> None:
+        # On the worker's saver thread: each write goes on the latest version (see _job_write).
+        kind, value = result
+        if kind == "captions":
+            for (source_id, _), caption in zip(sources, value):
+                _job_write(lib, pid, lambda p, s=source_id, c=caption: lib.update_source_caption(s, c, p.version))
+            return
+        for seg_id, passage in zip(segment_ids, value.passages):
+            try:
+                _job_write(lib, pid, lambda p, s=seg_id, t=passage: lib.update_segment(s, p.version, text=t))
+            except NotFound:
+                log.info("passage for page %s dropped: the page no longer exists", seg_id)
+        _job_write(lib, pid, lambda p: _resync_story_text(lib, p))
+
+        def finish(p: ProjectView) -> ProjectView:
+            stored = dict(p.story_settings or {})
+            title = p.title
+            if value.title and title in (stored.get("placeholder_title"), stored.get("title"), DEFAULT_TITLE):
+                title = value.title[:200]
+            stored.update({"source": STORY_SOURCE, "title": value.title, "seed": value.seed, "story": value.settings})
+            return lib.update_project(pid, p.version, title=title, story_settings=stored)
+
+        _job_write(lib, pid, finish)
+
+    label = f"Story for {count} picture{'s' if count != 1 else ''} (“{project.title}”)"
+    return get_worker().submit(run, kind=KIND_STORY, label=label, total=2 * count, on_result=save,
+                               meta={"project_id": pid, "segment_ids": segment_ids, "action": "tell"})
+
+
+# --- export ------------------------------------------------------------------------------------------
+# The printable book. Rendering is CPU work on pure functions (exports/), quick for a picture book, so
+# the Export page calls it directly under a spinner rather than through the GPU worker.
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    key: tuple                       # export_key(): what this PDF was made from
+    pdf: bytes
+    page_count: int
+    warnings: tuple[str, ...]        # everything exports found: low-resolution pictures, missing files…
+    low_dpi: tuple[tuple[int | None, float], ...]   # (story page index or None for the cover, dpi)
+    previews: tuple[bytes, ...]      # PNGs of the first pages; empty when they cannot be drawn
+    preview_note: str | None         # why there is no preview, in a sentence
+    zip: bytes                       # the pictures and story.md
+    file_stem: str                   # a safe file name for the downloads, from the title
+
+
+def export_key(project: ProjectView, options) -> tuple:
+    """What a PDF depends on: the project as saved (a new picture changes `updated`, not `version`) and the options."""
+    from dataclasses import astuple
+
+    return (project.id, project.version, project.updated.isoformat(), astuple(options))
+
+
+def export_book(project: ProjectView, options, *, preview_pages: int = 3, preview_dpi: int = 60) -> ExportOutcome:
+    """The PDF (with a preview of its first pages) and the ZIP of a saved project; ExportError says what to change."""
+    import re
+
+    from exports import ExportError, book_from_project, preview_available, render_pdf, render_preview, render_zip
+
+    book = book_from_project(project)
+    result = render_pdf(book, options)
+    archive = render_zip(book)
+    previews: list[bytes] = []
+    note = None
+    if not preview_available():
+        note = ("The preview needs poppler's pdftoppm, which is not installed on this computer "
+                "(apt-get install poppler-utils); the PDF itself is complete.")
+    else:
+        try:
+            previews = render_preview(result.pdf, pages=preview_pages, dpi=preview_dpi)
+        except ExportError as exc:
+            note = exc.message
+    low = tuple((r.page_index, r.dpi) for r in result.image_reports if not r.ok and r.dpi > 0)
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", project.title).strip("-").lower()[:60] or "storybook"
+    return ExportOutcome(key=export_key(project, options), pdf=result.pdf, page_count=result.page_count,
+                         warnings=tuple(dict.fromkeys(result.warnings)), low_dpi=low, previews=tuple(previews),
+                         preview_note=note, zip=archive, file_stem=stem)

@@ -1,0 +1,149 @@
+"""Export: the open story as a printable PDF picture book, and a ZIP of its pictures and text.
+
+Rendering is CPU work on the exports package's pure functions, quick for a picture book, so it runs
+here under a spinner (no GPU job). The last result is kept in the session, keyed by what it was made
+from, so reruns and downloads never render it again.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import streamlit as st
+
+from exports import LAYOUTS, PAGE_SIZES, PdfOptions
+from exports.pdf import MIN_DPI
+from storage import StorageError
+from studio import actions
+from studio import state as S
+from studio import ui
+
+LAYOUT_LABELS = {
+    "picture_above": "Picture above the words",
+    "text_band": "Picture fills the page, words on a band",
+    "side_by_side": "Picture and words side by side",
+    "facing": "Picture and words on facing pages",
+}
+SIZE_LABELS = {"A4": "A4 (210 x 297 mm)", "Letter": "US Letter (8.5 x 11 in)", "A5": "A5 (148 x 210 mm)",
+               "8x8": "Square (8 x 8 in)"}
+ORIENTATION_LABELS = {"auto": "Best for the layout", "portrait": "Portrait", "landscape": "Landscape"}
+FONT_LABELS = {"serif": "Serif, like a storybook", "sans": "Sans-serif, clean and simple"}
+PREVIEW_PAGES = 3
+WARNINGS_SHOWN = 3
+
+lib = ui.library()
+project = ui.load_current_project()
+
+st.title(":material/print: Make the book")
+ui.show_flash()
+
+
+def picker() -> None:
+    try:
+        summaries = lib.list_projects()
+    except StorageError as exc:
+        st.error(exc.message, icon=ui.ERROR_ICON)
+        return
+    if not summaries:
+        st.info("There is no story to print yet. Write one in the storyboard, or tell one from your pictures.",
+                icon=":material/menu_book:")
+        cols = st.columns(2)
+        cols[0].page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
+        cols[1].page_link(S.PAGE_FROM_IMAGES, label="Tell a story from pictures", icon=":material/photo_library:")
+        return
+    st.markdown("Which story should become a book?")
+    titles = {s.id: f"{s.title} ({ui.plural(s.segment_count, 'page')}, saved {ui.ago(s.updated)})" for s in summaries}
+    counts = Counter(titles.values())
+    # The browser sends back the label, so two stories that read alike must not share one.
+    titles = {pid: label if counts[label] == 1 else f"{label} · no. {pid}" for pid, label in titles.items()}
+    chosen = st.selectbox("Story", options=list(titles), format_func=titles.get, key=S.EXPORT_PICK)
+    if st.button("Open this story", icon=":material/menu_book:", type="primary", key="export.open"):
+        with ui.guard():
+            ui.set_current_project(lib.get_project(chosen))
+            st.rerun()
+
+
+if project is None:
+    picker()
+    st.stop()
+
+pictures = sum(1 for s in project.segments if s.selected is not None)
+st.caption(f"{ui.plain(project.title)} · {ui.plural(len(project.segments), 'page')} · "
+           f"{ui.plural(pictures, 'picture')} · saved {ui.ago(project.updated)}")
+if not project.segments:
+    st.info("This story has no pages yet: split it into pages in the storyboard first.", icon=":material/content_cut:")
+    st.page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
+    st.stop()
+if pictures < len(project.segments):
+    st.caption(f"{ui.plural(len(project.segments) - pictures, 'page')} without a picture "
+               f"{'prints' if len(project.segments) - pictures == 1 else 'print'} with words only.")
+
+for key, value in ((S.EXPORT_LAYOUT, "picture_above"), (S.EXPORT_SIZE, "A4"), (S.EXPORT_ORIENTATION, "auto"),
+                   (S.EXPORT_BLEED, False), (S.EXPORT_CROP_MARKS, True), (S.EXPORT_FONT, "serif"),
+                   (S.EXPORT_COVER, True), (S.EXPORT_CLOSING, True), (S.EXPORT_NUMBERS, True)):
+    ui.init_widget(key, value)
+
+with st.container(border=True):
+    left, middle, right = st.columns(3, gap="large")
+    with left:
+        st.radio("Layout", options=list(LAYOUTS), key=S.EXPORT_LAYOUT, format_func=LAYOUT_LABELS.get)
+    with middle:
+        st.selectbox("Page size", options=list(PAGE_SIZES), key=S.EXPORT_SIZE, format_func=SIZE_LABELS.get)
+        st.selectbox("Orientation", options=list(ORIENTATION_LABELS), key=S.EXPORT_ORIENTATION,
+                     format_func=ORIENTATION_LABELS.get)
+        st.radio("Type", options=list(FONT_LABELS), key=S.EXPORT_FONT, format_func=FONT_LABELS.get)
+    with right:
+        st.toggle("Cover page", key=S.EXPORT_COVER)
+        st.toggle("Closing page (“The End”)", key=S.EXPORT_CLOSING)
+        st.toggle("Page numbers", key=S.EXPORT_NUMBERS)
+        st.toggle("Bleed for a print shop", key=S.EXPORT_BLEED,
+                  help="Adds 3 mm around every page so pictures run off the edge once the paper is trimmed.")
+        st.checkbox("Crop marks", key=S.EXPORT_CROP_MARKS, disabled=not st.session_state[S.EXPORT_BLEED],
+                    help="Marks where the printer cuts; drawn outside the bleed.")
+
+options = PdfOptions(layout=st.session_state[S.EXPORT_LAYOUT], page_size=st.session_state[S.EXPORT_SIZE],
+                     orientation=st.session_state[S.EXPORT_ORIENTATION], bleed=bool(st.session_state[S.EXPORT_BLEED]),
+                     crop_marks=bool(st.session_state[S.EXPORT_CROP_MARKS]), font=st.session_state[S.EXPORT_FONT],
+                     cover=bool(st.session_state[S.EXPORT_COVER]),
+                     closing_page=bool(st.session_state[S.EXPORT_CLOSING]),
+                     page_numbers=bool(st.session_state[S.EXPORT_NUMBERS]))
+wanted = actions.export_key(project, options)
+last = st.session_state.get(S.EXPORT_RESULT)
+outcome = last if last is not None and last.key == wanted else None
+
+if st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary", key="export.make") and outcome is None:
+    with ui.guard(project.id), st.spinner("Setting the pages of your book…"):
+        outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES)
+        st.session_state[S.EXPORT_RESULT] = outcome
+
+if outcome is None:
+    if last is not None and last.key[0] == project.id:
+        st.info("The story or the options changed since the last PDF: press “Make the PDF” for a new one.",
+                icon=":material/info:")
+    st.stop()
+
+st.success(f"Your book is ready: {ui.plural(outcome.page_count, 'page')}.", icon=":material/check_circle:")
+with st.container(horizontal=True, gap="small"):
+    st.download_button("Download the PDF", data=outcome.pdf, file_name=f"{outcome.file_stem}.pdf",
+                       mime="application/pdf", icon=":material/download:", type="primary", key="export.pdf",
+                       on_click="ignore")
+    st.download_button("Download the pictures and text (ZIP)", data=outcome.zip, file_name=f"{outcome.file_stem}.zip",
+                       mime="application/zip", icon=":material/folder_zip:", key="export.zip", on_click="ignore",
+                       help="Every picture as a file, and the story as story.md.")
+
+if outcome.low_dpi:
+    st.caption(f"Pictures below {MIN_DPI} dpi at this size may print soft: a smaller page size, or a larger "
+               "picture, makes them sharper.")
+for sentence in outcome.warnings[:WARNINGS_SHOWN]:
+    st.warning(ui.plain(sentence), icon=":material/warning:")
+if len(outcome.warnings) > WARNINGS_SHOWN:
+    with st.expander(f"{ui.plural(len(outcome.warnings) - WARNINGS_SHOWN, 'more note')} on this PDF"):
+        for sentence in outcome.warnings[WARNINGS_SHOWN:]:
+            st.markdown(f"- {ui.plain(sentence)}")
+
+st.subheader(":material/preview: The first pages", divider="orange")
+if outcome.previews:
+    columns = st.columns(len(outcome.previews))
+    for number, (column, png) in enumerate(zip(columns, outcome.previews), start=1):
+        column.image(png, caption=f"Page {number}", width="stretch")
+elif outcome.preview_note:
+    st.info(outcome.preview_note, icon=":material/visibility_off:")

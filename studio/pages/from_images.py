@@ -1,0 +1,365 @@
+"""From images: upload pictures, put them in order, and get a story told from them, one passage a picture.
+
+The pictures are saved at once in a new project (studio.actions), and one job on the engine's worker
+describes them and writes the story into that project; a fragment re-reads the project every second
+while the job runs. Each passage can then be written again alone, edited by hand, or its picture
+drawn anew; the storyboard and the export page work on the project unchanged.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.errors import InputError
+from engine.jobs import JobInfo
+from engine.storyteller import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
+from storage import ProjectView, SegmentView, StorageError
+from studio import actions
+from studio import state as S
+from studio import ui
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
+THUMB_COLUMNS = 4
+DEFAULT_AGE, DEFAULT_WORDS = 6, 50
+
+lib = ui.library()
+project = ui.load_current_project()
+told_from_pictures = project is not None and (project.story_settings or {}).get("source") == actions.STORY_SOURCE
+
+st.title(":material/photo_library: From pictures to a story")
+ui.show_flash()
+
+
+# ------------------------------------------------------------------------------------ new story
+
+
+def _move(position: int, step: int) -> None:
+    order = st.session_state.get(S.IMAGES_ORDER, [])
+    other = position + step
+    if 0 <= position < len(order) and 0 <= other < len(order):
+        order[position], order[other] = order[other], order[position]
+
+
+def _set_new(value: bool) -> None:
+    st.session_state[S.IMAGES_NEW] = value
+
+
+def new_story_form() -> None:
+    st.markdown("Upload 1 to 12 pictures: photos of a day out, drawings, a pet's adventures. The studio "
+                "looks at each one and writes a short passage for it, in the order you choose.")
+    try:
+        profile = actions.current_profile()
+        missing = actions.missing_models(profile, ("captioner", "storyteller"))
+    except InputError as exc:
+        profile, missing = None, []
+        st.error(exc.message, icon=ui.ERROR_ICON)
+    if profile is not None and missing:
+        from engine.profiles import fetch_command
+
+        with st.container(border=True):
+            st.warning(f"The models of the **{profile.name}** profile that read pictures and write stories "
+                       f"({ui.plain(', '.join(ref for _, ref in missing))}) are not downloaded yet. Download them "
+                       "once, in a terminal:", icon=":material/download:")
+            st.code(fetch_command(profile), language="bash")
+            st.caption("Or choose the **tiny** profile in Settings to try the studio offline (it writes nonsense).")
+    gen = st.session_state.get(S.IMAGES_UPLOAD_GEN, 0)
+    files = st.file_uploader("Your pictures (PNG, JPEG or WebP)", type=UPLOAD_TYPES, accept_multiple_files=True,
+                             key=f"images.upload.{gen}") or []
+
+    # Each upload is read once through the hardened loader; its thumbnail, notes or refusal are kept.
+    read: dict = st.session_state.setdefault(S.IMAGES_READ, {})
+    by_id = {f.file_id: f for f in files}
+    for file_id in list(read):
+        if file_id not in by_id:
+            del read[file_id]
+    for f in files:
+        if f.file_id not in read:
+            read[f.file_id] = actions.read_picture(f.getvalue(), f.name)
+    good = [f.file_id for f in files if read[f.file_id].ok]
+    refused = [f.file_id for f in files if not read[f.file_id].ok]
+    order = [fid for fid in st.session_state.get(S.IMAGES_ORDER, []) if fid in good]
+    order += [fid for fid in good if fid not in order]
+    st.session_state[S.IMAGES_ORDER] = order
+
+    for fid in refused:
+        st.error(ui.plain(read[fid].error), icon=":material/hide_image:")
+    if len(order) > MAX_CAPTIONS:
+        st.error(f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {len(order)}: "
+                 f"remove {len(order) - MAX_CAPTIONS} of them.", icon=":material/error:")
+
+    if order:
+        st.subheader(":material/reorder: The pictures, in story order", divider="orange")
+        st.caption("The story follows this order: move a picture earlier or later with its arrows.")
+        for start in range(0, len(order), THUMB_COLUMNS):
+            columns = st.columns(THUMB_COLUMNS)
+            for column, position in zip(columns, range(start, min(start + THUMB_COLUMNS, len(order)))):
+                picture = read[order[position]]
+                with column, st.container(border=True):
+                    st.image(picture.thumbnail, caption=f"{position + 1}. {picture.name}", width="stretch")
+                    st.caption(f"{picture.size[0]} x {picture.size[1]} pixels")
+                    for note in picture.notes:
+                        st.caption(f":material/info: {ui.plain(note)}")
+                    with st.container(horizontal=True, gap="small"):
+                        st.button("", icon=":material/arrow_back:", key=f"images.earlier.{position}",
+                                  help="Move earlier in the story", disabled=position == 0,
+                                  on_click=_move, args=(position, -1))
+                        st.button("", icon=":material/arrow_forward:", key=f"images.later.{position}",
+                                  help="Move later in the story", disabled=position == len(order) - 1,
+                                  on_click=_move, args=(position, 1))
+
+    st.subheader(":material/tune: How the story should be", divider="orange")
+    ui.init_widget(S.IMAGES_HINTS, "")
+    ui.init_widget(S.IMAGES_TONE, "gentle")
+    ui.init_widget(S.IMAGES_AGE, DEFAULT_AGE)
+    ui.init_widget(S.IMAGES_WORDS, DEFAULT_WORDS)
+    st.text_area("Hints for the storyteller (optional)", key=S.IMAGES_HINTS, height=90, max_chars=1000,
+                 placeholder="Names of the people or pets, the place, what happened: "
+                             "“Our dog Pip, at Grandma's by the sea, finds a crab.”")
+    cols = st.columns(3)
+    cols[0].selectbox("Tone", options=list(TONES), key=S.IMAGES_TONE,
+                      format_func=lambda k: f"{k.capitalize()}: {TONES[k]}")
+    cols[1].number_input("Reader's age", min_value=MIN_AGE, max_value=MAX_AGE, step=1, key=S.IMAGES_AGE,
+                         help="Younger readers get shorter sentences and simpler words.")
+    cols[2].number_input("Words per picture", min_value=MIN_WORDS, max_value=MAX_WORDS, step=5, key=S.IMAGES_WORDS,
+                         help="About how long each picture's passage is.")
+    if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.write"):
+        with ui.guard():
+            # The usable pictures in the chosen order; refused files go along so they are named again.
+            pictures = [(by_id[fid].getvalue(), by_id[fid].name) for fid in order + refused]
+            start = actions.start_story_from_images(
+                lib, pictures, hints=st.session_state[S.IMAGES_HINTS], tone=st.session_state[S.IMAGES_TONE],
+                age=int(st.session_state[S.IMAGES_AGE]), words_per_picture=int(st.session_state[S.IMAGES_WORDS]))
+            ui.set_current_project(start.project)
+            st.session_state[S.IMAGES_UPLOAD_GEN] = gen + 1
+            st.session_state[S.IMAGES_READ] = {}
+            st.session_state[S.IMAGES_ORDER] = []
+            st.session_state[S.IMAGES_NEW] = False
+            count = len(start.project.segments)
+            ui.flash("info", f"Saved your {ui.plural(count, 'picture')} in a new story. The studio is looking at "
+                             "them and writing one passage for each; you can leave this page, nothing is lost.")
+            for sentence in start.refused:
+                ui.flash("warning", f"Left out: {ui.plain(sentence)}")
+            st.rerun()
+
+
+if not told_from_pictures or st.session_state.get(S.IMAGES_NEW):
+    if told_from_pictures:
+        st.button(f"Back to “{project.title}”", icon=":material/arrow_back:", key="images.back",
+                  on_click=_set_new, args=(False,))
+    new_story_form()
+    st.stop()
+
+
+# ------------------------------------------------------------------------------------ the story
+
+pid = project.id
+base = ui.base_version(project)
+if project.version != base and actions.version_after_jobs(pid, base) == project.version:
+    # Only the story jobs wrote since this tab's edits were based: nothing anyone typed was overtaken.
+    ui.set_base_version(project)
+    base = project.version
+gen = ui.reload_gen()
+
+settings = project.story_settings or {}
+request = settings.get("request") or {}
+written = isinstance(settings.get("story"), dict)
+
+st.header(ui.plain(project.title), anchor=False)
+facts = [ui.plural(len(project.source_images), "picture"), str(request.get("tone", "gentle")).capitalize(),
+         f"for age {request.get('age', DEFAULT_AGE)}",
+         f"about {request.get('words_per_picture', DEFAULT_WORDS)} words a picture"]
+if written:
+    facts.append(f"seed {settings.get('seed')}")
+st.caption(" · ".join(facts) + f" · saved {ui.ago(project.updated)}")
+if request.get("hints"):
+    st.caption(f"Hints: {ui.plain(request['hints'])}")
+
+with st.container(horizontal=True, gap="small"):
+    if st.button("Open in the storyboard", icon=":material/auto_stories:", key="images.storyboard"):
+        ui.open_project(project)
+    st.page_link(S.PAGE_EXPORT, label="Make the book", icon=":material/print:", query_params={S.QP_PROJECT: str(pid)})
+    st.button("Start another story from pictures", icon=":material/add_photo_alternate:", key="images.another",
+              on_click=_set_new, args=(True,))
+
+if project.version != base:
+    st.warning("This story was changed in another tab or window since you opened it here. Reload it to see "
+               "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
+    st.button("Reload the latest version", key="images.stale.reload", icon=":material/refresh:",
+              on_click=ui.reload_project, args=(pid,))
+
+METRICS = (
+    ("caption_coverage", "Pictures covered", "{:.0%}",
+     "Of the words the picture reader used for the pictures (dog, beach…), the share the story uses too."),
+    ("type_token_ratio", "Word variety", "{:.2f}",
+     "Different words divided by all words: higher means the story repeats itself less."),
+    ("repeated_trigram_rate", "Repeated phrases", "{:.0%}",
+     "Share of three-word phrases that occur more than once: lower is better."),
+    ("flesch_kincaid_grade", "Reading grade", "{:.1f}",
+     "Flesch-Kincaid school grade: about 1 to 3 suits children learning to read."),
+)
+
+
+def _mark_seen(job_id: str) -> None:
+    st.session_state.setdefault(S.SEEN_JOBS, set()).add(job_id)
+
+
+def job_panel(jobs: list[JobInfo]) -> None:
+    for job in (j for j in jobs if not j.finished):
+        with st.container(border=True):
+            cols = st.columns([5, 1], vertical_alignment="center")
+            waiting = job.status.value == "queued"
+            text = f"**{ui.plain(job.label)}** — {ui.plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
+            cols[0].progress(job.fraction, text=text)
+            if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
+                ui.worker().cancel(job.id)
+                ui.flash("info", "Stopping… your pictures and every word already saved are kept.")
+                st.rerun()
+    finished = [j for j in jobs if j.finished and j.kind == actions.KIND_STORY]
+    if any(not j.finished for j in jobs) or not finished:
+        return
+    last = finished[-1]
+    if last.id in st.session_state.get(S.SEEN_JOBS, set()):
+        return
+    cols = st.columns([6, 1], vertical_alignment="center")
+    with cols[0]:
+        retold = last.meta.get("action") == "retell"
+        if last.status.value == "done":
+            st.success("Done: the passage was written again." if retold else "Done: the story is written and saved.",
+                       icon=":material/celebration:")
+        elif last.status.value == "cancelled":
+            st.info("Stopped. Your pictures are kept; write the story again whenever you like.",
+                    icon=":material/stop_circle:")
+        else:
+            st.error((last.error or "Writing stopped.") + " Your pictures are kept.", icon=":material/error:")
+    cols[1].button("OK", key=f"seen.{last.id}", on_click=_mark_seen, args=(last.id,))
+
+
+def metrics_block(whole: dict) -> None:
+    with st.container(border=True):
+        st.markdown("**:material/query_stats: How the story reads**")
+        columns = st.columns(len(METRICS))
+        for column, (name, label, fmt, explanation) in zip(columns, METRICS):
+            with column:
+                st.metric(label, fmt.format(whole[name]), help=explanation)
+                st.caption(explanation)
+        missing = whole.get("caption_words_missing") or []
+        if missing:
+            shown = ", ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
+            st.caption(f"Words from the pictures the story does not use: {ui.plain(shown)}")
+
+
+def edit_popover(seg: SegmentView, n: int, busy: bool) -> None:
+    with st.popover("Edit", icon=":material/edit:", key=f"pop.passage.{seg.id}", disabled=busy):
+        key = ui.init_widget(S.widget_key("passage", seg.id, stored=seg.text, gen=gen), seg.text)
+        st.text_area(f"The words for picture {n}", key=key, height=160)
+        if st.button("Save", icon=":material/save:", key=f"passage.save.{seg.id}"):
+            with ui.guard(pid):
+                view = actions.edit_passage(lib, pid, seg.id, base, st.session_state[key])
+                ui.set_base_version(view)
+                ui.flash("success", f"Saved the words for picture {n}.")
+                st.rerun()
+
+
+def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writing: set[int],
+                drawing: set[int], done: bool) -> None:
+    n = seg.position + 1
+    source = live.source_images[seg.position] if seg.position < len(live.source_images) else None
+    busy_words, busy_picture = seg.id in writing, seg.id in drawing
+    with st.container(border=True):
+        left, right = st.columns([2, 3], gap="medium")
+        with left:
+            picture = seg.selected.image_path if seg.selected is not None else (source.image_path if source else None)
+            if picture is not None:
+                st.image(str(picture), width="stretch")
+            if seg.selected is not None:
+                seed = seg.selected.settings.get("seed")
+                who = "your picture" if seg.selected.origin == "uploaded" else f"drawn, seed {seed}"
+                st.caption(f"Version {seg.selected.version} of {len(seg.illustrations)} · {who}")
+            if busy_picture:
+                st.info("Drawing a new picture…", icon=":material/brush:")
+        with right:
+            st.markdown(f"**Picture {n}**")
+            if busy_words:
+                st.info("Writing these words…", icon=":material/edit_note:")
+            if busy_words and not done:
+                st.caption("The words appear here as soon as they are written.")
+            else:
+                st.markdown(ui.plain(seg.text))
+            if source is not None:
+                seen = source.caption or "not described yet"
+                st.caption(f":material/visibility: The picture reader saw: “{ui.plain(seen)}”")
+            if metrics is not None:
+                st.caption(f"Uses {metrics['caption_coverage']:.0%} of its picture's words · "
+                           f"word variety {metrics['type_token_ratio']:.2f} · reading grade "
+                           f"{metrics['flesch_kincaid_grade']:.1f}")
+            with st.container(horizontal=True, gap="small"):
+                retell = st.button("Write again", icon=":material/refresh:", key=f"retell.{seg.id}",
+                                   disabled=busy_words or not done or bool(writing),
+                                   help="Write the words for this picture again; the others stay as they are.")
+                edit_popover(seg, n, busy_words)
+                draw = st.button("Illustrate anew", icon=":material/brush:", key=f"illustrate.{seg.id}",
+                                 disabled=busy_picture,
+                                 help="Draw a new picture for these words with the picture model; your "
+                                      "picture stays as an older version.")
+        if retell:
+            with ui.guard(pid):
+                start = actions.retell_passage(lib, pid, seg.id, base)
+                ui.set_base_version(start.project)
+                ui.flash("info", f"Writing the words for picture {n} again…")
+                st.rerun()
+        if draw:
+            with ui.guard(pid):
+                start = actions.regenerate(lib, pid, seg.id, base, new_seed=True)
+                ui.set_base_version(start.project)
+                ui.flash("info", f"Drawing a new picture for picture {n}; yours is kept as version 1.")
+                st.rerun()
+
+
+def story_panel() -> None:
+    try:
+        live = lib.get_project(pid)
+    except StorageError as exc:
+        st.error(exc.message, icon=":material/error:")
+        return
+    jobs = sorted(actions.story_jobs(pid) + actions.project_jobs(pid), key=lambda j: j.created)
+    if polling and not any(not j.finished for j in jobs):
+        st.rerun()  # the jobs ended: a full run catches up the version and stops polling
+    job_panel(jobs)
+    writing: set[int] = set()
+    for job in actions.active_story_jobs(pid):
+        writing.update(job.meta.get("segment_ids", ()))
+    drawing = actions.drawing_segment_ids(pid)
+    live_written = isinstance((live.story_settings or {}).get("story"), dict)
+    if not live_written and not writing:
+        with st.container(border=True):
+            st.warning("The story has not been written yet: writing it stopped, or the studio was restarted "
+                       "while it ran. Your pictures are saved.", icon=":material/edit_off:")
+            if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite"):
+                with ui.guard(pid):
+                    start = actions.write_story_again(lib, pid, base, new_seed=False)
+                    ui.set_base_version(start.project)
+                    st.rerun()
+    whole, each = actions.story_report(live)
+    if live_written:
+        metrics_block(whole)
+    for seg, metrics in zip(live.segments, each):
+        passage_row(live, seg, metrics if live_written else None, writing, drawing, live_written)
+    if live_written:
+        with st.expander("Write the whole story again"):
+            st.caption("Every passage is written again from the same pictures and captions; words you edited "
+                       "by hand are replaced.")
+            cols = st.columns(2)
+            again_same = cols[0].button("Same seed", icon=":material/replay:", key="images.again.same",
+                                        disabled=bool(writing),
+                                        help="The same settings and seed write the same story again.")
+            again_new = cols[1].button("New seed", icon=":material/casino:", key="images.again.new",
+                                       disabled=bool(writing))
+            if again_same or again_new:
+                with ui.guard(pid):
+                    start = actions.write_story_again(lib, pid, base, new_seed=bool(again_new))
+                    ui.set_base_version(start.project)
+                    ui.flash("info", "Writing the whole story again…")
+                    st.rerun()
+
+
+polling = bool(actions.active_story_jobs(pid) or actions.active_jobs(pid))
+st.fragment(story_panel, run_every=1.0 if polling else None)()

@@ -1,0 +1,144 @@
+"""Library: every saved story as a card; new, open, rename, duplicate, delete, import and export."""
+from __future__ import annotations
+
+import re
+from functools import partial
+
+import streamlit as st
+
+from storage import ProjectSummary
+from studio import actions
+from studio import state as S
+from studio import ui
+
+COLUMNS = 3
+
+lib = ui.library()
+
+st.title("Your library")
+st.caption("Every story you write is saved here as you go, with all its pictures.")
+ui.show_flash()
+
+top = st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
+search = top[0].text_input("Search", key=S.LIBRARY_SEARCH, placeholder="Search titles, authors and story text",
+                           label_visibility="collapsed")
+
+with top[1].popover("New story", icon=":material/add:", type="primary", width="stretch"):
+    with st.form("new-story", clear_on_submit=True, border=False):
+        title = st.text_input("Title", placeholder=actions.DEFAULT_TITLE)
+        author = st.text_input("Author", placeholder="Who wrote it (optional)")
+        create = st.form_submit_button("Create and open", icon=":material/add:", type="primary")
+    if create:
+        with ui.guard():
+            ui.start_new(title, author)
+
+if top[2].button("Open the sample story", icon=":material/pets:", width="stretch",
+                 help="A short story about a fox in a lighthouse, already split into pages."):
+    with ui.guard():
+        ui.start_sample()
+
+with top[3].popover("Import", icon=":material/upload_file:", width="stretch"):
+    st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
+    upload = st.file_uploader("Story bundle", type=["zip"], key=f"import.{st.session_state.get(S.UPLOAD_GEN, 0)}")
+    if st.button("Import this bundle", icon=":material/upload_file:", disabled=upload is None):
+        with ui.guard():
+            imported = lib.import_bundle(upload.getvalue())
+            st.session_state[S.UPLOAD_GEN] = st.session_state.get(S.UPLOAD_GEN, 0) + 1
+            ui.flash("success", f"Imported “{imported.title}” with {ui.plural(len(imported.segments), 'page')}.")
+            st.rerun()
+
+projects: list[ProjectSummary] = []
+with ui.guard():
+    projects = lib.list_projects(search=search)
+
+if not projects:
+    if search.strip():
+        st.info(f"No stories match “{ui.plain(search.strip())}”. Try another word, or clear the search.",
+                icon=":material/search_off:")
+    else:
+        with st.container(border=True):
+            st.subheader("No stories yet — start one or open the sample")
+            st.markdown("Write a story (or paste one), split it into pages, and let the studio draw a picture "
+                        "for every page. You can redraw, pick between versions, or use your own pictures.")
+            cols = st.columns(2)
+            if cols[0].button("Start a new story", icon=":material/add:", type="primary", key="empty.new"):
+                with ui.guard():
+                    ui.start_new()
+            if cols[1].button("Open the sample story", icon=":material/pets:", key="empty.sample"):
+                with ui.guard():
+                    ui.start_sample()
+    st.stop()
+
+
+def _slug(title: str) -> str:
+    slug = re.sub(r"[^\w-]+", "-", title.lower(), flags=re.UNICODE).strip("-")
+    return (slug or "story")[:60]
+
+
+def card_menu(summary: ProjectSummary) -> None:
+    """Rename, duplicate, export and delete: built only while the card's menu is open."""
+    with st.form(f"rename.{summary.id}", border=False):
+        new_title = st.text_input("Title", value=summary.title, key=f"rename.title.{summary.id}")
+        if st.form_submit_button("Rename", icon=":material/edit:", key=f"rename.go.{summary.id}"):
+            with ui.guard():
+                current = lib.get_project(summary.id)
+                lib.rename_project(summary.id, new_title, current.version)
+                ui.flash("success", f"Renamed to “{new_title.strip()}”.")
+                st.rerun()
+    if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:"):
+        with ui.guard():
+            copy = lib.duplicate_project(summary.id)
+            ui.flash("success", f"Made a copy: “{copy.title}”.")
+            st.rerun()
+    st.download_button("Export bundle", data=partial(lib.export_bundle, summary.id),
+                       file_name=f"{_slug(summary.title)}.storybook.zip", mime="application/zip",
+                       key=f"export.{summary.id}", icon=":material/download:", on_click="ignore",
+                       help="Everything in this story, pictures included, as one file to keep or share.")
+    if st.session_state.get(S.CONFIRM_DELETE) == summary.id:
+        st.warning("Delete this story and all its pictures for good?", icon=":material/warning:")
+        yes, no = st.columns(2)
+        if yes.button("Delete for good", key=f"delete.yes.{summary.id}", type="primary"):
+            with ui.guard():
+                lib.delete_project(summary.id)
+                st.session_state[S.CONFIRM_DELETE] = None
+                if ui.current_project_id() == summary.id:
+                    ui.set_current_project(None)
+                ui.flash("success", f"Deleted “{summary.title}”.")
+                st.rerun()
+        if no.button("Keep it", key=f"delete.no.{summary.id}"):
+            st.session_state[S.CONFIRM_DELETE] = None
+            st.rerun()
+    elif st.button("Delete…", key=f"delete.{summary.id}", icon=":material/delete:"):
+        st.session_state[S.CONFIRM_DELETE] = summary.id
+        st.rerun()
+
+
+def card(summary: ProjectSummary) -> None:
+    with st.container(border=True):
+        if summary.cover_image is not None and summary.cover_image.exists():
+            st.image(str(summary.cover_image), width="stretch")
+        else:
+            with st.container(height=180, horizontal_alignment="center", vertical_alignment="center"):
+                st.markdown("## :material/menu_book:")
+                st.caption("No pictures yet")
+        st.markdown(f"### {ui.plain(summary.title)}")
+        by = f"by {ui.plain(summary.author)} · " if summary.author else ""
+        st.caption(f"{by}{ui.plural(summary.segment_count, 'page')} · updated {ui.ago(summary.updated)}")
+        row = st.columns([1, 1], vertical_alignment="center")
+        if row[0].button("Open", key=f"open.{summary.id}", icon=":material/auto_stories:", type="primary", width="stretch"):
+            with ui.guard():
+                ui.open_project(lib.get_project(summary.id))
+        menu = row[1].popover("More", icon=":material/more_horiz:", width="stretch", key=f"menu.{summary.id}",
+                              on_change="rerun")
+        if menu.open:
+            with menu:
+                card_menu(summary)
+
+
+st.caption(f"{ui.plural(len(projects), 'story', 'stories')}" if not search.strip()
+           else f"{ui.plural(len(projects), 'story', 'stories')} matching “{ui.plain(search.strip())}”")
+for start in range(0, len(projects), COLUMNS):
+    columns = st.columns(COLUMNS)
+    for column, summary in zip(columns, projects[start:start + COLUMNS]):
+        with column:
+            card(summary)

@@ -1,0 +1,462 @@
+"""Storyboard: write the story, cut it into pages, and illustrate every page.
+
+Pictures are drawn by a job on the engine's worker (studio.actions); this page only submits, and a
+fragment re-reads the project from storage every second while a job runs, so each picture appears
+as soon as it is saved, whatever happens to this browser tab.
+"""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import streamlit as st
+
+from engine.errors import InputError
+from engine.jobs import JobInfo
+from engine.prompts import DEFAULT_STYLE, STYLES
+from engine.segment import count_words
+from storage import ProjectView, SegmentView, StorageError
+from studio import actions
+from studio import state as S
+from studio import ui
+
+COLUMNS = 3
+PROMPT_PREVIEW_CHARS = 140
+MAX_SEED = 2**63 - 1  # engine.illustrate.MAX_SEED, which cannot be imported here without torch
+
+lib = ui.library()
+project = ui.load_current_project()
+
+if project is None:
+    st.title("Storyboard")
+    ui.show_flash()
+    with st.container(border=True):
+        st.subheader("No story is open")
+        st.markdown("Pick a story in the library, start a new one, or open the sample story to look around.")
+        cols = st.columns(3)
+        if cols[0].button("Start a new story", icon=":material/add:", type="primary"):
+            with ui.guard():
+                ui.start_new()
+        if cols[1].button("Open the sample story", icon=":material/pets:"):
+            with ui.guard():
+                ui.start_sample()
+        cols[2].page_link(S.PAGE_LIBRARY, label="Go to the library", icon=":material/local_library:")
+    st.stop()
+
+pid = project.id
+base = ui.base_version(project)
+gen = ui.reload_gen()
+style_key = project.style if project.style in STYLES else DEFAULT_STYLE
+characters = tuple((c.name, c.description) for c in project.characters)
+
+st.title(ui.plain(project.title))
+pictures = sum(1 for s in project.segments if s.selected is not None)
+byline = f"by {ui.plain(project.author)} · " if project.author else ""
+st.caption(f"{byline}{ui.plural(len(project.segments), 'page')} · {ui.plural(pictures, 'picture')} · "
+           f"{STYLES[style_key].label} · saved {ui.ago(project.updated)}")
+ui.show_flash()
+
+if project.version != base:
+    st.warning("This story was changed in another tab or window since you opened it here. Reload it to see "
+               "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
+    st.button("Reload the latest version", key="stale.reload", icon=":material/refresh:", on_click=ui.reload_project, args=(pid,))
+
+try:
+    profile = actions.current_profile()
+    missing = actions.missing_models(profile, ("illustrator",))
+except InputError as exc:
+    profile, missing = None, []
+    st.error(exc.message, icon=":material/error:")
+if profile is not None and missing:
+    from engine.profiles import fetch_command
+
+    with st.container(border=True):
+        st.warning(f"The picture model of the **{profile.name}** profile ({ui.plain(missing[0][1])}) is not "
+                   "downloaded yet, so pages cannot be illustrated. Download it once, in a terminal:", icon=":material/download:")
+        st.code(fetch_command(profile), language="bash")
+        st.caption("Or choose the **tiny** profile in Settings to try the studio offline (it draws noise).")
+
+# ------------------------------------------------------------------------------------------ story
+
+st.subheader(":material/edit_note: Story", divider="orange")
+left, right = st.columns([3, 2], gap="large")
+
+with left:
+    story_key = ui.init_widget(S.widget_key("story", pid, stored=project.story_text, gen=gen), project.story_text)
+    st.text_area("Your story", key=story_key, height=380,
+                 placeholder="The Lighthouse Fox\n\nOnce upon a time, on a windy island…",
+                 help="Write or paste your story. A short first line on its own becomes the book's title.")
+    text = st.session_state[story_key]
+    st.caption(f"{len(text):,} characters · {count_words(text):,} words"
+               + (" · not saved yet" if text != project.story_text else ""))
+
+with right:
+    with st.container(border=True):
+        st.markdown("**:material/book: Book details**")
+        title_key = ui.init_widget(S.widget_key("title", pid, stored=project.title, gen=gen), project.title)
+        author_key = ui.init_widget(S.widget_key("author", pid, stored=project.author, gen=gen), project.author)
+        style_widget = ui.init_widget(S.widget_key("style", pid, stored=project.style, gen=gen), style_key)
+        st.text_input("Title", key=title_key)
+        st.text_input("Author", key=author_key, placeholder="Who wrote it (optional)")
+        st.selectbox("Picture style", options=list(STYLES), key=style_widget, format_func=lambda k: STYLES[k].label,
+                     help="Added to every picture's prompt. Redraw pages to see a new style.")
+        if st.button("Save details", icon=":material/save:", key="details.save"):
+            with ui.guard(pid):
+                view = lib.update_project(pid, base, title=st.session_state[title_key],
+                                          author=st.session_state[author_key], style=st.session_state[style_widget])
+                ui.set_base_version(view)
+                ui.flash("success", "Saved the book details.")
+                st.rerun()
+
+    with st.container(border=True):
+        st.markdown("**:material/content_cut: Pages**")
+        ui.init_widget(S.SPLIT_MODE, "sentences")
+        ui.init_widget(S.SPLIT_SENTENCES, 2)
+        ui.init_widget(S.SPLIT_WORDS, 40)
+        mode = st.radio("Cut the story into pages of", ["sentences", "words"], key=S.SPLIT_MODE, horizontal=True,
+                        format_func=lambda m: {"sentences": "a few sentences", "words": "about N words"}[m])
+        if mode == "sentences":
+            st.number_input("Sentences per page", min_value=1, max_value=20, step=1, key=S.SPLIT_SENTENCES)
+        else:
+            st.number_input("Words per page", min_value=5, max_value=500, step=5, key=S.SPLIT_WORDS)
+        with st.container(horizontal=True, gap="small"):
+            split = st.button("Split into pages", icon=":material/content_cut:", type="primary", key="story.split")
+            draft = st.button("Save draft", icon=":material/save:", key="story.draft",
+                              help="Keep the text without cutting it into pages again.")
+        st.caption("Pages whose text does not change keep their pictures.")
+        if split:
+            with ui.guard(pid):
+                sentences = int(st.session_state[S.SPLIT_SENTENCES]) if mode == "sentences" else None
+                words = int(st.session_state[S.SPLIT_WORDS]) if mode == "words" else None
+                outcome = actions.split_story(lib, pid, base, text, sentences=sentences, words=words)
+                ui.set_base_version(outcome.project)
+                message = f"Split into {ui.plural(outcome.pages, 'page')}."
+                if outcome.kept_pictures:
+                    its = "its" if outcome.kept_pictures == 1 else "their"
+                    message += f" {ui.plural(outcome.kept_pictures, 'page')} kept {its} pictures."
+                if outcome.title:
+                    message += f" The first line, “{outcome.title}”, is the title."
+                ui.flash("success", message)
+                st.rerun()
+        if draft:
+            with ui.guard(pid):
+                ui.set_base_version(actions.save_draft(lib, pid, base, text))
+                ui.flash("success", "Saved your story text.")
+                st.rerun()
+
+# ------------------------------------------------------------------------------------- storyboard
+
+st.subheader(":material/photo_library: Storyboard", divider="orange")
+if not project.segments:
+    st.info("No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
+            icon=":material/content_cut:")
+    st.stop()
+
+segments = project.segments
+with_picture = [s for s in segments if s.illustrations]
+without = [s for s in segments if not s.illustrations]
+active_now = actions.active_jobs(pid)
+
+bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
+ui.init_widget(S.REDO_ALL, False)
+redo = bar[1].toggle("Redraw all", key=S.REDO_ALL,
+                     help="Also redraw pages that already have a picture. Unlocked pages get a new seed; "
+                          "locked pages keep theirs.")
+if redo:
+    label = f"Redraw all {ui.plural(len(segments), 'page')}"
+elif without and with_picture:
+    label = f"Illustrate {ui.plural(len(without), 'page')} without a picture"
+else:
+    label = f"Illustrate all {ui.plural(len(segments), 'page')}"
+if bar[0].button(label, icon=":material/brush:", type="primary", key="illustrate.all", width="stretch",
+                 disabled=bool(active_now) or (not without and not redo)):
+    with ui.guard(pid):
+        start = actions.illustrate_all(lib, pid, base, redo=redo)
+        ui.set_base_version(start.project)
+        if start.job_id is not None:
+            ui.flash("info", f"Drawing {ui.plural(len(start.drawing), 'picture')}; each appears here as soon as it "
+                             "is ready. You can keep editing, or leave: nothing is lost.")
+        st.rerun()
+
+
+def _page_list(pages: list[SegmentView]) -> str:
+    numbers = [str(s.position + 1) for s in pages]
+    if len(numbers) > 8:
+        return ", ".join(numbers[:8]) + f" and {len(numbers) - 8} more"
+    return numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+
+
+def _kept_caption(pages: list[SegmentView]) -> str:
+    one = len(pages) == 1
+    return (f"Page{'' if one else 's'} {_page_list(pages)} already {'has' if one else 'have'} a picture and "
+            f"{'is' if one else 'are'} kept. Turn on “Redraw all” to redo {'it' if one else 'them'}.")
+
+
+def _redo_caption(locked: list[SegmentView]) -> str:
+    if not locked:
+        return "Every page is drawn again with a new seed."
+    one = len(locked) == 1
+    return (f"Every page is drawn again with a new seed, except locked page{'' if one else 's'} "
+            f"{_page_list(locked)}, which keep{'s' if one else ''} {'its' if one else 'their'} seed.")
+
+
+with bar[2]:
+    if active_now:
+        st.caption("Pictures are being drawn for this story.")
+    elif redo:
+        st.caption(_redo_caption([s for s in segments if s.locked]))
+    elif not without:
+        st.caption("Every page has a picture. Turn on “Redraw all” to draw them all again, "
+                   "or redraw single pages below.")
+    elif with_picture:
+        st.caption(_kept_caption(with_picture))
+    else:
+        st.caption("Each picture appears below as soon as it is ready.")
+
+
+def _mark_seen(job_id: str) -> None:
+    st.session_state.setdefault(S.SEEN_JOBS, set()).add(job_id)
+
+
+def job_panel(jobs: list[JobInfo]) -> None:
+    active = [j for j in jobs if not j.finished]
+    for job in active:
+        with st.container(border=True):
+            cols = st.columns([5, 1], vertical_alignment="center")
+            waiting = job.status.value == "queued"
+            text = f"**{ui.plain(job.label)}** — {ui.plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
+            cols[0].progress(job.fraction, text=text)
+            if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
+                ui.worker().cancel(job.id)
+                ui.flash("info", "Stopping… every picture already drawn is kept.")
+                st.rerun()
+    finished = [j for j in jobs if j.finished]
+    if active or not finished:
+        return
+    last = finished[-1]
+    if last.id in st.session_state.get(S.SEEN_JOBS, set()):
+        return
+    cols = st.columns([6, 1], vertical_alignment="center")
+    with cols[0]:
+        if last.status.value == "done":
+            st.success(f"Done: {ui.plural(last.results, 'picture')} drawn and saved.", icon=":material/celebration:")
+        elif last.status.value == "cancelled":
+            kept = f"{ui.plural(last.results, 'picture')} drawn before that {'is' if last.results == 1 else 'are'} kept"
+            st.info(f"Stopped. {kept}.", icon=":material/stop_circle:")
+        else:
+            st.error((last.error or "Drawing stopped.") + " Pictures already drawn are kept.", icon=":material/error:")
+    cols[1].button("OK", key=f"seen.{last.id}", on_click=_mark_seen, args=(last.id,))
+
+
+def _parse_seed(raw: str) -> int | None:
+    raw = (raw or "").strip().replace(",", "").replace("_", "")
+    if not raw:
+        return None
+    if not raw.isdecimal() or int(raw) > MAX_SEED:
+        raise InputError("A seed is a whole number from 0 up, like 12345: fix it, or leave it empty to get a new one.")
+    return int(raw)
+
+
+def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
+    pop = st.popover("Edit", icon=":material/edit:", key=f"pop.edit.{seg.id}", type="tertiary",
+                     help="Change the text, the prompt or the seed", on_change="rerun")
+    if not pop.open:  # popover content is built only while it is open
+        return
+    with pop:
+        text_key = ui.init_widget(S.widget_key("seg.text", seg.id, stored=seg.text, gen=gen), seg.text)
+        prompt_key = ui.init_widget(S.widget_key("seg.prompt", seg.id, stored=seg.prompt_override, gen=gen),
+                                    seg.prompt_override or "")
+        neg_key = ui.init_widget(S.widget_key("seg.neg", seg.id, stored=seg.negative_prompt, gen=gen),
+                                 seg.negative_prompt or "")
+        seed_key = ui.init_widget(S.widget_key("seg.seed", seg.id, stored=seg.seed, gen=gen),
+                                  "" if seg.seed is None else str(seg.seed))
+        lock_key = ui.init_widget(S.widget_key("seg.lock", seg.id, stored=seg.locked, gen=gen), seg.locked)
+        st.text_area("Page text", key=text_key, height=140)
+        st.text_area("Picture prompt", key=prompt_key, height=100, placeholder=auto_prompt,
+                     help="Leave empty to draw from the page text. The picture style is added for you.")
+        st.text_input("Leave out of the picture", key=neg_key, placeholder="the usual: text, blur, watermarks…",
+                      help="A negative prompt; empty uses the style's own.")
+        st.text_input("Seed", key=seed_key, placeholder="a new one is picked when drawing",
+                      help="The same seed and prompt draw the same picture again.")
+        st.toggle("Lock the seed", key=lock_key, help="“Illustrate all” keeps a locked page's seed.")
+        cols = st.columns(2)
+        save = cols[0].button("Save", icon=":material/save:", key=f"save.{seg.id}", width="stretch")
+        save_draw = cols[1].button("Save and redraw", icon=":material/refresh:", key=f"savedraw.{seg.id}", width="stretch",
+                                   help="With the same seed, so only your edits change the picture.")
+        if save or save_draw:
+            with ui.guard(pid):
+                changes = {}
+                if st.session_state[text_key] != seg.text:
+                    changes["text"] = st.session_state[text_key]
+                prompt = st.session_state[prompt_key].strip() or None
+                if prompt != seg.prompt_override:
+                    changes["prompt_override"] = prompt
+                negative = st.session_state[neg_key].strip() or None
+                if negative != seg.negative_prompt:
+                    changes["negative_prompt"] = negative
+                seed = _parse_seed(st.session_state[seed_key])
+                if seed != seg.seed:
+                    changes["seed"] = seed
+                if bool(st.session_state[lock_key]) != seg.locked:
+                    changes["locked"] = bool(st.session_state[lock_key])
+                version = base
+                if changes:
+                    view = lib.update_segment(seg.id, base, **changes)
+                    ui.set_base_version(view)
+                    version = view.version
+                if save_draw:
+                    start = actions.regenerate(lib, pid, seg.id, version, new_seed=False)
+                    ui.set_base_version(start.project)
+                    ui.flash("info", f"Saved page {n}; drawing it again with the same seed…")
+                else:
+                    ui.flash("success", f"Saved page {n}." if changes else f"Page {n} had no changes to save.")
+                st.rerun()
+
+
+def _download(ill, n: int, key: str, label: str = "") -> None:
+    path = Path(ill.image_path)
+    st.download_button(label, data=partial(path.read_bytes), icon=":material/download:", key=key, type="tertiary",
+                       file_name=f"page-{n:02d}-v{ill.version}{path.suffix}", on_click="ignore",
+                       mime={".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(path.suffix),
+                       help=f"Download version {ill.version} of this picture")
+
+
+def pictures_popover(seg: SegmentView, n: int) -> None:
+    """Every version of the page's picture: pick one, download or delete it, or bring your own."""
+    count = len(seg.illustrations)
+    pop = st.popover("Pictures", icon=":material/photo_library:", type="tertiary", key=f"pop.pictures.{seg.id}",
+                     help=f"Browse the {ui.plural(count, 'version')} of this picture, pick one, or use your own",
+                     on_change="rerun")
+    if not pop.open:  # popover content is built only while it is open
+        return
+    with pop:
+        if count:
+            st.caption(f"Every picture page {n} has had, newest first. Pick the one the book uses.")
+        newest_first = list(reversed(seg.illustrations))
+        for start in range(0, len(newest_first), 2):
+            cols = st.columns(2)
+            for col, ill in zip(cols, newest_first[start:start + 2]):
+                with col:
+                    st.image(str(ill.image_path), width="stretch")
+                    seed = ill.settings.get("seed")
+                    st.caption(f"v{ill.version} · {'your upload' if ill.origin == 'uploaded' else f'seed {seed}'}")
+                    with st.container(horizontal=True, gap="xsmall", vertical_alignment="center"):
+                        if ill.selected:
+                            st.button("In use", key=f"use.{ill.id}", icon=":material/check:", disabled=True)
+                        elif st.button("Use this", key=f"use.{ill.id}", icon=":material/touch_app:"):
+                            with ui.guard(pid):
+                                lib.select_illustration(ill.id)
+                                ui.flash("success", f"Page {n} now uses version {ill.version}.")
+                                st.rerun()
+                        _download(ill, n, key=f"dlv.{ill.id}")
+                        if not ill.selected and st.button("", key=f"delill.{ill.id}", icon=":material/delete:",
+                                                          type="tertiary", help=f"Delete version {ill.version}"):
+                            with ui.guard(pid):
+                                lib.delete_illustration(ill.id)
+                                ui.flash("success", f"Deleted version {ill.version} of page {n}.")
+                                st.rerun()
+        if count:
+            st.divider()
+        upload_gen = st.session_state.get(S.UPLOAD_GEN, 0)
+        file = st.file_uploader("Use your own picture (PNG, JPEG or WebP)", type=["png", "jpg", "jpeg", "webp"],
+                                key=f"upload.{seg.id}.{upload_gen}")
+        if st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{seg.id}", disabled=file is None):
+            with ui.guard(pid):
+                _, notes = actions.upload_picture(lib, seg.id, file.getvalue(), file.name)
+                st.session_state[S.UPLOAD_GEN] = upload_gen + 1
+                ui.flash("success", " ".join([f"Page {n} now uses your picture.", *notes]))
+                st.rerun()
+
+
+def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
+    pop = st.popover("", icon=":material/content_cut:", key=f"pop.more.{seg.id}", help="Split or merge pages",
+                     type="tertiary", on_change="rerun")
+    if not pop.open:  # popover content is built only while it is open
+        return
+    with pop:
+        points = actions.split_points(seg.text)
+        if points:
+            choice = st.selectbox("Start a new page at", options=list(range(len(points))), key=f"splitat.{seg.id}",
+                                  format_func=lambda i: f"“{points[i][1]}”")
+            if st.button("Split this page in two", icon=":material/content_cut:", key=f"split.{seg.id}"):
+                with ui.guard(pid):
+                    ui.set_base_version(lib.split_segment(seg.id, points[choice][0], base))
+                    ui.flash("success", f"Split page {n} in two; the first part keeps its pictures.")
+                    st.rerun()
+        else:
+            st.caption("This page is too short to split.")
+        if not is_last:
+            if st.button("Merge with the next page", icon=":material/merge:", key=f"merge.{seg.id}"):
+                with ui.guard(pid):
+                    ui.set_base_version(lib.merge_segments(seg.id, base))
+                    ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
+                    st.rerun()
+
+
+def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
+    n = seg.position + 1
+    busy = seg.id in drawing
+    auto_prompt = actions.prompt_preview(seg.text, live.style, characters)
+    with st.container(border=True):
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            st.markdown(f"**Page {n}**", width="content")
+            if seg.locked:
+                st.badge("seed locked", icon=":material/lock:", color="orange")
+            if seg.prompt_override:
+                st.badge("own prompt", icon=":material/edit:", color="blue")
+            if seg.selected is not None and seg.selected.origin == "uploaded":
+                st.badge("your picture", icon=":material/upload:", color="green")
+        if seg.selected is not None:
+            st.image(str(seg.selected.image_path), width="stretch")
+            who = "your upload" if seg.selected.origin == "uploaded" else f"seed {seg.selected.settings.get('seed')}"
+            st.caption(f"Version {seg.selected.version} of {len(seg.illustrations)} · {who}")
+        if busy:
+            st.info("Drawing a new picture…", icon=":material/brush:")
+        elif seg.selected is None:
+            with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
+                st.markdown("### :material/image:")
+                st.caption("No picture yet")
+        st.markdown(ui.plain(seg.text))
+        prompt = seg.prompt_override or auto_prompt
+        short = prompt if len(prompt) <= PROMPT_PREVIEW_CHARS else prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+        st.caption(f"{'Your prompt' if seg.prompt_override else 'Prompt'}: {ui.plain(short)}")
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            new = st.button("New picture", icon=":material/casino:", key=f"new.{seg.id}", disabled=busy or seg.locked,
+                            help="Unlock the seed to draw with a new one." if seg.locked else "Draw again with a new seed.")
+            same = st.button("Redraw", icon=":material/refresh:", key=f"same.{seg.id}", disabled=busy,
+                             help="Draw again with the same seed (and your edited prompt).")
+        if new or same:
+            with ui.guard(pid):
+                start = actions.regenerate(lib, pid, seg.id, base, new_seed=bool(new))
+                ui.set_base_version(start.project)
+                ui.flash("info", f"Drawing page {n} again {'with a new seed' if new else 'with the same seed'}…")
+                st.rerun()
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            edit_popover(seg, n, auto_prompt)
+            pictures_popover(seg, n)
+            more_popover(seg, n, is_last=seg.position == len(live.segments) - 1)
+            if seg.selected is not None:
+                _download(seg.selected, n, key=f"dl.{seg.id}")
+
+
+def board() -> None:
+    try:
+        live = lib.get_project(pid)
+    except StorageError as exc:
+        st.error(exc.message, icon=":material/error:")
+        return
+    jobs = actions.project_jobs(pid)
+    if polling and not any(not j.finished for j in jobs):
+        st.rerun()  # the job ended: a full run redraws the page and stops polling
+    job_panel(jobs)
+    drawing = actions.drawing_segment_ids(pid)
+    pages = live.segments
+    for start in range(0, len(pages), COLUMNS):
+        columns = st.columns(COLUMNS)
+        for column, seg in zip(columns, pages[start:start + COLUMNS]):
+            with column:
+                card(live, seg, drawing)
+
+
+polling = bool(active_now)
+st.fragment(board, run_every=1.0 if polling else None)()

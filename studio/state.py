@@ -1,0 +1,78 @@
+"""Every st.session_state key and query parameter the studio uses, named in one place.
+
+The open project lives in two places: ``st.session_state[PROJECT_ID]`` for this browser tab's session,
+and ``?project=ID`` in the address, so a refresh or a bookmark reopens it.
+
+Widget keys are built by ``widget_key``: they carry the reload generation (bumped by "Reload"), so a
+reload throws away what the user typed and shows what is stored, and a fingerprint of the stored
+value, so a widget resets when its stored value changed (after a merge, a split, or an edit saved from
+another place) but keeps what the user is typing otherwise.
+"""
+from __future__ import annotations
+
+import zlib
+
+# --- query parameters -----------------------------------------------------------------------------
+QP_PROJECT = "project"
+
+# --- session_state keys ---------------------------------------------------------------------------
+PROJECT_ID = "sb.project_id"              # int | None: the open project
+BASE_VERSION = "sb.base_version"          # dict[int, int]: project id -> version the page's edits are based on
+RELOAD_GEN = "sb.reload_gen"              # int: bumped by "Reload" so every editing widget starts afresh
+FLASH = "sb.flash"                        # list[(kind, message)]: shown once at the top of the next run
+SEEN_JOBS = "sb.seen_jobs"                # set[str]: finished jobs whose outcome the user dismissed
+SPLIT_MODE = "sb.split_mode"              # "sentences" | "words"
+SPLIT_SENTENCES = "sb.split_sentences"    # int: sentences per page
+SPLIT_WORDS = "sb.split_words"            # int: words per page
+REDO_ALL = "sb.redo_all"                  # bool: "illustrate all" redraws pages that have a picture
+LIBRARY_SEARCH = "sb.library.search"      # str
+CONFIRM_DELETE = "sb.library.confirm_delete"  # int | None: project awaiting "delete for good"
+UPLOAD_GEN = "sb.upload_gen"              # int: bumped to clear file uploaders after a successful upload
+SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the settings page, before it is saved
+# Keyed widgets named after what they belong to (ID: a project, page or picture id):
+#   library:    menu.ID (card menu popover), open.ID, rename.title.ID, rename.go.ID, dup.ID, export.ID,
+#               delete.ID, delete.yes.ID, delete.no.ID, import.GEN
+#   storyboard: story.split, story.draft, details.save, illustrate.all, stop.JOB, seen.JOB, new.ID, same.ID,
+#               dl.ID, pop.edit.ID, pop.pictures.ID, pop.more.ID, save.ID, savedraw.ID, use.ID, dlv.ID,
+#               delill.ID, upload.ID.GEN, upload.use.ID, splitat.ID, split.ID, merge.ID, and the editors
+#               made by widget_key() (w.story…, w.title…, w.author…, w.style…, w.seg.text/prompt/neg/seed/lock…)
+
+# From images (pages/from_images.py)
+IMAGES_UPLOAD_GEN = "sb.images.upload_gen"  # int: bumped to empty the picture uploader once a story is started
+IMAGES_READ = "sb.images.read"            # dict[str, actions.PictureRead]: each upload read once, by file id
+IMAGES_ORDER = "sb.images.order"          # list[str]: the uploads' file ids in the order the user chose
+IMAGES_HINTS = "sb.images.hints"          # str: names of people or pets, the place, what happened
+IMAGES_TONE = "sb.images.tone"            # str: a key of engine.storyteller.TONES
+IMAGES_AGE = "sb.images.age"              # int: the reader's age
+IMAGES_WORDS = "sb.images.words"          # int: words per picture
+IMAGES_NEW = "sb.images.new"              # bool: show the uploader although a story from pictures is open
+
+# Export (pages/export.py)
+EXPORT_RESULT = "sb.export.result"        # actions.ExportOutcome: the last PDF made (reruns reuse it)
+EXPORT_LAYOUT = "sb.export.layout"        # str: a key of exports.LAYOUTS
+EXPORT_SIZE = "sb.export.size"            # str: a key of exports.PAGE_SIZES
+EXPORT_ORIENTATION = "sb.export.orientation"  # "auto" | "portrait" | "landscape"
+EXPORT_BLEED = "sb.export.bleed"          # bool
+EXPORT_CROP_MARKS = "sb.export.crop_marks"  # bool
+EXPORT_FONT = "sb.export.font"            # "serif" | "sans"
+EXPORT_COVER = "sb.export.cover"          # bool
+EXPORT_CLOSING = "sb.export.closing"      # bool
+EXPORT_NUMBERS = "sb.export.numbers"      # bool
+EXPORT_PICK = "sb.export.pick"            # int | None: the project picked when none is open
+
+# --- pages (paths relative to studio/Home.py, as st.switch_page takes them) ----------------------
+PAGE_LIBRARY = "pages/library.py"
+PAGE_STORYBOARD = "pages/storyboard.py"
+PAGE_FROM_IMAGES = "pages/from_images.py"
+PAGE_EXPORT = "pages/export.py"
+PAGE_SETTINGS = "pages/settings.py"
+
+
+def fingerprint(value: object) -> str:
+    return format(zlib.crc32(repr(value).encode("utf-8", "surrogatepass")), "08x")
+
+
+def widget_key(name: str, *parts: object, stored: object = None, gen: int = 0) -> str:
+    """A widget key: NAME.PART….gGEN[.FINGERPRINT of the stored value]."""
+    key = ".".join(["w", name, *(str(p) for p in parts), f"g{gen}"])
+    return key if stored is None else f"{key}.{fingerprint(stored)}"

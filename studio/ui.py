@@ -1,0 +1,232 @@
+"""Shared widgets and helpers of the studio's pages: the library and worker, the open project, errors.
+
+Pages stay thin: they lay out widgets and call the Library (storage's API) or studio.actions.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+import streamlit as st
+
+from engine.errors import StudioError
+from storage import ConflictError, Library, NotFound, ProjectView, StorageError
+from studio import actions
+from studio import state as S
+
+# ----------------------------------------------------------------------- shared, thread-safe resources
+
+
+@st.cache_resource(show_spinner=False)
+def _library_for(home: str) -> Library:
+    return Library(home or None)
+
+
+def library() -> Library:
+    """The process-wide Library (thread-safe: one short Session per call), one per data folder."""
+    return _library_for(os.environ.get("STORYBOOK_HOME", "").strip())
+
+
+@st.cache_resource(show_spinner=False, validate=lambda worker: worker.alive)
+def worker():
+    from engine.jobs import get_worker
+
+    return get_worker()
+
+
+# ------------------------------------------------------------------------------------ messages
+
+
+def flash(kind: str, message: str) -> None:
+    """A message shown once, at the top of the next run (survives st.rerun and page switches)."""
+    st.session_state.setdefault(S.FLASH, []).append((kind, message))
+
+
+def show_flash() -> None:
+    for kind, message in st.session_state.pop(S.FLASH, []):
+        {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind](message, icon=_ICONS[kind])
+
+
+_ICONS = {"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:",
+          "error": ":material/error:"}
+_guard_ids = itertools.count()
+ERROR_ICON = ":material/error:"
+
+
+@contextmanager
+def guard(project_id: int | None = None) -> Iterator[None]:
+    """Show a person's error as one st.error sentence (never a traceback); a stale tab gets a Reload button."""
+    try:
+        yield
+    except ConflictError as exc:
+        st.error(exc.message, icon=":material/sync_problem:")
+        if project_id is not None:
+            st.button("Reload the latest version", key=f"reload.{next(_guard_ids)}", icon=":material/refresh:",
+                      on_click=reload_project, args=(project_id,))
+    except NotFound as exc:
+        st.error(exc.message, icon=ERROR_ICON)
+    except (StudioError, StorageError) as exc:
+        st.error(exc.message, icon=ERROR_ICON)
+
+
+# -------------------------------------------------------------------------------- open project
+
+
+def sync_project_from_url() -> None:
+    """?project=ID wins (a refresh, a bookmark, a second tab); else the session's project goes into the URL."""
+    raw = st.query_params.get(S.QP_PROJECT)
+    pid = None
+    if raw is not None and re.fullmatch(r"\d{1,12}", str(raw).strip()):
+        pid = int(str(raw).strip())
+    if pid is not None:
+        st.session_state[S.PROJECT_ID] = pid
+    elif st.session_state.get(S.PROJECT_ID) is not None:
+        st.query_params[S.QP_PROJECT] = str(st.session_state[S.PROJECT_ID])
+
+
+def current_project_id() -> int | None:
+    return st.session_state.get(S.PROJECT_ID)
+
+
+def set_current_project(project: ProjectView | None) -> None:
+    if project is None:
+        st.session_state[S.PROJECT_ID] = None
+        st.query_params.pop(S.QP_PROJECT, None)
+        return
+    st.session_state[S.PROJECT_ID] = project.id
+    st.query_params[S.QP_PROJECT] = str(project.id)
+    set_base_version(project)
+
+
+def open_project(project: ProjectView) -> None:
+    """Make the project the open one and go to its storyboard."""
+    set_current_project(project)
+    st.switch_page(S.PAGE_STORYBOARD, query_params={S.QP_PROJECT: str(project.id)})
+
+
+def start_sample() -> None:
+    project = actions.open_sample(library())
+    flash("success", f"Here is the sample story, already split into {plural(len(project.segments), 'page')}. "
+                     "Press “Illustrate all” to draw every page, or change the story first.")
+    open_project(project)
+
+
+def start_new(title: str = "", author: str = "") -> None:
+    project = actions.create_project(library(), title=title, author=author)
+    flash("success", "Started a new story: write or paste it below, then split it into pages.")
+    open_project(project)
+
+
+def load_current_project() -> ProjectView | None:
+    """The open project, read fresh from storage; None (with a message) when none is open or it is gone."""
+    pid = current_project_id()
+    if pid is None:
+        return None
+    try:
+        return library().get_project(pid)
+    except NotFound:
+        set_current_project(None)
+        st.warning("That story no longer exists: it may have been deleted in another tab. Pick another one "
+                   "from the library.", icon=":material/warning:")
+    except StorageError as exc:
+        st.error(exc.message, icon=ERROR_ICON)
+    return None
+
+
+def base_version(project: ProjectView) -> int:
+    """The version this tab's edits are based on: set when the project was opened, saved or reloaded."""
+    versions = st.session_state.setdefault(S.BASE_VERSION, {})
+    base = versions.setdefault(project.id, project.version)
+    # Writes made by this project's own jobs (a story being written) are not another tab's edits.
+    advanced = actions.version_after_jobs(project.id, base)
+    if advanced != base:
+        versions[project.id] = advanced
+    return advanced
+
+
+def set_base_version(project: ProjectView) -> None:
+    st.session_state.setdefault(S.BASE_VERSION, {})[project.id] = project.version
+
+
+def reload_project(project_id: int) -> None:
+    """Forget what this tab typed and was based on; show what is stored now."""
+    st.session_state.setdefault(S.BASE_VERSION, {}).pop(project_id, None)
+    st.session_state[S.RELOAD_GEN] = st.session_state.get(S.RELOAD_GEN, 0) + 1
+    flash("info", "Reloaded: you are looking at the latest saved version.")
+
+
+def reload_gen() -> int:
+    return st.session_state.get(S.RELOAD_GEN, 0)
+
+
+def init_widget(key: str, value) -> str:
+    """Give a keyed widget its first value from storage (never through value=, so typing is not lost)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
+# ------------------------------------------------------------------------------------ text helpers
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
+
+
+def plain(text: str) -> str:
+    """User text for st.markdown/st.caption, shown exactly as typed: markup, links, HTML, LaTeX stay text."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text or "")
+    return escaped.replace("\n", "  \n")
+
+
+def ago(when: datetime) -> str:
+    seconds = (datetime.now(timezone.utc) - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# ---------------------------------------------------------------------------------------- sidebar
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        project = None
+        pid = current_project_id()
+        if pid is not None:
+            try:
+                project = library().get_project(pid)
+            except StorageError:
+                project = None
+        st.caption("Open story")
+        if project is None:
+            st.markdown("*None yet — pick one in the library.*")
+        else:
+            st.markdown(f":material/menu_book: **{plain(project.title)}**")
+            pictures = sum(1 for s in project.segments if s.selected is not None)
+            st.caption(f"{plural(len(project.segments), 'page')} · {plural(pictures, 'picture')}")
+            st.page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:",
+                         query_params={S.QP_PROJECT: str(project.id)})
+        active = worker().jobs(active_only=True)
+        st.fragment(_sidebar_jobs, run_every=2 if active else None)()
+
+
+def _sidebar_jobs() -> None:
+    active = worker().jobs(active_only=True)  # every kind of job: pictures, stories, books
+    st.caption("Drawing")
+    if not active:
+        st.markdown("*Nothing is being drawn.*")
+        return
+    for job in active:
+        text = f"{job.label} — {job.message}" if job.message else job.label
+        st.progress(job.fraction, text=plain(text))

@@ -1,0 +1,151 @@
+"""One real browser run: `streamlit run studio/Home.py` driven by headless Chromium through playwright.
+
+Write a story, split it, illustrate it, wait for the pictures, draw one page again, open the library.
+Screenshots go to test-artifacts/ (storyboard.png, library.png) at the repository root.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+STORY = """The Moon Garden
+
+Mira planted a silver seed under her window. Every night she whispered to it, and every night it grew a little taller.
+
+One evening the plant opened a flower as bright as the moon. Mira's cat, *Biscuit*, sat beside it and purred.
+
+The neighbours came to look. "It glows!" said old Mr. Finch. <b>Nobody</b> had ever seen such a thing.
+"""
+
+
+def _screenshot(page, path: Path, full: bool = True) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so grow the window to fit it first."""
+    if not full:
+        page.screenshot(path=str(path))
+        return
+    height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], '
+        + '[data-testid="stAppViewContainer"], section, div')].map(e => e.scrollHeight))""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 6000)})
+    page.wait_for_timeout(700)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def studio_url(tmp_path, tiny_models):
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    home = tmp_path / "home"
+    # The tiny models were built once for the test session; copying them saves building them again.
+    shutil.copytree(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
+    port = _free_port()
+    env = {**os.environ, "STORYBOOK_HOME": str(home), "STORYBOOK_PROFILE": "tiny", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+    log = open(tmp_path / "streamlit.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "studio/Home.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:])
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
+        try:
+            page.goto(studio_url)
+            expect(page.get_by_text("No stories yet — start one or open the sample")).to_be_visible()
+
+            page.get_by_role("button", name="Start a new story").click()
+            story = page.get_by_role("textbox", name="Your story")
+            expect(story).to_be_visible()
+            assert "project=" in page.url
+
+            story.fill(STORY)
+            story.press("Control+Enter")
+            page.get_by_role("button", name="Split into pages").click()
+            expect(page.get_by_text(re.compile(r"Split into \d+ pages"))).to_be_visible()
+            expect(page.get_by_role("heading", name="The Moon Garden")).to_be_visible()
+            # Markup in the story is shown as typed, never rendered.
+            expect(page.get_by_text("<b>Nobody</b>", exact=False).first).to_be_visible()
+
+            illustrate = page.get_by_role("button", name=re.compile(r"Illustrate all \d+ pages"))
+            pages = int(re.search(r"(\d+) pages", illustrate.inner_text()).group(1))
+            illustrate.click()
+            expect(page.get_by_text(re.compile(r"Done: \d+ pictures drawn and saved"))).to_be_visible(timeout=120_000)
+            expect(page.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(pages)
+
+            page.get_by_role("button", name="New picture").first.click()
+            expect(page.get_by_text(re.compile(r"^Version 2 of 2"))).to_have_count(1, timeout=60_000)
+            expect(page.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(pages - 1)
+            _screenshot(page, ARTIFACTS / "storyboard.png")
+
+            # Browse the versions of that page and go back to the first picture.
+            page.get_by_role("button", name=re.compile(r"Pictures")).first.click()
+            page.wait_for_timeout(300)
+            _screenshot(page, ARTIFACTS / "pictures-popover.png", full=False)
+            page.get_by_role("button", name="Use this", exact=True).click()
+            expect(page.get_by_text("now uses version 1")).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^Version 1 of 2"))).to_have_count(1)
+            page.keyboard.press("Escape")
+
+            page.get_by_role("link", name="Library").click()
+            expect(page.get_by_role("heading", name="Your library")).to_be_visible()
+            expect(page.get_by_role("heading", name="The Moon Garden")).to_be_visible()
+            _screenshot(page, ARTIFACTS / "library.png")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "browser-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

@@ -1,0 +1,117 @@
+"""studio.actions without a browser: splitting, seeds, jobs that save each picture as it arrives."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import fixtures_images as fx
+from engine.errors import ImageRejected, InputError
+from engine.jobs import get_worker
+from storage import ConflictError, Library
+from studio import actions
+
+STORY = "The Snow Hare\n\nA hare sat in the snow. It was very cold.\n\nA fox came by. The hare ran home.\n"
+
+
+@pytest.fixture(scope="module")
+def lib(tiny_models) -> Library:
+    return Library()
+
+
+def split(lib: Library, story: str = STORY, **kwargs):
+    project = actions.create_project(lib, story_text=story)
+    return actions.split_story(lib, project.id, project.version, story, **kwargs)
+
+
+def finish(job_id: str):
+    info = get_worker().wait(job_id, timeout=180)
+    assert info.status.value == "done", info.error
+    return info
+
+
+def test_split_takes_the_title_line_and_keeps_pictures_of_unchanged_pages(lib):
+    outcome = split(lib)
+    project = outcome.project
+    assert (outcome.title, outcome.pages, outcome.kept_pictures) == ("The Snow Hare", 2, 0)
+    assert project.title == "The Snow Hare"
+    first = project.segments[0]
+    lib.add_illustration(first.id, fx.png(), {"seed": 1}, origin="uploaded")
+    longer = STORY + "\nThe snow melted in spring.\n"
+    again = actions.split_story(lib, project.id, lib.get_project(project.id).version, longer)
+    assert again.pages == 3 and again.kept_pictures == 1
+    assert again.project.segments[0].illustrations and again.project.segments[0].id == first.id
+
+    with pytest.raises(InputError, match="empty"):
+        actions.split_story(lib, project.id, again.project.version, " \n ")
+    with pytest.raises(ConflictError):
+        actions.split_story(lib, project.id, again.project.version - 1, STORY)
+    words = actions.split_story(lib, project.id, again.project.version, longer, words=200)
+    assert words.pages == 3  # never across a paragraph
+
+
+def test_seeds_are_stored_before_the_job_and_each_picture_is_saved_as_it_arrives(lib):
+    project = split(lib).project
+    saved_before_finish = []
+    gate = threading.Event()
+    blocker = get_worker().submit(lambda ctx: gate.wait(30), kind="test", label="hold the worker")
+    try:
+        start = actions.illustrate_all(lib, project.id, project.version)
+        queued = lib.get_project(project.id)
+        assert all(s.seed is not None for s in queued.segments)  # stored before any picture exists
+        assert start.project.version == queued.version and len(start.drawing) == 2
+        assert get_worker().jobs(project_id=project.id, active_only=True)[0].id == start.job_id
+        saved_before_finish.append(sum(len(s.illustrations) for s in queued.segments))
+    finally:
+        gate.set()
+    finish(blocker)
+    info = finish(start.job_id)
+    assert info.results == 2 and saved_before_finish == [0]
+    done = lib.get_project(project.id)
+    for seg in done.segments:
+        assert seg.selected.settings["seed"] == seg.seed
+        assert seg.selected.settings["style"] == done.style and seg.selected.settings["profile"] == "tiny"
+
+    nothing = actions.illustrate_all(lib, project.id, done.version)
+    assert nothing.job_id is None and len(nothing.kept) == 2
+
+
+def test_a_picture_for_a_page_deleted_meanwhile_is_dropped_quietly(lib):
+    project = split(lib).project
+    gate = threading.Event()
+    blocker = get_worker().submit(lambda ctx: gate.wait(30), kind="test", label="hold the worker")
+    try:
+        start = actions.regenerate(lib, project.id, project.segments[1].id, project.version)
+        # The user merges the two pages while the picture waits to be drawn: the page it was for is gone.
+        lib.merge_segments(project.segments[0].id, start.project.version)
+    finally:
+        gate.set()
+    finish(blocker)
+    info = finish(start.job_id)
+    assert info.error is None
+    merged = lib.get_project(project.id)
+    assert len(merged.segments) == 1 and not merged.segments[0].illustrations
+
+
+def test_locked_pages_refuse_a_new_seed_and_uploads_go_through_the_hardened_loader(lib):
+    project = split(lib).project
+    seg = project.segments[0]
+    project = lib.update_segment(seg.id, project.version, seed=42, locked=True)
+    with pytest.raises(InputError, match="locked"):
+        actions.regenerate(lib, project.id, seg.id, project.version, new_seed=True)
+    with pytest.raises(ImageRejected):
+        actions.upload_picture(lib, seg.id, b"GIF89a" + b"\0" * 32, "cat.png")
+    with pytest.raises(ImageRejected):
+        actions.upload_picture(lib, seg.id, fx.bomb_png(), "huge.png")
+    view, notes = actions.upload_picture(lib, seg.id, fx.exif_rotated_jpeg(), "photo.jpg")
+    assert view.origin == "uploaded" and view.selected and view.settings["format"] == "JPEG"
+    assert notes  # the rotation is reported
+    assert lib.get_project(project.id).segments[0].seed == 42
+
+
+def test_split_points_offer_sentence_starts_or_the_middle():
+    points = actions.split_points("One fish swam. Two fish swam. Red fish!")
+    assert [p[1] for p in points] == ["Two fish swam. Red fish!", "Red fish!"]
+    (at, preview), = actions.split_points("a single long sentence without any stop at all")
+    assert 0 < at < 47 and preview
+    assert actions.split_points("word") == []

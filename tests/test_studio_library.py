@@ -1,0 +1,127 @@
+"""The library page under AppTest: empty state, new, sample, open, rename, duplicate, delete, bundles."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from storage import Library
+
+HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch):
+    """An empty library of its own (the app keeps one Library per data folder)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("STORYBOOK_HOME", str(home))
+    return Library(home)
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
+    at = app()
+    assert at.subheader[0].value == "No stories yet — start one or open the sample"
+    at.button(key="empty.sample").click().run()
+    assert not at.exception
+    assert at.title[0].value == "The Lighthouse Fox"
+    assert any("sample story, already split into 9 pages" in s for s in texts(at.success))
+    project = fresh_home.list_projects()[0]
+    assert at.query_params["project"] == str(project.id) and project.segment_count == 9
+
+
+def test_new_story_form_creates_and_opens_it(fresh_home):
+    at = app()
+    next(t for t in at.text_input if t.label == "Title").input("Nora's <b>Kite</b>")
+    next(t for t in at.text_input if t.label == "Author").input("Nora")
+    next(b for b in at.button if b.label == "Create and open").click().run()
+    assert not at.exception
+    project = fresh_home.list_projects()[0]
+    assert (project.title, project.author) == ("Nora's <b>Kite</b>", "Nora")
+    assert at.title[0].value == r"Nora's \<b\>Kite\</b\>"  # markup stays text
+    assert at.query_params["project"] == str(project.id)
+
+
+def test_cards_search_rename_duplicate_delete(fresh_home):
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    owl = fresh_home.create_project("The Owl Who Could Not Sleep", author="Sam")
+    at = app()
+    titles = [m.value for m in at.markdown if m.value.startswith("### ")]
+    assert titles == ["### The Owl Who Could Not Sleep", "### The Lighthouse Fox"]  # newest first
+    assert "by Sam · 0 pages · updated just now" in texts(at.caption)
+
+    at.text_input(key="sb.library.search").input("lighthouse").run()
+    assert [m.value for m in at.markdown if m.value.startswith("### ")] == ["### The Lighthouse Fox"]
+    at.text_input(key="sb.library.search").input("zebra").run()
+    assert any("No stories match" in i for i in texts(at.info))
+    at.text_input(key="sb.library.search").input("").run()
+
+    at.session_state[f"menu.{owl.id}"] = True  # open the card's menu
+    at.session_state[f"menu.{fox.id}"] = True
+    at.run()
+    at.text_input(key=f"rename.title.{owl.id}").input("The Owl Who Slept at Last")
+    at.button(key=f"rename.go.{owl.id}").click().run()
+    assert fresh_home.get_project(owl.id).title == "The Owl Who Slept at Last"
+    assert any("Renamed" in s for s in texts(at.success))
+
+    at.button(key=f"dup.{fox.id}").click().run()
+    copies = [p for p in fresh_home.list_projects() if p.title == "The Lighthouse Fox (copy)"]
+    assert len(copies) == 1 and copies[0].segment_count == 9
+
+    at.button(key=f"delete.{owl.id}").click().run()
+    assert any("for good" in w for w in texts(at.warning))
+    assert fresh_home.get_project(owl.id)  # nothing deleted before the confirmation
+    at.button(key=f"delete.no.{owl.id}").click().run()
+    assert not at.warning
+    at.button(key=f"delete.{owl.id}").click().run()
+    at.button(key=f"delete.yes.{owl.id}").click().run()
+    assert owl.id not in [p.id for p in fresh_home.list_projects()]
+    assert any("Deleted" in s for s in texts(at.success))
+
+
+def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    bundle = fresh_home.export_bundle(fox.id)
+    at = app()
+    at.session_state[f"menu.{fox.id}"] = True
+    at.run()
+    assert at.download_button(key=f"export.{fox.id}").label == "Export bundle"
+
+    uploader = at.file_uploader[0]
+    uploader.set_value(("broken.zip", b"PK\x03\x04 not really a zip", "application/zip")).run()
+    next(b for b in at.button if b.label == "Import this bundle").click().run()
+    assert len(at.error) == 1 and not at.exception
+    assert len(fresh_home.list_projects()) == 1
+
+    at.file_uploader[0].set_value(("fox.storybook.zip", bundle, "application/zip")).run()
+    next(b for b in at.button if b.label == "Import this bundle").click().run()
+    assert any("Imported “The Lighthouse Fox” with 9 pages" in s for s in texts(at.success)), texts(at.success)
+    assert len(fresh_home.list_projects()) == 2
+
+    at.button(key=f"open.{fox.id}").click().run()
+    assert at.title[0].value == "The Lighthouse Fox"
+    assert at.query_params["project"] == str(fox.id)
+
+    # The shared sidebar names the open story. (AppTest keeps the sidebar of a session's first run only.)
+    tab = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    tab.query_params["project"] = str(fox.id)
+    tab.run()
+    sidebar = [m.value for m in tab.sidebar.markdown]
+    assert any("The Lighthouse Fox" in m for m in sidebar), sidebar
+    assert "9 pages · 0 pictures" in [c.value for c in tab.sidebar.caption]

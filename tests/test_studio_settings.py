@@ -1,0 +1,73 @@
+"""The settings page under AppTest, and every page of the navigation opening cleanly."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
+TIMEOUT = 60  # the settings page imports torch to describe the device
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("STORYBOOK_HOME", str(home))
+    return home
+
+
+def page(path: str) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def test_settings_show_profile_device_models_and_data_folder(home):
+    at = page("pages/settings.py")
+    assert at.radio[0].value == "tiny"
+    assert any("STORYBOOK_PROFILE" in i for i in texts(at.info))
+    assert any("Every model of this profile is ready" in s for s in texts(at.success))
+    assert at.metric[0].label == "Device" and "cpu" in at.metric[0].value or "cuda" in at.metric[0].value
+    assert str(home) in texts(at.code)
+
+    at.radio[0].set_value("classic").run()
+    next(b for b in at.button if b.label == "Use this profile").click().run()
+    assert json.loads((home / "settings.json").read_text())["profile"] == "classic"
+    assert any("'classic' profile" in s for s in texts(at.success))
+
+
+def test_settings_explain_models_that_are_not_downloaded(home, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    monkeypatch.setenv("STORYBOOK_PROFILE", "fast")
+    at = page("pages/settings.py")
+    assert any("not downloaded yet" in w for w in texts(at.warning))
+    assert "python -m engine fetch --profile fast" in texts(at.code)
+    assert any("tiny" in c for c in texts(at.caption))
+
+
+@pytest.mark.parametrize("path", ["pages/library.py", "pages/storyboard.py", "pages/from_images.py",
+                                  "pages/export.py", "pages/settings.py"])
+def test_every_page_opens_without_an_error_with_and_without_a_story(home, path):
+    from storage import Library
+    from studio import actions
+
+    at = page(path)
+    assert not at.error
+    project = actions.open_sample(Library(home))
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    at.query_params["project"] = str(project.id)
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]

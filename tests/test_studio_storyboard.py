@@ -1,0 +1,331 @@
+"""The storyboard page under AppTest, on the tiny profile: split, illustrate, redraw, versions, errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import fixtures_images as fx
+from engine.jobs import get_worker
+from storage import Library
+
+HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
+TIMEOUT = 60  # the first split and the first picture import torch
+
+STORY = """The Paper Boat
+
+Ada folded a boat from an old map. She set it on the puddle by the gate.
+
+The wind pushed the boat past a leaf and a sleepy snail. Ada ran beside it, laughing.
+
+At the drain the boat stopped. Ada picked it up and dried it by the fire.
+"""
+
+
+@pytest.fixture(scope="module")
+def lib(tiny_models) -> Library:
+    return Library()
+
+
+def storyboard(project_id: int) -> AppTest:
+    """A fresh session on ?project=ID (as after a refresh), then the storyboard page.
+
+    AppTest's switch_page clears the query string as a click in the navigation does, so the first run
+    (on the library page) reads ?project= into the session, as a refreshed tab does.
+    """
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    at.query_params["project"] = str(project_id)
+    at.run()
+    at.switch_page("pages/storyboard.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for_jobs(project_id: int) -> None:
+    for job in get_worker().jobs(project_id=project_id):
+        info = get_worker().wait(job.id, timeout=180)
+        assert info.finished, f"job {job.id} did not finish"
+
+
+def story_area(at: AppTest):
+    return next(t for t in at.text_area if t.label == "Your story")
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_popover(at: AppTest, key: str) -> AppTest:
+    """Open a card's popover (its content is built only while it is open), as a click on it does."""
+    at.session_state[key] = True
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def new_project(lib: Library, story: str = STORY, split: bool = True):
+    from studio import actions
+
+    project = actions.create_project(lib, story_text=story)
+    if split:
+        project = actions.split_story(lib, project.id, project.version, story).project
+    return project
+
+
+def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
+    project = lib.create_project("Untitled story")
+    at = storyboard(project.id)
+    assert "No pages yet" in " ".join(texts(at.info))
+
+    story_area(at).input(STORY)
+    click(at, "story.split")
+    assert any("Split into 3 pages" in s and "The Paper Boat" in s for s in texts(at.success)), texts(at.success)
+    project = lib.get_project(project.id)
+    assert project.title == "The Paper Boat"  # the title line names the book and is not a page
+    assert [s.text.split()[0] for s in project.segments] == ["Ada", "The", "At"]
+
+    click(at, "illustrate.all")
+    assert get_worker().jobs(project_id=project.id, active_only=True) or get_worker().jobs(project_id=project.id)
+    wait_for_jobs(project.id)
+    at.run()
+    assert any(s.startswith("Done: 3 pictures") for s in texts(at.success)), texts(at.success)
+    project = lib.get_project(project.id)
+    for seg in project.segments:
+        assert len(seg.illustrations) == 1 and seg.selected is not None
+        assert seg.seed is not None and seg.selected.settings["seed"] == seg.seed  # the book can be drawn again
+        assert Path(seg.selected.image_path).is_file()
+    assert len(at.image) >= 3
+
+    first, second, third = project.segments
+    old_seed = second.seed
+    click(at, f"new.{second.id}")
+    wait_for_jobs(project.id)
+    at.run()
+    project = lib.get_project(project.id)
+    first2, second2, third2 = project.segments
+    assert [len(s.illustrations) for s in project.segments] == [1, 2, 1]  # only that page got a new version
+    assert second2.seed != old_seed and second2.selected.version == 2
+    assert second2.selected.settings["seed"] == second2.seed
+    assert (first2.seed, third2.seed) == (first.seed, third.seed)
+
+    click(at, "same." + str(second.id))  # same seed: drawn exactly again
+    wait_for_jobs(project.id)
+    at.run()
+    second3 = lib.get_project(project.id).segments[1]
+    assert len(second3.illustrations) == 3 and second3.selected.settings["seed"] == second2.seed
+    assert Path(second3.selected.image_path).read_bytes() == Path(second2.selected.image_path).read_bytes()
+
+    older = second3.illustrations[0]
+    open_popover(at, f"pop.pictures.{second.id}")
+    assert at.button(key=f"use.{second3.selected.id}").disabled  # the version in use
+    click(at, f"use.{older.id}")
+    assert any("now uses version 1" in s for s in texts(at.success))
+    assert lib.get_project(project.id).segments[1].selected.id == older.id
+
+    reloaded = storyboard(project.id)  # a refresh: a new session, the project comes from ?project=
+    assert reloaded.title[0].value == "The Paper Boat"
+    assert story_area(reloaded).value == STORY
+    captions = texts(reloaded.caption)
+    assert "Version 1 of 3 · seed %d" % older.settings["seed"] in captions
+    assert sum(c.startswith("Version 1 of 1") for c in captions) == 2
+
+
+def test_empty_huge_and_stale_edits_are_one_sentence_each(lib):
+    from engine.segment import MAX_STORY_CHARS
+
+    project = lib.create_project("Untitled story")
+    at = storyboard(project.id)
+    story_area(at).input("   \n  ")
+    click(at, "story.split")
+    assert texts(at.error) == ["The story is empty: write or paste your story first, then split it into pages."]
+
+    story_area(at).input("word " * (MAX_STORY_CHARS // 5 + 10))
+    click(at, "story.split")
+    assert len(at.error) == 1 and "too long" in at.error[0].value
+    assert not at.exception
+
+    # Another tab renames the book: this tab's next edit is refused, and Reload shows the new state.
+    current = lib.get_project(project.id)
+    lib.update_project(project.id, current.version, title="Renamed elsewhere")
+    title_box = next(t for t in at.text_input if t.label == "Title")
+    title_box.input("My title")
+    click(at, "details.save")
+    assert any("changed in another tab" in e for e in texts(at.error)), texts(at.error)
+    assert lib.get_project(project.id).title == "Renamed elsewhere"
+    reload_buttons = [b for b in at.button if b.label == "Reload the latest version"]
+    assert reload_buttons
+    reload_buttons[0].click().run()
+    assert not at.error
+    assert next(t for t in at.text_input if t.label == "Title").value == "Renamed elsewhere"
+    assert any("Reloaded" in i for i in texts(at.info))
+    next(t for t in at.text_input if t.label == "Title").input("Mine after all")
+    click(at, "details.save")
+    assert lib.get_project(project.id).title == "Mine after all"
+
+
+def test_markup_and_any_language_are_shown_as_text(lib):
+    story = ("<script>alert('x')</script> **Bold** [a link](http://example.com) :red[red] $x^2$.\n\n"
+             "猫が窓のそばで眠っていました。月が静かに昇りました。\n\n"
+             "القطة نامت قرب النافذة. ثم طلع القمر.\n")
+    project = lib.create_project("Untitled story")
+    at = storyboard(project.id)
+    story_area(at).input(story)
+    click(at, "story.split")
+    assert not at.error
+    project = lib.get_project(project.id)
+    assert len(project.segments) >= 3
+    page_texts = [m for m in at.markdown if "script" in m.value]
+    assert page_texts and all(not m.proto.allow_html for m in at.markdown)
+    assert r"\<script\>" in page_texts[0].value and r"\*\*Bold\*\*" in page_texts[0].value
+    assert any("猫が窓のそばで" in m.value for m in at.markdown)
+
+
+def test_illustrate_all_keeps_pages_with_pictures_and_locked_seeds(lib):
+    project = new_project(lib)
+    first, second, third = project.segments
+    at = storyboard(project.id)
+
+    # Page 1 gets the user's own picture; a GIF dressed up as a PNG is refused with a sentence.
+    open_popover(at, f"pop.pictures.{first.id}")
+    uploader = next(u for u in at.file_uploader if u.key.startswith(f"upload.{first.id}."))
+    uploader.set_value(("cat.png", b"GIF89a" + b"\0" * 64, "image/png")).run()
+    click(at, f"upload.use.{first.id}")
+    assert len(at.error) == 1 and "GIF" in at.error[0].value
+    uploader = next(u for u in at.file_uploader if u.key.startswith(f"upload.{first.id}."))
+    uploader.set_value(("mine.png", fx.png((40, 30)), "image/png")).run()
+    click(at, f"upload.use.{first.id}")
+    assert any("now uses your picture" in s for s in texts(at.success))
+    assert lib.get_project(project.id).segments[0].selected.origin == "uploaded"
+    assert any("Page 1 already has a picture and is kept" in c for c in texts(at.caption))
+    assert at.button(key="illustrate.all").label == "Illustrate 2 pages without a picture"
+
+    click(at, "illustrate.all")
+    wait_for_jobs(project.id)
+    at.run()
+    project = lib.get_project(project.id)
+    assert [len(s.illustrations) for s in project.segments] == [1, 1, 1]
+    assert project.segments[0].selected.origin == "uploaded"
+
+    # Lock page 2's seed in its editor, then redraw everything.
+    second = project.segments[1]
+    open_popover(at, f"pop.edit.{second.id}")
+    lock = next(t for t in at.toggle if t.key.startswith(f"w.seg.lock.{second.id}."))
+    lock.set_value(True)
+    click(at, f"save.{second.id}")
+    assert lib.get_project(project.id).segments[1].locked
+    assert at.button(key=f"new.{second.id}").disabled  # a locked page keeps its seed
+    at.toggle(key="sb.redo_all").set_value(True).run()
+    assert at.button(key="illustrate.all").label == "Redraw all 3 pages"
+    click(at, "illustrate.all")
+    wait_for_jobs(project.id)
+    at.run()
+    after = lib.get_project(project.id)
+    assert [len(s.illustrations) for s in after.segments] == [2, 2, 2]
+    assert after.segments[1].seed == second.seed
+    assert after.segments[1].selected.settings["seed"] == second.seed
+    assert after.segments[2].seed != project.segments[2].seed
+
+
+def test_edit_a_page_prompt_and_redraw_with_the_same_seed_then_split_and_merge(lib):
+    project = new_project(lib)
+    first = project.segments[0]
+    at = storyboard(project.id)
+    open_popover(at, f"pop.edit.{first.id}")
+    prompt_box = next(t for t in at.text_area if t.key.startswith(f"w.seg.prompt.{first.id}."))
+    prompt_box.input("a paper boat on a puddle, bright morning")
+    seed_box = next(t for t in at.text_input if t.key.startswith(f"w.seg.seed.{first.id}."))
+    seed_box.input("not a number")
+    click(at, f"savedraw.{first.id}")
+    assert len(at.error) == 1 and "seed is a whole number" in at.error[0].value
+
+    next(t for t in at.text_input if t.key.startswith(f"w.seg.seed.{first.id}.")).input("1234")
+    click(at, f"savedraw.{first.id}")
+    wait_for_jobs(project.id)
+    at.run()
+    first = lib.get_project(project.id).segments[0]
+    assert first.prompt_override == "a paper boat on a puddle, bright morning" and first.seed == 1234
+    assert first.selected.settings["seed"] == 1234
+    assert "bright morning" in first.selected.settings["prompt"]
+
+    open_popover(at, f"pop.more.{first.id}")
+    click(at, f"split.{first.id}")
+    project = lib.get_project(project.id)
+    assert len(project.segments) == 4
+    assert project.segments[0].text == "Ada folded a boat from an old map."
+    assert project.segments[0].illustrations  # the first part keeps the pictures
+    open_popover(at, f"pop.more.{project.segments[0].id}")
+    click(at, f"merge.{project.segments[0].id}")
+    project = lib.get_project(project.id)
+    assert len(project.segments) == 3
+    assert project.segments[0].text.startswith("Ada folded a boat from an old map. She set it")
+
+
+def test_a_refreshed_page_finds_the_running_job_and_can_stop_it(lib):
+    import threading
+    import time
+
+    project = new_project(lib)
+    started = threading.Event()
+
+    def slow(ctx):
+        started.set()
+        ctx.progress(1, 10, message="Drawing… 0 of 3 pictures ready")
+        while not ctx.cancelled:
+            time.sleep(0.05)
+        ctx.check_cancel()
+
+    job_id = get_worker().submit(slow, kind="illustrate", label="3 pictures for “The Paper Boat”", total=10,
+                                 meta={"project_id": project.id, "segment_ids": tuple(s.id for s in project.segments)})
+    try:
+        assert started.wait(30)
+        at = storyboard(project.id)  # a new tab / a refresh while the job runs
+        bars = [p for p in at.get("progress")]
+        assert bars and "The Paper Boat" in bars[0].proto.text
+        assert sum(i.value == "Drawing a new picture…" for i in at.info) == 3
+        assert at.button(key="illustrate.all").disabled
+        click(at, "story.split")
+        assert any("being drawn" in e for e in texts(at.error))
+        click(at, f"stop.{job_id}")
+        assert get_worker().wait(job_id, timeout=30).status.value == "cancelled"
+        at.run()
+        assert any(i.startswith("Stopped.") for i in texts(at.info))
+    finally:
+        get_worker().cancel(job_id)
+
+
+def test_missing_models_are_explained_with_the_fetch_command(lib, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    project = new_project(lib)
+    monkeypatch.setenv("STORYBOOK_PROFILE", "fast")
+    at = storyboard(project.id)
+    assert any("not downloaded yet" in w for w in texts(at.warning))
+    assert "python -m engine fetch --profile fast" in texts(at.code)
+    click(at, "illustrate.all")
+    assert len(at.error) == 1
+    assert "python -m engine fetch --profile fast" in at.error[0].value and "tiny" in at.error[0].value
+    assert not get_worker().jobs(project_id=project.id)
+
+
+def test_no_open_project_offers_a_way_in():
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    at.switch_page("pages/storyboard.py")
+    at.run()
+    assert not at.exception
+    assert at.subheader[0].value == "No story is open"
+    gone = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    gone.query_params["project"] = "999999"
+    gone.run()
+    gone.switch_page("pages/storyboard.py").run()
+    assert any("no longer exists" in w for w in texts(gone.warning))
+    assert gone.subheader[0].value == "No story is open"
