@@ -67,6 +67,7 @@ class ImportedProject:
     segments: list[ImportedSegment] = field(default_factory=list)
     characters: list[tuple[str, str]] = field(default_factory=list)
     source_images: list[tuple[CheckedImage, str]] = field(default_factory=list)
+    story_settings: dict[str, Any] | None = None
 
     def images(self) -> list[CheckedImage]:
         found = [ill.image for seg in self.segments for ill in seg.illustrations]
@@ -231,6 +232,8 @@ def read_bundle(data: bytes) -> ImportedProject:
             story_text=story_text,
             created=reader.check(v.timestamp, proj.get("created"), "The project's creation time")
             if proj.get("created") is not None else datetime.now(UTC),
+            story_settings=reader.check(v.settings, proj["story_settings"], "The story's settings")
+            if proj.get("story_settings") is not None else None,
         )
         for n, raw_seg in enumerate(reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS), start=1):
             seg = reader.obj(raw_seg, f"page {n}")

@@ -296,6 +296,7 @@ class Library:
                 )
                 for s in sorted(project.source_images, key=lambda s: (s.position, s.id))
             ],
+            story_settings=copy.deepcopy(project.story_settings) if project.story_settings is not None else None,
         )
 
     @staticmethod
@@ -440,9 +441,14 @@ class Library:
         author: str | None = None,
         style: str | None = None,
         profile: str | None = None,
+        story_settings: dict[str, Any] | None = UNSET,
     ) -> ProjectView:
-        """Change the given fields (None leaves a field as it is)."""
-        changes: dict[str, str] = {}
+        """Change the given fields (None leaves a field as it is).
+
+        ``story_settings`` (plain JSON, at most 64 KB) records how a generated story was written;
+        here None clears it and leaving it out leaves it as it is.
+        """
+        changes: dict[str, Any] = {}
         if title is not None:
             changes["title"] = v.title(title)
         if author is not None:
@@ -451,6 +457,10 @@ class Library:
             changes["style"] = v.text(style, "The style", v.MAX_STYLE)
         if profile is not None:
             changes["profile"] = v.text(profile, "The model profile", v.MAX_STYLE)
+        if story_settings is not UNSET:
+            changes["story_settings"] = (
+                None if story_settings is None else v.settings(story_settings, "The story's settings")
+            )
         with self._write() as session:
             project = self._project_for_edit(session, project_id, expected_version)
             for name, value in changes.items():
@@ -476,6 +486,7 @@ class Library:
             clone = Project(
                 title=title + suffix, author=source.author, style=source.style, profile=source.profile,
                 story_text=source.story_text, created=now, updated=now, version=1,
+                story_settings=copy.deepcopy(source.story_settings),
             )
             session.add(clone)
             for seg in source.segments:
@@ -917,6 +928,7 @@ class Library:
             "project": {
                 "title": view.title, "author": view.author, "style": view.style, "profile": view.profile,
                 "story_text": view.story_text, "created": view.created.isoformat(), "updated": view.updated.isoformat(),
+                **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
             },
             "segments": [
                 {
@@ -957,6 +969,7 @@ class Library:
             project = Project(
                 title=imported.title, author=imported.author, style=imported.style, profile=imported.profile,
                 story_text=imported.story_text, created=min(imported.created, now), updated=now, version=1,
+                story_settings=imported.story_settings,
             )
             session.add(project)
             for position, item in enumerate(imported.segments):

@@ -74,6 +74,9 @@ class Project(Base):
     updated: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # Optimistic concurrency: every user edit states the version it was based on.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
+    # How a generated story was written (seed, tone, age, hints, models, per-passage seeds), so it can be
+    # written again exactly; None for a story typed by hand.
+    story_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     segments: Mapped[list[Segment]] = relationship(
         back_populates="project", order_by="Segment.position",

@@ -64,6 +64,7 @@ class ProjectView:
     segments: list[SegmentView] = field(default_factory=list)
     characters: list[CharacterView] = field(default_factory=list)
     source_images: list[SourceImageView] = field(default_factory=list)
+    story_settings: dict[str, Any] | None = None   # how a generated story was written; None if typed
 
 
 @dataclass(frozen=True)

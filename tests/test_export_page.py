@@ -1,0 +1,146 @@
+"""The Export page under AppTest: make the PDF, download it and the ZIP, see the preview and the DPI
+warnings, reuse the last PDF on reruns, pick a story when none is open, and show export errors as a sentence."""
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from streamlit.testing.v1 import AppTest
+
+import fixtures_images as fx
+from storage import Library, SegmentInput
+from studio import actions
+from studio import state as S
+
+HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
+TIMEOUT = 30
+PAGES = ["Mira planted a silver seed.", "The seed grew into a moon flower.", "Everyone came to look at it."]
+
+
+@pytest.fixture(scope="module")
+def lib() -> Library:
+    return Library()
+
+
+def book(lib: Library, pictures: int = 2):
+    """A three-page story whose first `pictures` pages have a tiny 64 px picture (the rest print text only)."""
+    text = " ".join(PAGES)
+    project = lib.create_project("The Moon Garden", author="Ada", story_text=text)
+    inputs, at = [], 0
+    for page in PAGES:
+        start = text.index(page, at)
+        inputs.append(SegmentInput(page, start, start + len(page)))
+        at = start + len(page)
+    project = lib.save_story(project.id, project.version, text, inputs)
+    for seg in project.segments[:pictures]:
+        lib.add_illustration(seg.id, fx.encode(fx.gradient((64, 64))), {"seed": seg.position}, origin="generated")
+    return lib.get_project(project.id)
+
+
+def export_page(project_id: int | None = None) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    if project_id is not None:
+        at.query_params["project"] = str(project_id)
+    at.run()
+    at.switch_page("pages/export.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value.replace("\\", "") for e in elements]
+
+
+def test_make_the_pdf_download_it_and_the_zip(lib):
+    project = book(lib)
+    at = export_page(project.id)
+    assert not at.download_button
+    click(at, "export.make")
+    outcome = at.session_state[S.EXPORT_RESULT]
+    assert [b.label for b in at.download_button] == ["Download the PDF", "Download the pictures and text (ZIP)"]
+    assert outcome.pdf.startswith(b"%PDF")
+    assert outcome.page_count == len(PdfReader(io.BytesIO(outcome.pdf)).pages) == len(PAGES) + 2  # cover, closing
+    assert any(f"{outcome.page_count} pages" in s for s in texts(at.success))
+    assert outcome.file_stem == "the-moon-garden"
+
+    # 64 px pictures are far below 150 dpi on A4: each is named in a warning.
+    assert outcome.low_dpi and all(dpi < 150 for _, dpi in outcome.low_dpi)
+    warnings = texts(at.warning)
+    assert warnings and all("dpi" in w for w in warnings)
+    assert any("page 1 of the story" in w for w in warnings)
+
+    with zipfile.ZipFile(io.BytesIO(outcome.zip)) as archive:
+        names = set(archive.namelist())
+        assert {"story.md", "page-01.png", "page-02.png"} <= names and "page-03.png" not in names
+        assert "Everyone came to look at it." in archive.read("story.md").decode()
+
+    if shutil.which("pdftoppm"):
+        assert [i.captions[0] for i in at.image] == ["Page 1", "Page 2", "Page 3"]
+    else:
+        assert any("pdftoppm" in i for i in texts(at.info))
+
+    # A rerun, or pressing the button again, reuses the PDF; new options make a new one.
+    at.run()
+    click(at, "export.make")
+    assert at.session_state[S.EXPORT_RESULT] is outcome
+    at.radio(key=S.EXPORT_LAYOUT).set_value("facing").run()
+    assert not at.download_button and any("changed since the last PDF" in i for i in texts(at.info))
+    at.selectbox(key=S.EXPORT_SIZE).set_value("8x8")
+    at.toggle(key=S.EXPORT_BLEED).set_value(True)
+    at.radio(key=S.EXPORT_FONT).set_value("sans")
+    click(at, "export.make")
+    facing = at.session_state[S.EXPORT_RESULT]
+    assert facing is not outcome
+    assert facing.page_count == 2 * len(PAGES) + 2 == len(PdfReader(io.BytesIO(facing.pdf)).pages)
+    first = PdfReader(io.BytesIO(facing.pdf)).pages[0]
+    assert float(first.mediabox.width) > 8 * 72   # the bleed and the crop marks' slug around the trim
+
+    # A new picture (which leaves the version alone) makes the cached PDF stale too.
+    lib.add_illustration(project.segments[2].id, fx.png((64, 64)), {}, origin="uploaded")
+    at.run()
+    assert any("changed since the last PDF" in i for i in texts(at.info))
+
+
+def test_a_story_without_pictures_prints_text_only_and_no_dpi_warning(lib):
+    project = book(lib, pictures=0)
+    at = export_page(project.id)
+    click(at, "export.make")
+    outcome = at.session_state[S.EXPORT_RESULT]
+    assert outcome.pdf.startswith(b"%PDF") and not outcome.low_dpi
+    assert not at.warning and not at.error
+
+
+def test_picker_when_no_story_is_open(lib):
+    project = book(lib, pictures=1)
+    at = export_page()
+    picker = at.selectbox(key=S.EXPORT_PICK)
+    picker.set_value(project.id)
+    click(at, "export.open")
+    assert at.session_state[S.PROJECT_ID] == project.id
+    assert at.button(key="export.make")
+
+
+def test_export_errors_are_one_sentence(lib, monkeypatch):
+    from exports import ExportError
+
+    project = book(lib, pictures=0)
+
+    def refuse(*_args, **_kwargs):
+        raise ExportError("The page size must be one of A4, Letter, A5, 8x8, not 'B5'.")
+
+    monkeypatch.setattr(actions, "export_book", refuse)
+    at = export_page(project.id)
+    click(at, "export.make")
+    assert texts(at.error) == ["The page size must be one of A4, Letter, A5, 8x8, not 'B5'."]
+    assert not at.download_button

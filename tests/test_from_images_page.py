@@ -1,0 +1,225 @@
+"""The "From images" page under AppTest, on the tiny profile: upload, reorder, write the story in one job,
+write one passage again, edit one by hand, illustrate one anew, reload; and each error as one sentence."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import fixtures_images as fx
+from engine.jobs import get_worker
+from storage import Library
+from studio import actions
+from studio import state as S
+from studio import ui
+
+HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
+TIMEOUT = 60  # the first run imports torch
+RED, GREEN, BLUE = (220, 30, 30), (30, 200, 60), (40, 60, 220)
+BROKEN = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 20   # a PNG cut short
+
+
+def upload(name: str, color, fmt: str = "PNG", size=(80, 60)) -> tuple[str, bytes, str]:
+    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}[fmt]
+    return name, fx.encode(Image.new("RGB", size, color), fmt), mime
+
+
+@pytest.fixture(scope="module")
+def lib(tiny_models) -> Library:
+    return Library()
+
+
+def from_images(project_id: int | None = None) -> AppTest:
+    """A fresh session (as after a refresh, with ?project=ID when given), then the From images page."""
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    if project_id is not None:
+        at.query_params["project"] = str(project_id)
+    at.run()
+    at.switch_page("pages/from_images.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for_jobs(project_id: int) -> None:
+    for job in get_worker().jobs(project_id=project_id):
+        info = get_worker().wait(job.id, timeout=180)
+        assert info.finished, f"job {job.id} did not finish"
+        assert info.status.value == "done", (info.status, info.error)
+
+
+def texts(elements) -> list[str]:
+    """What each element says, without the backslashes that keep user text from becoming Markdown."""
+    return [e.value.replace("\\", "") for e in elements]
+
+
+def color_of(path: Path) -> tuple[int, int, int]:
+    with Image.open(path) as image:
+        return image.convert("RGB").getpixel((5, 5))
+
+
+def near(a, b) -> bool:
+    return all(abs(x - y) <= 12 for x, y in zip(a, b))   # JPEG and WebP are lossy
+
+
+def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
+    at = from_images()
+    at.file_uploader[0].set_value([upload("red.png", RED), ("broken.png", BROKEN, "image/png"),
+                                   upload("green.jpg", GREEN, "JPEG"), upload("blue.webp", BLUE, "WEBP")]).run()
+    assert not at.exception, at.exception
+    # The broken file is refused with its sentence; the other three are shown in upload order.
+    assert texts(at.error) == ["'broken.png' looks like a PNG file but is damaged and cannot be read."]
+    assert [i.captions[0] for i in at.image] == ["1. red.png", "2. green.jpg", "3. blue.webp"]
+
+    click(at, "images.later.0")    # red moves after green
+    assert [i.captions[0] for i in at.image] == ["1. green.jpg", "2. red.png", "3. blue.webp"]
+    click(at, "images.earlier.2")  # blue moves before red
+    assert [i.captions[0] for i in at.image] == ["1. green.jpg", "2. blue.webp", "3. red.png"]
+
+    at.text_area(key=S.IMAGES_HINTS).input("Our dog Pip at the seaside")
+    at.selectbox(key=S.IMAGES_TONE).set_value("funny")
+    at.number_input(key=S.IMAGES_AGE).set_value(5)
+    at.number_input(key=S.IMAGES_WORDS).set_value(12)   # short passages keep the tiny model quick
+    click(at, "images.write")
+    pid = at.session_state[S.PROJECT_ID]
+    assert at.query_params["project"] == str(pid)
+    assert any("Left out" in w and "broken" in w for w in texts(at.warning)), texts(at.warning)
+
+    # The pictures are saved before a word is written: source pictures and the pages' own pictures, in order.
+    project = lib.get_project(pid)
+    assert [near(color_of(s.image_path), c) for s, c in zip(project.source_images, (GREEN, BLUE, RED))] == [True] * 3
+    assert len(project.segments) == 3
+    for seg, color in zip(project.segments, (GREEN, BLUE, RED)):
+        assert [i.origin for i in seg.illustrations] == ["uploaded"]
+        assert near(color_of(seg.selected.image_path), color)
+    assert project.story_settings["request"] == {"hints": "Our dog Pip at the seaside", "tone": "funny", "age": 5,
+                                                  "words_per_picture": 12, "temperature": 0.8,
+                                                  "seed": project.story_settings["request"]["seed"]}
+
+    wait_for_jobs(pid)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("the story is written" in s for s in texts(at.success)), texts(at.success)
+    project = lib.get_project(pid)
+    settings = project.story_settings
+    passages = [s.text for s in project.segments]
+    assert all(p and not p.startswith("(The words for picture") for p in passages)
+    assert project.title != "A story from 3 pictures" and project.title == settings["title"]
+    story = settings["story"]
+    assert story["tone"] == "funny" and story["age"] == 5 and story["hints"] == "Our dog Pip at the seaside"
+    assert story["model"] == "tiny:storyteller" and len(story["passage_seeds"]) == 3
+    assert settings["seed"] == settings["request"]["seed"] == story["seed"]
+    assert story["captions"] == [s.caption for s in project.source_images] and all(story["captions"])
+    assert project.story_text == "\n\n".join(passages)
+    # Each picture beside its passage, with what the picture reader saw, and the story's numbers.
+    shown = [m.value for m in at.markdown]   # exactly as typed: Markdown characters arrive escaped
+    assert all(ui.plain(passage) in shown for passage in passages)
+    assert sum("The picture reader saw" in c for c in texts(at.caption)) == 3
+    assert [m.label for m in at.metric] == ["Pictures covered", "Word variety", "Repeated phrases", "Reading grade"]
+    assert any("Flesch-Kincaid" in c for c in texts(at.caption))
+    assert len(at.image) == 3
+
+    # Write picture 2's passage again: only that page's words change.
+    first, second, third = project.segments
+    click(at, f"retell.{second.id}")
+    wait_for_jobs(pid)
+    at.run()
+    after = lib.get_project(pid)
+    assert [s.id for s in after.segments] == [first.id, second.id, third.id]
+    assert after.segments[0].text == first.text and after.segments[2].text == third.text
+    assert after.segments[1].text != second.text
+    assert after.story_settings["story"]["retold"] == {"1": 1}
+    assert after.story_text == "\n\n".join(s.text for s in after.segments)
+    assert not at.warning, texts(at.warning)   # the job's own writes do not make this tab stale
+
+    # Edit picture 3's passage by hand.
+    box = next(t for t in at.text_area if t.key.startswith(f"w.passage.{third.id}."))
+    box.input("Pip found a crab and ran home to tell Grandma.")
+    click(at, f"passage.save.{third.id}")
+    assert not at.error, texts(at.error)
+    after = lib.get_project(pid)
+    assert after.segments[2].text == "Pip found a crab and ran home to tell Grandma."
+    assert after.story_text.endswith("Pip found a crab and ran home to tell Grandma.")
+
+    # Illustrate picture 1 anew: the upload stays as version 1.
+    click(at, f"illustrate.{first.id}")
+    wait_for_jobs(pid)
+    at.run()
+    drawn = lib.get_project(pid).segments[0]
+    assert [i.origin for i in drawn.illustrations] == ["uploaded", "generated"]
+    assert drawn.selected.origin == "generated"
+
+    # A refresh: a new session finds everything in storage.
+    final = lib.get_project(pid)
+    again = from_images(pid)
+    assert [h.value for h in again.header] == [ui.plain(final.title)]
+    assert len(again.image) == 3 and len(again.metric) == 4
+    assert any("Pip found a crab" in m for m in texts(again.markdown))
+    assert not again.error and not again.warning
+
+    # Reproducible: the same seed and captions write the very same story again (edits and retellings undone).
+    click(again, "images.again.same")
+    wait_for_jobs(pid)
+    again.run()
+    rewritten = lib.get_project(pid)
+    assert [s.text for s in rewritten.segments] == passages
+    assert rewritten.story_settings["story"]["passage_seeds"] == story["passage_seeds"]
+    assert rewritten.title == project.title
+
+    # Another tab renames the book: this tab's hand edit is refused with one sentence and nothing is lost.
+    lib.update_project(pid, rewritten.version, title="Renamed elsewhere")
+    last = rewritten.segments[2]
+    next(t for t in again.text_area if t.key.startswith(f"w.passage.{last.id}.")).input("Mine.")
+    click(again, f"passage.save.{last.id}")
+    assert any("changed in another tab" in e for e in texts(again.error)), texts(again.error)
+    assert lib.get_project(pid).segments[2].text == last.text
+
+
+def test_errors_are_one_sentence_each(lib, monkeypatch):
+    at = from_images()
+    click(at, "images.write")
+    assert texts(at.error) == ["Add at least one picture (PNG, JPEG or WebP) to tell a story from."]
+
+    at.file_uploader[0].set_value([("broken.png", BROKEN, "image/png")]).run()
+    click(at, "images.write")
+    assert len(at.error) == 2 and "None of the pictures can be used" in texts(at.error)[1]
+
+    at.file_uploader[0].set_value([upload(f"p{n}.png", (n * 18, 90, 90), size=(16, 16)) for n in range(13)]).run()
+    assert any("at most 12 pictures" in e for e in texts(at.error))
+    click(at, "images.write")
+    assert sum("at most 12 pictures" in e for e in texts(at.error)) == 2
+
+    before = {p.id for p in lib.list_projects()}
+    from engine.profiles import PROFILES, is_downloaded
+
+    if not is_downloaded(PROFILES["fast"].model("captioner")):
+        monkeypatch.setenv("STORYBOOK_PROFILE", "fast")
+        at.file_uploader[0].set_value([upload("one.png", RED)]).run()
+        click(at, "images.write")
+        assert len(at.error) == 1 and "python -m engine fetch --profile fast" in at.error[0].value
+    else:
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    assert {p.id for p in lib.list_projects()} == before   # nothing half-made was kept
+    assert S.PROJECT_ID not in at.session_state or at.session_state[S.PROJECT_ID] is None
+
+
+def test_retell_and_rewrite_explain_what_they_cannot_do(lib):
+    # A story typed in the storyboard has no pictures to tell from.
+    typed = actions.create_project(lib, story_text="One. Two.")
+    typed = actions.split_story(lib, typed.id, typed.version, "One. Two.").project
+    from engine.errors import InputError
+
+    with pytest.raises(InputError, match="not been written from pictures"):
+        actions.retell_passage(lib, typed.id, typed.segments[0].id, typed.version)
+    with pytest.raises(InputError, match="not told from pictures"):
+        actions.write_story_again(lib, typed.id, typed.version)
+    with pytest.raises(InputError, match="cannot be empty"):
+        actions.edit_passage(lib, typed.id, typed.segments[0].id, typed.version, "   ")
