@@ -325,8 +325,14 @@ class Storyteller:
 
     def tell(self, captions: Sequence[str], *, hints: str = "", tone: str = "gentle", age: int = 6,
              words_per_picture: int = 60, temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
-             title: str | None = None, progress: Callable[[int, int], None] | None = None) -> Story:
-        """Write the story: passage i tells picture i. progress(done, total) may raise Cancelled to stop."""
+             title: str | None = None, progress: Callable[[int, int], None] | None = None,
+             on_passage: Callable[[int, str], None] | None = None) -> Story:
+        """Write the story: passage i tells picture i. progress(done, total) may raise Cancelled to stop.
+
+        on_passage(index, text) is called as each passage is finished (cleaned, or replaced by its
+        caption's sentence), before progress, with the text the returned Story holds: a caller can
+        save each passage as it arrives, and keep the ones written before a cancel.
+        """
         captions = _check_inputs(captions, hints, tone, age, words_per_picture, temperature)
         hints = (hints or "").strip()
         seed = int(seed)
@@ -352,6 +358,8 @@ class Storyteller:
                 passages.append(text)
                 raws.append(f"=== picture {index + 1} ===\n{raw}")
                 passage_seeds.append(used_seed)
+                if on_passage is not None:
+                    on_passage(index, text)
                 if progress is not None:
                     progress(index + 1, len(captions))
             if given_title:

@@ -7,9 +7,13 @@ Concurrency rules:
 
 * Every user edit names the project ``version`` it was based on. If the project changed since,
   ConflictError is raised and nothing is written; a successful edit bumps ``version`` and ``updated``.
-* Pictures are added by background jobs while the user edits, so ``add_illustration`` takes no
-  version and does not bump it (it bumps ``updated`` only). Choosing, reverting and deleting
-  pictures never overwrite anyone's text either; they accept an optional ``expected_version``.
+* Background jobs write while the user edits, and what they write is not another person's edit:
+  ``add_illustration`` (a picture) and ``save_job_output`` (captions, passages, a title and story
+  settings) leave ``version`` alone and bump ``updated`` only, so a tab open on the project stays
+  current while two people's edits still conflict. Choosing, reverting and deleting pictures never
+  overwrite anyone's text either; they accept an optional ``expected_version``.
+* A page's ``start``/``end`` offsets always lie within the story text (they point into the text the
+  page was cut from; a shorter draft clamps them).
 * Every write transaction begins IMMEDIATE (see storage/db.py).
 
 File rules: a picture's file is written and fsynced before the row naming it commits; files are
@@ -21,7 +25,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,10 +445,13 @@ class Library:
         author: str | None = None,
         style: str | None = None,
         profile: str | None = None,
+        story_text: str | None = None,
         story_settings: dict[str, Any] | None = UNSET,
     ) -> ProjectView:
         """Change the given fields (None leaves a field as it is).
 
+        ``story_text`` keeps a draft of the story without cutting it into pages again: the pages keep
+        their rows, texts and pictures; offsets beyond the end of a shorter text are clamped to it.
         ``story_settings`` (plain JSON, at most 64 KB) records how a generated story was written;
         here None clears it and leaving it out leaves it as it is.
         """
@@ -457,6 +464,8 @@ class Library:
             changes["style"] = v.text(style, "The style", v.MAX_STYLE)
         if profile is not None:
             changes["profile"] = v.text(profile, "The model profile", v.MAX_STYLE)
+        if story_text is not None:
+            changes["story_text"] = v.text(story_text, "The story", v.MAX_STORY)
         if story_settings is not UNSET:
             changes["story_settings"] = (
                 None if story_settings is None else v.settings(story_settings, "The story's settings")
@@ -465,8 +474,92 @@ class Library:
             project = self._project_for_edit(session, project_id, expected_version)
             for name, value in changes.items():
                 setattr(project, name, value)
+            if "story_text" in changes:
+                self._clamp_offsets(project)
             self._touch(project)
             return self._project_view(session, project.id)
+
+    @staticmethod
+    def _clamp_offsets(project: Project) -> None:
+        end_of_text = len(project.story_text)
+        for seg in project.segments:
+            start = min(seg.start, end_of_text)
+            end = max(start, min(seg.end, end_of_text))
+            if (seg.start, seg.end) != (start, end):
+                seg.start, seg.end = start, end
+
+    def save_job_output(
+        self,
+        project_id: int,
+        *,
+        based_on: int | None = None,
+        captions: Mapping[int, str] | None = None,
+        passages: Mapping[int, str] | None = None,
+        title: str | None = None,
+        story_settings: dict[str, Any] | None = UNSET,
+    ) -> ProjectView:
+        """Save what a background job made for the project, in one transaction, without bumping ``version``.
+
+        Only job callbacks call this (a person's edit names its version and bumps it): like
+        ``add_illustration`` it bumps ``updated`` only, so a tab open on the project stays current.
+        ``captions`` maps source picture ids to captions; ``passages`` maps page ids to their new
+        text, and then the story text becomes the pages' texts joined by blank lines, each page's
+        offsets pointing into it (a story written page by page has no other text). ``title`` and
+        ``story_settings`` are set as in ``update_project``. ``based_on``, when given, makes the write
+        conditional: ConflictError if the project changed since that version, so a job that read,
+        changed and writes back (its story settings) can read again and redo the change.
+        """
+        caption_changes = self._id_texts(captions, "caption", v.MAX_CAPTION, required=False)
+        passage_changes = self._id_texts(passages, "page's text", v.MAX_STORY, required=True)
+        new_title = v.title(title) if title is not None else None
+        if story_settings is not UNSET and story_settings is not None:
+            story_settings = v.settings(story_settings, "The story's settings")
+        with self._write() as session:
+            if based_on is None:
+                project = self._project(session, project_id)
+            else:
+                project = self._project_for_edit(session, project_id, based_on)
+            if caption_changes:
+                sources = {src.id: src for src in project.source_images}
+                for source_id, caption in caption_changes.items():
+                    if source_id not in sources:
+                        raise NotFound("That picture no longer exists. It may have been removed in another tab or window.")
+                    sources[source_id].caption = caption
+            if passage_changes:
+                pages = {seg.id: seg for seg in project.segments}
+                for segment_id, text in passage_changes.items():
+                    if segment_id not in pages:
+                        raise NotFound("That page no longer exists. It may have been removed in another tab or window.")
+                    pages[segment_id].text = text
+                story_text = ""
+                for seg in sorted(project.segments, key=lambda s: (s.position, s.id)):
+                    if story_text:
+                        story_text += "\n\n"
+                    seg.start = len(story_text)
+                    story_text += seg.text
+                    seg.end = len(story_text)
+                if len(story_text) > v.MAX_STORY:
+                    raise InvalidInput(f"The story would be longer than the longest story we keep ({v.MAX_STORY:,} characters).")
+                project.story_text = story_text
+            if new_title is not None:
+                project.title = new_title
+            if story_settings is not UNSET:
+                project.story_settings = story_settings
+            self._touch(project, bump=False)
+            return self._project_view(session, project.id)
+
+    @staticmethod
+    def _id_texts(items: Any, what: str, max_len: int, *, required: bool) -> dict[int, str]:
+        if items is None:
+            return {}
+        if not isinstance(items, Mapping):
+            raise InvalidInput(f"Each {what} must be given by its id, as a mapping.")
+        out: dict[int, str] = {}
+        for key, value in items.items():
+            if isinstance(key, bool) or not isinstance(key, int):
+                raise InvalidInput(f"A {what} is named by its whole-number id.")
+            out[key] = v.text(value, f"The {what}", max_len, required=required)
+        return out
 
     def rename_project(self, project_id: int, title: str, expected_version: int) -> ProjectView:
         return self.update_project(project_id, expected_version, title=title)

@@ -33,10 +33,38 @@ SAMPLE_STORY = Path(__file__).resolve().parents[1] / "assets" / "sample_story.tx
 
 
 def current_profile(name: str | None = None):
-    """The profile pictures are drawn with: STORYBOOK_PROFILE, else the settings file, else 'fast'."""
+    """The default profile, which new projects record: STORYBOOK_PROFILE, else Settings, else 'fast'."""
     from engine.profiles import get_profile
 
     return get_profile(name)
+
+
+@dataclass(frozen=True)
+class ProfileChoice:
+    profile: object                # engine.profiles.Profile
+    note: str | None = None        # one sentence when the project's own profile could not be used
+
+
+def project_profile(project: ProjectView) -> ProfileChoice:
+    """The profile a project's pictures and story are made with.
+
+    The rule: STORYBOOK_PROFILE, when set in the environment, wins for every project (tests and
+    offline users set it to 'tiny'); otherwise the project's own profile is used, the default it
+    recorded when it was made (Settings) or the one chosen in its Book details, so the same project
+    is drawn and written with the same models again. A project whose profile no longer exists uses
+    the default profile, and ``note`` says so.
+    """
+    import os
+
+    from engine.profiles import PROFILES
+
+    if os.environ.get("STORYBOOK_PROFILE", "").strip():
+        return ProfileChoice(current_profile())
+    if project.profile in PROFILES:
+        return ProfileChoice(current_profile(project.profile))
+    default = current_profile()
+    return ProfileChoice(default, f"This story was made with the '{project.profile}' profile, which no longer "
+                                  f"exists, so the default '{default.name}' profile is used.")
 
 
 def missing_models(profile, roles: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -57,8 +85,8 @@ def ensure_illustrator(profile) -> None:
     for role, ref in missing_models(profile, ("illustrator",)):
         raise ModelUnavailable(
             f"The picture model of the '{profile.name}' profile ({ref}) is not downloaded yet: run "
-            f"'{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile in Settings "
-            f"to try the studio offline.")
+            f"'{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile (in this story's "
+            f"Book details, or in Settings for new stories) to try the studio offline.")
 
 
 # ------------------------------------------------------------------------------ story and pages
@@ -104,21 +132,13 @@ def split_story(lib: Library, project_id: int, expected_version: int, text: str,
 
 
 def save_draft(lib: Library, project_id: int, expected_version: int, text: str) -> ProjectView:
-    """Keep the story text without re-cutting the pages (their offsets are clamped into the new text)."""
+    """Keep the story text without cutting it into pages again (the pages and their pictures stay as they are)."""
     from engine.segment import MAX_STORY_CHARS
 
     if len(text) > MAX_STORY_CHARS:
         raise InputError(f"The story is too long: the limit is {MAX_STORY_CHARS:,} characters and this one "
                          f"has {len(text):,}, so split it into several books.")
-    project = lib.get_project(project_id)
-    n = len(text)
-    inputs = []
-    for seg in project.segments:
-        start = min(seg.start, n)
-        inputs.append(SegmentInput(text=seg.text, start=start, end=max(start, min(seg.end, n)),
-                                   prompt_override=seg.prompt_override, negative_prompt=seg.negative_prompt,
-                                   seed=seg.seed, locked=seg.locked))
-    return lib.save_story(project_id, expected_version, text, inputs)
+    return lib.update_project(project_id, expected_version, story_text=text)
 
 
 def split_points(text: str) -> list[tuple[int, str]]:
@@ -143,15 +163,19 @@ def split_points(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def create_project(lib: Library, title: str = "", author: str = "", story_text: str = "") -> ProjectView:
+def create_project(lib: Library, title: str = "", author: str = "", story_text: str = "",
+                   profile: str | None = None) -> ProjectView:
+    """A new project; it records `profile`, else the current default profile (see project_profile)."""
+    from engine.profiles import DEFAULT_PROFILE
     from engine.prompts import DEFAULT_STYLE
 
-    try:
-        profile_name = current_profile().name
-    except InputError:
-        profile_name = "fast"
+    if profile is None:
+        try:
+            profile = current_profile().name
+        except InputError:
+            profile = DEFAULT_PROFILE
     return lib.create_project((title or "").strip() or DEFAULT_TITLE, author=author or "", style=DEFAULT_STYLE,
-                              profile=profile_name, story_text=story_text)
+                              profile=profile, story_text=story_text)
 
 
 def open_sample(lib: Library) -> ProjectView:
@@ -190,7 +214,7 @@ def illustrate_all(lib: Library, project_id: int, expected_version: int, *, redo
         return JobStart(None, project, (), kept)
     if active_jobs(project_id):
         raise InputError("Pictures for this story are being drawn right now: wait for them, or stop them first.")
-    profile = profile or current_profile()
+    profile = profile or project_profile(project).profile
     ensure_illustrator(profile)
     project = _store_seeds(lib, project, todo, fresh=redo)
     ids = {s.id for s in todo}
@@ -208,7 +232,7 @@ def regenerate(lib: Library, project_id: int, segment_id: int, expected_version:
     segment = _segment(project, segment_id)
     if new_seed and segment.locked:
         raise InputError("This page's seed is locked: unlock it to draw with a new seed, or redraw with the same seed.")
-    profile = profile or current_profile()
+    profile = profile or project_profile(project).profile
     ensure_illustrator(profile)
     if new_seed or segment.seed is None:
         from engine.storyplan import new_seed as make_seed
@@ -335,19 +359,15 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
 # Pictures in, a story out (the "From images" page). The pictures are saved at once, as the project's
 # source pictures and as each page's picture (origin "uploaded"), so nothing is lost on a refresh. Then
 # ONE job on the worker captions them and writes one passage per picture; its on_result saves the
-# captions, then the passages, the title and the settings that make the story reproducible
-# (Project.story_settings). Job writes bump the project's version like any edit, so each one is
-# remembered here (version before -> after) and a page can tell "only jobs changed it since" from
-# "another tab changed it" (version_after_jobs).
-
-import threading as _threading  # noqa: E402  (kept with the section that needs it)
+# captions, then each passage as soon as it is written, then the title and the settings that make the
+# story reproducible (Project.story_settings). Like pictures, these job writes go through
+# Library.save_job_output, which leaves the project's version alone: a tab open on the project is
+# not made stale by them, while two people's edits still conflict.
 
 KIND_STORY = "story"
 STORY_SOURCE = "images"                 # story_settings["source"] of a story written from pictures
 PLACEHOLDER_PASSAGE = "(The words for picture {n} are still to be written.)"
 _STORED_PNG_LIMIT = 40 * 1024 * 1024     # storage keeps pictures up to 50 MB; bigger PNGs go as JPEG
-_JOB_VERSIONS: dict[int, dict[int, int]] = {}
-_JOB_VERSIONS_LOCK = _threading.Lock()
 _MODEL_NAMES = {"illustrator": "picture model", "captioner": "picture reader", "storyteller": "storyteller"}
 
 
@@ -394,8 +414,8 @@ def ensure_models(profile, roles: Sequence[str]) -> None:
     for role, ref in missing_models(profile, roles):
         raise ModelUnavailable(
             f"The {_MODEL_NAMES.get(role, role)} model of the '{profile.name}' profile ({ref}) is not downloaded "
-            f"yet: run '{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile in Settings "
-            f"to try the studio offline.")
+            f"yet: run '{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile (in the "
+            f"storyboard's Book details, or in Settings for new stories) to try the studio offline.")
 
 
 def check_story_request(count: int | None, *, hints: str, tone: str, age: int, words_per_picture: int) -> None:
@@ -457,7 +477,7 @@ def start_story_from_images(lib: Library, pictures: Sequence[tuple[bytes, str]],
 
     seed = new_seed() if seed is None else int(seed)
     title = f"A story from {len(usable)} picture{'s' if len(usable) != 1 else ''}"
-    project = create_project(lib, title=title)
+    project = create_project(lib, title=title, profile=profile.name)
     try:
         project = lib.set_source_images(project.id, project.version, [(png, "") for png, _ in usable])
         pages = [SegmentInput(text=PLACEHOLDER_PASSAGE.format(n=n), start=0, end=0) for n in range(1, len(usable) + 1)]
@@ -499,7 +519,7 @@ def write_story_again(lib: Library, project_id: int, expected_version: int, *, n
                          "written again picture by picture.")
     if active_story_jobs(project_id):
         raise InputError("The story is being written right now: wait for it to finish first.")
-    profile = profile or current_profile()
+    profile = profile or project_profile(project).profile
     ensure_models(profile, ("captioner", "storyteller"))
     if new_seed:
         from engine.storyplan import new_seed as make_seed
@@ -520,7 +540,7 @@ def retell_passage(lib: Library, project_id: int, segment_id: int, expected_vers
     story = stored_story(project)
     if active_story_jobs(project_id):
         raise InputError("The story is being written right now: wait for it to finish, then write this passage again.")
-    profile = profile or current_profile()
+    profile = profile or project_profile(project).profile
     ensure_models(profile, ("storyteller",))
     index, pid = segment.position, project.id
 
@@ -532,14 +552,18 @@ def retell_passage(lib: Library, project_id: int, segment_id: int, expected_vers
         ctx.progress(1, 1, message="Saving…")
 
     def save(told) -> None:
-        _job_write(lib, pid, lambda p: lib.update_segment(segment_id, p.version, text=told.passages[index]))
-        _job_write(lib, pid, lambda p: _resync_story_text(lib, p))
-        _job_write(lib, pid, lambda p: lib.update_project(
-            pid, p.version, story_settings={**(p.story_settings or {}), "story": told.settings}))
+        try:
+            lib.save_job_output(pid, passages={segment_id: told.passages[index]})
+        except NotFound:
+            log.info("passage for page %s dropped: the page no longer exists", segment_id)
+            return
+        _job_write(lib, pid, lambda p: lib.save_job_output(
+            pid, based_on=p.version, story_settings={**(p.story_settings or {}), "story": told.settings}))
 
     job_id = get_worker().submit(run, kind=KIND_STORY, label=f"Words for picture {index + 1} of “{project.title}”",
                                  total=1, on_result=save,
-                                 meta={"project_id": pid, "segment_ids": (segment_id,), "action": "retell"})
+                                 meta={"project_id": pid, "segment_ids": (segment_id,), "action": "retell",
+                                       "results_before_passages": 0})
     return JobStart(job_id, project, (segment_id,))
 
 
@@ -598,15 +622,23 @@ def active_story_jobs(project_id: int | None = None) -> list[JobInfo]:
     return get_worker().jobs(kind=KIND_STORY, active_only=True, **meta)
 
 
-def version_after_jobs(project_id: int, version: int) -> int:
-    """The version the project reached from `version` through writes made by jobs alone (else `version`)."""
-    with _JOB_VERSIONS_LOCK:
-        chain = dict(_JOB_VERSIONS.get(project_id, {}))
-    seen = set()
-    while version in chain and version not in seen:
-        seen.add(version)
-        version = chain[version]
-    return version
+def story_segment_ids(project_id: int) -> set[int]:
+    """Pages whose words a story job that has not finished is writing or has just written."""
+    ids: set[int] = set()
+    for job in active_story_jobs(project_id):
+        ids.update(job.meta.get("segment_ids", ()))
+    return ids
+
+
+def writing_segment_ids(project_id: int) -> set[int]:
+    """Pages still waiting for their words from a running story job (passages already saved are left out)."""
+    ids: set[int] = set()
+    for job in active_story_jobs(project_id):
+        pages = tuple(job.meta.get("segment_ids", ()))
+        # `results` counts saves that finished: the captions first (when read by the job), then one per passage.
+        saved = max(0, job.results - int(job.meta.get("results_before_passages", 0)))
+        ids.update(pages[saved:])
+    return ids
 
 
 def plural_pages(n: int) -> str:
@@ -635,20 +667,14 @@ def _open_stored(path: Path):
 
 
 def _job_write(lib: Library, project_id: int, write) -> ProjectView:
-    """One write by a job, on the latest version: a person's edit in between is kept, then the write is redone."""
+    """A job's read-change-write (save_job_output with based_on): a person's edit in between is kept, and the
+    change is made again on what they saved."""
     for _ in range(8):
         project = lib.get_project(project_id)
         try:
-            view = write(project)
+            return write(project)
         except ConflictError:
             continue
-        if view.version != project.version:
-            with _JOB_VERSIONS_LOCK:
-                chain = _JOB_VERSIONS.setdefault(project_id, {})
-                chain[project.version] = view.version
-                for old in sorted(chain)[:-200]:
-                    chain.pop(old)
-        return view
     raise ConflictError()
 
 
@@ -698,25 +724,30 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
             ctx.check_cancel()
             ctx.progress(count + done, message=f"Writing the story… {done} of {count} passages written")
 
+        def written(index: int, passage: str) -> None:
+            ctx.emit(("passage", (index, passage)))   # saved while the next passage is written
+
         story = Storyteller(profile=profile).tell(
             captions, hints=request.get("hints", ""), tone=request.get("tone", "gentle"),
             age=int(request.get("age", 6)), words_per_picture=int(request.get("words_per_picture", 60)),
-            temperature=float(request.get("temperature", 0.8)), seed=int(request.get("seed", 0)), progress=wrote)
+            temperature=float(request.get("temperature", 0.8)), seed=int(request.get("seed", 0)), progress=wrote,
+            on_passage=written)
         ctx.emit(("story", story))
 
     def save(result) -> None:
-        # On the worker's saver thread: each write goes on the latest version (see _job_write).
+        # On the worker's saver thread; save_job_output leaves the version alone (see the section's note).
         kind, value = result
         if kind == "captions":
-            for (source_id, _), caption in zip(sources, value):
-                _job_write(lib, pid, lambda p, s=source_id, c=caption: lib.update_source_caption(s, c, p.version))
+            lib.save_job_output(pid, captions={source_id: caption for (source_id, _), caption in zip(sources, value)})
             return
-        for seg_id, passage in zip(segment_ids, value.passages):
-            try:
-                _job_write(lib, pid, lambda p, s=seg_id, t=passage: lib.update_segment(s, p.version, text=t))
-            except NotFound:
-                log.info("passage for page %s dropped: the page no longer exists", seg_id)
-        _job_write(lib, pid, lambda p: _resync_story_text(lib, p))
+        if kind == "passage":
+            index, passage = value
+            if index < len(segment_ids):
+                try:
+                    lib.save_job_output(pid, passages={segment_ids[index]: passage})
+                except NotFound:
+                    log.info("passage for page %s dropped: the page no longer exists", segment_ids[index])
+            return
 
         def finish(p: ProjectView) -> ProjectView:
             stored = dict(p.story_settings or {})
@@ -724,13 +755,14 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
             if value.title and title in (stored.get("placeholder_title"), stored.get("title"), DEFAULT_TITLE):
                 title = value.title[:200]
             stored.update({"source": STORY_SOURCE, "title": value.title, "seed": value.seed, "story": value.settings})
-            return lib.update_project(pid, p.version, title=title, story_settings=stored)
+            return lib.save_job_output(pid, based_on=p.version, title=title, story_settings=stored)
 
         _job_write(lib, pid, finish)
 
     label = f"Story for {count} picture{'s' if count != 1 else ''} (“{project.title}”)"
     return get_worker().submit(run, kind=KIND_STORY, label=label, total=2 * count, on_result=save,
-                               meta={"project_id": pid, "segment_ids": segment_ids, "action": "tell"})
+                               meta={"project_id": pid, "segment_ids": segment_ids, "action": "tell",
+                                     "results_before_passages": 0 if captions_known else 1})
 
 
 # --- export ------------------------------------------------------------------------------------------

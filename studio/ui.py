@@ -138,18 +138,29 @@ def load_current_project() -> ProjectView | None:
 
 
 def base_version(project: ProjectView) -> int:
-    """The version this tab's edits are based on: set when the project was opened, saved or reloaded."""
-    versions = st.session_state.setdefault(S.BASE_VERSION, {})
-    base = versions.setdefault(project.id, project.version)
-    # Writes made by this project's own jobs (a story being written) are not another tab's edits.
-    advanced = actions.version_after_jobs(project.id, base)
-    if advanced != base:
-        versions[project.id] = advanced
-    return advanced
+    """The version this tab's edits are based on: set when the project was opened, saved or reloaded.
+
+    Jobs (pictures, a story being written) do not change a project's version, so only another
+    person's edit makes it differ from the stored one.
+    """
+    return st.session_state.setdefault(S.BASE_VERSION, {}).setdefault(project.id, project.version)
 
 
 def set_base_version(project: ProjectView) -> None:
     st.session_state.setdefault(S.BASE_VERSION, {})[project.id] = project.version
+
+
+def project_profile(project: ProjectView):
+    """The profile the project's jobs use (actions.project_profile), with its one-line note when there is one;
+    None, after one st.error sentence, when no profile can be used."""
+    try:
+        choice = actions.project_profile(project)
+    except StudioError as exc:
+        st.error(exc.message, icon=ERROR_ICON)
+        return None
+    if choice.note:
+        st.info(choice.note, icon=":material/info:")
+    return choice.profile
 
 
 def reload_project(project_id: int) -> None:
@@ -221,12 +232,17 @@ def sidebar() -> None:
         st.fragment(_sidebar_jobs, run_every=2 if active else None)()
 
 
+_JOB_KINDS = {actions.KIND_ILLUSTRATE: ":material/brush: Drawing", actions.KIND_STORY: ":material/edit_note: Writing"}
+
+
 def _sidebar_jobs() -> None:
-    active = worker().jobs(active_only=True)  # every kind of job: pictures, stories, books
-    st.caption("Drawing")
+    active = worker().jobs(active_only=True)  # every kind of job: pictures and stories, oldest first
+    st.caption("Running now")
     if not active:
-        st.markdown("*Nothing is being drawn.*")
+        st.markdown("*Nothing is being drawn or written.*")
         return
     for job in active:
-        text = f"{job.label} — {job.message}" if job.message else job.label
-        st.progress(job.fraction, text=plain(text))
+        waiting = job.status.value == "queued"
+        text = f"{job.label} — {job.message or ('Waiting…' if waiting else 'Working…')}"
+        kind = _JOB_KINDS.get(job.kind)
+        st.progress(job.fraction, text=f"{kind} · {plain(text)}" if kind else plain(text))

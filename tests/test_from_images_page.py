@@ -223,3 +223,94 @@ def test_retell_and_rewrite_explain_what_they_cannot_do(lib):
         actions.write_story_again(lib, typed.id, typed.version)
     with pytest.raises(InputError, match="cannot be empty"):
         actions.edit_passage(lib, typed.id, typed.segments[0].id, typed.version, "   ")
+
+
+def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current(lib, monkeypatch):
+    import threading
+
+    from storage import UNSET
+
+    saves: list[dict] = []
+    real_save = Library.save_job_output
+
+    def spy(self, project_id, **kwargs):
+        # On the saver thread: note what each save carries and what storage held just before it.
+        before = self.get_project(project_id)
+        saves.append({"what": sorted(k for k, v in kwargs.items() if v is not None and v is not UNSET),
+                      "passages": dict(kwargs.get("passages") or {}),
+                      "texts_before": [s.text for s in before.segments],
+                      "writing": actions.writing_segment_ids(project_id)})
+        return real_save(self, project_id, **kwargs)
+
+    monkeypatch.setattr(Library, "save_job_output", spy)
+    gate = threading.Event()
+    blocker = get_worker().submit(lambda ctx: gate.wait(30), kind="test", label="hold the worker")
+    try:
+        start = actions.start_story_from_images(lib, [(fx.encode(Image.new("RGB", (40, 30), c), "PNG"), f"{n}.png")
+                                                      for n, c in enumerate((RED, GREEN, BLUE))],
+                                                words_per_picture=12)
+        pid = start.project.id
+        # A tab opens the storyboard before a word is written.
+        tab = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+        tab.query_params["project"] = str(pid)
+        tab.run()
+        tab.switch_page("pages/storyboard.py").run()
+        assert not tab.exception and not tab.warning, [w.value for w in tab.warning]
+    finally:
+        gate.set()
+    get_worker().wait(blocker, timeout=30)
+    wait_for_jobs(pid)
+
+    project = lib.get_project(pid)
+    ids = [s.id for s in project.segments]
+    passages = [s.text for s in project.segments]
+    assert project.version == start.project.version   # the job's writes left the version alone
+    assert project.story_text == "\n\n".join(passages) and project.story_settings["story"]
+    # Captions first, then one save per passage, in order, each landing while the next is still to come.
+    assert [s["what"] for s in saves] == [["captions"], ["passages"], ["passages"], ["passages"],
+                                          ["based_on", "story_settings", "title"]]
+    assert [s["passages"] for s in saves[1:4]] == [{i: p} for i, p in zip(ids, passages)]
+    placeholder = [actions.PLACEHOLDER_PASSAGE.format(n=n) for n in (1, 2, 3)]
+    assert saves[1]["texts_before"] == placeholder
+    assert saves[2]["texts_before"] == [passages[0], *placeholder[1:]]
+    assert saves[3]["texts_before"] == [*passages[:2], placeholder[2]]
+    assert [s["writing"] for s in saves[1:4]] == [set(ids), set(ids[1:]), set(ids[2:])]
+
+    # The tab that opened before the story was written is not stale: it saves an edit.
+    tab.run()
+    assert not any("another tab" in w for w in texts(tab.warning)), texts(tab.warning)
+    next(t for t in tab.text_input if t.label == "Author").input("Pip's family")
+    click(tab, "details.save")
+    assert any("Saved the book details" in s for s in texts(tab.success)), texts(tab.error)
+    assert lib.get_project(pid).author == "Pip's family"
+    # Another person's edit still makes it stale.
+    lib.update_project(pid, lib.get_project(pid).version, author="Someone else")
+    next(t for t in tab.text_input if t.label == "Author").input("Mine")
+    click(tab, "details.save")
+    assert any("changed in another tab" in e for e in texts(tab.error)), texts(tab.error)
+    assert lib.get_project(pid).author == "Someone else"
+
+
+def test_the_sidebar_shows_story_jobs_beside_picture_jobs():
+    import threading
+
+    gate = threading.Event()
+
+    def hold(ctx):
+        ctx.progress(1, 4, message="Writing the story… 1 of 4 passages written")
+        gate.wait(30)
+
+    story = get_worker().submit(hold, kind=actions.KIND_STORY, label="Story for 4 pictures (“Sidebar test”)",
+                                total=4, meta={"project_id": -1})
+    picture = get_worker().submit(lambda ctx: None, kind=actions.KIND_ILLUSTRATE, label="2 pictures for “Sidebar test”",
+                                  total=2, meta={"project_id": -1})
+    try:
+        at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
+        assert not at.exception, at.exception
+        bars = [p.proto.text.replace("\\", "") for p in at.sidebar.get("progress")]
+        assert any("Writing" in b and "Story for 4 pictures" in b and "1 of 4 passages" in b for b in bars), bars
+        assert any("Drawing" in b and "2 pictures for" in b and "Waiting" in b for b in bars), bars
+    finally:
+        gate.set()
+        get_worker().wait(story, timeout=30)
+        get_worker().wait(picture, timeout=30)

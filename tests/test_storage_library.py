@@ -237,3 +237,65 @@ def test_update_project_and_not_found(tmp_path):
     library.delete_project(project.id)
     with pytest.raises(NotFound):
         library.delete_project(project.id)
+
+
+def test_update_project_story_text_keeps_the_pages_and_their_pictures(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["The fox ran far away.", "The owl sat."])
+    first, second = project.segments
+    library.add_illustration(first.id, _png(1), {"seed": 1})
+    project = library.update_segment(first.id, project.version, prompt_override="a fox", seed=5, locked=True)
+
+    draft = "The fox ran."   # shorter than where page 2 starts
+    saved = library.update_project(project.id, project.version, story_text=draft)
+    assert saved.version == project.version + 1 and saved.story_text == draft
+    assert [s.id for s in saved.segments] == [first.id, second.id]
+    assert [s.text for s in saved.segments] == ["The fox ran far away.", "The owl sat."]
+    kept = saved.segments[0]
+    assert (kept.prompt_override, kept.seed, kept.locked, len(kept.illustrations)) == ("a fox", 5, True, 1)
+    # Offsets stay inside the text (a bundle of the draft imports again); those that fit are left alone.
+    assert [(s.start, s.end) for s in saved.segments] == [(0, len(draft)), (len(draft), len(draft))]
+    assert library.import_bundle(library.export_bundle(project.id)).story_text == draft
+
+    longer = library.update_project(project.id, saved.version, story_text=draft + " More to come.")
+    assert [(s.start, s.end) for s in longer.segments] == [(0, len(draft)), (len(draft), len(draft))]
+    with pytest.raises(InvalidInput):
+        library.update_project(project.id, longer.version, story_text="\x00")
+    from storage.errors import ConflictError
+
+    with pytest.raises(ConflictError):
+        library.update_project(project.id, saved.version, story_text="stale")
+
+
+def test_job_output_does_not_make_an_open_tab_stale(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["(words to come 1)", "(words to come 2)"])
+    project = library.set_source_images(project.id, project.version, [(_png(1), ""), (_png(2), "")])
+    first, second = project.segments
+    tab = project.version   # what an open tab's edits are based on
+
+    out = library.save_job_output(project.id, captions={s.id: f"picture {s.position}" for s in project.source_images})
+    out = library.save_job_output(project.id, passages={first.id: "A fox ran."})
+    out = library.save_job_output(project.id, passages={second.id: "An owl sat."})
+    assert out.version == tab and out.updated > project.updated
+    assert [s.caption for s in out.source_images] == ["picture 0", "picture 1"]
+    assert out.story_text == "A fox ran.\n\nAn owl sat."
+    assert [(s.start, s.end) for s in out.segments] == [(0, 10), (12, 23)]
+    out = library.save_job_output(project.id, based_on=tab, title="Fox and Owl", story_settings={"seed": 3})
+    assert (out.title, out.story_settings, out.version) == ("Fox and Owl", {"seed": 3}, tab)
+
+    # The tab saves an edit; a job's read-change-write based on the old version must read again.
+    edited = library.update_project(project.id, tab, author="Ann")
+    from storage.errors import ConflictError
+
+    with pytest.raises(ConflictError):
+        library.save_job_output(project.id, based_on=tab, story_settings={"seed": 4})
+    # Two people still conflict: a second tab based on the same version is refused.
+    with pytest.raises(ConflictError):
+        library.update_project(project.id, tab, author="Bob")
+    assert library.get_project(project.id).author == "Ann"
+    with pytest.raises(NotFound):
+        library.save_job_output(project.id, passages={second.id + 1000: "Gone."})
+    with pytest.raises(InvalidInput):
+        library.save_job_output(project.id, passages={first.id: "  "})
+    assert library.get_project(project.id).version == edited.version

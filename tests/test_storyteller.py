@@ -160,6 +160,20 @@ def test_a_retry_that_works_is_used(chat, monkeypatch):
     assert story.title == "Boat Day" and story.settings["title_source"] == "generated"
 
 
+def test_each_passage_is_handed_over_as_it_is_finished(chat, monkeypatch):
+    # Passage 2 comes back empty twice, so the caller gets its fallback sentence, as the Story holds it.
+    answers = iter(["Picture 1: The boat sailed.", "", "", "The moon rose. And", "Boat Night"])
+    monkeypatch.setattr(Storyteller, "_generate", lambda *a, **k: next(answers))
+    events = []
+    story = chat.tell(["a red boat", "a castle", "the moon"], words_per_picture=WORDS, seed=5,
+                      on_passage=lambda i, text: events.append(("passage", i, text)),
+                      progress=lambda done, total: events.append(("progress", done, total)))
+    assert story.passages == ["The boat sailed.", "In this picture, there is a castle.", "The moon rose."]
+    assert events == [("passage", 0, story.passages[0]), ("progress", 1, 3),
+                      ("passage", 1, story.passages[1]), ("progress", 2, 3),
+                      ("passage", 2, story.passages[2]), ("progress", 3, 3)]
+
+
 def test_story_round_trips_through_a_dict(chat_story):
     again = Story.from_dict(json.loads(json.dumps(chat_story.to_dict())))
     assert again == chat_story

@@ -115,3 +115,25 @@ def test_split_points_offer_sentence_starts_or_the_middle():
     (at, preview), = actions.split_points("a single long sentence without any stop at all")
     assert 0 < at < 47 and preview
     assert actions.split_points("word") == []
+
+
+def test_save_draft_keeps_the_text_and_leaves_the_pages_as_they_are(lib):
+    from engine.segment import MAX_STORY_CHARS
+
+    project = split(lib).project
+    first = project.segments[0]
+    lib.add_illustration(first.id, fx.png(), {"seed": 1}, origin="uploaded")
+    project = lib.update_segment(first.id, project.version, prompt_override="a white hare", seed=9)
+    draft = "The Snow Hare\n\nA hare"
+    saved = actions.save_draft(lib, project.id, project.version, draft)
+    assert saved.story_text == draft and saved.version == project.version + 1
+    def pages(view):
+        return [(s.id, s.text, s.seed, s.prompt_override, s.locked, [i.id for i in s.illustrations]) for s in view.segments]
+
+    assert pages(saved) == pages(project)   # no page was cut again, re-matched or lost its picture
+    assert saved.segments[0].prompt_override == "a white hare" and saved.segments[0].illustrations
+    assert all(0 <= s.start <= s.end <= len(draft) for s in saved.segments)
+    with pytest.raises(ConflictError):
+        actions.save_draft(lib, project.id, project.version, "stale")
+    with pytest.raises(InputError, match="too long"):
+        actions.save_draft(lib, project.id, saved.version, "x" * (MAX_STORY_CHARS + 1))

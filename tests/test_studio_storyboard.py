@@ -329,3 +329,50 @@ def test_no_open_project_offers_a_way_in():
     gone.switch_page("pages/storyboard.py").run()
     assert any("no longer exists" in w for w in texts(gone.warning))
     assert gone.subheader[0].value == "No story is open"
+
+
+def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
+    import engine.profiles
+    from engine.errors import ModelUnavailable
+    from studio import actions
+
+    # New projects record the default profile: STORYBOOK_PROFILE, else the one saved in Settings.
+    assert new_project(lib, split=False).profile == "tiny"
+    monkeypatch.delenv("STORYBOOK_PROFILE")
+    monkeypatch.setattr(engine.profiles, "load_settings", lambda: {"profile": "classic"})
+    classic = new_project(lib)
+    assert classic.profile == "classic" and actions.project_profile(classic).profile.name == "classic"
+    if not engine.profiles.is_downloaded(engine.profiles.PROFILES["classic"].model("illustrator")):
+        with pytest.raises(ModelUnavailable, match="'classic' profile"):
+            actions.illustrate_all(lib, classic.id, classic.version)
+
+    # Without STORYBOOK_PROFILE a 'tiny' project is drawn with tiny models although Settings say 'classic'.
+    tiny = lib.update_project(classic.id, classic.version, profile="tiny")
+    actions.regenerate(lib, tiny.id, tiny.segments[0].id, tiny.version)
+    wait_for_jobs(tiny.id)
+    assert lib.get_project(tiny.id).segments[0].selected.settings["profile"] == "tiny"
+
+    # Book details: a selectbox over the profiles, saved with the other details.
+    at = storyboard(tiny.id)
+    box = next(s for s in at.selectbox if s.label == "Models (profile)")
+    assert box.value == "tiny" and box.options == [f"{n} — {p.description}" for n, p in engine.profiles.PROFILES.items()]
+    box.set_value("quality")
+    click(at, "details.save")
+    assert lib.get_project(tiny.id).profile == "quality"
+    assert not any("STORYBOOK_PROFILE" in c for c in texts(at.caption))
+
+    # A profile that no longer exists: the default is used, with one line saying so.
+    gone = lib.get_project(tiny.id)
+    lib.update_project(gone.id, gone.version, profile="retired")
+    at = storyboard(gone.id)
+    notes = [i for i in texts(at.info) if "no longer exists" in i]
+    assert notes == ["This story was made with the 'retired' profile, which no longer exists, so the default "
+                     "'classic' profile is used."]
+    assert next(s for s in at.selectbox if s.label == "Models (profile)").value == "classic"
+
+    # STORYBOOK_PROFILE, when set, wins over every project's own profile (and the page says so).
+    monkeypatch.setenv("STORYBOOK_PROFILE", "tiny")
+    assert actions.project_profile(lib.get_project(gone.id)).profile.name == "tiny"
+    at = storyboard(gone.id)
+    assert not any("no longer exists" in i for i in texts(at.info))
+    assert any("STORYBOOK_PROFILE is set to 'tiny'" in c for c in texts(at.caption))

@@ -153,10 +153,6 @@ if not told_from_pictures or st.session_state.get(S.IMAGES_NEW):
 
 pid = project.id
 base = ui.base_version(project)
-if project.version != base and actions.version_after_jobs(pid, base) == project.version:
-    # Only the story jobs wrote since this tab's edits were based: nothing anyone typed was overtaken.
-    ui.set_base_version(project)
-    base = project.version
 gen = ui.reload_gen()
 
 settings = project.story_settings or {}
@@ -185,6 +181,7 @@ if project.version != base:
                "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
     st.button("Reload the latest version", key="images.stale.reload", icon=":material/refresh:",
               on_click=ui.reload_project, args=(pid,))
+ui.project_profile(project)   # one line when the story's own profile no longer exists
 
 METRICS = (
     ("caption_coverage", "Pictures covered", "{:.0%}",
@@ -259,11 +256,12 @@ def edit_popover(seg: SegmentView, n: int, busy: bool) -> None:
                 st.rerun()
 
 
-def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writing: set[int],
+def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writing: set[int], busy: set[int],
                 drawing: set[int], done: bool) -> None:
+    """`writing`: pages still waiting for their words; `busy`: every page of a story job still running."""
     n = seg.position + 1
     source = live.source_images[seg.position] if seg.position < len(live.source_images) else None
-    busy_words, busy_picture = seg.id in writing, seg.id in drawing
+    busy_words, busy_picture = seg.id in busy, seg.id in drawing
     with st.container(border=True):
         left, right = st.columns([2, 3], gap="medium")
         with left:
@@ -278,9 +276,9 @@ def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writi
                 st.info("Drawing a new picture…", icon=":material/brush:")
         with right:
             st.markdown(f"**Picture {n}**")
-            if busy_words:
+            if seg.id in writing:
+                # Each passage is saved as soon as it is written; until then the old words are not shown.
                 st.info("Writing these words…", icon=":material/edit_note:")
-            if busy_words and not done:
                 st.caption("The words appear here as soon as they are written.")
             else:
                 st.markdown(ui.plain(seg.text))
@@ -293,7 +291,7 @@ def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writi
                            f"{metrics['flesch_kincaid_grade']:.1f}")
             with st.container(horizontal=True, gap="small"):
                 retell = st.button("Write again", icon=":material/refresh:", key=f"retell.{seg.id}",
-                                   disabled=busy_words or not done or bool(writing),
+                                   disabled=busy_words or not done or bool(busy),
                                    help="Write the words for this picture again; the others stay as they are.")
                 edit_popover(seg, n, busy_words)
                 draw = st.button("Illustrate anew", icon=":material/brush:", key=f"illustrate.{seg.id}",
@@ -322,14 +320,13 @@ def story_panel() -> None:
         return
     jobs = sorted(actions.story_jobs(pid) + actions.project_jobs(pid), key=lambda j: j.created)
     if polling and not any(not j.finished for j in jobs):
-        st.rerun()  # the jobs ended: a full run catches up the version and stops polling
+        st.rerun()  # the jobs ended: a full run redraws the page and stops polling
     job_panel(jobs)
-    writing: set[int] = set()
-    for job in actions.active_story_jobs(pid):
-        writing.update(job.meta.get("segment_ids", ()))
+    busy = actions.story_segment_ids(pid)
+    writing = actions.writing_segment_ids(pid) & busy
     drawing = actions.drawing_segment_ids(pid)
     live_written = isinstance((live.story_settings or {}).get("story"), dict)
-    if not live_written and not writing:
+    if not live_written and not busy:
         with st.container(border=True):
             st.warning("The story has not been written yet: writing it stopped, or the studio was restarted "
                        "while it ran. Your pictures are saved.", icon=":material/edit_off:")
@@ -342,17 +339,17 @@ def story_panel() -> None:
     if live_written:
         metrics_block(whole)
     for seg, metrics in zip(live.segments, each):
-        passage_row(live, seg, metrics if live_written else None, writing, drawing, live_written)
+        passage_row(live, seg, metrics if live_written else None, writing, busy, drawing, live_written)
     if live_written:
         with st.expander("Write the whole story again"):
             st.caption("Every passage is written again from the same pictures and captions; words you edited "
                        "by hand are replaced.")
             cols = st.columns(2)
             again_same = cols[0].button("Same seed", icon=":material/replay:", key="images.again.same",
-                                        disabled=bool(writing),
+                                        disabled=bool(busy),
                                         help="The same settings and seed write the same story again.")
             again_new = cols[1].button("New seed", icon=":material/casino:", key="images.again.new",
-                                       disabled=bool(writing))
+                                       disabled=bool(busy))
             if again_same or again_new:
                 with ui.guard(pid):
                     start = actions.write_story_again(lib, pid, base, new_seed=bool(again_new))

@@ -30,21 +30,25 @@ env_profile = os.environ.get("STORYBOOK_PROFILE", "").strip()
 saved = load_settings().get("profile")
 names = list(PROFILES)
 choice_key = ui.init_widget(S.SETTINGS_PROFILE, saved if saved in PROFILES else current.name)
-choice = st.radio("Which models draw your pictures", names, key=choice_key,
+choice = st.radio("The models new stories are made with", names, key=choice_key,
                   format_func=lambda n: f"{n} — {PROFILES[n].description}")
 chosen = PROFILES[choice]
-st.caption(f"Download: {chosen.download_size}. {chosen.steps} steps, {chosen.width}×{chosen.height} pixels.")
+st.caption(f"Download: {chosen.download_size}. {chosen.steps} steps, {chosen.width}×{chosen.height} pixels. "
+           "Each story records the profile it was made with, so it is drawn and written with the same models "
+           "again; change a story's profile in the storyboard's Book details.")
 if st.button("Use this profile", icon=":material/save:", type="primary", disabled=choice == saved):
     try:
         save_settings({**load_settings(), "profile": choice})
-        ui.flash("success", f"Saved: new pictures are drawn with the '{choice}' profile.")
+        ui.flash("success", f"Saved: new stories are made with the '{choice}' profile. A story keeps the profile "
+                            "it was made with; change it in the storyboard's Book details.")
         st.rerun()
     except OSError as exc:
         st.error(f"The settings file could not be written ({exc.strerror}): check that the data folder "
                  f"is writable and has free space.", icon=":material/error:")
 if env_profile:
     st.info(f"The STORYBOOK_PROFILE environment variable is set to '{env_profile}', and it wins over the choice "
-            f"saved here: pictures are drawn with the '{current.name}' profile.", icon=":material/info:")
+            f"saved here and over each story's own: every story is made with the '{current.name}' profile.",
+            icon=":material/info:")
 
 st.markdown(f"**Models of the '{current.name}' profile** (the one in use)")
 rows, missing = [], []

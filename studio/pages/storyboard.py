@@ -6,6 +6,7 @@ as soon as it is saved, whatever happens to this browser tab.
 """
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import streamlit as st
 
 from engine.errors import InputError
 from engine.jobs import JobInfo
+from engine.profiles import DEFAULT_PROFILE, PROFILES
 from engine.prompts import DEFAULT_STYLE, STYLES
 from engine.segment import count_words
 from storage import ProjectView, SegmentView, StorageError
@@ -23,6 +25,7 @@ from studio import ui
 COLUMNS = 3
 PROMPT_PREVIEW_CHARS = 140
 MAX_SEED = 2**63 - 1  # engine.illustrate.MAX_SEED, which cannot be imported here without torch
+ENV_PROFILE = os.environ.get("STORYBOOK_PROFILE", "").strip()
 
 lib = ui.library()
 project = ui.load_current_project()
@@ -61,12 +64,8 @@ if project.version != base:
                "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
     st.button("Reload the latest version", key="stale.reload", icon=":material/refresh:", on_click=ui.reload_project, args=(pid,))
 
-try:
-    profile = actions.current_profile()
-    missing = actions.missing_models(profile, ("illustrator",))
-except InputError as exc:
-    profile, missing = None, []
-    st.error(exc.message, icon=":material/error:")
+profile = ui.project_profile(project)
+missing = actions.missing_models(profile, ("illustrator",)) if profile is not None else []
 if profile is not None and missing:
     from engine.profiles import fetch_command
 
@@ -74,7 +73,7 @@ if profile is not None and missing:
         st.warning(f"The picture model of the **{profile.name}** profile ({ui.plain(missing[0][1])}) is not "
                    "downloaded yet, so pages cannot be illustrated. Download it once, in a terminal:", icon=":material/download:")
         st.code(fetch_command(profile), language="bash")
-        st.caption("Or choose the **tiny** profile in Settings to try the studio offline (it draws noise).")
+        st.caption("Or choose the **tiny** profile in Book details to try the studio offline (it draws noise).")
 
 # ------------------------------------------------------------------------------------------ story
 
@@ -96,14 +95,27 @@ with right:
         title_key = ui.init_widget(S.widget_key("title", pid, stored=project.title, gen=gen), project.title)
         author_key = ui.init_widget(S.widget_key("author", pid, stored=project.author, gen=gen), project.author)
         style_widget = ui.init_widget(S.widget_key("style", pid, stored=project.style, gen=gen), style_key)
+        profile_widget = ui.init_widget(S.widget_key("profile", pid, stored=project.profile, gen=gen),
+                                        project.profile if project.profile in PROFILES else
+                                        (profile.name if profile is not None and profile.name in PROFILES
+                                         else DEFAULT_PROFILE))
         st.text_input("Title", key=title_key)
         st.text_input("Author", key=author_key, placeholder="Who wrote it (optional)")
         st.selectbox("Picture style", options=list(STYLES), key=style_widget, format_func=lambda k: STYLES[k].label,
                      help="Added to every picture's prompt. Redraw pages to see a new style.")
+        st.selectbox("Models (profile)", options=list(PROFILES), key=profile_widget,
+                     format_func=lambda n: f"{n} — {PROFILES[n].description}",
+                     help="The models that draw this story's pictures and write its words. New stories start "
+                          "with the profile chosen in Settings.")
+        if ENV_PROFILE:
+            st.caption(f"STORYBOOK_PROFILE is set to '{ui.plain(ENV_PROFILE)}' on this computer, and it wins over "
+                       "the profile chosen here.")
         if st.button("Save details", icon=":material/save:", key="details.save"):
             with ui.guard(pid):
+                chosen = st.session_state[profile_widget]
                 view = lib.update_project(pid, base, title=st.session_state[title_key],
-                                          author=st.session_state[author_key], style=st.session_state[style_widget])
+                                          author=st.session_state[author_key], style=st.session_state[style_widget],
+                                          profile=chosen if chosen != project.profile else None)
                 ui.set_base_version(view)
                 ui.flash("success", "Saved the book details.")
                 st.rerun()
