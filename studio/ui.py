@@ -9,7 +9,7 @@ import os
 import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 import streamlit as st
 
@@ -246,3 +246,33 @@ def _sidebar_jobs() -> None:
         text = f"{job.label} — {job.message or ('Waiting…' if waiting else 'Working…')}"
         kind = _JOB_KINDS.get(job.kind)
         st.progress(job.fraction, text=f"{kind} · {plain(text)}" if kind else plain(text))
+
+
+def _mark_seen(job_id: str) -> None:
+    st.session_state.setdefault(S.SEEN_JOBS, set()).add(job_id)
+
+
+def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: str | None = None) -> None:
+    """A progress bar and a Stop button for each unfinished job; once none is left, the outcome of the
+    last finished one (of `outcome_kind`, if given), drawn by outcome(job), until the user dismisses it."""
+    active = [j for j in jobs if not j.finished]
+    for job in active:
+        with st.container(border=True):
+            cols = st.columns([5, 1], vertical_alignment="center")
+            waiting = job.status.value == "queued"
+            text = f"**{plain(job.label)}** — {plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
+            cols[0].progress(job.fraction, text=text)
+            if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
+                worker().cancel(job.id)
+                flash("info", stop_note)
+                st.rerun()
+    finished = [j for j in jobs if j.finished and (outcome_kind is None or j.kind == outcome_kind)]
+    if active or not finished:
+        return
+    last = finished[-1]
+    if last.id in st.session_state.get(S.SEEN_JOBS, set()):
+        return
+    cols = st.columns([6, 1], vertical_alignment="center")
+    with cols[0]:
+        outcome(last)
+    cols[1].button("OK", key=f"seen.{last.id}", on_click=_mark_seen, args=(last.id,))

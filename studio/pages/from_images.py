@@ -195,39 +195,21 @@ METRICS = (
 )
 
 
-def _mark_seen(job_id: str) -> None:
-    st.session_state.setdefault(S.SEEN_JOBS, set()).add(job_id)
+def _story_outcome(last: JobInfo) -> None:
+    retold = last.meta.get("action") == "retell"
+    if last.status.value == "done":
+        st.success("Done: the passage was written again." if retold else "Done: the story is written and saved.",
+                   icon=":material/celebration:")
+    elif last.status.value == "cancelled":
+        st.info("Stopped. Your pictures are kept; write the story again whenever you like.",
+                icon=":material/stop_circle:")
+    else:
+        st.error((last.error or "Writing stopped.") + " Your pictures are kept.", icon=":material/error:")
 
 
 def job_panel(jobs: list[JobInfo]) -> None:
-    for job in (j for j in jobs if not j.finished):
-        with st.container(border=True):
-            cols = st.columns([5, 1], vertical_alignment="center")
-            waiting = job.status.value == "queued"
-            text = f"**{ui.plain(job.label)}** — {ui.plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
-            cols[0].progress(job.fraction, text=text)
-            if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
-                ui.worker().cancel(job.id)
-                ui.flash("info", "Stopping… your pictures and every word already saved are kept.")
-                st.rerun()
-    finished = [j for j in jobs if j.finished and j.kind == actions.KIND_STORY]
-    if any(not j.finished for j in jobs) or not finished:
-        return
-    last = finished[-1]
-    if last.id in st.session_state.get(S.SEEN_JOBS, set()):
-        return
-    cols = st.columns([6, 1], vertical_alignment="center")
-    with cols[0]:
-        retold = last.meta.get("action") == "retell"
-        if last.status.value == "done":
-            st.success("Done: the passage was written again." if retold else "Done: the story is written and saved.",
-                       icon=":material/celebration:")
-        elif last.status.value == "cancelled":
-            st.info("Stopped. Your pictures are kept; write the story again whenever you like.",
-                    icon=":material/stop_circle:")
-        else:
-            st.error((last.error or "Writing stopped.") + " Your pictures are kept.", icon=":material/error:")
-    cols[1].button("OK", key=f"seen.{last.id}", on_click=_mark_seen, args=(last.id,))
+    ui.job_panel(jobs, stop_note="Stopping… your pictures and every word already saved are kept.",
+                 outcome=_story_outcome, outcome_kind=actions.KIND_STORY)
 
 
 def metrics_block(whole: dict) -> None:

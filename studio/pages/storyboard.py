@@ -226,38 +226,18 @@ with bar[2]:
         st.caption("Each picture appears below as soon as it is ready.")
 
 
-def _mark_seen(job_id: str) -> None:
-    st.session_state.setdefault(S.SEEN_JOBS, set()).add(job_id)
+def _drawing_outcome(last: JobInfo) -> None:
+    if last.status.value == "done":
+        st.success(f"Done: {ui.plural(last.results, 'picture')} drawn and saved.", icon=":material/celebration:")
+    elif last.status.value == "cancelled":
+        kept = f"{ui.plural(last.results, 'picture')} drawn before that {'is' if last.results == 1 else 'are'} kept"
+        st.info(f"Stopped. {kept}.", icon=":material/stop_circle:")
+    else:
+        st.error((last.error or "Drawing stopped.") + " Pictures already drawn are kept.", icon=":material/error:")
 
 
 def job_panel(jobs: list[JobInfo]) -> None:
-    active = [j for j in jobs if not j.finished]
-    for job in active:
-        with st.container(border=True):
-            cols = st.columns([5, 1], vertical_alignment="center")
-            waiting = job.status.value == "queued"
-            text = f"**{ui.plain(job.label)}** — {ui.plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
-            cols[0].progress(job.fraction, text=text)
-            if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
-                ui.worker().cancel(job.id)
-                ui.flash("info", "Stopping… every picture already drawn is kept.")
-                st.rerun()
-    finished = [j for j in jobs if j.finished]
-    if active or not finished:
-        return
-    last = finished[-1]
-    if last.id in st.session_state.get(S.SEEN_JOBS, set()):
-        return
-    cols = st.columns([6, 1], vertical_alignment="center")
-    with cols[0]:
-        if last.status.value == "done":
-            st.success(f"Done: {ui.plural(last.results, 'picture')} drawn and saved.", icon=":material/celebration:")
-        elif last.status.value == "cancelled":
-            kept = f"{ui.plural(last.results, 'picture')} drawn before that {'is' if last.results == 1 else 'are'} kept"
-            st.info(f"Stopped. {kept}.", icon=":material/stop_circle:")
-        else:
-            st.error((last.error or "Drawing stopped.") + " Pictures already drawn are kept.", icon=":material/error:")
-    cols[1].button("OK", key=f"seen.{last.id}", on_click=_mark_seen, args=(last.id,))
+    ui.job_panel(jobs, stop_note="Stopping… every picture already drawn is kept.", outcome=_drawing_outcome)
 
 
 def _parse_seed(raw: str) -> int | None:
