@@ -167,7 +167,7 @@ def cmd_profiles(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine import cli_story
+    from engine import bench, cli_story
 
     parser = argparse.ArgumentParser(prog="python -m engine", description="Storybook Studio's engine.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_profiles)
 
     cli_story.add_parsers(sub)
+    bench.add_parsers(sub)
     return parser
 
 
