@@ -7,7 +7,7 @@
     python -m storage import-manifest DIR/manifest.json   (prints the new project's id)
 
 ``--home DIR`` picks the data folder (default: STORYBOOK_HOME, else the platform's user data folder).
-Errors print one sentence on stderr and exit with status 1.
+Errors print one sentence on stderr and exit with status 1 (status 2 for a mistyped command line).
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from .bundle import MAX_BUNDLE_BYTES
 from .errors import StorageError
 from .library import Library
 
@@ -41,8 +42,16 @@ def _project_id(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistyped command line gets one sentence (not a usage block) and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sentence = message[:1].upper() + message[1:]
+        self.exit(2, f"{sentence.rstrip('.')}; see {self.prog} --help.\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m storage", description="Storybook Studio's saved projects.")
+    parser = _Parser(prog="python -m storage", description="Storybook Studio's saved projects.")
     parser.add_argument("--home", type=Path, default=None, help="data folder (default: STORYBOOK_HOME or the user data folder)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="list projects, newest first")
@@ -88,10 +97,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"Wrote {args.file} ({len(data):,} bytes).")
         elif args.command == "import-bundle":
             try:
-                size = args.file.stat().st_size
-                if size > 1024 * 1024 * 1024:
-                    raise StorageError(f"{args.file} is larger than 1,024 MB, the largest bundle we import.")
-                data = args.file.read_bytes()
+                if args.file.stat().st_size > MAX_BUNDLE_BYTES:
+                    raise StorageError(
+                        f"{args.file} is larger than {MAX_BUNDLE_BYTES // 1024**2:,} MB, the largest bundle we import."
+                    )
+                # At most one byte past the limit: a device or a growing file may claim any size.
+                with open(args.file, "rb") as handle:
+                    data = handle.read(MAX_BUNDLE_BYTES + 1)
             except OSError as exc:
                 raise StorageError(f"The bundle {args.file} cannot be read ({exc.strerror or exc}).") from None
             print(library.import_bundle(data).id)
@@ -111,6 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``python -m storage show 1 | head``): nothing left to tell it. Point
+        # stdout at devnull so the interpreter's own flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 1
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
 import re
 import stat
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +33,12 @@ MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
 MAX_BUNDLE_UNPACKED = 1024 * 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_MEMBERS = 20_000
+# What zipfile and its decompressors raise on damaged or odd archives: zlib.error and lzma.LZMAError
+# are not OSErrors, and an unknown "zip file version" is a NotImplementedError raised while opening.
+_DAMAGED_ZIP = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
+    ValueError, struct.error, zlib.error, lzma.LZMAError,
+)
 PROJECT_JSON = "project.json"
 _IMAGE_MEMBER = re.compile(r"^images/([0-9a-f]{64})\.(png|jpg|webp)$")
 
@@ -150,8 +159,8 @@ def read_bundle(data: bytes) -> ImportedProject:
         raise reader.fail(f"it is larger than {MAX_BUNDLE_BYTES // 1024**2:,} MB.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
-        raise reader.fail("it is not a zip file.") from None
+    except _DAMAGED_ZIP:
+        raise reader.fail("it is not a zip file, or it is damaged.") from None
     with archive:
         members: dict[str, zipfile.ZipInfo] = {}
         infos = archive.infolist()
@@ -195,8 +204,8 @@ def read_bundle(data: bytes) -> ImportedProject:
                 with archive.open(info) as handle:
                     # The declared size may lie; never read more than the limit allows.
                     raw = handle.read(limit + 1)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, ValueError) as exc:
-                raise reader.fail(f"{name!r} is damaged or packed in a way we do not read ({exc.__class__.__name__}).") from None
+            except _DAMAGED_ZIP:
+                raise reader.fail(f"{name!r} is damaged or packed in a way we do not read.") from None
             if len(raw) > limit or len(raw) != info.file_size:
                 raise reader.fail(f"{name!r} is larger than it claims to be.")
             cache[name] = raw
@@ -331,10 +340,11 @@ def read_manifest(path: Path) -> ImportedProject:
     if path.is_dir():
         path = path / "manifest.json"
     try:
-        size = path.stat().st_size
-        if size > MAX_JSON_BYTES:
+        # Read at most one byte past the limit: a device or a growing file may claim any size.
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES:
             raise reader.fail(f"it is larger than {MAX_JSON_BYTES // 1024**2} MB.")
-        raw = path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"There is no manifest at {path}.") from None
     except IsADirectoryError:
@@ -394,7 +404,12 @@ def read_manifest(path: Path) -> ImportedProject:
                 raise reader.fail(f"segment {index}'s picture {name!r} is not a regular file.")
             if info.st_size > MAX_IMAGE_BYTES:
                 raise reader.fail(f"segment {index}'s picture {name!r} is larger than {MAX_IMAGE_BYTES // 1024**2} MB.")
-            pic = reader.check(check_image, image_path.read_bytes(), f"Segment {index}'s picture {name!r}")
+            try:
+                with open(image_path, "rb") as handle:
+                    data = handle.read(MAX_IMAGE_BYTES + 1)
+            except OSError as exc:
+                raise reader.fail(f"segment {index}'s picture {name!r} cannot be read ({exc.strerror or exc}).") from None
+            pic = reader.check(check_image, data, f"Segment {index}'s picture {name!r}")
             settings = reader.check(v.settings, seg.get("settings") or {}, f"The settings of segment {index}")
             if segment.seed is not None:
                 settings.setdefault("seed", segment.seed)

@@ -10,6 +10,7 @@ lock up front and waits for it instead.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ BEGIN_OPTION = "storybook_begin"
 # The newest migration in migrations/versions (a test checks). Knowing it without alembic lets a
 # start-up with nothing to migrate skip importing alembic (about a third of the CLI's start time).
 HEAD_REVISION = "0003"
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def data_home() -> Path:
@@ -139,7 +141,10 @@ def _has_tables(connection: Connection) -> bool:
 
 
 def backup_database(db_path: Path, backup_dir: Path, label: str) -> Path:
-    """A consistent copy of the database file (SQLite's online backup, so WAL content is included)."""
+    """A consistent copy of the database file (SQLite's online backup, so WAL content is included).
+
+    Raises OSError or sqlite3.Error if the copy cannot be made whole; no partial copy is left.
+    """
     backup_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = backup_dir / f"{db_path.stem}-{stamp}-before-{label}.sqlite3"
@@ -150,6 +155,9 @@ def backup_database(db_path: Path, backup_dir: Path, label: str) -> Path:
             source.backup(dest)
         finally:
             dest.close()
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     finally:
         source.close()
     return target
@@ -186,7 +194,17 @@ def migrate(engine: Engine, db_path: Path, backup_dir: Path) -> Path | None:
         )
     backup = None
     if has_tables:
-        backup = backup_database(db_path, backup_dir, f"{current or 'unversioned'}-to-{head}")
+        try:
+            backup = backup_database(db_path, backup_dir, f"{current or 'unversioned'}-to-{head}")
+        except (OSError, sqlite3.Error) as exc:
+            # No upgrade without its safety copy; the library stays as it was, readable by the old app.
+            reason = getattr(exc, "strerror", None) or str(exc)
+            full = "disk is full" in reason.lower() or getattr(exc, "errno", None) in _NO_SPACE
+            hint = "Free some space and start again" if full else "Make that folder writable and start again"
+            raise StorageError(
+                f"The library must be upgraded for this version of Storybook Studio, but the copy kept before "
+                f"an upgrade could not be written to {backup_dir} ({reason}). {hint}; nothing was changed."
+            ) from None
     try:
         upgrade(engine, "head")
     except Exception as exc:

@@ -75,6 +75,8 @@ __all__ = [
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
 _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
 _IN_CHUNK = 500
+# SQLite row ids are signed 64-bit; a larger Python int makes sqlite3 raise OverflowError, not "no row".
+_ROW_ID_RANGE = range(-(2**63), 2**63)
 
 # Writers in one process queue on a Python lock per database file before asking SQLite for its
 # write lock: SQLite's busy handler polls with sleeps of up to 100 ms, which wastes most of the
@@ -202,7 +204,7 @@ class Library:
     def _project(self, session: Session, project_id: Any) -> Project:
         if isinstance(project_id, bool) or not isinstance(project_id, int):
             raise InvalidInput("A project is named by its whole-number id.")
-        project = session.get(Project, project_id)
+        project = session.get(Project, project_id) if project_id in _ROW_ID_RANGE else None
         if project is None:
             raise NotFound("That project no longer exists. It may have been deleted in another tab or window.")
         return project
@@ -223,7 +225,7 @@ class Library:
     def _segment(self, session: Session, segment_id: Any) -> Segment:
         if isinstance(segment_id, bool) or not isinstance(segment_id, int):
             raise InvalidInput("A page is named by its whole-number id.")
-        segment = session.get(Segment, segment_id)
+        segment = session.get(Segment, segment_id) if segment_id in _ROW_ID_RANGE else None
         if segment is None:
             raise NotFound("That page no longer exists. It may have been removed in another tab or window.")
         return segment
@@ -231,7 +233,7 @@ class Library:
     def _illustration(self, session: Session, illustration_id: Any) -> Illustration:
         if isinstance(illustration_id, bool) or not isinstance(illustration_id, int):
             raise InvalidInput("A picture is named by its whole-number id.")
-        illustration = session.get(Illustration, illustration_id)
+        illustration = session.get(Illustration, illustration_id) if illustration_id in _ROW_ID_RANGE else None
         if illustration is None:
             raise NotFound("That picture no longer exists. It may have been deleted in another tab or window.")
         return illustration
@@ -960,7 +962,7 @@ class Library:
         if isinstance(source_image_id, bool) or not isinstance(source_image_id, int):
             raise InvalidInput("A source picture is named by its whole-number id.")
         with self._write() as session:
-            src = session.get(SourceImage, source_image_id)
+            src = session.get(SourceImage, source_image_id) if source_image_id in _ROW_ID_RANGE else None
             if src is None:
                 raise NotFound("That picture no longer exists. It may have been removed in another tab or window.")
             project = self._project_for_edit(session, src.project_id, expected_version)

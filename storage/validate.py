@@ -126,4 +126,7 @@ def timestamp(value: Any, what: str) -> datetime:
         raise InvalidInput(f"{what} must be an ISO 8601 date and time.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00+05:00" lies before the first moment a datetime holds
+        raise InvalidInput(f"{what} is outside the years 1 to 9999.") from None

@@ -124,6 +124,21 @@ def _patch_central_size(data: bytes, name: str, size: int) -> bytes:
         at = data.index(b"PK\x01\x02", at + 4)
 
 
+def _damage_deflate(data: bytes, name: str) -> bytes:
+    """Overwrite ``name``'s compressed bytes with 0xFF: a deflate block of the reserved type (zlib.error)."""
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
+    at = info.header_offset
+    name_len, extra_len = struct.unpack("<HH", data[at + 26 : at + 30])
+    start = at + 30 + name_len + extra_len
+    return data[:start] + b"\xff" * info.compress_size + data[start + info.compress_size :]
+
+
+def _patch_extract_version(data: bytes, version: int) -> bytes:
+    """Set the "version needed to extract" of the first central directory entry."""
+    at = data.index(b"PK\x01\x02")
+    return data[: at + 6] + struct.pack("<H", version) + data[at + 8 :]
+
+
 def _hostile_bundles() -> dict[str, bytes]:
     good = _png(1)
     text = b"just some text, not a picture"
@@ -146,6 +161,11 @@ def _hostile_bundles() -> dict[str, bytes]:
         "offset past the story": _bundle({**_doc(), "segments": [{"text": "Hi.", "start": 0, "end": 99}]}),
         "title not text": _bundle({**_doc(), "project": {"title": 5}}),
         "NUL in text": _bundle({**_doc(), "project": {"title": "a\u0000b"}}),
+        "time before year 1": _bundle({**_doc(), "project": {"title": "T", "created": "0001-01-01T00:00:00+05:00"}}),
+        "time after year 9999": _bundle({
+            **_doc(), "segments": [{"text": "Hi.", "start": 0, "end": 3, "illustrations": [
+                {"version": 1, "image": _member(good), "created": "9999-12-31T23:59:59-05:00"}]}],
+        }, {_member(good): good}),
         "missing picture": _bundle(_doc(_member(good))),
         "text file named .png": _bundle(_doc(_member(text)), {_member(text): text}),
         "decompression bomb PNG": _bundle(_doc(_member(bomb)), {_member(bomb): bomb}),
@@ -155,6 +175,8 @@ def _hostile_bundles() -> dict[str, bytes]:
     cases["huge declared size"] = _patch_central_size(huge, "project.json", 0xFFFFFFF0)
     lying = _bundle(_doc(_member(good)), {_member(good): good})
     cases["size smaller than claimed"] = _patch_central_size(lying, _member(good), 10)
+    cases["damaged deflate stream"] = _damage_deflate(huge, "project.json")
+    cases["zip format from the future"] = _patch_extract_version(huge, 255)
     # A real deflate bomb: 60 MB of zeros in ~60 KB, refused before it is unpacked.
     zeros = b"\x00" * (60 * 1024 * 1024)
     cases["60 MB deflate bomb"] = _bundle(_doc(_member(zeros)), {_member(zeros): zeros})
@@ -256,4 +278,7 @@ def test_manifest_problems_are_clear(tmp_path):
         print(f"\nmanifest {name}: {caught.value.message}")
     with pytest.raises(BundleError, match="no manifest"):
         library.import_manifest(tmp_path / "nowhere" / "manifest.json")
+    if os.path.exists("/dev/zero"):  # claims size 0 and never ends: read only up to the limit
+        with pytest.raises(BundleError, match="larger than 64 MB"):
+            library.import_manifest("/dev/zero")
     assert library.list_projects() == []

@@ -75,15 +75,48 @@ def test_cli_errors_are_one_sentence_and_exit_1(tmp_path):
     Library(home)
     junk = tmp_path / "junk.zip"
     junk.write_text("not a zip")
+    empty = tmp_path / "empty.zip"
+    empty.write_bytes(b"")
     cases = [
-        (("show", "999"), "That project no longer exists"),
-        (("import-bundle", str(junk)), "not a zip file"),
-        (("export-bundle", "999", str(tmp_path / "x.zip")), "no longer exists"),
+        (("show", "999"), 1, "That project no longer exists"),
+        (("show", str(2**64)), 1, "That project no longer exists"),  # beyond SQLite's integers
+        (("import-bundle", str(junk)), 1, "not a zip file"),
+        (("import-bundle", str(empty)), 1, "not a zip file"),
+        (("import-bundle", str(tmp_path / "missing.zip")), 1, "cannot be read (No such file or directory)"),
+        (("import-bundle", str(tmp_path)), 1, "cannot be read (Is a directory)"),
+        (("import-manifest", str(tmp_path / "out" / "manifest.json")), 1, "There is no manifest at"),
+        (("import-manifest", str(junk)), 1, "not valid JSON"),
+        (("export-bundle", "999", str(tmp_path / "x.zip")), 1, "no longer exists"),
+        (("export-bundle", str(2**63), str(tmp_path / "x.zip")), 1, "no longer exists"),
+        (("show",), 2, "The following arguments are required: id; see python -m storage show --help."),
+        (("show", "abc"), 2, "a project id is a whole number, not 'abc'"),
+        (("export-bundle", "1"), 2, "required: file"),
+        (("frobnicate",), 2, "invalid choice: 'frobnicate'"),
     ]
-    for args, words in cases:
+    for args, status, words in cases:
         result = _cli(home, *args)
         print(f"\npython -m storage {' '.join(args[:1])} ...: exit {result.returncode}: {result.stderr.strip()}")
-        assert result.returncode == 1
+        assert result.returncode == status, result.stderr
         assert words in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        assert result.stdout == ""
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_cli_output_cut_short_by_its_reader_is_not_a_traceback(tmp_path):
+    """``python -m storage show ID | head``: the reader leaves early; no traceback, no hang."""
+    home = tmp_path / "home"
+    story = "The fox ran to the sea. " * 20_000  # far more JSON than a pipe buffers
+    project = Library(home).create_project("Long", story_text=story)
+    env = {**os.environ, "STORYBOOK_HOME": str(home)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "storage", "show", str(project.id)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    assert child.stdout.read(10) == b'{\n "id": 1'[:10]
+    child.stdout.close()
+    stderr = child.stderr.read().decode()
+    child.stderr.close()
+    status = child.wait(timeout=120)
+    print(f"\nshow | head: exit {status}, stderr {stderr!r}")
+    assert status == 1 and stderr == ""

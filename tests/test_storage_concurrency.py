@@ -7,6 +7,7 @@ import time
 
 import pytest
 from PIL import Image
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from storage.errors import ConflictError
@@ -51,11 +52,43 @@ def _run_threads(count: int, target) -> float:  # noqa: ANN001
     return time.monotonic() - started
 
 
-def test_16_threads_x_50_read_then_write_saves_all_land(tmp_path):
-    """The lost-update test: read a counter, write counter + 1, in the library's write transaction."""
-    # Two Library objects (two engines, two pools) on one file, as two processes would have.
+class _NoQueue:
+    """Stands in for the library's in-process writer queue, so only SQLite's own lock orders the writers."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _begins(library: Library) -> list[str]:
+    """Every BEGIN SQLite itself runs on the library's connections from now on."""
+    seen: list[str] = []
+    library._engine.dispose()
+
+    @event.listens_for(library._engine, "connect")
+    def _connect(dbapi_connection, _record):  # noqa: ANN001
+        dbapi_connection.set_trace_callback(lambda sql: seen.append(sql) if sql.upper().startswith("BEGIN") else None)
+
+    return seen
+
+
+@pytest.mark.parametrize("queue", ["library", "sqlite-lock-only"])
+def test_16_threads_x_50_read_then_write_saves_all_land(tmp_path, queue):
+    """The lost-update test: read a counter, write counter + 1, in the library's write transaction.
+
+    "library" is the app as it runs (an in-process queue, then BEGIN IMMEDIATE); "sqlite-lock-only"
+    takes the queue away, so the 16 threads meet only in SQLite, as writers in separate processes do.
+    That run is the one that fails if write transactions do not begin IMMEDIATE.
+    """
+    # Two Library objects (two engines, two pools) on one file.
     libraries = [Library(tmp_path), Library(tmp_path)]
     project = libraries[0].create_project("Counter")
+    begins = [_begins(library) for library in libraries]
+    if queue == "sqlite-lock-only":
+        for library in libraries:
+            library._write_lock = _NoQueue()
     acknowledged = [0] * THREADS
     failures: list[BaseException] = []
 
@@ -74,13 +107,16 @@ def test_16_threads_x_50_read_then_write_saves_all_land(tmp_path):
                 acknowledged[t] += 1
 
     elapsed = _run_threads(THREADS, increment)
+    writes = begins[0] + begins[1]  # taken before the read below adds its BEGIN DEFERRED
     final = libraries[1].get_project(project.id).version - project.version
+    modes = sorted(set(writes))
     print(
-        f"\n{THREADS} threads x {SAVES_PER_THREAD} read-then-write saves (BEGIN IMMEDIATE): "
+        f"\n{THREADS} threads x {SAVES_PER_THREAD} read-then-write saves ({queue}, {' / '.join(modes)}): "
         f"acknowledged {sum(acknowledged)}, failed {len(failures)}, found in the file {final}, {elapsed:.1f} s"
     )
-    assert failures == []
+    assert failures == [], failures[:3]
     assert sum(acknowledged) == THREADS * SAVES_PER_THREAD == final
+    assert set(writes) == {"BEGIN IMMEDIATE"} and len(writes) == THREADS * SAVES_PER_THREAD
 
 
 def test_without_begin_immediate_the_same_workload_fails(tmp_path):
@@ -111,6 +147,8 @@ def test_without_begin_immediate_the_same_workload_fails(tmp_path):
         f"'database is locked' {sum(locked)}, found {final}"
     )
     assert final == sum(acknowledged)  # SQLite still loses nothing it acknowledged
+    # The workload really contends: without IMMEDIATE, read-then-write saves are refused.
+    assert sum(locked) > 0
 
 
 def test_16_threads_adding_pictures_to_one_page_every_acknowledged_picture_lands(tmp_path):

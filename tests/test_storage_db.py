@@ -144,6 +144,58 @@ def test_older_database_is_backed_up_then_migrated(tmp_path):
     assert len(list((tmp_path / "backups").iterdir())) == 1
 
 
+def _old_library(home):  # noqa: ANN001, ANN202
+    engine = db.make_engine(home / db.DB_FILENAME)
+    db.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO projects (title, author, style, profile, story_text, created, updated, version) "
+            "VALUES ('Old fox', '', 'watercolor', 'fast', 'Once.' || hex(randomblob(20000)), "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 3)"
+        )
+    engine.dispose()
+
+
+def _revision(home) -> str:  # noqa: ANN001
+    raw = sqlite3.connect(home / db.DB_FILENAME)
+    try:
+        return raw.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    finally:
+        raw.close()
+
+
+def test_no_upgrade_without_its_backup_disk_full(tmp_path, monkeypatch):
+    _old_library(tmp_path)
+    real_connect = sqlite3.connect
+
+    def connect(database, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        conn = real_connect(database, *args, **kwargs)
+        if "backups" in str(database):
+            conn.execute("PRAGMA max_page_count = 2")  # the copy runs out of room: SQLITE_FULL
+        return conn
+
+    monkeypatch.setattr(db.sqlite3, "connect", connect)
+    with pytest.raises(StorageError) as caught:
+        Library(tmp_path)
+    monkeypatch.undo()
+    message = caught.value.message
+    print(f"\nbackup fails, disk full: {message}")
+    assert "could not be written" in message and "Free some space" in message and "nothing was changed" in message
+    assert _revision(tmp_path) == "0001"
+    assert list((tmp_path / "backups").iterdir()) == []  # no half-written copy
+    library = Library(tmp_path)  # room again: backed up, then upgraded
+    assert library.last_backup is not None and library.list_projects()[0].title == "Old fox"
+
+
+def test_no_upgrade_without_its_backup_folder_unusable(tmp_path):
+    _old_library(tmp_path)
+    (tmp_path / "backups").write_text("a file where the folder should be")
+    with pytest.raises(StorageError, match="could not be written to .*backups") as caught:
+        Library(tmp_path)
+    print(f"\nbackup folder unusable: {caught.value.message}")
+    assert _revision(tmp_path) == "0001"
+
+
 def test_database_from_a_newer_app_is_refused(tmp_path):
     Library(tmp_path).close()
     raw = sqlite3.connect(tmp_path / db.DB_FILENAME)

@@ -232,6 +232,15 @@ def test_update_project_and_not_found(tmp_path):
         library.get_project(4242)
     with pytest.raises(InvalidInput):
         library.get_project("1")  # type: ignore[arg-type]
+    for beyond_sqlite in (2**63, -(2**63) - 1, 10**30):  # sqlite3 would raise OverflowError
+        with pytest.raises(NotFound):
+            library.get_project(beyond_sqlite)
+        with pytest.raises(NotFound):
+            library.update_segment(beyond_sqlite, 1, seed=1)
+        with pytest.raises(NotFound):
+            library.select_illustration(beyond_sqlite)
+        with pytest.raises(NotFound):
+            library.update_source_caption(beyond_sqlite, "x", 1)
     with pytest.raises(InvalidInput):
         library.update_project(project.id, "2", title="x")  # type: ignore[arg-type]
     library.delete_project(project.id)
