@@ -9,6 +9,9 @@ from studio import ui  # noqa: E402
 
 ui.sync_project_from_url()
 
+# The pages live in views/, not pages/: Streamlit still reads a pages/ folder beside the entry script as
+# the old automatic page list, and a fresh load of any address that list lacks (/from-images) then
+# opens a 'Page not found' dialog over the page.
 pages = [
     st.Page(S.PAGE_LIBRARY, title="Library", icon=":material/local_library:", default=True),
     st.Page(S.PAGE_STORYBOARD, title="Storyboard", icon=":material/auto_stories:", url_path="storyboard"),

@@ -37,7 +37,7 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 #               delill.ID, upload.ID.GEN, upload.use.ID, splitat.ID, split.ID, merge.ID, and the editors
 #               made by widget_key() (w.story…, w.title…, w.author…, w.style…, w.seg.text/prompt/neg/seed/lock…)
 
-# From images (pages/from_images.py)
+# From images (views/from_images.py)
 IMAGES_UPLOAD_GEN = "sb.images.upload_gen"  # int: bumped to empty the picture uploader once a story is started
 IMAGES_READ = "sb.images.read"            # dict[str, actions.PictureRead]: each upload read once, by file id
 IMAGES_ORDER = "sb.images.order"          # list[str]: the uploads' file ids in the order the user chose
@@ -47,7 +47,7 @@ IMAGES_AGE = "sb.images.age"              # int: the reader's age
 IMAGES_WORDS = "sb.images.words"          # int: words per picture
 IMAGES_NEW = "sb.images.new"              # bool: show the uploader although a story from pictures is open
 
-# Export (pages/export.py)
+# Export (views/export.py)
 EXPORT_RESULT = "sb.export.result"        # actions.ExportOutcome: the last PDF made (reruns reuse it)
 EXPORT_LAYOUT = "sb.export.layout"        # str: a key of exports.LAYOUTS
 EXPORT_SIZE = "sb.export.size"            # str: a key of exports.PAGE_SIZES
@@ -61,11 +61,11 @@ EXPORT_NUMBERS = "sb.export.numbers"      # bool
 EXPORT_PICK = "sb.export.pick"            # int | None: the project picked when none is open
 
 # --- pages (paths relative to studio/Home.py, as st.switch_page takes them) ----------------------
-PAGE_LIBRARY = "pages/library.py"
-PAGE_STORYBOARD = "pages/storyboard.py"
-PAGE_FROM_IMAGES = "pages/from_images.py"
-PAGE_EXPORT = "pages/export.py"
-PAGE_SETTINGS = "pages/settings.py"
+PAGE_LIBRARY = "views/library.py"
+PAGE_STORYBOARD = "views/storyboard.py"
+PAGE_FROM_IMAGES = "views/from_images.py"
+PAGE_EXPORT = "views/export.py"
+PAGE_SETTINGS = "views/settings.py"
 
 
 def fingerprint(value: object) -> str:

@@ -144,6 +144,20 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             expect(page.get_by_role("heading", name="Your library")).to_be_visible()
             expect(page.get_by_role("heading", name="The Moon Garden")).to_be_visible()
             _screenshot(page, ARTIFACTS / "library.png")
+
+            # Every page's address opens that page on a fresh load (a refresh, a bookmark), with no
+            # "Page not found" dialog over it, and the open story comes back from the address.
+            project = re.search(r"project=(\d+)", page.url)
+            assert project, page.url
+            for path, heading in [("storyboard", "The Moon Garden"), ("from-images", "From pictures to a story"),
+                                  ("export", "Make the book"), ("settings", "Settings"), ("", "Your library")]:
+                page.goto(f"{studio_url}/{path}?project={project.group(1)}")
+                expect(page.get_by_role("heading", name=heading).first).to_be_visible()
+                page.wait_for_timeout(500)
+                assert page.get_by_text("Page not found").count() == 0, path
+            page.goto(f"{studio_url}/storyboard?project={project.group(1)}")
+            page.reload()
+            expect(page.get_by_text(re.compile(r"^Version 1 of 2"))).to_have_count(1)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "browser-failure.png"), full_page=True)
             raise

@@ -46,7 +46,7 @@ def export_page(project_id: int | None = None) -> AppTest:
     if project_id is not None:
         at.query_params["project"] = str(project_id)
     at.run()
-    at.switch_page("pages/export.py")
+    at.switch_page("views/export.py")
     at.run()
     assert not at.exception, at.exception
     return at

@@ -37,7 +37,7 @@ def from_images(project_id: int | None = None) -> AppTest:
     if project_id is not None:
         at.query_params["project"] = str(project_id)
     at.run()
-    at.switch_page("pages/from_images.py")
+    at.switch_page("views/from_images.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -254,7 +254,7 @@ def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current
         tab = AppTest.from_file(HOME, default_timeout=TIMEOUT)
         tab.query_params["project"] = str(pid)
         tab.run()
-        tab.switch_page("pages/storyboard.py").run()
+        tab.switch_page("views/storyboard.py").run()
         assert not tab.exception and not tab.warning, [w.value for w in tab.warning]
     finally:
         gate.set()

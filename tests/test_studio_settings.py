@@ -31,7 +31,7 @@ def texts(elements) -> list[str]:
 
 
 def test_settings_show_profile_device_models_and_data_folder(home):
-    at = page("pages/settings.py")
+    at = page("views/settings.py")
     assert at.radio[0].value == "tiny"
     assert any("STORYBOOK_PROFILE" in i for i in texts(at.info))
     assert any("Every model of this profile is ready" in s for s in texts(at.success))
@@ -50,14 +50,14 @@ def test_settings_explain_models_that_are_not_downloaded(home, monkeypatch):
     if is_downloaded(PROFILES["fast"].model("illustrator")):
         pytest.skip("the 'fast' models are downloaded on this machine")
     monkeypatch.setenv("STORYBOOK_PROFILE", "fast")
-    at = page("pages/settings.py")
+    at = page("views/settings.py")
     assert any("not downloaded yet" in w for w in texts(at.warning))
     assert "python -m engine fetch --profile fast" in texts(at.code)
     assert any("tiny" in c for c in texts(at.caption))
 
 
-@pytest.mark.parametrize("path", ["pages/library.py", "pages/storyboard.py", "pages/from_images.py",
-                                  "pages/export.py", "pages/settings.py"])
+@pytest.mark.parametrize("path", ["views/library.py", "views/storyboard.py", "views/from_images.py",
+                                  "views/export.py", "views/settings.py"])
 def test_every_page_opens_without_an_error_with_and_without_a_story(home, path):
     from storage import Library
     from studio import actions

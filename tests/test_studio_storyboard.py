@@ -37,7 +37,7 @@ def storyboard(project_id: int) -> AppTest:
     at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
     at.query_params["project"] = str(project_id)
     at.run()
-    at.switch_page("pages/storyboard.py")
+    at.switch_page("views/storyboard.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -319,14 +319,14 @@ def test_missing_models_are_explained_with_the_fetch_command(lib, monkeypatch):
 
 def test_no_open_project_offers_a_way_in():
     at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-    at.switch_page("pages/storyboard.py")
+    at.switch_page("views/storyboard.py")
     at.run()
     assert not at.exception
     assert at.subheader[0].value == "No story is open"
     gone = AppTest.from_file(HOME, default_timeout=TIMEOUT)
     gone.query_params["project"] = "999999"
     gone.run()
-    gone.switch_page("pages/storyboard.py").run()
+    gone.switch_page("views/storyboard.py").run()
     assert any("no longer exists" in w for w in texts(gone.warning))
     assert gone.subheader[0].value == "No story is open"
 
