@@ -50,6 +50,11 @@ def test_quick_tiny_bench_reports_every_variant_and_stage(tmp_path, tiny_models,
     assert naive["settings"]["dtype"] == "float32" and naive["settings"]["batch_size"] == 1
     assert naive["settings"]["steps"] == report["workload"]["steps"]
     assert default["settings"]["steps"] == report["meta"]["profile"]["steps"]
+    # PNG encoding runs on a saver thread in the engine, as in the studio; one variant keeps it inline.
+    assert default["settings"]["saver_thread"] and not naive["settings"]["saver_thread"]
+    assert not report["variants"]["engine-default:png-on-draw-thread"]["settings"]["saver_thread"]
+    for variant in report["variants"].values():
+        assert variant["stages"]["pictures"]["median"] >= variant["stages"]["load"]["median"]
     preview = report["variants"]["engine-default:preview"]
     assert preview["flops"]["decoding"] < default["flops"]["decoding"]
     assert report["roofline"]["matmul"]["float32"]["flops_per_second"] > 0
