@@ -20,7 +20,7 @@ from engine.errors import StudioError
 
 from .book import Book, book_from_manifest, book_from_project
 from .errors import ExportError
-from .pdf import LAYOUTS, ORIENTATIONS, PAGE_SIZES, PdfOptions, render_pdf
+from .pdf import LAYOUTS, ORIENTATIONS, PAGE_SIZES, PdfOptions, page_size_name, render_pdf
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--manifest", help="an engine manifest.json (or its folder) instead of a saved project")
         if name == "pdf":
             p.add_argument("--layout", choices=LAYOUTS, default="picture_above")
-            p.add_argument("--page-size", choices=list(PAGE_SIZES), default="A4")
+            # "letter" or "a5" are what people type; the names are matched without regard to case
+            p.add_argument("--page-size", type=lambda v: page_size_name(v) or v, choices=list(PAGE_SIZES), default="A4")
             p.add_argument("--orientation", choices=ORIENTATIONS, default="auto")
             p.add_argument("--bleed", action="store_true", help="add 3 mm bleed and crop marks")
             p.add_argument("--no-crop-marks", action="store_true", help="with --bleed: leave the crop marks off")

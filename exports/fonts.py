@@ -101,6 +101,12 @@ def clean(text: str) -> str:
     return "".join(out)
 
 
+# font chain -> character -> the first font in the chain that has it ("" for none). Shared by every
+# call: text broken into lines here is marked up line by line, and a cache per call would look
+# every character up again on each line.
+_font_for: dict[tuple[str, ...], dict[str, str]] = {}
+
+
 def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, str]]:
     """Split `text` into (font name, text) runs so every character uses a font that has it.
 
@@ -111,7 +117,7 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
     runs: list[tuple[str, str]] = []
     current = chain[0]
     buf: list[str] = []
-    cache: dict[str, str] = {}
+    cache = _font_for.setdefault(chain, {})
     for ch in text:
         if _rides_along(ch):
             buf.append(ch)

@@ -23,7 +23,7 @@ from .book import Book, Page
 from .errors import ExportError
 from .fonts import FontSet
 from .images import BrokenImage, Picture, load_picture
-from .typeset import markup, paragraph_style, text_flowables
+from .typeset import markup, paragraph_style, text_flowables, widest_atom
 
 LAYOUTS = ("picture_above", "text_band", "side_by_side", "facing")
 PAGE_SIZES = {
@@ -86,10 +86,17 @@ class _Rect(NamedTuple):
         return _Rect(self.x + left, self.y + bottom, self.w - left - right, self.h - bottom - top)
 
 
+_SIZE_ALIASES = {"a4": "A4", "letter": "Letter", "us letter": "Letter", "us-letter": "Letter", "a5": "A5",
+                 "8x8": "8x8", "square": "8x8", "8x8in": "8x8"}
+
+
+def page_size_name(name: str) -> str | None:
+    """The PAGE_SIZES key a person meant ("letter", "US Letter", "square"...), or None."""
+    return _SIZE_ALIASES.get(str(name).strip().lower())
+
+
 def _normalise_options(options: PdfOptions) -> PdfOptions:
-    aliases = {"a4": "A4", "letter": "Letter", "us letter": "Letter", "us-letter": "Letter", "a5": "A5",
-               "8x8": "8x8", "square": "8x8", "8x8in": "8x8"}
-    size = aliases.get(str(options.page_size).strip().lower())
+    size = page_size_name(options.page_size)
     if size is None:
         raise ExportError(f"The page size must be one of {', '.join(PAGE_SIZES)}, not {options.page_size!r}.")
     if options.layout not in LAYOUTS:
@@ -336,7 +343,8 @@ class _Composer:
             if lines <= 3 or size <= base * 1.2:
                 break
             size *= 0.9
-        narrow, wide = width * 0.35, width
+        # Never narrower than the longest word: a balanced title must not split one.
+        narrow, wide = min(width, max(width * 0.35, widest_atom(title, self.fonts, size, bold=True) + 2)), width
         if lines > 1:  # shortest width that keeps the line count: no lonely last word
             for _ in range(12):
                 mid = (narrow + wide) / 2
@@ -387,8 +395,9 @@ class _Composer:
         byline = self.book.title.strip() or "Untitled story"
         if self.book.author.strip():
             byline += " by " + self.book.author.strip()
-        colophon = [Paragraph(markup(byline, self.fonts), small),
-                    Paragraph(markup("Made with Storybook Studio.", self.fonts), small)]
+        # The title and author may be in any script, so they go through the same typesetting as the story.
+        colophon = text_flowables(byline, small, self.fonts, width) + [
+            Paragraph(markup("Made with Storybook Studio.", self.fonts), small)]
         need = _measure(colophon, width)
         self.flow(colophon, _Rect(x, s.content.y, width, need + 1))
         self.end_page(number=False)

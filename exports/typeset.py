@@ -8,19 +8,21 @@ a Paragraph here ever sees.
 from __future__ import annotations
 
 import re
+import unicodedata
 from copy import copy
 
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
 from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase import pdfmetrics
 from reportlab.platypus import Paragraph
 
 from .bidi import base_is_rtl, has_rtl, shape_arabic, visual_order
-from .fonts import FontSet, clean, font_runs, string_width
+from .fonts import FontSet, clean, font_runs
 
 # Paragraph re-wraps the remainder of a paragraph on every page it splits across, so a very long
 # paragraph costs quadratic time; it is cut into pieces of about this many characters at sentence ends.
 CHUNK_CHARS = 2500
-RTL_LINES_PER_PARAGRAPH = 30
+LINES_PER_PARAGRAPH = 30  # for text broken into lines here: splits across pages stay cheap
 
 
 def escape(text: str) -> str:
@@ -37,9 +39,143 @@ def markup(text: str, fonts: FontSet, bold: bool = False) -> str:
     return "".join(parts)
 
 
+# Scripts written without spaces between words: a line may break between any two of their characters.
+# Hangul is not among them: Korean puts spaces between words and breaks lines there.
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return (0x2E80 <= code <= 0x9FFF and not 0x3130 <= code <= 0x318F) or 0xF900 <= code <= 0xFAFF \
+        or 0xFF00 <= code <= 0xFFEF or 0x20000 <= code <= 0x2FFFF
+
+
 def _has_cjk(text: str) -> bool:
-    return any(0x2E80 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7AF or 0xF900 <= ord(c) <= 0xFAFF
-               or 0xFF00 <= ord(c) <= 0xFFEF for c in text)
+    return any(_is_cjk(c) for c in text)
+
+
+# Line-breaking rules (kinsoku): these never begin a line, those never end one.
+_NO_START = frozenset("、。，．・：；？！ー―‐〜…‥ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ"
+                      "）］｝〕〉》」』】〙〗〟’”｠,.!?;:)]}%")
+_NO_END = frozenset("（［｛〔〈《「『【〘〖〝‘“｟([{")
+
+
+def _atoms(line: str) -> list[tuple[str, bool]]:
+    """Unbreakable pieces of one logical line, each with whether a space comes before it.
+
+    A word of a spaced script is one piece; a CJK character is a piece of its own, joined to its
+    neighbour where the kinsoku rules forbid a break. So a Latin word inside Japanese text stays whole.
+    """
+    atoms: list[tuple[str, bool]] = []
+    spaced = False
+    word = ""
+
+    def push(piece: str, piece_is_cjk: bool) -> None:
+        nonlocal spaced
+        if atoms:
+            prev = atoms[-1][0]
+            held = piece[0] in _NO_START or prev[-1] in _NO_END  # even across a space
+            if held or not (spaced or piece_is_cjk or _is_cjk(prev[-1])):
+                atoms[-1] = (prev + (" " if spaced else "") + piece, atoms[-1][1])
+                spaced = False
+                return
+        atoms.append((piece, spaced and bool(atoms)))
+        spaced = False
+
+    for ch in line:
+        if ch.isspace():
+            if word:
+                push(word, False)
+                word = ""
+            spaced = True
+        elif _is_cjk(ch):
+            if word:
+                push(word, False)
+                word = ""
+            push(ch, True)
+        else:
+            word += ch
+    if word:
+        push(word, False)
+    return atoms
+
+
+class _Widths:
+    """Widths of text as `font_runs` will set it, summed character by character (TrueType widths add up)."""
+
+    def __init__(self, fonts: FontSet, size: float, bold: bool):
+        self.fonts, self.size, self.bold = fonts, size, bold
+        self.main = fonts.chain(bold)[0]
+        self.glyphs: dict[str, tuple[float, str | None]] = {}  # char -> (width, its font; None: rides along)
+        self.spaces: dict[tuple[str, str], float] = {}
+
+    def char(self, ch: str, current: str) -> tuple[float, str]:
+        """Width of `ch` set after text in font `current`, and the font in use after it."""
+        if ch.isspace():
+            width = self.spaces.get((ch, current))
+            if width is None:
+                # a space takes the font of the text before it, which reordering may change: allow the widest
+                width = self.spaces[(ch, current)] = max(
+                    pdfmetrics.stringWidth(ch, name, self.size) for name in {current, self.main})
+            return width, current
+        known = self.glyphs.get(ch)
+        if known is None:
+            runs = font_runs(ch, self.fonts, self.bold)
+            if not runs:  # no font has it: left out of the page
+                known = (0.0, None)
+            elif unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+                known = (pdfmetrics.stringWidth(ch, self.main, self.size), None)
+            else:
+                known = (pdfmetrics.stringWidth(ch, runs[0][0], self.size), runs[0][0])
+            self.glyphs[ch] = known
+        width, name = known
+        return width, name or current
+
+    def of(self, text: str, current: str | None = None) -> tuple[float, str]:
+        current = current or self.main
+        total = 0.0
+        for ch in text:
+            w, current = self.char(ch, current)
+            total += w
+        return total, current
+
+
+def break_lines(text: str, width: float, fonts: FontSet, size: float, bold: bool = False) -> list[str]:
+    """Greedy line breaking in logical order, for text we lay out ourselves (right-to-left, CJK).
+
+    Lines break at spaces and between CJK characters, never inside a word unless the word alone is
+    wider than the line; no character is dropped.
+    """
+    widths = _Widths(fonts, size, bold)
+    lines: list[str] = []
+    for logical in text.split("\n"):
+        line, used, font = "", 0.0, widths.main
+        for atom, spaced in _atoms(logical):
+            piece = " " + atom if spaced and line else atom
+            w, after = widths.of(piece, font)
+            if line and used + w <= width:
+                line, used, font = line + piece, used + w, after
+                continue
+            if line:
+                lines.append(line)
+            line, (used, font) = atom, widths.of(atom)
+            while used > width and len(line) > 1:  # one word wider than the line: cut it, keep every letter
+                cut, cut_w, current = 0, 0.0, widths.main
+                for ch in line:
+                    w, nxt = widths.char(ch, current)
+                    if cut and cut_w + w > width:
+                        break
+                    cut, cut_w, current = cut + 1, cut_w + w, nxt
+                while cut > 1 and (line[cut:].lstrip()[:1] in _NO_START or line[:cut].rstrip()[-1:] in _NO_END):
+                    cut -= 1
+                lines.append(line[:cut].rstrip())
+                line = line[cut:].lstrip()
+                used, font = widths.of(line)
+        lines.append(line)
+    return lines
+
+
+def widest_atom(text: str, fonts: FontSet, size: float, bold: bool = False) -> float:
+    """Width of the widest piece a line may not break inside (a title set narrower would split a word)."""
+    widths = _Widths(fonts, size, bold)
+    return max((widths.of(atom)[0] for line in clean(text).split("\n") for atom, _ in _atoms(line)), default=0.0)
 
 
 def _chunks(block: str, limit: int = CHUNK_CHARS) -> list[str]:
@@ -58,30 +194,6 @@ def _chunks(block: str, limit: int = CHUNK_CHARS) -> list[str]:
         start += cut + 1
     pieces.append(block[start:])
     return [p for p in pieces if p.strip()]
-
-
-def _wrap_words(text: str, width: float, fonts: FontSet, size: float, bold: bool) -> list[str]:
-    """Greedy line breaking in logical order, used for right-to-left text we reorder ourselves."""
-    lines: list[str] = []
-    for logical in text.split("\n"):
-        words = logical.split()
-        line = ""
-        for word in words:
-            candidate = f"{line} {word}" if line else word
-            if string_width(candidate, fonts, size, bold) <= width:
-                line = candidate
-                continue
-            if line:
-                lines.append(line)
-            line = word
-            while string_width(line, fonts, size, bold) > width and len(line) > 1:
-                cut = len(line) - 1
-                while cut > 1 and string_width(line[:cut], fonts, size, bold) > width:
-                    cut -= 1
-                lines.append(line[:cut])
-                line = line[cut:]
-        lines.append(line)
-    return lines
 
 
 def paragraph_style(name: str, fonts: FontSet, size: float, *, bold: bool = False, leading: float = 1.45,
@@ -107,26 +219,25 @@ def text_flowables(text: str, style: ParagraphStyle, fonts: FontSet, width: floa
     text = clean(text)
     blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
     out: list[Paragraph] = []
-    tight = copy(style)
-    tight.spaceAfter = 0
     for block in blocks:
         block = "\n".join(" ".join(line.split()) for line in block.split("\n"))
-        pieces: list[Paragraph] = []
-        if has_rtl(block):
-            rtl = base_is_rtl(block)
-            para_style = copy(style)
-            if rtl and style.alignment == TA_LEFT:
+        para_style = copy(style)
+        rtl = has_rtl(block)
+        if rtl or _has_cjk(block):
+            # Lines we break ourselves: right-to-left lines must be reordered one by one after breaking,
+            # and reportlab's CJK wrapping would cut Latin words anywhere. Slack of 1 pt keeps
+            # reportlab from wrapping them again.
+            right_to_left = rtl and base_is_rtl(block)
+            if right_to_left and style.alignment == TA_LEFT:
                 para_style.alignment = TA_RIGHT
-            lines = _wrap_words(shape_arabic(block).replace("\u200c", ""), width - 1, fonts, style.fontSize, bold)
-            visual = [markup(visual_order(line, rtl), fonts, bold) for line in lines]
-            for i in range(0, len(visual), RTL_LINES_PER_PARAGRAPH):
-                pieces.append(Paragraph("<br/>".join(visual[i:i + RTL_LINES_PER_PARAGRAPH]), copy(para_style)))
+            logical = shape_arabic(block).replace("\u200c", "") if rtl else block
+            lines = break_lines(logical, width - 1, fonts, style.fontSize, bold)
+            shown = [markup(visual_order(line, right_to_left) if rtl else line, fonts, bold) for line in lines]
+            pieces = [Paragraph("<br/>".join(shown[i:i + LINES_PER_PARAGRAPH]), copy(para_style))
+                      for i in range(0, len(shown), LINES_PER_PARAGRAPH)]
         else:
-            para_style = copy(style)
-            if _has_cjk(block):
-                para_style.wordWrap = "CJK"
-            for piece in _chunks(block):
-                pieces.append(Paragraph(markup(piece.strip(), fonts, bold).replace("\n", "<br/>"), copy(para_style)))
+            pieces = [Paragraph(markup(piece.strip(), fonts, bold).replace("\n", "<br/>"), copy(para_style))
+                      for piece in _chunks(block)]
         for p in pieces[:-1]:
             p.style.spaceAfter = 0
         out.extend(pieces)

@@ -47,6 +47,12 @@ def test_pdf_and_zip_from_a_manifest(tmp_path, manifest):
     assert "<b>by</b>" in reader.pages[2].extract_text()
     assert "dpi" in done.stderr  # 96 px pictures on an 8 inch page are reported, not fatal
 
+    done = run("pdf", "--manifest", str(manifest), str(out), "--layout", "side_by_side", "--page-size", "letter",
+               home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr  # page sizes as people type them
+    box = PdfReader(out).pages[1].mediabox
+    assert (float(box.width), float(box.height)) == (792, 612)  # US Letter, landscape for side by side
+
     out_zip = tmp_path / "book.zip"
     done = run("zip", "--manifest", str(manifest.parent), str(out_zip), home=tmp_path / "home")
     assert done.returncode == 0, done.stderr

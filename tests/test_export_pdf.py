@@ -314,3 +314,80 @@ def test_preview_returns_pngs_and_nothing_without_poppler(monkeypatch):
     assert len(pngs) == 2 and all(p.startswith(b"\x89PNG") for p in pngs)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert render_preview(result.pdf) == []
+
+
+MIXED_JAPANESE = ("キツネはLighthouseという名前のとても大きなbuildingに住んでいました。毎晩キツネはextraordinarily"
+                  "にwonderfulなランプを灯していました。「こんにちは」とPipはseagullsに言いました。" * 3)
+
+
+@pytest.mark.parametrize("layout", ["picture_above", "side_by_side"])
+def test_latin_words_inside_japanese_text_are_never_cut(layout):
+    result = render_pdf(Book("Mixed", "", [Page(MIXED_JAPANESE, picture())]), PdfOptions(layout=layout, page_size="A5"))
+    text = pypdf_text(result.pdf)
+    tokens = set(re.findall(r"[A-Za-z]+", text))
+    for word in ("Lighthouse", "building", "extraordinarily", "wonderful", "Pip", "seagulls"):
+        assert word in tokens, f"{word} was cut across lines"
+    assert set(re.findall(r"[A-Za-z]+", text)) <= set(re.findall(r"[A-Za-z]+", MIXED_JAPANESE)) | {"Mixed", "The", "End", "by", "Made", "with", "Storybook", "Studio"}
+    japanese = "".join(re.findall(r"[\u3000-\u9fff]", MIXED_JAPANESE))
+    assert japanese in "".join(re.findall(r"[\u3000-\u9fff]", text))  # every character, in order
+
+
+def test_cover_title_lines_are_balanced_without_splitting_a_word():
+    for title in ("Languages 言葉 שלום", "Bartholomew and the Extraordinary Lighthouse of Grandmother Fox"):
+        result = render_pdf(Book(title, "Ada", [Page("One page.", picture())]), PdfOptions(page_size="8x8"))
+        cover = PdfReader(io.BytesIO(result.pdf)).pages[0].extract_text()
+        tokens = set(re.findall(r"[A-Za-z]+", cover))
+        assert set(re.findall(r"[A-Za-z]+", title)) <= tokens, cover
+        assert len([line for line in cover.splitlines() if line.strip()]) >= 3  # two title lines and the author
+
+
+@needs_poppler
+def test_closing_page_prints_a_right_to_left_title_in_reading_order(tmp_path):
+    result = render_pdf(Book("שלום עולם", "אדה", [Page("One page.", picture())]))
+    closing = tmp_path / "closing.pdf"
+    closing.write_bytes(result.pdf)
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-f", str(result.page_count), "-l", str(result.page_count),
+                           str(closing), "-"], capture_output=True, check=True, text=True).stdout
+    assert "שלום" in text and "עולם" in text and "אדה" in text, text
+    assert "םולש" not in text
+
+
+def test_line_breaking_keeps_every_character_and_fits_the_width():
+    import random
+
+    from exports.fonts import FontSet, string_width
+    from exports.typeset import break_lines
+
+    fonts = FontSet.for_family("serif")
+    pieces = ["fox", "lighthouse", "שלום", "مرحبا", "キツネ", "灯台", "、", "。", "「", "」", "Pip,", "(x)", "123", "작은"]
+    rng = random.Random(7)
+    for _ in range(40):
+        text = "".join(rng.choice(pieces) + rng.choice(["", " ", " "]) for _ in range(rng.randint(1, 60))).strip()
+        width = rng.choice([40.0, 90.0, 200.0])
+        lines = break_lines(text, width, fonts, 12)
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+        for line in lines:
+            assert line == line.strip()
+            assert string_width(line, fonts, 12) <= width + 0.01 or len(line.split()) == 1
+        for before, after in zip(lines, lines[1:]):  # kinsoku: no closing mark starts a line, no opening one ends it
+            assert len(before) == 1 or not after.startswith(("、", "。", "」")) and not before.endswith("「"), (before, after)
+
+
+def test_margins_move_the_text_and_pictures_in_from_the_trim():
+    def left_edges(margin_mm: float) -> tuple[float, float]:
+        book = Book("Margins", "", [Page(STORY[1] * 2, None), Page(STORY[0], picture(400, 200))])
+        reader = PdfReader(io.BytesIO(render_pdf(book, PdfOptions(page_size="A5", margin_mm=margin_mm)).pdf))
+        xs: list[float] = []
+        reader.pages[1].extract_text(
+            visitor_text=lambda text, cm, tm, font, size: xs.append(tm[4] * cm[0] + cm[4]) if text.strip() else None)
+        placed = re.search(rb"([\d.]+) 0 0 [\d.]+ ([\d.]+) [\d.]+ cm\s*/\S+ Do", reader.pages[2].get_contents().get_data())
+        return min(xs), float(placed.group(2)), float(placed.group(1))
+
+    a5_width = PAGE_SIZES["A5"][0]
+    for margin in (5, 25):
+        text_x, picture_x, picture_w = left_edges(margin)
+        assert text_x == pytest.approx(margin * MM, abs=1.0)  # a page of text runs from margin to margin
+        assert picture_x == pytest.approx(margin * MM, abs=0.5)  # a wide picture fills the width inside them
+        assert picture_w == pytest.approx(a5_width - 2 * margin * MM, abs=0.5)
+    with pytest.raises(ExportError, match="Margins"):
+        render_pdf(sample_book(), PdfOptions(margin_mm=60))
