@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
@@ -65,6 +66,7 @@ def cmd_illustrate(args) -> int:
     from engine.prompts import get_style
     from engine.storyplan import derive_seed, new_seed
 
+    _quiet_diffusers()
     text = read_story(args.story)
     title, segments = plan_segments(text, args)
     style = get_style(args.style).key
@@ -209,13 +211,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries() -> None:
+    """Keep the model libraries' progress bars, advice and deprecation notes off a person's terminal.
+
+    Errors still come out as our one sentence; a variable the user set themselves is left alone.
+    """
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if os.environ["DIFFUSERS_VERBOSITY"] == "error":
+        for module in ("diffusers", "transformers", "huggingface_hub", "torch"):
+            warnings.filterwarnings("ignore", category=UserWarning, module=module)
+            warnings.filterwarnings("ignore", category=FutureWarning, module=module)
+
+
+def _quiet_diffusers() -> None:
+    # diffusers draws its loading bar whatever HF_HUB_DISABLE_PROGRESS_BARS says.
+    if os.environ.get("DIFFUSERS_VERBOSITY") == "error":
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.disable_progress_bar()
+
+
+def file_error_message(exc: OSError) -> str:
+    """A sentence for a file or folder the CLI could not read or write (full disk, no permission...)."""
+    where = f" '{exc.filename}'" if exc.filename else ""
+    reason = exc.strerror or type(exc).__name__
+    return f"Could not read or write{where}: {reason[:1].lower() + reason[1:]}."
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
     except StudioError as exc:
         print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Error: {file_error_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Stopped; nothing half-written was left behind.", file=sys.stderr)

@@ -94,13 +94,18 @@ class ModelCache:
             value = loader()
             entry = _Entry(value=value, nbytes=int(size(value)), pins=1, loaded_at=time.time(),
                            last_used=time.time(), load_seconds=time.perf_counter() - started)
-        finally:
+        except BaseException:
             with self._cond:
                 self._loading.discard(key)
                 self._cond.notify_all()
+            raise
+        # Stored in the same locked step that ends the loading: a waiter woken in between would find
+        # neither, and load the model a second time.
         with self._cond:
             self._entries[key] = entry
             self.load_count[key] = self.load_count.get(key, 0) + 1
+            self._loading.discard(key)
+            self._cond.notify_all()
             self._evict_over_budget()
         return entry
 

@@ -40,6 +40,14 @@ def pick_device(device: str | None = None, dtype: str | torch.dtype | None = Non
             device = "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"The device '{device}' was asked for, but this machine has no usable CUDA GPU.")
+    if device.startswith("cuda:"):
+        index = device.partition(":")[2]
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise InputError(f"The device '{device}' was asked for, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0.")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                and torch.backends.mps.is_available()):
+        raise InputError("The device 'mps' was asked for, but Apple's Metal GPU is not available here.")
     if device not in {"cpu", "mps"} and not device.startswith("cuda"):
         raise InputError(f"Unknown device '{device}': use cuda, mps or cpu.")
 

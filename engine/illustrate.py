@@ -155,31 +155,35 @@ class Illustrator:
                    should_cancel: Callable[[], bool] | None = None) -> list[Illustration]:
         """Draw every request, in batches of equal settings; report each picture as soon as it exists.
 
+        The list returned is in the order of `requests`; on_image sees pictures in the order drawn.
+
         on_progress(done_steps, total_steps) is called after every denoising step; should_cancel()
         is asked at each step and stops the work within one step.
         """
         requests = [validate(r, self.defaults) for r in requests]
         batch_size = max(1, int(batch_size or self.defaults.batch_size))
         shape = lambda r: (r.steps, r.guidance, r.width, r.height)  # noqa: E731
-        batches: list[list[IllustrationRequest]] = []
+        batches: list[list[int]] = []   # indices into requests
         for _, group in groupby(sorted(range(len(requests)), key=lambda i: shape(requests[i])),
                                 key=lambda i: shape(requests[i])):
-            group = [requests[i] for i in group]
+            group = list(group)
             batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
-        total_steps = sum(b[0].steps for b in batches) or 1
+        total_steps = sum(requests[b[0]].steps for b in batches) or 1
         done_steps = 0
-        results: list[Illustration] = []
-        for batch in batches:
+        results: dict[int, Illustration] = {}
+        for indices in batches:
             if should_cancel and should_cancel():
                 raise Cancelled()
+            batch = [requests[i] for i in indices]
             images = self._draw(batch, batch_size, done_steps, total_steps, on_progress, should_cancel)
             done_steps += batch[0].steps
-            for r, image in zip(batch, images):
+            for i, r, image in zip(indices, batch, images):
                 result = Illustration(key=r.key, image=image, settings=self.settings_for(r))
-                results.append(result)
+                results[i] = result
                 if on_image:
                     on_image(result)
-        return results
+        # Drawn grouped by size and steps, handed back in the order asked for.
+        return [results[i] for i in range(len(requests))]
 
     def _draw(self, batch, batch_size, done_before, total_steps, on_progress, should_cancel) -> list[Image.Image]:
         padded = list(batch)

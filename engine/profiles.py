@@ -117,11 +117,14 @@ def get_profile(name: str | None = None, overrides: dict[str, str] | None = None
     Role overrides come from the settings file, then STORYBOOK_<ROLE> variables, then `overrides`.
     """
     settings = load_settings()
-    name = name or os.environ.get("STORYBOOK_PROFILE", "").strip() or settings.get("profile") or DEFAULT_PROFILE
+    saved_name = settings.get("profile") if isinstance(settings.get("profile"), str) else None
+    name = name or os.environ.get("STORYBOOK_PROFILE", "").strip() or saved_name or DEFAULT_PROFILE
+    if not isinstance(name, str):
+        raise InputError("A profile is named by a word such as 'fast' or 'tiny'.")
     if name not in PROFILES:
         raise InputError(f"Unknown profile '{name}': choose one of {', '.join(PROFILES)}.")
     merged: dict[str, str] = {}
-    saved = settings.get("overrides") if settings.get("profile", name) == name else None
+    saved = settings.get("overrides") if (saved_name or name) == name else None
     if isinstance(saved, dict):
         merged.update({k: str(v) for k, v in saved.items() if k in ROLES and v})
     merged.update({role: os.environ[var].strip() for role, var in _ENV_ROLE.items() if os.environ.get(var, "").strip()})
@@ -137,6 +140,9 @@ def resolve_model(ref: str) -> str:
         from engine import tinykit
 
         role = ref[len(TINY_PREFIX):]
+        if role not in tinykit.ROLES:
+            raise ModelUnavailable(f"There is no tiny model called '{ref}': use one of "
+                                   f"{', '.join(TINY_PREFIX + r for r in tinykit.ROLES)}.")
         return str(tinykit.ensure_tiny_models()[role])
     path = Path(ref).expanduser()
     if path.is_absolute() or ref.startswith(".") or path.exists():
@@ -173,8 +179,11 @@ def fetch_command(profile: Profile) -> str:
 
 
 def unavailable_message(ref: str, role: str, cause: BaseException | None = None) -> str:
-    where = "the local folder" if Path(ref).expanduser().is_absolute() else "the Hugging Face hub"
-    why = " You are offline (HF_HUB_OFFLINE=1)." if is_offline() else ""
     detail = f" ({type(cause).__name__})" if cause is not None else ""
-    return (f"The {role} model '{ref}' could not be loaded from {where}{detail}.{why} "
+    folder = Path(ref).expanduser()
+    if folder.is_absolute() or folder.is_dir():
+        return (f"The {role} model folder '{ref}' could not be loaded{detail}: it must hold a complete "
+                f"diffusers or transformers save with safetensors weights.")
+    why = " You are offline (HF_HUB_OFFLINE=1), so it must have been downloaded before." if is_offline() else ""
+    return (f"The {role} model '{ref}' could not be loaded from the Hugging Face hub{detail}.{why} "
             f"Download it once with 'python -m engine fetch', or choose the 'tiny' profile to work offline.")

@@ -91,7 +91,7 @@ also even still now soon once again ever never always already perhaps maybe inde
 certainly rather somehow suddenly finally anyway anyhow though although because while until till
 whether since else oh ah yes okay ok hello hi well
 thing things something anything everything nothing someone anyone everyone somebody anybody
-everybody way lot lots much one
+everybody way lot lots much one eg ie etc
 """.split())
 _SPEECH_VERBS = frozenset("""
 say says said saying ask asks asked asking cry cries cried reply replies replied shout shouts shouted
@@ -117,6 +117,10 @@ _QUOTED = re.compile(r'"[^"]*"|“[^”]*”|«[^»]*»|「[^」]*」|『[^』]*
 _APOSTROPHE = re.compile(r"(?<=\w)[’'](?=\w)")
 # Markup a user pasted (<b>, <i>, <img src=...>) is text on the page but not something to draw.
 _MARKUP_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+# What a <script> or <style> element holds is code, not scenery: "alert(1)" is no picture.
+_CODE_ELEMENT = re.compile(r"<(script|style)\b[^<>]{0,200}>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# "p.m.", "U.S.A.", "e.g.": their periods end no clause, so "5 p.m. today" is not cut into "p", "m".
+_INITIALISM = re.compile(r"(?<!\w)(?:[^\W\d_]\.){2,}")
 _CLAUSE_SPLIT = re.compile(r"[,;:.!?…—–()\[\]{}\"“”«»「」『』‘’。！？、，；：]|\s-\s|\s+'|'\s+")
 _WORD = re.compile(r"[^\W_][\w'-]*")
 _TOKEN_GUESS = re.compile(r"[A-Za-z]+|[0-9]+|[^\W_]+|[^\w\s]")
@@ -198,7 +202,8 @@ def _clauses(text: str, kind: str) -> list[_Part]:
 
 def _describe(segment_text: str) -> tuple[list[_Part], list[_Part]]:
     """Narration clauses and quoted-speech clauses of a segment, as word lists in reading order."""
-    text = _APOSTROPHE.sub("'", _MARKUP_TAG.sub(" ", segment_text))
+    text = _MARKUP_TAG.sub(" ", _CODE_ELEMENT.sub(" ", segment_text))
+    text = _INITIALISM.sub(lambda m: m.group().replace(".", ""), _APOSTROPHE.sub("'", text))
     text = _FILLER_PHRASES.sub(" ", _TITLE_PERIOD.sub(r"\1", text))
     quotes = [m.group() for m in _QUOTED.finditer(text)]
     narration = _QUOTED.sub(" , ", text)

@@ -282,6 +282,22 @@ def _heading_end(text: str, start: int, end: int) -> int | None:
     return line_end
 
 
+def first_line_alone(text: str) -> tuple[int, int] | None:
+    """The span of the story's first line when segmenting makes it a segment of its own, else None.
+
+    That is the case when the first paragraph is a single line, or when its first line reads as a
+    heading (see the module notes); a short first line of hard-wrapped prose is not alone.
+    """
+    spans = _paragraph_spans(text)
+    if not spans:
+        return None
+    start, end = spans[0]
+    if _LINE_BREAK.search(text, start, end) is None:
+        return start, end
+    heading_end = _heading_end(text, start, end)
+    return (start, heading_end) if heading_end is not None else None
+
+
 def _sentence_spans(text: str, start: int, end: int, language: str) -> list[tuple[int, int]]:
     piece = text[start:end]
     spans = []

@@ -8,20 +8,25 @@ MAX_SEED = 2**63 - 1  # the largest seed torch.Generator.manual_seed and SQLite'
 
 
 def split_title(text: str) -> tuple[str | None, int]:
-    """A first line that reads as a title (short, alone in its paragraph, no closing full stop).
+    """A first line that reads as a title (short, a segment of its own, no closing full stop).
 
     Returns the title and the offset where the story after it begins; (None, 0) when there is none.
+    The line must be one the segmenter keeps apart (alone in its paragraph, or a heading line), so
+    dropping the segments before that offset never drops story text with the title.
     """
-    stripped = text.lstrip()
-    lead = len(text) - len(stripped)
-    first, sep, rest = stripped.replace("\r\n", "\n").replace("\r", "\n").partition("\n")
-    first = first.strip()
-    if not sep or not first or len(first) > TITLE_MAX_CHARS or first[-1] in ".!?。！？\"'”’:;,":
+    from engine.segment import first_line_alone
+
+    span = first_line_alone(text) if isinstance(text, str) else None
+    if span is None:
         return None, 0
-    if rest.strip() == "" or (not rest.startswith("\n") and len(first.split()) > 8):
+    start, end = span
+    first = text[start:end]
+    if len(first) > TITLE_MAX_CHARS or first[-1] in ".!?。！？\"'”’:;,":
         return None, 0
-    end = text.find("\n", lead)
-    return first, end + 1
+    body = len(text) - len(text[end:].lstrip())
+    if body >= len(text):
+        return None, 0   # nothing after it: the line is the story, not its title
+    return first, body
 
 
 def new_seed() -> int:

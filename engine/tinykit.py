@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-KIT_VERSION = "1"
+KIT_VERSION = "2"
 ROLES = ("illustrator", "captioner", "storyteller", "storyteller_plain", "preview_decoder")
 
 # Words that both text tokenizers know, so prompts and captions tokenize into real pieces.
@@ -66,8 +66,9 @@ def build_illustrator(folder: Path) -> Path:
         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
         up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4,
     )
+    # steps_offset=1 as in SD's own config: "trailing" spacing ignores it, and 0 makes diffusers warn at every load.
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       timestep_spacing="trailing")
+                                       timestep_spacing="trailing", steps_offset=1)
     tok_dir = folder / "_clip_tok"
     _clip_tokenizer_files(tok_dir)
     tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)

@@ -95,3 +95,43 @@ def test_report_lists_what_is_loaded():
         assert report[0]["key"] == ("illustrator", "tiny")
         assert report[0]["bytes"] == 16 * 16 * 4 and report[0]["pinned"] is True
     assert cache.report()[0]["pinned"] is False
+
+
+def test_many_threads_many_models_small_budget_stay_consistent():
+    one = estimate_bytes(_model(32))
+    cache = ModelCache(budget_bytes=int(one * 2.5))
+    loads, errors, lock = [], [], threading.Lock()
+
+    def loader_for(key):
+        def load():
+            with lock:
+                loads.append(key)
+            time.sleep(0.01)
+            return _model(32)
+        return load
+
+    def worker(n):
+        try:
+            for i in range(20):
+                key = "abcd"[(n + i) % 4]
+                with cache.use(key, loader_for(key)) as model:
+                    assert key in cache            # pinned: present for the whole block
+                    model.weight.sum()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    assert not any(row["pinned"] for row in cache.report())
+    assert cache.total_bytes() <= cache.budget_bytes
+    assert len(loads) == sum(cache.load_count.values())
+    assert len(loads) - len(cache.report()) == len(cache.evictions), "every extra load followed an eviction"
+
+
+def test_a_model_bigger_than_the_budget_is_served_then_let_go():
+    cache = ModelCache(budget_bytes=10)
+    with cache.use("big", lambda: _model(16)) as big:
+        assert big.weight.shape == (16, 16) and "big" in cache
+    assert "big" not in cache and cache.total_bytes() == 0

@@ -133,3 +133,14 @@ def test_regenerating_one_page_changes_only_that_page(profile):
     edited = illustrate_pages([replace(pages[1], prompt_override="a tiny red boat on a grey sea")], profile,
                               style="watercolor")
     assert "boat" in edited[0].settings["prompt"] and edited[0].settings["seed"] == 41
+
+
+def test_mixed_sizes_are_drawn_in_groups_and_returned_in_the_order_asked(profile):
+    sizes = [(64, 64), (72, 64), (64, 64), (72, 64)]
+    requests = [IllustrationRequest(key=f"p{i}", prompt="a fox", seed=i, width=w, height=h)
+                for i, (w, h) in enumerate(sizes)]
+    drawn = []
+    results = _draw(profile, requests, batch_size=4, on_image=lambda r: drawn.append(r.key))
+    assert [r.key for r in results] == ["p0", "p1", "p2", "p3"]
+    assert [r.image.size for r in results] == sizes
+    assert drawn == ["p0", "p2", "p1", "p3"], "one batch per size"

@@ -161,3 +161,13 @@ def test_markup_in_the_story_is_not_drawn():
     assert "Nobody" in pair.prompt
     for leak in ("<", ">", " b ", "img", "passwd"):
         assert leak not in pair.prompt
+
+
+def test_code_inside_script_and_style_is_not_drawn():
+    pair = build_prompt('<style>.a{color:red}</style><SCRIPT type="x">alert(1)</script > The brave dog ran.', "none")
+    assert pair.prompt == "brave dog ran"
+
+
+def test_initialisms_keep_their_clause_together():
+    prompt = build_prompt("At 5 p.m. the fox, e.g. a red one, reached the U.S.A. coast.", "none").prompt
+    assert prompt == "5 pm fox, red, reached USA coast"

@@ -223,3 +223,13 @@ def test_count_words():
     assert count_words("") == 0
     assert count_words("Hello, world!  — yes") == 3
     assert count_words("こんにちは") == 3
+
+
+def test_first_line_alone_matches_how_the_story_is_cut():
+    for text, alone in [("The Fox\n\nOnce upon a time.", "The Fox"), ("The Fox\nOnce upon a time.", "The Fox"),
+                        ("The Fox\rOnce upon a time.", "The Fox"),
+                        ("The fox ran home\nand slept.", None), ("Only one line.", "Only one line."), ("  \n ", None)]:
+        span = seg_mod.first_line_alone(text)
+        assert (text[span[0]:span[1]] if span else None) == alone
+        if span and text.strip():
+            assert segment_story(text)[0] == Segment(alone, span[0], span[1])
