@@ -23,3 +23,15 @@ def tiny_models() -> dict[str, Path]:
     from engine import tinykit
 
     return tinykit.ensure_tiny_models()
+
+
+@pytest.fixture(scope="module")
+def one_cpu_thread():
+    """One torch thread for a module of tiny-model tests: they spend their time in thread hand-offs, and
+    one thread is about fifty times faster on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,18 +15,9 @@ from engine.cache import get_cache  # noqa: E402
 from engine.caption import Captioner, clean_caption  # noqa: E402
 from engine.errors import InputError, ModelUnavailable  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    # Tiny models spend their time in thread hand-offs; one thread is ~50x faster on a busy 2-core box.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,10 @@ from engine.errors import InputError  # noqa: E402
 from engine.storyteller import (Story, Storyteller, caption_sentence, clean_passage, clean_title,  # noqa: E402
                                 derive_seed, derived_title, max_new_tokens_for)
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
+
 CAPTIONS = ["a dog running on the beach", "a castle in the forest", "the moon over the sea"]
 WORDS = 12   # short passages keep the tiny models quick
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    # Tiny models spend their time in thread hand-offs; one thread is ~50x faster on a busy 2-core box.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,9 @@ import torch
 
 from engine import tinykit
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
+
 WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".msgpack", ".h5"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _digests(folder: Path) -> dict[str, str]:
