@@ -54,7 +54,8 @@ PROFILES: dict[str, Profile] = {
                 "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
                 "preview_decoder": "madebyollin/taesd"},
         steps=4, guidance=0.0, width=512, height=512, batch_size=6,
-        download_size="about 5 GB (SD-Turbo 2.6 GB in fp16, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
+        download_size="about 5 GB with a GPU, 7 GB without (SD-Turbo 2.6 GB in fp16 or 5.2 GB in full precision, "
+                      "BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
     "classic": Profile(
         name="classic",
@@ -64,7 +65,8 @@ PROFILES: dict[str, Profile] = {
                 "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
                 "preview_decoder": "madebyollin/taesd"},
         steps=30, guidance=7.5, width=512, height=512, batch_size=4,
-        download_size="about 7 GB (SD 1.5 4.3 GB, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
+        download_size="about 5 GB with a GPU, 8 GB without (SD 1.5 with its safety checker 2.7 GB in fp16 or 5.5 GB "
+                      "in full precision, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
     "quality": Profile(
         name="quality",
@@ -74,7 +76,8 @@ PROFILES: dict[str, Profile] = {
                 "storyteller": "Qwen/Qwen2.5-1.5B-Instruct",
                 "preview_decoder": "madebyollin/taesd"},
         steps=40, guidance=7.0, width=512, height=512, batch_size=4,
-        download_size="about 10 GB (SD 1.5 4.3 GB, BLIP large 1.9 GB, Qwen2.5-1.5B 3.1 GB)",
+        download_size="about 8 GB with a GPU, 11 GB without (SD 1.5 2.7 or 5.5 GB, BLIP large 1.9 GB, "
+                      "Qwen2.5-1.5B 3.1 GB)",
     ),
     "tiny": Profile(
         name="tiny",

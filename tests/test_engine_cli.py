@@ -142,3 +142,43 @@ def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("Error: Could not read or write") and err.endswith(".") and "\n" not in err
     assert blocker.read_text() == "not a folder"
+
+
+def test_fetch_asks_the_hub_only_for_what_the_loaders_read(monkeypatch, capsys):
+    """The picture model comes through the pipeline's own download (its folders, safetensors, the
+    variant this machine loads), never a whole repository with its single-file checkpoints."""
+    import diffusers
+    import huggingface_hub
+    import torch
+
+    from engine.device import DeviceChoice
+
+    asked = []
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "download",
+                        classmethod(lambda cls, ref, **kw: asked.append(("pipeline", ref, kw))))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda ref, **kw: asked.append(("snapshot", ref, kw)))
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("STORYBOOK_DEVICE", "cpu")
+
+    assert main(["fetch", "--profile", "fast"]) == 0
+    pipeline = [a for a in asked if a[0] == "pipeline"]
+    assert pipeline == [("pipeline", "stabilityai/sd-turbo", {"variant": None, "use_safetensors": True})]
+    snapshots = {ref: kw["allow_patterns"] for kind, ref, kw in asked if kind == "snapshot"}
+    assert set(snapshots) == {"Salesforce/blip-image-captioning-base", "Qwen/Qwen2.5-0.5B-Instruct",
+                              "madebyollin/taesd"}
+    from fnmatch import fnmatch
+    for patterns in snapshots.values():
+        wanted = lambda name: any(fnmatch(name, p) for p in patterns)  # noqa: E731
+        assert all(map(wanted, ["model.safetensors", "config.json", "tokenizer.json", "merges.txt",
+                                "generation_config.json", "diffusion_pytorch_model.safetensors"]))
+        assert not any(map(wanted, ["pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "onnx/model.onnx",
+                                    "rust_model.ot", "taesd_decoder.pth"]))
+    assert "ready to use offline" in capsys.readouterr().err
+
+    asked.clear()
+    assert main(["fetch", "--profile", "classic", "--weights", "fp16"]) == 0
+    assert asked[0][2]["variant"] == "fp16"
+
+    from engine.__main__ import weights_variant
+    assert weights_variant(DeviceChoice("cuda", torch.bfloat16)) == "fp16"
+    assert weights_variant(DeviceChoice("cpu", torch.float32)) is None
