@@ -309,19 +309,20 @@ def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[SegmentView
 
 
 def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], profile, label: str) -> str:
-    from engine.illustrate import PageSpec
-
-    specs = [PageSpec(key=seg.id, text=seg.text, seed=int(seg.seed), prompt_override=seg.prompt_override,
-                      negative_prompt=seg.negative_prompt) for seg in pages]
+    # engine.illustrate imports torch and diffusers (seconds, the first time): that happens on the worker,
+    # so the page shows the job at once instead of freezing after the click.
+    pages_to_draw = [(seg.id, seg.text, int(seg.seed), seg.prompt_override, seg.negative_prompt) for seg in pages]
     style = project.style
     characters = tuple((c.name, c.description) for c in project.characters)
-    count = len(specs)
+    count = len(pages_to_draw)
 
     def run(ctx) -> None:
-        from engine.illustrate import illustrate_pages
-
-        ready, steps_done = 0, 0
         ctx.progress(0, message="Getting the picture model ready…")
+        from engine.illustrate import PageSpec, illustrate_pages
+
+        specs = [PageSpec(key=key, text=text, seed=seed, prompt_override=override, negative_prompt=negative)
+                 for key, text, seed, override, negative in pages_to_draw]
+        ready, steps_done = 0, 0
 
         def status() -> str:
             return f"Drawing… {ready} of {count} picture{'s' if count != 1 else ''} ready"

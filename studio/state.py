@@ -20,6 +20,7 @@ PROJECT_ID = "sb.project_id"              # int | None: the open project
 BASE_VERSION = "sb.base_version"          # dict[int, int]: project id -> version the page's edits are based on
 RELOAD_GEN = "sb.reload_gen"              # int: bumped by "Reload" so every editing widget starts afresh
 FLASH = "sb.flash"                        # list[(kind, message)]: shown once at the top of the next run
+RECENT_ACTIONS = "sb.recent_actions"      # dict[str, float]: action name -> when it last ended (double clicks)
 SEEN_JOBS = "sb.seen_jobs"                # set[str]: finished jobs whose outcome the user dismissed
 SPLIT_MODE = "sb.split_mode"              # "sentences" | "words"
 SPLIT_SENTENCES = "sb.split_sentences"    # int: sentences per page

@@ -7,11 +7,14 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from engine.errors import StudioError
 from storage import ConflictError, Library, NotFound, ProjectView, StorageError
@@ -41,14 +44,57 @@ def worker():
 # ------------------------------------------------------------------------------------ messages
 
 
+# --- bookkeeping that a second click cannot cut short ----------------------------------------------
+# Streamlit stops a run at its next st.* call or st.session_state access once another run is asked for
+# (a second click, a keystroke elsewhere). After an action has saved something, the run must still
+# record the version it produced and its message, or the next run thinks another tab changed the
+# story. So guard() fetches the session's containers BEFORE the action and the bookkeeping after it
+# mutates them as plain Python objects, which cannot be interrupted.
+
+
+class _Books:
+    def __init__(self) -> None:
+        self.versions: dict = st.session_state.setdefault(S.BASE_VERSION, {})
+        self.flash: list = st.session_state.setdefault(S.FLASH, [])
+        self.recent: dict = st.session_state.setdefault(S.RECENT_ACTIONS, {})
+        self.action: str | None = None
+
+
+_books: ContextVar[_Books | None] = ContextVar("storybook_books", default=None)
+_pending_action: ContextVar[str | None] = ContextVar("storybook_action", default=None)
+DOUBLE_CLICK_S = 1.5  # a second click on the same action within this time of the first one's end is ignored
+
+
+def first_click(action: str) -> bool:
+    """False for the second click of a double click (the same action, just done in this session).
+
+    Use as ``if st.button(...) and ui.first_click("name"):`` with a ``ui.guard()`` block under it; the
+    guard records when the action ended, even if the run is cut short after it.
+    """
+    recent = st.session_state.setdefault(S.RECENT_ACTIONS, {})
+    last = recent.get(action)
+    if last is not None and time.monotonic() - last < DOUBLE_CLICK_S:
+        return False
+    _pending_action.set(action)
+    return True
+
+
 def flash(kind: str, message: str) -> None:
     """A message shown once, at the top of the next run (survives st.rerun and page switches)."""
-    st.session_state.setdefault(S.FLASH, []).append((kind, message))
+    books = _books.get()
+    (books.flash if books is not None else st.session_state.setdefault(S.FLASH, [])).append((kind, message))
 
 
 def show_flash() -> None:
-    for kind, message in st.session_state.pop(S.FLASH, []):
-        {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind](message, icon=_ICONS[kind])
+    messages = st.session_state.setdefault(S.FLASH, [])
+    pending = list(messages)
+    messages.clear()  # the same list object stays in the session, so guard() may hold it
+    # Always one container, with or without messages: elements after it keep their place in the page, so
+    # the run after a message does not rebuild (and close) an open popover and empty its file uploader.
+    with st.container():
+        for kind, message in pending:
+            {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind](
+                message, icon=_ICONS[kind])
 
 
 _ICONS = {"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:",
@@ -59,9 +105,21 @@ ERROR_ICON = ":material/error:"
 
 @contextmanager
 def guard(project_id: int | None = None) -> Iterator[None]:
-    """Show a person's error as one st.error sentence (never a traceback); a stale tab gets a Reload button."""
+    """Show a person's error as one st.error sentence (never a traceback); a stale tab gets a Reload button.
+
+    Inside it, set_base_version() and flash() cannot be cut short by a second click (see _Books).
+    """
+    books = _Books()
+    books.action = _pending_action.get()
+    _pending_action.set(None)
+    token = _books.set(books)
+    failed = True
     try:
         yield
+        failed = False
+    except (RerunException, StopException):
+        failed = False  # st.rerun() after the action, or the next click cutting the run short
+        raise
     except ConflictError as exc:
         st.error(exc.message, icon=":material/sync_problem:")
         if project_id is not None:
@@ -71,6 +129,10 @@ def guard(project_id: int | None = None) -> Iterator[None]:
         st.error(exc.message, icon=ERROR_ICON)
     except (StudioError, StorageError) as exc:
         st.error(exc.message, icon=ERROR_ICON)
+    finally:
+        _books.reset(token)
+        if books.action is not None and not failed:  # after a refusal the person may fix it and click at once
+            books.recent[books.action] = time.monotonic()
 
 
 # -------------------------------------------------------------------------------- open project
@@ -147,7 +209,9 @@ def base_version(project: ProjectView) -> int:
 
 
 def set_base_version(project: ProjectView) -> None:
-    st.session_state.setdefault(S.BASE_VERSION, {})[project.id] = project.version
+    books = _books.get()
+    versions = books.versions if books is not None else st.session_state.setdefault(S.BASE_VERSION, {})
+    versions[project.id] = project.version
 
 
 def project_profile(project: ProjectView):

@@ -137,3 +137,37 @@ def test_save_draft_keeps_the_text_and_leaves_the_pages_as_they_are(lib):
         actions.save_draft(lib, project.id, project.version, "stale")
     with pytest.raises(InputError, match="too long"):
         actions.save_draft(lib, project.id, saved.version, "x" * (MAX_STORY_CHARS + 1))
+
+
+def test_submitting_pictures_leaves_torch_to_the_worker(tmp_path, tiny_models):
+    """The page thread only submits: engine.illustrate (torch, diffusers: seconds the first time) is
+    imported by the job on the worker, so a click shows the job at once instead of freezing the page."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys
+from engine.jobs import get_worker
+from storage import Library
+from studio import actions
+submitted = []
+worker = get_worker()
+worker.submit = lambda fn, **kw: submitted.append(kw) or "job-1"
+lib = Library()
+project = actions.open_sample(lib)
+start = actions.illustrate_all(lib, project.id, project.version)
+again = actions.regenerate(lib, project.id, project.segments[0].id, start.project.version)
+assert start.job_id == "job-1" and again.job_id == "job-1" and len(submitted) == 2, submitted
+heavy = sorted(m for m in ("torch", "diffusers", "engine.illustrate") if m in sys.modules)
+print("heavy:", heavy)
+"""
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    os.symlink(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
+    env = {**os.environ, "STORYBOOK_HOME": str(home), "STORYBOOK_PROFILE": "tiny"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "heavy: []" in out.stdout, out.stdout

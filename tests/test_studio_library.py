@@ -125,3 +125,46 @@ def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
     sidebar = [m.value for m in tab.sidebar.markdown]
     assert any("The Lighthouse Fox" in m for m in sidebar), sidebar
     assert "9 pages · 0 pictures" in [c.value for c in tab.sidebar.caption]
+
+
+def test_a_double_click_on_duplicate_makes_one_copy(fresh_home):
+    """A double click reaches the app as two runs that both carry the click (runner.fastReruns is off);
+    the second one, right after the first copy was made, makes no second copy."""
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    at = app()
+    at.session_state[f"menu.{fox.id}"] = True  # the card's menu is open
+    at.run()
+    at.button(key=f"dup.{fox.id}").click().run()
+    at.session_state[f"menu.{fox.id}"] = True
+    at.run()
+    at.button(key=f"dup.{fox.id}").click().run()   # the second click of the double click
+    assert not at.exception, at.exception
+    assert len(fresh_home.list_projects()) == 2
+    assert not at.error
+
+
+def test_a_message_does_not_move_the_page_under_it(fresh_home):
+    """The run after a message lays the page out as the run with it did: an open popover (Import, a
+    card's menu) keeps its place, so it is not closed and its file uploader is not emptied."""
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    at = app()
+    without = len(at.main.children)
+    at.session_state[f"menu.{fox.id}"] = True
+    at.run()
+    at.button(key=f"dup.{fox.id}").click().run()
+    assert any(s.startswith("Made a copy") for s in texts(at.success))
+    assert len(at.main.children) == without
+    at.run()  # the message is gone
+    assert not at.success and len(at.main.children) == without
+
+
+def test_config_listens_locally_and_keeps_reruns_in_order():
+    import tomllib
+
+    config = tomllib.loads((Path(HOME).parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["fastReruns"] is False
+    assert config["server"]["address"] == "127.0.0.1" and config["server"]["enableXsrfProtection"] is True

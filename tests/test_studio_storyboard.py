@@ -376,3 +376,37 @@ def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
     at = storyboard(gone.id)
     assert not any("no longer exists" in i for i in texts(at.info))
     assert any("STORYBOOK_PROFILE is set to 'tiny'" in c for c in texts(at.caption))
+
+
+def _cut_short_after_saving():
+    """A page action whose run is cut short right after it saved, as when a second click arrives."""
+    from types import SimpleNamespace
+
+    import streamlit as st
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    from studio import ui
+
+    st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    if st.button("Save", key="save") and ui.first_click("save"):
+        with ui.guard(7):
+            saved = SimpleNamespace(id=7, version=3)  # what the action stored
+            get_script_run_ctx().script_requests.request_rerun(RerunData())  # the second click arrives
+            ui.set_base_version(saved)
+            ui.flash("success", "Saved.")
+            st.session_state["finished"] = True  # the next yield point: the run stops here
+
+
+def test_a_run_cut_short_after_saving_still_records_the_version_and_message():
+    """Otherwise the next run takes the tab's own save for another tab's edit ("changed in another tab")."""
+    at = AppTest.from_function(_cut_short_after_saving, default_timeout=30)
+    at.run()
+    at.button(key="save").click().run()
+    assert not at.exception, at.exception
+    assert "finished" not in at.session_state and at.session_state["runs"] == 3  # it was cut short, then rerun
+    assert at.session_state["sb.base_version"] == {7: 3}
+    assert at.session_state["sb.flash"] == [("success", "Saved.")]
+    # The rerun carried the same click (a double click): it is not done twice.
+    at.button(key="save").click().run()
+    assert at.session_state["sb.flash"] == [("success", "Saved.")]  # not saved (and announced) twice

@@ -121,7 +121,8 @@ def new_story_form() -> None:
                          help="Younger readers get shorter sentences and simpler words.")
     cols[2].number_input("Words per picture", min_value=MIN_WORDS, max_value=MAX_WORDS, step=5, key=S.IMAGES_WORDS,
                          help="About how long each picture's passage is.")
-    if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.write"):
+    if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.write") \
+            and ui.first_click("images.write"):
         with ui.guard():
             # The usable pictures in the chosen order; refused files go along so they are named again.
             pictures = [(by_id[fid].getvalue(), by_id[fid].name) for fid in order + refused]
@@ -280,13 +281,13 @@ def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writi
                                  disabled=busy_picture,
                                  help="Draw a new picture for these words with the picture model; your "
                                       "picture stays as an older version.")
-        if retell:
+        if retell and ui.first_click(f"retell.{seg.id}"):
             with ui.guard(pid):
                 start = actions.retell_passage(lib, pid, seg.id, base)
                 ui.set_base_version(start.project)
                 ui.flash("info", f"Writing the words for picture {n} again…")
                 st.rerun()
-        if draw:
+        if draw and not busy_picture and ui.first_click(f"illustrate.{seg.id}"):
             with ui.guard(pid):
                 start = actions.regenerate(lib, pid, seg.id, base, new_seed=True)
                 ui.set_base_version(start.project)
@@ -312,7 +313,8 @@ def story_panel() -> None:
         with st.container(border=True):
             st.warning("The story has not been written yet: writing it stopped, or the studio was restarted "
                        "while it ran. Your pictures are saved.", icon=":material/edit_off:")
-            if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite"):
+            if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite") \
+                    and ui.first_click("images.rewrite"):
                 with ui.guard(pid):
                     start = actions.write_story_again(lib, pid, base, new_seed=False)
                     ui.set_base_version(start.project)
@@ -332,7 +334,7 @@ def story_panel() -> None:
                                         help="The same settings and seed write the same story again.")
             again_new = cols[1].button("New seed", icon=":material/casino:", key="images.again.new",
                                        disabled=bool(busy))
-            if again_same or again_new:
+            if (again_same or again_new) and not busy and ui.first_click("images.again"):
                 with ui.guard(pid):
                     start = actions.write_story_again(lib, pid, base, new_seed=bool(again_new))
                     ui.set_base_version(start.project)

@@ -23,24 +23,26 @@ top = st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
 search = top[0].text_input("Search", key=S.LIBRARY_SEARCH, placeholder="Search titles, authors and story text",
                            label_visibility="collapsed")
 
-with top[1].popover("New story", icon=":material/add:", type="primary", width="stretch"):
+with top[1].popover("New story", icon=":material/add:", type="primary", width="stretch", key="library.new"):
     with st.form("new-story", clear_on_submit=True, border=False):
         title = st.text_input("Title", placeholder=actions.DEFAULT_TITLE)
         author = st.text_input("Author", placeholder="Who wrote it (optional)")
         create = st.form_submit_button("Create and open", icon=":material/add:", type="primary")
-    if create:
+    if create and ui.first_click("new"):
         with ui.guard():
             ui.start_new(title, author)
 
 if top[2].button("Open the sample story", icon=":material/pets:", width="stretch",
-                 help="A short story about a fox in a lighthouse, already split into pages."):
+                 help="A short story about a fox in a lighthouse, already split into pages.") \
+        and ui.first_click("sample"):
     with ui.guard():
         ui.start_sample()
 
-with top[3].popover("Import", icon=":material/upload_file:", width="stretch"):
+with top[3].popover("Import", icon=":material/upload_file:", width="stretch", key="library.import"):
     st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
     upload = st.file_uploader("Story bundle", type=["zip"], key=f"import.{st.session_state.get(S.UPLOAD_GEN, 0)}")
-    if st.button("Import this bundle", icon=":material/upload_file:", disabled=upload is None):
+    if st.button("Import this bundle", icon=":material/upload_file:", disabled=upload is None) \
+            and upload is not None and ui.first_click("import"):
         with ui.guard():
             imported = lib.import_bundle(upload.getvalue())
             st.session_state[S.UPLOAD_GEN] = st.session_state.get(S.UPLOAD_GEN, 0) + 1
@@ -61,10 +63,12 @@ if not projects:
             st.markdown("Write a story (or paste one), split it into pages, and let the studio draw a picture "
                         "for every page. You can redraw, pick between versions, or use your own pictures.")
             cols = st.columns(2)
-            if cols[0].button("Start a new story", icon=":material/add:", type="primary", key="empty.new"):
+            if cols[0].button("Start a new story", icon=":material/add:", type="primary", key="empty.new") \
+                    and ui.first_click("new"):
                 with ui.guard():
                     ui.start_new()
-            if cols[1].button("Open the sample story", icon=":material/pets:", key="empty.sample"):
+            if cols[1].button("Open the sample story", icon=":material/pets:", key="empty.sample") \
+                    and ui.first_click("sample"):
                 with ui.guard():
                     ui.start_sample()
     st.stop()
@@ -85,7 +89,8 @@ def card_menu(summary: ProjectSummary) -> None:
                 lib.rename_project(summary.id, new_title, current.version)
                 ui.flash("success", f"Renamed to “{new_title.strip()}”.")
                 st.rerun()
-    if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:"):
+    if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:") \
+            and ui.first_click(f"dup.{summary.id}"):
         with ui.guard():
             copy = lib.duplicate_project(summary.id)
             ui.flash("success", f"Made a copy: “{copy.title}”.")

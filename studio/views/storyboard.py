@@ -37,10 +37,10 @@ if project is None:
         st.subheader("No story is open")
         st.markdown("Pick a story in the library, start a new one, or open the sample story to look around.")
         cols = st.columns(3)
-        if cols[0].button("Start a new story", icon=":material/add:", type="primary"):
+        if cols[0].button("Start a new story", icon=":material/add:", type="primary") and ui.first_click("new"):
             with ui.guard():
                 ui.start_new()
-        if cols[1].button("Open the sample story", icon=":material/pets:"):
+        if cols[1].button("Open the sample story", icon=":material/pets:") and ui.first_click("sample"):
             with ui.guard():
                 ui.start_sample()
         cols[2].page_link(S.PAGE_LIBRARY, label="Go to the library", icon=":material/local_library:")
@@ -136,7 +136,7 @@ with right:
             draft = st.button("Save draft", icon=":material/save:", key="story.draft",
                               help="Keep the text without cutting it into pages again.")
         st.caption("Pages whose text does not change keep their pictures.")
-        if split:
+        if split and ui.first_click("story.split"):
             with ui.guard(pid):
                 sentences = int(st.session_state[S.SPLIT_SENTENCES]) if mode == "sentences" else None
                 words = int(st.session_state[S.SPLIT_WORDS]) if mode == "words" else None
@@ -181,7 +181,8 @@ elif without and with_picture:
 else:
     label = f"Illustrate all {ui.plural(len(segments), 'page')}"
 if bar[0].button(label, icon=":material/brush:", type="primary", key="illustrate.all", width="stretch",
-                 disabled=bool(active_now) or (not without and not redo)):
+                 disabled=bool(active_now) or (not without and not redo)) \
+        and not active_now and ui.first_click("illustrate.all"):
     with ui.guard(pid):
         start = actions.illustrate_all(lib, pid, base, redo=redo)
         ui.set_base_version(start.project)
@@ -275,7 +276,7 @@ def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
         save = cols[0].button("Save", icon=":material/save:", key=f"save.{seg.id}", width="stretch")
         save_draw = cols[1].button("Save and redraw", icon=":material/refresh:", key=f"savedraw.{seg.id}", width="stretch",
                                    help="With the same seed, so only your edits change the picture.")
-        if save or save_draw:
+        if (save or save_draw) and ui.first_click(f"save.{seg.id}"):
             with ui.guard(pid):
                 changes = {}
                 if st.session_state[text_key] != seg.text:
@@ -352,7 +353,8 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
         upload_gen = st.session_state.get(S.UPLOAD_GEN, 0)
         file = st.file_uploader("Use your own picture (PNG, JPEG or WebP)", type=["png", "jpg", "jpeg", "webp"],
                                 key=f"upload.{seg.id}.{upload_gen}")
-        if st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{seg.id}", disabled=file is None):
+        if st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{seg.id}", disabled=file is None) \
+                and file is not None and ui.first_click(f"upload.use.{seg.id}"):
             with ui.guard(pid):
                 _, notes = actions.upload_picture(lib, seg.id, file.getvalue(), file.name)
                 st.session_state[S.UPLOAD_GEN] = upload_gen + 1
@@ -370,7 +372,8 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
         if points:
             choice = st.selectbox("Start a new page at", options=list(range(len(points))), key=f"splitat.{seg.id}",
                                   format_func=lambda i: f"“{points[i][1]}”")
-            if st.button("Split this page in two", icon=":material/content_cut:", key=f"split.{seg.id}"):
+            if st.button("Split this page in two", icon=":material/content_cut:", key=f"split.{seg.id}") \
+                    and ui.first_click(f"split.{seg.id}"):
                 with ui.guard(pid):
                     ui.set_base_version(lib.split_segment(seg.id, points[choice][0], base))
                     ui.flash("success", f"Split page {n} in two; the first part keeps its pictures.")
@@ -378,7 +381,8 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
         else:
             st.caption("This page is too short to split.")
         if not is_last:
-            if st.button("Merge with the next page", icon=":material/merge:", key=f"merge.{seg.id}"):
+            if st.button("Merge with the next page", icon=":material/merge:", key=f"merge.{seg.id}") \
+                    and ui.first_click(f"merge.{seg.id}"):
                 with ui.guard(pid):
                     ui.set_base_version(lib.merge_segments(seg.id, base))
                     ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
@@ -417,7 +421,7 @@ def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
                             help="Unlock the seed to draw with a new one." if seg.locked else "Draw again with a new seed.")
             same = st.button("Redraw", icon=":material/refresh:", key=f"same.{seg.id}", disabled=busy,
                              help="Draw again with the same seed (and your edited prompt).")
-        if new or same:
+        if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{seg.id}"):
             with ui.guard(pid):
                 start = actions.regenerate(lib, pid, seg.id, base, new_seed=bool(new))
                 ui.set_base_version(start.project)
