@@ -282,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     except StudioError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`python -m engine segment story.txt | head`): nothing more to tell it.
+        # stdout now points at devnull, so the interpreter's own flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
     except OSError as exc:
         print(f"Error: {file_error_message(exc)}", file=sys.stderr)
         return 1

@@ -52,11 +52,12 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from engine.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where it is used: `python -m engine segment` never needs it
+    import torch
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 FULL_KIT_VERSION = "1"
@@ -231,6 +232,8 @@ def load_config(part: str) -> dict:
 
 def build_full_model(part: str, device: str | torch.device | None = None):
     """One full-size model with random weights; on device 'meta' it costs nothing (for counting)."""
+    import torch
+
     cfg = load_config(part)
     with torch.device(device) if device is not None else contextlib.nullcontext():
         if part == "unet":
@@ -301,6 +304,8 @@ def _qwen_tokenizer(vocab_size: int, model_config: dict):
 
 
 def _build_full_role(role: str, folder: Path, tiny: dict[str, Path]) -> None:
+    import torch
+
     torch.manual_seed(0)
     if role == "illustrator":
         from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
@@ -394,6 +399,8 @@ def bench_models(arch: str, models_dir: str | None, log: Callable[[str], None]) 
 
 def diffusion_flops(illustrator_folder: Path, preview_folder: Path | None, size: int) -> dict[str, float]:
     """FLOPs of one prompt encoding, one UNet evaluation and one decode for a single picture, counted on meta."""
+    import torch
+
     from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -413,6 +420,8 @@ def diffusion_flops(illustrator_folder: Path, preview_folder: Path | None, size:
 
 def count_diffusion_flops(unet, vae, text, preview, size: int, tokens: int = 77) -> dict[str, float]:
     """FlopCounterMode over meta-device models: matmuls, convolutions and attention, no compute."""
+    import torch
+
     from torch.utils.flop_counter import FlopCounterMode
 
     side = size // 2 ** (len(vae.config.block_out_channels) - 1)
@@ -445,6 +454,8 @@ def picture_flops(per: dict[str, float], images: int, steps: int, guidance: floa
 # --- measuring ---------------------------------------------------------------------------------------
 
 def _sync_for(device: str) -> Callable[[], None]:
+    import torch
+
     if device.startswith("cuda"):
         return torch.cuda.synchronize
     if device == "mps":
@@ -514,6 +525,8 @@ class Generation:
         self.calls = 0
 
     def hook(self, model):
+        import torch
+
         def make(generate):
             @functools.wraps(generate)
             def fixed(*args, **kwargs):
@@ -578,6 +591,8 @@ def max_rss_bytes() -> int:
 @contextlib.contextmanager
 def private_cache() -> Iterator[Any]:
     """A fresh, empty model cache for the block: what a process without our cache would do per request."""
+    import torch
+
     import engine.cache as cache_module
 
     with cache_module._cache_lock:
@@ -607,6 +622,8 @@ def save_durably(folder: Path, name: str, data: bytes) -> None:
 
 def measure_roofline(device: str, dtypes: list[torch.dtype], sync: Callable[[], None]) -> dict:
     """The matmul rate per number format and the memory-copy bandwidth of this device, measured now."""
+    import torch
+
     gpu = device.startswith("cuda")
     n = 8192 if gpu else 2048
     reps = 50 if gpu else 4
@@ -677,6 +694,8 @@ class RunResult:
 class Bench:
     def __init__(self, workload: Workload, models: dict[str, Path], choice, variants: list[Variant],
                  out_dir: Path, log: Callable[[str], None]):
+        import torch
+
         from engine.device import DeviceChoice
         from engine.profiles import PROFILES
 
@@ -713,6 +732,8 @@ class Bench:
         return on_image
 
     def _naive_pictures(self, clock: StageClock, folder: Path, started: float, first: list) -> list:
+        import torch
+
         from diffusers import DiffusionPipeline
 
         images: list = []
@@ -816,6 +837,8 @@ class Bench:
 
     def run(self, variant: Variant, *, count_flops: bool = False) -> RunResult:
         """One run of the variant's job; stages in seconds."""
+        import torch
+
         self._run_number += 1
         folder = self.out_dir / f"run-{self._run_number:03d}-{variant.name.replace(':', '-')}"
         folder.mkdir(parents=True)
@@ -1009,6 +1032,8 @@ def _quiet_libraries() -> None:
 
 
 def run_bench(args) -> dict:
+    import torch
+
     from engine.device import pick_device
 
     log = (lambda s: None) if args.silent else (lambda s: print(s, file=sys.stderr, flush=True))
@@ -1082,6 +1107,8 @@ def _load_average() -> list[float] | None:
 
 def build_report(args, workload, choice, variants, results, roofline, per_picture, counted, cold,
                  repeats, warmup, prepare_seconds, models, load_average=None) -> dict:
+    import torch
+
     from engine.profiles import PROFILES
 
     base = PROFILES["fast" if workload.arch == "full" else "tiny"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.errors import InputError
 from engine.imageio import LoadedImage, load_image
-from engine.storyteller import DEFAULT_TEMPERATURE, MAX_AGE, MIN_AGE, TONES
+from engine.storyspec import DEFAULT_TEMPERATURE, MAX_AGE, MIN_AGE, TONES
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:

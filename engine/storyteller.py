@@ -26,22 +26,10 @@ from engine.device import DeviceChoice, pick_device
 from engine.errors import InputError
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import Profile, get_profile, is_offline
+from engine.storyspec import (DEFAULT_TEMPERATURE, MAX_AGE, MAX_CAPTION_CHARS, MAX_CAPTIONS,
+                              MAX_HINTS_CHARS, MAX_TEMPERATURE, MAX_TITLE_CHARS, MAX_WORDS, MIN_AGE,
+                              MIN_CAPTIONS, MIN_WORDS, TONES)
 
-TONES: dict[str, str] = {
-    "gentle": "warm and gentle",
-    "funny": "funny and playful, with a silly surprise",
-    "adventurous": "exciting and adventurous",
-    "bedtime": "calm and sleepy, ending softly",
-    "mysterious": "a little mysterious, with a small puzzle to wonder about",
-}
-MIN_AGE, MAX_AGE = 3, 12
-MIN_CAPTIONS, MAX_CAPTIONS = 1, 12
-MAX_HINTS_CHARS = 1000
-MAX_CAPTION_CHARS = 300
-MAX_TITLE_CHARS = 120
-MIN_WORDS, MAX_WORDS = 10, 250
-MAX_TEMPERATURE = 2.0
-DEFAULT_TEMPERATURE = 0.8
 TOP_P = 0.95
 REPETITION_PENALTY = 1.1
 CONTEXT_WORDS = 120          # how much of the story so far a passage sees

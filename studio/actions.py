@@ -421,7 +421,7 @@ def ensure_models(profile, roles: Sequence[str]) -> None:
 
 def check_story_request(count: int | None, *, hints: str, tone: str, age: int, words_per_picture: int) -> None:
     """The storyteller's limits, checked before anything is saved or submitted (count None: not yet known)."""
-    from engine.storyteller import MAX_AGE, MAX_CAPTIONS, MAX_HINTS_CHARS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
+    from engine.storyspec import MAX_AGE, MAX_CAPTIONS, MAX_HINTS_CHARS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
 
     if count is not None and count < 1:
         raise InputError("Add at least one picture (PNG, JPEG or WebP) to tell a story from.")
@@ -450,7 +450,7 @@ def start_story_from_images(lib: Library, pictures: Sequence[tuple[bytes, str]],
     from engine.errors import ImageRejected
     from engine.imageio import load_image
     from engine.storyplan import new_seed
-    from engine.storyteller import DEFAULT_TEMPERATURE
+    from engine.storyspec import DEFAULT_TEMPERATURE
 
     hints = (hints or "").strip()
     if not pictures:

@@ -182,3 +182,30 @@ def test_fetch_asks_the_hub_only_for_what_the_loaders_read(monkeypatch, capsys):
     from engine.__main__ import weights_variant
     assert weights_variant(DeviceChoice("cuda", torch.bfloat16)) == "fp16"
     assert weights_variant(DeviceChoice("cpu", torch.float32)) is None
+
+
+def test_text_commands_and_the_studio_pages_start_without_torch(tmp_path):
+    """Splitting a story, listing profiles and opening the From images page need no torch (seconds to import)."""
+    story = _story(tmp_path, "Once upon a time. The end.")
+    code = ("import sys, io, contextlib\n"
+            "from engine.__main__ import main\n"
+            "import studio.actions, engine.storyspec, engine.cli_story\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['segment', {str(story)!r}]) == 0\n"
+            "print('torch' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+
+
+def test_a_reader_that_stops_early_gets_no_error(tmp_path):
+    """`python -m engine segment story.txt | head -1`: no traceback and no error sentence for a closed pipe."""
+    story = _story(tmp_path, ("The fox ran. " * 20 + "\n\n") * 700)   # JSON far past a pipe buffer
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "segment", str(story), "--sentences", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert err == "", err

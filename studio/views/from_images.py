@@ -11,7 +11,7 @@ import streamlit as st
 
 from engine.errors import InputError
 from engine.jobs import JobInfo
-from engine.storyteller import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
+from engine.storyspec import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
 from storage import ProjectView, SegmentView, StorageError
 from studio import actions
 from studio import state as S

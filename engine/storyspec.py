@@ -1,0 +1,18 @@
+"""What a person may ask of the storyteller: tones, ages, lengths. No torch, so pages and CLIs import it freely."""
+from __future__ import annotations
+
+TONES: dict[str, str] = {
+    "gentle": "warm and gentle",
+    "funny": "funny and playful, with a silly surprise",
+    "adventurous": "exciting and adventurous",
+    "bedtime": "calm and sleepy, ending softly",
+    "mysterious": "a little mysterious, with a small puzzle to wonder about",
+}
+MIN_AGE, MAX_AGE = 3, 12
+MIN_CAPTIONS, MAX_CAPTIONS = 1, 12
+MAX_HINTS_CHARS = 1000
+MAX_CAPTION_CHARS = 300
+MAX_TITLE_CHARS = 120
+MIN_WORDS, MAX_WORDS = 10, 250
+MAX_TEMPERATURE = 2.0
+DEFAULT_TEMPERATURE = 0.8
