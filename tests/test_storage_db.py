@@ -113,15 +113,24 @@ def test_migrations_build_exactly_the_models(tmp_path):
     assert diff == []
 
 
-def test_older_database_is_backed_up_then_migrated(tmp_path):
-    engine = db.make_engine(tmp_path / db.DB_FILENAME)
+BIG_STORY = "'Once.' || hex(randomblob(20000))"  # a backup of many pages: it can fail part-way
+
+
+def _old_library(home, story_sql: str = "'Once.'"):  # noqa: ANN001, ANN202
+    """A library at the first schema version, with one project whose story is `story_sql`."""
+    engine = db.make_engine(home / db.DB_FILENAME)
     db.upgrade(engine, "0001")
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO projects (title, author, style, profile, story_text, created, updated, version) "
-            "VALUES ('Old fox', '', 'watercolor', 'fast', 'Once.', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 3)"
+            f"VALUES ('Old fox', '', 'watercolor', 'fast', {story_sql}, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 3)"
         )
     engine.dispose()
+
+
+def test_older_database_is_backed_up_then_migrated(tmp_path):
+    _old_library(tmp_path)
 
     library = Library(tmp_path)
     backup = library.last_backup
@@ -144,18 +153,6 @@ def test_older_database_is_backed_up_then_migrated(tmp_path):
     assert len(list((tmp_path / "backups").iterdir())) == 1
 
 
-def _old_library(home):  # noqa: ANN001, ANN202
-    engine = db.make_engine(home / db.DB_FILENAME)
-    db.upgrade(engine, "0001")
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO projects (title, author, style, profile, story_text, created, updated, version) "
-            "VALUES ('Old fox', '', 'watercolor', 'fast', 'Once.' || hex(randomblob(20000)), "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 3)"
-        )
-    engine.dispose()
-
-
 def _revision(home) -> str:  # noqa: ANN001
     raw = sqlite3.connect(home / db.DB_FILENAME)
     try:
@@ -165,7 +162,7 @@ def _revision(home) -> str:  # noqa: ANN001
 
 
 def test_no_upgrade_without_its_backup_disk_full(tmp_path, monkeypatch):
-    _old_library(tmp_path)
+    _old_library(tmp_path, BIG_STORY)
     real_connect = sqlite3.connect
 
     def connect(database, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
@@ -188,7 +185,7 @@ def test_no_upgrade_without_its_backup_disk_full(tmp_path, monkeypatch):
 
 
 def test_no_upgrade_without_its_backup_folder_unusable(tmp_path):
-    _old_library(tmp_path)
+    _old_library(tmp_path, BIG_STORY)
     (tmp_path / "backups").write_text("a file where the folder should be")
     with pytest.raises(StorageError, match="could not be written to .*backups") as caught:
         Library(tmp_path)
