@@ -179,14 +179,26 @@ def _render(parts: list[_Part]) -> str:
     return ", ".join(text for text in (part.render() for part in parts) if text)
 
 
+def _is_name(word: str, line_start: bool) -> bool:
+    """A capitalised stopword inside a line is part of a name: "Dr Who", "said Will", "The Who".
+
+    At the start of a clause or a line (verse capitalises every line) capitals say nothing; "I" is
+    always capitalised.
+    """
+    return not line_start and word.isalpha() and len(word) > 1 and word[0].isupper() and word[1:].islower()
+
+
 def _content_words(clause: str) -> list[str]:
     words = []
-    for word in _WORD.findall(clause):
-        word = word.strip("'-")
+    end = 0
+    for match in _WORD.finditer(clause):
+        line_start = end == 0 or "\n" in clause[end:match.start()]
+        end = match.end()
+        word = match.group().strip("'-")
         if word.lower().endswith("'s"):
             word = word[:-2]
         low = word.lower()
-        if not word or low in _STOPWORDS or low in _SPEECH_VERBS:
+        if not word or low in _SPEECH_VERBS or (low in _STOPWORDS and not _is_name(word, line_start)):
             continue
         words.append(word)
     while words and words[0].lower() in _PREPOSITIONS:
@@ -243,10 +255,12 @@ def _drop_repeats(parts: list[_Part]) -> bool:
         for i, piece in enumerate(part.pieces):
             words = [w.lower() for w in _WORD.findall(piece)]
             protected = part.kind == _PREFIX or i >= len(part.pieces) - part.keep_tail
-            if not protected and words and all(w in seen or w in _STOPWORDS for w in words):
+            # A capitalised stopword reaches a content part only as a name (_is_name), never filler.
+            name = part.kind in (_CONTENT, _QUOTE) and piece[:1].isupper()
+            if not protected and words and all(w in seen or (w in _STOPWORDS and not name) for w in words):
                 changed = True
                 continue
-            seen.update(w for w in words if w not in _STOPWORDS)
+            seen.update(w for w in words if name or w not in _STOPWORDS)
             kept.append(piece)
         part.pieces = kept
     return changed

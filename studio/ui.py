@@ -267,6 +267,12 @@ def ago(when: datetime) -> str:
     return "just now"
 
 
+def reading_grade(value: float) -> str:
+    """A Flesch-Kincaid grade as a reader should see it: the formula goes below zero for short, simple
+    sentences, and "grade -2" means nothing to anyone."""
+    return "below 1" if value < 1 else f"{value:.1f}"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 

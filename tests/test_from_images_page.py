@@ -314,3 +314,11 @@ def test_the_sidebar_shows_story_jobs_beside_picture_jobs():
         gate.set()
         get_worker().wait(story, timeout=30)
         get_worker().wait(picture, timeout=30)
+
+
+def test_a_reading_grade_below_one_is_shown_as_words():
+    from engine.metrics import flesch_kincaid_grade
+
+    very_simple = flesch_kincaid_grade("The cat sat. The cat sat on the mat.")
+    assert very_simple < 0 and ui.reading_grade(very_simple) == "below 1"
+    assert ui.reading_grade(1.0) == "1.0" and ui.reading_grade(7.64) == "7.6"

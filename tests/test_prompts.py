@@ -171,3 +171,18 @@ def test_code_inside_script_and_style_is_not_drawn():
 def test_initialisms_keep_their_clause_together():
     prompt = build_prompt("At 5 p.m. the fox, e.g. a red one, reached the U.S.A. coast.", "none").prompt
     assert prompt == "5 pm fox, red, reached USA coast"
+
+
+def test_a_capitalised_stopword_inside_a_line_is_a_name():
+    assert build_prompt("Dr. Who opened the blue box.", "none").prompt == "Dr Who opened blue box"
+    assert build_prompt("“Run!” said Will, and the dragon slept.", "none").prompt == "Will, dragon slept, Run"
+    # Capitals at the start of a clause or of a line of verse are no names.
+    verse = "The cat sat on the mat\nAnd then it ran away\nWho could catch it?"
+    assert build_prompt(verse, "none").prompt == "cat sat on mat ran away catch"
+
+
+def test_a_name_made_of_stopwords_survives_fitting_once(clip_tokenizer):
+    story = "Dr. Who met Dr. Who by the long blue box. " + "The old tall red tower stood on green hills. " * 12
+    prompt = build_prompt(story, "watercolor", tokenizer=clip_tokenizer).prompt
+    assert len(clip_tokenizer(prompt).input_ids) <= 77
+    assert prompt.count("Who") == 1 and "Dr Who" in prompt

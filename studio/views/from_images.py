@@ -185,13 +185,13 @@ if project.version != base:
 ui.project_profile(project)   # one line when the story's own profile no longer exists
 
 METRICS = (
-    ("caption_coverage", "Pictures covered", "{:.0%}",
+    ("caption_coverage", "Pictures covered", "{:.0%}".format,
      "Of the words the picture reader used for the pictures (dog, beach…), the share the story uses too."),
-    ("type_token_ratio", "Word variety", "{:.2f}",
+    ("type_token_ratio", "Word variety", "{:.2f}".format,
      "Different words divided by all words: higher means the story repeats itself less."),
-    ("repeated_trigram_rate", "Repeated phrases", "{:.0%}",
+    ("repeated_trigram_rate", "Repeated phrases", "{:.0%}".format,
      "Share of three-word phrases that occur more than once: lower is better."),
-    ("flesch_kincaid_grade", "Reading grade", "{:.1f}",
+    ("flesch_kincaidui.reading_grade", "Reading grade", ui.reading_grade,
      "Flesch-Kincaid school grade: about 1 to 3 suits children learning to read."),
 )
 
@@ -219,7 +219,7 @@ def metrics_block(whole: dict) -> None:
         columns = st.columns(len(METRICS))
         for column, (name, label, fmt, explanation) in zip(columns, METRICS):
             with column:
-                st.metric(label, fmt.format(whole[name]), help=explanation)
+                st.metric(label, fmt(whole[name]), help=explanation)
                 st.caption(explanation)
         missing = whole.get("caption_words_missing") or []
         if missing:
@@ -271,7 +271,7 @@ def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writi
             if metrics is not None:
                 st.caption(f"Uses {metrics['caption_coverage']:.0%} of its picture's words · "
                            f"word variety {metrics['type_token_ratio']:.2f} · reading grade "
-                           f"{metrics['flesch_kincaid_grade']:.1f}")
+                           f"{ui.reading_grade(metrics['flesch_kincaidui.reading_grade'])}")
             with st.container(horizontal=True, gap="small"):
                 retell = st.button("Write again", icon=":material/refresh:", key=f"retell.{seg.id}",
                                    disabled=busy_words or not done or bool(busy),
