@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +438,18 @@ class Library:
         with self._read() as session:
             self._project(session, project_id)
             return self._project_view(session, project_id)
+
+    def project_stamp(self, project_id: int) -> tuple[int, datetime]:
+        """(version, updated) of a project, read without its pages: a cheap way for an open tab to notice
+        a change made elsewhere. A person's edit changes both; a job's pictures or words change ``updated``."""
+        if isinstance(project_id, bool) or not isinstance(project_id, int):
+            raise InvalidInput("A project is named by its whole-number id.")
+        with self._read() as session:
+            row = session.execute(select(Project.version, Project.updated).where(Project.id == project_id)).first() \
+                if project_id in _ROW_ID_RANGE else None
+        if row is None:
+            raise NotFound("That project no longer exists. It may have been deleted in another tab or window.")
+        return row.version, row.updated
 
     def update_project(
         self,

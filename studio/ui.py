@@ -245,6 +245,37 @@ def init_widget(key: str, value) -> str:
     return key
 
 
+WATCH_EVERY_S = 2.0
+
+
+def _project_jobs(project_id: int) -> tuple[str, ...]:
+    return tuple(j.id for j in worker().jobs(active_only=True, project_id=project_id))
+
+
+def watch_project(project: ProjectView) -> None:
+    """Keep a tab where nothing runs up to date with what another tab or window does to its story.
+
+    The page polls only while this tab knows of a job, so without this a second tab would show old
+    pictures and would learn of an edit only when its own save was refused. Every WATCH_EVERY_S a small
+    fragment compares the story's (version, updated) and its running jobs with what the page was
+    drawn from, and redraws the whole page when they differ: pictures being drawn appear and are
+    followed, an edit shows the "changed in another tab" note before anything is typed over it, a
+    deleted story says so.
+    """
+    drawn_from = ((project.version, project.updated), _project_jobs(project.id))
+
+    @st.fragment(run_every=WATCH_EVERY_S)
+    def watch() -> None:
+        try:
+            now = (library().project_stamp(project.id), _project_jobs(project.id))
+        except StorageError:
+            now = None  # deleted, or the library cannot be read: the full run says which
+        if now != drawn_from:
+            st.rerun(scope="app")
+
+    watch()
+
+
 # ------------------------------------------------------------------------------------ text helpers
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")

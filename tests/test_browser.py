@@ -1,6 +1,7 @@
 """One real browser run: `streamlit run studio/Home.py` driven by headless Chromium through playwright.
 
-Write a story, split it, illustrate it, wait for the pictures, draw one page again, open the library.
+Write a story, split it, illustrate it, wait for the pictures, draw one page again, open the library;
+a second window on the same story follows it all without being touched.
 Screenshots go to test-artifacts/ (storyboard.png, library.png) at the repository root.
 """
 from __future__ import annotations
@@ -122,15 +123,26 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
 
             illustrate = page.get_by_role("button", name=re.compile(r"Illustrate all \d+ pages"))
             pages = int(re.search(r"(\d+) pages", illustrate.inner_text()).group(1))
+            # A second window on the same story, left alone: it follows what the first one does.
+            other = browser.new_page(viewport={"width": 1400, "height": 1000})
+            other.goto(page.url)
+            expect(other.get_by_role("button", name=re.compile(r"Illustrate all \d+ pages"))).to_be_enabled()
             # A double click, as people do: one job, and the tab's own save is not taken for another tab's edit.
             illustrate.dblclick()
             expect(page.get_by_text(re.compile(r"Done: \d+ pictures drawn and saved"))).to_be_visible(timeout=120_000)
             expect(page.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(pages)
             assert page.get_by_text("changed in another tab").count() == 0
+            expect(other.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(pages)
+            # The first window stored the pages' seeds: the second one says so without being touched.
+            expect(other.get_by_text("changed in another tab")).to_be_visible()
+            other.get_by_role("button", name="Reload the latest version").first.click()
+            expect(other.get_by_text("changed in another tab")).to_have_count(0)
 
             page.get_by_role("button", name="New picture").first.click()
             expect(page.get_by_text(re.compile(r"^Version 2 of 2"))).to_have_count(1, timeout=60_000)
             expect(page.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(pages - 1)
+            expect(other.get_by_text(re.compile(r"^Version 2 of 2"))).to_have_count(1)
+            other.close()
             _screenshot(page, ARTIFACTS / "storyboard.png")
 
             # Browse the versions of that page and go back to the first picture.

@@ -308,3 +308,25 @@ def test_job_output_does_not_make_an_open_tab_stale(tmp_path):
     with pytest.raises(InvalidInput):
         library.save_job_output(project.id, passages={first.id: "  "})
     assert library.get_project(project.id).version == edited.version
+
+
+def test_project_stamp_tells_an_open_tab_what_changed(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["A fox ran.", "An owl sat."])
+    stamp = library.project_stamp(project.id)
+    assert stamp == (project.version, project.updated)
+
+    # A job's picture changes only ``updated``; a person's edit changes both.
+    library.add_illustration(project.segments[0].id, _png(3), {"seed": 1})
+    after_picture = library.project_stamp(project.id)
+    assert after_picture[0] == stamp[0] and after_picture[1] > stamp[1]
+    edited = library.update_project(project.id, project.version, author="Ann")
+    after_edit = library.project_stamp(project.id)
+    assert after_edit == (edited.version, edited.updated) and after_edit[0] > stamp[0]
+
+    library.delete_project(project.id)
+    with pytest.raises(NotFound):
+        library.project_stamp(project.id)
+    for bad in ("1", True, 2**80):
+        with pytest.raises((InvalidInput, NotFound)):
+            library.project_stamp(bad)

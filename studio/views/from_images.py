@@ -155,6 +155,9 @@ if not told_from_pictures or st.session_state.get(S.IMAGES_NEW):
 pid = project.id
 base = ui.base_version(project)
 gen = ui.reload_gen()
+polling = bool(actions.active_story_jobs(pid) or actions.active_jobs(pid))
+if not polling:
+    ui.watch_project(project)  # while a job runs for this story, the story panel below polls instead
 
 settings = project.story_settings or {}
 request = settings.get("request") or {}
@@ -191,7 +194,7 @@ METRICS = (
      "Different words divided by all words: higher means the story repeats itself less."),
     ("repeated_trigram_rate", "Repeated phrases", "{:.0%}".format,
      "Share of three-word phrases that occur more than once: lower is better."),
-    ("flesch_kincaidui.reading_grade", "Reading grade", ui.reading_grade,
+    ("flesch_kincaid_grade", "Reading grade", ui.reading_grade,
      "Flesch-Kincaid school grade: about 1 to 3 suits children learning to read."),
 )
 
@@ -271,7 +274,7 @@ def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writi
             if metrics is not None:
                 st.caption(f"Uses {metrics['caption_coverage']:.0%} of its picture's words · "
                            f"word variety {metrics['type_token_ratio']:.2f} · reading grade "
-                           f"{ui.reading_grade(metrics['flesch_kincaidui.reading_grade'])}")
+                           f"{ui.reading_grade(metrics['flesch_kincaid_grade'])}")
             with st.container(horizontal=True, gap="small"):
                 retell = st.button("Write again", icon=":material/refresh:", key=f"retell.{seg.id}",
                                    disabled=busy_words or not done or bool(busy),
@@ -342,5 +345,4 @@ def story_panel() -> None:
                     st.rerun()
 
 
-polling = bool(actions.active_story_jobs(pid) or actions.active_jobs(pid))
 st.fragment(story_panel, run_every=1.0 if polling else None)()

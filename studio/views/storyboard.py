@@ -49,6 +49,8 @@ if project is None:
 pid = project.id
 base = ui.base_version(project)
 gen = ui.reload_gen()
+if not actions.active_jobs(pid):
+    ui.watch_project(project)  # while pictures are drawn for this story, the storyboard below polls instead
 style_key = project.style if project.style in STYLES else DEFAULT_STYLE
 characters = tuple((c.name, c.description) for c in project.characters)
 
