@@ -10,7 +10,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 # 64 megapixels: a 9000 x 7000 photograph fits, a pixel bomb does not.
 MAX_PIXELS = 64_000_000
@@ -78,6 +78,36 @@ def load_picture(data: bytes | None) -> Picture:
     elif image.mode != "L":
         image = image.convert("RGB")
     return Picture(image, image.width, image.height, fmt)
+
+
+def soft_backdrop(pic: Picture, size: tuple[int, int], tone: tuple[int, int, int], fade: float = 0.55) -> bytes:
+    """JPEG bytes of `pic` cropped to fill `size` pixels, strongly blurred and faded toward `tone`.
+
+    A background behind the whole picture, not a second copy of it: it is made from a small copy
+    (a JPEG is decoded at reduced scale, never in full) so it costs little time and a few KB.
+    """
+    if isinstance(pic.source, Image.Image):
+        image = pic.source
+    else:
+        pic.source.seek(0)
+        image = Image.open(pic.source)
+        image.draft("RGB", size)  # JPEG decodes at 1/2, 1/4 or 1/8 scale, still at least `size`
+        image.load()
+        pic.source.seek(0)
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "transparency" in image.info or image.mode in ("LA", "PA") else "RGB")
+    # The centred crop that fills `size`, as cover mode would place the picture.
+    scale = max(size[0] / image.width, size[1] / image.height)
+    crop_w, crop_h = size[0] / scale, size[1] / scale
+    left, top = (image.width - crop_w) / 2, (image.height - crop_h) / 2
+    small = image.resize(size, Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h),
+                         reducing_gap=2.0)
+    if small.mode == "RGBA":  # transparent parts show the paper, as they do on the page
+        small = Image.alpha_composite(Image.new("RGBA", size, tone), small).convert("RGB")
+    small = small.filter(ImageFilter.GaussianBlur(max(size) / 25))
+    out = io.BytesIO()
+    Image.blend(small, Image.new("RGB", size, tone), fade).save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def image_kind(data: bytes) -> str | None:

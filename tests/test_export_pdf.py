@@ -391,3 +391,39 @@ def test_margins_move_the_text_and_pictures_in_from_the_trim():
         assert picture_w == pytest.approx(a5_width - 2 * margin * MM, abs=0.5)
     with pytest.raises(ExportError, match="Margins"):
         render_pdf(sample_book(), PdfOptions(margin_mm=60))
+
+
+def _edged(width: int, height: int) -> bytes:
+    """A green picture with a red left edge and a blue right edge, each a tenth of its width."""
+    image = Image.new("RGB", (width, height), (40, 160, 60))
+    ImageDraw.Draw(image).rectangle([0, 0, width // 10, height], fill=(230, 20, 20))
+    ImageDraw.Draw(image).rectangle([width - width // 10, 0, width, height], fill=(20, 20, 230))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _has(image: Image.Image, colour: tuple[int, int, int]) -> bool:
+    return any(all(abs(a - b) < 40 for a, b in zip(p, colour)) for p in image.getdata())
+
+
+@needs_poppler
+def test_text_band_shows_a_wide_picture_whole_and_a_square_one_full_bleed():
+    """Full bleed on a portrait page would cut both sides off a landscape photo: it is shown whole above
+    the band (under the title on the cover) over a soft backdrop made from it. Square pictures still
+    fill the page, and only the real picture is checked for dpi."""
+    wide = Book("Wide", "", [Page(STORY[0], _edged(800, 600))])
+    result = render_pdf(wide, PdfOptions(layout="text_band", page_size="A5", closing_page=False))
+    cover, page = (Image.open(io.BytesIO(p)).convert("RGB") for p in render_preview(result.pdf, pages=2, dpi=30))
+    for image in (cover, page):
+        assert _has(image, (230, 20, 20)) and _has(image, (20, 20, 230)), "an edge of the picture was cut off"
+        corner = image.getpixel((1, 1))
+        assert corner != (255, 255, 255) and not _has(Image.new("RGB", (1, 1), corner), (230, 20, 20))
+    assert len(result.image_reports) == 2 and {r.page_index for r in result.image_reports} == {None, 0}
+    assert len(xobjects(PdfReader(io.BytesIO(result.pdf)).pages[1])) == 2  # the picture and its backdrop
+
+    square = Book("Square", "", [Page(STORY[0], _edged(600, 600))])
+    result = render_pdf(square, PdfOptions(layout="text_band", page_size="A5", closing_page=False))
+    page = Image.open(io.BytesIO(render_preview(result.pdf, pages=2, dpi=30)[1])).convert("RGB")
+    assert page.getpixel((page.width // 2, 1)) == pytest.approx((40, 160, 60), abs=12)  # runs to the top edge
+    assert len(xobjects(PdfReader(io.BytesIO(result.pdf)).pages[1])) == 1
