@@ -242,7 +242,33 @@ def init_widget(key: str, value) -> str:
     """Give a keyed widget its first value from storage (never through value=, so typing is not lost)."""
     if key not in st.session_state:
         st.session_state[key] = value
+        st.session_state.setdefault(S.DRAFTS, {})[key] = value
     return key
+
+
+def typed_here() -> bool:
+    """Whether an editor drawn from the stored story holds typing that is not saved. Streamlit forgets
+    the state of a widget a run did not draw, so only the editors on screen last run are looked at."""
+    drafts: dict = st.session_state.setdefault(S.DRAFTS, {})
+    for key in [k for k in drafts if k not in st.session_state]:
+        del drafts[key]
+    return any(key.startswith("w.") and st.session_state[key] != value for key, value in drafts.items())
+
+
+def behind_another_tab(project: ProjectView) -> bool:
+    """Whether to tell this tab that its story was changed elsewhere and its edits would be refused.
+
+    A tab with nothing typed follows quietly: its editors already show the stored values (their keys
+    carry the value's fingerprint), so it takes the new version as its base and says so in a toast.
+    Only a tab with unsaved typing keeps the old base, so that typing is not saved over the other edit.
+    """
+    if project.version == base_version(project):
+        return False
+    if typed_here():
+        return True
+    set_base_version(project)
+    st.toast("Updated with changes made in another tab or window.", icon=":material/sync:")
+    return False
 
 
 WATCH_EVERY_S = 2.0

@@ -414,3 +414,28 @@ def test_a_run_cut_short_after_saving_still_records_the_version_and_message():
     # The rerun carried the same click (a double click): it is not done twice.
     at.button(key="save").click().run()
     assert at.session_state["sb.flash"] == [("success", "Saved.")]  # not saved (and announced) twice
+
+
+def test_a_tab_with_nothing_typed_follows_another_tabs_edit_and_one_with_typing_is_warned(lib):
+    project = new_project(lib)
+    tab = storyboard(project.id)
+    lib.update_project(project.id, project.version, title="Renamed elsewhere")   # another tab's edit
+
+    tab.run()   # the watcher's rerun: nothing was typed here, so the tab follows
+    assert not any("changed in another tab" in w for w in texts(tab.warning)), texts(tab.warning)
+    assert next(t for t in tab.text_input if t.label == "Title").value == "Renamed elsewhere"
+    assert any("another tab" in t.value for t in tab.toast)
+    next(t for t in tab.text_input if t.label == "Author").input("Ann")
+    click(tab, "details.save")
+    assert any("Saved the book details" in s for s in texts(tab.success)), texts(tab.error)
+    assert (lib.get_project(project.id).title, lib.get_project(project.id).author) == ("Renamed elsewhere", "Ann")
+
+    # Typing not saved yet: the tab is told, and keeps the typing, rather than saving over the other edit.
+    story_area(tab).input(project.story_text + " The end.")
+    lib.update_project(project.id, lib.get_project(project.id).version, author="Bob")
+    tab.run()
+    assert any("changed in another tab" in w for w in texts(tab.warning)), texts(tab.warning)
+    assert story_area(tab).value.endswith(" The end.")
+    click(tab, "story.draft")
+    assert any("changed in another tab" in e for e in texts(tab.error)), texts(tab.error)
+    assert lib.get_project(project.id).story_text == project.story_text

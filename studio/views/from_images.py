@@ -153,6 +153,7 @@ if not told_from_pictures or st.session_state.get(S.IMAGES_NEW):
 # ------------------------------------------------------------------------------------ the story
 
 pid = project.id
+stale = ui.behind_another_tab(project)
 base = ui.base_version(project)
 gen = ui.reload_gen()
 polling = bool(actions.active_story_jobs(pid) or actions.active_jobs(pid))
@@ -180,7 +181,7 @@ with st.container(horizontal=True, gap="small"):
     st.button("Start another story from pictures", icon=":material/add_photo_alternate:", key="images.another",
               on_click=_set_new, args=(True,))
 
-if project.version != base:
+if stale:
     st.warning("This story was changed in another tab or window since you opened it here. Reload it to see "
                "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
     st.button("Reload the latest version", key="images.stale.reload", icon=":material/refresh:",

@@ -47,6 +47,7 @@ if project is None:
     st.stop()
 
 pid = project.id
+stale = ui.behind_another_tab(project)
 base = ui.base_version(project)
 gen = ui.reload_gen()
 if not actions.active_jobs(pid):
@@ -61,7 +62,7 @@ st.caption(f"{byline}{ui.plural(len(project.segments), 'page')} · {ui.plural(pi
            f"{STYLES[style_key].label} · saved {ui.ago(project.updated)}")
 ui.show_flash()
 
-if project.version != base:
+if stale:
     st.warning("This story was changed in another tab or window since you opened it here. Reload it to see "
                "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
     st.button("Reload the latest version", key="stale.reload", icon=":material/refresh:", on_click=ui.reload_project, args=(pid,))
