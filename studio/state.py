@@ -43,6 +43,7 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 IMAGES_UPLOAD_GEN = "sb.images.upload_gen"  # int: bumped to empty the picture uploader once a story is started
 IMAGES_READ = "sb.images.read"            # dict[str, actions.PictureRead]: each upload read once, by file id
 IMAGES_ORDER = "sb.images.order"          # list[str]: the uploads' file ids in the order the user chose
+IMAGES_LEFT_OUT = "sb.images.left_out"    # list[str]: uploads the user left out of the story (still uploaded)
 IMAGES_HINTS = "sb.images.hints"          # str: names of people or pets, the place, what happened
 IMAGES_TONE = "sb.images.tone"            # str: a key of engine.storyteller.TONES
 IMAGES_AGE = "sb.images.age"              # int: the reader's age

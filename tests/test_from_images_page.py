@@ -199,6 +199,8 @@ def test_errors_are_one_sentence_each(lib, monkeypatch):
     assert any("at most 12 pictures" in e for e in texts(at.error))
     click(at, "images.write")
     assert sum("at most 12 pictures" in e for e in texts(at.error)) == 2
+    click(at, "images.leave.12")   # leaving one out is enough
+    assert not any("at most 12 pictures" in e for e in texts(at.error)) and len(at.image) == 12
 
     before = {p.id for p in lib.list_projects()}
     from engine.profiles import PROFILES, is_downloaded
@@ -325,3 +327,31 @@ def test_a_reading_grade_below_one_is_shown_as_words():
     very_simple = flesch_kincaid_grade("The cat sat. The cat sat on the mat.")
     assert very_simple < 0 and ui.reading_grade(very_simple) == "below 1"
     assert ui.reading_grade(1.0) == "1.0" and ui.reading_grade(7.64) == "7.6"
+
+
+def test_a_picture_can_be_left_out_of_the_story_and_put_back(lib, monkeypatch):
+    started = []
+
+    def start(_lib, pictures, **_settings):   # what the page hands over; no story is started
+        started.append(pictures)
+        raise actions.InputError("Not this time.")
+
+    monkeypatch.setattr(actions, "start_story_from_images", start)
+    at = from_images()
+    at.file_uploader[0].set_value([upload("red.png", RED), upload("green.png", GREEN), upload("blue.png", BLUE)]).run()
+    click(at, "images.leave.1")   # green is left out: still uploaded, not in the story
+    assert [i.captions[0] for i in at.image] == ["1. red.png", "2. blue.png"]
+    assert any("Left out of the story: 1 picture" in c for c in texts(at.caption))
+    click(at, "images.write")
+    assert [name for _, name in started[-1]] == ["red.png", "blue.png"]
+
+    click(at, "images.putback." + at.session_state[S.IMAGES_LEFT_OUT][0])   # back, at the end of the story
+    assert [i.captions[0] for i in at.image] == ["1. red.png", "2. blue.png", "3. green.png"]
+    assert not any("Left out" in c for c in texts(at.caption))
+
+    for _ in range(3):
+        click(at, "images.leave.0")
+    assert not at.image and any("3 pictures" in c for c in texts(at.caption))
+    click(at, "images.write")
+    assert texts(at.error) == ["Every picture is left out of the story: put one back to tell a story from it."]
+    assert len(started) == 1

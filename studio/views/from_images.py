@@ -39,6 +39,19 @@ def _move(position: int, step: int) -> None:
         order[position], order[other] = order[other], order[position]
 
 
+def _leave_out(position: int) -> None:
+    order = st.session_state.get(S.IMAGES_ORDER, [])
+    if 0 <= position < len(order):
+        st.session_state.setdefault(S.IMAGES_LEFT_OUT, []).append(order.pop(position))
+
+
+def _put_back(file_id: str) -> None:
+    left = st.session_state.get(S.IMAGES_LEFT_OUT, [])
+    if file_id in left:
+        left.remove(file_id)
+        st.session_state.setdefault(S.IMAGES_ORDER, []).append(file_id)  # it comes back at the end of the story
+
+
 def _set_new(value: bool) -> None:
     st.session_state[S.IMAGES_NEW] = value
 
@@ -76,19 +89,23 @@ def new_story_form() -> None:
             read[f.file_id] = actions.read_picture(f.getvalue(), f.name)
     good = [f.file_id for f in files if read[f.file_id].ok]
     refused = [f.file_id for f in files if not read[f.file_id].ok]
-    order = [fid for fid in st.session_state.get(S.IMAGES_ORDER, []) if fid in good]
-    order += [fid for fid in good if fid not in order]
+    left_out = [fid for fid in st.session_state.get(S.IMAGES_LEFT_OUT, []) if fid in good]
+    st.session_state[S.IMAGES_LEFT_OUT] = left_out
+    kept = [fid for fid in good if fid not in left_out]
+    order = [fid for fid in st.session_state.get(S.IMAGES_ORDER, []) if fid in kept]
+    order += [fid for fid in kept if fid not in order]
     st.session_state[S.IMAGES_ORDER] = order
 
     for fid in refused:
         st.error(ui.plain(read[fid].error), icon=":material/hide_image:")
     if len(order) > MAX_CAPTIONS:
         st.error(f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {len(order)}: "
-                 f"remove {len(order) - MAX_CAPTIONS} of them.", icon=":material/error:")
+                 f"leave out {len(order) - MAX_CAPTIONS} of them.", icon=":material/error:")
 
     if order:
         st.subheader(":material/reorder: The pictures, in story order", divider="orange")
-        st.caption("The story follows this order: move a picture earlier or later with its arrows.")
+        st.caption("The story follows this order: move a picture earlier or later with its arrows, or leave it "
+                   "out of the story.")
         for start in range(0, len(order), THUMB_COLUMNS):
             columns = st.columns(THUMB_COLUMNS)
             for column, position in zip(columns, range(start, min(start + THUMB_COLUMNS, len(order)))):
@@ -105,6 +122,14 @@ def new_story_form() -> None:
                         st.button("", icon=":material/arrow_forward:", key=f"images.later.{position}",
                                   help="Move later in the story", disabled=position == len(order) - 1,
                                   on_click=_move, args=(position, 1))
+                        st.button("", icon=":material/close:", key=f"images.leave.{position}",
+                                  help="Leave this picture out of the story", on_click=_leave_out, args=(position,))
+    if left_out:
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            st.caption(f"Left out of the story: {ui.plural(len(left_out), 'picture')}.", width="content")
+            for fid in left_out:
+                st.button(f"Put back {ui.plain(read[fid].name)}", icon=":material/undo:", key=f"images.putback.{fid}",
+                          type="tertiary", on_click=_put_back, args=(fid,))
 
     st.subheader(":material/tune: How the story should be", divider="orange")
     ui.init_widget(S.IMAGES_HINTS, "")
@@ -125,6 +150,8 @@ def new_story_form() -> None:
             and ui.first_click("images.write"):
         with ui.guard():
             # The usable pictures in the chosen order; refused files go along so they are named again.
+            if left_out and not order:
+                raise InputError("Every picture is left out of the story: put one back to tell a story from it.")
             pictures = [(by_id[fid].getvalue(), by_id[fid].name) for fid in order + refused]
             start = actions.start_story_from_images(
                 lib, pictures, hints=st.session_state[S.IMAGES_HINTS], tone=st.session_state[S.IMAGES_TONE],
@@ -133,6 +160,7 @@ def new_story_form() -> None:
             st.session_state[S.IMAGES_UPLOAD_GEN] = gen + 1
             st.session_state[S.IMAGES_READ] = {}
             st.session_state[S.IMAGES_ORDER] = []
+            st.session_state[S.IMAGES_LEFT_OUT] = []
             st.session_state[S.IMAGES_NEW] = False
             count = len(start.project.segments)
             ui.flash("info", f"Saved your {ui.plural(count, 'picture')} in a new story. The studio is looking at "
