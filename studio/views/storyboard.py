@@ -396,29 +396,33 @@ def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
     n = seg.position + 1
     busy = seg.id in drawing
     auto_prompt = actions.prompt_preview(seg.text, live.style, characters)
-    with st.container(border=True):
-        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-            st.markdown(f"**Page {n}**", width="content")
-            if seg.locked:
-                st.badge("seed locked", icon=":material/lock:", color="orange")
-            if seg.prompt_override:
-                st.badge("own prompt", icon=":material/edit:", color="blue")
-            if seg.selected is not None and seg.selected.origin == "uploaded":
-                st.badge("your picture", icon=":material/upload:", color="green")
-        if seg.selected is not None:
-            st.image(str(seg.selected.image_path), width="stretch")
-            who = "your upload" if seg.selected.origin == "uploaded" else f"seed {seg.selected.settings.get('seed')}"
-            st.caption(f"Version {seg.selected.version} of {len(seg.illustrations)} · {who}")
-        if busy:
-            st.info("Drawing a new picture…", icon=":material/brush:")
-        elif seg.selected is None:
-            with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
-                st.markdown("### :material/image:")
-                st.caption("No picture yet")
-        st.markdown(ui.plain(seg.text))
-        prompt = seg.prompt_override or auto_prompt
-        short = prompt if len(prompt) <= PROMPT_PREVIEW_CHARS else prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
-        st.caption(f"{'Your prompt' if seg.prompt_override else 'Prompt'}: {ui.plain(short)}")
+    with st.container(border=True, height="stretch"):
+        # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
+        with st.container(height="stretch"):
+            with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+                st.markdown(f"**Page {n}**", width="content")
+                if seg.locked:
+                    st.badge("seed locked", icon=":material/lock:", color="orange")
+                if seg.prompt_override:
+                    st.badge("own prompt", icon=":material/edit:", color="blue")
+                if seg.selected is not None and seg.selected.origin == "uploaded":
+                    st.badge("your picture", icon=":material/upload:", color="green")
+            if seg.selected is not None:
+                st.image(str(seg.selected.image_path), width="stretch")
+                seed = seg.selected.settings.get("seed")
+                who = "your upload" if seg.selected.origin == "uploaded" else f"seed {seed}"
+                st.caption(f"Version {seg.selected.version} of {len(seg.illustrations)} · {who}")
+            if busy:
+                st.info("Drawing a new picture…", icon=":material/brush:")
+            elif seg.selected is None:
+                with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
+                    st.markdown("### :material/image:")
+                    st.caption("No picture yet")
+            st.markdown(ui.plain(seg.text))
+            prompt = seg.prompt_override or auto_prompt
+            short = prompt if len(prompt) <= PROMPT_PREVIEW_CHARS else \
+                prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+            st.caption(f"{'Your prompt' if seg.prompt_override else 'Prompt'}: {ui.plain(short)}")
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             new = st.button("New picture", icon=":material/casino:", key=f"new.{seg.id}", disabled=busy or seg.locked,
                             help="Unlock the seed to draw with a new one." if seg.locked else "Draw again with a new seed.")
