@@ -254,6 +254,33 @@ def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -
     return view, list(loaded.notes)
 
 
+MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; more would only be cut off
+
+
+def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (name, description) pairs a person typed, ready to store: blank rows dropped, spaces trimmed.
+
+    InputError for a description without a name (it could never be matched to a page), for one name
+    given twice (which description should a page get?) and for a description too long for a prompt.
+    """
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for n, (name, description) in enumerate(rows, start=1):
+        name, description = " ".join((name or "").split()), " ".join((description or "").split())
+        if not name and not description:
+            continue
+        if not name:
+            raise InputError(f"Character {n} has a description but no name: give it the name the story calls it by.")
+        if name.casefold() in seen:
+            raise InputError(f"Two characters are called “{name}”: give each its own name, or keep one of them.")
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            raise InputError(f"{name}'s description is {len(description):,} characters long; keep it under "
+                             f"{MAX_DESCRIPTION_CHARS} (a few words a picture can show).")
+        seen.add(name.casefold())
+        out.append((name, description))
+    return out
+
+
 def prompt_preview(text: str, style: str, characters: Sequence[tuple[str, str]] = (),
                    override: str | None = None) -> str:
     """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly)."""

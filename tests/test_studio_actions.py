@@ -171,3 +171,18 @@ print("heavy:", heavy)
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "heavy: []" in out.stdout, out.stdout
+
+
+
+def test_clean_characters_trims_drops_blank_rows_and_refuses_what_a_prompt_cannot_use():
+    from studio.actions import MAX_DESCRIPTION_CHARS, clean_characters
+
+    rows = [(" Pip ", " a red\n  fox "), ("", "  "), ("Mrs.  Gull", ""), ("猫", "黒い猫")]
+    assert clean_characters(rows) == [("Pip", "a red fox"), ("Mrs. Gull", ""), ("猫", "黒い猫")]
+    assert clean_characters([]) == []
+    with pytest.raises(InputError, match="Character 2 has a description but no name"):
+        clean_characters([("Pip", "fox"), ("  ", "an owl")])
+    with pytest.raises(InputError, match="Two characters are called “PIP”"):
+        clean_characters([("Pip", "fox"), ("PIP", "another fox")])
+    with pytest.raises(InputError, match=f"keep it under {MAX_DESCRIPTION_CHARS}"):
+        clean_characters([("Pip", "x" * (MAX_DESCRIPTION_CHARS + 1))])

@@ -439,3 +439,60 @@ def test_a_tab_with_nothing_typed_follows_another_tabs_edit_and_one_with_typing_
     click(tab, "story.draft")
     assert any("changed in another tab" in e for e in texts(tab.error)), texts(tab.error)
     assert lib.get_project(project.id).story_text == project.story_text
+
+
+def char_rows(at: AppTest) -> list:
+    names = [t for t in at.text_input if t.key.startswith("w.char.name.")]
+    descriptions = [t for t in at.text_input if t.key.startswith("w.char.desc.")]
+    return list(zip(names, descriptions))
+
+
+def prompts(at: AppTest) -> list[str]:
+    return [c for c in texts(at.caption) if c.startswith(("Prompt:", "Your prompt:"))]
+
+
+def test_characters_are_typed_saved_and_described_in_the_prompts_of_pages_that_name_them(lib):
+    project = new_project(lib)
+    at = storyboard(project.id)
+    assert len(char_rows(at)) == 1   # no characters yet: one empty row
+    assert not any("small girl" in p for p in prompts(at))
+
+    name, description = char_rows(at)[0]
+    name.input("Ada").run()
+    assert len(char_rows(at)) == 2   # a name in the last row opens another one
+    char_rows(at)[0][1].input("a small girl in a yellow raincoat").run()
+    char_rows(at)[1][0].input("Snail").run()
+    char_rows(at)[1][1].input("a sleepy  garden   snail").run()
+    click(at, "characters.save")
+    assert any("Saved 2 characters" in s for s in texts(at.success)), texts(at.error)
+    stored = lib.get_project(project.id)
+    assert [(c.name, c.description) for c in stored.characters] == [
+        ("Ada", "a small girl in a yellow raincoat"), ("Snail", "a sleepy garden snail")]
+    # Every page names Ada; only the second names the snail ("snail", any case, a whole word). The cards
+    # show the start of each prompt; the pictures are drawn from the whole of it.
+    assert all("yellow raincoat" in p for p in prompts(at)), prompts(at)
+    from studio import actions
+
+    whole = [actions.prompt_preview(s.text, stored.style, [(c.name, c.description) for c in stored.characters])
+             for s in stored.segments]
+    assert ["sleepy garden snail named Snail" in p for p in whole] == [False, True, False], whole
+    assert [(n.value, d.value) for n, d in char_rows(at)] == [
+        ("Ada", "a small girl in a yellow raincoat"), ("Snail", "a sleepy garden snail"), ("", "")]
+
+    # A description without a name, and a name given twice, are refused with a sentence; nothing is saved.
+    char_rows(at)[2][1].input("a grey cat").run()
+    click(at, "characters.save")
+    assert texts(at.error) == ["Character 3 has a description but no name: give it the name the story calls it "
+                               "by."]
+    char_rows(at)[2][0].input("ada").run()
+    click(at, "characters.save")
+    assert len(at.error) == 1 and "Two characters are called “ada”" in at.error[0].value
+    assert len(lib.get_project(project.id).characters) == 2
+
+    # Clearing a row takes that character out.
+    for widget in (*char_rows(at)[0], *char_rows(at)[2]):
+        widget.input("")
+    at.run()
+    click(at, "characters.save")
+    assert [c.name for c in lib.get_project(project.id).characters] == ["Snail"]
+    assert not any("yellow raincoat" in p for p in prompts(at))

@@ -22,6 +22,7 @@ from studio import actions
 from studio import state as S
 from studio import ui
 
+MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
 PROMPT_PREVIEW_CHARS = 140
 MAX_SEED = 2**63 - 1  # engine.illustrate.MAX_SEED, which cannot be imported here without torch
@@ -157,6 +158,39 @@ with right:
             with ui.guard(pid):
                 ui.set_base_version(actions.save_draft(lib, pid, base, text))
                 ui.flash("success", "Saved your story text.")
+                st.rerun()
+
+    with st.container(border=True):
+        st.markdown("**:material/groups: Characters**")
+        st.caption("Who the pictures should keep the same. A page that names a character gets its description in "
+                   "its picture prompt, so Pip is the same fox on every page.")
+        # The stored characters, then empty rows: one more each time the last one gets a name.
+        rows = list(characters)
+        while len(rows) < len(characters) + MAX_NEW_CHARACTERS:
+            rows.append(("", ""))
+            if not st.session_state.get(S.widget_key("char.name", pid, len(rows) - 1, stored=characters, gen=gen), ""):
+                break
+        typed: list[tuple[str, str]] = []
+        for i, (name, description) in enumerate(rows):
+            name_key = ui.init_widget(S.widget_key("char.name", pid, i, stored=characters, gen=gen), name)
+            desc_key = ui.init_widget(S.widget_key("char.desc", pid, i, stored=characters, gen=gen), description)
+            cols = st.columns([1, 2], gap="small")
+            shown = "visible" if i == 0 else "collapsed"
+            example = i == 0  # the first empty row of a story without characters shows an example
+            cols[0].text_input("Name", key=name_key, max_chars=200, label_visibility=shown,
+                               placeholder="Pip" if example else "Name")
+            cols[1].text_input("Looks like", key=desc_key, max_chars=actions.MAX_DESCRIPTION_CHARS,
+                               label_visibility=shown,
+                               placeholder="a small red fox in a blue scarf" if example else "What they look like")
+            typed.append((st.session_state[name_key], st.session_state[desc_key]))
+        if characters:
+            st.caption("Clear a row to take that character out.")
+        if st.button("Save characters", icon=":material/save:", key="characters.save"):
+            with ui.guard(pid):
+                cleaned = actions.clean_characters(typed)
+                ui.set_base_version(lib.set_characters(pid, base, cleaned))
+                ui.flash("success", f"Saved {ui.plural(len(cleaned), 'character')}. Redraw the pages that name them "
+                                    "to see them in the pictures." if cleaned else "The story has no characters now.")
                 st.rerun()
 
 # ------------------------------------------------------------------------------------- storyboard
