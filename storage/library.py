@@ -439,6 +439,13 @@ class Library:
             self._project(session, project_id)
             return self._project_view(session, project_id)
 
+    def library_stamp(self) -> tuple[int, int | None, datetime | None]:
+        """(stories, highest id, last update) over the whole library: changes whenever a story is made,
+        deleted, edited or gets a picture, so an open library page can tell it is out of date."""
+        with self._read() as session:
+            row = session.execute(select(func.count(Project.id), func.max(Project.id), func.max(Project.updated))).one()
+        return row[0], row[1], row[2]
+
     def project_stamp(self, project_id: int) -> tuple[int, datetime]:
         """(version, updated) of a project, read without its pages: a cheap way for an open tab to notice
         a change made elsewhere. A person's edit changes both; a job's pictures or words change ``updated``."""

@@ -278,28 +278,42 @@ def _project_jobs(project_id: int) -> tuple[str, ...]:
     return tuple(j.id for j in worker().jobs(active_only=True, project_id=project_id))
 
 
+def watch(read: Callable[[], object], drawn_from: object) -> None:
+    """Redraw the whole page when ``read()`` no longer gives what the page was drawn from.
+
+    Every WATCH_EVERY_S a small fragment calls ``read`` (a cheap query); a StorageError reads as None
+    (deleted, or the library cannot be read: the full run says which).
+    """
+    @st.fragment(run_every=WATCH_EVERY_S)
+    def check() -> None:
+        try:
+            now = read()
+        except StorageError:
+            now = None
+        if now != drawn_from:
+            st.rerun(scope="app")
+
+    check()
+
+
 def watch_project(project: ProjectView) -> None:
     """Keep a tab where nothing runs up to date with what another tab or window does to its story.
 
     The page polls only while this tab knows of a job, so without this a second tab would show old
-    pictures and would learn of an edit only when its own save was refused. Every WATCH_EVERY_S a small
-    fragment compares the story's (version, updated) and its running jobs with what the page was
-    drawn from, and redraws the whole page when they differ: pictures being drawn appear and are
-    followed, an edit shows the "changed in another tab" note before anything is typed over it, a
-    deleted story says so.
+    pictures and would learn of an edit only when its own save was refused. The story's (version,
+    updated) and its running jobs are compared with what the page was drawn from: pictures being drawn
+    appear and are followed, an edit is taken (or, over unsaved typing, announced), a deleted story
+    says so.
     """
-    drawn_from = ((project.version, project.updated), _project_jobs(project.id))
+    watch(lambda: (library().project_stamp(project.id), _project_jobs(project.id)),
+          ((project.version, project.updated), _project_jobs(project.id)))
 
-    @st.fragment(run_every=WATCH_EVERY_S)
-    def watch() -> None:
-        try:
-            now = (library().project_stamp(project.id), _project_jobs(project.id))
-        except StorageError:
-            now = None  # deleted, or the library cannot be read: the full run says which
-        if now != drawn_from:
-            st.rerun(scope="app")
 
-    watch()
+def watch_library() -> None:
+    """Keep the library page current with stories made, changed or deleted in another tab or window.
+    Call it before the projects are listed, so a change made while they are read is caught next time."""
+    stamp = library().library_stamp
+    watch(stamp, stamp())
 
 
 # ------------------------------------------------------------------------------------ text helpers

@@ -1,7 +1,8 @@
 """One real browser run: `streamlit run studio/Home.py` driven by headless Chromium through playwright.
 
 Write a story, split it, illustrate it, wait for the pictures, draw one page again, open the library;
-a second window on the same story follows it all without being touched, and then saves an edit.
+a second window on the same story follows it all without being touched, saves an edit, and shows
+the library, whose cover changes when the first window picks another picture for page 1.
 Screenshots go to test-artifacts/ (storyboard.png, library.png) at the repository root.
 """
 from __future__ import annotations
@@ -147,7 +148,11 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             other.get_by_role("button", name="Save details").click()
             expect(other.get_by_text("Saved the book details.")).to_be_visible()
             assert other.get_by_text("changed in another tab").count() == 0
-            other.close()
+            # The second window goes to the library, where the story's cover is page 1's picture.
+            other.get_by_role("link", name="Library").click()
+            expect(other.get_by_role("heading", name="The Moon Garden")).to_be_visible()
+            cover = other.locator('[data-testid="stImage"] img').first
+            drawn_cover = cover.get_attribute("src")
             _screenshot(page, ARTIFACTS / "storyboard.png")
 
             # Browse the versions of that page and go back to the first picture.
@@ -158,6 +163,9 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             expect(page.get_by_text("now uses version 1")).to_be_visible()
             expect(page.get_by_text(re.compile(r"^Version 1 of 2"))).to_have_count(1)
             page.keyboard.press("Escape")
+            # Page 1 went back to its first picture: the library in the other window shows the new cover.
+            expect(cover).not_to_have_attribute("src", drawn_cover)
+            other.close()
 
             page.get_by_role("link", name="Library").click()
             expect(page.get_by_role("heading", name="Your library")).to_be_visible()

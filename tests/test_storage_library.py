@@ -330,3 +330,24 @@ def test_project_stamp_tells_an_open_tab_what_changed(tmp_path):
     for bad in ("1", True, 2**80):
         with pytest.raises((InvalidInput, NotFound)):
             library.project_stamp(bad)
+
+
+def test_library_stamp_changes_when_any_story_is_made_changed_or_deleted(tmp_path):
+    library = Library(tmp_path)
+    assert library.library_stamp() == (0, None, None)
+    fox = _story(library, ["A fox ran."])
+    owl = _story(library, ["An owl sat."], title="Owl")
+    stamps = [library.library_stamp()]
+    assert stamps[0][:2] == (2, owl.id)
+    library.add_illustration(fox.segments[0].id, _png(4), {"seed": 2})      # a picture for an older story
+    stamps.append(library.library_stamp())
+    library.update_project(owl.id, owl.version, title="Owl at night")
+    stamps.append(library.library_stamp())
+    library.delete_project(owl.id)
+    stamps.append(library.library_stamp())
+    assert stamps[-1][0] == 1
+    hare = _story(library, ["A hare hid."], title="Hare")   # one made and one deleted: the same count
+    library.delete_project(fox.id)
+    stamps.append(library.library_stamp())
+    assert stamps[-1][:2] == (1, hare.id)
+    assert len(set(stamps)) == len(stamps), stamps

@@ -66,6 +66,7 @@ if project is None:
     picker()
     st.stop()
 
+ui.watch_project(project)  # pictures drawn or edits made in another tab: the counts and the PDF's freshness follow
 pictures = sum(1 for s in project.segments if s.selected is not None)
 st.caption(f"{ui.plain(project.title)} · {ui.plural(len(project.segments), 'page')} · "
            f"{ui.plural(pictures, 'picture')} · saved {ui.ago(project.updated)}")

@@ -51,6 +51,7 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
 
 projects: list[ProjectSummary] = []
 with ui.guard():
+    ui.watch_library()   # stories made, changed or deleted in another tab appear here by themselves
     projects = lib.list_projects(search=search)
 
 if not projects:
