@@ -14,6 +14,7 @@ from pathlib import Path
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
+from . import emoji
 from .errors import ExportError
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
@@ -27,6 +28,7 @@ _FILES = {
 }
 FAMILIES = ("serif", "sans")
 CJK = "StoryCJK"
+EMOJI = "@emoji"  # not a font: runs under this name are drawn by exports.emoji as pictures
 
 _lock = threading.Lock()
 _cmaps: dict[str, dict[int, int]] = {}
@@ -80,7 +82,23 @@ _DROP = {0xFE0E, 0xFE0F, 0x200D, 0x20E3}
 
 
 def clean(text: str) -> str:
-    """Drop control and invisible format characters; tabs become spaces, line breaks stay."""
+    """Drop control and invisible format characters; tabs become spaces, line breaks stay.
+
+    Where the computer has an emoji font, whole emoji sequences (joiners, skin tones, presentation
+    selectors) are kept as they are, to be drawn as one picture each.
+    """
+    if not emoji.available():
+        return _clean(text)
+    out, at = [], 0
+    for match in emoji.CLUSTER.finditer(text):
+        out.append(_clean(text[at:match.start()]))
+        out.append(match.group())
+        at = match.end()
+    out.append(_clean(text[at:]))
+    return "".join(out)
+
+
+def _clean(text: str) -> str:
     out = []
     for ch in text:
         code = ord(ch)
@@ -118,10 +136,8 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
     current = chain[0]
     buf: list[str] = []
     cache = _font_for.setdefault(chain, {})
-    for ch in text:
-        if _rides_along(ch):
-            buf.append(ch)
-            continue
+
+    def font_of(ch: str) -> str:
         name = cache.get(ch)
         if name is None:
             name = ""
@@ -133,18 +149,56 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
                     name = candidate
                     break
             cache[ch] = name
-        if not name:
-            fonts.missing.add(ch)
-            continue
+        return name
+
+    def add(name: str, piece: str) -> None:
+        nonlocal buf, current
         if name != current and buf:
             runs.append((current, "".join(buf)))
             buf = []
         current = name
-        buf.append(ch)
+        buf.append(piece)
+
+    with_emoji = emoji.available()
+    at, end = 0, len(text)
+    while at < end:
+        match = emoji.CLUSTER.match(text, at) if with_emoji else None
+        if match is not None and (emoji.is_emoji(match.group()) or not font_of(match.group())):
+            cluster = match.group()
+            at = match.end()
+            if emoji.picture(cluster) is not None:
+                add(EMOJI, cluster)
+            else:
+                fonts.missing.update(ch for ch in cluster if ch not in emoji.JOINERS)
+            continue
+        ch = text[at]
+        at += 1
+        if _rides_along(ch):
+            if current == EMOJI:  # a space after an emoji is set in the text's font
+                add(chain[0], ch)
+            else:
+                buf.append(ch)
+            continue
+        name = font_of(ch)
+        if not name:
+            fonts.missing.add(ch)
+            continue
+        add(name, ch)
     if buf:
         runs.append((current, "".join(buf)))
     return runs
 
 
+def emoji_markup(run: str, size: float) -> str:
+    """An EMOJI run of font_runs as Paragraph markup: one picture per emoji."""
+    return "".join(emoji.img_tag(m.group(), size) or "" for m in emoji.CLUSTER.finditer(run))
+
+
+def run_width(name: str, run: str, size: float) -> float:
+    if name == EMOJI:
+        return sum(1 for _ in emoji.CLUSTER.finditer(run)) * size * emoji.ADVANCE
+    return pdfmetrics.stringWidth(run, name, size)
+
+
 def string_width(text: str, fonts: FontSet, size: float, bold: bool = False) -> float:
-    return sum(pdfmetrics.stringWidth(run, name, size) for name, run in font_runs(text, fonts, bold))
+    return sum(run_width(name, run, size) for name, run in font_runs(text, fonts, bold))

@@ -19,6 +19,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Frame, Paragraph, Spacer
 from reportlab.lib.utils import ImageReader
 
+from . import emoji
 from .book import Book, Page
 from .errors import ExportError
 from .fonts import FontSet
@@ -413,7 +414,8 @@ class _Composer:
         base = s.base_size
         width = min(s.content.w, base * 26)
         end_style = paragraph_style("end", self.fonts, base * 2.1, bold=True, align=TA_CENTER, color=INK)
-        flow = [Paragraph(markup("The End", self.fonts, bold=True), end_style), Spacer(1, base * 1.2), _Ornament(width)]
+        flow = [Paragraph(markup("The End", self.fonts, end_style.fontSize, bold=True), end_style),
+                Spacer(1, base * 1.2), _Ornament(width)]
         x = s.content.x + (s.content.w - width) / 2
         self.flow(flow, _Rect(x, s.content.y + s.content.h * 0.25, width, s.content.h * 0.6), "middle")
         small = paragraph_style("colophon", self.fonts, max(7.5, base * 0.64), align=TA_CENTER, color=SOFT_INK, leading=1.4)
@@ -422,7 +424,7 @@ class _Composer:
             byline += " by " + self.book.author.strip()
         # The title and author may be in any script, so they go through the same typesetting as the story.
         colophon = text_flowables(byline, small, self.fonts, width) + [
-            Paragraph(markup("Made with Storybook Studio.", self.fonts), small)]
+            Paragraph(markup("Made with Storybook Studio.", self.fonts, small.fontSize), small)]
         need = _measure(colophon, width)
         self.flow(colophon, _Rect(x, s.content.y, width, need + 1))
         self.end_page(number=False)
@@ -558,7 +560,11 @@ class _Composer:
             self.closing()
         if self.fonts.missing:
             shown = " ".join(sorted(self.fonts.missing)[:12])
-            self.warnings.append(f"Some characters have no shape in the book's fonts and were left out: {shown}.")
+            note = f"Some characters have no shape in the book's fonts and were left out: {shown}."
+            if any(emoji.CLUSTER.fullmatch(ch) for ch in self.fonts.missing) and not emoji.available():
+                note += (" Emoji print in colour where the computer has an emoji font (Noto Color Emoji on Linux) "
+                         f"or {emoji.ENV} names one.")
+            self.warnings.append(note)
         self.canvas.save()
         return PdfResult(self.buffer.getvalue(), self.page_no - 1, self.reports, self.warnings)
 

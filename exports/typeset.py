@@ -17,7 +17,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.platypus import Paragraph
 
 from .bidi import base_is_rtl, has_rtl, shape_arabic, visual_order
-from .fonts import FontSet, clean, font_runs
+from . import emoji
+from .fonts import EMOJI, FontSet, clean, emoji_markup, font_runs
 
 # Paragraph re-wraps the remainder of a paragraph on every page it splits across, so a very long
 # paragraph costs quadratic time; it is cut into pieces of about this many characters at sentence ends.
@@ -29,11 +30,15 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def markup(text: str, fonts: FontSet, bold: bool = False) -> str:
-    """Escaped Paragraph markup for plain `text`, switching fonts where the main one lacks a glyph."""
+def markup(text: str, fonts: FontSet, size: float, bold: bool = False) -> str:
+    """Escaped Paragraph markup for plain `text` at font size `size`, switching fonts where the main one
+    lacks a glyph; emoji become pictures of that size."""
     main = fonts.chain(bold)[0]
     parts = []
     for name, run in font_runs(clean(text), fonts, bold):
+        if name == EMOJI:
+            parts.append(emoji_markup(run, size))
+            continue
         run = escape(run)
         parts.append(run if name == main else f'<font face="{name}">{run}</font>')
     return "".join(parts)
@@ -108,12 +113,14 @@ class _Widths:
 
     def char(self, ch: str, current: str) -> tuple[float, str]:
         """Width of `ch` set after text in font `current`, and the font in use after it."""
+        if ch in emoji.JOINERS and current == EMOJI:
+            return 0.0, current  # a part of the emoji before it, which is counted whole
         if ch.isspace():
             width = self.spaces.get((ch, current))
             if width is None:
                 # a space takes the font of the text before it, which reordering may change: allow the widest
                 width = self.spaces[(ch, current)] = max(
-                    pdfmetrics.stringWidth(ch, name, self.size) for name in {current, self.main})
+                    pdfmetrics.stringWidth(ch, name, self.size) for name in {current, self.main} - {EMOJI})
             return width, current
         known = self.glyphs.get(ch)
         if known is None:
@@ -122,6 +129,8 @@ class _Widths:
                 known = (0.0, None)
             elif unicodedata.category(ch) in ("Mn", "Me", "Cf"):
                 known = (pdfmetrics.stringWidth(ch, self.main, self.size), None)
+            elif runs[0][0] == EMOJI:
+                known = (self.size * emoji.ADVANCE, EMOJI)
             else:
                 known = (pdfmetrics.stringWidth(ch, runs[0][0], self.size), runs[0][0])
             self.glyphs[ch] = known
@@ -232,11 +241,13 @@ def text_flowables(text: str, style: ParagraphStyle, fonts: FontSet, width: floa
                 para_style.alignment = TA_RIGHT
             logical = shape_arabic(block).replace("\u200c", "") if rtl else block
             lines = break_lines(logical, width - 1, fonts, style.fontSize, bold)
-            shown = [markup(visual_order(line, right_to_left) if rtl else line, fonts, bold) for line in lines]
+            shown = [markup(visual_order(line, right_to_left) if rtl else line, fonts, style.fontSize, bold)
+                     for line in lines]
             pieces = [Paragraph("<br/>".join(shown[i:i + LINES_PER_PARAGRAPH]), copy(para_style))
                       for i in range(0, len(shown), LINES_PER_PARAGRAPH)]
         else:
-            pieces = [Paragraph(markup(piece.strip(), fonts, bold).replace("\n", "<br/>"), copy(para_style))
+            pieces = [Paragraph(markup(piece.strip(), fonts, style.fontSize, bold).replace("\n", "<br/>"),
+                                copy(para_style))
                       for piece in _chunks(block)]
         for p in pieces[:-1]:
             p.style.spaceAfter = 0

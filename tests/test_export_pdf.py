@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageStat
 from pypdf import PdfReader
 
 from exports import LAYOUTS, Book, ExportError, Page, PdfOptions, render_pdf, render_preview
+from exports import emoji
 from exports.pdf import PAGE_SIZES
 
 MM = 72 / 25.4
@@ -136,7 +137,8 @@ def test_markup_in_story_title_and_author_prints_literally(tmp_path):
     assert b"/URI" not in result.pdf and b"/JavaScript" not in result.pdf
 
 
-def test_emoji_right_to_left_and_cjk_print_their_words(tmp_path):
+def test_emoji_right_to_left_and_cjk_print_their_words(tmp_path, monkeypatch):
+    monkeypatch.setenv(emoji.ENV, "none")   # as on a computer without an emoji font
     pages = [
         "Pip laughed 🦊🎉 and smiled 😀 at the sea 👨‍👩‍👧 today.",
         "שלום עולם, אני אוהב שוקולד.",
@@ -153,7 +155,36 @@ def test_emoji_right_to_left_and_cjk_print_their_words(tmp_path):
     for word in ("שלום", "עולם", "שוקולד", "مرحبا", "بالعالم", "القطة", "السجادة"):
         assert word in flat or word[::-1] in flat, word
     assert any("DroidSans" in name for name in fonts_in(result.pdf))
-    assert any("left out" in w and "🦊" in w for w in result.warnings)  # no colour-emoji font: said, not boxed
+    # No colour-emoji font: said, with where to get one, not printed as boxes.
+    assert any("left out" in w and "🦊" in w and "Noto Color Emoji" in w for w in result.warnings)
+
+
+needs_emoji_font = pytest.mark.skipif(emoji._find("") is None, reason="no colour emoji font (fonts-noto-color-emoji)")
+
+
+@needs_emoji_font
+def test_emoji_print_in_colour_from_the_computers_emoji_font(tmp_path, monkeypatch):
+    monkeypatch.delenv(emoji.ENV, raising=False)
+    text = "Pip 🦊 met a family 👨‍👩‍👧, waved 👋🏽, saw 🇬🇧, loved ❤️ and 🍓 🍓, page 1️⃣ ☀ sun."
+    book = Book("The 🦊 book", "", [Page(text, picture()), Page("昔々🦊、キツネ🍓がいました。", None)])
+    result = render_pdf(book, PdfOptions(page_size="A5"))
+    assert not any("left out" in w for w in result.warnings), result.warnings
+    flat = " ".join(poppler_text(result.pdf, tmp_path).split())
+    for word in ("Pip", "met a family", "waved", "loved", "and", "sun", "昔々", "キツネ", "がいました"):
+        assert word in flat, word
+    reader = PdfReader(io.BytesIO(result.pdf))
+    # The picture, then one image for each different emoji: a family, a skin tone, a flag are one each.
+    assert len(xobjects(reader.pages[1])) == 1 + 7
+    assert len(xobjects(reader.pages[0])) == 1 + 1   # the cover: its picture and the fox in the title
+    page = Image.open(io.BytesIO(render_preview(result.pdf, pages=3, dpi=60)[2])).convert("RGB")
+    assert any(r > 150 and g < 110 and b < 110 for r, g, b in page.getdata())   # the strawberry is red
+
+    # A font file that is not one: emoji are left out, as without a font, and the book is made.
+    broken = tmp_path / "broken.ttf"
+    broken.write_bytes(b"not a font")
+    monkeypatch.setenv(emoji.ENV, str(broken))
+    result = render_pdf(book, PdfOptions(page_size="A5"))
+    assert any("left out" in w and "🦊" in w for w in result.warnings)
 
 
 def test_right_to_left_lines_are_reordered_for_display():
