@@ -60,6 +60,14 @@ def _staging_for(out: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
 
 
+def _character(item: str) -> tuple[str, str]:
+    name, sep, description = item.partition("=")
+    name, description = " ".join(name.split()), " ".join(description.split())
+    if not sep or not name:
+        raise InputError(f"--character takes NAME=DESCRIPTION, as in --character \"Pip=a small red fox\"; not {item!r}.")
+    return name, description
+
+
 def cmd_illustrate(args) -> int:
     from engine.illustrate import PageSpec, SpeedOptions, illustrate_pages
     from engine.profiles import get_profile
@@ -74,6 +82,8 @@ def cmd_illustrate(args) -> int:
     changes = {k: v for k, v in {"steps": args.steps, "guidance": args.guidance,
                                  "width": args.width, "height": args.height}.items() if v is not None}
     profile = replace(profile, **changes)
+    characters = [_character(item) for item in args.character or ()]
+    setting = " ".join((args.setting or "").split())
     base_seed = new_seed() if args.seed is None else args.seed
     pages = [PageSpec(key=i, text=s.text, seed=derive_seed(base_seed, i)) for i, s in enumerate(segments)]
     out = Path(args.out)
@@ -93,7 +103,8 @@ def cmd_illustrate(args) -> int:
 
             print(f"Drawing {len(pages)} page{'s' if len(pages) != 1 else ''} with {profile.model('illustrator')} "
                   f"({profile.steps} steps, {profile.width}x{profile.height})…", file=sys.stderr)
-            illustrate_pages(pages, profile, style=style, speed=SpeedOptions(preview=args.preview), on_image=on_image)
+            illustrate_pages(pages, profile, style=style, characters=characters, setting=setting,
+                             speed=SpeedOptions(preview=args.preview), on_image=on_image)
             for future in pending:
                 future.result()
         manifest = {
@@ -101,6 +112,8 @@ def cmd_illustrate(args) -> int:
             "title": args.title or title or Path(args.story).stem.replace("_", " ").title(),
             "author": args.author or "", "style": style, "profile": profile.name, "source_text": text,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "base_seed": base_seed,
+            "characters": [{"name": name, "description": description} for name, description in characters],
+            "setting": setting,
             "segments": [
                 {"index": i, "text": s.text, "start": s.start, "end": s.end,
                  "prompt": records[i]["prompt"], "negative_prompt": records[i]["negative_prompt"],
@@ -226,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--preview", action="store_true", help="fast draft decoding with the tiny autoencoder")
+    p.add_argument("--character", action="append", metavar="NAME=DESCRIPTION",
+                   help="a character and what they look like, described on the pages that name them (repeatable)")
+    p.add_argument("--setting", metavar="TEXT", help="where and when the story happens, on every page's prompt")
     segment_options(p)
     p.set_defaults(func=cmd_illustrate)
 

@@ -250,19 +250,23 @@ class PageSpec:
 
 
 def illustrate_pages(pages: Sequence[PageSpec], profile: Profile, *, style: str,
-                     characters: Sequence[tuple[str, str]] = (), choice: DeviceChoice | None = None,
+                     characters: Sequence[tuple[str, str]] = (), setting: str | None = None,
+                     choice: DeviceChoice | None = None,
                      speed: SpeedOptions | None = None, batch_size: int | None = None,
                      on_image: Callable[[Illustration], None] | None = None,
                      on_progress: Callable[[int, int], None] | None = None,
                      should_cancel: Callable[[], bool] | None = None) -> list[Illustration]:
-    """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all."""
+    """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
+
+    characters: (name, description) pairs, described on the pages that name them; setting: where and
+    when the story happens, on every page (engine.prompts.build_prompt)."""
     from engine.prompts import build_prompt
 
     with open_illustrator(profile, choice, speed=speed) as illustrator:
         tokenizer = getattr(illustrator.pipe, "tokenizer", None)
         requests = []
         for page in pages:
-            pair = build_prompt(page.text, style, characters=list(characters) or None,
+            pair = build_prompt(page.text, style, characters=list(characters) or None, setting=setting or None,
                                 override=page.prompt_override, tokenizer=tokenizer)
             negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
             requests.append(IllustrationRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative,

@@ -77,10 +77,27 @@ class ImportedProject:
     characters: list[tuple[str, str]] = field(default_factory=list)
     source_images: list[tuple[CheckedImage, str]] = field(default_factory=list)
     story_settings: dict[str, Any] | None = None
+    setting: str = ""
 
     def images(self) -> list[CheckedImage]:
         found = [ill.image for seg in self.segments for ill in seg.illustrations]
         return found + [image for image, _ in self.source_images]
+
+
+def _read_characters(reader: _Reader, doc: dict) -> list[tuple[str, str]]:
+    """A bundle's or manifest's "characters": [{"name", "description"}, ...] (absent: none)."""
+    out = []
+    for n, raw_char in enumerate(reader.lst(doc.get("characters", []), "characters", v.MAX_CHARACTERS), start=1):
+        char = reader.obj(raw_char, f"character {n}")
+        out.append((
+            reader.check(v.text, char.get("name"), f"Character {n}'s name", v.MAX_NAME, required=True),
+            reader.check(v.text, char.get("description", ""), f"Character {n}'s description", v.MAX_DESCRIPTION),
+        ))
+    return out
+
+
+def _read_setting(reader: _Reader, value: object) -> str:
+    return " ".join(reader.check(v.text, value, "Where and when the story happens", v.MAX_SETTING).split())
 
 
 # ----------------------------------------------------------------------------- JSON shape helpers
@@ -243,6 +260,7 @@ def read_bundle(data: bytes) -> ImportedProject:
             if proj.get("created") is not None else datetime.now(UTC),
             story_settings=reader.check(v.settings, proj["story_settings"], "The story's settings")
             if proj.get("story_settings") is not None else None,
+            setting=_read_setting(reader, proj.get("setting", "")),
         )
         for n, raw_seg in enumerate(reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS), start=1):
             seg = reader.obj(raw_seg, f"page {n}")
@@ -269,12 +287,7 @@ def read_bundle(data: bytes) -> ImportedProject:
                     )
                 )
             result.segments.append(segment)
-        for n, raw_char in enumerate(reader.lst(doc.get("characters", []), "characters", v.MAX_CHARACTERS), start=1):
-            char = reader.obj(raw_char, f"character {n}")
-            result.characters.append((
-                reader.check(v.text, char.get("name"), f"Character {n}'s name", v.MAX_NAME, required=True),
-                reader.check(v.text, char.get("description", ""), f"Character {n}'s description", v.MAX_DESCRIPTION),
-            ))
+        result.characters = _read_characters(reader, doc)
         for n, raw_src in enumerate(reader.lst(doc.get("source_images", []), "source_images", v.MAX_SOURCE_IMAGES), start=1):
             src = reader.obj(raw_src, f"source picture {n}")
             result.source_images.append((
@@ -370,6 +383,8 @@ def read_manifest(path: Path) -> ImportedProject:
         profile=reader.check(v.text, doc.get("profile") or "fast", "The model profile", v.MAX_STYLE),
         story_text=story_text,
         created=created,
+        characters=_read_characters(reader, doc),
+        setting=_read_setting(reader, doc.get("setting") or ""),
     )
     raw_segments = reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS)
     entries = []

@@ -288,6 +288,7 @@ class Library:
             style=project.style,
             profile=project.profile,
             story_text=project.story_text,
+            setting=project.setting,
             version=project.version,
             created=project.created,
             updated=project.updated,
@@ -469,8 +470,11 @@ class Library:
         profile: str | None = None,
         story_text: str | None = None,
         story_settings: dict[str, Any] | None = UNSET,
+        setting: str | None = None,
     ) -> ProjectView:
         """Change the given fields (None leaves a field as it is).
+
+        ``setting`` says where and when the story happens (at most MAX_SETTING characters, "" for none).
 
         ``story_text`` keeps a draft of the story without cutting it into pages again: the pages keep
         their rows, texts and pictures; offsets beyond the end of a shorter text are clamped to it.
@@ -488,6 +492,8 @@ class Library:
             changes["profile"] = v.text(profile, "The model profile", v.MAX_STYLE)
         if story_text is not None:
             changes["story_text"] = v.text(story_text, "The story", v.MAX_STORY)
+        if setting is not None:
+            changes["setting"] = " ".join(v.text(setting, "Where and when the story happens", v.MAX_SETTING).split())
         if story_settings is not UNSET:
             changes["story_settings"] = (
                 None if story_settings is None else v.settings(story_settings, "The story's settings")
@@ -600,7 +606,7 @@ class Library:
                 title = title[: v.MAX_TITLE - len(suffix) - 1].rstrip() + "…"
             clone = Project(
                 title=title + suffix, author=source.author, style=source.style, profile=source.profile,
-                story_text=source.story_text, created=now, updated=now, version=1,
+                story_text=source.story_text, setting=source.setting, created=now, updated=now, version=1,
                 story_settings=copy.deepcopy(source.story_settings),
             )
             session.add(clone)
@@ -1043,6 +1049,7 @@ class Library:
             "project": {
                 "title": view.title, "author": view.author, "style": view.style, "profile": view.profile,
                 "story_text": view.story_text, "created": view.created.isoformat(), "updated": view.updated.isoformat(),
+                **({"setting": view.setting} if view.setting else {}),
                 **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
             },
             "segments": [
@@ -1083,8 +1090,8 @@ class Library:
             self._ensure_files(images)
             project = Project(
                 title=imported.title, author=imported.author, style=imported.style, profile=imported.profile,
-                story_text=imported.story_text, created=min(imported.created, now), updated=now, version=1,
-                story_settings=imported.story_settings,
+                story_text=imported.story_text, setting=imported.setting, created=min(imported.created, now),
+                updated=now, version=1, story_settings=imported.story_settings,
             )
             session.add(project)
             for position, item in enumerate(imported.segments):

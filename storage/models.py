@@ -70,6 +70,8 @@ class Project(Base):
     style: Mapped[str] = mapped_column(String(100))
     profile: Mapped[str] = mapped_column(String(100))
     story_text: Mapped[str] = mapped_column(Text, default="")
+    # Where and when the story happens, added to every picture's prompt ("" for none).
+    setting: Mapped[str] = mapped_column(Text, default="", server_default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     updated: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # Optimistic concurrency: every user edit states the version it was based on.

@@ -15,6 +15,7 @@ from .errors import InvalidInput
 
 MAX_TITLE = 200
 MAX_AUTHOR = 200
+MAX_SETTING = 300  # a picture prompt holds about 60 words in all
 MAX_NAME = 200
 MAX_STYLE = 100
 MAX_STORY = 2_000_000

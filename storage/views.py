@@ -65,6 +65,7 @@ class ProjectView:
     characters: list[CharacterView] = field(default_factory=list)
     source_images: list[SourceImageView] = field(default_factory=list)
     story_settings: dict[str, Any] | None = None   # how a generated story was written; None if typed
+    setting: str = ""   # where and when the story happens, for every picture's prompt
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Sequence
 from engine.errors import InputError, ModelUnavailable
 from engine.jobs import JobInfo, get_worker
 from storage import ConflictError, IllustrationView, Library, NotFound, ProjectView, SegmentInput, SegmentView
+from storage.validate import MAX_SETTING
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,7 @@ def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -
 
 
 MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; more would only be cut off
+MAX_SETTING_CHARS = MAX_SETTING  # where and when the story happens, on every page's prompt
 
 
 def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -282,12 +284,13 @@ def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def prompt_preview(text: str, style: str, characters: Sequence[tuple[str, str]] = (),
-                   override: str | None = None) -> str:
+                   override: str | None = None, setting: str = "") -> str:
     """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly)."""
     from engine.prompts import build_prompt
 
     try:
-        return build_prompt(text, style, characters=list(characters) or None, override=override).prompt
+        return build_prompt(text, style, characters=list(characters) or None, setting=setting or None,
+                            override=override).prompt
     except InputError:
         return override or ""
 
@@ -341,6 +344,7 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
     pages_to_draw = [(seg.id, seg.text, int(seg.seed), seg.prompt_override, seg.negative_prompt) for seg in pages]
     style = project.style
     characters = tuple((c.name, c.description) for c in project.characters)
+    setting = project.setting
     count = len(pages_to_draw)
 
     def run(ctx) -> None:
@@ -365,7 +369,7 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
             ctx.emit(result)
             ctx.progress(steps_done, message=status())
 
-        illustrate_pages(specs, profile, style=style, characters=characters, on_image=on_image,
+        illustrate_pages(specs, profile, style=style, characters=characters, setting=setting, on_image=on_image,
                          on_progress=on_progress, should_cancel=lambda: ctx.cancelled)
 
     def save(result) -> None:

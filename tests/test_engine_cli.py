@@ -59,8 +59,22 @@ def test_illustrate_from_a_fresh_process_writes_a_book(tmp_path, tiny_models):
         assert np.array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(again / name)))
 
 
+def test_characters_and_setting_go_into_the_prompts_and_the_manifest(tmp_path, tiny_models, monkeypatch):
+    monkeypatch.setenv("STORYBOOK_PROFILE", "tiny")
+    story = _story(tmp_path, "Pip ran. Mo sat. Pip slept.")   # short pages: the tiny tokenizer spends a token a letter
+    out = tmp_path / "book"
+    assert main(["illustrate", str(story), "--out", str(out), "--sentences", "1", "--style", "pencil",
+                 "--character", " Pip =  a red fox ", "--character", "Mo=", "--setting", "snowy  hill"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["characters"] == [{"name": "Pip", "description": "a red fox"}, {"name": "Mo", "description": ""}]
+    assert manifest["setting"] == "snowy hill"
+    prompts = [s["prompt"] for s in manifest["segments"]]
+    assert all("snowy hill" in p for p in prompts), prompts
+    assert [("red fox named Pip" in p) for p in prompts] == [True, False, True], prompts
+
+
 @pytest.mark.parametrize("case", ["empty", "whitespace", "too_long", "style", "profile", "model", "not_utf8",
-                                  "no_file"])
+                                  "no_file", "character"])
 def test_bad_input_gets_one_sentence_and_leaves_nothing(case, tmp_path, capsys, monkeypatch, tiny_models):
     story = _story(tmp_path, "A fox lived by the sea. It loved the lighthouse.")
     args = ["--out", str(tmp_path / "book")]
@@ -80,6 +94,8 @@ def test_bad_input_gets_one_sentence_and_leaves_nothing(case, tmp_path, capsys, 
         story.write_bytes("Le renard était là.".encode("latin-1"))
     elif case == "no_file":
         story = tmp_path / "missing.txt"
+    elif case == "character":
+        args += ["--character", "Pip a small fox"]
     assert main(["illustrate", str(story), *args]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and errors[0].endswith(".") and "Traceback" not in errors[0]

@@ -58,12 +58,13 @@ def _full_project(library: Library):
     library.add_illustration(second, _png(1), {"seed": 3})  # the same file used twice
     project = library.get_project(project.id)
     project = library.set_characters(project.id, project.version, [("Fox", "red, curious"), ("Owl", "")])
+    project = library.update_project(project.id, project.version, setting="a windy   island, long ago")
     return library.set_source_images(project.id, project.version, [(_png(5), "a beach"), (_png(6), "")])
 
 
 def _comparable(view) -> dict:  # noqa: ANN001
     return {
-        "fields": (view.title, view.author, view.style, view.profile, view.story_text),
+        "fields": (view.title, view.author, view.style, view.profile, view.story_text, view.setting),
         "segments": [
             (
                 s.position, s.text, s.start, s.end, s.prompt_override, s.negative_prompt, s.seed, s.locked,
@@ -80,6 +81,7 @@ def test_bundle_round_trip(tmp_path):
     library = Library(tmp_path / "a")
     original = _full_project(library)
     data = library.export_bundle(original.id)
+    assert original.setting == "a windy island, long ago"   # spaces folded as it was saved
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     print(f"\nbundle: {len(data):,} bytes, members {len(names)}")
     assert names[0] == "project.json" and len(names) == 1 + 4  # 4 distinct pictures, each once
@@ -229,6 +231,7 @@ def _manifest_dir(tmp_path, image_names=("segment-000.png", "segment-001.png")):
         "format": "storybook-manifest", "version": 1, "title": "The Lighthouse Fox", "author": "",
         "style": "watercolor", "profile": "fast", "source_text": story,
         "created": "2026-11-23T18:30:00+00:00", "segments": segments,
+        "characters": [{"name": "Fox", "description": "small and red"}], "setting": "by the sea",
     }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder, manifest
@@ -241,6 +244,8 @@ def test_import_manifest(tmp_path):
     assert project.title == "The Lighthouse Fox" and project.style == "watercolor" and project.profile == "fast"
     assert project.story_text == manifest["source_text"]
     assert project.created.isoformat() == "2026-11-23T18:30:00+00:00"
+    assert [(c.name, c.description) for c in project.characters] == [("Fox", "small and red")]
+    assert project.setting == "by the sea"
     for seg, entry in zip(project.segments, manifest["segments"], strict=True):
         assert (seg.text, seg.start, seg.end, seg.seed) == (entry["text"], entry["start"], entry["end"], entry["seed"])
         assert project.story_text[seg.start : seg.end] == seg.text

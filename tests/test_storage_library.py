@@ -351,3 +351,20 @@ def test_library_stamp_changes_when_any_story_is_made_changed_or_deleted(tmp_pat
     stamps.append(library.library_stamp())
     assert stamps[-1][:2] == (1, hare.id)
     assert len(set(stamps)) == len(stamps), stamps
+
+
+def test_setting_is_saved_trimmed_limited_and_copied(tmp_path):
+    from storage.validate import MAX_SETTING
+
+    library = Library(tmp_path)
+    project = _story(library, ["A fox ran."])
+    assert project.setting == ""
+    project = library.update_project(project.id, project.version, setting="  a windy\tisland,\n long ago ")
+    assert project.setting == "a windy island, long ago"
+    assert library.update_project(project.id, project.version, title="Fox").setting == project.setting  # kept
+    with pytest.raises(InvalidInput, match="Where and when"):
+        library.update_project(project.id, project.version + 1, setting="x" * (MAX_SETTING + 1))
+    copy = library.duplicate_project(project.id)
+    assert copy.setting == "a windy island, long ago"
+    project = library.update_project(project.id, project.version + 1, setting="")
+    assert project.setting == ""

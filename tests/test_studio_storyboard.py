@@ -496,3 +496,24 @@ def test_characters_are_typed_saved_and_described_in_the_prompts_of_pages_that_n
     click(at, "characters.save")
     assert [c.name for c in lib.get_project(project.id).characters] == ["Snail"]
     assert not any("yellow raincoat" in p for p in prompts(at))
+
+
+def test_where_and_when_is_saved_with_the_book_details_and_goes_into_every_prompt(lib):
+    from studio import actions
+
+    project = new_project(lib, "Ada ran. Ada sat. Ada slept.")   # short: the tiny tokenizer spends a token a letter
+    at = storyboard(project.id)
+    next(t for t in at.text_input if t.label == "Where and when").input("rainy   village")
+    click(at, "details.save")
+    assert any("Saved the book details" in s for s in texts(at.success)), texts(at.error)
+    stored = lib.get_project(project.id)
+    assert stored.setting == "rainy village"
+    assert next(t for t in at.text_input if t.label == "Where and when").value == "rainy village"
+    whole = [actions.prompt_preview(s.text, stored.style, setting=stored.setting) for s in stored.segments]
+    assert all("rainy village" in p for p in whole), whole
+    assert not any("rainy village" in actions.prompt_preview(s.text, stored.style) for s in stored.segments)
+    # The pictures are drawn from those prompts: each keeps the prompt it was drawn from.
+    click(at, "illustrate.all")
+    wait_for_jobs(project.id)
+    drawn = [s.selected.settings["prompt"] for s in lib.get_project(project.id).segments]
+    assert all("rainy village" in p for p in drawn), drawn

@@ -98,6 +98,7 @@ with right:
         st.markdown("**:material/book: Book details**")
         title_key = ui.init_widget(S.widget_key("title", pid, stored=project.title, gen=gen), project.title)
         author_key = ui.init_widget(S.widget_key("author", pid, stored=project.author, gen=gen), project.author)
+        setting_key = ui.init_widget(S.widget_key("setting", pid, stored=project.setting, gen=gen), project.setting)
         style_widget = ui.init_widget(S.widget_key("style", pid, stored=project.style, gen=gen), style_key)
         profile_widget = ui.init_widget(S.widget_key("profile", pid, stored=project.profile, gen=gen),
                                         project.profile if project.profile in PROFILES else
@@ -105,6 +106,9 @@ with right:
                                          else DEFAULT_PROFILE))
         st.text_input("Title", key=title_key)
         st.text_input("Author", key=author_key, placeholder="Who wrote it (optional)")
+        st.text_input("Where and when", key=setting_key, max_chars=actions.MAX_SETTING_CHARS,
+                      placeholder="a windy island with a lighthouse, long ago (optional)",
+                      help="Added to every picture's prompt, so all the pages share one place. Redraw pages to see it.")
         st.selectbox("Picture style", options=list(STYLES), key=style_widget, format_func=lambda k: STYLES[k].label,
                      help="Added to every picture's prompt. Redraw pages to see a new style.")
         st.selectbox("Models (profile)", options=list(PROFILES), key=profile_widget,
@@ -118,7 +122,8 @@ with right:
             with ui.guard(pid):
                 chosen = st.session_state[profile_widget]
                 view = lib.update_project(pid, base, title=st.session_state[title_key],
-                                          author=st.session_state[author_key], style=st.session_state[style_widget],
+                                          author=st.session_state[author_key], setting=st.session_state[setting_key],
+                                          style=st.session_state[style_widget],
                                           profile=chosen if chosen != project.profile else None)
                 ui.set_base_version(view)
                 ui.flash("success", "Saved the book details.")
@@ -429,7 +434,8 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
 def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
     n = seg.position + 1
     busy = seg.id in drawing
-    auto_prompt = actions.prompt_preview(seg.text, live.style, characters)
+    auto_prompt = actions.prompt_preview(seg.text, live.style, [(c.name, c.description) for c in live.characters],
+                                         setting=live.setting)
     with st.container(border=True, height="stretch"):
         # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
         with st.container(height="stretch"):
