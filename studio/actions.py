@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.errors import InputError, ModelUnavailable
+from engine.imageio import MAX_UPLOAD_BYTES
 from engine.jobs import JobInfo, get_worker
 from storage import ConflictError, IllustrationView, Library, NotFound, ProjectView, SegmentInput, SegmentView
+from storage.bundle import MAX_BUNDLE_BYTES
 from storage.validate import MAX_SETTING
 
 log = logging.getLogger(__name__)
@@ -257,6 +259,8 @@ def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -
 
 MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; more would only be cut off
 MAX_SETTING_CHARS = MAX_SETTING  # where and when the story happens, on every page's prompt
+MAX_PICTURE_MB = MAX_UPLOAD_BYTES // 2**20  # what the picture loader takes; the uploaders ask for no more
+MAX_BUNDLE_MB = MAX_BUNDLE_BYTES // 2**20   # what the library imports (server.maxUploadSize allows it)
 
 
 def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

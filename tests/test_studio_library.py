@@ -168,3 +168,20 @@ def test_config_listens_locally_and_keeps_reruns_in_order():
     config = tomllib.loads((Path(HOME).parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["fastReruns"] is False
     assert config["server"]["address"] == "127.0.0.1" and config["server"]["enableXsrfProtection"] is True
+    # The server takes any bundle the library imports; the picture uploaders ask for what the loader takes.
+    from storage.bundle import MAX_BUNDLE_BYTES
+
+    assert config["server"]["maxUploadSize"] * 2**20 >= MAX_BUNDLE_BYTES
+
+
+def test_uploaders_ask_for_what_the_library_and_the_picture_loader_take(fresh_home):
+    from engine.imageio import MAX_UPLOAD_BYTES
+    from storage.bundle import MAX_BUNDLE_BYTES
+
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.run()
+    (bundle,) = at.get("file_uploader")
+    assert bundle.proto.max_upload_size_mb == MAX_BUNDLE_BYTES // 2**20
+    at.switch_page("views/from_images.py").run()
+    (pictures,) = at.get("file_uploader")
+    assert pictures.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2**20

@@ -76,6 +76,7 @@ def new_story_form() -> None:
             st.caption("Or choose the **tiny** profile in Settings to try the studio offline (it writes nonsense).")
     gen = st.session_state.get(S.IMAGES_UPLOAD_GEN, 0)
     files = st.file_uploader("Your pictures (PNG, JPEG or WebP)", type=UPLOAD_TYPES, accept_multiple_files=True,
+                             max_upload_size=actions.MAX_PICTURE_MB,
                              key=f"images.upload.{gen}") or []
 
     # Each upload is read once through the hardened loader; its thumbnail, notes or refusal are kept.

@@ -40,7 +40,8 @@ if top[2].button("Open the sample story", icon=":material/pets:", width="stretch
 
 with top[3].popover("Import", icon=":material/upload_file:", width="stretch", key="library.import"):
     st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
-    upload = st.file_uploader("Story bundle", type=["zip"], key=f"import.{st.session_state.get(S.UPLOAD_GEN, 0)}")
+    upload = st.file_uploader("Story bundle", type=["zip"], key=f"import.{st.session_state.get(S.UPLOAD_GEN, 0)}",
+                              max_upload_size=actions.MAX_BUNDLE_MB)
     if st.button("Import this bundle", icon=":material/upload_file:", disabled=upload is None) \
             and upload is not None and ui.first_click("import"):
         with ui.guard():

@@ -394,6 +394,7 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
             st.divider()
         upload_gen = st.session_state.get(S.UPLOAD_GEN, 0)
         file = st.file_uploader("Use your own picture (PNG, JPEG or WebP)", type=["png", "jpg", "jpeg", "webp"],
+                                max_upload_size=actions.MAX_PICTURE_MB,
                                 key=f"upload.{seg.id}.{upload_gen}")
         if st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{seg.id}", disabled=file is None) \
                 and file is not None and ui.first_click(f"upload.use.{seg.id}"):
