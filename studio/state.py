@@ -21,6 +21,7 @@ BASE_VERSION = "sb.base_version"          # dict[int, int]: project id -> versio
 RELOAD_GEN = "sb.reload_gen"              # int: bumped by "Reload" so every editing widget starts afresh
 FLASH = "sb.flash"                        # list[(kind, message)]: shown once at the top of the next run
 RECENT_ACTIONS = "sb.recent_actions"      # dict[str, float]: action name -> when it last ended (double clicks)
+STORY_NOT_KEPT = "sb.story_not_kept"     # (project id, why) when the story text typed last could not be kept
 DRAFTS = "sb.drafts"                      # dict[str, object]: editor widget key -> the stored value it started from
 SEEN_JOBS = "sb.seen_jobs"                # set[str]: finished jobs whose outcome the user dismissed
 SPLIT_MODE = "sb.split_mode"              # "sentences" | "words"

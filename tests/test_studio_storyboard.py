@@ -517,3 +517,21 @@ def test_where_and_when_is_saved_with_the_book_details_and_goes_into_every_promp
     wait_for_jobs(project.id)
     drawn = [s.selected.settings["prompt"] for s in lib.get_project(project.id).segments]
     assert all("rainy village" in p for p in drawn), drawn
+
+
+def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib):
+    from engine.segment import MAX_STORY_CHARS
+
+    project = lib.create_project("Untitled story")
+    at = storyboard(project.id)
+    story_area(at).input("Mo found a shell.\n\nMo kept it.").run()   # the box loses focus
+    assert lib.get_project(project.id).story_text == "Mo found a shell.\n\nMo kept it."
+    assert any(c.endswith(" · saved") for c in texts(at.caption)), texts(at.caption)
+    assert not at.error and not at.warning   # kept quietly: nothing to read, nothing changed in another tab
+    assert story_area(storyboard(project.id)).value == "Mo found a shell.\n\nMo kept it."   # a refresh
+
+    # What cannot be kept stays in the box, and the caption says why.
+    story_area(at).input("word " * (MAX_STORY_CHARS // 5 + 10)).run()
+    assert any("not saved yet: the story is too long" in c for c in texts(at.caption)), texts(at.caption)
+    assert lib.get_project(project.id).story_text == "Mo found a shell.\n\nMo kept it."
+    assert len(story_area(at).value) > MAX_STORY_CHARS

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.errors import InputError
+from engine.errors import InputError, StudioError
 from engine.jobs import JobInfo
 from engine.profiles import DEFAULT_PROFILE, PROFILES
 from engine.prompts import DEFAULT_STYLE, STYLES
 from engine.segment import count_words
-from storage import ProjectView, SegmentView, StorageError
+from storage import ConflictError, ProjectView, SegmentView, StorageError
 from studio import actions
 from studio import state as S
 from studio import ui
@@ -84,14 +84,37 @@ if profile is not None and missing:
 st.subheader(":material/edit_note: Story", divider="orange")
 left, right = st.columns([3, 2], gap="large")
 
+
+
+def _keep_story(project_id: int, key: str) -> None:
+    """Save the story text each time its box loses focus, so a refresh or a closed tab loses at most what
+    was typed since. Nothing is said here: when it cannot be kept (another tab changed the story, too long,
+    a full disk) the caption below says why, and Save draft or Split into pages say it in full."""
+    st.session_state.pop(S.STORY_NOT_KEPT, None)
+    try:
+        stored = lib.get_project(project_id)
+        if st.session_state.get(key, stored.story_text) != stored.story_text:
+            ui.set_base_version(actions.save_draft(lib, project_id, ui.base_version(stored),
+                                                   st.session_state[key]))
+    except ConflictError:
+        st.session_state[S.STORY_NOT_KEPT] = (project_id, "the story was changed in another tab")
+    except (StudioError, StorageError) as exc:
+        st.session_state[S.STORY_NOT_KEPT] = (project_id, exc.message.split(":")[0].rstrip(".").lower())
+
+
 with left:
     story_key = ui.init_widget(S.widget_key("story", pid, stored=project.story_text, gen=gen), project.story_text)
     st.text_area("Your story", key=story_key, height=380,
                  placeholder="The Lighthouse Fox\n\nOnce upon a time, on a windy island…",
-                 help="Write or paste your story. A short first line on its own becomes the book's title.")
+                 help="Write or paste your story. A short first line on its own becomes the book's title. "
+                      "It is kept as you go, each time you click outside the box.",
+                 on_change=_keep_story, args=(pid, story_key))
     text = st.session_state[story_key]
+    not_kept = st.session_state.get(S.STORY_NOT_KEPT)
+    why = not_kept[1] if not_kept and not_kept[0] == pid else None
     st.caption(f"{len(text):,} characters · {count_words(text):,} words"
-               + (" · not saved yet" if text != project.story_text else ""))
+               + ((" · not saved yet" + (f": {ui.plain(why)}" if why else "")) if text != project.story_text
+                  else " · saved"))
 
 with right:
     with st.container(border=True):
