@@ -116,6 +116,39 @@ with left:
                + ((" · not saved yet" + (f": {ui.plain(why)}" if why else "")) if text != project.story_text
                   else " · saved"))
 
+    with st.container(border=True):
+        st.markdown("**:material/groups: Characters**")
+        st.caption("Who the pictures should keep the same. A page that names a character gets its description in "
+                   "its picture prompt, so Pip is the same fox on every page.")
+        # The stored characters, then empty rows: one more each time the last one gets a name.
+        rows = list(characters)
+        while len(rows) < len(characters) + MAX_NEW_CHARACTERS:
+            rows.append(("", ""))
+            if not st.session_state.get(S.widget_key("char.name", pid, len(rows) - 1, stored=characters, gen=gen), ""):
+                break
+        typed: list[tuple[str, str]] = []
+        for i, (name, description) in enumerate(rows):
+            name_key = ui.init_widget(S.widget_key("char.name", pid, i, stored=characters, gen=gen), name)
+            desc_key = ui.init_widget(S.widget_key("char.desc", pid, i, stored=characters, gen=gen), description)
+            cols = st.columns([1, 2], gap="small")
+            shown = "visible" if i == 0 else "collapsed"
+            example = i == 0  # the first empty row of a story without characters shows an example
+            cols[0].text_input("Name", key=name_key, max_chars=200, label_visibility=shown,
+                               placeholder="Pip" if example else "Name")
+            cols[1].text_input("Looks like", key=desc_key, max_chars=actions.MAX_DESCRIPTION_CHARS,
+                               label_visibility=shown,
+                               placeholder="a small red fox in a blue scarf" if example else "What they look like")
+            typed.append((st.session_state[name_key], st.session_state[desc_key]))
+        if characters:
+            st.caption("Clear a row to take that character out.")
+        if st.button("Save characters", icon=":material/save:", key="characters.save"):
+            with ui.guard(pid):
+                cleaned = actions.clean_characters(typed)
+                ui.set_base_version(lib.set_characters(pid, base, cleaned))
+                ui.flash("success", f"Saved {ui.plural(len(cleaned), 'character')}. Redraw the pages that name them "
+                                    "to see them in the pictures." if cleaned else "The story has no characters now.")
+                st.rerun()
+
 with right:
     with st.container(border=True):
         st.markdown("**:material/book: Book details**")
@@ -130,7 +163,7 @@ with right:
         st.text_input("Title", key=title_key)
         st.text_input("Author", key=author_key, placeholder="Who wrote it (optional)")
         st.text_input("Where and when", key=setting_key, max_chars=actions.MAX_SETTING_CHARS,
-                      placeholder="a windy island with a lighthouse, long ago (optional)",
+                      placeholder="a windy island, long ago (optional)",
                       help="Added to every picture's prompt, so all the pages share one place. Redraw pages to see it.")
         st.selectbox("Picture style", options=list(STYLES), key=style_widget, format_func=lambda k: STYLES[k].label,
                      help="Added to every picture's prompt. Redraw pages to see a new style.")
@@ -188,38 +221,6 @@ with right:
                 ui.flash("success", "Saved your story text.")
                 st.rerun()
 
-    with st.container(border=True):
-        st.markdown("**:material/groups: Characters**")
-        st.caption("Who the pictures should keep the same. A page that names a character gets its description in "
-                   "its picture prompt, so Pip is the same fox on every page.")
-        # The stored characters, then empty rows: one more each time the last one gets a name.
-        rows = list(characters)
-        while len(rows) < len(characters) + MAX_NEW_CHARACTERS:
-            rows.append(("", ""))
-            if not st.session_state.get(S.widget_key("char.name", pid, len(rows) - 1, stored=characters, gen=gen), ""):
-                break
-        typed: list[tuple[str, str]] = []
-        for i, (name, description) in enumerate(rows):
-            name_key = ui.init_widget(S.widget_key("char.name", pid, i, stored=characters, gen=gen), name)
-            desc_key = ui.init_widget(S.widget_key("char.desc", pid, i, stored=characters, gen=gen), description)
-            cols = st.columns([1, 2], gap="small")
-            shown = "visible" if i == 0 else "collapsed"
-            example = i == 0  # the first empty row of a story without characters shows an example
-            cols[0].text_input("Name", key=name_key, max_chars=200, label_visibility=shown,
-                               placeholder="Pip" if example else "Name")
-            cols[1].text_input("Looks like", key=desc_key, max_chars=actions.MAX_DESCRIPTION_CHARS,
-                               label_visibility=shown,
-                               placeholder="a small red fox in a blue scarf" if example else "What they look like")
-            typed.append((st.session_state[name_key], st.session_state[desc_key]))
-        if characters:
-            st.caption("Clear a row to take that character out.")
-        if st.button("Save characters", icon=":material/save:", key="characters.save"):
-            with ui.guard(pid):
-                cleaned = actions.clean_characters(typed)
-                ui.set_base_version(lib.set_characters(pid, base, cleaned))
-                ui.flash("success", f"Saved {ui.plural(len(cleaned), 'character')}. Redraw the pages that name them "
-                                    "to see them in the pictures." if cleaned else "The story has no characters now.")
-                st.rerun()
 
 # ------------------------------------------------------------------------------------- storyboard
 
