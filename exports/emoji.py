@@ -147,5 +147,9 @@ def img_tag(cluster: str, size: float) -> str | None:
     png = picture(cluster)
     if png is None:
         return None
-    path = _file(png).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    try:
+        path = _file(png)
+    except OSError:  # no room in the temporary folder: the emoji is left out and reported
+        return None
+    path = path.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
     return f'<img src="{path}" width="{size:.2f}" height="{size:.2f}" valign="{-0.14 * size:.2f}"/>'

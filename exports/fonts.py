@@ -189,9 +189,16 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
     return runs
 
 
-def emoji_markup(run: str, size: float) -> str:
-    """An EMOJI run of font_runs as Paragraph markup: one picture per emoji."""
-    return "".join(emoji.img_tag(m.group(), size) or "" for m in emoji.CLUSTER.finditer(run))
+def emoji_markup(run: str, size: float, fonts: FontSet) -> str:
+    """An EMOJI run of font_runs as Paragraph markup: one picture per emoji (one that cannot be placed
+    is left out and remembered in `fonts.missing`, like a character no font has)."""
+    out = []
+    for match in emoji.CLUSTER.finditer(run):
+        tag = emoji.img_tag(match.group(), size)
+        if tag is None:
+            fonts.missing.update(ch for ch in match.group() if ch not in emoji.JOINERS)
+        out.append(tag or "")
+    return "".join(out)
 
 
 def run_width(name: str, run: str, size: float) -> float:

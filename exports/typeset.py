@@ -37,7 +37,7 @@ def markup(text: str, fonts: FontSet, size: float, bold: bool = False) -> str:
     parts = []
     for name, run in font_runs(clean(text), fonts, bold):
         if name == EMOJI:
-            parts.append(emoji_markup(run, size))
+            parts.append(emoji_markup(run, size, fonts))
             continue
         run = escape(run)
         parts.append(run if name == main else f'<font face="{name}">{run}</font>')

@@ -458,3 +458,16 @@ def test_text_band_shows_a_wide_picture_whole_and_a_square_one_full_bleed():
     page = Image.open(io.BytesIO(render_preview(result.pdf, pages=2, dpi=30)[1])).convert("RGB")
     assert page.getpixel((page.width // 2, 1)) == pytest.approx((40, 160, 60), abs=12)  # runs to the top edge
     assert len(xobjects(PdfReader(io.BytesIO(result.pdf)).pages[1])) == 1
+
+
+@needs_emoji_font
+def test_an_emoji_that_cannot_be_placed_is_left_out_and_said(monkeypatch):
+    monkeypatch.delenv(emoji.ENV, raising=False)
+
+    def no_room(png):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(emoji, "_file", no_room)
+    result = render_pdf(Book("Full", "", [Page("A fox 🦊 ran.", None)]), PdfOptions(cover=False))
+    assert any("left out" in w and "🦊" in w for w in result.warnings), result.warnings
+    assert "A fox" in pypdf_text(result.pdf)
