@@ -263,6 +263,13 @@ MAX_PICTURE_MB = MAX_UPLOAD_BYTES // 2**20  # what the picture loader takes; the
 MAX_BUNDLE_MB = MAX_BUNDLE_BYTES // 2**20   # what the library imports (server.maxUploadSize allows it)
 
 
+def emoji_font() -> Path | None:
+    """The colour emoji font PDFs draw emoji from, None when there is none (exports.emoji)."""
+    from exports import emoji
+
+    return emoji.font_path() if emoji.available() else None
+
+
 def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The (name, description) pairs a person typed, ready to store: blank rows dropped, spaces trimmed.
 

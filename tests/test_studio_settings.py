@@ -44,6 +44,23 @@ def test_settings_show_profile_device_models_and_data_folder(home):
     assert any("'classic' profile" in s for s in texts(at.success))
 
 
+def test_settings_say_whether_emoji_will_print_and_how_to_get_them(home, monkeypatch, tmp_path):
+    monkeypatch.setenv("STORYBOOK_EMOJI_FONT", "none")
+    at = page("views/settings.py")
+    assert any("Emoji are left out of printed books" in m for m in texts(at.markdown))
+    assert any("fonts-noto-color-emoji" in c for c in texts(at.caption))
+
+    from exports import emoji
+
+    found = emoji._find("")
+    if found is None:
+        pytest.skip("no colour emoji font on this machine (fonts-noto-color-emoji)")
+    monkeypatch.setenv("STORYBOOK_EMOJI_FONT", str(found))
+    at = page("views/settings.py")
+    assert str(found) in texts(at.code)
+    assert not any("Emoji are left out" in m for m in texts(at.markdown))
+
+
 def test_settings_explain_models_that_are_not_downloaded(home, monkeypatch):
     from engine.profiles import PROFILES, is_downloaded
 

@@ -106,6 +106,18 @@ if loaded:
 else:
     st.caption("None: models load the first time something is drawn, and stay loaded while memory allows.")
 
+# ------------------------------------------------------------------------------------------- books
+st.subheader(":material/print: Printing", divider="orange")
+emoji_font = actions.emoji_font()
+if emoji_font is not None:
+    st.markdown("Emoji in a story print in colour, drawn from this computer's emoji font:")
+    st.code(str(emoji_font), language=None)
+else:
+    st.markdown("Emoji are left out of printed books (the PDF says so): this computer has no colour emoji font "
+                "the studio can use.")
+    st.caption("Install one (Debian and Ubuntu: `sudo apt install fonts-noto-color-emoji`), or set "
+               "STORYBOOK_EMOJI_FONT to the file of one, then restart the studio.")
+
 # --------------------------------------------------------------------------------------------- data
 st.subheader(":material/folder: Your data", divider="orange")
 home = data_home()
