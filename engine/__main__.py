@@ -133,64 +133,13 @@ def cmd_illustrate(args) -> int:
     return 0
 
 
-# What a transformers model or a single diffusers model needs: its configs, tokenizer and safetensors
-# weights. Repositories also carry .bin, .h5, .msgpack and ONNX copies of the same weights, never read.
-_MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*", "vocab*"]
-
-
-def weights_variant(choice) -> str | None:
-    """The weights a pipeline loads on this device: fp16 files for half precision, else the full ones.
-
-    engine.illustrate loads `variant="fp16"` whenever it runs in half precision, so fetch takes those.
-    """
-    import torch
-
-    return "fp16" if choice.dtype in (torch.float16, torch.bfloat16) else None
-
-
-def fetch_model(role: str, ref: str, variant: str | None) -> None:
-    """Download one hub model into the Hugging Face cache: only the files its loader reads."""
-    if role == "illustrator":
-        from diffusers import DiffusionPipeline
-
-        # The pipeline's own download: the folders model_index.json names, safetensors only, the
-        # variant where a component has one. A repository's single-file checkpoints (several GB
-        # beside the diffusers folders) and its other variants stay on the hub.
-        DiffusionPipeline.download(ref, variant=variant, use_safetensors=True)
-    else:
-        from huggingface_hub import snapshot_download
-
-        snapshot_download(ref, allow_patterns=_MODEL_FILES)
-
-
 def cmd_fetch(args) -> int:
     """Download every model a profile names, so the studio can later run offline."""
-    from engine.device import pick_device
-    from engine.profiles import ROLES, TINY_PREFIX, get_profile, is_offline
-    from engine.tinykit import ensure_tiny_models
+    from engine.fetch import fetch_profile
+    from engine.profiles import get_profile
 
     profile = get_profile(args.profile)
-    if is_offline():
-        raise InputError("HF_HUB_OFFLINE is set, so nothing can be downloaded: unset it and run fetch again.")
-    variant = {"auto": weights_variant(pick_device()), "fp16": "fp16", "full": None}[args.weights]
-    for role in ROLES:
-        ref = profile.model(role)
-        if not ref:
-            continue
-        if ref.startswith(TINY_PREFIX):
-            ensure_tiny_models()
-            print(f"{role}: tiny model ready", file=sys.stderr)
-            continue
-        if Path(ref).expanduser().is_dir():
-            print(f"{role}: local folder {ref}", file=sys.stderr)
-            continue
-        which = f" ({variant} weights)" if variant and role == "illustrator" else ""
-        print(f"{role}: downloading {ref}{which} …", file=sys.stderr)
-        try:
-            fetch_model(role, ref, variant)
-        except Exception as exc:  # noqa: BLE001 - the hub's many error types become one sentence
-            raise InputError(f"Downloading '{ref}' failed ({type(exc).__name__}): check the network and the "
-                             f"model id, then run fetch again.") from None
+    fetch_profile(profile, args.weights, say=lambda line: print(line, file=sys.stderr))
     print(f"Profile '{profile.name}' is ready to use offline.", file=sys.stderr)
     return 0
 

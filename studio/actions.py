@@ -82,6 +82,20 @@ def missing_models(profile, roles: Sequence[str] | None = None) -> list[tuple[st
     return missing
 
 
+def start_download(profile):
+    """Start downloading the profile's models on a thread of their own (engine.fetch); every tab sees it."""
+    from engine.fetch import get_downloads
+
+    return get_downloads().start(profile)
+
+
+def download_status(profile_name: str):
+    """The profile's download (engine.fetch.Download) since the studio started, or None."""
+    from engine.fetch import get_downloads
+
+    return get_downloads().get(profile_name)
+
+
 def ensure_illustrator(profile) -> None:
     from engine.profiles import fetch_command
 

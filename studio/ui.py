@@ -316,6 +316,46 @@ def watch_library() -> None:
     watch(stamp, stamp())
 
 
+DOWNLOAD_POLL_S = 2.0
+
+
+def model_download(profile, what: str, tip: str = "") -> None:
+    """How to get a profile's models: a button that downloads them while the studio runs, then the page
+    redraws by itself; or the terminal command. `what` says what cannot run without them, `tip` what
+    else the person can do."""
+    from engine.profiles import fetch_command
+
+    with st.container(border=True):
+        st.warning(f"{what} The models of the **{profile.name}** profile are not downloaded yet: "
+                   f"{profile.download_size}. Download them once; after that the studio works offline.",
+                   icon=":material/download:")
+        download = actions.download_status(profile.name)
+        if download is not None and download.running:
+            @st.fragment(run_every=DOWNLOAD_POLL_S)
+            def progress() -> None:
+                now = actions.download_status(profile.name)
+                if now is None or not now.running:
+                    if now is not None and now.state == "done":
+                        flash("success", f"Downloaded: the '{profile.name}' profile's models are ready on this computer.")
+                    st.rerun(scope="app")
+                elapsed = int(time.monotonic() - now.started)
+                st.info(f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
+                        "working; this page updates by itself.", icon=":material/downloading:")
+
+            progress()
+        else:
+            if download is not None and download.state == "failed":
+                st.error(download.error, icon=ERROR_ICON)
+            if st.button("Try the download again" if download is not None else "Download them now",
+                         icon=":material/download:", type="primary", key=f"download.{profile.name}"):
+                actions.start_download(profile)
+                st.rerun()
+        st.caption("Or in a terminal, from the studio's folder:")
+        st.code(fetch_command(profile), language="bash")
+        if tip:
+            st.caption(tip)
+
+
 # ------------------------------------------------------------------------------------ text helpers
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")

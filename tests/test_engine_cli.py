@@ -195,7 +195,7 @@ def test_fetch_asks_the_hub_only_for_what_the_loaders_read(monkeypatch, capsys):
     assert main(["fetch", "--profile", "classic", "--weights", "fp16"]) == 0
     assert asked[0][2]["variant"] == "fp16"
 
-    from engine.__main__ import weights_variant
+    from engine.fetch import weights_variant
     assert weights_variant(DeviceChoice("cuda", torch.bfloat16)) == "fp16"
     assert weights_variant(DeviceChoice("cpu", torch.float32)) is None
 

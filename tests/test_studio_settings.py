@@ -88,3 +88,60 @@ def test_every_page_opens_without_an_error_with_and_without_a_story(home, path):
     at.switch_page(path).run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
+
+
+def test_models_download_from_the_page_with_progress_then_the_page_says_ready(home, monkeypatch, tmp_path):
+    """The hub is out of reach here, so its two download calls are replaced by ones that fill a private
+    Hugging Face cache the way a download does; everything above them is the studio's own code."""
+    import threading
+
+    import diffusers
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from engine import fetch
+
+    monkeypatch.setattr(fetch, "_downloads", None)   # a fresh studio: no download seen yet
+    monkeypatch.setenv("STORYBOOK_PROFILE", "fast")
+    monkeypatch.setenv("STORYBOOK_DEVICE", "cpu")
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+
+    # Offline, the download says why at once and offers to try again.
+    at = page("views/settings.py")
+    assert any("not downloaded yet" in w for w in texts(at.warning))
+    next(b for b in at.button if b.label == "Download them now").click().run()
+    while fetch.get_downloads().get("fast").running:
+        threading.Event().wait(0.05)
+    at.run()
+    assert any("HF_HUB_OFFLINE is set" in e for e in texts(at.error)), texts(at.error)
+    assert any(b.label == "Try the download again" for b in at.button)
+
+    gate, asked = threading.Event(), []
+
+    def land(ref: str, marker: str) -> None:
+        gate.wait(30)
+        asked.append(ref)
+        repo = cache / f"models--{ref.replace('/', '--')}"
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text("0" * 40)
+        (repo / "snapshots" / ("0" * 40)).mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / ("0" * 40) / marker).write_text("{}")
+
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "download",
+                        classmethod(lambda cls, ref, **kw: land(ref, "model_index.json")))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda ref, **kw: land(ref, "config.json"))
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    next(b for b in at.button if b.label == "Try the download again").click().run()
+    assert any("Downloading the picture model" in i and "stabilityai/sd-turbo" in i for i in texts(at.info)), \
+        texts(at.info)
+    again = page("views/settings.py")   # another tab sees the same download, and starts no second one
+    assert any("Downloading the picture model" in i for i in texts(again.info))
+    gate.set()
+    while fetch.get_downloads().get("fast").running:
+        threading.Event().wait(0.05)
+    at.run()
+    assert asked == ["stabilityai/sd-turbo", "Salesforce/blip-image-captioning-base", "Qwen/Qwen2.5-0.5B-Instruct",
+                     "madebyollin/taesd"]
+    assert any("Every model of this profile is ready" in s for s in texts(at.success)), texts(at.warning)
+    assert not at.warning

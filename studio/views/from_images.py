@@ -66,14 +66,10 @@ def new_story_form() -> None:
         profile, missing = None, []
         st.error(exc.message, icon=ui.ERROR_ICON)
     if profile is not None and missing:
-        from engine.profiles import fetch_command
-
-        with st.container(border=True):
-            st.warning(f"The models of the **{profile.name}** profile that read pictures and write stories "
-                       f"({ui.plain(', '.join(ref for _, ref in missing))}) are not downloaded yet. Download them "
-                       "once, in a terminal:", icon=":material/download:")
-            st.code(fetch_command(profile), language="bash")
-            st.caption("Or choose the **tiny** profile in Settings to try the studio offline (it writes nonsense).")
+        ui.model_download(profile, "Stories cannot be told from pictures yet: the models that read pictures and "
+                                   f"write stories ({ui.plain(', '.join(ref for _, ref in missing))}) are missing.",
+                          tip="Or choose the **tiny** profile in Settings to try the studio offline (it writes "
+                              "nonsense).")
     gen = st.session_state.get(S.IMAGES_UPLOAD_GEN, 0)
     files = st.file_uploader("Your pictures (PNG, JPEG or WebP)", type=UPLOAD_TYPES, accept_multiple_files=True,
                              max_upload_size=actions.MAX_PICTURE_MB,

@@ -7,7 +7,7 @@ import streamlit as st
 
 from engine.errors import InputError
 from engine.paths import data_home
-from engine.profiles import PROFILES, ROLES, fetch_command, is_downloaded, load_settings, save_settings
+from engine.profiles import PROFILES, ROLES, is_downloaded, load_settings, save_settings
 from studio import actions
 from studio import state as S
 from studio import ui
@@ -63,13 +63,11 @@ for role in ROLES:
                  else "not downloaded"})
 st.dataframe(rows, hide_index=True, width="stretch")
 if missing:
-    st.warning(f"Some models of the '{current.name}' profile are not downloaded yet, so "
-               f"{', '.join(ROLE_LABELS.get(r, r).lower() for r in missing)} cannot run. Download them once "
-               f"(about {current.download_size.removeprefix('about ')}) in a terminal, from the studio's folder:",
-               icon=":material/download:")
-    st.code(fetch_command(current), language="bash")
-    st.caption("After that the studio works offline. To try the studio now without downloading anything, "
-               "choose the **tiny** profile: tiny models built on this machine, which draw noise.")
+    labels = [ROLE_LABELS.get(r, r).lower() for r in missing]
+    needs = ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
+    ui.model_download(current, f"{needs[0].upper()}{needs[1:]} cannot run yet.",
+                      tip="To try the studio now without downloading anything, choose the **tiny** profile: tiny "
+                          "models built on this machine, which draw noise.")
 else:
     st.success("Every model of this profile is ready on this machine.", icon=":material/check_circle:")
 

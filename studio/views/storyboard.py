@@ -71,13 +71,9 @@ if stale:
 profile = ui.project_profile(project)
 missing = actions.missing_models(profile, ("illustrator",)) if profile is not None else []
 if profile is not None and missing:
-    from engine.profiles import fetch_command
-
-    with st.container(border=True):
-        st.warning(f"The picture model of the **{profile.name}** profile ({ui.plain(missing[0][1])}) is not "
-                   "downloaded yet, so pages cannot be illustrated. Download it once, in a terminal:", icon=":material/download:")
-        st.code(fetch_command(profile), language="bash")
-        st.caption("Or choose the **tiny** profile in Book details to try the studio offline (it draws noise).")
+    ui.model_download(profile, f"Pages cannot be illustrated yet: the picture model ({ui.plain(missing[0][1])}) is "
+                               "missing.",
+                      tip="Or choose the **tiny** profile in Book details to try the studio offline (it draws noise).")
 
 # ------------------------------------------------------------------------------------------ story
 

@@ -1,0 +1,152 @@
+"""Download a profile's models once, so the studio runs offline after: for `python -m engine fetch` and
+the studio's "Download now" button, which runs it on a thread of its own (network, not GPU work).
+
+Only what the loaders read is fetched: the picture model through the pipeline's own download (its
+folders, safetensors, the weights variant this machine loads), the others as their configs, tokenizer
+and safetensors weights.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from engine.errors import InputError
+from engine.profiles import ROLES, TINY_PREFIX, Profile, is_downloaded, is_offline
+
+# What a transformers model or a single diffusers model needs: its configs, tokenizer and safetensors
+# weights. Repositories also carry .bin, .h5, .msgpack and ONNX copies of the same weights, never read.
+MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*", "vocab*"]
+WEIGHTS = ("auto", "fp16", "full")
+ROLE_NAMES = {"illustrator": "picture model", "captioner": "caption model", "storyteller": "story model",
+              "preview_decoder": "quick-preview decoder"}
+
+
+def weights_variant(choice) -> str | None:
+    """The weights a pipeline loads on this device: fp16 files for half precision, else the full ones.
+
+    engine.illustrate loads `variant="fp16"` whenever it runs in half precision, so fetch takes those.
+    """
+    import torch
+
+    return "fp16" if choice.dtype in (torch.float16, torch.bfloat16) else None
+
+
+def fetch_model(role: str, ref: str, variant: str | None) -> None:
+    """Download one hub model into the Hugging Face cache: only the files its loader reads."""
+    if role == "illustrator":
+        from diffusers import DiffusionPipeline
+
+        # The pipeline's own download: the folders model_index.json names, safetensors only, the
+        # variant where a component has one. A repository's single-file checkpoints (several GB
+        # beside the diffusers folders) and its other variants stay on the hub.
+        DiffusionPipeline.download(ref, variant=variant, use_safetensors=True)
+    else:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(ref, allow_patterns=MODEL_FILES)
+
+
+def fetch_profile(profile: Profile, weights: str = "auto", say: Callable[[str], None] = lambda line: None) -> None:
+    """Make every model of `profile` loadable offline; `say` hears one line per model.
+
+    InputError (one sentence) when offline or when a download fails; what came before stays downloaded.
+    """
+    from engine.device import pick_device
+    from engine.tinykit import ensure_tiny_models
+
+    if weights not in WEIGHTS:
+        raise InputError(f"The weights must be one of {', '.join(WEIGHTS)}, not {weights!r}.")
+    if is_offline():
+        raise InputError("HF_HUB_OFFLINE is set, so nothing can be downloaded: unset it, then try again.")
+    variant = weights_variant(pick_device()) if weights == "auto" else ("fp16" if weights == "fp16" else None)
+    for role in ROLES:
+        ref = profile.model(role)
+        if not ref:
+            continue
+        if ref.startswith(TINY_PREFIX):
+            ensure_tiny_models()
+            say(f"{role}: tiny model ready")
+            continue
+        if Path(ref).expanduser().is_dir():
+            say(f"{role}: local folder {ref}")
+            continue
+        which = f" ({variant} weights)" if variant and role == "illustrator" else ""
+        say(f"{role}: downloading {ref}{which} …")
+        try:
+            fetch_model(role, ref, variant)
+        except Exception as exc:  # noqa: BLE001 - the hub's many error types become one sentence
+            raise InputError(f"Downloading '{ref}' failed ({type(exc).__name__}): check the network and the "
+                             f"model id, then try again.") from None
+
+
+@dataclass
+class Download:
+    """One profile's download as the studio shows it."""
+
+    profile: str
+    state: str = "running"  # running | done | failed
+    step: str = ""          # what is being fetched now, in words
+    error: str = ""         # the sentence, when it failed
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+class Downloads:
+    """The studio's model downloads, one thread per profile, shared by every tab and user."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_profile: dict[str, Download] = {}
+
+    def start(self, profile: Profile) -> Download:
+        """Start downloading `profile`'s models unless that is already under way; the download either way."""
+        with self._lock:
+            current = self._by_profile.get(profile.name)
+            if current is not None and current.running:
+                return current
+            download = self._by_profile[profile.name] = Download(profile.name, step="starting…")
+        threading.Thread(target=self._run, args=(profile, download), name=f"fetch-{profile.name}",
+                         daemon=True).start()
+        return download
+
+    def get(self, profile_name: str) -> Download | None:
+        with self._lock:
+            return self._by_profile.get(profile_name)
+
+    def _run(self, profile: Profile, download: Download) -> None:
+        def say(line: str) -> None:
+            role, _, rest = line.partition(": ")
+            download.step = f"the {ROLE_NAMES.get(role, role)}: {rest}"
+
+        try:
+            fetch_profile(profile, say=say)
+            missing = [profile.model(r) for r in ROLES if profile.model(r) and not is_downloaded(profile.model(r))]
+            if missing:
+                raise InputError(f"The download ended but {', '.join(missing)} still cannot be loaded offline: "
+                                 "try again.")
+            download.state, download.step = "done", ""
+        except InputError as exc:
+            download.state, download.error = "failed", exc.message
+        except Exception as exc:  # noqa: BLE001 - a thread's failure must reach the page as a sentence
+            download.state, download.error = "failed", f"The download stopped ({type(exc).__name__}): try again."
+        finally:
+            download.ended = time.monotonic()
+
+
+_downloads: Downloads | None = None
+_downloads_lock = threading.Lock()
+
+
+def get_downloads() -> Downloads:
+    global _downloads
+    with _downloads_lock:
+        if _downloads is None:
+            _downloads = Downloads()
+        return _downloads
