@@ -32,6 +32,7 @@ class Book:
     author: str = ""
     pages: list[Page] = field(default_factory=list)
     cover_image: bytes | None = None  # None: the first page's picture
+    dedication: str = ""  # printed on a page of its own after the cover; "" for none
     # Problems found while gathering the book (a missing picture file...); exporters pass them on.
     warnings: list[str] = field(default_factory=list)
 
@@ -99,7 +100,9 @@ def book_from_manifest(path: str | Path) -> Book:
         pages.append(Page(text=text, image=image, extra=extra))
     title = data.get("title") if isinstance(data.get("title"), str) else ""
     author = data.get("author") if isinstance(data.get("author"), str) else ""
-    return Book(title=title or "Untitled story", author=author or "", pages=pages, warnings=warnings)
+    dedication = data.get("dedication") if isinstance(data.get("dedication"), str) else ""
+    return Book(title=title or "Untitled story", author=author or "", pages=pages, dedication=dedication,
+                warnings=warnings)
 
 
 def _as_int(value: Any, default: int) -> int:
@@ -123,5 +126,6 @@ def book_from_project(project: Any) -> Book:
         title=getattr(project, "title", "") or "Untitled story",
         author=getattr(project, "author", "") or "",
         pages=pages,
+        dedication=getattr(project, "dedication", "") or "",
         warnings=warnings,
     )

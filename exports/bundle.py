@@ -38,6 +38,10 @@ def render_zip(book: Book) -> bytes:
     md = [f"# {escape_markdown(book.title.strip() or 'Untitled story')}", ""]
     if book.author.strip():
         md += [f"*{escape_markdown(book.author.strip())}*", ""]
+    if book.dedication.strip():
+        for n, paragraph in enumerate(_paragraphs(book.dedication)):
+            md += [">"] * (n > 0) + [f"> {line}" for line in paragraph.split("\n")]
+        md.append("")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         if book.cover_image and (kind := image_kind(book.cover_image)):

@@ -409,6 +409,18 @@ class _Composer:
             self.flow(heading, _Rect(x, s.content.y + s.content.h * 0.2, width, s.content.h * 0.6), "middle")
         self.end_page(number=False)
 
+    def dedication(self) -> None:
+        """The dedication alone on a page, a little above the middle, as picture books set it."""
+        s = self.sheet
+        base = s.base_size
+        width = min(s.content.w, base * 22)
+        style = paragraph_style("dedication", self.fonts, base * 1.15, align=TA_CENTER, color=SOFT_INK, leading=1.6)
+        flow = [_Ornament(width), Spacer(1, base * 1.2),
+                *text_flowables(self.book.dedication.strip(), style, self.fonts, width)]
+        x = s.content.x + (s.content.w - width) / 2
+        self.flow(flow, _Rect(x, s.content.y + s.content.h * 0.35, width, s.content.h * 0.5), "middle")
+        self.end_page(number=False)
+
     def closing(self) -> None:
         s = self.sheet
         base = s.base_size
@@ -550,6 +562,8 @@ class _Composer:
     def build(self) -> PdfResult:
         if self.opt.cover:
             self.cover()
+        if self.book.dedication.strip():
+            self.dedication()
         picture_parity = self.page_no % 2
         for index, page in enumerate(self.book.pages):
             if self.opt.layout == "facing":

@@ -78,6 +78,7 @@ class ImportedProject:
     source_images: list[tuple[CheckedImage, str]] = field(default_factory=list)
     story_settings: dict[str, Any] | None = None
     setting: str = ""
+    dedication: str = ""
 
     def images(self) -> list[CheckedImage]:
         found = [ill.image for seg in self.segments for ill in seg.illustrations]
@@ -261,6 +262,8 @@ def read_bundle(data: bytes) -> ImportedProject:
             story_settings=reader.check(v.settings, proj["story_settings"], "The story's settings")
             if proj.get("story_settings") is not None else None,
             setting=_read_setting(reader, proj.get("setting", "")),
+            dedication=v.dedication_text(reader.check(v.text, proj.get("dedication", ""), "The dedication",
+                                                    v.MAX_DEDICATION)),
         )
         for n, raw_seg in enumerate(reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS), start=1):
             seg = reader.obj(raw_seg, f"page {n}")

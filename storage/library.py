@@ -289,6 +289,7 @@ class Library:
             profile=project.profile,
             story_text=project.story_text,
             setting=project.setting,
+            dedication=project.dedication,
             version=project.version,
             created=project.created,
             updated=project.updated,
@@ -471,10 +472,12 @@ class Library:
         story_text: str | None = None,
         story_settings: dict[str, Any] | None = UNSET,
         setting: str | None = None,
+        dedication: str | None = None,
     ) -> ProjectView:
         """Change the given fields (None leaves a field as it is).
 
-        ``setting`` says where and when the story happens (at most MAX_SETTING characters, "" for none).
+        ``setting`` says where and when the story happens (at most MAX_SETTING characters, "" for none);
+        ``dedication`` is printed after the cover (its line breaks kept, at most MAX_DEDICATION characters).
 
         ``story_text`` keeps a draft of the story without cutting it into pages again: the pages keep
         their rows, texts and pictures; offsets beyond the end of a shorter text are clamped to it.
@@ -494,6 +497,8 @@ class Library:
             changes["story_text"] = v.text(story_text, "The story", v.MAX_STORY)
         if setting is not None:
             changes["setting"] = " ".join(v.text(setting, "Where and when the story happens", v.MAX_SETTING).split())
+        if dedication is not None:
+            changes["dedication"] = v.dedication_text(v.text(dedication, "The dedication", v.MAX_DEDICATION))
         if story_settings is not UNSET:
             changes["story_settings"] = (
                 None if story_settings is None else v.settings(story_settings, "The story's settings")
@@ -606,7 +611,8 @@ class Library:
                 title = title[: v.MAX_TITLE - len(suffix) - 1].rstrip() + "…"
             clone = Project(
                 title=title + suffix, author=source.author, style=source.style, profile=source.profile,
-                story_text=source.story_text, setting=source.setting, created=now, updated=now, version=1,
+                story_text=source.story_text, setting=source.setting, dedication=source.dedication,
+                created=now, updated=now, version=1,
                 story_settings=copy.deepcopy(source.story_settings),
             )
             session.add(clone)
@@ -1050,6 +1056,7 @@ class Library:
                 "title": view.title, "author": view.author, "style": view.style, "profile": view.profile,
                 "story_text": view.story_text, "created": view.created.isoformat(), "updated": view.updated.isoformat(),
                 **({"setting": view.setting} if view.setting else {}),
+                **({"dedication": view.dedication} if view.dedication else {}),
                 **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
             },
             "segments": [
@@ -1090,7 +1097,8 @@ class Library:
             self._ensure_files(images)
             project = Project(
                 title=imported.title, author=imported.author, style=imported.style, profile=imported.profile,
-                story_text=imported.story_text, setting=imported.setting, created=min(imported.created, now),
+                story_text=imported.story_text, setting=imported.setting, dedication=imported.dedication,
+                created=min(imported.created, now),
                 updated=now, version=1, story_settings=imported.story_settings,
             )
             session.add(project)

@@ -72,6 +72,8 @@ class Project(Base):
     story_text: Mapped[str] = mapped_column(Text, default="")
     # Where and when the story happens, added to every picture's prompt ("" for none).
     setting: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # A line or two printed on its own page after the cover ("For Mia, who loves the sea"); "" for none.
+    dedication: Mapped[str] = mapped_column(Text, default="", server_default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     updated: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # Optimistic concurrency: every user edit states the version it was based on.

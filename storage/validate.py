@@ -16,6 +16,7 @@ from .errors import InvalidInput
 MAX_TITLE = 200
 MAX_AUTHOR = 200
 MAX_SETTING = 300  # a picture prompt holds about 60 words in all
+MAX_DEDICATION = 500
 MAX_NAME = 200
 MAX_STYLE = 100
 MAX_STORY = 2_000_000
@@ -131,3 +132,16 @@ def timestamp(value: Any, what: str) -> datetime:
         return parsed.astimezone(UTC)
     except OverflowError:  # "0001-01-01T00:00+05:00" lies before the first moment a datetime holds
         raise InvalidInput(f"{what} is outside the years 1 to 9999.") from None
+
+
+def dedication_text(text: str) -> str:
+    """A dedication as it is kept: spaces folded within each line, its line breaks kept (one blank line at
+    most between two lines), nothing blank around it."""
+    lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n")]
+    kept: list[str] = []
+    for line in lines:
+        if line or (kept and kept[-1]):
+            kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept)

@@ -66,6 +66,7 @@ class ProjectView:
     source_images: list[SourceImageView] = field(default_factory=list)
     story_settings: dict[str, Any] | None = None   # how a generated story was written; None if typed
     setting: str = ""   # where and when the story happens, for every picture's prompt
+    dedication: str = ""   # printed on its own page after the cover
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from engine.imageio import MAX_UPLOAD_BYTES
 from engine.jobs import JobInfo, get_worker
 from storage import ConflictError, IllustrationView, Library, NotFound, ProjectView, SegmentInput, SegmentView
 from storage.bundle import MAX_BUNDLE_BYTES
-from storage.validate import MAX_SETTING
+from storage.validate import MAX_DEDICATION, MAX_SETTING
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +273,7 @@ def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -
 
 MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; more would only be cut off
 MAX_SETTING_CHARS = MAX_SETTING  # where and when the story happens, on every page's prompt
+MAX_DEDICATION_CHARS = MAX_DEDICATION  # printed on its own page after the cover
 MAX_PICTURE_MB = MAX_UPLOAD_BYTES // 2**20  # what the picture loader takes; the uploaders ask for no more
 MAX_BUNDLE_MB = MAX_BUNDLE_BYTES // 2**20   # what the library imports (server.maxUploadSize allows it)
 

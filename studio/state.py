@@ -39,7 +39,7 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 #               dl.ID, pop.edit.ID, pop.pictures.ID, pop.more.ID, save.ID, savedraw.ID, use.ID, dlv.ID,
 #               delill.ID, upload.ID.GEN, upload.use.ID, splitat.ID, split.ID, merge.ID, and the editors
 #               made by widget_key() (w.story…, w.title…, w.author…, w.style…, w.seg.text/prompt/neg/seed/lock…,
-#               w.char.name/desc…), characters.save
+#               w.setting…, w.dedication…, w.char.name/desc…), characters.save
 
 # From images (views/from_images.py)
 IMAGES_UPLOAD_GEN = "sb.images.upload_gen"  # int: bumped to empty the picture uploader once a story is started

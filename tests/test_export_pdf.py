@@ -471,3 +471,18 @@ def test_an_emoji_that_cannot_be_placed_is_left_out_and_said(monkeypatch):
     result = render_pdf(Book("Full", "", [Page("A fox 🦊 ran.", None)]), PdfOptions(cover=False))
     assert any("left out" in w and "🦊" in w for w in result.warnings), result.warnings
     assert "A fox" in pypdf_text(result.pdf)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_dedication_gets_a_page_of_its_own_after_the_cover(layout, tmp_path):
+    plain = render_pdf(sample_book(), PdfOptions(layout=layout))
+    book = sample_book()
+    book.dedication = "For Mia,\nwho loves the <b>sea</b> 🦊\n\nand for Pip"
+    result = render_pdf(book, PdfOptions(layout=layout))
+    assert result.page_count == plain.page_count + 1
+    reader = PdfReader(io.BytesIO(result.pdf))
+    second = " ".join((reader.pages[1].extract_text() or "").split())
+    assert "For Mia," in second and "who loves the <b>sea</b>" in second and "and for Pip" in second
+    assert "For Mia" not in " ".join(p.extract_text() or "" for p in reader.pages[2:])
+    without_cover = render_pdf(book, PdfOptions(layout=layout, cover=False))
+    assert "For Mia" in (PdfReader(io.BytesIO(without_cover.pdf)).pages[0].extract_text() or "")

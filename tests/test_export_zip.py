@@ -44,3 +44,16 @@ def test_markdown_escaping_keeps_the_words():
 def test_zip_of_empty_book_raises():
     with pytest.raises(ExportError):
         render_zip(Book("Empty", "", []))
+
+
+def test_the_dedication_is_quoted_under_the_title_in_story_md():
+    import io as _io
+    import zipfile as _zipfile
+
+    from exports import Book, Page
+    from exports.bundle import render_zip
+
+    data = render_zip(Book("T", "Ann", [Page("Hi.")], dedication="For Mia,\nwho *loves* the sea\n\nand Pip"))
+    md = _zipfile.ZipFile(_io.BytesIO(data)).read("story.md").decode()
+    assert "> For Mia,  \n> who \\*loves\\* the sea\n>\n> and Pip\n" in md
+    assert md.index("For Mia") < md.index("## 1")

@@ -58,13 +58,14 @@ def _full_project(library: Library):
     library.add_illustration(second, _png(1), {"seed": 3})  # the same file used twice
     project = library.get_project(project.id)
     project = library.set_characters(project.id, project.version, [("Fox", "red, curious"), ("Owl", "")])
-    project = library.update_project(project.id, project.version, setting="a windy   island, long ago")
+    project = library.update_project(project.id, project.version, setting="a windy   island, long ago",
+                                     dedication="  For Mia,\n\n\n  who loves   the sea ")
     return library.set_source_images(project.id, project.version, [(_png(5), "a beach"), (_png(6), "")])
 
 
 def _comparable(view) -> dict:  # noqa: ANN001
     return {
-        "fields": (view.title, view.author, view.style, view.profile, view.story_text, view.setting),
+        "fields": (view.title, view.author, view.style, view.profile, view.story_text, view.setting, view.dedication),
         "segments": [
             (
                 s.position, s.text, s.start, s.end, s.prompt_override, s.negative_prompt, s.seed, s.locked,
@@ -82,6 +83,7 @@ def test_bundle_round_trip(tmp_path):
     original = _full_project(library)
     data = library.export_bundle(original.id)
     assert original.setting == "a windy island, long ago"   # spaces folded as it was saved
+    assert original.dedication == "For Mia,\n\nwho loves the sea"   # lines kept, one blank line at most
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     print(f"\nbundle: {len(data):,} bytes, members {len(names)}")
     assert names[0] == "project.json" and len(names) == 1 + 4  # 4 distinct pictures, each once

@@ -148,7 +148,7 @@ def test_older_database_is_backed_up_then_migrated(tmp_path):
     assert summary.title == "Old fox"
     project = library.get_project(summary.id)
     assert project.version == 3 and project.story_text == "Once."
-    assert project.setting == ""   # added by 0004: stories saved before it have none
+    assert project.setting == "" and project.dedication == ""   # added by 0004: older stories have none
     library.close()
     assert Library(tmp_path).last_backup is None  # nothing pending: no second backup
     assert len(list((tmp_path / "backups").iterdir())) == 1

@@ -368,3 +368,15 @@ def test_setting_is_saved_trimmed_limited_and_copied(tmp_path):
     assert copy.setting == "a windy island, long ago"
     project = library.update_project(project.id, project.version + 1, setting="")
     assert project.setting == ""
+
+
+def test_dedication_keeps_its_lines_and_is_limited_and_copied(tmp_path):
+    from storage.validate import MAX_DEDICATION
+
+    library = Library(tmp_path)
+    project = _story(library, ["A fox ran."])
+    project = library.update_project(project.id, project.version, dedication="\n For  Mia,\r\n who loves\tthe sea \n\n")
+    assert project.dedication == "For Mia,\nwho loves the sea"
+    with pytest.raises(InvalidInput, match="dedication"):
+        library.update_project(project.id, project.version, dedication="x" * (MAX_DEDICATION + 1))
+    assert library.duplicate_project(project.id).dedication == project.dedication

@@ -498,16 +498,17 @@ def test_characters_are_typed_saved_and_described_in_the_prompts_of_pages_that_n
     assert not any("yellow raincoat" in p for p in prompts(at))
 
 
-def test_where_and_when_is_saved_with_the_book_details_and_goes_into_every_prompt(lib):
+def test_where_and_when_and_the_dedication_are_saved_with_the_book_details(lib):
     from studio import actions
 
     project = new_project(lib, "Ada ran. Ada sat. Ada slept.")   # short: the tiny tokenizer spends a token a letter
     at = storyboard(project.id)
     next(t for t in at.text_input if t.label == "Where and when").input("rainy   village")
+    next(t for t in at.text_area if t.label == "Dedication").input("For Mo,\n  who loves rain")
     click(at, "details.save")
     assert any("Saved the book details" in s for s in texts(at.success)), texts(at.error)
     stored = lib.get_project(project.id)
-    assert stored.setting == "rainy village"
+    assert stored.setting == "rainy village" and stored.dedication == "For Mo,\nwho loves rain"
     assert next(t for t in at.text_input if t.label == "Where and when").value == "rainy village"
     whole = [actions.prompt_preview(s.text, stored.style, setting=stored.setting) for s in stored.segments]
     assert all("rainy village" in p for p in whole), whole

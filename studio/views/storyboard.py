@@ -151,6 +151,8 @@ with right:
         title_key = ui.init_widget(S.widget_key("title", pid, stored=project.title, gen=gen), project.title)
         author_key = ui.init_widget(S.widget_key("author", pid, stored=project.author, gen=gen), project.author)
         setting_key = ui.init_widget(S.widget_key("setting", pid, stored=project.setting, gen=gen), project.setting)
+        dedication_key = ui.init_widget(S.widget_key("dedication", pid, stored=project.dedication, gen=gen),
+                                        project.dedication)
         style_widget = ui.init_widget(S.widget_key("style", pid, stored=project.style, gen=gen), style_key)
         profile_widget = ui.init_widget(S.widget_key("profile", pid, stored=project.profile, gen=gen),
                                         project.profile if project.profile in PROFILES else
@@ -158,6 +160,9 @@ with right:
                                          else DEFAULT_PROFILE))
         st.text_input("Title", key=title_key)
         st.text_input("Author", key=author_key, placeholder="Who wrote it (optional)")
+        st.text_area("Dedication", key=dedication_key, height=68, max_chars=actions.MAX_DEDICATION_CHARS,
+                     placeholder="For Mia, who loves the sea (optional)",
+                     help="Printed on a page of its own after the cover.")
         st.text_input("Where and when", key=setting_key, max_chars=actions.MAX_SETTING_CHARS,
                       placeholder="a windy island, long ago (optional)",
                       help="Added to every picture's prompt, so all the pages share one place. Redraw pages to see it.")
@@ -175,6 +180,7 @@ with right:
                 chosen = st.session_state[profile_widget]
                 view = lib.update_project(pid, base, title=st.session_state[title_key],
                                           author=st.session_state[author_key], setting=st.session_state[setting_key],
+                                          dedication=st.session_state[dedication_key],
                                           style=st.session_state[style_widget],
                                           profile=chosen if chosen != project.profile else None)
                 ui.set_base_version(view)

@@ -1,4 +1,5 @@
-"""Projects keep where and when their story happens, added to every picture's prompt.
+"""Projects keep where and when their story happens (added to every picture's prompt) and a dedication
+(printed after the cover).
 
 Revision ID: 0004
 Revises: 0003
@@ -17,8 +18,10 @@ def upgrade() -> None:
     # "": no setting given (every story saved before this revision); the prompts stay as they were.
     with op.batch_alter_table("projects") as batch:
         batch.add_column(sa.Column("setting", sa.Text(), nullable=False, server_default=""))
+        batch.add_column(sa.Column("dedication", sa.Text(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("projects") as batch:
+        batch.drop_column("dedication")
         batch.drop_column("setting")
