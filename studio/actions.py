@@ -21,7 +21,8 @@ from typing import Sequence
 from engine.errors import InputError, ModelUnavailable
 from engine.imageio import MAX_UPLOAD_BYTES
 from engine.jobs import JobInfo, get_worker
-from storage import ConflictError, IllustrationView, Library, NotFound, ProjectView, SegmentInput, SegmentView
+from storage import (ConflictError, IllustrationView, Library, NotFound, ProjectView, SegmentInput, SegmentView,
+                     StorageError)
 from storage.bundle import MAX_BUNDLE_BYTES
 from storage.validate import MAX_DEDICATION, MAX_SETTING
 
@@ -80,6 +81,19 @@ def missing_models(profile, roles: Sequence[str] | None = None) -> list[tuple[st
         if ref and not is_downloaded(ref):
             missing.append((role, ref))
     return missing
+
+
+MAX_UNDO_BYTES = 512 * 1024 * 1024  # a story bigger than this as a bundle is deleted without an undo
+
+
+def bundle_for_undo(lib: Library, project_id: int) -> bytes | None:
+    """The story as a bundle, kept in the tab so its deletion can be undone; None when it cannot be made
+    (a damaged picture file, no memory) or is too big to hold, and then the deletion has no undo."""
+    try:
+        data = lib.export_bundle(project_id)
+    except (StorageError, MemoryError):
+        return None
+    return data if len(data) <= MAX_UNDO_BYTES else None
 
 
 def start_download(profile):

@@ -29,7 +29,8 @@ SPLIT_SENTENCES = "sb.split_sentences"    # int: sentences per page
 SPLIT_WORDS = "sb.split_words"            # int: words per page
 REDO_ALL = "sb.redo_all"                  # bool: "illustrate all" redraws pages that have a picture
 LIBRARY_SEARCH = "sb.library.search"      # str
-CONFIRM_DELETE = "sb.library.confirm_delete"  # int | None: project awaiting "delete for good"
+CONFIRM_DELETE = "sb.library.confirm_delete"  # int | None: project awaiting "delete"
+UNDO_DELETE = "sb.library.undo_delete"    # (title, bundle bytes) of the story deleted last, to bring it back
 UPLOAD_GEN = "sb.upload_gen"              # int: bumped to clear file uploaders after a successful upload
 SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the settings page, before it is saved
 # Keyed widgets named after what they belong to (ID: a project, page or picture id):

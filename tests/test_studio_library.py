@@ -83,14 +83,36 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
     assert len(copies) == 1 and copies[0].segment_count == 9
 
     at.button(key=f"delete.{owl.id}").click().run()
-    assert any("for good" in w for w in texts(at.warning))
+    assert any("You can undo it" in w for w in texts(at.warning))
     assert fresh_home.get_project(owl.id)  # nothing deleted before the confirmation
     at.button(key=f"delete.no.{owl.id}").click().run()
     assert not at.warning
     at.button(key=f"delete.{owl.id}").click().run()
     at.button(key=f"delete.yes.{owl.id}").click().run()
     assert owl.id not in [p.id for p in fresh_home.list_projects()]
-    assert any("Deleted" in s for s in texts(at.success))
+    assert any("Deleted “The Owl Who Slept at Last”" in s for s in texts(at.success))
+
+    # Undo brings the story back, pages, pictures and all; the offer then goes away.
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 90, 40)).save(png, "PNG")
+    fresh_home.add_illustration(fox.segments[0].id, png.getvalue(), {"seed": 5})
+    at.run()
+    at.button(key=f"delete.{fox.id}").click().run()
+    at.button(key=f"delete.yes.{fox.id}").click().run()
+    assert fox.id not in [p.id for p in fresh_home.list_projects()]
+    at.session_state["sb.recent_actions"] = {}
+    at.button(key="undo.delete").click().run()
+    assert any("Brought back “The Lighthouse Fox” with its 9 pages" in s for s in texts(at.success)), texts(at.error)
+    back = next(p for p in fresh_home.list_projects() if p.title == "The Lighthouse Fox")
+    restored, original = fresh_home.get_project(back.id), fox
+    assert [s.text for s in restored.segments] == [s.text for s in original.segments]
+    assert restored.segments[0].selected.image_path.read_bytes() == png.getvalue()
+    assert restored.segments[0].selected.settings == {"seed": 5}
+    assert not any(b.key == "undo.delete" for b in at.button)
 
 
 def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):

@@ -19,6 +19,20 @@ st.title("Your library")
 st.caption("Every story you write is saved here as you go, with all its pictures.")
 ui.show_flash()
 
+undo = st.session_state.get(S.UNDO_DELETE)
+if undo is not None:
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        st.success(f"Deleted “{ui.plain(undo[0])}”.", icon=":material/delete:")
+        if st.button("Undo", icon=":material/undo:", key="undo.delete", type="primary") and ui.first_click("undo"):
+            with ui.guard():
+                back = lib.import_bundle(undo[1])
+                st.session_state[S.UNDO_DELETE] = None
+                ui.flash("success", f"Brought back “{back.title}” with its {ui.plural(len(back.segments), 'page')}.")
+                st.rerun()
+        if st.button("OK", key="undo.dismiss"):
+            st.session_state[S.UNDO_DELETE] = None
+            st.rerun()
+
 top = st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
 search = top[0].text_input("Search", key=S.LIBRARY_SEARCH, placeholder="Search titles, authors and story text",
                            label_visibility="collapsed")
@@ -102,15 +116,20 @@ def card_menu(summary: ProjectSummary) -> None:
                        key=f"export.{summary.id}", icon=":material/download:", on_click="ignore",
                        help="Everything in this story, pictures included, as one file to keep or share.")
     if st.session_state.get(S.CONFIRM_DELETE) == summary.id:
-        st.warning("Delete this story and all its pictures for good?", icon=":material/warning:")
+        st.warning("Delete this story and all its pictures? You can undo it while this window stays open.",
+                   icon=":material/warning:")
         yes, no = st.columns(2)
-        if yes.button("Delete for good", key=f"delete.yes.{summary.id}", type="primary"):
+        if yes.button("Delete", key=f"delete.yes.{summary.id}", type="primary"):
             with ui.guard():
+                kept = actions.bundle_for_undo(lib, summary.id)
                 lib.delete_project(summary.id)
                 st.session_state[S.CONFIRM_DELETE] = None
                 if ui.current_project_id() == summary.id:
                     ui.set_current_project(None)
-                ui.flash("success", f"Deleted “{summary.title}”.")
+                if kept is not None:
+                    st.session_state[S.UNDO_DELETE] = (summary.title, kept)
+                else:
+                    ui.flash("success", f"Deleted “{summary.title}”.")
                 st.rerun()
         if no.button("Keep it", key=f"delete.no.{summary.id}"):
             st.session_state[S.CONFIRM_DELETE] = None
