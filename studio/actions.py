@@ -862,6 +862,16 @@ def export_key(project: ProjectView, options) -> tuple:
     return (project.id, project.version, project.updated.isoformat(), astuple(options))
 
 
+MAX_PREVIEW_PAGES = 200  # "leaf through all pages" draws at most this many
+
+
+def preview_every_page(outcome: ExportOutcome, dpi: int = 40) -> tuple[bytes, ...]:
+    """PNGs of the made PDF's pages, up to MAX_PREVIEW_PAGES, small: to leaf through before printing."""
+    from exports import render_preview
+
+    return tuple(render_preview(outcome.pdf, pages=min(outcome.page_count, MAX_PREVIEW_PAGES), dpi=dpi))
+
+
 def export_book(project: ProjectView, options, *, preview_pages: int = 3, preview_dpi: int = 60) -> ExportOutcome:
     """The PDF (with a preview of its first pages) and the ZIP of a saved project; ExportError says what to change."""
     import re

@@ -54,6 +54,7 @@ IMAGES_WORDS = "sb.images.words"          # int: words per picture
 IMAGES_NEW = "sb.images.new"              # bool: show the uploader although a story from pictures is open
 
 # Export (views/export.py)
+EXPORT_ALL_PAGES = "sb.export.all_pages"   # (export key, PNGs of every page) once asked for
 EXPORT_RESULT = "sb.export.result"        # actions.ExportOutcome: the last PDF made (reruns reuse it)
 EXPORT_LAYOUT = "sb.export.layout"        # str: a key of exports.LAYOUTS
 EXPORT_SIZE = "sb.export.size"            # str: a key of exports.PAGE_SIZES

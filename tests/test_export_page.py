@@ -144,3 +144,20 @@ def test_export_errors_are_one_sentence(lib, monkeypatch):
     click(at, "export.make")
     assert texts(at.error) == ["The page size must be one of A4, Letter, A5, 8x8, not 'B5'."]
     assert not at.download_button
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) is not installed")
+def test_every_page_can_be_leafed_through_before_printing(lib):
+    project = book(lib)
+    at = export_page(project.id)
+    click(at, "export.make")
+    outcome = at.session_state[S.EXPORT_RESULT]
+    assert len(at.image) == 3 and outcome.page_count == 5
+    click(at, "export.all_pages")
+    captions = [i.captions[0] for i in at.image]
+    assert captions == ["Page 1", "Page 2", "Page 3"] + [f"Page {n}" for n in range(1, 6)]
+    assert any("Every page (5 of 5)" in h for h in texts(at.subheader))
+    # Other options make another PDF: the pages shown before are not passed off as its pages.
+    at.radio(key=S.EXPORT_LAYOUT).set_value("text_band").run()
+    click(at, "export.make")
+    assert len(at.image) == 3 and any(b.key == "export.all_pages" for b in at.button)

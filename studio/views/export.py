@@ -28,6 +28,7 @@ SIZE_LABELS = {"A4": "A4 (210 x 297 mm)", "Letter": "US Letter (8.5 x 11 in)", "
 ORIENTATION_LABELS = {"auto": "Best for the layout", "portrait": "Portrait", "landscape": "Landscape"}
 FONT_LABELS = {"serif": "Serif, like a storybook", "sans": "Sans-serif, clean and simple"}
 PREVIEW_PAGES = 3
+ALL_PAGES_COLUMNS = 4
 WARNINGS_SHOWN = 3
 
 lib = ui.library()
@@ -148,3 +149,21 @@ if outcome.previews:
         column.image(png, caption=f"Page {number}", width="stretch")
 elif outcome.preview_note:
     st.info(outcome.preview_note, icon=":material/visibility_off:")
+
+if outcome.previews and outcome.page_count > len(outcome.previews):
+    every = st.session_state.get(S.EXPORT_ALL_PAGES)
+    if every is None or every[0] != outcome.key:
+        shown = min(outcome.page_count, actions.MAX_PREVIEW_PAGES)
+        if st.button(f"Leaf through all {ui.plural(shown, 'page')}", icon=":material/auto_stories:",
+                     key="export.all_pages"):
+            with ui.guard(project.id), st.spinner("Drawing every page…"):
+                st.session_state[S.EXPORT_ALL_PAGES] = (outcome.key, actions.preview_every_page(outcome))
+                st.rerun()
+    else:
+        pngs = every[1]
+        st.subheader(f":material/auto_stories: Every page ({len(pngs)} of {outcome.page_count})", divider="orange")
+        for start in range(0, len(pngs), ALL_PAGES_COLUMNS):
+            columns = st.columns(ALL_PAGES_COLUMNS)
+            for number, (column, png) in enumerate(zip(columns, pngs[start:start + ALL_PAGES_COLUMNS]),
+                                                   start=start + 1):
+                column.image(png, caption=f"Page {number}", width="stretch")
