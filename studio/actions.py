@@ -172,6 +172,42 @@ def save_draft(lib: Library, project_id: int, expected_version: int, text: str) 
     return lib.update_project(project_id, expected_version, story_text=text)
 
 
+def move_page(lib: Library, project_id: int, segment_id: int, expected_version: int, step: int) -> ProjectView:
+    """Swap a page with the one before (step -1) or after (step +1); its pictures, seed and prompts go with it.
+
+    The story text changes with it: the two pages' passages trade places and the text between pages
+    (blank lines, a title) stays where it was. A story told from pictures keeps its pictures' order.
+    """
+    project = lib.get_project(project_id)
+    if (project.story_settings or {}).get("source") == STORY_SOURCE:
+        raise InputError("A story told from pictures follows their order: start it again with the pictures "
+                         "reordered on the From images page.")
+    pages = list(project.segments)
+    i = next((k for k, seg in enumerate(pages) if seg.id == segment_id), None)
+    if i is None:
+        raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
+    j = i + step
+    if step not in (-1, 1) or not 0 <= j < len(pages):
+        raise InputError(f"Page {i + 1} is already the {'first' if step < 0 else 'last'} page.")
+    order = list(range(len(pages)))
+    order[i], order[j] = order[j], order[i]
+    text = project.story_text
+    in_line = all(0 <= a.start <= a.end <= b.start for a, b in zip(pages, pages[1:])) and pages[-1].end <= len(text)
+    pieces: list[str] = [text[:pages[0].start] if in_line else ""]
+    inputs: list[SegmentInput] = []
+    for slot, k in enumerate(order):
+        seg = pages[k]
+        body = text[seg.start:seg.end] if in_line else seg.text
+        start = sum(map(len, pieces))
+        pieces.append(body)
+        inputs.append(SegmentInput(seg.text, start, start + len(body)))
+        if in_line:
+            pieces.append(text[pages[slot].end:pages[slot + 1].start] if slot + 1 < len(pages) else text[pages[-1].end:])
+        elif slot + 1 < len(pages):
+            pieces.append("\n\n")
+    return lib.save_story(project_id, expected_version, "".join(pieces), inputs)
+
+
 def split_points(text: str) -> list[tuple[int, str]]:
     """Where a page can be split: (character index, the words the second part starts with)."""
     from engine.segment import segment_story

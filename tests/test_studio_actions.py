@@ -186,3 +186,19 @@ def test_clean_characters_trims_drops_blank_rows_and_refuses_what_a_prompt_canno
         clean_characters([("Pip", "fox"), ("PIP", "another fox")])
     with pytest.raises(InputError, match=f"keep it under {MAX_DESCRIPTION_CHARS}"):
         clean_characters([("Pip", "x" * (MAX_DESCRIPTION_CHARS + 1))])
+
+
+def test_moving_pages_keeps_a_story_told_from_pictures_in_their_order_and_edited_pages_their_text(lib):
+    project = split(lib).project
+    first, second = project.segments[:2]
+    # A page edited by hand keeps its own text; the story text moves the passage it was cut from.
+    project = lib.update_segment(first.id, project.version, text="An edited first page.")
+    moved = actions.move_page(lib, project.id, first.id, project.version, 1)
+    assert [s.text for s in moved.segments[:2]] == [second.text, "An edited first page."]
+    assert moved.story_text.index(second.text) < moved.story_text.index(first.text)
+    with pytest.raises(ConflictError):
+        actions.move_page(lib, project.id, first.id, project.version, -1)   # based on an old version
+
+    told = lib.update_project(moved.id, moved.version, story_settings={"source": actions.STORY_SOURCE})
+    with pytest.raises(InputError, match="told from pictures"):
+        actions.move_page(lib, told.id, first.id, told.version, -1)

@@ -536,3 +536,30 @@ def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib)
     assert any("not saved yet: the story is too long" in c for c in texts(at.caption)), texts(at.caption)
     assert lib.get_project(project.id).story_text == "Mo found a shell.\n\nMo kept it."
     assert len(story_area(at).value) > MAX_STORY_CHARS
+
+
+def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_follows(lib):
+    from studio import actions
+
+    project = new_project(lib)
+    first, second, third = project.segments
+    lib.add_illustration(first.id, fx.png((24, 24)), {"seed": 11})
+    at = storyboard(project.id)
+    open_popover(at, f"pop.more.{first.id}")
+    assert at.button(key=f"move.-1.{first.id}").disabled and not at.button(key=f"move.1.{first.id}").disabled
+    click(at, f"move.1.{first.id}")
+    assert any("Moved page 1 later: it is page 2 now" in s for s in texts(at.success)), texts(at.error)
+    moved = lib.get_project(project.id)
+    assert [s.id for s in moved.segments] == [second.id, first.id, third.id]
+    assert moved.segments[1].selected.settings == {"seed": 11}
+    assert moved.story_text.startswith("The Paper Boat\n\n")   # the title stays first
+    assert moved.story_text.index(second.text) < moved.story_text.index(first.text) < moved.story_text.index(third.text)
+    for seg in moved.segments:
+        assert moved.story_text[seg.start:seg.end] == seg.text
+    assert story_area(at).value == moved.story_text   # the story box shows the new order
+
+    # And back: the story is as it was.
+    back = actions.move_page(lib, project.id, first.id, moved.version, -1)
+    assert back.story_text == project.story_text and [s.id for s in back.segments] == [first.id, second.id, third.id]
+    with pytest.raises(actions.InputError, match="already the last page"):
+        actions.move_page(lib, project.id, third.id, back.version, 1)

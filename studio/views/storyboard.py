@@ -432,7 +432,7 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
 
 
 def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
-    pop = st.popover("", icon=":material/content_cut:", key=f"pop.more.{seg.id}", help="Split or merge pages",
+    pop = st.popover("", icon=":material/content_cut:", key=f"pop.more.{seg.id}", help="Split, merge or move pages",
                      type="tertiary", on_change="rerun")
     if not pop.open:  # popover content is built only while it is open
         return
@@ -456,6 +456,19 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
                     ui.set_base_version(lib.merge_segments(seg.id, base))
                     ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
                     st.rerun()
+        from_pictures = (project.story_settings or {}).get("source") == actions.STORY_SOURCE
+        why = "A story told from pictures follows their order." if from_pictures else None
+        with st.container(horizontal=True, gap="small"):
+            for step, label, icon in ((-1, "Move earlier", ":material/arrow_back:"),
+                                      (1, "Move later", ":material/arrow_forward:")):
+                if st.button(label, icon=icon, key=f"move.{step}.{seg.id}", help=why,
+                             disabled=from_pictures or (n == 1 if step < 0 else is_last)) \
+                        and ui.first_click(f"move.{seg.id}"):
+                    with ui.guard(pid):
+                        ui.set_base_version(actions.move_page(lib, pid, seg.id, base, step))
+                        ui.flash("success", f"Moved page {n} {'earlier' if step < 0 else 'later'}: it is page "
+                                            f"{n + step} now, with its pictures.")
+                        st.rerun()
 
 
 def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
