@@ -172,40 +172,60 @@ def save_draft(lib: Library, project_id: int, expected_version: int, text: str) 
     return lib.update_project(project_id, expected_version, story_text=text)
 
 
-def move_page(lib: Library, project_id: int, segment_id: int, expected_version: int, step: int) -> ProjectView:
-    """Swap a page with the one before (step -1) or after (step +1); its pictures, seed and prompts go with it.
-
-    The story text changes with it: the two pages' passages trade places and the text between pages
-    (blank lines, a title) stays where it was. A story told from pictures keeps its pictures' order.
-    """
+def _pages_of(lib: Library, project_id: int, segment_id: int) -> tuple[ProjectView, list[SegmentView], int]:
+    """The project, its pages and the index of one of them, for moving or deleting a page."""
     project = lib.get_project(project_id)
     if (project.story_settings or {}).get("source") == STORY_SOURCE:
-        raise InputError("A story told from pictures follows their order: start it again with the pictures "
-                         "reordered on the From images page.")
+        raise InputError("A story told from pictures follows their order, one page a picture: start it again "
+                         "on the From images page with the pictures you want, in the order you want.")
     pages = list(project.segments)
     i = next((k for k, seg in enumerate(pages) if seg.id == segment_id), None)
     if i is None:
         raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
-    j = i + step
-    if step not in (-1, 1) or not 0 <= j < len(pages):
-        raise InputError(f"Page {i + 1} is already the {'first' if step < 0 else 'last'} page.")
-    order = list(range(len(pages)))
-    order[i], order[j] = order[j], order[i]
-    text = project.story_text
+    return project, pages, i
+
+
+def _save_pages(lib: Library, project: ProjectView, expected_version: int, order: list[SegmentView]) -> ProjectView:
+    """Save `order` (some of the project's pages, in a new order) as the story.
+
+    Each page's passage of the story text goes with it; the text between pages (blank lines, a title)
+    stays where it was. Pages whose offsets no longer line up with the text are joined by blank lines.
+    """
+    pages, text = list(project.segments), project.story_text
     in_line = all(0 <= a.start <= a.end <= b.start for a, b in zip(pages, pages[1:])) and pages[-1].end <= len(text)
+    gaps = ([text[a.end:b.start] for a, b in zip(pages, pages[1:])] + [text[pages[-1].end:]]) if in_line else []
     pieces: list[str] = [text[:pages[0].start] if in_line else ""]
     inputs: list[SegmentInput] = []
-    for slot, k in enumerate(order):
-        seg = pages[k]
+    for slot, seg in enumerate(order):
         body = text[seg.start:seg.end] if in_line else seg.text
         start = sum(map(len, pieces))
         pieces.append(body)
         inputs.append(SegmentInput(seg.text, start, start + len(body)))
-        if in_line:
-            pieces.append(text[pages[slot].end:pages[slot + 1].start] if slot + 1 < len(pages) else text[pages[-1].end:])
-        elif slot + 1 < len(pages):
-            pieces.append("\n\n")
-    return lib.save_story(project_id, expected_version, "".join(pieces), inputs)
+        if slot + 1 < len(order):
+            pieces.append(gaps[slot] if in_line else "\n\n")
+        elif in_line:
+            pieces.append(gaps[-1])
+    return lib.save_story(project.id, expected_version, "".join(pieces), inputs)
+
+
+def move_page(lib: Library, project_id: int, segment_id: int, expected_version: int, step: int) -> ProjectView:
+    """Swap a page with the one before (step -1) or after (step +1); its pictures, seed and prompts go with it,
+    and the two pages' passages trade places in the story text. A story told from pictures keeps their order."""
+    project, pages, i = _pages_of(lib, project_id, segment_id)
+    j = i + step
+    if step not in (-1, 1) or not 0 <= j < len(pages):
+        raise InputError(f"Page {i + 1} is already the {'first' if step < 0 else 'last'} page.")
+    pages[i], pages[j] = pages[j], pages[i]
+    return _save_pages(lib, project, expected_version, pages)
+
+
+def delete_page(lib: Library, project_id: int, segment_id: int, expected_version: int) -> ProjectView:
+    """Take a page out of the story, with its pictures; its passage leaves the story text too."""
+    project, pages, i = _pages_of(lib, project_id, segment_id)
+    if len(pages) == 1:
+        raise InputError("This is the story's only page: change the story text instead, or delete the story "
+                         "in the library.")
+    return _save_pages(lib, project, expected_version, pages[:i] + pages[i + 1:])
 
 
 def split_points(text: str) -> list[tuple[int, str]]:

@@ -246,6 +246,22 @@ def init_widget(key: str, value) -> str:
     return key
 
 
+def follow_stored(key: str, stored) -> str:
+    """Like init_widget for an editor whose key does not change with the stored value: it shows a value
+    stored elsewhere (another tab) when nothing is typed in it, and keeps what is typed otherwise."""
+    drafts: dict = st.session_state.setdefault(S.DRAFTS, {})
+    if key not in st.session_state:
+        st.session_state[key] = drafts[key] = stored
+    elif drafts.get(key) != stored and st.session_state[key] == drafts.get(key):
+        st.session_state[key] = drafts[key] = stored
+    return key
+
+
+def kept(key: str) -> None:
+    """What the editor `key` holds is saved now: it is no longer typing to keep (see typed_here)."""
+    st.session_state.setdefault(S.DRAFTS, {})[key] = st.session_state.get(key)
+
+
 def typed_here() -> bool:
     """Whether an editor drawn from the stored story holds typing that is not saved. Streamlit forgets
     the state of a widget a run did not draw, so only the editors on screen last run are looked at."""

@@ -530,11 +530,15 @@ def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib)
     assert any(c.endswith(" · saved") for c in texts(at.caption)), texts(at.caption)
     assert not at.error and not at.warning   # kept quietly: nothing to read, nothing changed in another tab
     assert story_area(storyboard(project.id)).value == "Mo found a shell.\n\nMo kept it."   # a refresh
+    # Another tab changes the story: this box, with nothing typed since, shows the new text.
+    lib.update_project(project.id, lib.get_project(project.id).version, story_text="Mo lost the shell.")
+    at.run()
+    assert story_area(at).value == "Mo lost the shell." and not at.warning
 
     # What cannot be kept stays in the box, and the caption says why.
     story_area(at).input("word " * (MAX_STORY_CHARS // 5 + 10)).run()
     assert any("not saved yet: the story is too long" in c for c in texts(at.caption)), texts(at.caption)
-    assert lib.get_project(project.id).story_text == "Mo found a shell.\n\nMo kept it."
+    assert lib.get_project(project.id).story_text == "Mo lost the shell."
     assert len(story_area(at).value) > MAX_STORY_CHARS
 
 
@@ -563,3 +567,30 @@ def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_foll
     assert back.story_text == project.story_text and [s.id for s in back.segments] == [first.id, second.id, third.id]
     with pytest.raises(actions.InputError, match="already the last page"):
         actions.move_page(lib, project.id, third.id, back.version, 1)
+
+
+def test_a_page_is_deleted_with_its_pictures_after_a_confirmation(lib):
+    from studio import actions
+
+    project = new_project(lib)
+    first, second, third = project.segments
+    lib.add_illustration(second.id, fx.png((23, 29)), {"seed": 3})   # a picture no other test uses
+    picture = lib.get_project(project.id).segments[1].selected.image_path
+    at = storyboard(project.id)
+    open_popover(at, f"pop.more.{second.id}")
+    click(at, f"pagedel.{second.id}")
+    assert any("Take page 2 out of the story, with its 1 picture?" in w for w in texts(at.warning))
+    click(at, f"pagedel.no.{second.id}")
+    assert len(lib.get_project(project.id).segments) == 3   # kept
+    click(at, f"pagedel.{second.id}")
+    click(at, f"pagedel.yes.{second.id}")
+    assert any("Took page 2 out of the story" in s for s in texts(at.success)), texts(at.error)
+    after = lib.get_project(project.id)
+    assert [s.id for s in after.segments] == [first.id, third.id]
+    assert second.text not in after.story_text and after.story_text.startswith("The Paper Boat\n\n")
+    assert [after.story_text[s.start:s.end] for s in after.segments] == [first.text, third.text]
+    assert not picture.exists()   # nothing else used that picture file
+
+    with pytest.raises(actions.InputError, match="only page"):
+        two = actions.delete_page(lib, project.id, first.id, after.version)
+        actions.delete_page(lib, project.id, third.id, two.version)

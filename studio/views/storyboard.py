@@ -92,6 +92,7 @@ def _keep_story(project_id: int, key: str) -> None:
         if st.session_state.get(key, stored.story_text) != stored.story_text:
             ui.set_base_version(actions.save_draft(lib, project_id, ui.base_version(stored),
                                                    st.session_state[key]))
+            ui.kept(key)
     except ConflictError:
         st.session_state[S.STORY_NOT_KEPT] = (project_id, "the story was changed in another tab")
     except (StudioError, StorageError) as exc:
@@ -99,7 +100,8 @@ def _keep_story(project_id: int, key: str) -> None:
 
 
 with left:
-    story_key = ui.init_widget(S.widget_key("story", pid, stored=project.story_text, gen=gen), project.story_text)
+    # No fingerprint in this key: the box keeps its place (and the cursor) while its text is kept as typed.
+    story_key = ui.follow_stored(S.widget_key("story", pid, gen=gen), project.story_text)
     st.text_area("Your story", key=story_key, height=380,
                  placeholder="The Lighthouse Fox\n\nOnce upon a time, on a windy island…",
                  help="Write or paste your story. A short first line on its own becomes the book's title. "
@@ -432,7 +434,8 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
 
 
 def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
-    pop = st.popover("", icon=":material/content_cut:", key=f"pop.more.{seg.id}", help="Split, merge or move pages",
+    pop = st.popover("", icon=":material/content_cut:", key=f"pop.more.{seg.id}",
+                     help="Split, merge, move or delete pages",
                      type="tertiary", on_change="rerun")
     if not pop.open:  # popover content is built only while it is open
         return
@@ -469,6 +472,25 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
                         ui.flash("success", f"Moved page {n} {'earlier' if step < 0 else 'later'}: it is page "
                                             f"{n + step} now, with its pictures.")
                         st.rerun()
+        if st.session_state.get(S.CONFIRM_PAGE_DELETE) == seg.id:
+            pictures = ui.plural(len(seg.illustrations), "picture")
+            st.warning(f"Take page {n} out of the story, with its {pictures}? Its words leave the story text too.",
+                       icon=":material/warning:")
+            with st.container(horizontal=True, gap="small"):
+                if st.button("Delete the page", icon=":material/delete:", type="primary", key=f"pagedel.yes.{seg.id}") \
+                        and ui.first_click(f"pagedel.{seg.id}"):
+                    with ui.guard(pid):
+                        ui.set_base_version(actions.delete_page(lib, pid, seg.id, base))
+                        st.session_state[S.CONFIRM_PAGE_DELETE] = None
+                        ui.flash("success", f"Took page {n} out of the story.")
+                        st.rerun()
+                if st.button("Keep it", key=f"pagedel.no.{seg.id}"):
+                    st.session_state[S.CONFIRM_PAGE_DELETE] = None
+                    st.rerun()
+        elif st.button("Delete this page…", icon=":material/delete:", key=f"pagedel.{seg.id}", help=why,
+                       disabled=from_pictures or len(project.segments) == 1):
+            st.session_state[S.CONFIRM_PAGE_DELETE] = seg.id
+            st.rerun()
 
 
 def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
