@@ -139,7 +139,7 @@ def cmd_fetch(args) -> int:
     from engine.profiles import get_profile
 
     profile = get_profile(args.profile)
-    fetch_profile(profile, args.weights, say=lambda line: print(line, file=sys.stderr))
+    fetch_profile(profile, args.weights, say=lambda role, what: print(f"{role}: {what}", file=sys.stderr))
     print(f"Profile '{profile.name}' is ready to use offline.", file=sys.stderr)
     return 0
 

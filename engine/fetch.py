@@ -49,8 +49,9 @@ def fetch_model(role: str, ref: str, variant: str | None) -> None:
         snapshot_download(ref, allow_patterns=MODEL_FILES)
 
 
-def fetch_profile(profile: Profile, weights: str = "auto", say: Callable[[str], None] = lambda line: None) -> None:
-    """Make every model of `profile` loadable offline; `say` hears one line per model.
+def fetch_profile(profile: Profile, weights: str = "auto",
+                  say: Callable[[str, str], None] = lambda role, what: None) -> None:
+    """Make every model of `profile` loadable offline; `say(role, what)` hears about each model in turn.
 
     InputError (one sentence) when offline or when a download fails; what came before stays downloaded.
     """
@@ -68,13 +69,13 @@ def fetch_profile(profile: Profile, weights: str = "auto", say: Callable[[str], 
             continue
         if ref.startswith(TINY_PREFIX):
             ensure_tiny_models()
-            say(f"{role}: tiny model ready")
+            say(role, "tiny model ready")
             continue
         if Path(ref).expanduser().is_dir():
-            say(f"{role}: local folder {ref}")
+            say(role, f"local folder {ref}")
             continue
         which = f" ({variant} weights)" if variant and role == "illustrator" else ""
-        say(f"{role}: downloading {ref}{which} …")
+        say(role, f"downloading {ref}{which} …")
         try:
             fetch_model(role, ref, variant)
         except Exception as exc:  # noqa: BLE001 - the hub's many error types become one sentence
@@ -121,9 +122,8 @@ class Downloads:
             return self._by_profile.get(profile_name)
 
     def _run(self, profile: Profile, download: Download) -> None:
-        def say(line: str) -> None:
-            role, _, rest = line.partition(": ")
-            download.step = f"the {ROLE_NAMES.get(role, role)}: {rest}"
+        def say(role: str, what: str) -> None:
+            download.step = f"the {ROLE_NAMES.get(role, role)}: {what}"
 
         try:
             fetch_profile(profile, say=say)

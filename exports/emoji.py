@@ -38,7 +38,7 @@ CANDIDATES = (
 # Bitmap emoji fonts open only at the sizes they hold (Noto: 109 px; Apple: 160, 96, 64...);
 # outline and colour-layer fonts open at any of them.
 STRIKES = (109, 160, 136, 128, 96, 64, 48, 40, 32, 20)
-ADVANCE = 1.1  # an emoji's width in the line, in ems: the picture is 1 em, with a little air
+ADVANCE = 1.0  # an emoji's width in the line, in ems: img_tag places it 1 em square
 
 # One emoji as a person sees it. Python's re has no emoji property, so the blocks are named:
 # pictographs, dingbats and symbols, arrows and technical signs, a few letterlike ones (© ® ™ ‼ ⁉ ℹ).
@@ -129,10 +129,11 @@ def _file(png: bytes) -> str:
     a file name; reportlab 4's reading of data: addresses fails.)"""
     with _lock:
         path = _files.get(png)
-        if path is None:
+        if path is None or not os.path.exists(path):  # a long-running studio may see /tmp cleaned
             if not _folder:
                 _folder.append(tempfile.mkdtemp(prefix="storybook-emoji-"))
                 atexit.register(shutil.rmtree, _folder[0], ignore_errors=True)
+            os.makedirs(_folder[0], exist_ok=True)   # the cleaner may have taken the folder too
             path = os.path.join(_folder[0], hashlib.sha1(png).hexdigest() + ".png")
             if not os.path.exists(path):
                 with open(path + ".part", "wb") as out:

@@ -97,10 +97,6 @@ def _read_characters(reader: _Reader, doc: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _read_setting(reader: _Reader, value: object) -> str:
-    return " ".join(reader.check(v.text, value, "Where and when the story happens", v.MAX_SETTING).split())
-
-
 # ----------------------------------------------------------------------------- JSON shape helpers
 
 
@@ -261,9 +257,8 @@ def read_bundle(data: bytes) -> ImportedProject:
             if proj.get("created") is not None else datetime.now(UTC),
             story_settings=reader.check(v.settings, proj["story_settings"], "The story's settings")
             if proj.get("story_settings") is not None else None,
-            setting=_read_setting(reader, proj.get("setting", "")),
-            dedication=v.dedication_text(reader.check(v.text, proj.get("dedication", ""), "The dedication",
-                                                    v.MAX_DEDICATION)),
+            setting=reader.check(v.setting, proj.get("setting", "")),
+            dedication=reader.check(v.dedication, proj.get("dedication", "")),
         )
         for n, raw_seg in enumerate(reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS), start=1):
             seg = reader.obj(raw_seg, f"page {n}")
@@ -387,7 +382,7 @@ def read_manifest(path: Path) -> ImportedProject:
         story_text=story_text,
         created=created,
         characters=_read_characters(reader, doc),
-        setting=_read_setting(reader, doc.get("setting") or ""),
+        setting=reader.check(v.setting, doc.get("setting") or ""),
     )
     raw_segments = reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS)
     entries = []

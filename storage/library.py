@@ -496,9 +496,9 @@ class Library:
         if story_text is not None:
             changes["story_text"] = v.text(story_text, "The story", v.MAX_STORY)
         if setting is not None:
-            changes["setting"] = " ".join(v.text(setting, "Where and when the story happens", v.MAX_SETTING).split())
+            changes["setting"] = v.setting(setting)
         if dedication is not None:
-            changes["dedication"] = v.dedication_text(v.text(dedication, "The dedication", v.MAX_DEDICATION))
+            changes["dedication"] = v.dedication(dedication)
         if story_settings is not UNSET:
             changes["story_settings"] = (
                 None if story_settings is None else v.settings(story_settings, "The story's settings")

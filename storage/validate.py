@@ -134,10 +134,16 @@ def timestamp(value: Any, what: str) -> datetime:
         raise InvalidInput(f"{what} is outside the years 1 to 9999.") from None
 
 
-def dedication_text(text: str) -> str:
-    """A dedication as it is kept: spaces folded within each line, its line breaks kept (one blank line at
-    most between two lines), nothing blank around it."""
-    lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n")]
+def setting(value: Any) -> str:
+    """Where and when a story happens, as it is kept: at most MAX_SETTING characters, spaces folded."""
+    return " ".join(text(value, "Where and when the story happens", MAX_SETTING).split())
+
+
+def dedication(value: Any) -> str:
+    """A dedication as it is kept: at most MAX_DEDICATION characters, spaces folded within each line, its
+    line breaks kept (one blank line at most between two lines), nothing blank around it."""
+    raw = text(value, "The dedication", MAX_DEDICATION).replace("\r\n", "\n")
+    lines = [" ".join(line.split()) for line in raw.split("\n")]
     kept: list[str] = []
     for line in lines:
         if line or (kept and kept[-1]):

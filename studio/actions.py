@@ -175,7 +175,7 @@ def save_draft(lib: Library, project_id: int, expected_version: int, text: str) 
 def _pages_of(lib: Library, project_id: int, segment_id: int) -> tuple[ProjectView, list[SegmentView], int]:
     """The project, its pages and the index of one of them, for moving or deleting a page."""
     project = lib.get_project(project_id)
-    if (project.story_settings or {}).get("source") == STORY_SOURCE:
+    if told_from_pictures(project):
         raise InputError("A story told from pictures follows their order, one page a picture: start it again "
                          "on the From images page with the pictures you want, in the order you want.")
     pages = list(project.segments)
@@ -192,20 +192,21 @@ def _save_pages(lib: Library, project: ProjectView, expected_version: int, order
     stays where it was. Pages whose offsets no longer line up with the text are joined by blank lines.
     """
     pages, text = list(project.segments), project.story_text
-    in_line = all(0 <= a.start <= a.end <= b.start for a, b in zip(pages, pages[1:])) and pages[-1].end <= len(text)
-    gaps = ([text[a.end:b.start] for a, b in zip(pages, pages[1:])] + [text[pages[-1].end:]]) if in_line else []
-    pieces: list[str] = [text[:pages[0].start] if in_line else ""]
-    inputs: list[SegmentInput] = []
+    if all(0 <= a.start <= a.end <= b.start for a, b in zip(pages, pages[1:])) and pages[-1].end <= len(text):
+        head, tail = text[:pages[0].start], text[pages[-1].end:]
+        body = {seg.id: text[seg.start:seg.end] for seg in pages}
+        gaps = [text[a.end:b.start] for a, b in zip(pages, pages[1:])]
+    else:
+        head, tail, body, gaps = "", "", {seg.id: seg.text for seg in pages}, ["\n\n"] * (len(pages) - 1)
+    pieces, inputs, at = [head], [], len(head)
     for slot, seg in enumerate(order):
-        body = text[seg.start:seg.end] if in_line else seg.text
-        start = sum(map(len, pieces))
-        pieces.append(body)
-        inputs.append(SegmentInput(seg.text, start, start + len(body)))
-        if slot + 1 < len(order):
-            pieces.append(gaps[slot] if in_line else "\n\n")
-        elif in_line:
-            pieces.append(gaps[-1])
-    return lib.save_story(project.id, expected_version, "".join(pieces), inputs)
+        if slot:
+            pieces.append(gaps[slot - 1])
+            at += len(gaps[slot - 1])
+        pieces.append(body[seg.id])
+        inputs.append(SegmentInput(seg.text, at, at + len(body[seg.id])))
+        at += len(body[seg.id])
+    return lib.save_story(project.id, expected_version, "".join(pieces + [tail]), inputs)
 
 
 def move_page(lib: Library, project_id: int, segment_id: int, expected_version: int, step: int) -> ProjectView:
@@ -494,6 +495,11 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
 
 KIND_STORY = "story"
 STORY_SOURCE = "images"                 # story_settings["source"] of a story written from pictures
+
+
+def told_from_pictures(project: ProjectView | None) -> bool:
+    """Whether the story was written from pictures (its pages pair with its source pictures by position)."""
+    return project is not None and (project.story_settings or {}).get("source") == STORY_SOURCE
 PLACEHOLDER_PASSAGE = "(The words for picture {n} are still to be written.)"
 _STORED_PNG_LIMIT = 40 * 1024 * 1024     # storage keeps pictures up to 50 MB; bigger PNGs go as JPEG
 _MODEL_NAMES = {"illustrator": "picture model", "captioner": "picture reader", "storyteller": "storyteller"}

@@ -275,7 +275,8 @@ def behind_another_tab(project: ProjectView) -> bool:
     """Whether to tell this tab that its story was changed elsewhere and its edits would be refused.
 
     A tab with nothing typed follows quietly: its editors already show the stored values (their keys
-    carry the value's fingerprint), so it takes the new version as its base and says so in a toast.
+    carry the value's fingerprint, or follow_stored updated them), so it takes the new version as its
+    base and says so in a toast.
     Only a tab with unsaved typing keeps the old base, so that typing is not saved over the other edit.
     """
     if project.version == base_version(project):

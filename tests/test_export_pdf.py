@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 import unicodedata
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageStat
@@ -486,3 +487,16 @@ def test_a_dedication_gets_a_page_of_its_own_after_the_cover(layout, tmp_path):
     assert "For Mia" not in " ".join(p.extract_text() or "" for p in reader.pages[2:])
     without_cover = render_pdf(book, PdfOptions(layout=layout, cover=False))
     assert "For Mia" in (PdfReader(io.BytesIO(without_cover.pdf)).pages[0].extract_text() or "")
+
+
+@needs_emoji_font
+def test_an_emoji_picture_removed_from_the_temporary_folder_is_written_again(monkeypatch):
+    monkeypatch.delenv(emoji.ENV, raising=False)
+    book = Book("Tmp", "", [Page("A fox 🦊 ran.", None)])
+    render_pdf(book, PdfOptions(cover=False))
+    for path in list(emoji._files.values()):
+        Path(path).unlink(missing_ok=True)   # a cleaner emptied /tmp under a long-running studio
+    shutil.rmtree(emoji._folder[0], ignore_errors=True)
+    result = render_pdf(book, PdfOptions(cover=False))
+    assert not any("left out" in w for w in result.warnings), result.warnings
+    assert len(xobjects(PdfReader(io.BytesIO(result.pdf)).pages[0])) == 1

@@ -202,3 +202,19 @@ def test_moving_pages_keeps_a_story_told_from_pictures_in_their_order_and_edited
     told = lib.update_project(moved.id, moved.version, story_settings={"source": actions.STORY_SOURCE})
     with pytest.raises(InputError, match="told from pictures"):
         actions.move_page(lib, told.id, first.id, told.version, -1)
+
+
+def test_pages_whose_offsets_no_longer_line_up_are_moved_and_joined_by_blank_lines(lib):
+    from storage import SegmentInput
+
+    project = lib.create_project("Overlap", story_text="One two. Three four.")
+    # Offsets that overlap (an older import, a hand-made bundle): the passages cannot be cut out of the text.
+    project = lib.save_story(project.id, project.version, "One two. Three four.",
+                             [SegmentInput("One two.", 0, 12), SegmentInput("Three four.", 4, 20)])
+    first, second = project.segments
+    moved = actions.move_page(lib, project.id, first.id, project.version, 1)
+    assert moved.story_text == "Three four.\n\nOne two."
+    assert [(s.id, moved.story_text[s.start:s.end]) for s in moved.segments] == [(second.id, "Three four."),
+                                                                                (first.id, "One two.")]
+    gone = actions.delete_page(lib, project.id, second.id, moved.version)
+    assert gone.story_text == "One two." and [s.id for s in gone.segments] == [first.id]

@@ -23,7 +23,7 @@ DEFAULT_AGE, DEFAULT_WORDS = 6, 50
 
 lib = ui.library()
 project = ui.load_current_project()
-told_from_pictures = project is not None and (project.story_settings or {}).get("source") == actions.STORY_SOURCE
+told_from_pictures = actions.told_from_pictures(project)
 
 st.title(":material/photo_library: From pictures to a story")
 ui.show_flash()

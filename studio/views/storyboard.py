@@ -459,7 +459,7 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
                     ui.set_base_version(lib.merge_segments(seg.id, base))
                     ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
                     st.rerun()
-        from_pictures = (project.story_settings or {}).get("source") == actions.STORY_SOURCE
+        from_pictures = actions.told_from_pictures(project)
         why = "A story told from pictures follows their order." if from_pictures else None
         with st.container(horizontal=True, gap="small"):
             for step, label, icon in ((-1, "Move earlier", ":material/arrow_back:"),
