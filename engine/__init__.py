@@ -2,6 +2,7 @@
 
 Imports neither streamlit nor storage; the studio joins them in studio/actions.py.
 """
+
 import os
 
 # huggingface_hub reads HF_HUB_OFFLINE when it is imported; a user who asked for offline mode through

@@ -1,4 +1,5 @@
 """python -m engine: segment, illustrate, caption, tell, fetch and bench without a browser."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import InputError, StudioError
@@ -64,7 +65,7 @@ def _character(item: str) -> tuple[str, str]:
     name, sep, description = item.partition("=")
     name, description = " ".join(name.split()), " ".join(description.split())
     if not sep or not name:
-        raise InputError(f"--character takes NAME=DESCRIPTION, as in --character \"Pip=a small red fox\"; not {item!r}.")
+        raise InputError(f'--character takes NAME=DESCRIPTION, as in --character "Pip=a small red fox"; not {item!r}.')
     return name, description
 
 
@@ -79,8 +80,11 @@ def cmd_illustrate(args) -> int:
     title, segments = plan_segments(text, args)
     style = get_style(args.style).key
     profile = get_profile(args.profile)
-    changes = {k: v for k, v in {"steps": args.steps, "guidance": args.guidance,
-                                 "width": args.width, "height": args.height}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {"steps": args.steps, "guidance": args.guidance, "width": args.width, "height": args.height}.items()
+        if v is not None
+    }
     profile = replace(profile, **changes)
     characters = [_character(item) for item in args.character or ()]
     setting = " ".join((args.setting or "").split())
@@ -101,25 +105,48 @@ def cmd_illustrate(args) -> int:
                 pending.append(pool.submit(result.image.save, staging / name, format="PNG"))
                 print(f"  page {result.key + 1}/{len(pages)} drawn", file=sys.stderr)
 
-            print(f"Drawing {len(pages)} page{'s' if len(pages) != 1 else ''} with {profile.model('illustrator')} "
-                  f"({profile.steps} steps, {profile.width}x{profile.height})…", file=sys.stderr)
-            illustrate_pages(pages, profile, style=style, characters=characters, setting=setting,
-                             speed=SpeedOptions(preview=args.preview), on_image=on_image)
+            print(
+                f"Drawing {len(pages)} page{'s' if len(pages) != 1 else ''} with {profile.model('illustrator')} "
+                f"({profile.steps} steps, {profile.width}x{profile.height})…",
+                file=sys.stderr,
+            )
+            illustrate_pages(
+                pages,
+                profile,
+                style=style,
+                characters=characters,
+                setting=setting,
+                speed=SpeedOptions(preview=args.preview),
+                on_image=on_image,
+            )
             for future in pending:
                 future.result()
         manifest = {
-            "format": "storybook-manifest", "version": 1,
+            "format": "storybook-manifest",
+            "version": 1,
             "title": args.title or title or Path(args.story).stem.replace("_", " ").title(),
-            "author": args.author or "", "style": style, "profile": profile.name, "source_text": text,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "base_seed": base_seed,
+            "author": args.author or "",
+            "style": style,
+            "profile": profile.name,
+            "source_text": text,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "base_seed": base_seed,
             "characters": [{"name": name, "description": description} for name, description in characters],
             "setting": setting,
             "segments": [
-                {"index": i, "text": s.text, "start": s.start, "end": s.end,
-                 "prompt": records[i]["prompt"], "negative_prompt": records[i]["negative_prompt"],
-                 "seed": records[i]["seed"], "image": records[i]["image"],
-                 "settings": {k: v for k, v in records[i].items() if k != "image"}}
-                for i, s in enumerate(segments)],
+                {
+                    "index": i,
+                    "text": s.text,
+                    "start": s.start,
+                    "end": s.end,
+                    "prompt": records[i]["prompt"],
+                    "negative_prompt": records[i]["negative_prompt"],
+                    "seed": records[i]["seed"],
+                    "image": records[i]["image"],
+                    "settings": {k: v for k, v in records[i].items() if k != "image"},
+                }
+                for i, s in enumerate(segments)
+            ],
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         if out.exists():
@@ -128,8 +155,10 @@ def cmd_illustrate(args) -> int:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    print(f"Wrote {len(pages)} pictures and manifest.json to {out} in {time.perf_counter() - started:.1f} s.",
-          file=sys.stderr)
+    print(
+        f"Wrote {len(pages)} pictures and manifest.json to {out} in {time.perf_counter() - started:.1f} s.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -151,10 +180,19 @@ def cmd_profiles(args) -> int:
     current = get_profile()
     rows = []
     for name, profile in PROFILES.items():
-        rows.append({"name": name, "current": name == current.name, "description": profile.description,
-                     "download_size": profile.download_size,
-                     "models": {r: {"ref": profile.model(r), "downloaded": is_downloaded(profile.model(r))}
-                                for r in ROLES if profile.model(r)}})
+        rows.append(
+            {
+                "name": name,
+                "current": name == current.name,
+                "description": profile.description,
+                "download_size": profile.download_size,
+                "models": {
+                    r: {"ref": profile.model(r), "downloaded": is_downloaded(profile.model(r))}
+                    for r in ROLES
+                    if profile.model(r)
+                },
+            }
+        )
     json.dump({"device": pick_device().describe(), "profiles": rows}, sys.stdout, indent=2)
     print()
     return 0
@@ -188,17 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--preview", action="store_true", help="fast draft decoding with the tiny autoencoder")
-    p.add_argument("--character", action="append", metavar="NAME=DESCRIPTION",
-                   help="a character and what they look like, described on the pages that name them (repeatable)")
+    p.add_argument(
+        "--character",
+        action="append",
+        metavar="NAME=DESCRIPTION",
+        help="a character and what they look like, described on the pages that name them (repeatable)",
+    )
     p.add_argument("--setting", metavar="TEXT", help="where and when the story happens, on every page's prompt")
     segment_options(p)
     p.set_defaults(func=cmd_illustrate)
 
     p = sub.add_parser("fetch", help="download a profile's models for offline use")
     p.add_argument("--profile")
-    p.add_argument("--weights", choices=("auto", "fp16", "full"), default="auto",
-                   help="the picture model's weights: fp16 (half the download; what a GPU loads), full (what a "
-                        "CPU loads), or auto: those this machine will load (default)")
+    p.add_argument(
+        "--weights",
+        choices=("auto", "fp16", "full"),
+        default="auto",
+        help="the picture model's weights: fp16 (half the download; what a GPU loads), full (what a "
+        "CPU loads), or auto: those this machine will load (default)",
+    )
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("profiles", help="list profiles, their models and whether they are downloaded")

@@ -30,6 +30,7 @@ FLOPs: the diffusion models are counted with torch's FlopCounterMode on meta-dev
 the captioner and storyteller while the engine-default warm-up runs; the job's FLOPs over the measured
 matmul rate of this device (measured in the same run) is the FLOP floor of the job.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,10 +50,11 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import InputError
 
@@ -61,8 +63,11 @@ if TYPE_CHECKING:  # torch is imported where it is used: `python -m engine segme
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 FULL_KIT_VERSION = "1"
-SEED_PROJECT = {"seconds_per_image": (15, 20), "seconds_per_three_segment_story": (45, 60),
-                "where": "a data-centre GPU, fp32, pipeline built per request"}
+SEED_PROJECT = {
+    "seconds_per_image": (15, 20),
+    "seconds_per_three_segment_story": (45, 60),
+    "where": "a data-centre GPU, fp32, pipeline built per request",
+}
 
 # The published configs of the `fast` profile's models, one file per part.
 FULL_CONFIGS = {
@@ -77,9 +82,16 @@ FULL_CONFIGS = {
 
 STAGES = ("load", "text_encoding", "denoising", "decoding", "png_encoding", "saving", "captioning", "story")
 PICTURE_STAGES = STAGES[:6]
-STAGE_LABELS = {"load": "load (models)", "text_encoding": "text encoding", "denoising": "denoising",
-                "decoding": "decoding", "png_encoding": "PNG encoding", "saving": "saving",
-                "captioning": "captioning", "story": "story writing"}
+STAGE_LABELS = {
+    "load": "load (models)",
+    "text_encoding": "text encoding",
+    "denoising": "denoising",
+    "decoding": "decoding",
+    "png_encoding": "PNG encoding",
+    "saving": "saving",
+    "captioning": "captioning",
+    "story": "story writing",
+}
 
 PROMPTS = (
     "a little red fox on a windy island, watercolor illustration",
@@ -115,16 +127,17 @@ MAX_IMAGES = len(PROMPTS) * 8
 
 # --- the workload ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Workload:
     arch: str
-    images: int            # pictures in all, split into `stories` stories
+    images: int  # pictures in all, split into `stories` stories
     stories: int
     size: int
-    steps: int             # naive and engine-same-steps
+    steps: int  # naive and engine-same-steps
     guidance: float
-    captions: int          # pictures captioned, and pictures the story is written for
-    story_words: int       # the storyteller's words per picture
+    captions: int  # pictures captioned, and pictures the story is written for
+    story_words: int  # the storyteller's words per picture
 
     def story_sizes(self) -> list[int]:
         stories = max(1, min(self.stories, self.images))
@@ -138,13 +151,17 @@ class Workload:
 
     def describe(self) -> str:
         sizes = self.story_sizes()
-        text = (f"{self.images} picture{'s' if self.images != 1 else ''} at {self.size}x{self.size} in "
-                f"{len(sizes)} stor{'ies' if len(sizes) != 1 else 'y'} ({'+'.join(map(str, sizes))}), "
-                f"{self.steps} step{'s' if self.steps != 1 else ''} at guidance {self.guidance:g} "
-                f"(naive, engine-same-steps)")
+        text = (
+            f"{self.images} picture{'s' if self.images != 1 else ''} at {self.size}x{self.size} in "
+            f"{len(sizes)} stor{'ies' if len(sizes) != 1 else 'y'} ({'+'.join(map(str, sizes))}), "
+            f"{self.steps} step{'s' if self.steps != 1 else ''} at guidance {self.guidance:g} "
+            f"(naive, engine-same-steps)"
+        )
         if self.captions:
-            text += (f"; captions for {self.captions}; a story of {self.captions} passage"
-                     f"{'s' if self.captions != 1 else ''} ({self.story_tokens()} tokens)")
+            text += (
+                f"; captions for {self.captions}; a story of {self.captions} passage"
+                f"{'s' if self.captions != 1 else ''} ({self.story_tokens()} tokens)"
+            )
         return text
 
 
@@ -156,9 +173,18 @@ def picture_requests(workload: Workload, *, steps: int | None, guidance: float |
     for size in workload.story_sizes():
         story = []
         for _ in range(size):
-            story.append(IllustrationRequest(
-                key=index, prompt=PROMPTS[index % len(PROMPTS)], negative_prompt=NEGATIVE_PROMPT,
-                seed=1000 + index, steps=steps, guidance=guidance, width=workload.size, height=workload.size))
+            story.append(
+                IllustrationRequest(
+                    key=index,
+                    prompt=PROMPTS[index % len(PROMPTS)],
+                    negative_prompt=NEGATIVE_PROMPT,
+                    seed=1000 + index,
+                    steps=steps,
+                    guidance=guidance,
+                    width=workload.size,
+                    height=workload.size,
+                )
+            )
             index += 1
         stories.append(story)
     return stories
@@ -169,13 +195,13 @@ class Variant:
     name: str
     description: str
     naive: bool = False
-    profile_steps: bool = False         # the profile's steps and guidance instead of the workload's
-    speed: Any = None                   # SpeedOptions for engine variants
-    own_pipeline: bool = False          # a separate copy of the pipeline (its memory layout or graph differs)
-    whole_job: bool = True              # captions and story as well as the pictures
+    profile_steps: bool = False  # the profile's steps and guidance instead of the workload's
+    speed: Any = None  # SpeedOptions for engine variants
+    own_pipeline: bool = False  # a separate copy of the pipeline (its memory layout or graph differs)
+    whole_job: bool = True  # captions and story as well as the pictures
     gpu_only: bool = False
-    opt_in: bool = False                # run only when named in --variants
-    saver_thread: bool = True           # PNG encoding and saving on a saver thread, as the studio's job worker does
+    opt_in: bool = False  # run only when named in --variants
+    saver_thread: bool = True  # PNG encoding and saving on a saver thread, as the studio's job worker does
 
 
 def all_variants() -> list[Variant]:
@@ -183,24 +209,65 @@ def all_variants() -> list[Variant]:
 
     default = SpeedOptions()
     return [
-        Variant("naive", "seed project: fp32, pipeline built per story, one call per picture, captions one "
-                         "by one, models loaded per request", naive=True, saver_thread=False),
-        Variant("engine-same-steps", "our engine, naive's steps and guidance: cache warm, batches, half "
-                                     "precision on GPU", speed=default),
-        Variant("engine-default", "our engine as a user gets it: the profile's steps and guidance",
-                profile_steps=True, speed=default),
-        Variant("engine-default:no-channels-last", "pictures only, channels_last off",
-                profile_steps=True, speed=replace(default, channels_last=False), own_pipeline=True,
-                whole_job=False, gpu_only=True),
-        Variant("engine-default:no-sdpa", "pictures only, the plain attention processor instead of SDPA",
-                profile_steps=True, speed=replace(default, sdpa=False), whole_job=False),
-        Variant("engine-default:preview", "pictures only, decoded by the tiny preview autoencoder",
-                profile_steps=True, speed=replace(default, preview=True), whole_job=False),
-        Variant("engine-default:png-on-draw-thread", "pictures only, PNG encoding and saving on the drawing "
-                "thread between batches", profile_steps=True, speed=default, whole_job=False, saver_thread=False),
-        Variant("engine-default:compile", "pictures only, torch.compile'd UNet with fixed batches (slow warm-up)",
-                profile_steps=True, speed=replace(default, compile=True, fixed_batch=True), own_pipeline=True,
-                whole_job=False, gpu_only=True, opt_in=True),
+        Variant(
+            "naive",
+            "seed project: fp32, pipeline built per story, one call per picture, captions one "
+            "by one, models loaded per request",
+            naive=True,
+            saver_thread=False,
+        ),
+        Variant(
+            "engine-same-steps",
+            "our engine, naive's steps and guidance: cache warm, batches, half precision on GPU",
+            speed=default,
+        ),
+        Variant(
+            "engine-default",
+            "our engine as a user gets it: the profile's steps and guidance",
+            profile_steps=True,
+            speed=default,
+        ),
+        Variant(
+            "engine-default:no-channels-last",
+            "pictures only, channels_last off",
+            profile_steps=True,
+            speed=replace(default, channels_last=False),
+            own_pipeline=True,
+            whole_job=False,
+            gpu_only=True,
+        ),
+        Variant(
+            "engine-default:no-sdpa",
+            "pictures only, the plain attention processor instead of SDPA",
+            profile_steps=True,
+            speed=replace(default, sdpa=False),
+            whole_job=False,
+        ),
+        Variant(
+            "engine-default:preview",
+            "pictures only, decoded by the tiny preview autoencoder",
+            profile_steps=True,
+            speed=replace(default, preview=True),
+            whole_job=False,
+        ),
+        Variant(
+            "engine-default:png-on-draw-thread",
+            "pictures only, PNG encoding and saving on the drawing thread between batches",
+            profile_steps=True,
+            speed=default,
+            whole_job=False,
+            saver_thread=False,
+        ),
+        Variant(
+            "engine-default:compile",
+            "pictures only, torch.compile'd UNet with fixed batches (slow warm-up)",
+            profile_steps=True,
+            speed=replace(default, compile=True, fixed_batch=True),
+            own_pipeline=True,
+            whole_job=False,
+            gpu_only=True,
+            opt_in=True,
+        ),
     ]
 
 
@@ -221,6 +288,7 @@ def choose_variants(names: str | None, is_gpu: bool) -> list[Variant]:
 
 # --- full-size models from their published configs --------------------------------------------------
 
+
 def load_config(part: str) -> dict:
     """A published config from engine/configs, without our '_source' note."""
     if part not in FULL_CONFIGS:
@@ -238,21 +306,27 @@ def build_full_model(part: str, device: str | torch.device | None = None):
     with torch.device(device) if device is not None else contextlib.nullcontext():
         if part == "unet":
             from diffusers import UNet2DConditionModel
+
             return UNet2DConditionModel.from_config(cfg)
         if part == "vae":
             from diffusers import AutoencoderKL
+
             return AutoencoderKL.from_config(cfg)
         if part == "preview_decoder":
             from diffusers import AutoencoderTiny
+
             return AutoencoderTiny.from_config(cfg)
         if part == "text_encoder":
             from transformers import CLIPTextConfig, CLIPTextModel
+
             return CLIPTextModel(CLIPTextConfig(**cfg))
         if part == "captioner":
             from transformers import BlipConfig, BlipForConditionalGeneration
+
             return BlipForConditionalGeneration(BlipConfig(**cfg))
         if part == "storyteller":
             from transformers import Qwen2Config, Qwen2ForCausalLM
+
             return Qwen2ForCausalLM(Qwen2Config(**cfg))
     raise InputError(f"'{part}' is a config, not a model.")
 
@@ -282,8 +356,11 @@ def _qwen_tokenizer(vocab_size: int, model_config: dict):
 
     from engine.tinykit import _CHAT_TEMPLATE, _WORDS
 
-    specials = {model_config["bos_token_id"]: "<|endoftext|>", model_config["bos_token_id"] + 1: "<|im_start|>",
-                model_config["eos_token_id"]: "<|im_end|>"}
+    specials = {
+        model_config["bos_token_id"]: "<|endoftext|>",
+        model_config["bos_token_id"] + 1: "<|im_start|>",
+        model_config["eos_token_id"]: "<|im_end|>",
+    }
     words = ["[UNK]"] + sorted(set(_WORDS))
     vocab, filler = {}, 0
     for i in range(vocab_size):
@@ -296,8 +373,13 @@ def _qwen_tokenizer(vocab_size: int, model_config: dict):
         vocab[token] = i
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", model_max_length=32768)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=32768,
+    )
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
     tokenizer.chat_template = _CHAT_TEMPLATE
     return tokenizer
@@ -313,9 +395,15 @@ def _build_full_role(role: str, folder: Path, tiny: dict[str, Path]) -> None:
 
         tokenizer = CLIPTokenizer.from_pretrained(tiny["illustrator"], subfolder="tokenizer")  # pads to 77
         pipe = StableDiffusionPipeline(
-            vae=build_full_model("vae"), text_encoder=build_full_model("text_encoder"), tokenizer=tokenizer,
-            unet=build_full_model("unet"), scheduler=EulerDiscreteScheduler.from_config(load_config("scheduler")),
-            safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+            vae=build_full_model("vae"),
+            text_encoder=build_full_model("text_encoder"),
+            tokenizer=tokenizer,
+            unet=build_full_model("unet"),
+            scheduler=EulerDiscreteScheduler.from_config(load_config("scheduler")),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
         pipe.save_pretrained(folder, safe_serialization=True)
     elif role == "preview_decoder":
         build_full_model("preview_decoder").save_pretrained(folder, safe_serialization=True)
@@ -326,11 +414,19 @@ def _build_full_role(role: str, folder: Path, tiny: dict[str, Path]) -> None:
         text_cfg = model.config.text_config
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "vocab.txt").write_text("\n".join(_bert_vocab(text_cfg.vocab_size)) + "\n", encoding="utf-8")
-        tokenizer = BertTokenizer(str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512,
-                                  bos_token="[DEC]", pad_token="[PAD]", sep_token="[SEP]", cls_token="[CLS]")
+        tokenizer = BertTokenizer(
+            str(folder / "vocab.txt"),
+            do_lower_case=True,
+            model_max_length=512,
+            bos_token="[DEC]",
+            pad_token="[PAD]",
+            sep_token="[SEP]",
+            cls_token="[CLS]",
+        )
         side = model.config.vision_config.image_size
-        processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": side, "width": side}),
-                                  tokenizer=tokenizer)
+        processor = BlipProcessor(
+            image_processor=BlipImageProcessor(size={"height": side, "width": side}), tokenizer=tokenizer
+        )
         model.save_pretrained(folder, safe_serialization=True)
         processor.save_pretrained(folder)
     elif role == "storyteller":
@@ -351,8 +447,9 @@ def _configs_stamp() -> str:
     return digest.hexdigest()[:16]
 
 
-def ensure_full_models(folder: str | Path | None = None,
-                       log: Callable[[str], None] = lambda s: None) -> dict[str, Path]:
+def ensure_full_models(
+    folder: str | Path | None = None, log: Callable[[str], None] = lambda s: None
+) -> dict[str, Path]:
     """The full-size random-weight models, built once per folder (about 8 GB of fp32 safetensors) and reused."""
     import fcntl
 
@@ -397,10 +494,10 @@ def bench_models(arch: str, models_dir: str | None, log: Callable[[str], None]) 
 
 # --- FLOPs -------------------------------------------------------------------------------------------
 
+
 def diffusion_flops(illustrator_folder: Path, preview_folder: Path | None, size: int) -> dict[str, float]:
     """FLOPs of one prompt encoding, one UNet evaluation and one decode for a single picture, counted on meta."""
     import torch
-
     from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -409,8 +506,11 @@ def diffusion_flops(illustrator_folder: Path, preview_folder: Path | None, size:
         unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(folder / "unet"))
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(folder / "vae"))
         text = CLIPTextModel(CLIPTextConfig.from_pretrained(folder / "text_encoder"))
-        preview = (AutoencoderTiny.from_config(AutoencoderTiny.load_config(preview_folder))
-                   if preview_folder is not None else None)
+        preview = (
+            AutoencoderTiny.from_config(AutoencoderTiny.load_config(preview_folder))
+            if preview_folder is not None
+            else None
+        )
     tokens = 77
     tokenizer_cfg = folder / "tokenizer" / "tokenizer_config.json"
     if tokenizer_cfg.exists():
@@ -421,7 +521,6 @@ def diffusion_flops(illustrator_folder: Path, preview_folder: Path | None, size:
 def count_diffusion_flops(unet, vae, text, preview, size: int, tokens: int = 77) -> dict[str, float]:
     """FlopCounterMode over meta-device models: matmuls, convolutions and attention, no compute."""
     import torch
-
     from torch.utils.flop_counter import FlopCounterMode
 
     side = size // 2 ** (len(vae.config.block_out_channels) - 1)
@@ -444,14 +543,17 @@ def count_diffusion_flops(unet, vae, text, preview, size: int, tokens: int = 77)
 
 
 def picture_flops(per: dict[str, float], images: int, steps: int, guidance: float, preview: bool) -> dict[str, float]:
-    guided = 2 if guidance > 1 else 1   # classifier-free guidance runs the UNet (and the encoder) twice
+    guided = 2 if guidance > 1 else 1  # classifier-free guidance runs the UNet (and the encoder) twice
     decode = per["preview_decode"] if preview and "preview_decode" in per else per["vae_decode"]
-    return {"text_encoding": images * guided * per["text_encoder"],
-            "denoising": images * steps * guided * per["unet"],
-            "decoding": images * decode}
+    return {
+        "text_encoding": images * guided * per["text_encoder"],
+        "denoising": images * steps * guided * per["unet"],
+        "decoding": images * decode,
+    }
 
 
 # --- measuring ---------------------------------------------------------------------------------------
+
 
 def _sync_for(device: str) -> Callable[[], None]:
     import torch
@@ -486,6 +588,7 @@ class StageClock:
         def timed(*args, **kwargs):
             with self.stage(name):
                 return fn(*args, **kwargs)
+
         return timed
 
 
@@ -505,9 +608,11 @@ def patched(targets: list[tuple[Any, str, Callable[[Callable], Callable]]]) -> I
 
 
 def stage_hooks(pipe, clock: StageClock, preview_decoder=None):
-    targets = [(pipe, "encode_prompt", functools.partial(clock.wrap, "text_encoding")),
-               (pipe.vae, "decode", functools.partial(clock.wrap, "decoding")),
-               (pipe.image_processor, "postprocess", functools.partial(clock.wrap, "decoding"))]
+    targets = [
+        (pipe, "encode_prompt", functools.partial(clock.wrap, "text_encoding")),
+        (pipe.vae, "decode", functools.partial(clock.wrap, "decoding")),
+        (pipe.image_processor, "postprocess", functools.partial(clock.wrap, "decoding")),
+    ]
     if preview_decoder is not None:
         targets.append((preview_decoder, "decode", functools.partial(clock.wrap, "decoding")))
     return patched(targets)
@@ -535,11 +640,13 @@ class Generation:
                 out = generate(*args, **kwargs)
                 ids = out if isinstance(out, torch.Tensor) else out.sequences
                 given = kwargs.get("input_ids")
-                start = given.shape[1] if isinstance(given, torch.Tensor) else 1   # BLIP starts from [DEC]
+                start = given.shape[1] if isinstance(given, torch.Tensor) else 1  # BLIP starts from [DEC]
                 self.tokens += int(ids.shape[0] * max(0, ids.shape[1] - start))
                 self.calls += 1
                 return out
+
             return fixed
+
         return patched([(model, "generate", make)])
 
 
@@ -569,7 +676,7 @@ class HostMemory:
         while not self._stop.wait(0.01):
             self.peak = max(self.peak, self.rss())
 
-    def __enter__(self) -> "HostMemory":
+    def __enter__(self) -> HostMemory:
         self.peak = self.rss()
         self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
         self._thread.start()
@@ -641,7 +748,10 @@ def measure_roofline(device: str, dtypes: list[torch.dtype], sync: Callable[[], 
         sync()
         seconds = time.perf_counter() - started
         out["matmul"][str(dtype).removeprefix("torch.")] = {
-            "flops_per_second": 2 * n ** 3 * reps / seconds, "shape": f"{n}x{n}x{n}", "repeats": reps}
+            "flops_per_second": 2 * n**3 * reps / seconds,
+            "shape": f"{n}x{n}x{n}",
+            "repeats": reps,
+        }
         del a, b, c
     nbytes = (2 * 2**30) if gpu else (256 * 2**20)
     src = torch.empty(nbytes // 4, device=device, dtype=torch.float32).fill_(1.0)
@@ -654,8 +764,11 @@ def measure_roofline(device: str, dtypes: list[torch.dtype], sync: Callable[[], 
         dst.copy_(src)
     sync()
     seconds = time.perf_counter() - started
-    out["copy"] = {"bytes_per_second": 2 * nbytes * copies / seconds, "bytes": nbytes,
-                   "note": "bytes read plus bytes written"}
+    out["copy"] = {
+        "bytes_per_second": 2 * nbytes * copies / seconds,
+        "bytes": nbytes,
+        "note": "bytes read plus bytes written",
+    }
     del src, dst
     return out
 
@@ -675,6 +788,7 @@ def best_roofline(samples: list[dict]) -> dict:
 
 # --- one run of one variant --------------------------------------------------------------------------
 
+
 @dataclass
 class RunResult:
     stages: dict[str, float]
@@ -692,8 +806,15 @@ class RunResult:
 
 
 class Bench:
-    def __init__(self, workload: Workload, models: dict[str, Path], choice, variants: list[Variant],
-                 out_dir: Path, log: Callable[[str], None]):
+    def __init__(
+        self,
+        workload: Workload,
+        models: dict[str, Path],
+        choice,
+        variants: list[Variant],
+        out_dir: Path,
+        log: Callable[[str], None],
+    ):
         import torch
 
         from engine.device import DeviceChoice
@@ -708,9 +829,13 @@ class Bench:
         self.log = log
         self.sync = _sync_for(choice.device)
         base = PROFILES["fast" if workload.arch == "full" else "tiny"]
-        self.profile = replace(base, name=f"bench-{workload.arch}",
-                               models={role: str(path) for role, path in models.items()},
-                               width=workload.size, height=workload.size)
+        self.profile = replace(
+            base,
+            name=f"bench-{workload.arch}",
+            models={role: str(path) for role, path in models.items()},
+            width=workload.size,
+            height=workload.size,
+        )
         self._run_number = 0
         self._own_illustrators: dict[str, Any] = {}
 
@@ -729,11 +854,11 @@ class Bench:
             images.append((key, image))
             if not first:
                 first.append(time.perf_counter() - started)
+
         return on_image
 
     def _naive_pictures(self, clock: StageClock, folder: Path, started: float, first: list) -> list:
         import torch
-
         from diffusers import DiffusionPipeline
 
         images: list = []
@@ -741,16 +866,23 @@ class Bench:
         w = self.workload
         for story in picture_requests(w, steps=w.steps, guidance=w.guidance):
             with clock.stage("load"):
-                pipe = DiffusionPipeline.from_pretrained(str(self.models["illustrator"]), dtype=torch.float32,
-                                                         use_safetensors=True, local_files_only=True)
+                pipe = DiffusionPipeline.from_pretrained(
+                    str(self.models["illustrator"]), dtype=torch.float32, use_safetensors=True, local_files_only=True
+                )
                 pipe = pipe.to(self.naive_choice.device)
                 pipe.set_progress_bar_config(disable=True)
             with stage_hooks(pipe, clock), clock.stage("_pictures"):
                 for r in story:
                     with torch.inference_mode():
-                        image = pipe(prompt=r.prompt, negative_prompt=r.negative_prompt if r.guidance > 1 else None,
-                                     num_inference_steps=r.steps, guidance_scale=r.guidance, width=r.width,
-                                     height=r.height, generator=torch.Generator("cpu").manual_seed(r.seed)).images[0]
+                        image = pipe(
+                            prompt=r.prompt,
+                            negative_prompt=r.negative_prompt if r.guidance > 1 else None,
+                            num_inference_steps=r.steps,
+                            guidance_scale=r.guidance,
+                            width=r.width,
+                            height=r.height,
+                            generator=torch.Generator("cpu").manual_seed(r.seed),
+                        ).images[0]
                     on_image(r.key, image)
             del pipe
             gc.collect()
@@ -775,8 +907,7 @@ class Bench:
             self._own_illustrators[variant.name] = illustrator
         return illustrator
 
-    def _engine_pictures(self, variant: Variant, clock: StageClock, folder: Path, started: float,
-                         first: list) -> list:
+    def _engine_pictures(self, variant: Variant, clock: StageClock, folder: Path, started: float, first: list) -> list:
         images: list = []
         w = self.workload
         steps, guidance = (None, None) if variant.profile_steps else (w.steps, w.guidance)
@@ -785,8 +916,11 @@ class Bench:
         saver_clock = StageClock(lambda: None) if variant.saver_thread else clock
         save = self._saver(saver_clock, folder, started, first, images)
         with contextlib.ExitStack() as stack:
-            saver = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="bench-saver")) \
-                if variant.saver_thread else None
+            saver = (
+                stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="bench-saver"))
+                if variant.saver_thread
+                else None
+            )
             saves: list = []
             with clock.stage("load"):
                 illustrator = self._illustrator(variant, stack)
@@ -829,11 +963,12 @@ class Bench:
                 story = stack.enter_context(loaded_model("storyteller", teller.ref, choice, teller._load))
             caption_tokens, story_tokens = Generation(), Generation()
             with caption_tokens.hook(cap.model), clock.stage("captioning"):
-                captioner.caption(images[:w.captions], batch_size=1 if naive else 8)
+                captioner.caption(images[: w.captions], batch_size=1 if naive else 8)
             with story_tokens.hook(story.model), clock.stage("story"):
-                teller.tell(list(STORY_CAPTIONS[:w.captions]), words_per_picture=w.story_words, seed=0)
-        counts.update(caption_tokens=caption_tokens.tokens, story_tokens=story_tokens.tokens,
-                      story_calls=story_tokens.calls)
+                teller.tell(list(STORY_CAPTIONS[: w.captions]), words_per_picture=w.story_words, seed=0)
+        counts.update(
+            caption_tokens=caption_tokens.tokens, story_tokens=story_tokens.tokens, story_calls=story_tokens.calls
+        )
 
     def run(self, variant: Variant, *, count_flops: bool = False) -> RunResult:
         """One run of the variant's job; stages in seconds."""
@@ -876,15 +1011,23 @@ class Bench:
         tail = seconds.pop("_saver_tail", 0.0)
         inside = sum(seconds.get(s, 0.0) for s in ("text_encoding", "decoding", "png_encoding", "saving"))
         seconds["denoising"] = max(0.0, pictures_call - inside)
-        overlapped = {s: seconds.pop("_overlapped_" + s) for s in ("png_encoding", "saving")
-                      if "_overlapped_" + s in seconds}
+        overlapped = {
+            s: seconds.pop("_overlapped_" + s) for s in ("png_encoding", "saving") if "_overlapped_" + s in seconds
+        }
         seconds.update(overlapped)
         # Wall time of the pictures: loading, the drawing (with whatever ran inside it) and the saver's tail.
         pictures_seconds = seconds.get("load", 0.0) + pictures_call + tail
         shutil.rmtree(folder, ignore_errors=True)
-        result = RunResult(stages=seconds, pictures_seconds=pictures_seconds, end_to_end=total,
-                           first_image=first[0] if first else None, images=len(images),
-                           peak_host_bytes=host.peak, flops_counted=flops, **counts)
+        result = RunResult(
+            stages=seconds,
+            pictures_seconds=pictures_seconds,
+            end_to_end=total,
+            first_image=first[0] if first else None,
+            images=len(images),
+            peak_host_bytes=host.peak,
+            flops_counted=flops,
+            **counts,
+        )
         if gpu:
             result.peak_gpu_bytes = int(torch.cuda.max_memory_allocated())
             result.peak_gpu_above_start = int(torch.cuda.max_memory_allocated() - gpu_start)
@@ -893,14 +1036,21 @@ class Bench:
 
 # --- statistics and the report -----------------------------------------------------------------------
 
+
 def summarise(values: list[float]) -> dict:
     values = [float(v) for v in values]
     if not values:
         return {}
-    q1, q3 = (statistics.quantiles(values, n=4, method="inclusive")[0::2] if len(values) > 1
-              else (values[0], values[0]))
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "q1": q1, "q3": q3,
-            "n": len(values), "samples": values}
+    q1, q3 = statistics.quantiles(values, n=4, method="inclusive")[0::2] if len(values) > 1 else (values[0], values[0])
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "q1": q1,
+        "q3": q3,
+        "n": len(values),
+        "samples": values,
+    }
 
 
 def _fmt_seconds(stat: dict | None) -> str:
@@ -920,8 +1070,11 @@ def _fmt_bytes(n: float | None) -> str:
 
 
 def _fmt_rate(flops_per_second: float) -> str:
-    return f"{flops_per_second / 1e12:.2f} TFLOP/s" if flops_per_second >= 1e11 else \
-        f"{flops_per_second / 1e9:.1f} GFLOP/s"
+    return (
+        f"{flops_per_second / 1e12:.2f} TFLOP/s"
+        if flops_per_second >= 1e11
+        else f"{flops_per_second / 1e9:.1f} GFLOP/s"
+    )
 
 
 def render_table(report: dict) -> str:
@@ -950,35 +1103,47 @@ def render_table(report: dict) -> str:
     row("FLOP floor (s)", optional("flop_floor_seconds", lambda x: f"{x:.3g}"))
 
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r))
-             for r in rows]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)) for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     meta, roof = report["meta"], report["roofline"]
     load = meta.get("load_average") or {}
-    head = [f"Storybook bench, arch {meta['arch']} on {meta['device']} ({meta['date']})",
-            f"workload: {meta['workload_text']}",
-            f"{meta['repeats']} timed repeat(s) after {meta['warmup']} warm-up round(s), variants interleaved"
-            + (f"; load average {load['start']} at the start, {load['end']} at the end" if load.get("start") else "")]
-    tail = ["matmul roofline: " + ", ".join(f"{k} {_fmt_rate(v['flops_per_second'])} ({v['shape']})"
-                                            for k, v in roof["matmul"].items())
-            + f"; memory copy {roof['copy']['bytes_per_second'] / 1e9:.1f} GB/s"]
+    head = [
+        f"Storybook bench, arch {meta['arch']} on {meta['device']} ({meta['date']})",
+        f"workload: {meta['workload_text']}",
+        f"{meta['repeats']} timed repeat(s) after {meta['warmup']} warm-up round(s), variants interleaved"
+        + (f"; load average {load['start']} at the start, {load['end']} at the end" if load.get("start") else ""),
+    ]
+    tail = [
+        "matmul roofline: "
+        + ", ".join(f"{k} {_fmt_rate(v['flops_per_second'])} ({v['shape']})" for k, v in roof["matmul"].items())
+        + f"; memory copy {roof['copy']['bytes_per_second'] / 1e9:.1f} GB/s"
+    ]
     cold = report.get("cold_start") or {}
     if cold.get("first_image_seconds") is not None:
-        line = (f"cold start (engine, models loaded from disk into an empty cache): first picture after "
-                f"{cold['first_image_seconds']:.2f} s")
+        line = (
+            f"cold start (engine, models loaded from disk into an empty cache): first picture after "
+            f"{cold['first_image_seconds']:.2f} s"
+        )
         if cold.get("since_process_start_seconds") is not None:
             line += f"; {cold['since_process_start_seconds']:.1f} s after the process started"
             if meta["models_prepare_seconds"] >= 1:
                 line += f" (of which {meta['models_prepare_seconds']:.1f} s building the benchmark models)"
         tail.append(line)
-    tail.append("stages: denoising is the pipeline call minus the timed stages inside it; 'load' is the "
-                "naive per-request build, or the warm-cache lookup for the engine")
-    tail.append("engine variants encode and save PNGs on a saver thread, as the studio does: those two rows overlap "
-                "the drawing and are not part of its wall time (png-on-draw-thread shows them inline)")
+    tail.append(
+        "stages: denoising is the pipeline call minus the timed stages inside it; 'load' is the "
+        "naive per-request build, or the warm-cache lookup for the engine"
+    )
+    tail.append(
+        "engine variants encode and save PNGs on a saver thread, as the studio does: those two rows overlap "
+        "the drawing and are not part of its wall time (png-on-draw-thread shows them inline)"
+    )
     return "\n".join(head + [""] + lines + [""] + tail)
 
 
 # --- the command -------------------------------------------------------------------------------------
+
 
 def _process_start_wallclock() -> float | None:
     try:
@@ -1001,9 +1166,13 @@ def resolve_workload(args) -> Workload:
     arch = args.arch
     quick = bool(args.quick)
     defaults = {
-        "images": 2 if quick else 12, "stories": 2, "size": 64 if arch == "tiny" else 512,
-        "steps": 2 if quick else (20 if arch == "tiny" else 50), "guidance": 7.5,
-        "captions": 1 if quick else 4, "story_words": 10 if quick else 35,
+        "images": 2 if quick else 12,
+        "stories": 2,
+        "size": 64 if arch == "tiny" else 512,
+        "steps": 2 if quick else (20 if arch == "tiny" else 50),
+        "guidance": 7.5,
+        "captions": 1 if quick else 4,
+        "story_words": 10 if quick else 35,
     }
     values = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in defaults.items()}
     values["captions"] = min(values["captions"], values["images"])
@@ -1023,10 +1192,12 @@ def resolve_workload(args) -> Workload:
 def _quiet_libraries() -> None:
     with contextlib.suppress(Exception):
         from diffusers.utils import logging as dlog
+
         dlog.disable_progress_bar()
         dlog.set_verbosity_error()
     with contextlib.suppress(Exception):
         from transformers.utils import logging as tlog
+
         tlog.disable_progress_bar()
         tlog.set_verbosity_error()
 
@@ -1071,9 +1242,12 @@ def run_bench(args) -> dict:
                 if not cold and not variant.naive and result.first_image is not None:
                     process_start = _process_start_wallclock()
                     first_at = time.time() - result.end_to_end + result.first_image
-                    cold = {"variant": variant.name, "first_image_seconds": result.first_image,
-                            "run_seconds": result.end_to_end,
-                            "since_process_start_seconds": (first_at - process_start) if process_start else None}
+                    cold = {
+                        "variant": variant.name,
+                        "first_image_seconds": result.first_image,
+                        "run_seconds": result.end_to_end,
+                        "since_process_start_seconds": (first_at - process_start) if process_start else None,
+                    }
         rooflines = []
         for round_number in range(repeats):
             # Measured every round and the best kept: a busy moment on a shared machine only lowers it.
@@ -1087,8 +1261,22 @@ def run_bench(args) -> dict:
 
     roofline = best_roofline(rooflines)
     load = {"start": load_start, "end": _load_average()}
-    return build_report(args, workload, choice, variants, results, roofline, per_picture, counted, cold,
-                        repeats, warmup, prepare_seconds, models, load)
+    return build_report(
+        args,
+        workload,
+        choice,
+        variants,
+        results,
+        roofline,
+        per_picture,
+        counted,
+        cold,
+        repeats,
+        warmup,
+        prepare_seconds,
+        models,
+        load,
+    )
 
 
 def _cpu_name() -> str:
@@ -1105,8 +1293,22 @@ def _load_average() -> list[float] | None:
     return None
 
 
-def build_report(args, workload, choice, variants, results, roofline, per_picture, counted, cold,
-                 repeats, warmup, prepare_seconds, models, load_average=None) -> dict:
+def build_report(
+    args,
+    workload,
+    choice,
+    variants,
+    results,
+    roofline,
+    per_picture,
+    counted,
+    cold,
+    repeats,
+    warmup,
+    prepare_seconds,
+    models,
+    load_average=None,
+) -> dict:
     import torch
 
     from engine.profiles import PROFILES
@@ -1116,15 +1318,24 @@ def build_report(args, workload, choice, variants, results, roofline, per_pictur
     if not choice.is_gpu:
         device_name += f" ({_cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
     meta = {
-        "date": time.strftime("%Y-%m-%d"), "arch": workload.arch, "device": device_name,
-        "engine_dtype": str(choice.dtype).removeprefix("torch."), "naive_dtype": "float32",
-        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-        "repeats": repeats, "warmup": warmup, "quick": bool(args.quick), "workload_text": workload.describe(),
+        "date": time.strftime("%Y-%m-%d"),
+        "arch": workload.arch,
+        "device": device_name,
+        "engine_dtype": str(choice.dtype).removeprefix("torch."),
+        "naive_dtype": "float32",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "repeats": repeats,
+        "warmup": warmup,
+        "quick": bool(args.quick),
+        "workload_text": workload.describe(),
         "models": {role: str(path) for role, path in models.items()},
-        "models_prepare_seconds": prepare_seconds, "process_max_rss_bytes": max_rss_bytes(),
-        "profile": {"name": base.name, "steps": base.steps, "guidance": base.guidance,
-                    "batch_size": base.batch_size},
-        "seed_project": SEED_PROJECT, "load_average": load_average,
+        "models_prepare_seconds": prepare_seconds,
+        "process_max_rss_bytes": max_rss_bytes(),
+        "profile": {"name": base.name, "steps": base.steps, "guidance": base.guidance, "batch_size": base.batch_size},
+        "seed_project": SEED_PROJECT,
+        "load_average": load_average,
     }
     if choice.device.startswith("cuda"):
         meta["gpu"] = torch.cuda.get_device_name()
@@ -1152,44 +1363,67 @@ def build_report(args, workload, choice, variants, results, roofline, per_pictur
         denoise = stages["denoising"]["median"] if stages.get("denoising") else 0
         entry = {
             "description": variant.description,
-            "settings": {"steps": steps, "guidance": guidance, "dtype": dtype_key,
-                         "speed": asdict(variant.speed) if variant.speed else None,
-                         "batch_size": 1 if variant.naive else base.batch_size,
-                         "whole_job": variant.whole_job, "saver_thread": variant.saver_thread},
+            "settings": {
+                "steps": steps,
+                "guidance": guidance,
+                "dtype": dtype_key,
+                "speed": asdict(variant.speed) if variant.speed else None,
+                "batch_size": 1 if variant.naive else base.batch_size,
+                "whole_job": variant.whole_job,
+                "saver_thread": variant.saver_thread,
+            },
             "stages": stages,
             "images": runs[0].images,
             "images_per_second": summarise([r.images / r.pictures_seconds for r in runs]),
             "first_image_seconds": summarise([r.first_image for r in runs if r.first_image is not None]),
-            "caption_tokens": runs[0].caption_tokens, "story_tokens": runs[0].story_tokens,
+            "caption_tokens": runs[0].caption_tokens,
+            "story_tokens": runs[0].story_tokens,
             "story_generate_calls": runs[0].story_calls,
-            "story_tokens_per_second": (runs[0].story_tokens / stages["story"]["median"]
-                                        if stages.get("story") and stages["story"]["median"] else None),
+            "story_tokens_per_second": (
+                runs[0].story_tokens / stages["story"]["median"]
+                if stages.get("story") and stages["story"]["median"]
+                else None
+            ),
             "peak_gpu_bytes": max((r.peak_gpu_bytes for r in runs if r.peak_gpu_bytes is not None), default=None),
-            "peak_gpu_above_start_bytes": max((r.peak_gpu_above_start for r in runs
-                                               if r.peak_gpu_above_start is not None), default=None),
+            "peak_gpu_above_start_bytes": max(
+                (r.peak_gpu_above_start for r in runs if r.peak_gpu_above_start is not None), default=None
+            ),
             "peak_host_bytes": max(r.peak_host_bytes for r in runs),
             "flops": flops,
             "achieved_flops_per_second": flops["total"] / median_e2e if median_e2e else None,
             "denoising_flops_per_second": flops["denoising"] / denoise if denoise else None,
-            "decoding_flops_per_second": (flops["decoding"] / stages["decoding"]["median"]
-                                          if stages["decoding"]["median"] else None),
+            "decoding_flops_per_second": (
+                flops["decoding"] / stages["decoding"]["median"] if stages["decoding"]["median"] else None
+            ),
             "matmul_roofline_flops_per_second": rate,
             "flop_floor_seconds": flops["total"] / rate if rate else None,
             "roofline_fraction": (flops["total"] / median_e2e) / rate if rate and median_e2e else None,
         }
         out_variants[variant.name] = entry
-    report = {"meta": meta, "workload": asdict(workload), "roofline": roofline,
-              "flops_per_picture": {**per_picture, "note": "one prompt encoding, one UNet evaluation at batch 1 "
-                                    "(without guidance), one decode; counted on meta-device copies"},
-              "cold_start": cold, "variants": out_variants}
+    report = {
+        "meta": meta,
+        "workload": asdict(workload),
+        "roofline": roofline,
+        "flops_per_picture": {
+            **per_picture,
+            "note": "one prompt encoding, one UNet evaluation at batch 1 "
+            "(without guidance), one decode; counted on meta-device copies",
+        },
+        "cold_start": cold,
+        "variants": out_variants,
+    }
     if "naive" in out_variants:
         naive = out_variants["naive"]
         report["speedups"] = {
             name: naive["stages"]["end_to_end"]["median"] / v["stages"]["end_to_end"]["median"]
-            for name, v in out_variants.items() if v["settings"]["whole_job"] and name != "naive"}
+            for name, v in out_variants.items()
+            if v["settings"]["whole_job"] and name != "naive"
+        }
         report["speedups_pictures"] = {
             name: naive["stages"]["pictures"]["median"] / v["stages"]["pictures"]["median"]
-            for name, v in out_variants.items() if name != "naive"}
+            for name, v in out_variants.items()
+            if name != "naive"
+        }
     return report
 
 
@@ -1212,31 +1446,56 @@ def cmd_bench(args) -> int:
 
 def add_parsers(subparsers) -> None:
     p = subparsers.add_parser(
-        "bench", help="time a fixed storybook job: naive versus our engine, stage by stage",
+        "bench",
+        help="time a fixed storybook job: naive versus our engine, stage by stage",
         description="Time a fixed storybook job (pictures for two stories, captions, a story) the seed "
-                    "project's way and our engine's way, in one process, interleaved after a warm-up.")
-    p.add_argument("--arch", choices=("tiny", "full"), default="tiny",
-                   help="tiny: the tinykit's models (CPU, CI). full: the fast profile's architectures at full "
-                        "size with random weights (built once, about 8 GB)")
-    p.add_argument("--quick", action="store_true",
-                   help="CI smoke run: 1 repeat, 2 pictures at 2 steps, 1 caption, a 1-passage story")
+        "project's way and our engine's way, in one process, interleaved after a warm-up.",
+    )
+    p.add_argument(
+        "--arch",
+        choices=("tiny", "full"),
+        default="tiny",
+        help="tiny: the tinykit's models (CPU, CI). full: the fast profile's architectures at full "
+        "size with random weights (built once, about 8 GB)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI smoke run: 1 repeat, 2 pictures at 2 steps, 1 caption, a 1-passage story",
+    )
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5; --quick 1)")
     p.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 1)")
     p.add_argument("--images", type=int, default=None, help="pictures in all (default 12: two stories of six)")
     p.add_argument("--stories", type=int, default=None, help="stories the pictures are split into (default 2)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="naive and engine-same-steps steps (default 50 full, 20 tiny, 2 with --quick)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="naive and engine-same-steps steps (default 50 full, 20 tiny, 2 with --quick)",
+    )
     p.add_argument("--guidance", type=float, default=None, help="naive and engine-same-steps guidance (default 7.5)")
     p.add_argument("--size", type=int, default=None, help="picture side in pixels (default 512 full, 64 tiny)")
     p.add_argument("--captions", type=int, default=None, help="pictures captioned and story passages (default 4)")
-    p.add_argument("--story-words", type=int, default=None, dest="story_words",
-                   help="words per story passage (default 35: about 300 tokens for 4 passages)")
-    p.add_argument("--variants", default=None,
-                   help="comma-separated variants (default: all but engine-default:compile; GPU-only ones on GPU)")
+    p.add_argument(
+        "--story-words",
+        type=int,
+        default=None,
+        dest="story_words",
+        help="words per story passage (default 35: about 300 tokens for 4 passages)",
+    )
+    p.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated variants (default: all but engine-default:compile; GPU-only ones on GPU)",
+    )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: detected)")
     p.add_argument("--dtype", default=None, help="the engine's number format (default: bf16 on CUDA, fp32 on CPU)")
-    p.add_argument("--models-dir", default=None, dest="models_dir",
-                   help="where the benchmark models are built and kept (default: the data folder)")
+    p.add_argument(
+        "--models-dir",
+        default=None,
+        dest="models_dir",
+        help="where the benchmark models are built and kept (default: the data folder)",
+    )
     p.add_argument("--json", default=None, help="also write the full report as JSON here")
     p.add_argument("--silent", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_bench)

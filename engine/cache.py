@@ -3,6 +3,7 @@
 Entries are pinned while a caller is inside `use(...)`, so a model is never evicted mid-generation.
 A model that is loading is waited for, not loaded twice, while lookups of other models carry on.
 """
+
 from __future__ import annotations
 
 import gc
@@ -10,9 +11,10 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any
 
 import torch
 
@@ -20,8 +22,9 @@ import torch
 def estimate_bytes(obj: Any) -> int:
     """Bytes held by the tensors of a module, a diffusers pipeline, or a container of them."""
     if isinstance(obj, torch.nn.Module):
-        return sum(t.numel() * t.element_size() for t in obj.parameters()) + \
-            sum(t.numel() * t.element_size() for t in obj.buffers())
+        return sum(t.numel() * t.element_size() for t in obj.parameters()) + sum(
+            t.numel() * t.element_size() for t in obj.buffers()
+        )
     components = getattr(obj, "components", None)
     if isinstance(components, dict):
         return sum(estimate_bytes(c) for c in components.values())
@@ -66,8 +69,9 @@ class ModelCache:
         self.evictions: list[Hashable] = []
 
     @contextmanager
-    def use(self, key: Hashable, loader: Callable[[], Any],
-            size: Callable[[Any], int] = estimate_bytes) -> Iterator[Any]:
+    def use(
+        self, key: Hashable, loader: Callable[[], Any], size: Callable[[Any], int] = estimate_bytes
+    ) -> Iterator[Any]:
         """Yield the model for key, loading it with loader() the first time; pinned until the block ends."""
         entry = self._acquire(key, loader, size)
         try:
@@ -92,8 +96,14 @@ class ModelCache:
         try:
             started = time.perf_counter()
             value = loader()
-            entry = _Entry(value=value, nbytes=int(size(value)), pins=1, loaded_at=time.time(),
-                           last_used=time.time(), load_seconds=time.perf_counter() - started)
+            entry = _Entry(
+                value=value,
+                nbytes=int(size(value)),
+                pins=1,
+                loaded_at=time.time(),
+                last_used=time.time(),
+                load_seconds=time.perf_counter() - started,
+            )
         except BaseException:
             with self._cond:
                 self._loading.discard(key)
@@ -133,8 +143,16 @@ class ModelCache:
         """What is loaded, least recently used first: key, bytes, pins, load time, seconds since use."""
         now = time.time()
         with self._cond:
-            return [{"key": k, "bytes": e.nbytes, "pinned": e.pins > 0, "load_seconds": round(e.load_seconds, 2),
-                     "idle_seconds": round(now - e.last_used, 1)} for k, e in self._entries.items()]
+            return [
+                {
+                    "key": k,
+                    "bytes": e.nbytes,
+                    "pinned": e.pins > 0,
+                    "load_seconds": round(e.load_seconds, 2),
+                    "idle_seconds": round(now - e.last_used, 1),
+                }
+                for k, e in self._entries.items()
+            ]
 
     def evict(self, key: Hashable) -> bool:
         with self._cond:

@@ -3,11 +3,13 @@
 The model and its processor load once per process through the shared cache. Captions come from
 beam search (or greedy decoding), so the same pictures always get the same words.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -28,7 +30,7 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:'])")
 
 @dataclass
 class CaptionBundle:
-    model: Any        # `.model` lets the cache count its bytes
+    model: Any  # `.model` lets the cache count its bytes
     processor: Any
 
 
@@ -50,8 +52,9 @@ def clean_caption(text: str) -> str:
 class Captioner:
     """`Captioner().caption([image, ...])` -> one caption per image, in order."""
 
-    def __init__(self, ref: str | None = None, profile: Profile | str | None = None,
-                 device: DeviceChoice | str | None = None):
+    def __init__(
+        self, ref: str | None = None, profile: Profile | str | None = None, device: DeviceChoice | str | None = None
+    ):
         if not isinstance(profile, Profile):
             profile = get_profile(profile)
         self.profile = profile
@@ -66,9 +69,16 @@ class Captioner:
         model.to(self.choice.device).eval()
         return CaptionBundle(model=model, processor=processor)
 
-    def caption(self, images: Sequence[Image.Image], *, prefix: str | None = None, batch_size: int = 8,
-                max_new_tokens: int = 30, num_beams: int = 3,
-                progress: Callable[[int, int], None] | None = None) -> list[str]:
+    def caption(
+        self,
+        images: Sequence[Image.Image],
+        *,
+        prefix: str | None = None,
+        batch_size: int = 8,
+        max_new_tokens: int = 30,
+        num_beams: int = 3,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[str]:
         """One caption per image, without the prefix when one is given ("a picture of" -> "a dog ...").
 
         A prefix steers BLIP's wording (conditional captioning); it is removed from what comes back so
@@ -93,7 +103,7 @@ class Captioner:
         with loaded_model("captioner", self.ref, self.choice, self._load) as bundle:
             prefix_text = self._normalised(bundle.processor, prefix) if prefix else ""
             for start in range(0, len(images), batch_size):
-                batch = [im if im.mode == "RGB" else im.convert("RGB") for im in images[start:start + batch_size]]
+                batch = [im if im.mode == "RGB" else im.convert("RGB") for im in images[start : start + batch_size]]
                 with oom_guard("describing the pictures"):
                     decoded = self._generate(bundle, batch, prefix, max_new_tokens, num_beams)
                 captions.extend(clean_caption(_strip_prefix(text, prefix_text)) for text in decoded)
@@ -101,8 +111,9 @@ class Captioner:
                     progress(len(captions), len(images))
         return captions
 
-    def _generate(self, bundle: CaptionBundle, batch: list[Image.Image], prefix: str | None,
-                  max_new_tokens: int, num_beams: int) -> list[str]:
+    def _generate(
+        self, bundle: CaptionBundle, batch: list[Image.Image], prefix: str | None, max_new_tokens: int, num_beams: int
+    ) -> list[str]:
         processor, model = bundle.processor, bundle.model
         if prefix:
             inputs = processor(images=batch, text=[prefix] * len(batch), return_tensors="pt")
@@ -111,8 +122,13 @@ class Captioner:
         inputs = {k: v.to(self.choice.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(self.choice.dtype)
         with torch.inference_mode():
-            output = model.generate(**inputs, max_new_tokens=max_new_tokens, num_beams=num_beams,
-                                    do_sample=False, early_stopping=num_beams > 1)
+            output = model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
+                do_sample=False,
+                early_stopping=num_beams > 1,
+            )
         return processor.batch_decode(output, skip_special_tokens=True)
 
     @staticmethod
@@ -128,9 +144,9 @@ def _strip_prefix(text: str, prefix: str) -> str:
     if not prefix:
         return text
     if text.lower().startswith(prefix.lower()):
-        return text[len(prefix):].strip()
+        return text[len(prefix) :].strip()
     # Fall back to a spacing- and case-blind comparison, word by word.
     words, prefix_words = text.split(), prefix.split()
-    if [w.lower() for w in words[:len(prefix_words)]] == [w.lower() for w in prefix_words]:
-        return " ".join(words[len(prefix_words):])
+    if [w.lower() for w in words[: len(prefix_words)]] == [w.lower() for w in prefix_words]:
+        return " ".join(words[len(prefix_words) :])
     return text

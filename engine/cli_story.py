@@ -3,6 +3,7 @@
 engine/__main__.py calls add_parsers(subparsers) and then args.func(args); each func returns an exit
 code and lets StudioError subclasses through for __main__ to print as one sentence.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,16 +17,22 @@ from engine.storyspec import DEFAULT_TEMPERATURE, MAX_AGE, MIN_AGE, TONES
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    caption = subparsers.add_parser("caption", help="describe pictures in a sentence each (JSON on stdout)",
-                                    description="Describe each picture with the profile's captioning model.")
+    caption = subparsers.add_parser(
+        "caption",
+        help="describe pictures in a sentence each (JSON on stdout)",
+        description="Describe each picture with the profile's captioning model.",
+    )
     caption.add_argument("images", nargs="+", metavar="IMG", help="PNG, JPEG or WebP files")
     _common(caption)
     caption.add_argument("--prefix", default=None, help="start every caption with this text (e.g. 'a picture of')")
     caption.add_argument("--batch-size", type=int, default=8, help="pictures per model call (default 8)")
     caption.set_defaults(func=run_caption)
 
-    tell = subparsers.add_parser("tell", help="write a story from pictures, one passage per picture (JSON)",
-                                 description="Caption each picture, then write one passage per picture, in order.")
+    tell = subparsers.add_parser(
+        "tell",
+        help="write a story from pictures, one passage per picture (JSON)",
+        description="Caption each picture, then write one passage per picture, in order.",
+    )
     tell.add_argument("images", nargs="+", metavar="IMG", help="1 to 12 PNG, JPEG or WebP files, in story order")
     _common(tell)
     tell.add_argument("--prefix", default=None, help="caption prefix (e.g. 'a picture of')")
@@ -34,8 +41,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     tell.add_argument("--age", type=int, default=6, help=f"reader's age, {MIN_AGE} to {MAX_AGE} (default 6)")
     tell.add_argument("--words", type=int, default=60, help="about this many words per picture (default 60)")
     tell.add_argument("--seed", type=int, default=0, help="same seed, same story (default 0)")
-    tell.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                      help=f"0 for always the same words, higher for more variety (default {DEFAULT_TEMPERATURE})")
+    tell.add_argument(
+        "--temperature",
+        type=float,
+        default=DEFAULT_TEMPERATURE,
+        help=f"0 for always the same words, higher for more variety (default {DEFAULT_TEMPERATURE})",
+    )
     tell.add_argument("--title", default=None, help="use this title instead of writing one")
     tell.set_defaults(func=run_tell)
 
@@ -62,8 +73,12 @@ def run_caption(args: argparse.Namespace) -> int:
     loaded = _load_all(args.images)
     captioner = Captioner(profile=get_profile(args.profile), device=args.device)
     captions = captioner.caption([item.image for item in loaded], prefix=args.prefix, batch_size=args.batch_size)
-    _print_json([{"file": path, "caption": text, "notes": item.notes}
-                 for path, item, text in zip(args.images, loaded, captions)])
+    _print_json(
+        [
+            {"file": path, "caption": text, "notes": item.notes}
+            for path, item, text in zip(args.images, loaded, captions)
+        ]
+    )
     return 0
 
 
@@ -78,19 +93,33 @@ def run_tell(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     loaded = _load_all(args.images)
     captions = Captioner(profile=profile, device=args.device).caption(
-        [item.image for item in loaded], prefix=args.prefix)
+        [item.image for item in loaded], prefix=args.prefix
+    )
     story = Storyteller(profile=profile, device=args.device).tell(
-        captions, hints=args.hints, tone=args.tone, age=args.age, words_per_picture=args.words,
-        temperature=args.temperature, seed=args.seed, title=args.title)
-    _print_json({
-        "captions": [{"file": path, "caption": text, "notes": item.notes}
-                     for path, item, text in zip(args.images, loaded, captions)],
-        "story": {
-            "title": story.title,
-            "passages": [{"image": path, "caption": caption, "text": text}
-                         for path, caption, text in zip(args.images, captions, story.passages)],
-            "settings": story.settings,
-        },
-        "metrics": story_metrics(captions, story.text),
-    })
+        captions,
+        hints=args.hints,
+        tone=args.tone,
+        age=args.age,
+        words_per_picture=args.words,
+        temperature=args.temperature,
+        seed=args.seed,
+        title=args.title,
+    )
+    _print_json(
+        {
+            "captions": [
+                {"file": path, "caption": text, "notes": item.notes}
+                for path, item, text in zip(args.images, loaded, captions)
+            ],
+            "story": {
+                "title": story.title,
+                "passages": [
+                    {"image": path, "caption": caption, "text": text}
+                    for path, caption, text in zip(args.images, captions, story.passages)
+                ],
+                "settings": story.settings,
+            },
+            "metrics": story_metrics(captions, story.text),
+        }
+    )
     return 0

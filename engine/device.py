@@ -1,4 +1,5 @@
 """Pick the device and number format: CUDA, then Apple MPS, then CPU; half precision on GPUs only."""
+
 from __future__ import annotations
 
 import os
@@ -6,13 +7,19 @@ from dataclasses import dataclass
 
 import torch
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-           "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 @dataclass(frozen=True)
 class DeviceChoice:
-    device: str          # "cuda", "mps" or "cpu" (optionally "cuda:1")
+    device: str  # "cuda", "mps" or "cpu" (optionally "cuda:1")
     dtype: torch.dtype
 
     @property
@@ -43,10 +50,11 @@ def pick_device(device: str | None = None, dtype: str | torch.dtype | None = Non
     if device.startswith("cuda:"):
         index = device.partition(":")[2]
         if not index.isdigit() or int(index) >= torch.cuda.device_count():
-            raise InputError(f"The device '{device}' was asked for, but this machine has "
-                             f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0.")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) is not None
-                                and torch.backends.mps.is_available()):
+            raise InputError(
+                f"The device '{device}' was asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0."
+            )
+    if device == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise InputError("The device 'mps' was asked for, but Apple's Metal GPU is not available here.")
     if device not in {"cpu", "mps"} and not device.startswith("cuda"):
         raise InputError(f"Unknown device '{device}': use cuda, mps or cpu.")
@@ -71,8 +79,12 @@ def memory_report(choice: DeviceChoice) -> dict:
     """Bytes in use and total on the chosen device (host memory for the CPU)."""
     if choice.device.startswith("cuda"):
         free, total = torch.cuda.mem_get_info(torch.device(choice.device))
-        return {"device": choice.describe(), "used": total - free, "total": total,
-                "allocated_by_torch": torch.cuda.memory_allocated(torch.device(choice.device))}
+        return {
+            "device": choice.describe(),
+            "used": total - free,
+            "total": total,
+            "allocated_by_torch": torch.cuda.memory_allocated(torch.device(choice.device)),
+        }
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

@@ -5,13 +5,14 @@ Only what the loaders read is fetched: the picture model through the pipeline's 
 folders, safetensors, the weights variant this machine loads), the others as their configs, tokenizer
 and safetensors weights.
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from engine.errors import InputError
 from engine.profiles import ROLES, TINY_PREFIX, Profile, is_downloaded, is_offline
@@ -20,8 +21,12 @@ from engine.profiles import ROLES, TINY_PREFIX, Profile, is_downloaded, is_offli
 # weights. Repositories also carry .bin, .h5, .msgpack and ONNX copies of the same weights, never read.
 MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*", "vocab*"]
 WEIGHTS = ("auto", "fp16", "full")
-ROLE_NAMES = {"illustrator": "picture model", "captioner": "caption model", "storyteller": "story model",
-              "preview_decoder": "quick-preview decoder"}
+ROLE_NAMES = {
+    "illustrator": "picture model",
+    "captioner": "caption model",
+    "storyteller": "story model",
+    "preview_decoder": "quick-preview decoder",
+}
 
 
 def weights_variant(choice) -> str | None:
@@ -49,8 +54,9 @@ def fetch_model(role: str, ref: str, variant: str | None) -> None:
         snapshot_download(ref, allow_patterns=MODEL_FILES)
 
 
-def fetch_profile(profile: Profile, weights: str = "auto",
-                  say: Callable[[str, str], None] = lambda role, what: None) -> None:
+def fetch_profile(
+    profile: Profile, weights: str = "auto", say: Callable[[str, str], None] = lambda role, what: None
+) -> None:
     """Make every model of `profile` loadable offline; `say(role, what)` hears about each model in turn.
 
     InputError (one sentence) when offline or when a download fails; what came before stays downloaded.
@@ -79,8 +85,10 @@ def fetch_profile(profile: Profile, weights: str = "auto",
         try:
             fetch_model(role, ref, variant)
         except Exception as exc:  # noqa: BLE001 - the hub's many error types become one sentence
-            raise InputError(f"Downloading '{ref}' failed ({type(exc).__name__}): check the network and the "
-                             f"model id, then try again.") from None
+            raise InputError(
+                f"Downloading '{ref}' failed ({type(exc).__name__}): check the network and the "
+                f"model id, then try again."
+            ) from None
 
 
 @dataclass
@@ -89,8 +97,8 @@ class Download:
 
     profile: str
     state: str = "running"  # running | done | failed
-    step: str = ""          # what is being fetched now, in words
-    error: str = ""         # the sentence, when it failed
+    step: str = ""  # what is being fetched now, in words
+    error: str = ""  # the sentence, when it failed
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
 
@@ -113,8 +121,7 @@ class Downloads:
             if current is not None and current.running:
                 return current
             download = self._by_profile[profile.name] = Download(profile.name, step="starting…")
-        threading.Thread(target=self._run, args=(profile, download), name=f"fetch-{profile.name}",
-                         daemon=True).start()
+        threading.Thread(target=self._run, args=(profile, download), name=f"fetch-{profile.name}", daemon=True).start()
         return download
 
     def get(self, profile_name: str) -> Download | None:
@@ -129,8 +136,9 @@ class Downloads:
             fetch_profile(profile, say=say)
             missing = [profile.model(r) for r in ROLES if profile.model(r) and not is_downloaded(profile.model(r))]
             if missing:
-                raise InputError(f"The download ended but {', '.join(missing)} still cannot be loaded offline: "
-                                 "try again.")
+                raise InputError(
+                    f"The download ended but {', '.join(missing)} still cannot be loaded offline: try again."
+                )
             download.state, download.step = "done", ""
         except InputError as exc:
             download.state, download.error = "failed", exc.message

@@ -3,13 +3,15 @@
 Each picture has its own CPU torch.Generator seeded from a stored integer, so a seed draws the same
 picture alone or in a batch, on any device type, and any page can be drawn again exactly.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import groupby
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -27,20 +29,21 @@ MAX_STEPS = 150
 @dataclass(frozen=True)
 class SpeedOptions:
     """Each optimisation can be switched off, so the benchmark can show what it buys."""
-    channels_last: bool = True      # UNet/VAE convolutions in NHWC: faster on tensor cores
-    sdpa: bool = True               # fused scaled-dot-product attention (off: the plain attention processor)
-    compile: bool = False           # torch.compile the UNet (GPU only; pays off after a warm-up)
-    fixed_batch: bool = False       # pad the last batch to full size, so a compiled UNet never recompiles
-    preview: bool = False           # decode with the tiny preview autoencoder: drafts in a fraction of the time
+
+    channels_last: bool = True  # UNet/VAE convolutions in NHWC: faster on tensor cores
+    sdpa: bool = True  # fused scaled-dot-product attention (off: the plain attention processor)
+    compile: bool = False  # torch.compile the UNet (GPU only; pays off after a warm-up)
+    fixed_batch: bool = False  # pad the last batch to full size, so a compiled UNet never recompiles
+    preview: bool = False  # decode with the tiny preview autoencoder: drafts in a fraction of the time
 
 
 @dataclass(frozen=True)
 class IllustrationRequest:
-    key: Any                        # the caller's name for this picture (a segment index or id)
+    key: Any  # the caller's name for this picture (a segment index or id)
     prompt: str
     negative_prompt: str = ""
     seed: int = 0
-    steps: int | None = None        # None: the profile's default
+    steps: int | None = None  # None: the profile's default
     guidance: float | None = None
     width: int | None = None
     height: int | None = None
@@ -62,7 +65,7 @@ class Defaults:
     batch_size: int
 
     @classmethod
-    def from_profile(cls, profile: Profile) -> "Defaults":
+    def from_profile(cls, profile: Profile) -> Defaults:
         return cls(profile.steps, profile.guidance, profile.width, profile.height, profile.batch_size)
 
 
@@ -95,11 +98,13 @@ def _load_preview_decoder(location: str, choice: DeviceChoice):
 
 def validate(request: IllustrationRequest, defaults: Defaults) -> IllustrationRequest:
     """Fill in defaults and refuse settings no pipeline can use, each with a sentence."""
-    r = replace(request,
-                steps=defaults.steps if request.steps is None else int(request.steps),
-                guidance=defaults.guidance if request.guidance is None else float(request.guidance),
-                width=defaults.width if request.width is None else int(request.width),
-                height=defaults.height if request.height is None else int(request.height))
+    r = replace(
+        request,
+        steps=defaults.steps if request.steps is None else int(request.steps),
+        guidance=defaults.guidance if request.guidance is None else float(request.guidance),
+        width=defaults.width if request.width is None else int(request.width),
+        height=defaults.height if request.height is None else int(request.height),
+    )
     if not r.prompt or not r.prompt.strip():
         raise InputError("A picture needs a prompt: this segment has no words to draw from.")
     if not 1 <= r.steps <= MAX_STEPS:
@@ -108,8 +113,10 @@ def validate(request: IllustrationRequest, defaults: Defaults) -> IllustrationRe
         raise InputError(f"Guidance must be between 0 and 30; {r.guidance} was asked for.")
     for side in (r.width, r.height):
         if side < 64 or side > MAX_SIDE or side % 8:
-            raise InputError(f"Picture sides must be multiples of 8 between 64 and {MAX_SIDE} pixels; "
-                             f"{r.width}x{r.height} was asked for.")
+            raise InputError(
+                f"Picture sides must be multiples of 8 between 64 and {MAX_SIDE} pixels; "
+                f"{r.width}x{r.height} was asked for."
+            )
     if not 0 <= int(r.seed) <= MAX_SEED:
         raise InputError(f"A seed must be a whole number between 0 and {MAX_SEED}.")
     return r
@@ -118,8 +125,15 @@ def validate(request: IllustrationRequest, defaults: Defaults) -> IllustrationRe
 class Illustrator:
     """Draws pictures for requests with one loaded pipeline. Built by `open_illustrator`."""
 
-    def __init__(self, pipe, model_id: str, choice: DeviceChoice, defaults: Defaults,
-                 speed: SpeedOptions = SpeedOptions(), preview_decoder=None):
+    def __init__(
+        self,
+        pipe,
+        model_id: str,
+        choice: DeviceChoice,
+        defaults: Defaults,
+        speed: SpeedOptions = SpeedOptions(),
+        preview_decoder=None,
+    ):
         self.pipe = pipe
         self.model_id = model_id
         self.choice = choice
@@ -144,15 +158,28 @@ class Illustrator:
         return type(self.pipe.scheduler).__name__
 
     def settings_for(self, r: IllustrationRequest) -> dict:
-        return {"model_id": self.model_id, "scheduler": self.scheduler_name, "seed": int(r.seed),
-                "steps": r.steps, "guidance": r.guidance, "width": r.width, "height": r.height,
-                "prompt": r.prompt, "negative_prompt": r.negative_prompt,
-                "decoder": "preview" if self.speed.preview and self.preview_decoder is not None else "full"}
+        return {
+            "model_id": self.model_id,
+            "scheduler": self.scheduler_name,
+            "seed": int(r.seed),
+            "steps": r.steps,
+            "guidance": r.guidance,
+            "width": r.width,
+            "height": r.height,
+            "prompt": r.prompt,
+            "negative_prompt": r.negative_prompt,
+            "decoder": "preview" if self.speed.preview and self.preview_decoder is not None else "full",
+        }
 
-    def illustrate(self, requests: Sequence[IllustrationRequest], *, batch_size: int | None = None,
-                   on_image: Callable[[Illustration], None] | None = None,
-                   on_progress: Callable[[int, int], None] | None = None,
-                   should_cancel: Callable[[], bool] | None = None) -> list[Illustration]:
+    def illustrate(
+        self,
+        requests: Sequence[IllustrationRequest],
+        *,
+        batch_size: int | None = None,
+        on_image: Callable[[Illustration], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> list[Illustration]:
         """Draw every request, in batches of equal settings; report each picture as soon as it exists.
 
         The list returned is in the order of `requests`; on_image sees pictures in the order drawn.
@@ -163,11 +190,12 @@ class Illustrator:
         requests = [validate(r, self.defaults) for r in requests]
         batch_size = max(1, int(batch_size or self.defaults.batch_size))
         shape = lambda r: (r.steps, r.guidance, r.width, r.height)  # noqa: E731
-        batches: list[list[int]] = []   # indices into requests
-        for _, group in groupby(sorted(range(len(requests)), key=lambda i: shape(requests[i])),
-                                key=lambda i: shape(requests[i])):
+        batches: list[list[int]] = []  # indices into requests
+        for _, group in groupby(
+            sorted(range(len(requests)), key=lambda i: shape(requests[i])), key=lambda i: shape(requests[i])
+        ):
             group = list(group)
-            batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+            batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
         total_steps = sum(requests[b[0]].steps for b in batches) or 1
         done_steps = 0
         results: dict[int, Illustration] = {}
@@ -204,8 +232,10 @@ class Illustrator:
                 out = self.pipe(
                     prompt=[r.prompt for r in padded],
                     negative_prompt=[r.negative_prompt for r in padded] if first.guidance > 1 else None,
-                    num_inference_steps=first.steps, guidance_scale=first.guidance,
-                    width=first.width, height=first.height,
+                    num_inference_steps=first.steps,
+                    guidance_scale=first.guidance,
+                    width=first.width,
+                    height=first.height,
                     generator=[torch.Generator("cpu").manual_seed(int(r.seed)) for r in padded],
                     output_type="latent" if use_preview else "pil",
                     callback_on_step_end=step_end,
@@ -221,8 +251,9 @@ class Illustrator:
 
 
 @contextmanager
-def open_illustrator(profile: Profile, choice: DeviceChoice | None = None, *,
-                     speed: SpeedOptions | None = None) -> Iterator[Illustrator]:
+def open_illustrator(
+    profile: Profile, choice: DeviceChoice | None = None, *, speed: SpeedOptions | None = None
+) -> Iterator[Illustrator]:
     """The profile's illustrator, loaded once per process and pinned in the cache while in use."""
     choice = choice or pick_device()
     speed = speed or SpeedOptions()
@@ -232,8 +263,14 @@ def open_illustrator(profile: Profile, choice: DeviceChoice | None = None, *,
         decoder = None
         if speed.preview and profile.model("preview_decoder"):
             try:
-                decoder = stack.enter_context(loaded_model("preview_decoder", profile.model("preview_decoder"), choice,
-                                                           lambda loc: _load_preview_decoder(loc, choice)))
+                decoder = stack.enter_context(
+                    loaded_model(
+                        "preview_decoder",
+                        profile.model("preview_decoder"),
+                        choice,
+                        lambda loc: _load_preview_decoder(loc, choice),
+                    )
+                )
             except ModelUnavailable:
                 speed = replace(speed, preview=False)  # no preview decoder: full decoding still works
         yield Illustrator(pipe, ref, choice, Defaults.from_profile(profile), speed, decoder)
@@ -242,6 +279,7 @@ def open_illustrator(profile: Profile, choice: DeviceChoice | None = None, *,
 @dataclass(frozen=True)
 class PageSpec:
     """One page to draw, as the studio or the CLI knows it: its words and its stored seed."""
+
     key: Any
     text: str
     seed: int
@@ -249,13 +287,20 @@ class PageSpec:
     negative_prompt: str | None = None
 
 
-def illustrate_pages(pages: Sequence[PageSpec], profile: Profile, *, style: str,
-                     characters: Sequence[tuple[str, str]] = (), setting: str | None = None,
-                     choice: DeviceChoice | None = None,
-                     speed: SpeedOptions | None = None, batch_size: int | None = None,
-                     on_image: Callable[[Illustration], None] | None = None,
-                     on_progress: Callable[[int, int], None] | None = None,
-                     should_cancel: Callable[[], bool] | None = None) -> list[Illustration]:
+def illustrate_pages(
+    pages: Sequence[PageSpec],
+    profile: Profile,
+    *,
+    style: str,
+    characters: Sequence[tuple[str, str]] = (),
+    setting: str | None = None,
+    choice: DeviceChoice | None = None,
+    speed: SpeedOptions | None = None,
+    batch_size: int | None = None,
+    on_image: Callable[[Illustration], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> list[Illustration]:
     """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
 
     characters: (name, description) pairs, described on the pages that name them; setting: where and
@@ -266,10 +311,18 @@ def illustrate_pages(pages: Sequence[PageSpec], profile: Profile, *, style: str,
         tokenizer = getattr(illustrator.pipe, "tokenizer", None)
         requests = []
         for page in pages:
-            pair = build_prompt(page.text, style, characters=list(characters) or None, setting=setting or None,
-                                override=page.prompt_override, tokenizer=tokenizer)
+            pair = build_prompt(
+                page.text,
+                style,
+                characters=list(characters) or None,
+                setting=setting or None,
+                override=page.prompt_override,
+                tokenizer=tokenizer,
+            )
             negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
-            requests.append(IllustrationRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative,
-                                                seed=page.seed))
-        return illustrator.illustrate(requests, batch_size=batch_size, on_image=on_image,
-                                      on_progress=on_progress, should_cancel=should_cancel)
+            requests.append(
+                IllustrationRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed)
+            )
+        return illustrator.illustrate(
+            requests, batch_size=batch_size, on_image=on_image, on_progress=on_progress, should_cancel=should_cancel
+        )

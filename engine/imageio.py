@@ -17,6 +17,7 @@ GIF is refused rather than read: the issue asks for PNG, JPEG and WebP only, and
 parse is one less decoder exposed to uploads. Animated PNG (APNG) and animated WebP are accepted:
 their first frame is used and a note says so.
 """
+
 from __future__ import annotations
 
 import io
@@ -37,20 +38,30 @@ ACCEPTED_LABEL = "PNG, JPEG or WebP"
 
 # Formats we recognise by their first bytes only to name them in the refusal.
 _OTHER_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
-    (b"GIF87a", 0, "GIF"), (b"GIF89a", 0, "GIF"), (b"BM", 0, "BMP"), (b"II*\x00", 0, "TIFF"),
-    (b"MM\x00*", 0, "TIFF"), (b"\x00\x00\x01\x00", 0, "ICO"), (b"8BPS", 0, "Photoshop (PSD)"),
-    (b"%PDF", 0, "PDF"), (b"PK\x03\x04", 0, "ZIP"), (b"ftypheic", 4, "HEIC"), (b"ftypheix", 4, "HEIC"),
-    (b"ftypmif1", 4, "HEIF"), (b"ftypavif", 4, "AVIF"), (b"\xff\x0a", 0, "JPEG XL"),
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
+    (b"BM", 0, "BMP"),
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+    (b"\x00\x00\x01\x00", 0, "ICO"),
+    (b"8BPS", 0, "Photoshop (PSD)"),
+    (b"%PDF", 0, "PDF"),
+    (b"PK\x03\x04", 0, "ZIP"),
+    (b"ftypheic", 4, "HEIC"),
+    (b"ftypheix", 4, "HEIC"),
+    (b"ftypmif1", 4, "HEIF"),
+    (b"ftypavif", 4, "AVIF"),
+    (b"\xff\x0a", 0, "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL ", 0, "JPEG XL"),
 )
 
 
 @dataclass
 class LoadedImage:
-    image: Image.Image              # 8-bit RGB, upright, fully decoded, detached from the file
-    format: str                     # "PNG", "JPEG" or "WEBP"
-    notes: list[str] = field(default_factory=list)   # sentences about changes a person would notice
-    original_size: tuple[int, int] = (0, 0)          # width, height as stored, before EXIF rotation
+    image: Image.Image  # 8-bit RGB, upright, fully decoded, detached from the file
+    format: str  # "PNG", "JPEG" or "WEBP"
+    notes: list[str] = field(default_factory=list)  # sentences about changes a person would notice
+    original_size: tuple[int, int] = (0, 0)  # width, height as stored, before EXIF rotation
     name: str = ""
 
 
@@ -70,8 +81,10 @@ def load_image(source: bytes | bytearray | str | Path | Any, *, name: str = "") 
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected(f"'{label}' would expand to too many pixels to open safely; "
-                            f"a picture may have at most {MAX_PIXELS // 1_000_000} megapixels.") from None
+        raise ImageRejected(
+            f"'{label}' would expand to too many pixels to open safely; "
+            f"a picture may have at most {MAX_PIXELS // 1_000_000} megapixels."
+        ) from None
     except MemoryError:
         raise ImageRejected(f"'{label}' needs more memory to open than this machine can spare.") from None
     except (OSError, SyntaxError, ValueError, EOFError, UnidentifiedImageError, IndexError, TypeError) as exc:
@@ -89,6 +102,7 @@ def to_png_bytes(image: Image.Image) -> bytes:
 
 
 # --- reading ----------------------------------------------------------------------------------
+
 
 def _read_source(source: Any, name: str) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -109,8 +123,9 @@ def _read_source(source: Any, name: str) -> tuple[bytes, str]:
     if not data:
         raise ImageRejected(f"'{label}' is empty (0 bytes), so there is no picture in it.")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageRejected(f"'{label}' is {_megabytes(len(data))}; a picture may be at most "
-                            f"{_megabytes(MAX_UPLOAD_BYTES)}.")
+        raise ImageRejected(
+            f"'{label}' is {_megabytes(len(data))}; a picture may be at most {_megabytes(MAX_UPLOAD_BYTES)}."
+        )
     return data, label
 
 
@@ -122,8 +137,9 @@ def _read_path(path: Path, label: str) -> bytes:
             raise ImageRejected(f"'{label}' is not a file.")
         size = path.stat().st_size
         if size > MAX_UPLOAD_BYTES:
-            raise ImageRejected(f"'{label}' is {_megabytes(size)}; a picture may be at most "
-                                f"{_megabytes(MAX_UPLOAD_BYTES)}.")
+            raise ImageRejected(
+                f"'{label}' is {_megabytes(size)}; a picture may be at most {_megabytes(MAX_UPLOAD_BYTES)}."
+            )
         with open(path, "rb") as handle:
             # Bounded read: a device or a file growing under us cannot make this read forever.
             return handle.read(MAX_UPLOAD_BYTES + 1)
@@ -146,7 +162,7 @@ def _sniff(data: bytes) -> str:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
     for signature, offset, kind in _OTHER_SIGNATURES:
-        if data[offset:offset + len(signature)] == signature:
+        if data[offset : offset + len(signature)] == signature:
             return kind
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:4096].lower():
@@ -175,8 +191,10 @@ def _refusal_for(kind: str, label: str) -> str:
     if kind == "TEXT":
         return f"'{label}' holds text, not a picture: only {ACCEPTED_LABEL} pictures can be used."
     if kind == "GIF":
-        return (f"'{label}' is a GIF, which is not supported: only {ACCEPTED_LABEL} pictures can be used, "
-                f"so save it as PNG first.")
+        return (
+            f"'{label}' is a GIF, which is not supported: only {ACCEPTED_LABEL} pictures can be used, "
+            f"so save it as PNG first."
+        )
     if kind:
         return f"'{label}' is a {kind} file: only {ACCEPTED_LABEL} pictures can be used, so save it as PNG first."
     return f"'{label}' is not a {ACCEPTED_LABEL} picture, or it is damaged beyond reading."
@@ -184,8 +202,13 @@ def _refusal_for(kind: str, label: str) -> str:
 
 def _broken_message(label: str, kind: str, exc: BaseException) -> str:
     text = str(exc).lower()
-    if "truncated" in text or isinstance(exc, EOFError) or "broken data stream" in text \
-            or "premature end" in text or "incomplete" in text:
+    if (
+        "truncated" in text
+        or isinstance(exc, EOFError)
+        or "broken data stream" in text
+        or "premature end" in text
+        or "incomplete" in text
+    ):
         return f"'{label}' is cut short (an incomplete {_kind_label(kind)} file): upload the whole file again."
     return f"'{label}' looks like a {_kind_label(kind)} file but is damaged and cannot be read."
 
@@ -195,6 +218,7 @@ def _kind_label(kind: str) -> str:
 
 
 # --- decoding ---------------------------------------------------------------------------------
+
 
 def _open(data: bytes, kind: str) -> Image.Image:
     # formats=[kind]: Pillow tries exactly the decoder the signature named, never a fallback plugin.
@@ -210,7 +234,7 @@ def _decode(data: bytes, kind: str, label: str) -> LoadedImage:
     _check_size(width, height, label)
     probe.verify()
 
-    image = _open(data, kind)     # verify() leaves the image unusable: reopen to decode
+    image = _open(data, kind)  # verify() leaves the image unusable: reopen to decode
     notes: list[str] = []
     frames = _frame_count(image)
     image.seek(0)
@@ -229,8 +253,10 @@ def _check_size(width: int, height: int, label: str) -> None:
     if width <= 0 or height <= 0:
         raise ImageRejected(f"'{label}' says it is {width} × {height} pixels, which is not a picture.")
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise ImageRejected(f"'{label}' is {width} × {height} pixels, too large: a picture may have at most "
-                            f"{MAX_PIXELS // 1_000_000} megapixels and {MAX_SIDE} pixels on a side.")
+        raise ImageRejected(
+            f"'{label}' is {width} × {height} pixels, too large: a picture may have at most "
+            f"{MAX_PIXELS // 1_000_000} megapixels and {MAX_SIDE} pixels on a side."
+        )
 
 
 def _frame_count(image: Image.Image) -> int:

@@ -5,6 +5,7 @@ on a separate saver thread, so pictures are written to disk as they arrive while
 Errors are kept as sentences, never as exception objects: a held CUDA out-of-memory exception keeps
 its frames, and with them the GPU memory, alive.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -13,17 +14,18 @@ import queue
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from enum import Enum
-from typing import Any, Callable
+from enum import StrEnum
+from typing import Any
 
 from engine.errors import Cancelled, StudioError
 
 log = logging.getLogger(__name__)
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
@@ -38,6 +40,7 @@ class JobStatus(str, Enum):
 @dataclass(frozen=True)
 class JobInfo:
     """A snapshot of a job, safe to read from any thread."""
+
     id: str
     kind: str
     label: str
@@ -65,7 +68,7 @@ class JobInfo:
 class JobContext:
     """What a running job sees: progress, the cancel flag, and emit() for each finished result."""
 
-    def __init__(self, worker: "JobWorker", job_id: str):
+    def __init__(self, worker: JobWorker, job_id: str):
         self._worker = worker
         self.job_id = job_id
         self._cancel = worker._cancel_events[job_id]
@@ -79,8 +82,12 @@ class JobContext:
             raise Cancelled()
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
-        self._worker._update(self.job_id, done=done, **({"total": total} if total is not None else {}),
-                             **({"message": message} if message is not None else {}))
+        self._worker._update(
+            self.job_id,
+            done=done,
+            **({"total": total} if total is not None else {}),
+            **({"message": message} if message is not None else {}),
+        )
 
     def emit(self, result: Any) -> None:
         self._worker._emit(self.job_id, result)
@@ -108,14 +115,29 @@ class JobWorker:
         self._thread.start()
 
     # --- what pages and the CLI call -----------------------------------------------------------
-    def submit(self, fn: Callable[[JobContext], Any], *, kind: str, label: str, total: int = 0,
-               on_result: Callable[[Any], None] | None = None,
-               on_finish: Callable[[JobInfo], None] | None = None, meta: dict | None = None) -> str:
+    def submit(
+        self,
+        fn: Callable[[JobContext], Any],
+        *,
+        kind: str,
+        label: str,
+        total: int = 0,
+        on_result: Callable[[Any], None] | None = None,
+        on_finish: Callable[[JobInfo], None] | None = None,
+        meta: dict | None = None,
+    ) -> str:
         job_id = f"{kind}-{next(self._ids)}-{int(time.time() * 1000) % 100000}"
         with self._lock:
-            self._jobs[job_id] = JobInfo(id=job_id, kind=kind, label=label, status=JobStatus.QUEUED,
-                                         total=total, created=time.time(), meta=dict(meta or {}),
-                                         message="Waiting for the jobs before it.")
+            self._jobs[job_id] = JobInfo(
+                id=job_id,
+                kind=kind,
+                label=label,
+                status=JobStatus.QUEUED,
+                total=total,
+                created=time.time(),
+                meta=dict(meta or {}),
+                message="Waiting for the jobs before it.",
+            )
             self._pending[job_id] = _Pending(fn, on_result, on_finish)
             self._cancel_events[job_id] = threading.Event()
         self._queue.put(job_id)
@@ -129,8 +151,13 @@ class JobWorker:
         """Jobs, oldest first, filtered by kind, by being unfinished, and by meta values."""
         with self._lock:
             found = list(self._jobs.values())
-        return [j for j in found if (kind is None or j.kind == kind) and (not active_only or not j.finished)
-                and all(j.meta.get(k) == v for k, v in meta.items())]
+        return [
+            j
+            for j in found
+            if (kind is None or j.kind == kind)
+            and (not active_only or not j.finished)
+            and all(j.meta.get(k) == v for k, v in meta.items())
+        ]
 
     def cancel(self, job_id: str) -> bool:
         with self._lock:
@@ -182,8 +209,7 @@ class JobWorker:
             try:
                 pending.on_result(result)
             except Exception as exc:  # noqa: BLE001 - a failed save must not kill the saver thread
-                message = _user_message(exc) or \
-                    f"A finished picture could not be saved ({type(exc).__name__}: {exc})."
+                message = _user_message(exc) or f"A finished picture could not be saved ({type(exc).__name__}: {exc})."
                 log.warning("job %s: save failed: %s", job_id, message)
                 with self._lock:
                     info = self._jobs[job_id]

@@ -1,8 +1,10 @@
 """How every role loads its model: through the shared cache, offline when asked, errors in words."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -51,5 +53,7 @@ def oom_guard(what: str) -> Iterator[None]:
     # The exception (and its traceback's frames holding tensors) is gone by here: free, then explain.
     get_cache().clear()
     _release_memory()
-    raise OutOfMemory(f"The GPU ran out of memory while {what}. Try fewer pictures at once, a smaller "
-                      f"picture size, or the 'fast' profile; nothing already saved was lost.")
+    raise OutOfMemory(
+        f"The GPU ran out of memory while {what}. Try fewer pictures at once, a smaller "
+        f"picture size, or the 'fast' profile; nothing already saved was lost."
+    )

@@ -22,12 +22,14 @@ Definitions (all deterministic, no downloads; empty input gives 0.0, never a div
   s, x, z, c, g, ch or sh ("makes" 1, "boxes" 2); never fewer than one. Words without letters count one
   syllable. The grade may be negative for very simple text.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
 
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a about above after again against all also am an and any are aren't as at be because been before being
 below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
 during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
@@ -39,7 +41,8 @@ through to too under until up very was wasn't we we'd we'll we're we've were wer
 when's where where's which while who who's whom why why's will with won't would wouldn't you you'd you'll
 you're you've your yours yourself yourselves
 one two three next near front top side behind background picture photo image view close shot
-""".split())
+""".split()
+)
 # The last line: words a captioner writes about the picture itself, not about what is in it.
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
@@ -76,13 +79,16 @@ def syllables(word: str) -> int:
         return 1
     count = len(_VOWEL_GROUP.findall(letters))
     if count > 1:
-        if letters.endswith("e") and not (letters.endswith("le") and len(letters) > 2
-                                          and letters[-3] not in "aeiouy"):
+        if letters.endswith("e") and not (letters.endswith("le") and len(letters) > 2 and letters[-3] not in "aeiouy"):
             count -= 1
         elif letters.endswith("ed") and len(letters) > 2 and letters[-3] not in "td":
             count -= 1
-        elif letters.endswith("es") and len(letters) > 2 and letters[-3] not in "sxzcg" \
-                and not letters.endswith(("ches", "shes")):
+        elif (
+            letters.endswith("es")
+            and len(letters) > 2
+            and letters[-3] not in "sxzcg"
+            and not letters.endswith(("ches", "shes"))
+        ):
             count -= 1
     return max(1, count)
 
@@ -104,7 +110,7 @@ def caption_coverage(captions: list[str], story_text: str) -> tuple[float, list[
 
 
 def repeated_trigram_rate(words: list[str]) -> float:
-    trigrams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
+    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
     if not trigrams:
         return 0.0
     counts = Counter(trigrams)

@@ -1,4 +1,5 @@
 """Where the studio keeps its files on this machine."""
+
 import os
 from pathlib import Path
 

@@ -3,6 +3,7 @@
 A model reference is a Hugging Face hub id ("stabilityai/sd-turbo"), a local folder holding a
 diffusers or transformers save, or "tiny:ROLE" for the random-weight models the tinykit builds offline.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ class Profile:
     height: int
     batch_size: int = 4
     download_size: str = ""
-    chat: bool = True   # the storyteller takes a chat template (instruct model) or a plain prompt
+    chat: bool = True  # the storyteller takes a chat template (instruct model) or a plain prompt
     extra: dict = field(default_factory=dict)
 
     def model(self, role: str) -> str:
@@ -36,7 +37,7 @@ class Profile:
             raise InputError(f"Unknown model role '{role}': use one of {', '.join(ROLES)}.")
         return self.models.get(role, "")
 
-    def with_overrides(self, overrides: dict[str, str] | None) -> "Profile":
+    def with_overrides(self, overrides: dict[str, str] | None) -> Profile:
         if not overrides:
             return self
         for role in overrides:
@@ -49,41 +50,68 @@ PROFILES: dict[str, Profile] = {
     "fast": Profile(
         name="fast",
         description="SD-Turbo pictures in 4 steps, BLIP captions and a small instruct model: quick on any GPU.",
-        models={"illustrator": "stabilityai/sd-turbo",
-                "captioner": "Salesforce/blip-image-captioning-base",
-                "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
-                "preview_decoder": "madebyollin/taesd"},
-        steps=4, guidance=0.0, width=512, height=512, batch_size=6,
+        models={
+            "illustrator": "stabilityai/sd-turbo",
+            "captioner": "Salesforce/blip-image-captioning-base",
+            "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
+            "preview_decoder": "madebyollin/taesd",
+        },
+        steps=4,
+        guidance=0.0,
+        width=512,
+        height=512,
+        batch_size=6,
         download_size="about 5 GB with a GPU, 7 GB without (SD-Turbo 2.6 GB in fp16 or 5.2 GB in full precision, "
-                      "BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
+        "BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
     "classic": Profile(
         name="classic",
         description="Stable Diffusion 1.5 with 30 guided steps: slower, the classic picture-book look.",
-        models={"illustrator": "stable-diffusion-v1-5/stable-diffusion-v1-5",
-                "captioner": "Salesforce/blip-image-captioning-base",
-                "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
-                "preview_decoder": "madebyollin/taesd"},
-        steps=30, guidance=7.5, width=512, height=512, batch_size=4,
+        models={
+            "illustrator": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            "captioner": "Salesforce/blip-image-captioning-base",
+            "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
+            "preview_decoder": "madebyollin/taesd",
+        },
+        steps=30,
+        guidance=7.5,
+        width=512,
+        height=512,
+        batch_size=4,
         download_size="about 5 GB with a GPU, 8 GB without (SD 1.5 with its safety checker 2.7 GB in fp16 or 5.5 GB "
-                      "in full precision, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
+        "in full precision, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
     "quality": Profile(
         name="quality",
-        description="SD 1.5 with 40 steps, BLIP large captions and a 1.5B storyteller: best results, needs 8 GB of GPU memory.",
-        models={"illustrator": "stable-diffusion-v1-5/stable-diffusion-v1-5",
-                "captioner": "Salesforce/blip-image-captioning-large",
-                "storyteller": "Qwen/Qwen2.5-1.5B-Instruct",
-                "preview_decoder": "madebyollin/taesd"},
-        steps=40, guidance=7.0, width=512, height=512, batch_size=4,
+        description=(
+            "SD 1.5 with 40 steps, BLIP large captions and a 1.5B storyteller: best results, needs 8 GB of GPU memory."
+        ),
+        models={
+            "illustrator": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            "captioner": "Salesforce/blip-image-captioning-large",
+            "storyteller": "Qwen/Qwen2.5-1.5B-Instruct",
+            "preview_decoder": "madebyollin/taesd",
+        },
+        steps=40,
+        guidance=7.0,
+        width=512,
+        height=512,
+        batch_size=4,
         download_size="about 8 GB with a GPU, 11 GB without (SD 1.5 2.7 or 5.5 GB, BLIP large 1.9 GB, "
-                      "Qwen2.5-1.5B 3.1 GB)",
+        "Qwen2.5-1.5B 3.1 GB)",
     ),
     "tiny": Profile(
         name="tiny",
-        description="Tiny random-weight models built on this machine: runs offline in seconds, draws noise. For trying the app and for tests.",
+        description=(
+            "Tiny random-weight models built on this machine: runs offline in seconds, draws noise. "
+            "For trying the app and for tests."
+        ),
         models={role: TINY_PREFIX + role for role in ROLES},
-        steps=2, guidance=4.0, width=64, height=64, batch_size=4,
+        steps=2,
+        guidance=4.0,
+        width=64,
+        height=64,
+        batch_size=4,
         download_size="nothing to download (built locally, under 20 MB)",
     ),
 }
@@ -142,10 +170,12 @@ def resolve_model(ref: str) -> str:
     if ref.startswith(TINY_PREFIX):
         from engine import tinykit
 
-        role = ref[len(TINY_PREFIX):]
+        role = ref[len(TINY_PREFIX) :]
         if role not in tinykit.ROLES:
-            raise ModelUnavailable(f"There is no tiny model called '{ref}': use one of "
-                                   f"{', '.join(TINY_PREFIX + r for r in tinykit.ROLES)}.")
+            raise ModelUnavailable(
+                f"There is no tiny model called '{ref}': use one of "
+                f"{', '.join(TINY_PREFIX + r for r in tinykit.ROLES)}."
+            )
         return str(tinykit.ensure_tiny_models()[role])
     path = Path(ref).expanduser()
     if path.is_absolute() or ref.startswith(".") or path.exists():
@@ -185,8 +215,12 @@ def unavailable_message(ref: str, role: str, cause: BaseException | None = None)
     detail = f" ({type(cause).__name__})" if cause is not None else ""
     folder = Path(ref).expanduser()
     if folder.is_absolute() or folder.is_dir():
-        return (f"The {role} model folder '{ref}' could not be loaded{detail}: it must hold a complete "
-                f"diffusers or transformers save with safetensors weights.")
+        return (
+            f"The {role} model folder '{ref}' could not be loaded{detail}: it must hold a complete "
+            f"diffusers or transformers save with safetensors weights."
+        )
     why = " You are offline (HF_HUB_OFFLINE=1), so it must have been downloaded before." if is_offline() else ""
-    return (f"The {role} model '{ref}' could not be loaded from the Hugging Face hub{detail}.{why} "
-            f"Download it once with 'python -m engine fetch', or choose the 'tiny' profile to work offline.")
+    return (
+        f"The {role} model '{ref}' could not be loaded from the Hugging Face hub{detail}.{why} "
+        f"Download it once with 'python -m engine fetch', or choose the 'tiny' profile to work offline."
+    )

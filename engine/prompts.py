@@ -18,6 +18,7 @@ CLIP text encoder reads only 77 tokens (BOS and EOS included), silently dropping
 
 The prompt is prose for a model; it is never shown as a caption in the book.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,44 +43,85 @@ class PromptPair:
     negative_prompt: str
 
 
-STYLES: dict[str, Style] = {style.key: style for style in (
-    Style("watercolor", "Watercolor picture book", "watercolor children's book illustration",
-          "soft pastel colors, gentle light, paper texture, whimsical, detailed",
-          "photo, photorealistic, 3d render"),
-    Style("pencil", "Pencil sketch", "pencil sketch illustration",
-          "graphite, cross-hatching, hand-drawn lines, white paper",
-          "color, photo, painting"),
-    Style("comic", "Comic", "comic book panel",
-          "bold ink outlines, flat colors, halftone shading, dynamic composition",
-          "photo, photorealistic, blurry lines"),
-    Style("oil", "Storybook oil painting", "storybook oil painting",
-          "rich brushstrokes, warm colors, classic fairy tale art, canvas texture",
-          "photo, flat colors, vector art"),
-    Style("photo", "Photo", "photograph",
-          "natural light, 35mm, shallow depth of field, realistic, high detail",
-          "illustration, drawing, painting, cartoon, anime"),
-    Style("flat_vector", "Flat vector", "flat vector illustration",
-          "clean shapes, simple geometric forms, limited palette, minimal",
-          "photo, photorealistic, texture, noise"),
-    Style("crayon", "Crayon drawing", "crayon drawing",
-          "wax crayon strokes, bright colors, childlike, paper texture",
-          "photo, photorealistic, 3d render"),
-    Style("none", "No style (the prompt as written)", "", ""),
-)}
+STYLES: dict[str, Style] = {
+    style.key: style
+    for style in (
+        Style(
+            "watercolor",
+            "Watercolor picture book",
+            "watercolor children's book illustration",
+            "soft pastel colors, gentle light, paper texture, whimsical, detailed",
+            "photo, photorealistic, 3d render",
+        ),
+        Style(
+            "pencil",
+            "Pencil sketch",
+            "pencil sketch illustration",
+            "graphite, cross-hatching, hand-drawn lines, white paper",
+            "color, photo, painting",
+        ),
+        Style(
+            "comic",
+            "Comic",
+            "comic book panel",
+            "bold ink outlines, flat colors, halftone shading, dynamic composition",
+            "photo, photorealistic, blurry lines",
+        ),
+        Style(
+            "oil",
+            "Storybook oil painting",
+            "storybook oil painting",
+            "rich brushstrokes, warm colors, classic fairy tale art, canvas texture",
+            "photo, flat colors, vector art",
+        ),
+        Style(
+            "photo",
+            "Photo",
+            "photograph",
+            "natural light, 35mm, shallow depth of field, realistic, high detail",
+            "illustration, drawing, painting, cartoon, anime",
+        ),
+        Style(
+            "flat_vector",
+            "Flat vector",
+            "flat vector illustration",
+            "clean shapes, simple geometric forms, limited palette, minimal",
+            "photo, photorealistic, texture, noise",
+        ),
+        Style(
+            "crayon",
+            "Crayon drawing",
+            "crayon drawing",
+            "wax crayon strokes, bright colors, childlike, paper texture",
+            "photo, photorealistic, 3d render",
+        ),
+        Style("none", "No style (the prompt as written)", "", ""),
+    )
+}
 DEFAULT_STYLE = "watercolor"
 
 # Text is first: diffusion models love to scribble fake letters, and the book prints the story itself.
-_NEGATIVE_CORE = ("text", "watermark", "letters", "words", "writing", "caption", "speech bubble",
-                  "signature", "logo")
-_NEGATIVE_BASICS = ("blurry", "lowres", "jpeg artifacts", "deformed", "disfigured", "bad anatomy",
-                    "extra limbs", "extra fingers", "cropped", "out of frame")
+_NEGATIVE_CORE = ("text", "watermark", "letters", "words", "writing", "caption", "speech bubble", "signature", "logo")
+_NEGATIVE_BASICS = (
+    "blurry",
+    "lowres",
+    "jpeg artifacts",
+    "deformed",
+    "disfigured",
+    "bad anatomy",
+    "extra limbs",
+    "extra fingers",
+    "cropped",
+    "out of frame",
+)
 DEFAULT_NEGATIVE = ", ".join(_NEGATIVE_CORE + _NEGATIVE_BASICS)
 
 DEFAULT_MAX_TOKENS = 77
 # When even that is too long, the scene's first words outrank a character's description.
 _CONTENT_KEPT_BEFORE_CHARACTERS = 8
 
-_STOPWORDS = frozenset("""
+_STOPWORDS = frozenset(
+    """
 a an the and or but nor so yet if then than that this these those there here it its it's itself
 i me my mine myself we us our ours ourselves you your yours yourself yourselves he him his himself
 she her hers herself they them their theirs themselves who whom whose which what when where why how
@@ -92,23 +134,32 @@ certainly rather somehow suddenly finally anyway anyhow though although because 
 whether since else oh ah yes okay ok hello hi well
 thing things something anything everything nothing someone anyone everyone somebody anybody
 everybody way lot lots much one eg ie etc
-""".split())
-_SPEECH_VERBS = frozenset("""
+""".split()
+)
+_SPEECH_VERBS = frozenset(
+    """
 say says said saying ask asks asked asking cry cries cried reply replies replied shout shouts shouted
 whisper whispers whispered exclaim exclaims exclaimed answer answers answered call calls called
 mutter mutters muttered murmur murmurs murmured yell yells yelled add adds added tell tells told
 explain explains explained continue continues continued agree agreed suggest suggested
-""".split())
-_WEAK_WORDS = frozenset("""
+""".split()
+)
+_WEAK_WORDS = frozenset(
+    """
 think thinks thought know knows knew want wants wanted decide decides decided seem seems seemed
 feel feels felt begin begins began start starts started try tries tried look looks looked go goes
 went come comes came get gets got make makes made take takes took give gives gave let lets keep
 keeps kept live lives lived named become became
-""".split())
-_NOT_ADVERBS = frozenset("family lily holly fly butterfly belly jelly ugly curly early hilly jolly "
-                         "silly chilly woolly bully italy july rely reply apply supply".split())
-_PREPOSITIONS = frozenset("in on under above below behind beside inside outside across through over "
-                          "near into between among around toward towards beneath along".split())
+""".split()
+)
+_NOT_ADVERBS = frozenset(
+    "family lily holly fly butterfly belly jelly ugly curly early hilly jolly "
+    "silly chilly woolly bully italy july rely reply apply supply".split()
+)
+_PREPOSITIONS = frozenset(
+    "in on under above below behind beside inside outside across through over "
+    "near into between among around toward towards beneath along".split()
+)
 
 # A title's period is not the end of a clause: "Mrs. Gull" stays one name.
 _TITLE_PERIOD = re.compile(r"\b(Mr|Mrs|Ms|Mx|Dr|St|Mt|Prof|Capt|Sgt|Jr|Sr|Sir)\.", re.IGNORECASE)
@@ -131,7 +182,7 @@ def get_style(key: str) -> Style:
     try:
         return STYLES[key]
     except (KeyError, TypeError):
-        raise InputError(f"There is no style called \"{key}\"; choose one of: {', '.join(STYLES)}.") from None
+        raise InputError(f'There is no style called "{key}"; choose one of: {", ".join(STYLES)}.') from None
 
 
 # ---------------------------------------------------------------- counting tokens
@@ -192,7 +243,7 @@ def _content_words(clause: str) -> list[str]:
     words = []
     end = 0
     for match in _WORD.finditer(clause):
-        line_start = end == 0 or "\n" in clause[end:match.start()]
+        line_start = end == 0 or "\n" in clause[end : match.start()]
         end = match.end()
         word = match.group().strip("'-")
         if word.lower().endswith("'s"):
@@ -318,8 +369,8 @@ def _cap(parts: list[_Part], max_tokens: int) -> None:
     for part in parts:
         room = left.setdefault(part.kind, max_tokens)
         if len(part.pieces) > room:
-            tail = part.pieces[len(part.pieces) - part.keep_tail:] if part.keep_tail else []
-            part.pieces = part.pieces[:max(0, room - len(tail))] + tail
+            tail = part.pieces[len(part.pieces) - part.keep_tail :] if part.keep_tail else []
+            part.pieces = part.pieces[: max(0, room - len(tail))] + tail
         left[part.kind] = max(0, room - len(part.pieces))
 
 
@@ -377,8 +428,8 @@ def _parse(prompt: str) -> list[_Part]:
     parts: list[_Part] = []
     for style in sorted(STYLES.values(), key=lambda s: -len(s.prefix)):
         if style.prefix and text.lower().startswith(style.prefix.lower()):
-            parts.append(_Part(_PREFIX, [text[:len(style.prefix)]]))
-            text = text[len(style.prefix):]
+            parts.append(_Part(_PREFIX, [text[: len(style.prefix)]]))
+            text = text[len(style.prefix) :]
             break
     suffix_items = {item.strip().lower() for style in STYLES.values() for item in style.suffix.split(",")}
     suffix_items.discard("")
@@ -420,10 +471,16 @@ def _fit_negative(items: list[str], tokenizer, window: int) -> str:
     return ", ".join(unique)
 
 
-def build_prompt(segment_text: str, style: str = DEFAULT_STYLE, *,
-                 characters: list[tuple[str, str]] | None = None, setting: str | None = None,
-                 override: str | None = None, tokenizer=None,
-                 max_tokens: int = DEFAULT_MAX_TOKENS) -> PromptPair:
+def build_prompt(
+    segment_text: str,
+    style: str = DEFAULT_STYLE,
+    *,
+    characters: list[tuple[str, str]] | None = None,
+    setting: str | None = None,
+    override: str | None = None,
+    tokenizer=None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> PromptPair:
     """The prompt pair for one segment, fitted to `max_tokens` of `tokenizer` (or a guess of it).
 
     characters: (name, description) pairs; a description is added when its name appears in the

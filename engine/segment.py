@@ -28,13 +28,14 @@ Words are counted CJK-aware (`count_words`): a run of non-space characters with 
 it is one word; each Chinese character or Japanese kana/kanji counts as half a word (about two
 characters make a word), because those scripts put no spaces between words.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from engine.errors import InputError
 
@@ -46,10 +47,7 @@ _WORDS_PER_SENTENCE = 20  # a typical picture-book sentence; sizes the run-on fa
 _RUN_ON_MIN_WORDS = 80
 
 # Han ideographs, kana and their extensions: scripts written without spaces between words.
-_CJK_CHARS = (
-    "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
-    "\U00020000-\U0002fa1f"
-)
+_CJK_CHARS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002fa1f"
 _UNIT = re.compile(rf"[{_CJK_CHARS}]|[^\s{_CJK_CHARS}]+")
 _HAS_ALNUM = re.compile(r"[^\W_]")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
@@ -61,9 +59,7 @@ _LETTER = re.compile(r"[^\W\d_]")
 
 _LINE_BREAK = re.compile(r"\r\n?|[\n\u2028]")
 # Atomic groups: a CRLF is one line break, never a CR and then an LF making a "blank line".
-_PARAGRAPH_BREAK = re.compile(
-    r"(?>\r\n|[\r\n\u2028])[^\S\r\n\u2028\u2029]*(?>\r\n|[\r\n\u2028])\s*|[\u2029\f]\s*"
-)
+_PARAGRAPH_BREAK = re.compile(r"(?>\r\n|[\r\n\u2028])[^\S\r\n\u2028\u2029]*(?>\r\n|[\r\n\u2028])\s*|[\u2029\f]\s*")
 # A heading does not end like a sentence or a clause does.
 _HEADING_BAD_END = set(".!?。！？…,;:、，；：-–—\"'”’»」』)")
 _OPENERS = set("\"'“‘«「『([{¿¡ \t")
@@ -72,11 +68,29 @@ _CLAUSE_END = set(",;:、，；：")
 # Languages with a pretrained Punkt model in the `punkt` package, plus rule-only scripts.
 _RULE_ONLY = ("chinese", "japanese", "korean")
 _ALIASES = {
-    "en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
-    "pt": "portuguese", "nl": "dutch", "sv": "swedish", "da": "danish", "no": "norwegian",
-    "nb": "norwegian", "fi": "finnish", "et": "estonian", "cs": "czech", "pl": "polish",
-    "sl": "slovene", "tr": "turkish", "el": "greek", "ru": "russian", "ml": "malayalam",
-    "zh": "chinese", "ja": "japanese", "ko": "korean",
+    "en": "english",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "nl": "dutch",
+    "sv": "swedish",
+    "da": "danish",
+    "no": "norwegian",
+    "nb": "norwegian",
+    "fi": "finnish",
+    "et": "estonian",
+    "cs": "czech",
+    "pl": "polish",
+    "sl": "slovene",
+    "tr": "turkish",
+    "el": "greek",
+    "ru": "russian",
+    "ml": "malayalam",
+    "zh": "chinese",
+    "ja": "japanese",
+    "ko": "korean",
 }
 _CJK_LANGUAGES = {"chinese", "japanese"}
 
@@ -136,7 +150,7 @@ def _resolve_language(language: str) -> str:
     key = _ALIASES.get(key, key)
     if key != "auto" and key not in available_languages():
         raise InputError(
-            f"The language \"{language}\" is not supported for splitting sentences; "
+            f'The language "{language}" is not supported for splitting sentences; '
             f"choose auto or one of: {', '.join(available_languages())}."
         )
     return key
@@ -151,13 +165,15 @@ def _validate(text: str) -> None:
             f"{len(text):,}, so split it into several books."
         )
     if "\x00" in text:
-        raise InputError("The story contains NUL characters, which usually means a binary file was "
-                         "pasted: paste plain text instead.")
+        raise InputError(
+            "The story contains NUL characters, which usually means a binary file was pasted: paste plain text instead."
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError("The story contains broken characters (unpaired surrogates): copy it again "
-                         "from its source.") from None
+        raise InputError(
+            "The story contains broken characters (unpaired surrogates): copy it again from its source."
+        ) from None
     if not text.strip():
         raise InputError("The story is empty: write or paste some text first.")
 
@@ -167,7 +183,7 @@ def _validate(text: str) -> None:
 Splitter = Callable[[str], Iterable[tuple[int, int]]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _splitter(language: str) -> Splitter:
     """A function from text to sentence spans, for a resolved language name; built once.
 
@@ -337,8 +353,11 @@ def _cut_run_on(text: str, start: int, end: int, chunk: float) -> list[tuple[int
         else:
             score = 0
         # A line break or clause end as late as possible; a bare space as near the target as possible.
-        if (best is None or score > best[0]
-                or score == best[0] and (score > 0 or abs(weight - chunk) < abs(best[3] - chunk))):
+        if (
+            best is None
+            or score > best[0]
+            or (score == best[0] and (score > 0 or abs(weight - chunk) < abs(best[3] - chunk)))
+        ):
             best = (score, u_end, next_start, weight)
         if weight >= high:
             _, cut_end, cut_next, cut_weight = best
@@ -349,8 +368,9 @@ def _cut_run_on(text: str, start: int, end: int, chunk: float) -> list[tuple[int
     return [span for span in (_strip_span(text, s, e) for s, e in pieces) if span[1] > span[0]]
 
 
-def _group(sentences: list[tuple[int, int, float, bool]], per_segment: int | None,
-           word_budget: int | None) -> list[tuple[int, int]]:
+def _group(
+    sentences: list[tuple[int, int, float, bool]], per_segment: int | None, word_budget: int | None
+) -> list[tuple[int, int]]:
     """Group (start, end, words, solo) sentences of one paragraph into segment spans."""
     groups: list[tuple[int, int]] = []
     current: list[int] | None = None  # [start, end, count, words]
@@ -377,8 +397,9 @@ def _group(sentences: list[tuple[int, int, float, bool]], per_segment: int | Non
     return groups
 
 
-def segment_story(text: str, *, sentences_per_segment: int | None = 2, words_per_segment: int | None = None,
-                  language: str = "auto") -> list[Segment]:
+def segment_story(
+    text: str, *, sentences_per_segment: int | None = 2, words_per_segment: int | None = None, language: str = "auto"
+) -> list[Segment]:
     """Cut a story into segments of whole sentences, never across a paragraph (see the module notes).
 
     Raises InputError for an empty story, one over MAX_STORY_CHARS, one holding NUL characters or
@@ -399,7 +420,7 @@ def segment_story(text: str, *, sentences_per_segment: int | None = 2, words_per
     segments: list[Segment] = []
     for p_start, p_end in _paragraph_spans(text):
         if language == "auto":
-            para_language = _detect_script_language(text[p_start:min(p_end, p_start + 4000)], latin)
+            para_language = _detect_script_language(text[p_start : min(p_end, p_start + 4000)], latin)
         else:
             para_language = language
         sentences: list[tuple[int, int, float, bool]] = []

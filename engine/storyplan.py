@@ -1,4 +1,5 @@
 """From a story to the pages of a book: its title line, its segments, and a seed for every page."""
+
 from __future__ import annotations
 
 import secrets
@@ -25,7 +26,7 @@ def split_title(text: str) -> tuple[str | None, int]:
         return None, 0
     body = len(text) - len(text[end:].lstrip())
     if body >= len(text):
-        return None, 0   # nothing after it: the line is the story, not its title
+        return None, 0  # nothing after it: the line is the story, not its title
     return first, body
 
 

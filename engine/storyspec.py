@@ -1,4 +1,5 @@
 """What a person may ask of the storyteller: tones, ages, lengths. No torch, so pages and CLIs import it freely."""
+
 from __future__ import annotations
 
 TONES: dict[str, str] = {

@@ -10,6 +10,7 @@ lineage) through a prompt that reads like the start of a picture book. Whatever 
 cleaned; a passage that comes back empty is retried once with another derived seed, then replaced by a
 plain sentence built from its caption, and `settings['fallbacks']` lists where that happened.
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,8 +18,9 @@ import hashlib
 import re
 import threading
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -26,13 +28,24 @@ from engine.device import DeviceChoice, pick_device
 from engine.errors import InputError
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import Profile, get_profile, is_offline
-from engine.storyspec import (DEFAULT_TEMPERATURE, MAX_AGE, MAX_CAPTION_CHARS, MAX_CAPTIONS,
-                              MAX_HINTS_CHARS, MAX_TEMPERATURE, MAX_TITLE_CHARS, MAX_WORDS, MIN_AGE,
-                              MIN_CAPTIONS, MIN_WORDS, TONES)
+from engine.storyspec import (
+    DEFAULT_TEMPERATURE,
+    MAX_AGE,
+    MAX_CAPTION_CHARS,
+    MAX_CAPTIONS,
+    MAX_HINTS_CHARS,
+    MAX_TEMPERATURE,
+    MAX_TITLE_CHARS,
+    MAX_WORDS,
+    MIN_AGE,
+    MIN_CAPTIONS,
+    MIN_WORDS,
+    TONES,
+)
 
 TOP_P = 0.95
 REPETITION_PENALTY = 1.1
-CONTEXT_WORDS = 120          # how much of the story so far a passage sees
+CONTEXT_WORDS = 120  # how much of the story so far a passage sees
 TITLE_MAX_NEW_TOKENS = 16
 
 # torch's global RNG is shared by the whole process; seeding and sampling happen under one lock.
@@ -47,16 +60,20 @@ class Story:
     passages: list[str]
     seed: int
     settings: dict = field(default_factory=dict)
-    raw: str = ""            # what the model wrote, before cleaning, passage by passage (a log)
+    raw: str = ""  # what the model wrote, before cleaning, passage by passage (a log)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Story":
-        return cls(title=str(data.get("title", "")), passages=[str(p) for p in data.get("passages", [])],
-                   seed=int(data.get("seed", 0)), settings=dict(data.get("settings", {})),
-                   raw=str(data.get("raw", "")))
+    def from_dict(cls, data: dict) -> Story:
+        return cls(
+            title=str(data.get("title", "")),
+            passages=[str(p) for p in data.get("passages", [])],
+            seed=int(data.get("seed", 0)),
+            settings=dict(data.get("settings", {})),
+            raw=str(data.get("raw", "")),
+        )
 
     @property
     def text(self) -> str:
@@ -65,7 +82,7 @@ class Story:
 
 @dataclass
 class StoryBundle:
-    model: Any        # `.model` lets the cache count its bytes
+    model: Any  # `.model` lets the cache count its bytes
     tokenizer: Any
 
 
@@ -77,19 +94,24 @@ def derive_seed(seed: int, *parts: Any) -> int:
 
 # --- validation -------------------------------------------------------------------------------
 
-def _check_inputs(captions: Sequence[str], hints: str, tone: str, age: int, words_per_picture: int,
-                  temperature: float) -> list[str]:
+
+def _check_inputs(
+    captions: Sequence[str], hints: str, tone: str, age: int, words_per_picture: int, temperature: float
+) -> list[str]:
     if isinstance(captions, str) or not isinstance(captions, Sequence):
         raise InputError("The captions must be a list with one caption per picture.")
     if not MIN_CAPTIONS <= len(captions) <= MAX_CAPTIONS:
-        raise InputError(f"A story needs between {MIN_CAPTIONS} and {MAX_CAPTIONS} pictures; "
-                         f"{len(captions)} were given.")
+        raise InputError(
+            f"A story needs between {MIN_CAPTIONS} and {MAX_CAPTIONS} pictures; {len(captions)} were given."
+        )
     cleaned = []
     for number, caption in enumerate(captions, start=1):
         caption = re.sub(r"\s+", " ", str(caption or "")).strip()
         if len(caption) > MAX_CAPTION_CHARS:
-            raise InputError(f"The caption of picture {number} is {len(caption)} characters long; "
-                             f"at most {MAX_CAPTION_CHARS} are allowed.")
+            raise InputError(
+                f"The caption of picture {number} is {len(caption)} characters long; "
+                f"at most {MAX_CAPTION_CHARS} are allowed."
+            )
         cleaned.append(caption)
     if len(hints or "") > MAX_HINTS_CHARS:
         raise InputError(f"The hints are {len(hints)} characters long; at most {MAX_HINTS_CHARS} are allowed.")
@@ -97,8 +119,11 @@ def _check_inputs(captions: Sequence[str], hints: str, tone: str, age: int, word
         raise InputError(f"Unknown tone '{tone}': choose one of {', '.join(TONES)}.")
     if isinstance(age, bool) or not isinstance(age, int) or not MIN_AGE <= age <= MAX_AGE:
         raise InputError(f"The reader's age must be a whole number from {MIN_AGE} to {MAX_AGE}.")
-    if isinstance(words_per_picture, bool) or not isinstance(words_per_picture, int) \
-            or not MIN_WORDS <= words_per_picture <= MAX_WORDS:
+    if (
+        isinstance(words_per_picture, bool)
+        or not isinstance(words_per_picture, int)
+        or not MIN_WORDS <= words_per_picture <= MAX_WORDS
+    ):
         raise InputError(f"Words per picture must be a whole number from {MIN_WORDS} to {MAX_WORDS}.")
     if not isinstance(temperature, (int, float)) or not 0 <= float(temperature) <= MAX_TEMPERATURE:
         raise InputError(f"The temperature must be between 0 (always the same words) and {MAX_TEMPERATURE}.")
@@ -111,6 +136,7 @@ def max_new_tokens_for(words_per_picture: int) -> int:
 
 
 # --- prompts ----------------------------------------------------------------------------------
+
 
 def _age_style(age: int) -> str:
     if age <= 5:
@@ -129,28 +155,36 @@ def _caption_or_default(caption: str) -> str:
     return caption or "a picture"
 
 
-def chat_messages(captions: list[str], index: int, *, hints: str, tone: str, age: int, words: int,
-                  before: str, after: str = "") -> list[dict]:
-    system = (f"You write the text of children's picture books for a child of {age}, using {_age_style(age)}. "
-              f"The tone is {TONES[tone]}. Write plain story prose only: no title, no heading, no list, "
-              f"no notes to the reader.")
+def chat_messages(
+    captions: list[str], index: int, *, hints: str, tone: str, age: int, words: int, before: str, after: str = ""
+) -> list[dict]:
+    system = (
+        f"You write the text of children's picture books for a child of {age}, using {_age_style(age)}. "
+        f"The tone is {TONES[tone]}. Write plain story prose only: no title, no heading, no list, "
+        f"no notes to the reader."
+    )
     lines = [f"The book has {len(captions)} picture{'s' if len(captions) != 1 else ''}:"]
     lines += [f"{n}. {_caption_or_default(c)}" for n, c in enumerate(captions, start=1)]
     if hints.strip():
         lines.append(f"The author's wishes for the story: {hints.strip()}")
     if before.strip():
-        lines.append(f"The story so far ends: \"{_tail_words(before)}\"")
+        lines.append(f'The story so far ends: "{_tail_words(before)}"')
     if after.strip():
-        lines.append(f"After this picture the story goes on: \"{' '.join(after.split()[:CONTEXT_WORDS // 2])}\"")
-    where = ("Begin the story." if index == 0 and len(captions) > 1 else
-             "Tell the whole story." if len(captions) == 1 else
-             "End the story." if index == len(captions) - 1 else "Carry the story on.")
+        lines.append(f'After this picture the story goes on: "{" ".join(after.split()[: CONTEXT_WORDS // 2])}"')
+    where = (
+        "Begin the story."
+        if index == 0 and len(captions) > 1
+        else "Tell the whole story."
+        if len(captions) == 1
+        else "End the story."
+        if index == len(captions) - 1
+        else "Carry the story on."
+    )
     lines.append(f"Write the text for picture {index + 1} only, about {words} words in one paragraph. {where}")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
 
 
-def plain_prompt(captions: list[str], index: int, *, hints: str, tone: str, age: int,
-                 passages: list[str]) -> str:
+def plain_prompt(captions: list[str], index: int, *, hints: str, tone: str, age: int, passages: list[str]) -> str:
     """A prompt a continuation model completes: the book so far, then the next picture's label."""
     head = f"A {TONES[tone].split(',')[0]} picture book story for {age}-year-old children."
     if hints.strip():
@@ -169,12 +203,11 @@ def plain_prompt(captions: list[str], index: int, *, hints: str, tone: str, age:
 # --- cleaning ---------------------------------------------------------------------------------
 
 _SPECIAL_TOKEN = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]|<start_of_turn>|<end_of_turn>|<<SYS>>|<</SYS>>")
-_ROLE_PREFIX = re.compile(r"^\s*(?:assistant|user|system|narrator|model|answer|response)\s*(?::|\n)\s*",
-                          re.IGNORECASE)
-_LABEL_PREFIX = re.compile(r"^\s*(?:(?:picture|page|passage|part|text|story)\s*\d*\s*[:.)\-–]\s*)+",
-                           re.IGNORECASE)
-_NEXT_LABEL = re.compile(r"\n\s*(?:picture|page|passage|part|title)\s*\d*\s*[:.)]|\n\s*(?:user|assistant|system)\s*[:\n]",
-                         re.IGNORECASE)
+_ROLE_PREFIX = re.compile(r"^\s*(?:assistant|user|system|narrator|model|answer|response)\s*(?::|\n)\s*", re.IGNORECASE)
+_LABEL_PREFIX = re.compile(r"^\s*(?:(?:picture|page|passage|part|text|story)\s*\d*\s*[:.)\-–]\s*)+", re.IGNORECASE)
+_NEXT_LABEL = re.compile(
+    r"\n\s*(?:picture|page|passage|part|title)\s*\d*\s*[:.)]|\n\s*(?:user|assistant|system)\s*[:\n]", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*")
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -207,9 +240,9 @@ def clean_passage(text: str, *, max_words: int | None = None, plain: bool = Fals
         previous = text
         text = _ROLE_PREFIX.sub("", text)
         text = _LABEL_PREFIX.sub("", text)
-    text = re.sub(r"[#*_`]{1,3}", "", text)        # markdown emphasis and headings
+    text = re.sub(r"[#*_`]{1,3}", "", text)  # markdown emphasis and headings
     text = re.sub(r"\s+", " ", text).strip()
-    text = text.strip("\"“”").strip()
+    text = text.strip('"“”').strip()
     if max_words is not None:
         words = text.split()
         if len(words) > max_words:
@@ -254,8 +287,9 @@ def _title_is_usable(text: str) -> bool:
 
 
 _SMALL_WORDS = {"a", "an", "the", "and", "or", "of", "on", "in", "at", "to", "with", "by", "for", "from"}
-_CAPTION_LEADS = re.compile(r"^(?:there (?:is|are)|this is|it is|an? (?:picture|photo|image|drawing|painting) of)\s+",
-                            re.IGNORECASE)
+_CAPTION_LEADS = re.compile(
+    r"^(?:there (?:is|are)|this is|it is|an? (?:picture|photo|image|drawing|painting) of)\s+", re.IGNORECASE
+)
 
 
 def derived_title(captions: list[str]) -> str:
@@ -284,17 +318,23 @@ def caption_sentence(caption: str) -> str:
 
 # --- the storyteller --------------------------------------------------------------------------
 
+
 class Storyteller:
     """`Storyteller().tell(captions)` -> Story with exactly one passage per caption."""
 
-    def __init__(self, ref: str | None = None, profile: Profile | str | None = None,
-                 device: DeviceChoice | str | None = None, chat: bool | None = None):
+    def __init__(
+        self,
+        ref: str | None = None,
+        profile: Profile | str | None = None,
+        device: DeviceChoice | str | None = None,
+        chat: bool | None = None,
+    ):
         if not isinstance(profile, Profile):
             profile = get_profile(profile)
         self.profile = profile
         self.ref = ref or profile.model("storyteller")
         self.choice = device if isinstance(device, DeviceChoice) else pick_device(device)
-        self.chat = chat    # None: use the chat template when the tokenizer has one
+        self.chat = chat  # None: use the chat template when the tokenizer has one
 
     def _load(self, location: str) -> StoryBundle:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -311,10 +351,20 @@ class Storyteller:
 
     # -- public ----------------------------------------------------------------------------
 
-    def tell(self, captions: Sequence[str], *, hints: str = "", tone: str = "gentle", age: int = 6,
-             words_per_picture: int = 60, temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
-             title: str | None = None, progress: Callable[[int, int], None] | None = None,
-             on_passage: Callable[[int, str], None] | None = None) -> Story:
+    def tell(
+        self,
+        captions: Sequence[str],
+        *,
+        hints: str = "",
+        tone: str = "gentle",
+        age: int = 6,
+        words_per_picture: int = 60,
+        temperature: float = DEFAULT_TEMPERATURE,
+        seed: int = 0,
+        title: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        on_passage: Callable[[int, str], None] | None = None,
+    ) -> Story:
         """Write the story: passage i tells picture i. progress(done, total) may raise Cancelled to stop.
 
         on_passage(index, text) is called as each passage is finished (cleaned, or replaced by its
@@ -336,8 +386,19 @@ class Storyteller:
             for index in range(len(captions)):
                 seeds = [derive_seed(seed, "passage", index, attempt) for attempt in range(2)]
                 text, raw, used_seed, attempts = self._write_passage(
-                    bundle, chat, captions, index, passages, hints=hints, tone=tone, age=age,
-                    words=words_per_picture, max_new=max_new, temperature=float(temperature), seeds=seeds)
+                    bundle,
+                    chat,
+                    captions,
+                    index,
+                    passages,
+                    hints=hints,
+                    tone=tone,
+                    age=age,
+                    words=words_per_picture,
+                    max_new=max_new,
+                    temperature=float(temperature),
+                    seeds=seeds,
+                )
                 if attempts > 1:
                     retried.append(index)
                 if not text:
@@ -353,25 +414,45 @@ class Storyteller:
             if given_title:
                 story_title, title_source = given_title, "given"
             else:
-                story_title, title_raw = self._write_title(bundle, chat, captions, passages, hints,
-                                                           float(temperature), derive_seed(seed, "title"))
+                story_title, title_raw = self._write_title(
+                    bundle, chat, captions, passages, hints, float(temperature), derive_seed(seed, "title")
+                )
                 raws.append(f"=== title ===\n{title_raw}")
                 title_source = "generated" if story_title else "derived"
                 story_title = story_title or derived_title(captions)
 
         settings = {
-            "model": self.ref, "chat": chat, "device": self.choice.device,
+            "model": self.ref,
+            "chat": chat,
+            "device": self.choice.device,
             "dtype": str(self.choice.dtype).removeprefix("torch."),
-            "seed": seed, "temperature": float(temperature), "top_p": TOP_P,
-            "repetition_penalty": REPETITION_PENALTY, "tone": tone, "age": age,
-            "words_per_picture": words_per_picture, "max_new_tokens": max_new,
-            "hints": hints, "captions": captions, "passage_seeds": passage_seeds,
-            "fallbacks": fallbacks, "retried": retried, "retold": {}, "title_source": title_source,
+            "seed": seed,
+            "temperature": float(temperature),
+            "top_p": TOP_P,
+            "repetition_penalty": REPETITION_PENALTY,
+            "tone": tone,
+            "age": age,
+            "words_per_picture": words_per_picture,
+            "max_new_tokens": max_new,
+            "hints": hints,
+            "captions": captions,
+            "passage_seeds": passage_seeds,
+            "fallbacks": fallbacks,
+            "retried": retried,
+            "retold": {},
+            "title_source": title_source,
         }
         return Story(title=story_title, passages=passages, seed=seed, settings=settings, raw="\n\n".join(raws))
 
-    def retell(self, story: Story, index: int, *, seed: int | None = None, temperature: float | None = None,
-               hints: str | None = None) -> Story:
+    def retell(
+        self,
+        story: Story,
+        index: int,
+        *,
+        seed: int | None = None,
+        temperature: float | None = None,
+        hints: str | None = None,
+    ) -> Story:
         """A new Story in which only passage `index` is written again, with its own derived seed.
 
         The passage sees the story before it and the start of the one after it. Without a seed, the
@@ -384,8 +465,10 @@ class Storyteller:
         if len(captions) != len(story.passages):
             raise InputError("This story does not record one caption per passage, so a passage cannot be retold.")
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(story.passages):
-            raise InputError(f"There is no passage {index + 1 if isinstance(index, int) else index} "
-                             f"in this story of {len(story.passages)}.")
+            raise InputError(
+                f"There is no passage {index + 1 if isinstance(index, int) else index} "
+                f"in this story of {len(story.passages)}."
+            )
         hints = settings.get("hints", "") if hints is None else hints
         tone = settings.get("tone", "gentle")
         age = int(settings.get("age", 6))
@@ -404,9 +487,21 @@ class Storyteller:
         with loaded_model("storyteller", self.ref, self.choice, self._load) as bundle:
             chat = self._uses_chat(bundle)
             text, raw, used_seed, attempts = self._write_passage(
-                bundle, chat, captions, index, story.passages[:index], hints=hints.strip(), tone=tone, age=age,
-                words=words, max_new=max_new, temperature=float(temperature), seeds=seeds,
-                after=" ".join(story.passages[index + 1:index + 2]), avoid=story.passages[index])
+                bundle,
+                chat,
+                captions,
+                index,
+                story.passages[:index],
+                hints=hints.strip(),
+                tone=tone,
+                age=age,
+                words=words,
+                max_new=max_new,
+                temperature=float(temperature),
+                seeds=seeds,
+                after=" ".join(story.passages[index + 1 : index + 2]),
+                avoid=story.passages[index],
+            )
 
         fallbacks = [i for i in settings.get("fallbacks", []) if i != index]
         if not text:
@@ -417,10 +512,15 @@ class Storyteller:
         passage_seeds = list(settings.get("passage_seeds") or [None] * len(passages))
         passage_seeds[index] = used_seed
         retold[str(index)] = count
-        settings.update({"passage_seeds": passage_seeds, "fallbacks": sorted(fallbacks), "retold": retold,
-                         "hints": hints.strip()})
+        settings.update(
+            {"passage_seeds": passage_seeds, "fallbacks": sorted(fallbacks), "retold": retold, "hints": hints.strip()}
+        )
         settings.setdefault("retell_settings", {})[str(index)] = {
-            "model": self.ref, "temperature": float(temperature), "seed": used_seed, "attempts": attempts}
+            "model": self.ref,
+            "temperature": float(temperature),
+            "seed": used_seed,
+            "attempts": attempts,
+        }
         raw = story.raw + f"\n\n=== picture {index + 1}, retold {count} ===\n{raw}"
         return Story(title=story.title, passages=passages, seed=story.seed, settings=settings, raw=raw)
 
@@ -433,15 +533,30 @@ class Storyteller:
             raise InputError(f"The title may be at most {MAX_TITLE_CHARS} characters long.")
         return title
 
-    def _write_passage(self, bundle: StoryBundle, chat: bool, captions: list[str], index: int,
-                       passages: list[str], *, hints: str, tone: str, age: int, words: int, max_new: int,
-                       temperature: float, seeds: list[int], after: str = "",
-                       avoid: str | None = None) -> tuple[str, str, int, int]:
+    def _write_passage(
+        self,
+        bundle: StoryBundle,
+        chat: bool,
+        captions: list[str],
+        index: int,
+        passages: list[str],
+        *,
+        hints: str,
+        tone: str,
+        age: int,
+        words: int,
+        max_new: int,
+        temperature: float,
+        seeds: list[int],
+        after: str = "",
+        avoid: str | None = None,
+    ) -> tuple[str, str, int, int]:
         """(clean text or '', raw text, seed used, attempts made): the next seed only if one comes back empty."""
         if chat:
             before = " ".join(p for p in passages[:index] if p)
-            prompt = chat_messages(captions, index, hints=hints, tone=tone, age=age, words=words,
-                                   before=before, after=after)
+            prompt = chat_messages(
+                captions, index, hints=hints, tone=tone, age=age, words=words, before=before, after=after
+            )
         else:
             prompt = plain_prompt(captions, index, hints=hints, tone=tone, age=age, passages=passages)
         raw_parts: list[str] = []
@@ -455,26 +570,39 @@ class Storyteller:
                 break
         return text, "\n--- retry ---\n".join(raw_parts), used, len(raw_parts)
 
-    def _write_title(self, bundle: StoryBundle, chat: bool, captions: list[str], passages: list[str],
-                     hints: str, temperature: float, seed: int) -> tuple[str, str]:
+    def _write_title(
+        self,
+        bundle: StoryBundle,
+        chat: bool,
+        captions: list[str],
+        passages: list[str],
+        hints: str,
+        temperature: float,
+        seed: int,
+    ) -> tuple[str, str]:
         story_start = " ".join(" ".join(passages).split()[:80])
         if chat:
             prompt: Any = [
                 {"role": "system", "content": "You name children's picture books."},
-                {"role": "user", "content": (
-                    f"Pictures: {'; '.join(_caption_or_default(c) for c in captions)}.\n"
-                    + (f"Wishes: {hints}\n" if hints else "")
-                    + f"Story: {story_start}\nGive this picture book a short title of at most six words. "
-                      f"Answer with the title only.")},
+                {
+                    "role": "user",
+                    "content": (
+                        f"Pictures: {'; '.join(_caption_or_default(c) for c in captions)}.\n"
+                        + (f"Wishes: {hints}\n" if hints else "")
+                        + f"Story: {story_start}\nGive this picture book a short title of at most six words. "
+                        f"Answer with the title only."
+                    ),
+                },
             ]
         else:
-            prompt = f"{story_start}\n\nThe title of this picture book is \""
+            prompt = f'{story_start}\n\nThe title of this picture book is "'
         raw = self._generate(bundle, prompt, TITLE_MAX_NEW_TOKENS, temperature, seed)
         title = clean_title(raw.split('"')[0] if not chat else raw)
         return (title[:1].upper() + title[1:] if _title_is_usable(title) else ""), raw
 
-    def _generate(self, bundle: StoryBundle, prompt: str | list[dict], max_new_tokens: int,
-                  temperature: float, seed: int) -> str:
+    def _generate(
+        self, bundle: StoryBundle, prompt: str | list[dict], max_new_tokens: int, temperature: float, seed: int
+    ) -> str:
         tokenizer, model = bundle.tokenizer, bundle.model
         if isinstance(prompt, list):
             text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
@@ -491,18 +619,26 @@ class Storyteller:
         attention_mask = attention_mask.to(self.choice.device)
         eos = _eos_ids(tokenizer, model)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos[0] if eos else None)
-        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, eos_token_id=eos or None, pad_token_id=pad,
-                                      repetition_penalty=REPETITION_PENALTY)
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=max_new_tokens,
+            eos_token_id=eos or None,
+            pad_token_id=pad,
+            repetition_penalty=REPETITION_PENALTY,
+        )
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature, top_p=TOP_P, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         devices = [torch.device(self.choice.device).index or 0] if self.choice.device.startswith("cuda") else []
-        with _GENERATE_LOCK, oom_guard("writing the story"), torch.inference_mode(), \
-                torch.random.fork_rng(devices=devices):
+        with (
+            _GENERATE_LOCK,
+            oom_guard("writing the story"),
+            torch.inference_mode(),
+            torch.random.fork_rng(devices=devices),
+        ):
             torch.manual_seed(seed)
             output = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        new_tokens = output[0, input_ids.shape[1]:]
+        new_tokens = output[0, input_ids.shape[1] :]
         # NUL bytes would be cut by some text stores; nothing else is changed in the raw log.
         return tokenizer.decode(new_tokens, skip_special_tokens=True).replace("\x00", "")
 

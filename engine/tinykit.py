@@ -4,6 +4,7 @@ They are saved as safetensors and loaded back through the same from_pretrained p
 so tests and the `tiny` profile exercise the real loading and generation code. They draw noise and
 write gibberish: they exist to prove the plumbing, never the art.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -56,31 +57,56 @@ def build_illustrator(folder: Path) -> Path:
 
     _seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
     )
     _seed(0)
     vae = AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3,
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4,
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
     )
     # steps_offset=1 as in SD's own config: "trailing" spacing ignores it, and 0 makes diffusers warn at every load.
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       timestep_spacing="trailing", steps_offset=1)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing", steps_offset=1
+    )
     tok_dir = folder / "_clip_tok"
     _clip_tokenizer_files(tok_dir)
     tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
     _seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
-        max_position_embeddings=77,
-    ))
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=32,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=77,
+        )
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.save_pretrained(folder, safe_serialization=True)
     shutil.rmtree(tok_dir)
     return folder
@@ -91,8 +117,13 @@ def build_preview_decoder(folder: Path) -> Path:
     from diffusers import AutoencoderTiny
 
     _seed(0)
-    model = AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
-                            num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=4)
+    model = AutoencoderTiny(
+        encoder_block_out_channels=(8, 8),
+        decoder_block_out_channels=(8, 8),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+        latent_channels=4,
+    )
     model.save_pretrained(folder, safe_serialization=True)
     return folder
 
@@ -104,24 +135,46 @@ def _wordpiece_vocab() -> list[str]:
 
 
 def build_captioner(folder: Path) -> Path:
-    from transformers import (BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor,
-                              BlipProcessor)
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab_file = folder / "vocab.txt"
     vocab = _wordpiece_vocab()
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizer(str(vocab_file), do_lower_case=True, model_max_length=64,
-                              bos_token="[DEC]", pad_token="[PAD]", sep_token="[SEP]", cls_token="[CLS]")
+    tokenizer = BertTokenizer(
+        str(vocab_file),
+        do_lower_case=True,
+        model_max_length=64,
+        bos_token="[DEC]",
+        pad_token="[PAD]",
+        sep_token="[SEP]",
+        cls_token="[CLS]",
+    )
     image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
     processor = BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
     dec, sep, pad = vocab.index("[DEC]"), vocab.index("[SEP]"), vocab.index("[PAD]")
     config = BlipConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=64, encoder_hidden_size=32,
-                         bos_token_id=dec, eos_token_id=sep, sep_token_id=sep, pad_token_id=pad),
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=32, patch_size=8),
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=64,
+            encoder_hidden_size=32,
+            bos_token_id=dec,
+            eos_token_id=sep,
+            sep_token_id=sep,
+            pad_token_id=pad,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ),
         projection_dim=32,
     )
     _seed(0)
@@ -142,8 +195,12 @@ def _train_bpe(special: list[str]):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=special, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=special,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(corpus, trainer=trainer)
     return tok
 
@@ -154,21 +211,45 @@ def build_storyteller(folder: Path, chat: bool = True) -> Path:
 
     if chat:
         special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=_train_bpe(special), eos_token="<|im_end|>",
-                                            pad_token="<|endoftext|>", model_max_length=2048)
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=_train_bpe(special),
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            model_max_length=2048,
+        )
         tokenizer.chat_template = _CHAT_TEMPLATE
-        config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                             max_position_embeddings=2048, eos_token_id=tokenizer.eos_token_id,
-                             pad_token_id=tokenizer.pad_token_id, bos_token_id=None, tie_word_embeddings=True)
+        config = Qwen2Config(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=None,
+            tie_word_embeddings=True,
+        )
         _seed(0)
         model = Qwen2ForCausalLM(config)
     else:
         special = ["<|endoftext|>"]
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=_train_bpe(special), eos_token="<|endoftext|>",
-                                            bos_token="<|endoftext|>", model_max_length=1024)
-        config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=1024,
-                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=_train_bpe(special),
+            eos_token="<|endoftext|>",
+            bos_token="<|endoftext|>",
+            model_max_length=1024,
+        )
+        config = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_embd=32,
+            n_layer=2,
+            n_head=4,
+            n_positions=1024,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
         _seed(0)
         model = GPT2LMHeadModel(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id

@@ -8,6 +8,7 @@
 Errors print one sentence on stderr and exit with status 1; OUT is written to a temporary file
 and renamed into place, so it is either complete or absent.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,9 @@ import tempfile
 from pathlib import Path
 
 from engine.errors import StudioError
-
-from .book import Book, book_from_manifest, book_from_project
-from .errors import ExportError
-from .pdf import LAYOUTS, ORIENTATIONS, PAGE_SIZES, PdfOptions, page_size_name, render_pdf
+from exports.book import Book, book_from_manifest, book_from_project
+from exports.errors import ExportError
+from exports.pdf import LAYOUTS, ORIENTATIONS, PAGE_SIZES, PdfOptions, page_size_name, render_pdf
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, helptext in (("pdf", "write a print-ready PDF"), ("zip", "write the pictures and story.md as a ZIP")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("target", nargs="+", metavar="[PROJECT_ID] OUT", help="project id (unless --manifest) and output file")
+        p.add_argument(
+            "target", nargs="+", metavar="[PROJECT_ID] OUT", help="project id (unless --manifest) and output file"
+        )
         p.add_argument("--manifest", help="an engine manifest.json (or its folder) instead of a saved project")
         if name == "pdf":
             p.add_argument("--layout", choices=LAYOUTS, default="picture_above")
@@ -43,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--bleed", action="store_true", help="add 3 mm bleed and crop marks")
             p.add_argument("--no-crop-marks", action="store_true", help="with --bleed: leave the crop marks off")
             p.add_argument("--font", choices=("serif", "sans"), default="serif")
-            p.add_argument("--font-size", type=float, default=None, help="body text size in points (default: by page size)")
+            p.add_argument(
+                "--font-size", type=float, default=None, help="body text size in points (default: by page size)"
+            )
             p.add_argument("--margin-mm", type=float, default=None)
             p.add_argument("--no-cover", action="store_true")
             p.add_argument("--no-closing-page", action="store_true")
@@ -94,16 +98,25 @@ def main(argv: list[str] | None = None) -> int:
         book, out = _load(args)
         if args.command == "pdf":
             options = PdfOptions(
-                layout=args.layout, page_size=args.page_size, orientation=args.orientation, bleed=args.bleed,
-                crop_marks=not args.no_crop_marks, font=args.font, font_size=args.font_size, margin_mm=args.margin_mm,
-                cover=not args.no_cover, closing_page=not args.no_closing_page, page_numbers=not args.no_page_numbers)
+                layout=args.layout,
+                page_size=args.page_size,
+                orientation=args.orientation,
+                bleed=args.bleed,
+                crop_marks=not args.no_crop_marks,
+                font=args.font,
+                font_size=args.font_size,
+                margin_mm=args.margin_mm,
+                cover=not args.no_cover,
+                closing_page=not args.no_closing_page,
+                page_numbers=not args.no_page_numbers,
+            )
             result = render_pdf(book, options)
             _write_atomically(out, result.pdf)
             for warning in result.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             print(f"Wrote {out} ({result.page_count} pages).")
         else:
-            from .bundle import render_zip
+            from exports.bundle import render_zip
 
             for warning in book.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
@@ -115,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"error: could not write the file: {err.strerror or err}.", file=sys.stderr)
         return 1
-    except Exception as err:  # a bug, but scripts still get one line and status 1
+    except Exception as err:  # noqa: BLE001 - a bug, but scripts still get one line and status 1
         print(f"error: the export failed unexpectedly ({type(err).__name__}: {err}).", file=sys.stderr)
         return 1
     return 0

@@ -2,6 +2,7 @@
 
 Exporters never see the database or the engine; two adapters build a Book from what they write.
 """
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ExportError
+from exports.errors import ExportError
 
 MANIFEST_FORMAT = "storybook-manifest"
 MANIFEST_VERSION = 1
@@ -43,7 +44,9 @@ def _read_image_file(path: Path, label: str, warnings: list[str]) -> bytes | Non
             warnings.append(f"The picture for {label} ({path.name}) is missing, so that page prints without it.")
             return None
         if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
-            warnings.append(f"The picture for {label} ({path.name}) is larger than 80 MB, so that page prints without it.")
+            warnings.append(
+                f"The picture for {label} ({path.name}) is larger than 80 MB, so that page prints without it."
+            )
             return None
         return path.read_bytes()
     except OSError:
@@ -52,8 +55,14 @@ def _read_image_file(path: Path, label: str, warnings: list[str]) -> bytes | Non
 
 
 def _is_plain_file_name(name: str) -> bool:
-    return bool(name) and name not in {".", ".."} and "/" not in name and "\\" not in name and "\x00" not in name \
+    return (
+        bool(name)
+        and name not in {".", ".."}
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
         and ":" not in name
+    )
 
 
 def book_from_manifest(path: str | Path) -> Book:
@@ -94,15 +103,18 @@ def book_from_manifest(path: str | Path) -> Book:
             if _is_plain_file_name(name):
                 image = _read_image_file(folder / name, label, warnings)
             else:
-                warnings.append(f"The picture for {label} is named with a folder path ({name!r}); "
-                                "manifests may only name files beside them, so that page prints without it.")
+                warnings.append(
+                    f"The picture for {label} is named with a folder path ({name!r}); "
+                    "manifests may only name files beside them, so that page prints without it."
+                )
         extra = {k: segment[k] for k in ("seed", "settings", "prompt") if k in segment}
         pages.append(Page(text=text, image=image, extra=extra))
     title = data.get("title") if isinstance(data.get("title"), str) else ""
     author = data.get("author") if isinstance(data.get("author"), str) else ""
     dedication = data.get("dedication") if isinstance(data.get("dedication"), str) else ""
-    return Book(title=title or "Untitled story", author=author or "", pages=pages, dedication=dedication,
-                warnings=warnings)
+    return Book(
+        title=title or "Untitled story", author=author or "", pages=pages, dedication=dedication, warnings=warnings
+    )
 
 
 def _as_int(value: Any, default: int) -> int:

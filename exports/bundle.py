@@ -1,14 +1,15 @@
 """A Book as a ZIP: the chosen pictures (page-01.png ...) and the story as Markdown (story.md)."""
+
 from __future__ import annotations
 
 import io
 import re
 import zipfile
 
-from .book import Book
-from .errors import ExportError
-from .fonts import clean
-from .images import image_kind
+from exports.book import Book
+from exports.errors import ExportError
+from exports.fonts import clean
+from exports.images import image_kind
 
 _MD_INLINE = re.compile(r"([\\`*_\[\]<>|~&#])")
 _MD_LINE_START = re.compile(r"^(\s*)([-+=>#]|\d+[.)])")

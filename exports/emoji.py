@@ -10,6 +10,7 @@ No emoji font is shipped (the usual one is 10 MB). The first of these is used:
 (Noto Color Emoji), macOS (Apple Color Emoji) and Windows (Segoe UI Emoji). Without one, emoji are
 left out of the page and the exporter says so, as before.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -42,13 +43,15 @@ ADVANCE = 1.0  # an emoji's width in the line, in ems: img_tag places it 1 em sq
 
 # One emoji as a person sees it. Python's re has no emoji property, so the blocks are named:
 # pictographs, dingbats and symbols, arrows and technical signs, a few letterlike ones (© ® ™ ‼ ⁉ ℹ).
-_PICTO = (r"\U0001F000-\U0001FAFF\u2600-\u27BF\u2300-\u23FF\u2B00-\u2BFF\u2190-\u21FF\u25A0-\u25FF"
-          r"\u2900-\u297F\u3030\u303D\u3297\u3299\u00A9\u00AE\u203C\u2049\u2122\u2139")
+_PICTO = (
+    r"\U0001F000-\U0001FAFF\u2600-\u27BF\u2300-\u23FF\u2B00-\u2BFF\u2190-\u21FF\u25A0-\u25FF"
+    r"\u2900-\u297F\u3030\u303D\u3297\u3299\u00A9\u00AE\u203C\u2049\u2122\u2139"
+)
 _TAIL = r"(?:\uFE0F|[\U0001F3FB-\U0001F3FF]|[\U000E0020-\U000E007F]+)*"
 CLUSTER = re.compile(
-    r"[\U0001F1E6-\U0001F1FF]{2}"                        # a flag: two regional indicators
-    r"|[0-9#*]\uFE0F?\u20E3"                             # a keycap
-    rf"|[{_PICTO}]{_TAIL}(?:\u200D[{_PICTO}]{_TAIL})*"   # a pictograph, its modifiers, joined ones
+    r"[\U0001F1E6-\U0001F1FF]{2}"  # a flag: two regional indicators
+    r"|[0-9#*]\uFE0F?\u20E3"  # a keycap
+    rf"|[{_PICTO}]{_TAIL}(?:\u200D[{_PICTO}]{_TAIL})*"  # a pictograph, its modifiers, joined ones
 )
 # Parts of an emoji sequence that are not emoji themselves.
 JOINERS = frozenset("\u200d\ufe0f\ufe0e\u20e3") | {chr(c) for c in range(0x1F3FB, 0x1F400)}
@@ -133,7 +136,7 @@ def _file(png: bytes) -> str:
             if not _folder:
                 _folder.append(tempfile.mkdtemp(prefix="storybook-emoji-"))
                 atexit.register(shutil.rmtree, _folder[0], ignore_errors=True)
-            os.makedirs(_folder[0], exist_ok=True)   # the cleaner may have taken the folder too
+            os.makedirs(_folder[0], exist_ok=True)  # the cleaner may have taken the folder too
             path = os.path.join(_folder[0], hashlib.sha1(png).hexdigest() + ".png")
             if not os.path.exists(path):
                 with open(path + ".part", "wb") as out:

@@ -1,4 +1,5 @@
 """The one error type exports raise for problems a person can fix."""
+
 from engine.errors import StudioError
 
 

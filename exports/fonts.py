@@ -4,6 +4,7 @@ The book's family (serif or sans) prints what it can; DejaVu Sans covers Hebrew,
 symbols the serif lacks; Droid Sans Fallback covers Chinese, Japanese and Korean. The CJK font is
 3 MB, so it is only opened when some text holds a character the DejaVu fonts lack.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,8 +15,8 @@ from pathlib import Path
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
-from . import emoji
-from .errors import ExportError
+from exports import emoji
+from exports.errors import ExportError
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
 
@@ -41,8 +42,10 @@ def _register(name: str) -> dict[int, int]:
             path = FONT_DIR / _FILES[name]
             try:
                 font = TTFont(name, str(path))
-            except Exception:
-                raise ExportError(f"The font file {path.name} is missing or damaged in {FONT_DIR}; reinstall Storybook Studio.") from None
+            except Exception:  # noqa: BLE001 - reportlab raises many types for a bad font file
+                raise ExportError(
+                    f"The font file {path.name} is missing or damaged in {FONT_DIR}; reinstall Storybook Studio."
+                ) from None
             pdfmetrics.registerFont(font)
             cmap = _cmaps[name] = font.face.charToGlyph
         return cmap
@@ -56,7 +59,7 @@ class FontSet:
     missing: set[str] = field(default_factory=set, compare=False, hash=False)
 
     @classmethod
-    def for_family(cls, family: str) -> "FontSet":
+    def for_family(cls, family: str) -> FontSet:
         if family not in FAMILIES:
             raise ExportError(f"The font family must be one of {', '.join(FAMILIES)}, not {family!r}.")
         stem = "StorySerif" if family == "serif" else "StorySans"
@@ -91,7 +94,7 @@ def clean(text: str) -> str:
         return _clean(text)
     out, at = [], 0
     for match in emoji.CLUSTER.finditer(text):
-        out.append(_clean(text[at:match.start()]))
+        out.append(_clean(text[at : match.start()]))
         out.append(match.group())
         at = match.end()
     out.append(_clean(text[at:]))

@@ -4,6 +4,7 @@ Pictures come from our own engine, from uploads and from manifests on disk, so t
 untrusted: a pixel limit applies before decoding, decompression-bomb warnings are errors, and
 `verify()` runs before the pixels are used.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,7 +56,7 @@ def _open_checked(data: bytes) -> Image.Image:
             raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
             raise BrokenImage("is too large to open safely") from None
-        except Exception:  # Pillow raises many types for damaged files; all mean the same to a reader
+        except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files; all mean the same to a reader
             raise BrokenImage("is damaged or not a picture") from None
     return image
 
@@ -100,8 +101,9 @@ def soft_backdrop(pic: Picture, size: tuple[int, int], tone: tuple[int, int, int
     scale = max(size[0] / image.width, size[1] / image.height)
     crop_w, crop_h = size[0] / scale, size[1] / scale
     left, top = (image.width - crop_w) / 2, (image.height - crop_h) / 2
-    small = image.resize(size, Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h),
-                         reducing_gap=2.0)
+    small = image.resize(
+        size, Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h), reducing_gap=2.0
+    )
     if small.mode == "RGBA":  # transparent parts show the paper, as they do on the page
         small = Image.alpha_composite(Image.new("RGBA", size, tone), small).convert("RGB")
     small = small.filter(ImageFilter.GaussianBlur(max(size) / 25))

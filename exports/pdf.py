@@ -4,6 +4,7 @@ Pages are composed on a reportlab canvas; text goes through platypus Paragraphs 
 so long text splits across pages exactly as platypus splits it (no word is ever dropped), while
 pictures, bands, crop marks and page numbers are drawn at exact positions.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,16 +16,16 @@ from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.units import inch, mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Frame, Paragraph, Spacer
-from reportlab.lib.utils import ImageReader
 
-from . import emoji
-from .book import Book, Page
-from .errors import ExportError
-from .fonts import FontSet
-from .images import BrokenImage, Picture, load_picture, soft_backdrop
-from .typeset import markup, paragraph_style, text_flowables, widest_atom
+from exports import emoji
+from exports.book import Book, Page
+from exports.errors import ExportError
+from exports.fonts import FontSet
+from exports.images import BrokenImage, Picture, load_picture, soft_backdrop
+from exports.typeset import markup, paragraph_style, text_flowables, widest_atom
 
 LAYOUTS = ("picture_above", "text_band", "side_by_side", "facing")
 PAGE_SIZES = {
@@ -89,12 +90,20 @@ class _Rect(NamedTuple):
     def top(self) -> float:
         return self.y + self.h
 
-    def inset(self, left: float, bottom: float, right: float, top: float) -> "_Rect":
+    def inset(self, left: float, bottom: float, right: float, top: float) -> _Rect:
         return _Rect(self.x + left, self.y + bottom, self.w - left - right, self.h - bottom - top)
 
 
-_SIZE_ALIASES = {"a4": "A4", "letter": "Letter", "us letter": "Letter", "us-letter": "Letter", "a5": "A5",
-                 "8x8": "8x8", "square": "8x8", "8x8in": "8x8"}
+_SIZE_ALIASES = {
+    "a4": "A4",
+    "letter": "Letter",
+    "us letter": "Letter",
+    "us-letter": "Letter",
+    "a5": "A5",
+    "8x8": "8x8",
+    "square": "8x8",
+    "8x8in": "8x8",
+}
 
 
 def page_size_name(name: str) -> str | None:
@@ -123,7 +132,8 @@ class _Sheet:
     def __init__(self, options: PdfOptions):
         w, h = PAGE_SIZES[options.page_size]
         landscape = options.orientation == "landscape" or (
-            options.orientation == "auto" and options.layout == "side_by_side")
+            options.orientation == "auto" and options.layout == "side_by_side"
+        )
         if landscape != (w > h) and w != h:
             w, h = h, w
         self.trim_w, self.trim_h = w, h
@@ -134,7 +144,9 @@ class _Sheet:
         margin = options.margin_mm * mm if options.margin_mm is not None else 0.09 * short
         self.margin = margin
         self.trim = _Rect(self.offset, self.offset, w, h)
-        self.bleed_rect = _Rect(self.offset - self.bleed, self.offset - self.bleed, w + 2 * self.bleed, h + 2 * self.bleed)
+        self.bleed_rect = _Rect(
+            self.offset - self.bleed, self.offset - self.bleed, w + 2 * self.bleed, h + 2 * self.bleed
+        )
         self.content = self.trim.inset(margin, margin * 1.2, margin, margin)
         auto = min(22.0, max(11.0, round(short / inch * 2.2 * 2) / 2))
         self.base_size = float(options.font_size or auto)
@@ -169,8 +181,9 @@ class _Composer:
         self.sheet = _Sheet(options)
         self.fonts = FontSet.for_family(options.font)
         self.buffer = io.BytesIO()
-        self.canvas = Canvas(self.buffer, pagesize=self.sheet.media, pageCompression=1,
-                             initialFontName=self.fonts.regular)
+        self.canvas = Canvas(
+            self.buffer, pagesize=self.sheet.media, pageCompression=1, initialFontName=self.fonts.regular
+        )
         self.canvas.setTitle(book.title)
         self.canvas.setAuthor(book.author or "")
         self.canvas.setCreator("Storybook Studio")
@@ -192,7 +205,9 @@ class _Composer:
             return load_picture(data)
         except BrokenImage as why:
             self.broken.add(index)
-            self.warnings.append(f"The picture for page {index + 1} of the story {why}, so that page prints without it.")
+            self.warnings.append(
+                f"The picture for page {index + 1} of the story {why}, so that page prints without it."
+            )
             self.reports.append(ImageReport(index, 0.0, False))
             return None
 
@@ -229,7 +244,8 @@ class _Composer:
             self.warnings.append(
                 f"{what} prints at {dpi:.0f} dpi on page {self.page_no} of the PDF ({pic.width} x {pic.height} pixels "
                 f"over {placed.w / mm:.0f} x {placed.h / mm:.0f} mm); {MIN_DPI} dpi or more looks sharp, "
-                "so choose a smaller page or a larger picture.")
+                "so choose a smaller page or a larger picture."
+            )
         return placed
 
     def picture_mode(self, pic: Picture, box: _Rect, max_crop: float = 0.2) -> str:
@@ -321,8 +337,9 @@ class _Composer:
             need = _measure(flowables, box.w)
             if need < box.h:
                 box = _Rect(box.x, box.y + (box.h - need) / 2, box.w, need + 0.5)
-        frame = Frame(box.x, box.y, box.w, box.h, leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0,
-                      showBoundary=0)
+        frame = Frame(
+            box.x, box.y, box.w, box.h, leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0, showBoundary=0
+        )
         rest = list(flowables)
         drew = False
         while rest:
@@ -415,8 +432,11 @@ class _Composer:
         base = s.base_size
         width = min(s.content.w, base * 22)
         style = paragraph_style("dedication", self.fonts, base * 1.15, align=TA_CENTER, color=SOFT_INK, leading=1.6)
-        flow = [_Ornament(width), Spacer(1, base * 1.2),
-                *text_flowables(self.book.dedication.strip(), style, self.fonts, width)]
+        flow = [
+            _Ornament(width),
+            Spacer(1, base * 1.2),
+            *text_flowables(self.book.dedication.strip(), style, self.fonts, width),
+        ]
         x = s.content.x + (s.content.w - width) / 2
         self.flow(flow, _Rect(x, s.content.y + s.content.h * 0.35, width, s.content.h * 0.5), "middle")
         self.end_page(number=False)
@@ -426,17 +446,23 @@ class _Composer:
         base = s.base_size
         width = min(s.content.w, base * 26)
         end_style = paragraph_style("end", self.fonts, base * 2.1, bold=True, align=TA_CENTER, color=INK)
-        flow = [Paragraph(markup("The End", self.fonts, end_style.fontSize, bold=True), end_style),
-                Spacer(1, base * 1.2), _Ornament(width)]
+        flow = [
+            Paragraph(markup("The End", self.fonts, end_style.fontSize, bold=True), end_style),
+            Spacer(1, base * 1.2),
+            _Ornament(width),
+        ]
         x = s.content.x + (s.content.w - width) / 2
         self.flow(flow, _Rect(x, s.content.y + s.content.h * 0.25, width, s.content.h * 0.6), "middle")
-        small = paragraph_style("colophon", self.fonts, max(7.5, base * 0.64), align=TA_CENTER, color=SOFT_INK, leading=1.4)
+        small = paragraph_style(
+            "colophon", self.fonts, max(7.5, base * 0.64), align=TA_CENTER, color=SOFT_INK, leading=1.4
+        )
         byline = self.book.title.strip() or "Untitled story"
         if self.book.author.strip():
             byline += " by " + self.book.author.strip()
         # The title and author may be in any script, so they go through the same typesetting as the story.
         colophon = text_flowables(byline, small, self.fonts, width) + [
-            Paragraph(markup("Made with Storybook Studio.", self.fonts, small.fontSize), small)]
+            Paragraph(markup("Made with Storybook Studio.", self.fonts, small.fontSize), small)
+        ]
         need = _measure(colophon, width)
         self.flow(colophon, _Rect(x, s.content.y, width, need + 1))
         self.end_page(number=False)
@@ -476,7 +502,11 @@ class _Composer:
         room_for_text = content.h - min_pic - gap - caption_h
         size, flow, fits = self.fit_text(page.text, width, room_for_text) if has_text else (s.base_size, [], True)
         need = _measure(flow, width) if fits else room_for_text
-        pic_h = max(min_pic, min(max_pic, content.h - need - gap - caption_h)) if has_text else min(content.h - caption_h, content.w / pic.aspect)
+        pic_h = (
+            max(min_pic, min(max_pic, content.h - need - gap - caption_h))
+            if has_text
+            else min(content.h - caption_h, content.w / pic.aspect)
+        )
         box = _Rect(content.x, content.top - pic_h, content.w, pic_h)
         placed = self.draw_picture(pic, box, "contain", index)
         bottom = placed.y
@@ -503,7 +533,9 @@ class _Composer:
         max_text = s.trim.h * 0.42 - pad_top - pad_bottom
         size, flow, fits = self.fit_text(page.text, width, max_text)
         need = min(_measure(flow, width), max_text) if fits else max_text
-        band = _Rect(s.bleed_rect.x, s.bleed_rect.y, s.bleed_rect.w, (s.trim.y - s.bleed_rect.y) + pad_bottom + need + pad_top)
+        band = _Rect(
+            s.bleed_rect.x, s.bleed_rect.y, s.bleed_rect.w, (s.trim.y - s.bleed_rect.y) + pad_bottom + need + pad_top
+        )
         # The band's size comes from the text, so the picture is placed once the text is measured.
         self.full_bleed(pic, _Rect(s.trim.x, band.top, s.trim.w, s.trim.top - band.top), index)
         self._band(band)
@@ -535,7 +567,9 @@ class _Composer:
             self.end_page(number=True)
             return
         size, flow, fits = self.fit_text(page.text, text_w, content.h)
-        rest = self.flow(flow, _Rect(left + fitted.w + gutter, content.y, text_w, content.h), "middle" if fits else "top")
+        rest = self.flow(
+            flow, _Rect(left + fitted.w + gutter, content.y, text_w, content.h), "middle" if fits else "top"
+        )
         self.end_page(number=True)
         self.text_pages(rest, size)
 
@@ -576,8 +610,10 @@ class _Composer:
             shown = " ".join(sorted(self.fonts.missing)[:12])
             note = f"Some characters have no shape in the book's fonts and were left out: {shown}."
             if any(emoji.CLUSTER.fullmatch(ch) for ch in self.fonts.missing) and not emoji.available():
-                note += (" Emoji print in colour where the computer has an emoji font (Noto Color Emoji on Linux) "
-                         f"or {emoji.ENV} names one.")
+                note += (
+                    " Emoji print in colour where the computer has an emoji font (Noto Color Emoji on Linux) "
+                    f"or {emoji.ENV} names one."
+                )
             self.warnings.append(note)
         self.canvas.save()
         return PdfResult(self.buffer.getvalue(), self.page_no - 1, self.reports, self.warnings)

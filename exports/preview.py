@@ -1,4 +1,5 @@
 """Small PNG previews of a PDF's first pages, drawn by poppler's pdftoppm when it is installed."""
+
 from __future__ import annotations
 
 import shutil
@@ -6,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import ExportError
+from exports.errors import ExportError
 
 
 def preview_available() -> bool:
@@ -23,8 +24,12 @@ def render_preview(pdf_bytes: bytes, pages: int = 3, dpi: int = 60) -> list[byte
         src = Path(tmp) / "book.pdf"
         src.write_bytes(pdf_bytes)
         try:
-            subprocess.run([tool, "-png", "-r", str(dpi), "-f", "1", "-l", str(int(pages)), str(src), str(Path(tmp) / "page")],
-                           check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [tool, "-png", "-r", str(dpi), "-f", "1", "-l", str(int(pages)), str(src), str(Path(tmp) / "page")],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         except subprocess.TimeoutExpired:
             raise ExportError("Drawing the preview took too long; download the PDF to see it.") from None
         except subprocess.CalledProcessError:

@@ -5,6 +5,7 @@ Paragraph parses a small XML markup, so story text is never handed to it raw: `a
 text is XML-escaped and wrapped in a <font> tag we write ourselves, which is the only markup
 a Paragraph here ever sees.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,9 +17,9 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
 from reportlab.platypus import Paragraph
 
-from .bidi import base_is_rtl, has_rtl, shape_arabic, visual_order
-from . import emoji
-from .fonts import EMOJI, FontSet, clean, emoji_markup, font_runs
+from exports import emoji
+from exports.bidi import base_is_rtl, has_rtl, shape_arabic, visual_order
+from exports.fonts import EMOJI, FontSet, clean, emoji_markup, font_runs
 
 # Paragraph re-wraps the remainder of a paragraph on every page it splits across, so a very long
 # paragraph costs quadratic time; it is cut into pieces of about this many characters at sentence ends.
@@ -48,8 +49,12 @@ def markup(text: str, fonts: FontSet, size: float, bold: bool = False) -> str:
 # Hangul is not among them: Korean puts spaces between words and breaks lines there.
 def _is_cjk(ch: str) -> bool:
     code = ord(ch)
-    return (0x2E80 <= code <= 0x9FFF and not 0x3130 <= code <= 0x318F) or 0xF900 <= code <= 0xFAFF \
-        or 0xFF00 <= code <= 0xFFEF or 0x20000 <= code <= 0x2FFFF
+    return (
+        (0x2E80 <= code <= 0x9FFF and not 0x3130 <= code <= 0x318F)
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF
+        or 0x20000 <= code <= 0x2FFFF
+    )
 
 
 def _has_cjk(text: str) -> bool:
@@ -57,8 +62,10 @@ def _has_cjk(text: str) -> bool:
 
 
 # Line-breaking rules (kinsoku): these never begin a line, those never end one.
-_NO_START = frozenset("、。，．・：；？！ー―‐〜…‥ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ"
-                      "）］｝〕〉》」』】〙〗〟’”｠,.!?;:)]}%")
+_NO_START = frozenset(
+    "、。，．・：；？！ー―‐〜…‥ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ"
+    "）］｝〕〉》」』】〙〗〟’”｠,.!?;:)]}%"
+)
 _NO_END = frozenset("（［｛〔〈《「『【〘〖〝‘“｟([{")
 
 
@@ -120,7 +127,8 @@ class _Widths:
             if width is None:
                 # a space takes the font of the text before it, which reordering may change: allow the widest
                 width = self.spaces[(ch, current)] = max(
-                    pdfmetrics.stringWidth(ch, name, self.size) for name in {current, self.main} - {EMOJI})
+                    pdfmetrics.stringWidth(ch, name, self.size) for name in {current, self.main} - {EMOJI}
+                )
             return width, current
         known = self.glyphs.get(ch)
         if known is None:
@@ -192,21 +200,37 @@ def _chunks(block: str, limit: int = CHUNK_CHARS) -> list[str]:
         return [block]
     pieces, start = [], 0
     while len(block) - start > limit:
-        window = block[start:start + limit]
-        cut = max(window.rfind(". "), window.rfind("! "), window.rfind("? "), window.rfind("\n"),
-                  window.rfind("。"), window.rfind("！"), window.rfind("？"))
+        window = block[start : start + limit]
+        cut = max(
+            window.rfind(". "),
+            window.rfind("! "),
+            window.rfind("? "),
+            window.rfind("\n"),
+            window.rfind("。"),
+            window.rfind("！"),
+            window.rfind("？"),
+        )
         if cut < limit // 3:
             cut = window.rfind(" ")
         if cut < limit // 3:
             cut = limit - 1  # no sentence or word end: cut anyway, nothing is lost
-        pieces.append(block[start:start + cut + 1])
+        pieces.append(block[start : start + cut + 1])
         start += cut + 1
     pieces.append(block[start:])
     return [p for p in pieces if p.strip()]
 
 
-def paragraph_style(name: str, fonts: FontSet, size: float, *, bold: bool = False, leading: float = 1.45,
-                    align: int = TA_LEFT, color=None, space_after: float = 0.0) -> ParagraphStyle:
+def paragraph_style(
+    name: str,
+    fonts: FontSet,
+    size: float,
+    *,
+    bold: bool = False,
+    leading: float = 1.45,
+    align: int = TA_LEFT,
+    color=None,
+    space_after: float = 0.0,
+) -> ParagraphStyle:
     style = ParagraphStyle(
         name,
         fontName=fonts.bold if bold else fonts.regular,
@@ -223,7 +247,9 @@ def paragraph_style(name: str, fonts: FontSet, size: float, *, bold: bool = Fals
     return style
 
 
-def text_flowables(text: str, style: ParagraphStyle, fonts: FontSet, width: float, *, bold: bool = False) -> list[Paragraph]:
+def text_flowables(
+    text: str, style: ParagraphStyle, fonts: FontSet, width: float, *, bold: bool = False
+) -> list[Paragraph]:
     """Flowables for a piece of story text: one Paragraph per paragraph (blank-line separated)."""
     text = clean(text)
     blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
@@ -241,18 +267,22 @@ def text_flowables(text: str, style: ParagraphStyle, fonts: FontSet, width: floa
                 para_style.alignment = TA_RIGHT
             logical = shape_arabic(block).replace("\u200c", "") if rtl else block
             lines = break_lines(logical, width - 1, fonts, style.fontSize, bold)
-            shown = [markup(visual_order(line, right_to_left) if rtl else line, fonts, style.fontSize, bold)
-                     for line in lines]
-            pieces = [Paragraph("<br/>".join(shown[i:i + LINES_PER_PARAGRAPH]), copy(para_style))
-                      for i in range(0, len(shown), LINES_PER_PARAGRAPH)]
+            shown = [
+                markup(visual_order(line, right_to_left) if rtl else line, fonts, style.fontSize, bold)
+                for line in lines
+            ]
+            pieces = [
+                Paragraph("<br/>".join(shown[i : i + LINES_PER_PARAGRAPH]), copy(para_style))
+                for i in range(0, len(shown), LINES_PER_PARAGRAPH)
+            ]
         else:
-            pieces = [Paragraph(markup(piece.strip(), fonts, style.fontSize, bold).replace("\n", "<br/>"),
-                                copy(para_style))
-                      for piece in _chunks(block)]
+            pieces = [
+                Paragraph(markup(piece.strip(), fonts, style.fontSize, bold).replace("\n", "<br/>"), copy(para_style))
+                for piece in _chunks(block)
+            ]
         for p in pieces[:-1]:
             p.style.spaceAfter = 0
         out.extend(pieces)
     if out:
         out[-1].style.spaceAfter = 0
     return out
-

@@ -9,6 +9,7 @@
 ``--home DIR`` picks the data folder (default: STORYBOOK_HOME, else the platform's user data folder).
 Errors print one sentence on stderr and exit with status 1 (status 2 for a mistyped command line).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .bundle import MAX_BUNDLE_BYTES
-from .errors import StorageError
-from .library import Library
+from storage.bundle import MAX_BUNDLE_BYTES
+from storage.errors import StorageError
+from storage.library import Library
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,7 +53,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m storage", description="Storybook Studio's saved projects.")
-    parser.add_argument("--home", type=Path, default=None, help="data folder (default: STORYBOOK_HOME or the user data folder)")
+    parser.add_argument(
+        "--home", type=Path, default=None, help="data folder (default: STORYBOOK_HOME or the user data folder)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="list projects, newest first")
     listing.add_argument("--search", default="", help="only projects whose title, story or pages contain this")
@@ -64,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("file", type=Path)
     imp = commands.add_parser("import-bundle", help="import a project bundle as a new project; prints its id")
     imp.add_argument("file", type=Path)
-    manifest = commands.add_parser("import-manifest", help="import the engine's manifest.json as a new project; prints its id")
+    manifest = commands.add_parser(
+        "import-manifest", help="import the engine's manifest.json as a new project; prints its id"
+    )
     manifest.add_argument("manifest", type=Path)
     return parser
 
@@ -75,7 +80,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "list":
             projects = library.list_projects(args.search)
             if args.json:
-                print(json.dumps([dataclasses.asdict(p) for p in projects], default=_jsonable, ensure_ascii=False, indent=1))
+                print(
+                    json.dumps(
+                        [dataclasses.asdict(p) for p in projects], default=_jsonable, ensure_ascii=False, indent=1
+                    )
+                )
             else:
                 for p in projects:
                     print(f"{p.id}\t{p.updated:%Y-%m-%d %H:%M}\t{p.segment_count} pages\t{p.title}")

@@ -4,6 +4,7 @@ Everything is checked before anything is written: member names, declared and act
 JSON's shape and types, and every picture (PNG, JPEG or WebP, whole, within the pixel limit, and
 named by its own SHA-256). Problems raise BundleError with a sentence naming what is wrong.
 """
+
 from __future__ import annotations
 
 import io
@@ -21,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import validate as v
-from .errors import BundleError, InvalidInput
-from .files import MAX_IMAGE_BYTES, CheckedImage, check_image
+from storage import validate as v
+from storage.errors import BundleError, InvalidInput
+from storage.files import MAX_IMAGE_BYTES, CheckedImage, check_image
 
 BUNDLE_FORMAT = "storybook-bundle"
 BUNDLE_VERSION = 1
@@ -36,8 +37,16 @@ MAX_MEMBERS = 20_000
 # What zipfile and its decompressors raise on damaged or odd archives: zlib.error and lzma.LZMAError
 # are not OSErrors, and an unknown "zip file version" is a NotImplementedError raised while opening.
 _DAMAGED_ZIP = (
-    zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
-    ValueError, struct.error, zlib.error, lzma.LZMAError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    ValueError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
 )
 PROJECT_JSON = "project.json"
 _IMAGE_MEMBER = re.compile(r"^images/([0-9a-f]{64})\.(png|jpg|webp)$")
@@ -90,10 +99,12 @@ def _read_characters(reader: _Reader, doc: dict) -> list[tuple[str, str]]:
     out = []
     for n, raw_char in enumerate(reader.lst(doc.get("characters", []), "characters", v.MAX_CHARACTERS), start=1):
         char = reader.obj(raw_char, f"character {n}")
-        out.append((
-            reader.check(v.text, char.get("name"), f"Character {n}'s name", v.MAX_NAME, required=True),
-            reader.check(v.text, char.get("description", ""), f"Character {n}'s description", v.MAX_DESCRIPTION),
-        ))
+        out.append(
+            (
+                reader.check(v.text, char.get("name"), f"Character {n}'s name", v.MAX_NAME, required=True),
+                reader.check(v.text, char.get("description", ""), f"Character {n}'s description", v.MAX_DESCRIPTION),
+            )
+        )
     return out
 
 
@@ -199,7 +210,9 @@ def read_bundle(data: bytes) -> ImportedProject:
             if name != PROJECT_JSON and not _IMAGE_MEMBER.match(name):
                 raise reader.fail(f"it contains an unexpected file {name!r}.")
             if info.file_size > limit:
-                raise reader.fail(f"{name!r} would unpack to {info.file_size:,} bytes; the most we accept is {limit:,}.")
+                raise reader.fail(
+                    f"{name!r} would unpack to {info.file_size:,} bytes; the most we accept is {limit:,}."
+                )
             declared_total += info.file_size
             if declared_total > MAX_BUNDLE_UNPACKED:
                 raise reader.fail(f"it would unpack to more than {MAX_BUNDLE_UNPACKED // 1024**2:,} MB.")
@@ -229,7 +242,9 @@ def read_bundle(data: bytes) -> ImportedProject:
         if doc.get("format") != BUNDLE_FORMAT:
             raise reader.fail("project.json is not a Storybook Studio project bundle.")
         if doc.get("version") != BUNDLE_VERSION:
-            raise reader.fail(f"it was made in bundle format version {doc.get('version')!r}; this app reads version {BUNDLE_VERSION}.")
+            raise reader.fail(
+                f"it was made in bundle format version {doc.get('version')!r}; this app reads version {BUNDLE_VERSION}."
+            )
 
         checked: dict[str, CheckedImage] = {}
 
@@ -254,9 +269,11 @@ def read_bundle(data: bytes) -> ImportedProject:
             profile=reader.check(v.text, proj.get("profile", "fast"), "The model profile", v.MAX_STYLE),
             story_text=story_text,
             created=reader.check(v.timestamp, proj.get("created"), "The project's creation time")
-            if proj.get("created") is not None else datetime.now(UTC),
+            if proj.get("created") is not None
+            else datetime.now(UTC),
             story_settings=reader.check(v.settings, proj["story_settings"], "The story's settings")
-            if proj.get("story_settings") is not None else None,
+            if proj.get("story_settings") is not None
+            else None,
             setting=reader.check(v.setting, proj.get("setting", "")),
             dedication=reader.check(v.dedication, proj.get("dedication", "")),
         )
@@ -265,7 +282,8 @@ def read_bundle(data: bytes) -> ImportedProject:
             segment = _segment(reader, seg, n, story_text)
             versions: set[int] = set()
             for m, raw_ill in enumerate(
-                reader.lst(seg.get("illustrations", []), f"page {n}'s pictures", v.MAX_ILLUSTRATIONS_PER_SEGMENT), start=1
+                reader.lst(seg.get("illustrations", []), f"page {n}'s pictures", v.MAX_ILLUSTRATIONS_PER_SEGMENT),
+                start=1,
             ):
                 ill = reader.obj(raw_ill, f"page {n}, picture {m}")
                 where = f"page {n}, picture {m}"
@@ -280,18 +298,23 @@ def read_bundle(data: bytes) -> ImportedProject:
                         settings=reader.check(v.settings, ill.get("settings", {}), f"The settings of {where}"),
                         origin=reader.check(v.origin, ill.get("origin", "generated")),
                         created=reader.check(v.timestamp, ill.get("created"), f"The creation time of {where}")
-                        if ill.get("created") is not None else result.created,
+                        if ill.get("created") is not None
+                        else result.created,
                         selected=reader.check(v.flag, ill.get("selected", False), f"Whether {where} is selected"),
                     )
                 )
             result.segments.append(segment)
         result.characters = _read_characters(reader, doc)
-        for n, raw_src in enumerate(reader.lst(doc.get("source_images", []), "source_images", v.MAX_SOURCE_IMAGES), start=1):
+        for n, raw_src in enumerate(
+            reader.lst(doc.get("source_images", []), "source_images", v.MAX_SOURCE_IMAGES), start=1
+        ):
             src = reader.obj(raw_src, f"source picture {n}")
-            result.source_images.append((
-                image(src.get("image"), f"source picture {n}"),
-                reader.check(v.text, src.get("caption", ""), f"Source picture {n}'s caption", v.MAX_CAPTION),
-            ))
+            result.source_images.append(
+                (
+                    image(src.get("image"), f"source picture {n}"),
+                    reader.check(v.text, src.get("caption", ""), f"Source picture {n}'s caption", v.MAX_CAPTION),
+                )
+            )
         return result
 
 
@@ -304,7 +327,9 @@ def _segment(reader: _Reader, seg: dict[str, Any], n: int, story_text: str) -> I
         start=start,
         end=end,
         prompt_override=reader.check(v.optional_text, seg.get("prompt_override"), f"Page {n}'s prompt", v.MAX_PROMPT),
-        negative_prompt=reader.check(v.optional_text, seg.get("negative_prompt"), f"Page {n}'s negative prompt", v.MAX_PROMPT),
+        negative_prompt=reader.check(
+            v.optional_text, seg.get("negative_prompt"), f"Page {n}'s negative prompt", v.MAX_PROMPT
+        ),
         seed=reader.check(v.seed, seg.get("seed"), f"Page {n}'s seed"),
         locked=reader.check(v.flag, seg.get("locked", False), f"Whether page {n} is locked"),
     )
@@ -332,8 +357,14 @@ def _check_image_name(reader: _Reader, name: Any, n: int) -> str:
     if not isinstance(name, str) or not name:
         raise reader.fail(f"segment {n}'s image must be a file name.")
     bad = (
-        "/" in name or "\\" in name or os.sep in name or (os.altsep and os.altsep in name)
-        or name in (".", "..") or "\x00" in name or ":" in name or len(name) > 255
+        "/" in name
+        or "\\" in name
+        or os.sep in name
+        or (os.altsep and os.altsep in name)
+        or name in (".", "..")
+        or "\x00" in name
+        or ":" in name
+        or len(name) > 255
         or any(ord(ch) < 32 for ch in name)
     )
     if bad:
@@ -365,17 +396,22 @@ def read_manifest(path: Path) -> ImportedProject:
     folder = path.parent
     doc = reader.obj(_load_json(raw, reader, "manifest.json"), "manifest.json")
     if doc.get("format") != MANIFEST_FORMAT:
-        raise reader.fail("it is not a Storybook Studio engine manifest (its \"format\" is not \"storybook-manifest\").")
+        raise reader.fail('it is not a Storybook Studio engine manifest (its "format" is not "storybook-manifest").')
     if doc.get("version") != MANIFEST_VERSION:
-        raise reader.fail(f"it is manifest format version {doc.get('version')!r}; this app reads version {MANIFEST_VERSION}.")
+        raise reader.fail(
+            f"it is manifest format version {doc.get('version')!r}; this app reads version {MANIFEST_VERSION}."
+        )
     story_text = reader.check(v.text, doc.get("source_text", ""), "The story text", v.MAX_STORY)
     raw_title = doc.get("title")
     created = (
         reader.check(v.timestamp, doc.get("created"), "The manifest's creation time")
-        if doc.get("created") is not None else datetime.now(UTC)
+        if doc.get("created") is not None
+        else datetime.now(UTC)
     )
     result = ImportedProject(
-        title=reader.check(v.title, raw_title if isinstance(raw_title, str) and raw_title.strip() else "Untitled story", shorten=True),
+        title=reader.check(
+            v.title, raw_title if isinstance(raw_title, str) and raw_title.strip() else "Untitled story", shorten=True
+        ),
         author=reader.check(v.text, doc.get("author") or "", "The author", v.MAX_AUTHOR),
         style=reader.check(v.text, doc.get("style") or "watercolor", "The style", v.MAX_STYLE),
         profile=reader.check(v.text, doc.get("profile") or "fast", "The model profile", v.MAX_STYLE),
@@ -421,7 +457,9 @@ def read_manifest(path: Path) -> ImportedProject:
                 with open(image_path, "rb") as handle:
                     data = handle.read(MAX_IMAGE_BYTES + 1)
             except OSError as exc:
-                raise reader.fail(f"segment {index}'s picture {name!r} cannot be read ({exc.strerror or exc}).") from None
+                raise reader.fail(
+                    f"segment {index}'s picture {name!r} cannot be read ({exc.strerror or exc})."
+                ) from None
             pic = reader.check(check_image, data, f"Segment {index}'s picture {name!r}")
             settings = reader.check(v.settings, seg.get("settings") or {}, f"The settings of segment {index}")
             if segment.seed is not None:
@@ -431,7 +469,9 @@ def read_manifest(path: Path) -> ImportedProject:
             if segment.negative_prompt is not None:
                 settings.setdefault("negative_prompt", segment.negative_prompt)
             segment.illustrations.append(
-                ImportedIllustration(version=1, image=pic, settings=settings, origin="generated", created=created, selected=True)
+                ImportedIllustration(
+                    version=1, image=pic, settings=settings, origin="generated", created=created, selected=True
+                )
             )
         result.segments.append(segment)
     return result

@@ -8,6 +8,7 @@ In WAL mode a deferred transaction that reads and then writes fails at once with
 locked" when another writer got in between, whatever the busy timeout; IMMEDIATE takes the write
 lock up front and waits for it instead.
 """
+
 from __future__ import annotations
 
 import errno
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from platformdirs import user_data_dir
 from sqlalchemy import Connection, Engine, create_engine, event
 
-from .errors import StorageError
+from storage.errors import StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -218,5 +219,5 @@ def migrate(engine: Engine, db_path: Path, backup_dir: Path) -> Path | None:
 def _known(script: ScriptDirectory, revision: str) -> bool:
     try:
         return script.get_revision(revision) is not None
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unknown or malformed revision id is "not ours" either way
         return False

@@ -2,6 +2,7 @@
 
 Pages show ``error.message`` with ``st.error``; the CLI prints it on stderr and exits with status 1.
 """
+
 from __future__ import annotations
 
 

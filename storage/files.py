@@ -5,6 +5,7 @@ A file is written to a temporary name in its final folder, flushed, fsynced and 
 an unnamed file, never a row naming a missing or truncated one. The start-up sweep removes files no
 row names, but only old ones: a concurrent writer may have written a file it has not committed yet.
 """
+
 from __future__ import annotations
 
 import errno
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from .errors import DiskFullError, InvalidInput, StorageError
+from storage.errors import DiskFullError, InvalidInput, StorageError
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
 # Pillow's own limit (about 89 MP, and only a warning below 179 MP) lets a 292 KB PNG expand to
@@ -65,9 +66,16 @@ def check_image(data: bytes, what: str = "The picture", error: type[StorageError
             width, height = im.size
             if fmt not in FORMAT_EXTENSIONS:
                 raise error(f"{what} is a {fmt or 'unknown'} file; only PNG, JPEG and WebP pictures can be used.")
-            if width < 1 or height < 1 or width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
+            if (
+                width < 1
+                or height < 1
+                or width > MAX_IMAGE_SIDE
+                or height > MAX_IMAGE_SIDE
+                or width * height > MAX_IMAGE_PIXELS
+            ):
                 raise error(
-                    f"{what} is {width}x{height} pixels, larger than the {MAX_IMAGE_PIXELS // 1_000_000} megapixels we accept."
+                    f"{what} is {width}x{height} pixels, larger than the "
+                    f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels we accept."
                 )
             im.verify()
         # verify() checks structure and checksums but not that the pixels decode; decode them too.

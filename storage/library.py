@@ -20,6 +20,7 @@ File rules: a picture's file is written and fsynced before the row naming it com
 removed only while holding the write lock and only when no row names them, and a writer re-checks
 its file under the lock, so a removal and an insert of the same picture cannot cross.
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,20 +38,13 @@ from sqlalchemy import Engine, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from . import validate as v
-from .bundle import (
-    BUNDLE_FORMAT,
-    BUNDLE_VERSION,
-    ImportedProject,
-    read_bundle,
-    read_manifest,
-    write_bundle,
-)
-from .db import BACKUP_DIRNAME, DB_FILENAME, data_home, make_engine, migrate, write_engine
-from .errors import ConflictError, InvalidInput, NotFound, StorageError
-from .files import SWEEP_MIN_AGE_S, CheckedImage, ImageStore, check_image, disk_full
-from .models import Character, Illustration, Project, Segment, SourceImage, utcnow
-from .views import (
+from storage import validate as v
+from storage.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ImportedProject, read_bundle, read_manifest, write_bundle
+from storage.db import BACKUP_DIRNAME, DB_FILENAME, data_home, make_engine, migrate, write_engine
+from storage.errors import ConflictError, InvalidInput, NotFound, StorageError
+from storage.files import SWEEP_MIN_AGE_S, CheckedImage, ImageStore, check_image, disk_full
+from storage.models import Character, Illustration, Project, Segment, SourceImage, utcnow
+from storage.views import (
     CharacterView,
     IllustrationView,
     ProjectSummary,
@@ -61,15 +55,15 @@ from .views import (
 )
 
 __all__ = [
-    "Library",
     "UNSET",
-    "ProjectView",
-    "ProjectSummary",
-    "SegmentView",
-    "IllustrationView",
     "CharacterView",
-    "SourceImageView",
+    "IllustrationView",
+    "Library",
+    "ProjectSummary",
+    "ProjectView",
     "SegmentInput",
+    "SegmentView",
+    "SourceImageView",
 ]
 
 # SQLite result codes (primary, low byte of the extended code).
@@ -129,7 +123,9 @@ class Library:
             self.images = ImageStore(self.home / "images")
         except OSError as exc:
             where = home if home is not None else "the data folder"
-            raise StorageError(f"The library folder {where} cannot be created or opened ({exc.strerror or exc}).") from None
+            raise StorageError(
+                f"The library folder {where} cannot be created or opened ({exc.strerror or exc})."
+            ) from None
         self.db_path = self.home / DB_FILENAME
         self._engine: Engine = make_engine(self.db_path)
         self._reader = sessionmaker(self._engine, expire_on_commit=False)
@@ -300,8 +296,10 @@ class Library:
             ],
             source_images=[
                 SourceImageView(
-                    id=s.id, position=s.position,
-                    image_path=self.images.path_for(s.image_sha256, s.image_ext), caption=s.caption,
+                    id=s.id,
+                    position=s.position,
+                    image_path=self.images.path_for(s.image_sha256, s.image_ext),
+                    caption=s.caption,
                 )
                 for s in sorted(project.source_images, key=lambda s: (s.position, s.id))
             ],
@@ -430,8 +428,12 @@ class Library:
                 covers.setdefault(project_id, self.images.path_for(sha, ext))
         return [
             ProjectSummary(
-                id=pid, title=title, author=author, updated=updated,
-                segment_count=counts.get(pid, 0), cover_image=covers.get(pid),
+                id=pid,
+                title=title,
+                author=author,
+                updated=updated,
+                segment_count=counts.get(pid, 0),
+                cover_image=covers.get(pid),
             )
             for pid, title, author, updated in rows
         ]
@@ -454,8 +456,11 @@ class Library:
         if isinstance(project_id, bool) or not isinstance(project_id, int):
             raise InvalidInput("A project is named by its whole-number id.")
         with self._read() as session:
-            row = session.execute(select(Project.version, Project.updated).where(Project.id == project_id)).first() \
-                if project_id in _ROW_ID_RANGE else None
+            row = (
+                session.execute(select(Project.version, Project.updated).where(Project.id == project_id)).first()
+                if project_id in _ROW_ID_RANGE
+                else None
+            )
         if row is None:
             raise NotFound("That project no longer exists. It may have been deleted in another tab or window.")
         return row.version, row.updated
@@ -556,7 +561,9 @@ class Library:
                 sources = {src.id: src for src in project.source_images}
                 for source_id, caption in caption_changes.items():
                     if source_id not in sources:
-                        raise NotFound("That picture no longer exists. It may have been removed in another tab or window.")
+                        raise NotFound(
+                            "That picture no longer exists. It may have been removed in another tab or window."
+                        )
                     sources[source_id].caption = caption
             if passage_changes:
                 pages = {seg.id: seg for seg in project.segments}
@@ -572,7 +579,9 @@ class Library:
                     story_text += seg.text
                     seg.end = len(story_text)
                 if len(story_text) > v.MAX_STORY:
-                    raise InvalidInput(f"The story would be longer than the longest story we keep ({v.MAX_STORY:,} characters).")
+                    raise InvalidInput(
+                        f"The story would be longer than the longest story we keep ({v.MAX_STORY:,} characters)."
+                    )
                 project.story_text = story_text
             if new_title is not None:
                 project.title = new_title
@@ -610,24 +619,40 @@ class Library:
             if len(title) + len(suffix) > v.MAX_TITLE:
                 title = title[: v.MAX_TITLE - len(suffix) - 1].rstrip() + "…"
             clone = Project(
-                title=title + suffix, author=source.author, style=source.style, profile=source.profile,
-                story_text=source.story_text, setting=source.setting, dedication=source.dedication,
-                created=now, updated=now, version=1,
+                title=title + suffix,
+                author=source.author,
+                style=source.style,
+                profile=source.profile,
+                story_text=source.story_text,
+                setting=source.setting,
+                dedication=source.dedication,
+                created=now,
+                updated=now,
+                version=1,
                 story_settings=copy.deepcopy(source.story_settings),
             )
             session.add(clone)
             for seg in source.segments:
                 new_seg = Segment(
-                    position=seg.position, text=seg.text, start=seg.start, end=seg.end,
-                    prompt_override=seg.prompt_override, negative_prompt=seg.negative_prompt,
-                    seed=seg.seed, locked=seg.locked,
+                    position=seg.position,
+                    text=seg.text,
+                    start=seg.start,
+                    end=seg.end,
+                    prompt_override=seg.prompt_override,
+                    negative_prompt=seg.negative_prompt,
+                    seed=seg.seed,
+                    locked=seg.locked,
                 )
                 clone.segments.append(new_seg)
                 for ill in seg.illustrations:
                     new_seg.illustrations.append(
                         Illustration(
-                            version=ill.version, image_sha256=ill.image_sha256, image_ext=ill.image_ext,
-                            settings=copy.deepcopy(ill.settings), origin=ill.origin, created=ill.created,
+                            version=ill.version,
+                            image_sha256=ill.image_sha256,
+                            image_ext=ill.image_ext,
+                            settings=copy.deepcopy(ill.settings),
+                            origin=ill.origin,
+                            created=ill.created,
                             selected=ill.selected,
                         )
                     )
@@ -635,7 +660,12 @@ class Library:
                 clone.characters.append(Character(position=char.position, name=char.name, description=char.description))
             for src in source.source_images:
                 clone.source_images.append(
-                    SourceImage(position=src.position, image_sha256=src.image_sha256, image_ext=src.image_ext, caption=src.caption)
+                    SourceImage(
+                        position=src.position,
+                        image_sha256=src.image_sha256,
+                        image_ext=src.image_ext,
+                        caption=src.caption,
+                    )
                 )
             session.flush()
             return self._project_view(session, clone.id)
@@ -654,9 +684,7 @@ class Library:
 
     def _project_shas(self, session: Session, project_id: int) -> set[str]:
         shas = set(
-            session.scalars(
-                select(Illustration.image_sha256).join(Segment).where(Segment.project_id == project_id)
-            )
+            session.scalars(select(Illustration.image_sha256).join(Segment).where(Segment.project_id == project_id))
         )
         shas.update(session.scalars(select(SourceImage.image_sha256).where(SourceImage.project_id == project_id)))
         return shas
@@ -699,7 +727,9 @@ class Library:
         if not isinstance(segments, (list, tuple)):
             raise InvalidInput("The pages must be given as a list.")
         if len(segments) > v.MAX_SEGMENTS:
-            raise InvalidInput(f"The story is split into {len(segments):,} pages; the most we keep is {v.MAX_SEGMENTS:,}.")
+            raise InvalidInput(
+                f"The story is split into {len(segments):,} pages; the most we keep is {v.MAX_SEGMENTS:,}."
+            )
         inputs = [self._check_segment_input(item, n, len(story_text)) for n, item in enumerate(segments, start=1)]
         for n, item in enumerate(inputs, start=1):
             if item.end < item.start:
@@ -727,8 +757,14 @@ class Library:
                     seg.locked = bool(seg.locked or item.locked)
                 else:
                     seg = Segment(
-                        text=item.text, start=item.start, end=item.end, prompt_override=item.prompt_override,
-                        negative_prompt=item.negative_prompt, seed=item.seed, locked=item.locked, position=0,
+                        text=item.text,
+                        start=item.start,
+                        end=item.end,
+                        prompt_override=item.prompt_override,
+                        negative_prompt=item.negative_prompt,
+                        seed=item.seed,
+                        locked=item.locked,
+                        position=0,
                     )
                     project.segments.append(seg)
                 ordered.append(seg)
@@ -834,8 +870,14 @@ class Library:
             tail_start = boundary + (len(text) - at - len(tail)) if in_sync else boundary
             head_end = segment.start + len(head) if in_sync else boundary
             new = Segment(
-                text=tail, start=tail_start, end=segment.end, prompt_override=None,
-                negative_prompt=segment.negative_prompt, seed=None, locked=False, position=segment.position + 1,
+                text=tail,
+                start=tail_start,
+                end=segment.end,
+                prompt_override=None,
+                negative_prompt=segment.negative_prompt,
+                seed=None,
+                locked=False,
+                position=segment.position + 1,
             )
             segment.text, segment.end = head, head_end
             pages = list(project.segments)
@@ -876,9 +918,10 @@ class Library:
                         func.count(Illustration.id).filter(Illustration.selected.is_(True)),
                     ).where(Illustration.segment_id == segment.id)
                 ).one()
-                if session.scalar(
-                    sa.select(func.count(Illustration.id)).where(Illustration.segment_id == segment.id)
-                ) >= v.MAX_ILLUSTRATIONS_PER_SEGMENT:
+                if (
+                    session.scalar(sa.select(func.count(Illustration.id)).where(Illustration.segment_id == segment.id))
+                    >= v.MAX_ILLUSTRATIONS_PER_SEGMENT
+                ):
                     raise InvalidInput(
                         f"This page already keeps {v.MAX_ILLUSTRATIONS_PER_SEGMENT:,} pictures; delete some first."
                     )
@@ -891,8 +934,14 @@ class Library:
                         .execution_options(synchronize_session=False)
                     )
                 ill = Illustration(
-                    segment_id=segment.id, version=(last_version or 0) + 1, image_sha256=image.sha256,
-                    image_ext=image.ext, settings=settings, origin=origin, created=utcnow(), selected=make_selected,
+                    segment_id=segment.id,
+                    version=(last_version or 0) + 1,
+                    image_sha256=image.sha256,
+                    image_ext=image.ext,
+                    settings=settings,
+                    origin=origin,
+                    created=utcnow(),
+                    selected=make_selected,
                 )
                 session.add(ill)
                 self._touch(segment.project, bump=False)
@@ -900,12 +949,16 @@ class Library:
                 return self._illustration_view(ill)
         except NotFound:
             self._collect_garbage({image.sha256})
-            raise NotFound("The page this picture was made for no longer exists, so the picture was not kept.") from None
+            raise NotFound(
+                "The page this picture was made for no longer exists, so the picture was not kept."
+            ) from None
 
     def _select(self, session: Session, ill: Illustration) -> None:
         session.execute(
             update(Illustration)
-            .where(Illustration.segment_id == ill.segment_id, Illustration.selected.is_(True), Illustration.id != ill.id)
+            .where(
+                Illustration.segment_id == ill.segment_id, Illustration.selected.is_(True), Illustration.id != ill.id
+            )
             .values(selected=False)
             .execution_options(synchronize_session=False)
         )
@@ -922,7 +975,9 @@ class Library:
             session.flush()
             return self._illustration_view(ill)
 
-    def revert_segment(self, segment_id: int, illustration_id: int, expected_version: int | None = None) -> IllustrationView:
+    def revert_segment(
+        self, segment_id: int, illustration_id: int, expected_version: int | None = None
+    ) -> IllustrationView:
         """Go back to an older picture version of a page (the same as selecting it)."""
         with self._write() as session:
             segment = self._segment(session, segment_id)
@@ -964,14 +1019,19 @@ class Library:
         if not isinstance(images, (list, tuple)):
             raise InvalidInput("The pictures must be given as a list.")
         if len(images) > v.MAX_SOURCE_IMAGES:
-            raise InvalidInput(f"That is {len(images):,} pictures; the most a project keeps is {v.MAX_SOURCE_IMAGES:,}.")
+            raise InvalidInput(
+                f"That is {len(images):,} pictures; the most a project keeps is {v.MAX_SOURCE_IMAGES:,}."
+            )
         checked: list[tuple[CheckedImage, str]] = []
         for n, item in enumerate(images, start=1):
             if not isinstance(item, (tuple, list)) or len(item) != 2:
                 raise InvalidInput(f"Picture {n} must be given as (image bytes, caption).")
             data, caption = item
             checked.append(
-                (check_image(data, f"Picture {n}"), v.text(caption if caption is not None else "", f"Picture {n}'s caption", v.MAX_CAPTION))
+                (
+                    check_image(data, f"Picture {n}"),
+                    v.text(caption if caption is not None else "", f"Picture {n}'s caption", v.MAX_CAPTION),
+                )
             )
         self.images.write_all(image for image, _ in checked)
         with self._write("the pictures were not saved") as session:
@@ -1009,16 +1069,24 @@ class Library:
         if not isinstance(characters, (list, tuple)):
             raise InvalidInput("The characters must be given as a list.")
         if len(characters) > v.MAX_CHARACTERS:
-            raise InvalidInput(f"That is {len(characters):,} characters; the most a project keeps is {v.MAX_CHARACTERS:,}.")
+            raise InvalidInput(
+                f"That is {len(characters):,} characters; the most a project keeps is {v.MAX_CHARACTERS:,}."
+            )
         rows: list[tuple[str, str]] = []
         for n, item in enumerate(characters, start=1):
             if not isinstance(item, (tuple, list)) or len(item) != 2:
                 raise InvalidInput(f"Character {n} must be given as (name, description).")
             name, description = item
-            rows.append((
-                v.text(name, f"Character {n}'s name", v.MAX_NAME, required=True).strip(),
-                v.text(description if description is not None else "", f"Character {n}'s description", v.MAX_DESCRIPTION),
-            ))
+            rows.append(
+                (
+                    v.text(name, f"Character {n}'s name", v.MAX_NAME, required=True).strip(),
+                    v.text(
+                        description if description is not None else "",
+                        f"Character {n}'s description",
+                        v.MAX_DESCRIPTION,
+                    ),
+                )
+            )
         with self._write() as session:
             project = self._project_for_edit(session, project_id, expected_version)
             project.characters.clear()
@@ -1042,7 +1110,8 @@ class Library:
                     data = path.read_bytes()
                 except OSError as exc:
                     raise StorageError(
-                        f"The picture file {path.name} is missing from the library ({exc.strerror}), so the bundle was not made."
+                        f"The picture file {path.name} is missing from the library ({exc.strerror}), "
+                        "so the bundle was not made."
                     ) from None
                 if hashlib.sha256(data).hexdigest() != path.name.split(".")[0]:
                     raise StorageError(f"The picture file {path.name} is damaged, so the bundle was not made.")
@@ -1053,21 +1122,34 @@ class Library:
             "format": BUNDLE_FORMAT,
             "version": BUNDLE_VERSION,
             "project": {
-                "title": view.title, "author": view.author, "style": view.style, "profile": view.profile,
-                "story_text": view.story_text, "created": view.created.isoformat(), "updated": view.updated.isoformat(),
+                "title": view.title,
+                "author": view.author,
+                "style": view.style,
+                "profile": view.profile,
+                "story_text": view.story_text,
+                "created": view.created.isoformat(),
+                "updated": view.updated.isoformat(),
                 **({"setting": view.setting} if view.setting else {}),
                 **({"dedication": view.dedication} if view.dedication else {}),
                 **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
             },
             "segments": [
                 {
-                    "text": seg.text, "start": seg.start, "end": seg.end,
-                    "prompt_override": seg.prompt_override, "negative_prompt": seg.negative_prompt,
-                    "seed": seg.seed, "locked": seg.locked,
+                    "text": seg.text,
+                    "start": seg.start,
+                    "end": seg.end,
+                    "prompt_override": seg.prompt_override,
+                    "negative_prompt": seg.negative_prompt,
+                    "seed": seg.seed,
+                    "locked": seg.locked,
                     "illustrations": [
                         {
-                            "version": ill.version, "image": member(ill.image_path), "settings": ill.settings,
-                            "origin": ill.origin, "created": ill.created.isoformat(), "selected": ill.selected,
+                            "version": ill.version,
+                            "image": member(ill.image_path),
+                            "settings": ill.settings,
+                            "origin": ill.origin,
+                            "created": ill.created.isoformat(),
+                            "selected": ill.selected,
                         }
                         for ill in seg.illustrations
                     ],
@@ -1096,17 +1178,29 @@ class Library:
         with self._write("the project was not imported") as session:
             self._ensure_files(images)
             project = Project(
-                title=imported.title, author=imported.author, style=imported.style, profile=imported.profile,
-                story_text=imported.story_text, setting=imported.setting, dedication=imported.dedication,
+                title=imported.title,
+                author=imported.author,
+                style=imported.style,
+                profile=imported.profile,
+                story_text=imported.story_text,
+                setting=imported.setting,
+                dedication=imported.dedication,
                 created=min(imported.created, now),
-                updated=now, version=1, story_settings=imported.story_settings,
+                updated=now,
+                version=1,
+                story_settings=imported.story_settings,
             )
             session.add(project)
             for position, item in enumerate(imported.segments):
                 seg = Segment(
-                    position=position, text=item.text, start=item.start, end=item.end,
-                    prompt_override=item.prompt_override, negative_prompt=item.negative_prompt,
-                    seed=item.seed, locked=item.locked,
+                    position=position,
+                    text=item.text,
+                    start=item.start,
+                    end=item.end,
+                    prompt_override=item.prompt_override,
+                    negative_prompt=item.negative_prompt,
+                    seed=item.seed,
+                    locked=item.locked,
                 )
                 project.segments.append(seg)
                 ills = sorted(item.illustrations, key=lambda ill: ill.version)
@@ -1114,8 +1208,13 @@ class Library:
                 for ill in ills:
                     seg.illustrations.append(
                         Illustration(
-                            version=ill.version, image_sha256=ill.image.sha256, image_ext=ill.image.ext,
-                            settings=ill.settings, origin=ill.origin, created=ill.created, selected=ill is chosen,
+                            version=ill.version,
+                            image_sha256=ill.image.sha256,
+                            image_ext=ill.image.ext,
+                            settings=ill.settings,
+                            origin=ill.origin,
+                            created=ill.created,
+                            selected=ill is chosen,
                         )
                     )
             for position, (name, description) in enumerate(imported.characters):

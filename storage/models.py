@@ -3,6 +3,7 @@
 The migration scripts in ``storage/migrations/versions`` build exactly this schema; a test compares
 them. Change a table here only together with a new migration.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -83,16 +84,22 @@ class Project(Base):
     story_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     segments: Mapped[list[Segment]] = relationship(
-        back_populates="project", order_by="Segment.position",
-        cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="project",
+        order_by="Segment.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
     characters: Mapped[list[Character]] = relationship(
-        back_populates="project", order_by="Character.position",
-        cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="project",
+        order_by="Character.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
     source_images: Mapped[list[SourceImage]] = relationship(
-        back_populates="project", order_by="SourceImage.position",
-        cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="project",
+        order_by="SourceImage.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 
@@ -112,8 +119,10 @@ class Segment(Base):
 
     project: Mapped[Project] = relationship(back_populates="segments")
     illustrations: Mapped[list[Illustration]] = relationship(
-        back_populates="segment", order_by="Illustration.version",
-        cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="segment",
+        order_by="Illustration.version",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
     __table_args__ = (Index("ix_segments_project_id_position", "project_id", "position"),)

@@ -4,6 +4,7 @@ Titles are capped at MAX_TITLE characters: typing a longer one is an error (the 
 it), while imports (bundles, engine manifests) shorten an over-long title with an ellipsis so the
 whole import is not refused over it. Titles are only ever text: no file or folder is named after one.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import InvalidInput
+from storage.errors import InvalidInput
 
 MAX_TITLE = 200
 MAX_AUTHOR = 200

@@ -1,4 +1,5 @@
 """What the library hands out: frozen snapshots, never live ORM objects or sessions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -64,9 +65,9 @@ class ProjectView:
     segments: list[SegmentView] = field(default_factory=list)
     characters: list[CharacterView] = field(default_factory=list)
     source_images: list[SourceImageView] = field(default_factory=list)
-    story_settings: dict[str, Any] | None = None   # how a generated story was written; None if typed
-    setting: str = ""   # where and when the story happens, for every picture's prompt
-    dedication: str = ""   # printed on its own page after the cover
+    story_settings: dict[str, Any] | None = None  # how a generated story was written; None if typed
+    setting: str = ""  # where and when the story happens, for every picture's prompt
+    dedication: str = ""  # printed on its own page after the cover
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Storybook Studio: `streamlit run studio/Home.py`. The entry point: navigation and the shared sidebar."""
+
 import streamlit as st
 
-st.set_page_config(page_title="Storybook Studio", page_icon="📖", layout="wide",
-                   initial_sidebar_state="expanded")
+st.set_page_config(page_title="Storybook Studio", page_icon="📖", layout="wide", initial_sidebar_state="expanded")
 
 from studio import state as S  # noqa: E402  (set_page_config first)
 from studio import ui  # noqa: E402

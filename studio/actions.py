@@ -11,18 +11,28 @@ picture's settings carry the seed it was drawn with, so every page of a book can
 
 The engine's heavy modules (torch, diffusers) are imported inside the functions that need them.
 """
+
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from engine.errors import InputError, ModelUnavailable
 from engine.imageio import MAX_UPLOAD_BYTES
 from engine.jobs import JobInfo, get_worker
-from storage import (ConflictError, IllustrationView, Library, NotFound, ProjectView, SegmentInput, SegmentView,
-                     StorageError)
+from storage import (
+    ConflictError,
+    IllustrationView,
+    Library,
+    NotFound,
+    ProjectView,
+    SegmentInput,
+    SegmentView,
+    StorageError,
+)
 from storage.bundle import MAX_BUNDLE_BYTES
 from storage.validate import MAX_DEDICATION, MAX_SETTING
 
@@ -45,8 +55,8 @@ def current_profile(name: str | None = None):
 
 @dataclass(frozen=True)
 class ProfileChoice:
-    profile: object                # engine.profiles.Profile
-    note: str | None = None        # one sentence when the project's own profile could not be used
+    profile: object  # engine.profiles.Profile
+    note: str | None = None  # one sentence when the project's own profile could not be used
 
 
 def project_profile(project: ProjectView) -> ProfileChoice:
@@ -67,8 +77,11 @@ def project_profile(project: ProjectView) -> ProfileChoice:
     if project.profile in PROFILES:
         return ProfileChoice(current_profile(project.profile))
     default = current_profile()
-    return ProfileChoice(default, f"This story was made with the '{project.profile}' profile, which no longer "
-                                  f"exists, so the default '{default.name}' profile is used.")
+    return ProfileChoice(
+        default,
+        f"This story was made with the '{project.profile}' profile, which no longer "
+        f"exists, so the default '{default.name}' profile is used.",
+    )
 
 
 def missing_models(profile, roles: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -113,11 +126,12 @@ def download_status(profile_name: str):
 def ensure_illustrator(profile) -> None:
     from engine.profiles import fetch_command
 
-    for role, ref in missing_models(profile, ("illustrator",)):
+    for _role, ref in missing_models(profile, ("illustrator",)):
         raise ModelUnavailable(
             f"The picture model of the '{profile.name}' profile ({ref}) is not downloaded yet: run "
             f"'{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile (in this story's "
-            f"Book details, or in Settings for new stories) to try the studio offline.")
+            f"Book details, or in Settings for new stories) to try the studio offline."
+        )
 
 
 # ------------------------------------------------------------------------------ story and pages
@@ -126,9 +140,9 @@ def ensure_illustrator(profile) -> None:
 @dataclass(frozen=True)
 class SplitOutcome:
     project: ProjectView
-    title: str | None        # the title line the story opened with, if any (it is not a page)
+    title: str | None  # the title line the story opened with, if any (it is not a page)
     pages: int
-    kept_pictures: int       # pages whose text did not change and so kept their pictures
+    kept_pictures: int  # pages whose text did not change and so kept their pictures
 
 
 def plan_pages(text: str, *, sentences: int | None = 2, words: int | None = None) -> tuple[str | None, list]:
@@ -147,12 +161,21 @@ def plan_pages(text: str, *, sentences: int | None = 2, words: int | None = None
     return title, segments
 
 
-def split_story(lib: Library, project_id: int, expected_version: int, text: str, *,
-                sentences: int | None = 2, words: int | None = None) -> SplitOutcome:
+def split_story(
+    lib: Library,
+    project_id: int,
+    expected_version: int,
+    text: str,
+    *,
+    sentences: int | None = 2,
+    words: int | None = None,
+) -> SplitOutcome:
     """Save the story and cut it into pages; pages whose text is unchanged keep their pictures and seeds."""
     if active_jobs(project_id):
-        raise InputError("Pictures are being drawn for this story: stop them, or wait for them, before "
-                         "splitting it into pages again.")
+        raise InputError(
+            "Pictures are being drawn for this story: stop them, or wait for them, before "
+            "splitting it into pages again."
+        )
     title, segments = plan_pages(text, sentences=sentences, words=words)
     inputs = [SegmentInput(text=s.text, start=s.start, end=s.end) for s in segments]
     project = lib.save_story(project_id, expected_version, text, inputs)
@@ -167,8 +190,10 @@ def save_draft(lib: Library, project_id: int, expected_version: int, text: str) 
     from engine.segment import MAX_STORY_CHARS
 
     if len(text) > MAX_STORY_CHARS:
-        raise InputError(f"The story is too long: the limit is {MAX_STORY_CHARS:,} characters and this one "
-                         f"has {len(text):,}, so split it into several books.")
+        raise InputError(
+            f"The story is too long: the limit is {MAX_STORY_CHARS:,} characters and this one "
+            f"has {len(text):,}, so split it into several books."
+        )
     return lib.update_project(project_id, expected_version, story_text=text)
 
 
@@ -176,8 +201,10 @@ def _pages_of(lib: Library, project_id: int, segment_id: int) -> tuple[ProjectVi
     """The project, its pages and the index of one of them, for moving or deleting a page."""
     project = lib.get_project(project_id)
     if told_from_pictures(project):
-        raise InputError("A story told from pictures follows their order, one page a picture: start it again "
-                         "on the From images page with the pictures you want, in the order you want.")
+        raise InputError(
+            "A story told from pictures follows their order, one page a picture: start it again "
+            "on the From images page with the pictures you want, in the order you want."
+        )
     pages = list(project.segments)
     i = next((k for k, seg in enumerate(pages) if seg.id == segment_id), None)
     if i is None:
@@ -192,10 +219,10 @@ def _save_pages(lib: Library, project: ProjectView, expected_version: int, order
     stays where it was. Pages whose offsets no longer line up with the text are joined by blank lines.
     """
     pages, text = list(project.segments), project.story_text
-    if all(0 <= a.start <= a.end <= b.start for a, b in zip(pages, pages[1:])) and pages[-1].end <= len(text):
-        head, tail = text[:pages[0].start], text[pages[-1].end:]
-        body = {seg.id: text[seg.start:seg.end] for seg in pages}
-        gaps = [text[a.end:b.start] for a, b in zip(pages, pages[1:])]
+    if all(0 <= a.start <= a.end <= b.start for a, b in itertools.pairwise(pages)) and pages[-1].end <= len(text):
+        head, tail = text[: pages[0].start], text[pages[-1].end :]
+        body = {seg.id: text[seg.start : seg.end] for seg in pages}
+        gaps = [text[a.end : b.start] for a, b in itertools.pairwise(pages)]
     else:
         head, tail, body, gaps = "", "", {seg.id: seg.text for seg in pages}, ["\n\n"] * (len(pages) - 1)
     pieces, inputs, at = [head], [], len(head)
@@ -224,9 +251,10 @@ def delete_page(lib: Library, project_id: int, segment_id: int, expected_version
     """Take a page out of the story, with its pictures; its passage leaves the story text too."""
     project, pages, i = _pages_of(lib, project_id, segment_id)
     if len(pages) == 1:
-        raise InputError("This is the story's only page: change the story text instead, or delete the story "
-                         "in the library.")
-    return _save_pages(lib, project, expected_version, pages[:i] + pages[i + 1:])
+        raise InputError(
+            "This is the story's only page: change the story text instead, or delete the story in the library."
+        )
+    return _save_pages(lib, project, expected_version, pages[:i] + pages[i + 1 :])
 
 
 def split_points(text: str) -> list[tuple[int, str]]:
@@ -251,8 +279,9 @@ def split_points(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def create_project(lib: Library, title: str = "", author: str = "", story_text: str = "",
-                   profile: str | None = None) -> ProjectView:
+def create_project(
+    lib: Library, title: str = "", author: str = "", story_text: str = "", profile: str | None = None
+) -> ProjectView:
     """A new project; it records `profile`, else the current default profile (see project_profile)."""
     from engine.profiles import DEFAULT_PROFILE
     from engine.prompts import DEFAULT_STYLE
@@ -262,8 +291,13 @@ def create_project(lib: Library, title: str = "", author: str = "", story_text: 
             profile = current_profile().name
         except InputError:
             profile = DEFAULT_PROFILE
-    return lib.create_project((title or "").strip() or DEFAULT_TITLE, author=author or "", style=DEFAULT_STYLE,
-                              profile=profile, story_text=story_text)
+    return lib.create_project(
+        (title or "").strip() or DEFAULT_TITLE,
+        author=author or "",
+        style=DEFAULT_STYLE,
+        profile=profile,
+        story_text=story_text,
+    )
 
 
 def open_sample(lib: Library) -> ProjectView:
@@ -278,14 +312,15 @@ def open_sample(lib: Library) -> ProjectView:
 
 @dataclass(frozen=True)
 class JobStart:
-    job_id: str | None             # None: nothing needed drawing
-    project: ProjectView           # the project as it is after the seeds were stored
-    drawing: tuple[int, ...]       # segment ids in the job, in page order
-    kept: tuple[int, ...] = ()     # segment ids left alone because they already have a picture
+    job_id: str | None  # None: nothing needed drawing
+    project: ProjectView  # the project as it is after the seeds were stored
+    drawing: tuple[int, ...]  # segment ids in the job, in page order
+    kept: tuple[int, ...] = ()  # segment ids left alone because they already have a picture
 
 
-def illustrate_all(lib: Library, project_id: int, expected_version: int, *, redo: bool = False,
-                   profile=None) -> JobStart:
+def illustrate_all(
+    lib: Library, project_id: int, expected_version: int, *, redo: bool = False, profile=None
+) -> JobStart:
     """Draw every page that has no picture yet (every page with redo=True) in one job.
 
     A page without a seed gets one; with redo=True every unlocked page gets a fresh seed, while a
@@ -311,8 +346,9 @@ def illustrate_all(lib: Library, project_id: int, expected_version: int, *, redo
     return JobStart(_submit(lib, project, pages, profile, label), project, tuple(s.id for s in pages), kept)
 
 
-def regenerate(lib: Library, project_id: int, segment_id: int, expected_version: int, *,
-               new_seed: bool = True, profile=None) -> JobStart:
+def regenerate(
+    lib: Library, project_id: int, segment_id: int, expected_version: int, *, new_seed: bool = True, profile=None
+) -> JobStart:
     """Draw one page again: with a new seed, or with its stored seed (and its edited prompt)."""
     project = lib.get_project(project_id)
     if project.version != expected_version:
@@ -336,8 +372,14 @@ def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -
     from engine.imageio import load_image, to_png_bytes
 
     loaded = load_image(data, name=name)
-    settings = {"source": "upload", "file_name": (name or "")[:200], "format": loaded.format,
-                "width": loaded.image.width, "height": loaded.image.height, "notes": list(loaded.notes)}
+    settings = {
+        "source": "upload",
+        "file_name": (name or "")[:200],
+        "format": loaded.format,
+        "width": loaded.image.width,
+        "height": loaded.image.height,
+        "notes": list(loaded.notes),
+    }
     view = lib.add_illustration(segment_id, to_png_bytes(loaded.image), settings, origin="uploaded", select=True)
     return view, list(loaded.notes)
 
@@ -346,7 +388,7 @@ MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; mor
 MAX_SETTING_CHARS = MAX_SETTING  # where and when the story happens, on every page's prompt
 MAX_DEDICATION_CHARS = MAX_DEDICATION  # printed on its own page after the cover
 MAX_PICTURE_MB = MAX_UPLOAD_BYTES // 2**20  # what the picture loader takes; the uploaders ask for no more
-MAX_BUNDLE_MB = MAX_BUNDLE_BYTES // 2**20   # what the library imports (server.maxUploadSize allows it)
+MAX_BUNDLE_MB = MAX_BUNDLE_BYTES // 2**20  # what the library imports (server.maxUploadSize allows it)
 
 
 def emoji_font() -> Path | None:
@@ -373,21 +415,25 @@ def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         if name.casefold() in seen:
             raise InputError(f"Two characters are called “{name}”: give each its own name, or keep one of them.")
         if len(description) > MAX_DESCRIPTION_CHARS:
-            raise InputError(f"{name}'s description is {len(description):,} characters long; keep it under "
-                             f"{MAX_DESCRIPTION_CHARS} (a few words a picture can show).")
+            raise InputError(
+                f"{name}'s description is {len(description):,} characters long; keep it under "
+                f"{MAX_DESCRIPTION_CHARS} (a few words a picture can show)."
+            )
         seen.add(name.casefold())
         out.append((name, description))
     return out
 
 
-def prompt_preview(text: str, style: str, characters: Sequence[tuple[str, str]] = (),
-                   override: str | None = None, setting: str = "") -> str:
+def prompt_preview(
+    text: str, style: str, characters: Sequence[tuple[str, str]] = (), override: str | None = None, setting: str = ""
+) -> str:
     """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly)."""
     from engine.prompts import build_prompt
 
     try:
-        return build_prompt(text, style, characters=list(characters) or None, setting=setting or None,
-                            override=override).prompt
+        return build_prompt(
+            text, style, characters=list(characters) or None, setting=setting or None, override=override
+        ).prompt
     except InputError:
         return override or ""
 
@@ -448,8 +494,10 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
         ctx.progress(0, message="Getting the picture model ready…")
         from engine.illustrate import PageSpec, illustrate_pages
 
-        specs = [PageSpec(key=key, text=text, seed=seed, prompt_override=override, negative_prompt=negative)
-                 for key, text, seed, override, negative in pages_to_draw]
+        specs = [
+            PageSpec(key=key, text=text, seed=seed, prompt_override=override, negative_prompt=negative)
+            for key, text, seed, override, negative in pages_to_draw
+        ]
         ready, steps_done = 0, 0
 
         def status() -> str:
@@ -466,8 +514,16 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
             ctx.emit(result)
             ctx.progress(steps_done, message=status())
 
-        illustrate_pages(specs, profile, style=style, characters=characters, setting=setting, on_image=on_image,
-                         on_progress=on_progress, should_cancel=lambda: ctx.cancelled)
+        illustrate_pages(
+            specs,
+            profile,
+            style=style,
+            characters=characters,
+            setting=setting,
+            on_image=on_image,
+            on_progress=on_progress,
+            should_cancel=lambda: ctx.cancelled,
+        )
 
     def save(result) -> None:
         # Runs on the worker's saver thread while the next pictures are drawn.
@@ -480,8 +536,14 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
             # The page was merged, re-split or deleted while its picture was being drawn: nothing to keep.
             log.info("picture for page %s dropped: the page no longer exists", result.key)
 
-    return get_worker().submit(run, kind=KIND_ILLUSTRATE, label=label, total=count, on_result=save,
-                               meta={"project_id": project.id, "segment_ids": tuple(s.id for s in pages)})
+    return get_worker().submit(
+        run,
+        kind=KIND_ILLUSTRATE,
+        label=label,
+        total=count,
+        on_result=save,
+        meta={"project_id": project.id, "segment_ids": tuple(s.id for s in pages)},
+    )
 
 
 # --- images to story ---------------------------------------------------------------------------------
@@ -494,20 +556,23 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
 # not made stale by them, while two people's edits still conflict.
 
 KIND_STORY = "story"
-STORY_SOURCE = "images"                 # story_settings["source"] of a story written from pictures
+STORY_SOURCE = "images"  # story_settings["source"] of a story written from pictures
 
 
 def told_from_pictures(project: ProjectView | None) -> bool:
     """Whether the story was written from pictures (its pages pair with its source pictures by position)."""
     return project is not None and (project.story_settings or {}).get("source") == STORY_SOURCE
+
+
 PLACEHOLDER_PASSAGE = "(The words for picture {n} are still to be written.)"
-_STORED_PNG_LIMIT = 40 * 1024 * 1024     # storage keeps pictures up to 50 MB; bigger PNGs go as JPEG
+_STORED_PNG_LIMIT = 40 * 1024 * 1024  # storage keeps pictures up to 50 MB; bigger PNGs go as JPEG
 _MODEL_NAMES = {"illustrator": "picture model", "captioner": "picture reader", "storyteller": "storyteller"}
 
 
 @dataclass(frozen=True)
 class PictureRead:
     """One uploaded file as the hardened loader read it: a thumbnail and notes, or the refusal sentence."""
+
     name: str
     thumbnail: bytes | None = None
     notes: tuple[str, ...] = ()
@@ -523,8 +588,8 @@ class PictureRead:
 class StoryStart:
     job_id: str
     project: ProjectView
-    refused: tuple[str, ...] = ()     # one sentence per file left out
-    notes: tuple[str, ...] = ()       # changes a person would notice ("animated, first frame used")
+    refused: tuple[str, ...] = ()  # one sentence per file left out
+    notes: tuple[str, ...] = ()  # changes a person would notice ("animated, first frame used")
 
 
 def read_picture(data: bytes, name: str = "", thumb_side: int = 320) -> PictureRead:
@@ -549,7 +614,8 @@ def ensure_models(profile, roles: Sequence[str]) -> None:
         raise ModelUnavailable(
             f"The {_MODEL_NAMES.get(role, role)} model of the '{profile.name}' profile ({ref}) is not downloaded "
             f"yet: run '{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile (in the "
-            f"storyboard's Book details, or in Settings for new stories) to try the studio offline.")
+            f"storyboard's Book details, or in Settings for new stories) to try the studio offline."
+        )
 
 
 def check_story_request(count: int | None, *, hints: str, tone: str, age: int, words_per_picture: int) -> None:
@@ -559,22 +625,35 @@ def check_story_request(count: int | None, *, hints: str, tone: str, age: int, w
     if count is not None and count < 1:
         raise InputError("Add at least one picture (PNG, JPEG or WebP) to tell a story from.")
     if count is not None and count > MAX_CAPTIONS:
-        raise InputError(f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {count}: "
-                         f"leave {count - MAX_CAPTIONS} out.")
+        raise InputError(
+            f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {count}: "
+            f"leave {count - MAX_CAPTIONS} out."
+        )
     if len(hints or "") > MAX_HINTS_CHARS:
         raise InputError(f"The hints are {len(hints)} characters long; keep them under {MAX_HINTS_CHARS}.")
     if tone not in TONES:
         raise InputError(f"Choose one of the tones: {', '.join(TONES)}.")
     if isinstance(age, bool) or not isinstance(age, int) or not MIN_AGE <= age <= MAX_AGE:
         raise InputError(f"The reader's age must be a whole number from {MIN_AGE} to {MAX_AGE}.")
-    if isinstance(words_per_picture, bool) or not isinstance(words_per_picture, int) \
-            or not MIN_WORDS <= words_per_picture <= MAX_WORDS:
+    if (
+        isinstance(words_per_picture, bool)
+        or not isinstance(words_per_picture, int)
+        or not MIN_WORDS <= words_per_picture <= MAX_WORDS
+    ):
         raise InputError(f"Words per picture must be a whole number from {MIN_WORDS} to {MAX_WORDS}.")
 
 
-def start_story_from_images(lib: Library, pictures: Sequence[tuple[bytes, str]], *, hints: str = "",
-                            tone: str = "gentle", age: int = 6, words_per_picture: int = 60,
-                            seed: int | None = None, profile=None) -> StoryStart:
+def start_story_from_images(
+    lib: Library,
+    pictures: Sequence[tuple[bytes, str]],
+    *,
+    hints: str = "",
+    tone: str = "gentle",
+    age: int = 6,
+    words_per_picture: int = 60,
+    seed: int | None = None,
+    profile=None,
+) -> StoryStart:
     """A new project from (bytes, file name) pictures, in order, and the job that writes its story.
 
     Files the loader refuses are left out (their sentences come back in `refused`); the rest are saved
@@ -601,12 +680,24 @@ def start_story_from_images(lib: Library, pictures: Sequence[tuple[bytes, str]],
             refused.append(exc.message)
             continue
         notes.extend(loaded.notes)
-        usable.append((_storable(loaded.image), {
-            "source": "upload", "file_name": (name or "")[:200], "format": loaded.format,
-            "width": loaded.image.width, "height": loaded.image.height, "notes": list(loaded.notes)}))
+        usable.append(
+            (
+                _storable(loaded.image),
+                {
+                    "source": "upload",
+                    "file_name": (name or "")[:200],
+                    "format": loaded.format,
+                    "width": loaded.image.width,
+                    "height": loaded.image.height,
+                    "notes": list(loaded.notes),
+                },
+            )
+        )
     if not usable:
-        raise InputError("None of the pictures can be used, so no story was started: add PNG, JPEG or WebP "
-                         "pictures that open on your computer.")
+        raise InputError(
+            "None of the pictures can be used, so no story was started: add PNG, JPEG or WebP "
+            "pictures that open on your computer."
+        )
     check_story_request(len(usable), hints=hints, tone=tone, age=age, words_per_picture=words_per_picture)
 
     seed = new_seed() if seed is None else int(seed)
@@ -618,12 +709,26 @@ def start_story_from_images(lib: Library, pictures: Sequence[tuple[bytes, str]],
         project = lib.save_story(project.id, project.version, "", pages)
         for seg, (png, settings) in zip(project.segments, usable):
             lib.add_illustration(seg.id, png, settings, origin="uploaded", select=True)
-        request = {"hints": hints, "tone": tone, "age": age, "words_per_picture": words_per_picture,
-                   "temperature": DEFAULT_TEMPERATURE, "seed": seed}
-        project = lib.update_project(project.id, project.version, story_settings={
-            "source": STORY_SOURCE, "request": request, "profile": profile.name,
-            "captioner": profile.model("captioner"), "storyteller": profile.model("storyteller"),
-            "placeholder_title": title})
+        request = {
+            "hints": hints,
+            "tone": tone,
+            "age": age,
+            "words_per_picture": words_per_picture,
+            "temperature": DEFAULT_TEMPERATURE,
+            "seed": seed,
+        }
+        project = lib.update_project(
+            project.id,
+            project.version,
+            story_settings={
+                "source": STORY_SOURCE,
+                "request": request,
+                "profile": profile.name,
+                "captioner": profile.model("captioner"),
+                "storyteller": profile.model("storyteller"),
+                "placeholder_title": title,
+            },
+        )
     except Exception:
         # Half a project is worse than none: the person starts again with the same files.
         try:
@@ -635,8 +740,9 @@ def start_story_from_images(lib: Library, pictures: Sequence[tuple[bytes, str]],
     return StoryStart(job_id, project, tuple(refused), tuple(notes))
 
 
-def write_story_again(lib: Library, project_id: int, expected_version: int, *, new_seed: bool = True,
-                      profile=None) -> JobStart:
+def write_story_again(
+    lib: Library, project_id: int, expected_version: int, *, new_seed: bool = True, profile=None
+) -> JobStart:
     """Write every passage again from the stored pictures (and their captions, when all have one).
 
     With new_seed=False the stored seed is used, so the same models write the same story again.
@@ -648,9 +754,11 @@ def write_story_again(lib: Library, project_id: int, expected_version: int, *, n
     if settings.get("source") != STORY_SOURCE or not project.source_images:
         raise InputError("This story was not told from pictures, so there is nothing to write it from.")
     if len(project.segments) != len(project.source_images):
-        raise InputError(f"The story now has {plural_pages(len(project.segments))} for "
-                         f"{len(project.source_images)} pictures (pages were split or merged), so it cannot be "
-                         "written again picture by picture.")
+        raise InputError(
+            f"The story now has {plural_pages(len(project.segments))} for "
+            f"{len(project.source_images)} pictures (pages were split or merged), so it cannot be "
+            "written again picture by picture."
+        )
     if active_story_jobs(project_id):
         raise InputError("The story is being written right now: wait for it to finish first.")
     profile = profile or project_profile(project).profile
@@ -664,8 +772,7 @@ def write_story_again(lib: Library, project_id: int, expected_version: int, *, n
     return JobStart(job_id, project, tuple(s.id for s in project.segments))
 
 
-def retell_passage(lib: Library, project_id: int, segment_id: int, expected_version: int, *,
-                   profile=None) -> JobStart:
+def retell_passage(lib: Library, project_id: int, segment_id: int, expected_version: int, *, profile=None) -> JobStart:
     """Write one passage again (Storyteller.retell on the stored story); the other passages stay as they are."""
     project = lib.get_project(project_id)
     if project.version != expected_version:
@@ -691,13 +798,22 @@ def retell_passage(lib: Library, project_id: int, segment_id: int, expected_vers
         except NotFound:
             log.info("passage for page %s dropped: the page no longer exists", segment_id)
             return
-        _job_write(lib, pid, lambda p: lib.save_job_output(
-            pid, based_on=p.version, story_settings={**(p.story_settings or {}), "story": told.settings}))
+        _job_write(
+            lib,
+            pid,
+            lambda p: lib.save_job_output(
+                pid, based_on=p.version, story_settings={**(p.story_settings or {}), "story": told.settings}
+            ),
+        )
 
-    job_id = get_worker().submit(run, kind=KIND_STORY, label=f"Words for picture {index + 1} of “{project.title}”",
-                                 total=1, on_result=save,
-                                 meta={"project_id": pid, "segment_ids": (segment_id,), "action": "retell",
-                                       "results_before_passages": 0})
+    job_id = get_worker().submit(
+        run,
+        kind=KIND_STORY,
+        label=f"Words for picture {index + 1} of “{project.title}”",
+        total=1,
+        on_result=save,
+        meta={"project_id": pid, "segment_ids": (segment_id,), "action": "retell", "results_before_passages": 0},
+    )
     return JobStart(job_id, project, (segment_id,))
 
 
@@ -723,14 +839,22 @@ def stored_story(project: ProjectView):
     settings = project.story_settings or {}
     told = settings.get("story")
     if settings.get("source") != STORY_SOURCE or not isinstance(told, dict):
-        raise InputError("This story has not been written from pictures yet, so a passage cannot be written "
-                         "again: write the story first, or edit the passage by hand.")
+        raise InputError(
+            "This story has not been written from pictures yet, so a passage cannot be written "
+            "again: write the story first, or edit the passage by hand."
+        )
     if len(told.get("captions") or []) != len(project.segments):
-        raise InputError(f"The story now has {plural_pages(len(project.segments))} for "
-                         f"{len(told.get('captions') or [])} pictures (pages were split or merged), so a passage "
-                         "cannot be written again: edit it by hand instead.")
-    return Story(title=project.title, passages=[s.text for s in project.segments],
-                 seed=int(settings.get("seed", told.get("seed", 0))), settings=told)
+        raise InputError(
+            f"The story now has {plural_pages(len(project.segments))} for "
+            f"{len(told.get('captions') or [])} pictures (pages were split or merged), so a passage "
+            "cannot be written again: edit it by hand instead."
+        )
+    return Story(
+        title=project.title,
+        passages=[s.text for s in project.segments],
+        seed=int(settings.get("seed", told.get("seed", 0))),
+        settings=told,
+    )
 
 
 def story_report(project: ProjectView) -> tuple[dict, list[dict | None]]:
@@ -821,8 +945,9 @@ def _resync_story_text(lib: Library, project: ProjectView) -> ProjectView:
         start = len(story_text)
         story_text += seg.text
         pages.append(SegmentInput(text=seg.text, start=start, end=len(story_text)))
-    if story_text == project.story_text and all((p.start, p.end) == (s.start, s.end)
-                                                for p, s in zip(pages, project.segments)):
+    if story_text == project.story_text and all(
+        (p.start, p.end) == (s.start, s.end) for p, s in zip(pages, project.segments)
+    ):
         return project
     return lib.save_story(project.id, project.version, story_text, pages)
 
@@ -859,13 +984,19 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
             ctx.progress(count + done, message=f"Writing the story… {done} of {count} passages written")
 
         def written(index: int, passage: str) -> None:
-            ctx.emit(("passage", (index, passage)))   # saved while the next passage is written
+            ctx.emit(("passage", (index, passage)))  # saved while the next passage is written
 
         story = Storyteller(profile=profile).tell(
-            captions, hints=request.get("hints", ""), tone=request.get("tone", "gentle"),
-            age=int(request.get("age", 6)), words_per_picture=int(request.get("words_per_picture", 60)),
-            temperature=float(request.get("temperature", 0.8)), seed=int(request.get("seed", 0)), progress=wrote,
-            on_passage=written)
+            captions,
+            hints=request.get("hints", ""),
+            tone=request.get("tone", "gentle"),
+            age=int(request.get("age", 6)),
+            words_per_picture=int(request.get("words_per_picture", 60)),
+            temperature=float(request.get("temperature", 0.8)),
+            seed=int(request.get("seed", 0)),
+            progress=wrote,
+            on_passage=written,
+        )
         ctx.emit(("story", story))
 
     def save(result) -> None:
@@ -894,9 +1025,19 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
         _job_write(lib, pid, finish)
 
     label = f"Story for {count} picture{'s' if count != 1 else ''} (“{project.title}”)"
-    return get_worker().submit(run, kind=KIND_STORY, label=label, total=2 * count, on_result=save,
-                               meta={"project_id": pid, "segment_ids": segment_ids, "action": "tell",
-                                     "results_before_passages": 0 if captions_known else 1})
+    return get_worker().submit(
+        run,
+        kind=KIND_STORY,
+        label=label,
+        total=2 * count,
+        on_result=save,
+        meta={
+            "project_id": pid,
+            "segment_ids": segment_ids,
+            "action": "tell",
+            "results_before_passages": 0 if captions_known else 1,
+        },
+    )
 
 
 # --- export ------------------------------------------------------------------------------------------
@@ -906,15 +1047,15 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
 
 @dataclass(frozen=True)
 class ExportOutcome:
-    key: tuple                       # export_key(): what this PDF was made from
+    key: tuple  # export_key(): what this PDF was made from
     pdf: bytes
     page_count: int
-    warnings: tuple[str, ...]        # everything exports found: low-resolution pictures, missing files…
-    low_dpi: tuple[tuple[int | None, float], ...]   # (story page index or None for the cover, dpi)
-    previews: tuple[bytes, ...]      # PNGs of the first pages; empty when they cannot be drawn
-    preview_note: str | None         # why there is no preview, in a sentence
-    zip: bytes                       # the pictures and story.md
-    file_stem: str                   # a safe file name for the downloads, from the title
+    warnings: tuple[str, ...]  # everything exports found: low-resolution pictures, missing files…
+    low_dpi: tuple[tuple[int | None, float], ...]  # (story page index or None for the cover, dpi)
+    previews: tuple[bytes, ...]  # PNGs of the first pages; empty when they cannot be drawn
+    preview_note: str | None  # why there is no preview, in a sentence
+    zip: bytes  # the pictures and story.md
+    file_stem: str  # a safe file name for the downloads, from the title
 
 
 def export_key(project: ProjectView, options) -> tuple:
@@ -946,8 +1087,10 @@ def export_book(project: ProjectView, options, *, preview_pages: int = 3, previe
     previews: list[bytes] = []
     note = None
     if not preview_available():
-        note = ("The preview needs poppler's pdftoppm, which is not installed on this computer "
-                "(apt-get install poppler-utils); the PDF itself is complete.")
+        note = (
+            "The preview needs poppler's pdftoppm, which is not installed on this computer "
+            "(apt-get install poppler-utils); the PDF itself is complete."
+        )
     else:
         try:
             previews = render_preview(result.pdf, pages=preview_pages, dpi=preview_dpi)
@@ -955,6 +1098,14 @@ def export_book(project: ProjectView, options, *, preview_pages: int = 3, previe
             note = exc.message
     low = tuple((r.page_index, r.dpi) for r in result.image_reports if not r.ok and r.dpi > 0)
     stem = re.sub(r"[^A-Za-z0-9]+", "-", project.title).strip("-").lower()[:60] or "storybook"
-    return ExportOutcome(key=export_key(project, options), pdf=result.pdf, page_count=result.page_count,
-                         warnings=tuple(dict.fromkeys(result.warnings)), low_dpi=low, previews=tuple(previews),
-                         preview_note=note, zip=archive, file_stem=stem)
+    return ExportOutcome(
+        key=export_key(project, options),
+        pdf=result.pdf,
+        page_count=result.page_count,
+        warnings=tuple(dict.fromkeys(result.warnings)),
+        low_dpi=low,
+        previews=tuple(previews),
+        preview_note=note,
+        zip=archive,
+        file_stem=stem,
+    )

@@ -8,6 +8,7 @@ reload throws away what the user typed and shows what is stored, and a fingerpri
 value, so a widget resets when its stored value changed (after a merge, a split, or an edit saved from
 another place) but keeps what the user is typing otherwise.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -16,23 +17,23 @@ import zlib
 QP_PROJECT = "project"
 
 # --- session_state keys ---------------------------------------------------------------------------
-PROJECT_ID = "sb.project_id"              # int | None: the open project
-BASE_VERSION = "sb.base_version"          # dict[int, int]: project id -> version the page's edits are based on
-RELOAD_GEN = "sb.reload_gen"              # int: bumped by "Reload" so every editing widget starts afresh
-FLASH = "sb.flash"                        # list[(kind, message)]: shown once at the top of the next run
-RECENT_ACTIONS = "sb.recent_actions"      # dict[str, float]: action name -> when it last ended (double clicks)
-STORY_NOT_KEPT = "sb.story_not_kept"     # (project id, why) when the story text typed last could not be kept
-DRAFTS = "sb.drafts"                      # dict[str, object]: editor widget key -> the stored value it started from
-SEEN_JOBS = "sb.seen_jobs"                # set[str]: finished jobs whose outcome the user dismissed
-SPLIT_MODE = "sb.split_mode"              # "sentences" | "words"
-SPLIT_SENTENCES = "sb.split_sentences"    # int: sentences per page
-SPLIT_WORDS = "sb.split_words"            # int: words per page
-REDO_ALL = "sb.redo_all"                  # bool: "illustrate all" redraws pages that have a picture
-LIBRARY_SEARCH = "sb.library.search"      # str
+PROJECT_ID = "sb.project_id"  # int | None: the open project
+BASE_VERSION = "sb.base_version"  # dict[int, int]: project id -> version the page's edits are based on
+RELOAD_GEN = "sb.reload_gen"  # int: bumped by "Reload" so every editing widget starts afresh
+FLASH = "sb.flash"  # list[(kind, message)]: shown once at the top of the next run
+RECENT_ACTIONS = "sb.recent_actions"  # dict[str, float]: action name -> when it last ended (double clicks)
+STORY_NOT_KEPT = "sb.story_not_kept"  # (project id, why) when the story text typed last could not be kept
+DRAFTS = "sb.drafts"  # dict[str, object]: editor widget key -> the stored value it started from
+SEEN_JOBS = "sb.seen_jobs"  # set[str]: finished jobs whose outcome the user dismissed
+SPLIT_MODE = "sb.split_mode"  # "sentences" | "words"
+SPLIT_SENTENCES = "sb.split_sentences"  # int: sentences per page
+SPLIT_WORDS = "sb.split_words"  # int: words per page
+REDO_ALL = "sb.redo_all"  # bool: "illustrate all" redraws pages that have a picture
+LIBRARY_SEARCH = "sb.library.search"  # str
 CONFIRM_DELETE = "sb.library.confirm_delete"  # int | None: project awaiting "delete"
 CONFIRM_PAGE_DELETE = "sb.confirm_page_delete"  # int | None: the page awaiting "delete the page"
-UNDO_DELETE = "sb.library.undo_delete"    # (title, bundle bytes) of the story deleted last, to bring it back
-UPLOAD_GEN = "sb.upload_gen"              # int: bumped to clear file uploaders after a successful upload
+UNDO_DELETE = "sb.library.undo_delete"  # (title, bundle bytes) of the story deleted last, to bring it back
+UPLOAD_GEN = "sb.upload_gen"  # int: bumped to clear file uploaders after a successful upload
 SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the settings page, before it is saved
 # Keyed widgets named after what they belong to (ID: a project, page or picture id):
 #   library:    menu.ID (card menu popover), open.ID, rename.title.ID, rename.go.ID, dup.ID, export.ID,
@@ -45,28 +46,28 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 
 # From images (views/from_images.py)
 IMAGES_UPLOAD_GEN = "sb.images.upload_gen"  # int: bumped to empty the picture uploader once a story is started
-IMAGES_READ = "sb.images.read"            # dict[str, actions.PictureRead]: each upload read once, by file id
-IMAGES_ORDER = "sb.images.order"          # list[str]: the uploads' file ids in the order the user chose
-IMAGES_LEFT_OUT = "sb.images.left_out"    # list[str]: uploads the user left out of the story (still uploaded)
-IMAGES_HINTS = "sb.images.hints"          # str: names of people or pets, the place, what happened
-IMAGES_TONE = "sb.images.tone"            # str: a key of engine.storyteller.TONES
-IMAGES_AGE = "sb.images.age"              # int: the reader's age
-IMAGES_WORDS = "sb.images.words"          # int: words per picture
-IMAGES_NEW = "sb.images.new"              # bool: show the uploader although a story from pictures is open
+IMAGES_READ = "sb.images.read"  # dict[str, actions.PictureRead]: each upload read once, by file id
+IMAGES_ORDER = "sb.images.order"  # list[str]: the uploads' file ids in the order the user chose
+IMAGES_LEFT_OUT = "sb.images.left_out"  # list[str]: uploads the user left out of the story (still uploaded)
+IMAGES_HINTS = "sb.images.hints"  # str: names of people or pets, the place, what happened
+IMAGES_TONE = "sb.images.tone"  # str: a key of engine.storyteller.TONES
+IMAGES_AGE = "sb.images.age"  # int: the reader's age
+IMAGES_WORDS = "sb.images.words"  # int: words per picture
+IMAGES_NEW = "sb.images.new"  # bool: show the uploader although a story from pictures is open
 
 # Export (views/export.py)
-EXPORT_ALL_PAGES = "sb.export.all_pages"   # (export key, PNGs of every page) once asked for
-EXPORT_RESULT = "sb.export.result"        # actions.ExportOutcome: the last PDF made (reruns reuse it)
-EXPORT_LAYOUT = "sb.export.layout"        # str: a key of exports.LAYOUTS
-EXPORT_SIZE = "sb.export.size"            # str: a key of exports.PAGE_SIZES
+EXPORT_ALL_PAGES = "sb.export.all_pages"  # (export key, PNGs of every page) once asked for
+EXPORT_RESULT = "sb.export.result"  # actions.ExportOutcome: the last PDF made (reruns reuse it)
+EXPORT_LAYOUT = "sb.export.layout"  # str: a key of exports.LAYOUTS
+EXPORT_SIZE = "sb.export.size"  # str: a key of exports.PAGE_SIZES
 EXPORT_ORIENTATION = "sb.export.orientation"  # "auto" | "portrait" | "landscape"
-EXPORT_BLEED = "sb.export.bleed"          # bool
+EXPORT_BLEED = "sb.export.bleed"  # bool
 EXPORT_CROP_MARKS = "sb.export.crop_marks"  # bool
-EXPORT_FONT = "sb.export.font"            # "serif" | "sans"
-EXPORT_COVER = "sb.export.cover"          # bool
-EXPORT_CLOSING = "sb.export.closing"      # bool
-EXPORT_NUMBERS = "sb.export.numbers"      # bool
-EXPORT_PICK = "sb.export.pick"            # int | None: the project picked when none is open
+EXPORT_FONT = "sb.export.font"  # "serif" | "sans"
+EXPORT_COVER = "sb.export.cover"  # bool
+EXPORT_CLOSING = "sb.export.closing"  # bool
+EXPORT_NUMBERS = "sb.export.numbers"  # bool
+EXPORT_PICK = "sb.export.pick"  # int | None: the project picked when none is open
 
 # --- pages (paths relative to studio/Home.py, as st.switch_page takes them) ----------------------
 PAGE_LIBRARY = "views/library.py"

@@ -2,16 +2,17 @@
 
 Pages stay thin: they lay out widgets and call the Library (storage's API) or studio.actions.
 """
+
 from __future__ import annotations
 
 import itertools
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
-from typing import Callable, Iterator
+from datetime import UTC, datetime
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
@@ -94,11 +95,16 @@ def show_flash() -> None:
     with st.container():
         for kind, message in pending:
             {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind](
-                message, icon=_ICONS[kind])
+                message, icon=_ICONS[kind]
+            )
 
 
-_ICONS = {"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:",
-          "error": ":material/error:"}
+_ICONS = {
+    "success": ":material/check_circle:",
+    "info": ":material/info:",
+    "warning": ":material/warning:",
+    "error": ":material/error:",
+}
 _guard_ids = itertools.count()
 ERROR_ICON = ":material/error:"
 
@@ -123,8 +129,13 @@ def guard(project_id: int | None = None) -> Iterator[None]:
     except ConflictError as exc:
         st.error(exc.message, icon=":material/sync_problem:")
         if project_id is not None:
-            st.button("Reload the latest version", key=f"reload.{next(_guard_ids)}", icon=":material/refresh:",
-                      on_click=reload_project, args=(project_id,))
+            st.button(
+                "Reload the latest version",
+                key=f"reload.{next(_guard_ids)}",
+                icon=":material/refresh:",
+                on_click=reload_project,
+                args=(project_id,),
+            )
     except NotFound as exc:
         st.error(exc.message, icon=ERROR_ICON)
     except (StudioError, StorageError) as exc:
@@ -172,8 +183,11 @@ def open_project(project: ProjectView) -> None:
 
 def start_sample() -> None:
     project = actions.open_sample(library())
-    flash("success", f"Here is the sample story, already split into {plural(len(project.segments), 'page')}. "
-                     "Press “Illustrate all” to draw every page, or change the story first.")
+    flash(
+        "success",
+        f"Here is the sample story, already split into {plural(len(project.segments), 'page')}. "
+        "Press “Illustrate all” to draw every page, or change the story first.",
+    )
     open_project(project)
 
 
@@ -192,8 +206,10 @@ def load_current_project() -> ProjectView | None:
         return library().get_project(pid)
     except NotFound:
         set_current_project(None)
-        st.warning("That story no longer exists: it may have been deleted in another tab. Pick another one "
-                   "from the library.", icon=":material/warning:")
+        st.warning(
+            "That story no longer exists: it may have been deleted in another tab. Pick another one from the library.",
+            icon=":material/warning:",
+        )
     except StorageError as exc:
         st.error(exc.message, icon=ERROR_ICON)
     return None
@@ -301,6 +317,7 @@ def watch(read: Callable[[], object], drawn_from: object) -> None:
     Every WATCH_EVERY_S a small fragment calls ``read`` (a cheap query); a StorageError reads as None
     (deleted, or the library cannot be read: the full run says which).
     """
+
     @st.fragment(run_every=WATCH_EVERY_S)
     def check() -> None:
         try:
@@ -322,8 +339,10 @@ def watch_project(project: ProjectView) -> None:
     appear and are followed, an edit is taken (or, over unsaved typing, announced), a deleted story
     says so.
     """
-    watch(lambda: (library().project_stamp(project.id), _project_jobs(project.id)),
-          ((project.version, project.updated), _project_jobs(project.id)))
+    watch(
+        lambda: (library().project_stamp(project.id), _project_jobs(project.id)),
+        ((project.version, project.updated), _project_jobs(project.id)),
+    )
 
 
 def watch_library() -> None:
@@ -343,28 +362,40 @@ def model_download(profile, what: str, tip: str = "") -> None:
     from engine.profiles import fetch_command
 
     with st.container(border=True):
-        st.warning(f"{what} The models of the **{profile.name}** profile are not downloaded yet: "
-                   f"{profile.download_size}. Download them once; after that the studio works offline.",
-                   icon=":material/download:")
+        st.warning(
+            f"{what} The models of the **{profile.name}** profile are not downloaded yet: "
+            f"{profile.download_size}. Download them once; after that the studio works offline.",
+            icon=":material/download:",
+        )
         download = actions.download_status(profile.name)
         if download is not None and download.running:
+
             @st.fragment(run_every=DOWNLOAD_POLL_S)
             def progress() -> None:
                 now = actions.download_status(profile.name)
                 if now is None or not now.running:
                     if now is not None and now.state == "done":
-                        flash("success", f"Downloaded: the '{profile.name}' profile's models are ready on this computer.")
+                        flash(
+                            "success", f"Downloaded: the '{profile.name}' profile's models are ready on this computer."
+                        )
                     st.rerun(scope="app")
                 elapsed = int(time.monotonic() - now.started)
-                st.info(f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
-                        "working; this page updates by itself.", icon=":material/downloading:")
+                st.info(
+                    f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
+                    "working; this page updates by itself.",
+                    icon=":material/downloading:",
+                )
 
             progress()
         else:
             if download is not None and download.state == "failed":
                 st.error(download.error, icon=ERROR_ICON)
-            if st.button("Try the download again" if download is not None else "Download them now",
-                         icon=":material/download:", type="primary", key=f"download.{profile.name}"):
+            if st.button(
+                "Try the download again" if download is not None else "Download them now",
+                icon=":material/download:",
+                type="primary",
+                key=f"download.{profile.name}",
+            ):
                 actions.start_download(profile)
                 st.rerun()
         st.caption("Or in a terminal, from the studio's folder:")
@@ -385,7 +416,7 @@ def plain(text: str) -> str:
 
 
 def ago(when: datetime) -> str:
-    seconds = (datetime.now(timezone.utc) - when).total_seconds()
+    seconds = (datetime.now(UTC) - when).total_seconds()
     if seconds < 60:
         return "just now"
     for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
@@ -424,8 +455,12 @@ def sidebar() -> None:
             st.markdown(f":material/menu_book: **{plain(project.title)}**")
             pictures = sum(1 for s in project.segments if s.selected is not None)
             st.caption(f"{plural(len(project.segments), 'page')} · {plural(pictures, 'picture')}")
-            st.page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:",
-                         query_params={S.QP_PROJECT: str(project.id)})
+            st.page_link(
+                S.PAGE_STORYBOARD,
+                label="Go to the storyboard",
+                icon=":material/auto_stories:",
+                query_params={S.QP_PROJECT: str(project.id)},
+            )
         active = worker().jobs(active_only=True)
         st.fragment(_sidebar_jobs, run_every=2 if active else None)()
 

@@ -1,4 +1,5 @@
 """Every test runs offline, in a private data folder, on the tiny profile unless it says otherwise."""
+
 import os
 import tempfile
 
@@ -12,9 +13,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # test, parallel jobs) oversubscribed OpenMP spin-waits make them fifty times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

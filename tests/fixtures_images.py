@@ -1,4 +1,5 @@
 """Pictures made in code for the loader, captioner and CLI tests: ordinary, broken and hostile."""
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,7 @@ def jpeg(size=(32, 24), color=(40, 120, 200), **kwargs) -> bytes:
 def gradient(size=(48, 32)) -> Image.Image:
     """An image whose pixels differ, so a captioner sees something other than a flat colour."""
     image = Image.new("RGB", size)
-    image.putdata([((x * 5) % 256, (y * 7) % 256, ((x + y) * 3) % 256)
-                   for y in range(size[1]) for x in range(size[0])])
+    image.putdata([((x * 5) % 256, (y * 7) % 256, ((x + y) * 3) % 256) for y in range(size[1]) for x in range(size[0])])
     return image
 
 
@@ -34,13 +34,16 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
-def raw_png(width: int, height: int, bit_depth: int, color_type: int, rows: list[bytes],
-            level: int = 9) -> bytes:
+def raw_png(width: int, height: int, bit_depth: int, color_type: int, rows: list[bytes], level: int = 9) -> bytes:
     """A PNG written by hand, for kinds Pillow will not write (48-bit RGB) or would not let us make."""
     header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     raw = b"".join(b"\x00" + row for row in rows)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, level))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def png_rgb16(width=4, height=3, rgb=(0x8000, 0x4000, 0xFFFF)) -> bytes:
@@ -55,8 +58,7 @@ def bomb_png(side: int = 20000) -> bytes:
     parts = [compressor.compress(b"\x00" * (row_bytes + 1)) for _ in range(side)]
     parts.append(compressor.flush())
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts))
-            + _chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
 
 
 def animated(fmt: str, frames: int = 3, size=(16, 16)) -> bytes:

@@ -2,6 +2,7 @@
 
 No timing is asserted: this machine's speed is not the code's business. Only shapes, presence and signs.
 """
+
 import json
 
 import pytest
@@ -64,15 +65,16 @@ def test_quick_tiny_bench_reports_every_variant_and_stage(tmp_path, tiny_models,
 
 
 def test_bench_is_a_subcommand_with_the_workload_flags():
-    args = build_parser().parse_args(["bench", "--arch", "full", "--images", "1", "--steps", "1", "--size", "256",
-                                      "--repeats", "1"])
+    args = build_parser().parse_args(
+        ["bench", "--arch", "full", "--images", "1", "--steps", "1", "--size", "256", "--repeats", "1"]
+    )
     assert args.func is bench.cmd_bench
     workload = bench.resolve_workload(args)
     assert (workload.images, workload.steps, workload.size, workload.captions) == (1, 1, 256, 1)
     assert workload.story_sizes() == [1]
     full = bench.resolve_workload(build_parser().parse_args(["bench", "--arch", "full"]))
     assert full.story_sizes() == [6, 6] and full.size == 512 and full.captions == 4
-    assert 280 <= full.story_tokens() <= 320   # "a story of about 300 tokens"
+    assert 280 <= full.story_tokens() <= 320  # "a story of about 300 tokens"
 
 
 def test_bad_workloads_are_refused_in_words(capsys):
@@ -85,14 +87,17 @@ def test_bad_workloads_are_refused_in_words(capsys):
 # Published sizes: SD 2.1 UNet 865.9M, OpenCLIP-H text tower (23 layers) 340.4M, SD VAE 83.65M,
 # BLIP base 247.4M as its checkpoint stores it (the decoder's tied output matrix counted twice),
 # Qwen2.5-0.5B 494.0M (embeddings tied), TAESD 2.45M.
-@pytest.mark.parametrize("part, expected, tied_twice", [
-    ("unet", 865_910_724, False),
-    ("text_encoder", 340_387_840, False),
-    ("vae", 83_653_863, False),
-    ("captioner", 247_414_076, True),
-    ("storyteller", 494_032_768, False),
-    ("preview_decoder", 2_445_063, False),
-])
+@pytest.mark.parametrize(
+    "part, expected, tied_twice",
+    [
+        ("unet", 865_910_724, False),
+        ("text_encoder", 340_387_840, False),
+        ("vae", 83_653_863, False),
+        ("captioner", 247_414_076, True),
+        ("storyteller", 494_032_768, False),
+        ("preview_decoder", 2_445_063, False),
+    ],
+)
 def test_full_configs_build_on_meta_with_the_published_sizes(part, expected, tied_twice):
     model = bench.build_full_model(part, device="meta")
     assert all(p.device.type == "meta" for p in model.parameters())
@@ -111,9 +116,14 @@ def test_full_configs_are_the_fast_profiles_architectures():
     scheduler = bench.load_config("scheduler")
     assert scheduler["_class_name"] == "EulerDiscreteScheduler" and scheduler["timestep_spacing"] == "trailing"
     qwen = bench.load_config("storyteller")
-    assert (qwen["hidden_size"], qwen["num_hidden_layers"], qwen["num_attention_heads"],
-            qwen["num_key_value_heads"], qwen["intermediate_size"], qwen["vocab_size"]) == \
-        (896, 24, 14, 2, 4864, 151936)
+    assert (
+        qwen["hidden_size"],
+        qwen["num_hidden_layers"],
+        qwen["num_attention_heads"],
+        qwen["num_key_value_heads"],
+        qwen["intermediate_size"],
+        qwen["vocab_size"],
+    ) == (896, 24, 14, 2, 4864, 151936)
     assert qwen["tie_word_embeddings"]
     blip = bench.load_config("captioner")
     assert blip["vision_config"]["image_size"] == 384 and blip["text_config"]["vocab_size"] == 30524
@@ -121,13 +131,14 @@ def test_full_configs_are_the_fast_profiles_architectures():
 
 def test_flop_floor_of_a_512_picture_matches_the_known_figures():
     parts = {p: bench.build_full_model(p, device="meta") for p in ("unet", "vae", "text_encoder", "preview_decoder")}
-    flops = bench.count_diffusion_flops(parts["unet"], parts["vae"], parts["text_encoder"],
-                                        parts["preview_decoder"], 512)
-    assert 0.75e12 < flops["unet"] < 0.85e12          # about 0.8 TFLOP per UNet evaluation at 512x512
-    assert 2.4e12 < flops["vae_decode"] < 2.6e12      # about 2.5 TFLOP per full decode
-    assert flops["preview_decode"] < flops["vae_decode"] / 10   # TAESD: about 1/18
+    flops = bench.count_diffusion_flops(
+        parts["unet"], parts["vae"], parts["text_encoder"], parts["preview_decoder"], 512
+    )
+    assert 0.75e12 < flops["unet"] < 0.85e12  # about 0.8 TFLOP per UNet evaluation at 512x512
+    assert 2.4e12 < flops["vae_decode"] < 2.6e12  # about 2.5 TFLOP per full decode
+    assert flops["preview_decode"] < flops["vae_decode"] / 10  # TAESD: about 1/18
     job = bench.picture_flops(flops, images=12, steps=50, guidance=7.5, preview=False)
-    assert job["denoising"] == pytest.approx(12 * 50 * 2 * flops["unet"])   # guidance runs the UNet twice
+    assert job["denoising"] == pytest.approx(12 * 50 * 2 * flops["unet"])  # guidance runs the UNet twice
     fast = bench.picture_flops(flops, images=12, steps=4, guidance=0.0, preview=False)
     assert fast["denoising"] == pytest.approx(12 * 4 * flops["unet"])
 

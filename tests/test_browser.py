@@ -5,6 +5,7 @@ a second window on the same story follows it all without being touched, saves an
 the library, whose cover changes when the first window picks another picture for page 1.
 Screenshots go to test-artifacts/ (storyboard.png, library.png) at the repository root.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,14 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 STORY = """The Moon Garden
 
 Mira planted a silver seed under her window. Every night she whispered to it, and every night it grew a little taller.
@@ -65,13 +72,35 @@ def studio_url(tmp_path, tiny_models):
     # The tiny models were built once for the test session; copying them saves building them again.
     shutil.copytree(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
     port = _free_port()
-    env = {**os.environ, "STORYBOOK_HOME": str(home), "STORYBOOK_PROFILE": "tiny", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "STORYBOOK_HOME": str(home),
+        "STORYBOOK_PROFILE": "tiny",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     log = open(tmp_path / "streamlit.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "studio/Home.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "studio/Home.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -176,8 +205,13 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             # "Page not found" dialog over it, and the open story comes back from the address.
             project = re.search(r"project=(\d+)", page.url)
             assert project, page.url
-            for path, heading in [("storyboard", "The Moon Garden"), ("from-images", "From pictures to a story"),
-                                  ("export", "Make the book"), ("settings", "Settings"), ("", "Your library")]:
+            for path, heading in [
+                ("storyboard", "The Moon Garden"),
+                ("from-images", "From pictures to a story"),
+                ("export", "Make the book"),
+                ("settings", "Settings"),
+                ("", "Your library"),
+            ]:
                 page.goto(f"{studio_url}/{path}?project={project.group(1)}")
                 expect(page.get_by_role("heading", name=heading).first).to_be_visible()
                 page.wait_for_timeout(500)

@@ -108,6 +108,7 @@ def test_many_threads_many_models_small_budget_stay_consistent():
                 loads.append(key)
             time.sleep(0.01)
             return _model(32)
+
         return load
 
     def worker(n):
@@ -115,7 +116,7 @@ def test_many_threads_many_models_small_budget_stay_consistent():
             for i in range(20):
                 key = "abcd"[(n + i) % 4]
                 with cache.use(key, loader_for(key)) as model:
-                    assert key in cache            # pinned: present for the whole block
+                    assert key in cache  # pinned: present for the whole block
                     model.weight.sum()
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)

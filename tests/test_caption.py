@@ -1,4 +1,5 @@
 """The captioner on the tiny BLIP: one caption per picture, batched equals unbatched, loads once."""
+
 import json
 import os
 import subprocess
@@ -9,11 +10,11 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-import fixtures_images as fx  # noqa: E402
+import fixtures_images as fx
 
-from engine.cache import get_cache  # noqa: E402
-from engine.caption import Captioner, clean_caption  # noqa: E402
-from engine.errors import InputError, ModelUnavailable  # noqa: E402
+from engine.cache import get_cache
+from engine.caption import Captioner, clean_caption
+from engine.errors import InputError, ModelUnavailable
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
@@ -22,8 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def pictures():
-    return [fx.gradient((48, 32)), Image.new("RGB", (30, 30), "navy"), fx.gradient((90, 20)),
-            Image.new("RGB", (64, 64), "white"), Image.new("L", (20, 20), 128)]
+    return [
+        fx.gradient((48, 32)),
+        Image.new("RGB", (30, 30), "navy"),
+        fx.gradient((90, 20)),
+        Image.new("RGB", (64, 64), "white"),
+        Image.new("L", (20, 20), 128),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,7 @@ def test_prefix_is_stripped_from_the_caption(captioner, pictures):
         raw = captioner._generate(bundle, pictures[:2], "A picture of", 8, 3)
     assert all(text.startswith("a picture of") for text in raw), "BLIP writes the prompt back, lower-cased"
     captions = captioner.caption(pictures[:2], prefix="A picture of", max_new_tokens=8)
-    assert captions == [clean_caption(text[len("a picture of"):]) for text in raw]
+    assert captions == [clean_caption(text[len("a picture of") :]) for text in raw]
     assert not any(c.lower().startswith("a picture of") for c in captions)
 
 
@@ -85,13 +91,16 @@ def test_missing_model_folder_is_a_sentence(tmp_path):
         Captioner(ref=str(tmp_path / "no-such-model")).caption([Image.new("RGB", (8, 8))])
 
 
-@pytest.mark.parametrize("raw,clean", [
-    ("arafed man standing on a beach", "man standing on a beach"),
-    ("araffe woman with a dog", "woman with a dog"),
-    ("a dog dog dog on the the grass", "a dog on the grass"),
-    ("  a cake ,  drawing drawing  with a ", "a cake, drawing"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ("arafed man standing on a beach", "man standing on a beach"),
+        ("araffe woman with a dog", "woman with a dog"),
+        ("a dog dog dog on the the grass", "a dog on the grass"),
+        ("  a cake ,  drawing drawing  with a ", "a cake, drawing"),
+        ("", ""),
+    ],
+)
 def test_clean_caption(raw, clean):
     assert clean_caption(raw) == clean
 
@@ -101,9 +110,25 @@ def test_cli_caption_prints_json(tiny_models, tmp_path):
     first.write_bytes(fx.encode(fx.gradient((40, 30)), "PNG"))
     second.write_bytes(fx.animated("WEBP", frames=2))
     env = {**os.environ, "STORYBOOK_PROFILE": "tiny", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "engine", "caption", str(first), str(second), "--profile", "tiny",
-                           "--prefix", "a picture of"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "caption",
+            str(first),
+            str(second),
+            "--profile",
+            "tiny",
+            "--prefix",
+            "a picture of",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [row["file"] for row in rows] == [str(first), str(second)]

@@ -26,15 +26,32 @@ def test_segment_prints_title_and_pages_as_json(capsys):
     assert out["title"] == "The Lighthouse Fox"
     assert len(out["segments"]) >= 6
     for seg in out["segments"]:
-        assert text[seg["start"]:seg["end"]] == seg["text"]
+        assert text[seg["start"] : seg["end"]] == seg["text"]
     assert "The Lighthouse Fox" not in [s["text"] for s in out["segments"]]
 
 
 def test_illustrate_from_a_fresh_process_writes_a_book(tmp_path, tiny_models):
     out = tmp_path / "book"
     env = {**os.environ, "STORYBOOK_PROFILE": "tiny", "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-m", "engine", "illustrate", str(SAMPLE), "--out", str(out),
-                          "--seed", "7", "--style", "pencil"], capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "illustrate",
+            str(SAMPLE),
+            "--out",
+            str(out),
+            "--seed",
+            "7",
+            "--style",
+            "pencil",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     # A person's terminal gets our own lines only: no library warnings, no progress bars.
     for noise in ("Warning", "it/s]", "Traceback", "torchvision"):
@@ -47,7 +64,7 @@ def test_illustrate_from_a_fresh_process_writes_a_book(tmp_path, tiny_models):
     seeds = [s["seed"] for s in manifest["segments"]]
     assert len(set(seeds)) == len(seeds)
     for seg in manifest["segments"]:
-        assert manifest["source_text"][seg["start"]:seg["end"]] == seg["text"]
+        assert manifest["source_text"][seg["start"] : seg["end"]] == seg["text"]
         assert seg["settings"]["seed"] == seg["seed"] and seg["settings"]["prompt"] == seg["prompt"]
         assert Image.open(out / seg["image"]).size == (64, 64)
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
@@ -61,10 +78,29 @@ def test_illustrate_from_a_fresh_process_writes_a_book(tmp_path, tiny_models):
 
 def test_characters_and_setting_go_into_the_prompts_and_the_manifest(tmp_path, tiny_models, monkeypatch):
     monkeypatch.setenv("STORYBOOK_PROFILE", "tiny")
-    story = _story(tmp_path, "Pip ran. Mo sat. Pip slept.")   # short pages: the tiny tokenizer spends a token a letter
+    story = _story(tmp_path, "Pip ran. Mo sat. Pip slept.")  # short pages: the tiny tokenizer spends a token a letter
     out = tmp_path / "book"
-    assert main(["illustrate", str(story), "--out", str(out), "--sentences", "1", "--style", "pencil",
-                 "--character", " Pip =  a red fox ", "--character", "Mo=", "--setting", "snowy  hill"]) == 0
+    assert (
+        main(
+            [
+                "illustrate",
+                str(story),
+                "--out",
+                str(out),
+                "--sentences",
+                "1",
+                "--style",
+                "pencil",
+                "--character",
+                " Pip =  a red fox ",
+                "--character",
+                "Mo=",
+                "--setting",
+                "snowy  hill",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["characters"] == [{"name": "Pip", "description": "a red fox"}, {"name": "Mo", "description": ""}]
     assert manifest["setting"] == "snowy hill"
@@ -73,8 +109,9 @@ def test_characters_and_setting_go_into_the_prompts_and_the_manifest(tmp_path, t
     assert [("red fox named Pip" in p) for p in prompts] == [True, False, True], prompts
 
 
-@pytest.mark.parametrize("case", ["empty", "whitespace", "too_long", "style", "profile", "model", "not_utf8",
-                                  "no_file", "character"])
+@pytest.mark.parametrize(
+    "case", ["empty", "whitespace", "too_long", "style", "profile", "model", "not_utf8", "no_file", "character"]
+)
 def test_bad_input_gets_one_sentence_and_leaves_nothing(case, tmp_path, capsys, monkeypatch, tiny_models):
     story = _story(tmp_path, "A fox lived by the sea. It loved the lighthouse.")
     args = ["--out", str(tmp_path / "book")]
@@ -112,14 +149,20 @@ def test_a_folder_that_already_holds_files_is_not_overwritten(tmp_path, capsys):
     assert (out / "keep.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("text,title,first", [
-    ("The Fox\rOnce upon a time a fox. It ran.\r\rThe end.", "The Fox", "Once upon a time a fox. It ran."),
-    ("The Fox\r\n\r\nOnce upon a time.", "The Fox", "Once upon a time."),
-    # A short first line of hard-wrapped prose is no title, and its words are not lost.
-    ("The fox ran home\nand slept well. Then he woke.\n\nThe owl came.", None,
-     "The fox ran home\nand slept well. Then he woke."),
-    ("A big day, (part one)\nThe fox ran. It slept.", None, "A big day, (part one)\nThe fox ran. It slept."),
-])
+@pytest.mark.parametrize(
+    "text,title,first",
+    [
+        ("The Fox\rOnce upon a time a fox. It ran.\r\rThe end.", "The Fox", "Once upon a time a fox. It ran."),
+        ("The Fox\r\n\r\nOnce upon a time.", "The Fox", "Once upon a time."),
+        # A short first line of hard-wrapped prose is no title, and its words are not lost.
+        (
+            "The fox ran home\nand slept well. Then he woke.\n\nThe owl came.",
+            None,
+            "The fox ran home\nand slept well. Then he woke.",
+        ),
+        ("A big day, (part one)\nThe fox ran. It slept.", None, "A big day, (part one)\nThe fox ran. It slept."),
+    ],
+)
 def test_segment_title_line_never_swallows_story_text(tmp_path, capsys, text, title, first):
     story = tmp_path / "story.txt"
     story.write_bytes(text.encode("utf-8"))
@@ -132,18 +175,24 @@ def test_segment_title_line_never_swallows_story_text(tmp_path, capsys, text, ti
 
 
 def test_hostile_text_is_plain_text(tmp_path, capsys):
-    text = ("<b>Hi</b> <script>alert(1)</script> fox 🦊🎉 ran.\n\nمرحبا بالعالم. هذا ثعلب.\n\n"
-            "\"Hi,\" said Dr. Who at 5 p.m. today.")
+    text = (
+        "<b>Hi</b> <script>alert(1)</script> fox 🦊🎉 ran.\n\nمرحبا بالعالم. هذا ثعلب.\n\n"
+        '"Hi," said Dr. Who at 5 p.m. today.'
+    )
     assert main(["segment", str(_story(tmp_path, text)), "--sentences", "1"]) == 0
     segments = json.loads(capsys.readouterr().out)["segments"]
-    assert [s["text"] for s in segments] == ["<b>Hi</b> <script>alert(1)</script> fox 🦊🎉 ran.", "مرحبا بالعالم.",
-                                             "هذا ثعلب.", "\"Hi,\" said Dr. Who at 5 p.m. today."]
-    assert all(text[s["start"]:s["end"]] == s["text"] for s in segments)
+    assert [s["text"] for s in segments] == [
+        "<b>Hi</b> <script>alert(1)</script> fox 🦊🎉 ran.",
+        "مرحبا بالعالم.",
+        "هذا ثعلب.",
+        '"Hi," said Dr. Who at 5 p.m. today.',
+    ]
+    assert all(text[s["start"] : s["end"]] == s["text"] for s in segments)
 
 
 @pytest.mark.parametrize("command", ["segment", "illustrate"])
 def test_a_two_megabyte_story_is_refused_before_reading_it_all(tmp_path, capsys, command):
-    story = _story(tmp_path, "The fox ran far. " * 130_000)   # 2.2 MB
+    story = _story(tmp_path, "The fox ran far. " * 130_000)  # 2.2 MB
     extra = ["--out", str(tmp_path / "book")] if command == "illustrate" else []
     assert main([command, str(story), *extra]) == 1
     err = capsys.readouterr().err.strip()
@@ -170,8 +219,9 @@ def test_fetch_asks_the_hub_only_for_what_the_loaders_read(monkeypatch, capsys):
     from engine.device import DeviceChoice
 
     asked = []
-    monkeypatch.setattr(diffusers.DiffusionPipeline, "download",
-                        classmethod(lambda cls, ref, **kw: asked.append(("pipeline", ref, kw))))
+    monkeypatch.setattr(
+        diffusers.DiffusionPipeline, "download", classmethod(lambda cls, ref, **kw: asked.append(("pipeline", ref, kw)))
+    )
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda ref, **kw: asked.append(("snapshot", ref, kw)))
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("STORYBOOK_DEVICE", "cpu")
@@ -180,15 +230,44 @@ def test_fetch_asks_the_hub_only_for_what_the_loaders_read(monkeypatch, capsys):
     pipeline = [a for a in asked if a[0] == "pipeline"]
     assert pipeline == [("pipeline", "stabilityai/sd-turbo", {"variant": None, "use_safetensors": True})]
     snapshots = {ref: kw["allow_patterns"] for kind, ref, kw in asked if kind == "snapshot"}
-    assert set(snapshots) == {"Salesforce/blip-image-captioning-base", "Qwen/Qwen2.5-0.5B-Instruct",
-                              "madebyollin/taesd"}
+    assert set(snapshots) == {
+        "Salesforce/blip-image-captioning-base",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "madebyollin/taesd",
+    }
     from fnmatch import fnmatch
+
     for patterns in snapshots.values():
-        wanted = lambda name: any(fnmatch(name, p) for p in patterns)  # noqa: E731
-        assert all(map(wanted, ["model.safetensors", "config.json", "tokenizer.json", "merges.txt",
-                                "generation_config.json", "diffusion_pytorch_model.safetensors"]))
-        assert not any(map(wanted, ["pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "onnx/model.onnx",
-                                    "rust_model.ot", "taesd_decoder.pth"]))
+
+        def wanted(name: str, patterns=patterns) -> bool:
+            return any(fnmatch(name, p) for p in patterns)
+
+        assert all(
+            map(
+                wanted,
+                [
+                    "model.safetensors",
+                    "config.json",
+                    "tokenizer.json",
+                    "merges.txt",
+                    "generation_config.json",
+                    "diffusion_pytorch_model.safetensors",
+                ],
+            )
+        )
+        assert not any(
+            map(
+                wanted,
+                [
+                    "pytorch_model.bin",
+                    "tf_model.h5",
+                    "flax_model.msgpack",
+                    "onnx/model.onnx",
+                    "rust_model.ot",
+                    "taesd_decoder.pth",
+                ],
+            )
+        )
     assert "ready to use offline" in capsys.readouterr().err
 
     asked.clear()
@@ -196,6 +275,7 @@ def test_fetch_asks_the_hub_only_for_what_the_loaders_read(monkeypatch, capsys):
     assert asked[0][2]["variant"] == "fp16"
 
     from engine.fetch import weights_variant
+
     assert weights_variant(DeviceChoice("cuda", torch.bfloat16)) == "fp16"
     assert weights_variant(DeviceChoice("cpu", torch.float32)) is None
 
@@ -203,23 +283,34 @@ def test_fetch_asks_the_hub_only_for_what_the_loaders_read(monkeypatch, capsys):
 def test_text_commands_and_the_studio_pages_start_without_torch(tmp_path):
     """Splitting a story, listing profiles and opening the From images page need no torch (seconds to import)."""
     story = _story(tmp_path, "Once upon a time. The end.")
-    code = ("import sys, io, contextlib\n"
-            "from engine.__main__ import main\n"
-            "import studio.actions, engine.storyspec, engine.cli_story\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            f"    assert main(['segment', {str(story)!r}]) == 0\n"
-            "print('torch' in sys.modules)\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    code = (
+        "import sys, io, contextlib\n"
+        "from engine.__main__ import main\n"
+        "import studio.actions, engine.storyspec, engine.cli_story\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['segment', {str(story)!r}]) == 0\n"
+        "print('torch' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
 
 
 def test_a_reader_that_stops_early_gets_no_error(tmp_path):
     """`python -m engine segment story.txt | head -1`: no traceback and no error sentence for a closed pipe."""
-    story = _story(tmp_path, ("The fox ran. " * 20 + "\n\n") * 700)   # JSON far past a pipe buffer
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "segment", str(story), "--sentences", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    story = _story(tmp_path, ("The fox ran. " * 20 + "\n\n") * 700)  # JSON far past a pipe buffer
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "segment", str(story), "--sentences", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.stdout.readline().strip() == b"{"
     proc.stdout.close()
     err = proc.stderr.read().decode()

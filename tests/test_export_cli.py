@@ -1,4 +1,5 @@
 """python -m exports, run as a subprocess the way scripts and batch jobs use it."""
+
 from __future__ import annotations
 
 import io
@@ -18,8 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "STORYBOOK_HOME": str(home), "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "exports", *args], capture_output=True, text=True, cwd=REPO,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "exports", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+    )
 
 
 @pytest.fixture
@@ -31,15 +33,26 @@ def manifest(tmp_path) -> Path:
         Image.new("RGB", (96, 96), (40 * i, 120, 200)).save(folder / f"segment-{i:03d}.png")
         segments.append({"index": i, "text": text, "image": f"segment-{i:03d}.png", "seed": i})
     path = folder / "manifest.json"
-    path.write_text(json.dumps({"format": "storybook-manifest", "version": 1, "title": "Pip", "author": "",
-                                "segments": segments}))
+    path.write_text(
+        json.dumps({"format": "storybook-manifest", "version": 1, "title": "Pip", "author": "", "segments": segments})
+    )
     return path
 
 
 def test_pdf_and_zip_from_a_manifest(tmp_path, manifest):
     out = tmp_path / "book.pdf"
-    done = run("pdf", "--manifest", str(manifest), str(out), "--layout", "facing", "--page-size", "8x8", "--bleed",
-               home=tmp_path / "home")
+    done = run(
+        "pdf",
+        "--manifest",
+        str(manifest),
+        str(out),
+        "--layout",
+        "facing",
+        "--page-size",
+        "8x8",
+        "--bleed",
+        home=tmp_path / "home",
+    )
     assert done.returncode == 0, done.stderr
     assert "6 pages" in done.stdout
     reader = PdfReader(out)
@@ -47,8 +60,17 @@ def test_pdf_and_zip_from_a_manifest(tmp_path, manifest):
     assert "<b>by</b>" in reader.pages[2].extract_text()
     assert "dpi" in done.stderr  # 96 px pictures on an 8 inch page are reported, not fatal
 
-    done = run("pdf", "--manifest", str(manifest), str(out), "--layout", "side_by_side", "--page-size", "letter",
-               home=tmp_path / "home")
+    done = run(
+        "pdf",
+        "--manifest",
+        str(manifest),
+        str(out),
+        "--layout",
+        "side_by_side",
+        "--page-size",
+        "letter",
+        home=tmp_path / "home",
+    )
     assert done.returncode == 0, done.stderr  # page sizes as people type them
     box = PdfReader(out).pages[1].mediabox
     assert (float(box.width), float(box.height)) == (792, 612)  # US Letter, landscape for side by side
@@ -62,11 +84,13 @@ def test_pdf_and_zip_from_a_manifest(tmp_path, manifest):
 
 def test_errors_are_one_sentence_exit_1_and_leave_no_file(tmp_path, manifest):
     out = tmp_path / "book.pdf"
-    for args in (["pdf", "--manifest", str(tmp_path / "nowhere.json"), str(out)],
-                 ["pdf", "--manifest", str(manifest), str(out), "--layout", "zigzag"],
-                 ["pdf", "--manifest", str(manifest), str(tmp_path / "no-such-folder" / "book.pdf")],
-                 ["pdf", "not-a-number", str(out)],
-                 ["zip", str(out)]):
+    for args in (
+        ["pdf", "--manifest", str(tmp_path / "nowhere.json"), str(out)],
+        ["pdf", "--manifest", str(manifest), str(out), "--layout", "zigzag"],
+        ["pdf", "--manifest", str(manifest), str(tmp_path / "no-such-folder" / "book.pdf")],
+        ["pdf", "not-a-number", str(out)],
+        ["zip", str(out)],
+    ):
         done = run(*args, home=tmp_path / "home")
         assert done.returncode == 1, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
@@ -83,8 +107,15 @@ def test_pdf_of_a_saved_project(tmp_path):
     Image.new("RGB", (64, 64), (200, 40, 40)).save(buffer, "PNG")
     with library_mod.Library(home=home) as library:
         project = library.create_project("Saved Pip", story_text=story)
-        project = library.save_story(project.id, project.version, story, [
-            SegmentInput("Pip lived in a lighthouse.", 0, 26), SegmentInput("One night the lamp went out.", 27, len(story))])
+        project = library.save_story(
+            project.id,
+            project.version,
+            story,
+            [
+                SegmentInput("Pip lived in a lighthouse.", 0, 26),
+                SegmentInput("One night the lamp went out.", 27, len(story)),
+            ],
+        )
         library.add_illustration(project.segments[0].id, buffer.getvalue(), {"seed": 1})
     out = tmp_path / "saved.pdf"
     done = run("pdf", str(project.id), str(out), "--layout", "text_band", home=home)

@@ -1,5 +1,6 @@
 """The Export page under AppTest: make the PDF, download it and the ZIP, see the preview and the DPI
 warnings, reuse the last PDF on reruns, pick a story when none is open, and show export errors as a sentence."""
+
 from __future__ import annotations
 
 import io
@@ -7,11 +8,11 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import fixtures_images as fx
 import pytest
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
 
-import fixtures_images as fx
 from storage import Library, SegmentInput
 from studio import actions
 from studio import state as S
@@ -104,7 +105,7 @@ def test_make_the_pdf_download_it_and_the_zip(lib):
     assert facing is not outcome
     assert facing.page_count == 2 * len(PAGES) + 2 == len(PdfReader(io.BytesIO(facing.pdf)).pages)
     first = PdfReader(io.BytesIO(facing.pdf)).pages[0]
-    assert float(first.mediabox.width) > 8 * 72   # the bleed and the crop marks' slug around the trim
+    assert float(first.mediabox.width) > 8 * 72  # the bleed and the crop marks' slug around the trim
 
     # A new picture (which leaves the version alone) makes the cached PDF stale too.
     lib.add_illustration(project.segments[2].id, fx.png((64, 64)), {}, origin="uploaded")

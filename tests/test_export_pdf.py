@@ -1,7 +1,9 @@
 """PDF export: layouts, text, fonts, escaping, languages, pictures, long stories, previews."""
+
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import shutil
 import subprocess
@@ -13,8 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageStat
 from pypdf import PdfReader
 
-from exports import LAYOUTS, Book, ExportError, Page, PdfOptions, render_pdf, render_preview
-from exports import emoji
+from exports import LAYOUTS, Book, ExportError, Page, PdfOptions, emoji, render_pdf, render_preview
 from exports.pdf import PAGE_SIZES
 
 MM = 72 / 25.4
@@ -64,8 +65,9 @@ def poppler_text(pdf: bytes, tmp_path) -> str:
         return pypdf_text(pdf)
     path = tmp_path / "book.pdf"
     path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, text=True
+    ).stdout
 
 
 def fonts_in(pdf: bytes) -> dict[str, object]:
@@ -117,8 +119,11 @@ def test_fonts_are_embedded_truetype_and_cjk_only_when_needed():
 
 
 def test_markup_in_story_title_and_author_prints_literally(tmp_path):
-    book = Book('<b>Bold</b> & <i>"Title"</i>', "<a href='javascript:x'>Me</a>",
-                [Page(t, picture(seed=i)) for i, t in enumerate(HOSTILE)])
+    book = Book(
+        '<b>Bold</b> & <i>"Title"</i>',
+        "<a href='javascript:x'>Me</a>",
+        [Page(t, picture(seed=i)) for i, t in enumerate(HOSTILE)],
+    )
     book.pages[0].caption = "<img src='/etc/hostname'/> caption"
     result = render_pdf(book)
     reader = PdfReader(io.BytesIO(result.pdf))
@@ -139,7 +144,7 @@ def test_markup_in_story_title_and_author_prints_literally(tmp_path):
 
 
 def test_emoji_right_to_left_and_cjk_print_their_words(tmp_path, monkeypatch):
-    monkeypatch.setenv(emoji.ENV, "none")   # as on a computer without an emoji font
+    monkeypatch.setenv(emoji.ENV, "none")  # as on a computer without an emoji font
     pages = [
         "Pip laughed 🦊🎉 and smiled 😀 at the sea 👨‍👩‍👧 today.",
         "שלום עולם, אני אוהב שוקולד.",
@@ -151,7 +156,17 @@ def test_emoji_right_to_left_and_cjk_print_their_words(tmp_path, monkeypatch):
     result = render_pdf(Book("Languages 言葉", "", [Page(t, picture(seed=i)) for i, t in enumerate(pages)]))
     text = unicodedata.normalize("NFKC", poppler_text(result.pdf, tmp_path))  # presentation forms -> letters
     flat = " ".join(text.split())
-    for word in ("Pip laughed", "and smiled", "today", "昔々", "キツネが住んでいました", "작은", "여우가", "言葉", "Mixed"):
+    for word in (
+        "Pip laughed",
+        "and smiled",
+        "today",
+        "昔々",
+        "キツネが住んでいました",
+        "작은",
+        "여우가",
+        "言葉",
+        "Mixed",
+    ):
         assert word in flat, word
     for word in ("שלום", "עולם", "שוקולד", "مرحبا", "بالعالم", "القطة", "السجادة"):
         assert word in flat or word[::-1] in flat, word
@@ -176,9 +191,9 @@ def test_emoji_print_in_colour_from_the_computers_emoji_font(tmp_path, monkeypat
     reader = PdfReader(io.BytesIO(result.pdf))
     # The picture, then one image for each different emoji: a family, a skin tone, a flag are one each.
     assert len(xobjects(reader.pages[1])) == 1 + 7
-    assert len(xobjects(reader.pages[0])) == 1 + 1   # the cover: its picture and the fox in the title
+    assert len(xobjects(reader.pages[0])) == 1 + 1  # the cover: its picture and the fox in the title
     page = Image.open(io.BytesIO(render_preview(result.pdf, pages=3, dpi=60)[2])).convert("RGB")
-    assert any(r > 150 and g < 110 and b < 110 for r, g, b in page.getdata())   # the strawberry is red
+    assert any(r > 150 and g < 110 and b < 110 for r, g, b in page.getdata())  # the strawberry is red
 
     # A font file that is not one: emoji are left out, as without a font, and the book is made.
     broken = tmp_path / "broken.ttf"
@@ -212,8 +227,15 @@ def test_pages_render_and_are_not_blank(layout):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_a_long_segment_flows_onto_more_pages_without_losing_a_word(layout):
     long_text = "\n\n".join(" ".join(f"w{n:04d}" for n in range(start, start + 150)) for start in range(0, 1200, 150))
-    book = Book("Long", "", [Page("Short first page.", picture()), Page(long_text, picture(seed=2)),
-                             Page("After the long one.", picture(seed=3))])
+    book = Book(
+        "Long",
+        "",
+        [
+            Page("Short first page.", picture()),
+            Page(long_text, picture(seed=2)),
+            Page("After the long one.", picture(seed=3)),
+        ],
+    )
     result = render_pdf(book, PdfOptions(layout=layout, page_size="A5"))
     assert result.page_count > (6 if layout == "facing" else 5)
     found = re.findall(r"w\d{4}", pypdf_text(result.pdf))
@@ -233,12 +255,14 @@ def test_one_megabyte_story_exports_in_reasonable_time():
         paragraphs.append(f"Chapter {n}. " + sentence * (3 + n % 25))
         n += 1
     story = "\n\n".join(paragraphs)[:1_000_000]
-    pages = [Page(story[i:i + 100_000], picture(seed=i)) for i in range(0, len(story), 100_000)]
+    pages = [Page(story[i : i + 100_000], picture(seed=i)) for i in range(0, len(story), 100_000)]
     start = time.perf_counter()
     result = render_pdf(Book("A very long story", "", pages))
     elapsed = time.perf_counter() - start
-    print(f"1 MB story: {len(story):,} characters, {result.page_count} pages, {len(result.pdf) / 1e6:.1f} MB PDF, "
-          f"{elapsed:.1f} s")
+    print(
+        f"1 MB story: {len(story):,} characters, {result.page_count} pages, {len(result.pdf) / 1e6:.1f} MB PDF, "
+        f"{elapsed:.1f} s"
+    )
     assert elapsed < 60
     assert result.page_count > 300
     last_words = words(story)[-8:]
@@ -265,9 +289,11 @@ def test_low_resolution_picture_is_reported_and_large_one_is_embedded_at_full_si
 
 
 def test_broken_picture_prints_page_without_it_and_says_so():
-    pages = [Page("First page has a broken picture.", b"\x89PNG\r\n\x1a\nnot really"),
-             Page("Second page has none.", None),
-             Page("Third page is fine.", picture())]
+    pages = [
+        Page("First page has a broken picture.", b"\x89PNG\r\n\x1a\nnot really"),
+        Page("Second page has none.", None),
+        Page("Third page is fine.", picture()),
+    ]
     result = render_pdf(Book("Broken", "", pages))
     assert result.page_count == 5
     assert any("page 1 of the story" in w and "without it" in w for w in result.warnings)
@@ -311,7 +337,9 @@ def test_page_sizes_orientation_bleed_and_crop_marks():
     assert "/TrimBox" in page and "/BleedBox" in page
     assert float(page.trimbox.width) == pytest.approx(w, abs=0.01)
     assert float(page.bleedbox.width) == pytest.approx(w + 6 * MM, abs=0.01)
-    bare = PdfReader(io.BytesIO(render_pdf(book, PdfOptions(page_size="8x8", bleed=True, crop_marks=False)).pdf)).pages[1]
+    bare = PdfReader(io.BytesIO(render_pdf(book, PdfOptions(page_size="8x8", bleed=True, crop_marks=False)).pdf)).pages[
+        1
+    ]
     assert float(bare.mediabox.width) == pytest.approx(w + 6 * MM, abs=0.01)
     plain = PdfReader(io.BytesIO(render_pdf(book, PdfOptions(page_size="8x8")).pdf)).pages[1]
     assert "/TrimBox" not in plain
@@ -348,8 +376,10 @@ def test_preview_returns_pngs_and_nothing_without_poppler(monkeypatch):
     assert render_preview(result.pdf) == []
 
 
-MIXED_JAPANESE = ("キツネはLighthouseという名前のとても大きなbuildingに住んでいました。毎晩キツネはextraordinarily"
-                  "にwonderfulなランプを灯していました。「こんにちは」とPipはseagullsに言いました。" * 3)
+MIXED_JAPANESE = (
+    "キツネはLighthouseという名前のとても大きなbuildingに住んでいました。毎晩キツネはextraordinarily"
+    "にwonderfulなランプを灯していました。「こんにちは」とPipはseagullsに言いました。" * 3
+)
 
 
 @pytest.mark.parametrize("layout", ["picture_above", "side_by_side"])
@@ -359,7 +389,16 @@ def test_latin_words_inside_japanese_text_are_never_cut(layout):
     tokens = set(re.findall(r"[A-Za-z]+", text))
     for word in ("Lighthouse", "building", "extraordinarily", "wonderful", "Pip", "seagulls"):
         assert word in tokens, f"{word} was cut across lines"
-    assert set(re.findall(r"[A-Za-z]+", text)) <= set(re.findall(r"[A-Za-z]+", MIXED_JAPANESE)) | {"Mixed", "The", "End", "by", "Made", "with", "Storybook", "Studio"}
+    assert set(re.findall(r"[A-Za-z]+", text)) <= set(re.findall(r"[A-Za-z]+", MIXED_JAPANESE)) | {
+        "Mixed",
+        "The",
+        "End",
+        "by",
+        "Made",
+        "with",
+        "Storybook",
+        "Studio",
+    }
     japanese = "".join(re.findall(r"[\u3000-\u9fff]", MIXED_JAPANESE))
     assert japanese in "".join(re.findall(r"[\u3000-\u9fff]", text))  # every character, in order
 
@@ -378,8 +417,12 @@ def test_closing_page_prints_a_right_to_left_title_in_reading_order(tmp_path):
     result = render_pdf(Book("שלום עולם", "אדה", [Page("One page.", picture())]))
     closing = tmp_path / "closing.pdf"
     closing.write_bytes(result.pdf)
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-f", str(result.page_count), "-l", str(result.page_count),
-                           str(closing), "-"], capture_output=True, check=True, text=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-f", str(result.page_count), "-l", str(result.page_count), str(closing), "-"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
     assert "שלום" in text and "עולם" in text and "אדה" in text, text
     assert "םולש" not in text
 
@@ -391,7 +434,22 @@ def test_line_breaking_keeps_every_character_and_fits_the_width():
     from exports.typeset import break_lines
 
     fonts = FontSet.for_family("serif")
-    pieces = ["fox", "lighthouse", "שלום", "مرحبا", "キツネ", "灯台", "、", "。", "「", "」", "Pip,", "(x)", "123", "작은"]
+    pieces = [
+        "fox",
+        "lighthouse",
+        "שלום",
+        "مرحبا",
+        "キツネ",
+        "灯台",
+        "、",
+        "。",
+        "「",
+        "」",
+        "Pip,",
+        "(x)",
+        "123",
+        "작은",
+    ]
     rng = random.Random(7)
     for _ in range(40):
         text = "".join(rng.choice(pieces) + rng.choice(["", " ", " "]) for _ in range(rng.randint(1, 60))).strip()
@@ -401,8 +459,13 @@ def test_line_breaking_keeps_every_character_and_fits_the_width():
         for line in lines:
             assert line == line.strip()
             assert string_width(line, fonts, 12) <= width + 0.01 or len(line.split()) == 1
-        for before, after in zip(lines, lines[1:]):  # kinsoku: no closing mark starts a line, no opening one ends it
-            assert len(before) == 1 or not after.startswith(("、", "。", "」")) and not before.endswith("「"), (before, after)
+        for before, after in itertools.pairwise(
+            lines
+        ):  # kinsoku: no closing mark starts a line, no opening one ends it
+            assert len(before) == 1 or (not after.startswith(("、", "。", "」")) and not before.endswith("「")), (
+                before,
+                after,
+            )
 
 
 def test_margins_move_the_text_and_pictures_in_from_the_trim():
@@ -411,8 +474,11 @@ def test_margins_move_the_text_and_pictures_in_from_the_trim():
         reader = PdfReader(io.BytesIO(render_pdf(book, PdfOptions(page_size="A5", margin_mm=margin_mm)).pdf))
         xs: list[float] = []
         reader.pages[1].extract_text(
-            visitor_text=lambda text, cm, tm, font, size: xs.append(tm[4] * cm[0] + cm[4]) if text.strip() else None)
-        placed = re.search(rb"([\d.]+) 0 0 [\d.]+ ([\d.]+) [\d.]+ cm\s*/\S+ Do", reader.pages[2].get_contents().get_data())
+            visitor_text=lambda text, cm, tm, font, size: xs.append(tm[4] * cm[0] + cm[4]) if text.strip() else None
+        )
+        placed = re.search(
+            rb"([\d.]+) 0 0 [\d.]+ ([\d.]+) [\d.]+ cm\s*/\S+ Do", reader.pages[2].get_contents().get_data()
+        )
         return min(xs), float(placed.group(2)), float(placed.group(1))
 
     a5_width = PAGE_SIZES["A5"][0]
@@ -495,7 +561,7 @@ def test_an_emoji_picture_removed_from_the_temporary_folder_is_written_again(mon
     book = Book("Tmp", "", [Page("A fox 🦊 ran.", None)])
     render_pdf(book, PdfOptions(cover=False))
     for path in list(emoji._files.values()):
-        Path(path).unlink(missing_ok=True)   # a cleaner emptied /tmp under a long-running studio
+        Path(path).unlink(missing_ok=True)  # a cleaner emptied /tmp under a long-running studio
     shutil.rmtree(emoji._folder[0], ignore_errors=True)
     result = render_pdf(book, PdfOptions(cover=False))
     assert not any("left out" in w for w in result.warnings), result.warnings

@@ -1,4 +1,5 @@
 """The ZIP export: chosen pictures plus the story as escaped Markdown."""
+
 from __future__ import annotations
 
 import io
@@ -18,10 +19,12 @@ def image(fmt="PNG", color=(30, 90, 200)) -> bytes:
 
 
 def test_zip_holds_pictures_and_story_markdown():
-    pages = [Page("First *page* with a [link](javascript:alert(1)).", image()),
-             Page("# Not a heading\n\n- not a list\n1. not numbered", image("JPEG")),
-             Page("No picture here.", None),
-             Page("Broken picture.", b"garbage")]
+    pages = [
+        Page("First *page* with a [link](javascript:alert(1)).", image()),
+        Page("# Not a heading\n\n- not a list\n1. not numbered", image("JPEG")),
+        Page("No picture here.", None),
+        Page("Broken picture.", b"garbage"),
+    ]
     data = render_zip(Book("Pip & <the> Fox", "Ada_Lovelace", pages))
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = sorted(zf.namelist())

@@ -1,24 +1,24 @@
 """The "From images" page under AppTest, on the tiny profile: upload, reorder, write the story in one job,
 write one passage again, edit one by hand, illustrate one anew, reload; and each error as one sentence."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+import fixtures_images as fx
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import fixtures_images as fx
 from engine.jobs import get_worker
 from storage import Library
-from studio import actions
+from studio import actions, ui
 from studio import state as S
-from studio import ui
 
 HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 TIMEOUT = 60  # the first run imports torch
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 60), (40, 60, 220)
-BROKEN = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 20   # a PNG cut short
+BROKEN = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 20  # a PNG cut short
 
 
 def upload(name: str, color, fmt: str = "PNG", size=(80, 60)) -> tuple[str, bytes, str]:
@@ -70,19 +70,25 @@ def color_of(path: Path) -> tuple[int, int, int]:
 
 
 def near(a, b) -> bool:
-    return all(abs(x - y) <= 12 for x, y in zip(a, b))   # JPEG and WebP are lossy
+    return all(abs(x - y) <= 12 for x, y in zip(a, b))  # JPEG and WebP are lossy
 
 
 def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     at = from_images()
-    at.file_uploader[0].set_value([upload("red.png", RED), ("broken.png", BROKEN, "image/png"),
-                                   upload("green.jpg", GREEN, "JPEG"), upload("blue.webp", BLUE, "WEBP")]).run()
+    at.file_uploader[0].set_value(
+        [
+            upload("red.png", RED),
+            ("broken.png", BROKEN, "image/png"),
+            upload("green.jpg", GREEN, "JPEG"),
+            upload("blue.webp", BLUE, "WEBP"),
+        ]
+    ).run()
     assert not at.exception, at.exception
     # The broken file is refused with its sentence; the other three are shown in upload order.
     assert texts(at.error) == ["'broken.png' looks like a PNG file but is damaged and cannot be read."]
     assert [i.captions[0] for i in at.image] == ["1. red.png", "2. green.jpg", "3. blue.webp"]
 
-    click(at, "images.later.0")    # red moves after green
+    click(at, "images.later.0")  # red moves after green
     assert [i.captions[0] for i in at.image] == ["1. green.jpg", "2. red.png", "3. blue.webp"]
     click(at, "images.earlier.2")  # blue moves before red
     assert [i.captions[0] for i in at.image] == ["1. green.jpg", "2. blue.webp", "3. red.png"]
@@ -90,7 +96,7 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     at.text_area(key=S.IMAGES_HINTS).input("Our dog Pip at the seaside")
     at.selectbox(key=S.IMAGES_TONE).set_value("funny")
     at.number_input(key=S.IMAGES_AGE).set_value(5)
-    at.number_input(key=S.IMAGES_WORDS).set_value(12)   # short passages keep the tiny model quick
+    at.number_input(key=S.IMAGES_WORDS).set_value(12)  # short passages keep the tiny model quick
     click(at, "images.write")
     pid = at.session_state[S.PROJECT_ID]
     assert at.query_params["project"] == str(pid)
@@ -103,9 +109,14 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     for seg, color in zip(project.segments, (GREEN, BLUE, RED)):
         assert [i.origin for i in seg.illustrations] == ["uploaded"]
         assert near(color_of(seg.selected.image_path), color)
-    assert project.story_settings["request"] == {"hints": "Our dog Pip at the seaside", "tone": "funny", "age": 5,
-                                                  "words_per_picture": 12, "temperature": 0.8,
-                                                  "seed": project.story_settings["request"]["seed"]}
+    assert project.story_settings["request"] == {
+        "hints": "Our dog Pip at the seaside",
+        "tone": "funny",
+        "age": 5,
+        "words_per_picture": 12,
+        "temperature": 0.8,
+        "seed": project.story_settings["request"]["seed"],
+    }
 
     wait_for_jobs(pid)
     at.run()
@@ -123,7 +134,7 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     assert story["captions"] == [s.caption for s in project.source_images] and all(story["captions"])
     assert project.story_text == "\n\n".join(passages)
     # Each picture beside its passage, with what the picture reader saw, and the story's numbers.
-    shown = [m.value for m in at.markdown]   # exactly as typed: Markdown characters arrive escaped
+    shown = [m.value for m in at.markdown]  # exactly as typed: Markdown characters arrive escaped
     assert all(ui.plain(passage) in shown for passage in passages)
     assert sum("The picture reader saw" in c for c in texts(at.caption)) == 3
     assert [m.label for m in at.metric] == ["Pictures covered", "Word variety", "Repeated phrases", "Reading grade"]
@@ -141,7 +152,7 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     assert after.segments[1].text != second.text
     assert after.story_settings["story"]["retold"] == {"1": 1}
     assert after.story_text == "\n\n".join(s.text for s in after.segments)
-    assert not at.warning, texts(at.warning)   # the job's own writes do not make this tab stale
+    assert not at.warning, texts(at.warning)  # the job's own writes do not make this tab stale
 
     # Edit picture 3's passage by hand.
     box = next(t for t in at.text_area if t.key.startswith(f"w.passage.{third.id}."))
@@ -199,7 +210,7 @@ def test_errors_are_one_sentence_each(lib, monkeypatch):
     assert any("at most 12 pictures" in e for e in texts(at.error))
     click(at, "images.write")
     assert sum("at most 12 pictures" in e for e in texts(at.error)) == 2
-    click(at, "images.leave.12")   # leaving one out is enough
+    click(at, "images.leave.12")  # leaving one out is enough
     assert not any("at most 12 pictures" in e for e in texts(at.error)) and len(at.image) == 12
 
     before = {p.id for p in lib.list_projects()}
@@ -212,7 +223,7 @@ def test_errors_are_one_sentence_each(lib, monkeypatch):
         assert len(at.error) == 1 and "python -m engine fetch --profile fast" in at.error[0].value
     else:
         pytest.skip("the 'fast' models are downloaded on this machine")
-    assert {p.id for p in lib.list_projects()} == before   # nothing half-made was kept
+    assert {p.id for p in lib.list_projects()} == before  # nothing half-made was kept
     assert S.PROJECT_ID not in at.session_state or at.session_state[S.PROJECT_ID] is None
 
 
@@ -241,19 +252,25 @@ def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current
     def spy(self, project_id, **kwargs):
         # On the saver thread: note what each save carries and what storage held just before it.
         before = self.get_project(project_id)
-        saves.append({"what": sorted(k for k, v in kwargs.items() if v is not None and v is not UNSET),
-                      "passages": dict(kwargs.get("passages") or {}),
-                      "texts_before": [s.text for s in before.segments],
-                      "writing": actions.writing_segment_ids(project_id)})
+        saves.append(
+            {
+                "what": sorted(k for k, v in kwargs.items() if v is not None and v is not UNSET),
+                "passages": dict(kwargs.get("passages") or {}),
+                "texts_before": [s.text for s in before.segments],
+                "writing": actions.writing_segment_ids(project_id),
+            }
+        )
         return real_save(self, project_id, **kwargs)
 
     monkeypatch.setattr(Library, "save_job_output", spy)
     gate = threading.Event()
     blocker = get_worker().submit(lambda ctx: gate.wait(30), kind="test", label="hold the worker")
     try:
-        start = actions.start_story_from_images(lib, [(fx.encode(Image.new("RGB", (40, 30), c), "PNG"), f"{n}.png")
-                                                      for n, c in enumerate((RED, GREEN, BLUE))],
-                                                words_per_picture=12)
+        start = actions.start_story_from_images(
+            lib,
+            [(fx.encode(Image.new("RGB", (40, 30), c), "PNG"), f"{n}.png") for n, c in enumerate((RED, GREEN, BLUE))],
+            words_per_picture=12,
+        )
         pid = start.project.id
         # A tab opens the storyboard before a word is written.
         tab = AppTest.from_file(HOME, default_timeout=TIMEOUT)
@@ -269,11 +286,16 @@ def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current
     project = lib.get_project(pid)
     ids = [s.id for s in project.segments]
     passages = [s.text for s in project.segments]
-    assert project.version == start.project.version   # the job's writes left the version alone
+    assert project.version == start.project.version  # the job's writes left the version alone
     assert project.story_text == "\n\n".join(passages) and project.story_settings["story"]
     # Captions first, then one save per passage, in order, each landing while the next is still to come.
-    assert [s["what"] for s in saves] == [["captions"], ["passages"], ["passages"], ["passages"],
-                                          ["based_on", "story_settings", "title"]]
+    assert [s["what"] for s in saves] == [
+        ["captions"],
+        ["passages"],
+        ["passages"],
+        ["passages"],
+        ["based_on", "story_settings", "title"],
+    ]
     assert [s["passages"] for s in saves[1:4]] == [{i: p} for i, p in zip(ids, passages)]
     placeholder = [actions.PLACEHOLDER_PASSAGE.format(n=n) for n in (1, 2, 3)]
     assert saves[1]["texts_before"] == placeholder
@@ -305,10 +327,16 @@ def test_the_sidebar_shows_story_jobs_beside_picture_jobs():
         ctx.progress(1, 4, message="Writing the story… 1 of 4 passages written")
         gate.wait(30)
 
-    story = get_worker().submit(hold, kind=actions.KIND_STORY, label="Story for 4 pictures (“Sidebar test”)",
-                                total=4, meta={"project_id": -1})
-    picture = get_worker().submit(lambda ctx: None, kind=actions.KIND_ILLUSTRATE, label="2 pictures for “Sidebar test”",
-                                  total=2, meta={"project_id": -1})
+    story = get_worker().submit(
+        hold, kind=actions.KIND_STORY, label="Story for 4 pictures (“Sidebar test”)", total=4, meta={"project_id": -1}
+    )
+    picture = get_worker().submit(
+        lambda ctx: None,
+        kind=actions.KIND_ILLUSTRATE,
+        label="2 pictures for “Sidebar test”",
+        total=2,
+        meta={"project_id": -1},
+    )
     try:
         at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
         assert not at.exception, at.exception
@@ -332,20 +360,20 @@ def test_a_reading_grade_below_one_is_shown_as_words():
 def test_a_picture_can_be_left_out_of_the_story_and_put_back(lib, monkeypatch):
     started = []
 
-    def start(_lib, pictures, **_settings):   # what the page hands over; no story is started
+    def start(_lib, pictures, **_settings):  # what the page hands over; no story is started
         started.append(pictures)
         raise actions.InputError("Not this time.")
 
     monkeypatch.setattr(actions, "start_story_from_images", start)
     at = from_images()
     at.file_uploader[0].set_value([upload("red.png", RED), upload("green.png", GREEN), upload("blue.png", BLUE)]).run()
-    click(at, "images.leave.1")   # green is left out: still uploaded, not in the story
+    click(at, "images.leave.1")  # green is left out: still uploaded, not in the story
     assert [i.captions[0] for i in at.image] == ["1. red.png", "2. blue.png"]
     assert any("Left out of the story: 1 picture" in c for c in texts(at.caption))
     click(at, "images.write")
     assert [name for _, name in started[-1]] == ["red.png", "blue.png"]
 
-    click(at, "images.putback." + at.session_state[S.IMAGES_LEFT_OUT][0])   # back, at the end of the story
+    click(at, "images.putback." + at.session_state[S.IMAGES_LEFT_OUT][0])  # back, at the end of the story
     assert [i.captions[0] for i in at.image] == ["1. red.png", "2. blue.png", "3. green.png"]
     assert not any("Left out" in c for c in texts(at.caption))
 

@@ -25,8 +25,13 @@ def _draw(profile, requests, **kwargs):
 
 
 def test_same_seed_same_pixels_and_other_seed_other_pixels(profile):
-    a, b, c = _draw(profile, [IllustrationRequest(key=k, prompt="a red fox in a lighthouse", seed=s)
-                              for k, s in (("a", 11), ("b", 11), ("c", 12))])
+    a, b, c = _draw(
+        profile,
+        [
+            IllustrationRequest(key=k, prompt="a red fox in a lighthouse", seed=s)
+            for k, s in (("a", 11), ("b", 11), ("c", 12))
+        ],
+    )
     assert a.image.size == (64, 64)
     assert np.array_equal(_pixels(a.image), _pixels(b.image))
     assert not np.array_equal(_pixels(a.image), _pixels(c.image))
@@ -34,25 +39,34 @@ def test_same_seed_same_pixels_and_other_seed_other_pixels(profile):
 
 def test_a_seed_draws_the_same_picture_alone_or_in_a_batch(profile):
     prompts = ["a red fox", "a blue boat", "a stormy sea", "a golden lamp", "a basket of bread"]
-    batch = _draw(profile, [IllustrationRequest(key=i, prompt=p, seed=100 + i) for i, p in enumerate(prompts)],
-                  batch_size=3)
+    batch = _draw(
+        profile, [IllustrationRequest(key=i, prompt=p, seed=100 + i) for i, p in enumerate(prompts)], batch_size=3
+    )
     alone = _draw(profile, [IllustrationRequest(key=3, prompt=prompts[3], seed=103)])
     assert [r.key for r in batch] == [0, 1, 2, 3, 4]
     assert np.abs(_pixels(batch[3].image) - _pixels(alone[0].image)).max() <= 1
 
 
 def test_settings_name_everything_needed_to_draw_it_again(profile):
-    request = IllustrationRequest(key="p1", prompt="a fox", negative_prompt="text, watermark", seed=5,
-                                  steps=3, guidance=2.5, width=72, height=64)
+    request = IllustrationRequest(
+        key="p1", prompt="a fox", negative_prompt="text, watermark", seed=5, steps=3, guidance=2.5, width=72, height=64
+    )
     (first,) = _draw(profile, [request])
     s = first.settings
     assert s["seed"] == 5 and s["steps"] == 3 and s["guidance"] == 2.5
     assert (s["width"], s["height"]) == (72, 64) and first.image.size == (72, 64)
     assert s["prompt"] == "a fox" and s["negative_prompt"] == "text, watermark"
     assert s["model_id"] == "tiny:illustrator" and s["scheduler"] == "EulerDiscreteScheduler"
-    again = IllustrationRequest(key="again", prompt=s["prompt"], negative_prompt=s["negative_prompt"],
-                                seed=s["seed"], steps=s["steps"], guidance=s["guidance"],
-                                width=s["width"], height=s["height"])
+    again = IllustrationRequest(
+        key="again",
+        prompt=s["prompt"],
+        negative_prompt=s["negative_prompt"],
+        seed=s["seed"],
+        steps=s["steps"],
+        guidance=s["guidance"],
+        width=s["width"],
+        height=s["height"],
+    )
     (second,) = _draw(profile, [again])
     assert np.array_equal(_pixels(first.image), _pixels(second.image))
 
@@ -78,9 +92,13 @@ def test_progress_is_reported_per_step_and_cancel_stops_within_a_step(profile):
 def test_images_are_handed_over_as_each_batch_finishes(profile):
     order = []
     requests = [IllustrationRequest(key=i, prompt="a fox", seed=i) for i in range(5)]
-    _draw(profile, requests, batch_size=2,
-          on_image=lambda r: order.append(("image", r.key)),
-          on_progress=lambda done, total: order.append(("step", done)))
+    _draw(
+        profile,
+        requests,
+        batch_size=2,
+        on_image=lambda r: order.append(("image", r.key)),
+        on_progress=lambda done, total: order.append(("step", done)),
+    )
     assert [e for e in order if e[0] == "image"] == [("image", i) for i in range(5)]
     assert order.index(("image", 0)) < order.index(("step", 3))  # page 0 arrived before batch 2 started
 
@@ -120,8 +138,12 @@ def test_missing_model_says_how_to_get_it(profile, tmp_path):
 
 
 def test_regenerating_one_page_changes_only_that_page(profile):
-    pages = [PageSpec(key=i, text=t, seed=40 + i) for i, t in enumerate(
-        ["Pip the fox lived in a lighthouse.", "A storm rolled in from the west.", "The lamp glowed gold."])]
+    pages = [
+        PageSpec(key=i, text=t, seed=40 + i)
+        for i, t in enumerate(
+            ["Pip the fox lived in a lighthouse.", "A storm rolled in from the west.", "The lamp glowed gold."]
+        )
+    ]
     book = {r.key: r for r in illustrate_pages(pages, profile, style="watercolor")}
     redo = illustrate_pages([replace(pages[1], seed=99)], profile, style="watercolor")
     assert [r.key for r in redo] == [1]
@@ -130,15 +152,17 @@ def test_regenerating_one_page_changes_only_that_page(profile):
     for key in (0, 2):
         assert np.array_equal(_pixels(again[key].image), _pixels(book[key].image))
     assert book[0].settings["prompt"] != book[1].settings["prompt"]
-    edited = illustrate_pages([replace(pages[1], prompt_override="a tiny red boat on a grey sea")], profile,
-                              style="watercolor")
+    edited = illustrate_pages(
+        [replace(pages[1], prompt_override="a tiny red boat on a grey sea")], profile, style="watercolor"
+    )
     assert "boat" in edited[0].settings["prompt"] and edited[0].settings["seed"] == 41
 
 
 def test_mixed_sizes_are_drawn_in_groups_and_returned_in_the_order_asked(profile):
     sizes = [(64, 64), (72, 64), (64, 64), (72, 64)]
-    requests = [IllustrationRequest(key=f"p{i}", prompt="a fox", seed=i, width=w, height=h)
-                for i, (w, h) in enumerate(sizes)]
+    requests = [
+        IllustrationRequest(key=f"p{i}", prompt="a fox", seed=i, width=w, height=h) for i, (w, h) in enumerate(sizes)
+    ]
     drawn = []
     results = _draw(profile, requests, batch_size=4, on_image=lambda r: drawn.append(r.key))
     assert [r.key for r in results] == ["p0", "p1", "p2", "p3"]

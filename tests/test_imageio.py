@@ -1,5 +1,6 @@
 """The hardened image loader: every broken or hostile file is refused with its own sentence,
 every odd-but-valid one comes out as upright 8-bit RGB with the right pixels."""
+
 import io
 import sys
 from pathlib import Path
@@ -8,11 +9,11 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-import fixtures_images as fx  # noqa: E402
+import fixtures_images as fx
 
-from engine import imageio  # noqa: E402
-from engine.errors import ImageRejected, InputError  # noqa: E402
-from engine.imageio import MAX_UPLOAD_BYTES, LoadedImage, load_image, to_png_bytes  # noqa: E402
+from engine import imageio
+from engine.errors import ImageRejected, InputError
+from engine.imageio import MAX_UPLOAD_BYTES, LoadedImage, load_image, to_png_bytes
 
 
 def rejected(data, name="upload.png") -> str:
@@ -30,6 +31,7 @@ def close(pixel, expected, tolerance=3):
 
 
 # --- refused ------------------------------------------------------------------------------------
+
 
 def test_empty_file_is_refused():
     assert "is empty (0 bytes)" in rejected(b"", "blank.png")
@@ -51,7 +53,7 @@ def test_png_missing_its_tail_is_refused_as_cut_short():
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.95])
 def test_truncated_jpeg_is_refused(keep):
     data = fx.encode(fx.gradient((128, 128)), "JPEG", quality=90)
-    assert "is cut short (an incomplete JPEG file)" in rejected(data[:int(len(data) * keep)], "half.jpg")
+    assert "is cut short (an incomplete JPEG file)" in rejected(data[: int(len(data) * keep)], "half.jpg")
 
 
 def test_text_renamed_png_is_refused(tmp_path):
@@ -79,7 +81,7 @@ def test_image_just_over_our_pixel_limit_is_refused_with_its_size():
 
 
 def test_pillow_bomb_warning_is_an_error(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)   # a 20x20 picture now trips the warning
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # a 20x20 picture now trips the warning
     assert "too many pixels to open safely" in rejected(fx.png((20, 20)), "warned.png")
 
 
@@ -111,7 +113,7 @@ def test_oversized_bytes_are_refused_before_parsing():
 
 def test_oversized_file_is_refused_from_its_size(tmp_path):
     path = tmp_path / "huge.jpg"
-    with open(path, "wb") as handle:      # sparse: no 30 MB written to disk
+    with open(path, "wb") as handle:  # sparse: no 30 MB written to disk
         handle.seek(MAX_UPLOAD_BYTES + 10)
         handle.write(b"\x00")
     with pytest.raises(ImageRejected, match=r"'huge.jpg' is 30.0 MB; a picture may be at most"):
@@ -119,7 +121,7 @@ def test_oversized_file_is_refused_from_its_size(tmp_path):
 
 
 def test_missing_file_and_folder_are_refused(tmp_path):
-    with pytest.raises(ImageRejected, match="'nothere.png' was not found"):
+    with pytest.raises(ImageRejected, match=r"'nothere\.png' was not found"):
         load_image(tmp_path / "nothere.png")
     with pytest.raises(ImageRejected, match="is not a file"):
         load_image(tmp_path)
@@ -140,11 +142,12 @@ def test_refuses_when_pillow_is_told_to_accept_truncated_files(monkeypatch):
 
 # --- accepted, and converted correctly -------------------------------------------------------------
 
+
 def accepted(data, name="pic.png") -> LoadedImage:
     loaded = load_image(data, name=name)
     assert loaded.image.mode == "RGB"
     assert loaded.image.size[0] > 0
-    loaded.image.getpixel((0, 0))      # decoded, not lazy
+    loaded.image.getpixel((0, 0))  # decoded, not lazy
     return loaded
 
 
@@ -219,12 +222,15 @@ def test_opaque_rgba_gets_no_note():
     assert loaded.image.getpixel((0, 0)) == (9, 8, 7) and loaded.notes == []
 
 
-@pytest.mark.parametrize("make,expected", [
-    (lambda: Image.new("L", (4, 4), 77), (77, 77, 77)),
-    (lambda: Image.new("1", (4, 4), 1), (255, 255, 255)),
-    (lambda: Image.new("LA", (4, 4), (0, 0)), (255, 255, 255)),
-    (lambda: Image.new("RGB", (4, 4), (10, 120, 230)).convert("P", palette=Image.Palette.ADAPTIVE), (10, 120, 230)),
-])
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda: Image.new("L", (4, 4), 77), (77, 77, 77)),
+        (lambda: Image.new("1", (4, 4), 1), (255, 255, 255)),
+        (lambda: Image.new("LA", (4, 4), (0, 0)), (255, 255, 255)),
+        (lambda: Image.new("RGB", (4, 4), (10, 120, 230)).convert("P", palette=Image.Palette.ADAPTIVE), (10, 120, 230)),
+    ],
+)
 def test_grey_bilevel_and_palette_modes_become_rgb(make, expected):
     assert close(accepted(fx.encode(make(), "PNG")).image.getpixel((1, 1)), expected, 1)
 

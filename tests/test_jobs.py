@@ -1,3 +1,4 @@
+import itertools
 import threading
 import time
 
@@ -25,8 +26,9 @@ def test_job_reports_progress_and_saves_each_result_as_it_arrives(worker):
             seen_done.append(worker.get(ctx.job_id).done)
         return "ignored"
 
-    job_id = worker.submit(job, kind="illustrate", label="five", total=5, on_result=saved.append,
-                           meta={"project_id": 7})
+    job_id = worker.submit(
+        job, kind="illustrate", label="five", total=5, on_result=saved.append, meta={"project_id": 7}
+    )
     info = worker.wait(job_id, timeout=10)
     assert info.status is JobStatus.DONE
     assert saved == [0, 1, 2, 3, 4]
@@ -49,7 +51,7 @@ def test_jobs_run_one_at_a_time_on_one_thread(worker):
     for job_id in ids:
         assert worker.wait(job_id, timeout=10).status is JobStatus.DONE
     spans.sort()
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
     assert len(threads) == 1 and threading.get_ident() not in threads
 
 

@@ -1,8 +1,18 @@
 """Story metrics against values worked out by hand (see engine/metrics.py for the definitions)."""
+
 import pytest
 
-from engine.metrics import (STOP_WORDS, caption_coverage, content_words, flesch_kincaid_grade,
-                            repeated_trigram_rate, sentence_count, story_metrics, syllables, words_of)
+from engine.metrics import (
+    STOP_WORDS,
+    caption_coverage,
+    content_words,
+    flesch_kincaid_grade,
+    repeated_trigram_rate,
+    sentence_count,
+    story_metrics,
+    syllables,
+    words_of,
+)
 
 
 def test_words_lowercase_and_drop_punctuation():
@@ -35,12 +45,33 @@ def test_type_token_ratio_and_repeated_trigrams_by_hand():
     assert repeated_trigram_rate(["a", "b"]) == 0.0
 
 
-@pytest.mark.parametrize("word,count", [
-    ("cat", 1), ("the", 1), ("little", 2), ("table", 2), ("make", 1), ("rabbit", 2),
-    ("beautiful", 3), ("sky", 1), ("queue", 1), ("be", 1), ("happily", 3), ("42", 1), ("strength", 1),
-    ("hopped", 1), ("wanted", 2), ("played", 1), ("need", 1), ("makes", 1), ("boxes", 2), ("wishes", 2),
-    ("horses", 2), ("changes", 2),
-])
+@pytest.mark.parametrize(
+    "word,count",
+    [
+        ("cat", 1),
+        ("the", 1),
+        ("little", 2),
+        ("table", 2),
+        ("make", 1),
+        ("rabbit", 2),
+        ("beautiful", 3),
+        ("sky", 1),
+        ("queue", 1),
+        ("be", 1),
+        ("happily", 3),
+        ("42", 1),
+        ("strength", 1),
+        ("hopped", 1),
+        ("wanted", 2),
+        ("played", 1),
+        ("need", 1),
+        ("makes", 1),
+        ("boxes", 2),
+        ("wishes", 2),
+        ("horses", 2),
+        ("changes", 2),
+    ],
+)
 def test_syllable_heuristic(word, count):
     assert syllables(word) == count
 
@@ -61,9 +92,16 @@ def test_sentences_without_final_stop_and_paragraphs():
 
 def test_empty_inputs_give_zeros():
     metrics = story_metrics([], "")
-    assert metrics == {"caption_coverage": 0.0, "caption_words_missing": [], "type_token_ratio": 0.0,
-                       "repeated_trigram_rate": 0.0, "flesch_kincaid_grade": 0.0, "words": 0, "sentences": 0,
-                       "syllables": 0}
+    assert metrics == {
+        "caption_coverage": 0.0,
+        "caption_words_missing": [],
+        "type_token_ratio": 0.0,
+        "repeated_trigram_rate": 0.0,
+        "flesch_kincaid_grade": 0.0,
+        "words": 0,
+        "sentences": 0,
+        "syllables": 0,
+    }
     assert story_metrics(["the a of", None], "!!!")["caption_coverage"] == 0.0
     assert story_metrics(["a red kite"], "")["caption_coverage"] == 0.0
     assert story_metrics(["a red kite"], "")["caption_words_missing"] == ["kite", "red"]

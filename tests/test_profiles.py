@@ -1,4 +1,5 @@
 """Device choice and model profiles: detection order, number formats, and where each setting comes from."""
+
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from engine.profiles import PROFILES, ROLES, get_profile, resolve_model, save_se
 @pytest.fixture
 def machine(monkeypatch):
     """Pretend hardware: set .cuda / .mps / .bf16 to what the machine under test has."""
+
     class Machine:
         cuda = False
         mps = False
@@ -40,6 +42,7 @@ def home(tmp_path, monkeypatch):
 
 
 # --- device -------------------------------------------------------------------------------------
+
 
 def test_cuda_then_mps_then_cpu(machine):
     machine.cuda, machine.mps = True, True
@@ -70,8 +73,10 @@ def test_arguments_then_environment_override_detection(machine, monkeypatch):
     assert not pick_device("cpu").is_gpu and pick_device("cuda").is_gpu
 
 
-@pytest.mark.parametrize("asked,words", [("cuda", "no usable CUDA GPU"), ("mps", "Metal GPU is not available"),
-                                         ("tpu", "Unknown device 'tpu'")])
+@pytest.mark.parametrize(
+    "asked,words",
+    [("cuda", "no usable CUDA GPU"), ("mps", "Metal GPU is not available"), ("tpu", "Unknown device 'tpu'")],
+)
 def test_a_device_this_machine_lacks_is_a_sentence(machine, asked, words):
     with pytest.raises(InputError, match=words):
         pick_device(asked)
@@ -90,6 +95,7 @@ def test_unknown_number_format(machine):
 
 
 # --- profiles -----------------------------------------------------------------------------------
+
 
 def test_the_named_profiles_and_their_models():
     assert {"fast", "classic", "quality", "tiny"} <= set(PROFILES)
@@ -138,8 +144,10 @@ def test_bad_names_are_sentences(home):
         get_profile("fast", overrides={"painter": "x/y"})
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]", json.dumps({"profile": ["fast"]}),
-                                     json.dumps({"profile": "tiny", "overrides": "nope"})])
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", "[1, 2]", json.dumps({"profile": ["fast"]}), json.dumps({"profile": "tiny", "overrides": "nope"})],
+)
 def test_a_damaged_settings_file_is_ignored_not_fatal(home, content):
     (home / "settings.json").write_text(content, encoding="utf-8")
     assert get_profile().name in {"fast", "tiny"}

@@ -1,15 +1,26 @@
 """Segment text to prompts: styles, negatives, characters, overrides, and fitting the CLIP window."""
+
 import re
 import time
 
 import pytest
 
 from engine.errors import InputError
-from engine.prompts import (DEFAULT_NEGATIVE, DEFAULT_STYLE, STYLES, PromptPair, build_prompt, count_tokens,
-                            fit_to_tokens, get_style)
+from engine.prompts import (
+    DEFAULT_NEGATIVE,
+    DEFAULT_STYLE,
+    STYLES,
+    PromptPair,
+    build_prompt,
+    count_tokens,
+    fit_to_tokens,
+    get_style,
+)
 
-SEGMENT = ("Once upon a time, on a windy island at the edge of the sea, there lived a small red fox named Pip. "
-           "Pip lived in the old lighthouse with Mrs. Gull, who kept the lamp burning every night.")
+SEGMENT = (
+    "Once upon a time, on a windy island at the edge of the sea, there lived a small red fox named Pip. "
+    "Pip lived in the old lighthouse with Mrs. Gull, who kept the lamp burning every night."
+)
 DIALOGUE = '"The lamp has gone out!" cried Mrs. Gull. "The fishing boats will never find their way home."'
 CHARACTERS = [("Pip", "a small red fox with a green scarf"), ("Mrs. Gull", "an old seagull in a blue apron")]
 
@@ -96,8 +107,9 @@ def test_blank_segment_without_override():
 
 def test_fit_with_the_tiny_clip_tokenizer_keeps_prefix_and_nouns(clip_tokenizer):
     assert count_tokens("fox", clip_tokenizer) == 5  # BOS, f, o, x</w>, EOS: one token a letter
-    pair = build_prompt(SEGMENT, "watercolor", characters=CHARACTERS, setting="a windy island lighthouse",
-                        tokenizer=clip_tokenizer)
+    pair = build_prompt(
+        SEGMENT, "watercolor", characters=CHARACTERS, setting="a windy island lighthouse", tokenizer=clip_tokenizer
+    )
     print("\nfitted:", pair.prompt)
     assert len(clip_tokenizer(pair.prompt).input_ids) <= 77
     assert len(clip_tokenizer(pair.negative_prompt).input_ids) <= 77
@@ -118,8 +130,10 @@ def test_every_style_fits_the_window(clip_tokenizer, key):
 def test_fit_to_tokens_on_a_prompt_string(clip_tokenizer):
     short = "a fox"
     assert fit_to_tokens(short, clip_tokenizer) == short
-    long = ("watercolor children's book illustration, a big fox and a small fox on a boat, "
-            "the moon and many stars, soft pastel colors, gentle light, paper texture, whimsical")
+    long = (
+        "watercolor children's book illustration, a big fox and a small fox on a boat, "
+        "the moon and many stars, soft pastel colors, gentle light, paper texture, whimsical"
+    )
     fitted = fit_to_tokens(long, clip_tokenizer)
     assert len(clip_tokenizer(fitted).input_ids) <= 77
     assert fitted.startswith("watercolor children's book illustration, ")

@@ -1,4 +1,5 @@
 """Story text to segments: exact offsets, whole sentences, paragraphs respected, offline."""
+
 import time
 from pathlib import Path
 
@@ -15,10 +16,10 @@ def check(original: str, segments: list[Segment]) -> list[str]:
     """Assert the offset contract and that no visible character is lost; return the texts."""
     previous_end = 0
     for segment in segments:
-        assert original[segment.start:segment.end] == segment.text
+        assert original[segment.start : segment.end] == segment.text
         assert segment.text and segment.text == segment.text.strip()
         assert segment.start >= previous_end
-        assert original[previous_end:segment.start].strip() == ""
+        assert original[previous_end : segment.start].strip() == ""
         previous_end = segment.end
     assert original[previous_end:].strip() == ""
     return [segment.text for segment in segments]
@@ -36,8 +37,10 @@ def test_sample_story_title_then_two_sentences_per_segment_never_across_paragrap
 
 
 def test_abbreviations_do_not_split():
-    text = ("Dr. Smith met Mr. Brown and Mrs. Green on St. James Street at 5 p.m. yesterday. "
-            "They ate cake, e.g. lemon cake. Then they went home.")
+    text = (
+        "Dr. Smith met Mr. Brown and Mrs. Green on St. James Street at 5 p.m. yesterday. "
+        "They ate cake, e.g. lemon cake. Then they went home."
+    )
     assert check(text, segment_story(text, sentences_per_segment=1)) == [
         "Dr. Smith met Mr. Brown and Mrs. Green on St. James Street at 5 p.m. yesterday.",
         "They ate cake, e.g. lemon cake.",
@@ -48,11 +51,16 @@ def test_abbreviations_do_not_split():
 def test_dialogue_keeps_quotes_and_attribution_with_their_sentence():
     text = '"Hello," she said. "Come in!" "Why?" he asked. She smiled.'
     assert check(text, segment_story(text, sentences_per_segment=1)) == [
-        '"Hello," she said.', '"Come in!"', '"Why?" he asked.', "She smiled.",
+        '"Hello," she said.',
+        '"Come in!"',
+        '"Why?" he asked.',
+        "She smiled.",
     ]
     curly = "“Hello,” she said. “Come in!” He went in."
     assert check(curly, segment_story(curly, sentences_per_segment=1)) == [
-        "“Hello,” she said.", "“Come in!”", "He went in.",
+        "“Hello,” she said.",
+        "“Come in!”",
+        "He went in.",
     ]
 
 
@@ -66,7 +74,7 @@ def test_huge_single_paragraph_is_fast():
     assert elapsed < 3.0
     assert len(segments) == (text.count("hello!") + 1) // 2
     assert segments[0].text == sentence.strip() + " " + sentence.strip()
-    assert text[segments[-1].start:segments[-1].end] == segments[-1].text
+    assert text[segments[-1].start : segments[-1].end] == segments[-1].text
 
 
 def test_text_without_punctuation_is_cut_into_sensible_pieces_on_spaces():
@@ -91,7 +99,9 @@ def test_punctuation_free_text_prefers_line_breaks_and_follows_word_budget():
 def test_crlf_and_lone_cr_paragraphs():
     text = "First one. Second one.\r\n\r\nThird one.\r\nStill third paragraph.\r\rFourth one."
     assert check(text, segment_story(text, sentences_per_segment=5)) == [
-        "First one. Second one.", "Third one.\r\nStill third paragraph.", "Fourth one.",
+        "First one. Second one.",
+        "Third one.\r\nStill third paragraph.",
+        "Fourth one.",
     ]
     blank_with_spaces = "One.\n   \t\nTwo."
     assert check(blank_with_spaces, segment_story(blank_with_spaces)) == ["One.", "Two."]
@@ -100,7 +110,10 @@ def test_crlf_and_lone_cr_paragraphs():
 def test_chinese_splits_after_fullwidth_terminators_and_counts_two_characters_a_word():
     text = "这是一支笔。那是一本书！「你好。」你好吗？"
     assert check(text, segment_story(text, sentences_per_segment=1)) == [
-        "这是一支笔。", "那是一本书！", "「你好。」", "你好吗？",
+        "这是一支笔。",
+        "那是一本书！",
+        "「你好。」",
+        "你好吗？",
     ]
     assert count_words("这是一支笔") == 3  # 5 characters, about 2 a word, rounded up
     assert count_words("你好 world, 你好") == 3
@@ -138,7 +151,7 @@ def test_grouping_by_words_takes_whole_sentences_nearest_the_budget():
     assert [count_words(t) for t in texts] == [12, 12, 12, 6]
     long_sentence = "A " + "very " * 30 + "long sentence. Short one."
     texts = check(long_sentence, segment_story(long_sentence, words_per_segment=10))
-    assert texts == [long_sentence[:-len(" Short one.")], "Short one."]  # never split mid-sentence
+    assert texts == [long_sentence[: -len(" Short one.")], "Short one."]  # never split mid-sentence
 
 
 def test_title_like_lines():
@@ -188,7 +201,9 @@ def test_explicit_and_detected_languages():
     german = "Das ist z.B. ein Satz. Und noch einer. Er war mit den Kindern auf der Straße."
     for language in ("auto", "de", "german"):
         assert check(german, segment_story(german, sentences_per_segment=1, language=language)) == [
-            "Das ist z.B. ein Satz.", "Und noch einer.", "Er war mit den Kindern auf der Straße.",
+            "Das ist z.B. ein Satz.",
+            "Und noch einer.",
+            "Er war mit den Kindern auf der Straße.",
         ]
     assert seg_mod._detect_latin_language(german) == "german"
     assert seg_mod._detect_latin_language("The fox and the hound.") == "english"
@@ -208,7 +223,9 @@ def test_offline_without_nltk_download(monkeypatch):
     monkeypatch.setattr(nltk, "download", no_download)
     seg_mod._splitter.cache_clear()
     assert [s.text for s in segment_story("Dr. Who came. He left.", sentences_per_segment=1)] == [
-        "Dr. Who came.", "He left."]
+        "Dr. Who came.",
+        "He left.",
+    ]
 
 
 def test_rule_splitter_fallback_keeps_offsets():
@@ -226,10 +243,15 @@ def test_count_words():
 
 
 def test_first_line_alone_matches_how_the_story_is_cut():
-    for text, alone in [("The Fox\n\nOnce upon a time.", "The Fox"), ("The Fox\nOnce upon a time.", "The Fox"),
-                        ("The Fox\rOnce upon a time.", "The Fox"),
-                        ("The fox ran home\nand slept.", None), ("Only one line.", "Only one line."), ("  \n ", None)]:
+    for text, alone in [
+        ("The Fox\n\nOnce upon a time.", "The Fox"),
+        ("The Fox\nOnce upon a time.", "The Fox"),
+        ("The Fox\rOnce upon a time.", "The Fox"),
+        ("The fox ran home\nand slept.", None),
+        ("Only one line.", "Only one line."),
+        ("  \n ", None),
+    ]:
         span = seg_mod.first_line_alone(text)
-        assert (text[span[0]:span[1]] if span else None) == alone
+        assert (text[span[0] : span[1]] if span else None) == alone
         if span and text.strip():
             assert segment_story(text)[0] == Segment(alone, span[0], span[1])

@@ -1,4 +1,5 @@
 """Project bundles and engine manifests: a faithful round trip, and hostile files refused."""
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,13 @@ def _full_project(library: Library):
     pages = ["Der Fuchs 🦊 lief.", "الثعلب ركض.", "The end."]
     project = library.create_project("Round trip 狐", author="Ana", style="ink", profile="quality", story_text=story)
     project = library.save_story(
-        project.id, project.version, story,
-        [SegmentInput(p, story.index(p), story.index(p) + len(p), seed=i or None, locked=i == 2) for i, p in enumerate(pages)],
+        project.id,
+        project.version,
+        story,
+        [
+            SegmentInput(p, story.index(p), story.index(p) + len(p), seed=i or None, locked=i == 2)
+            for i, p in enumerate(pages)
+        ],
     )
     first, second = project.segments[0].id, project.segments[1].id
     project = library.update_segment(first, project.version, prompt_override="a fox", negative_prompt="text")
@@ -58,17 +64,28 @@ def _full_project(library: Library):
     library.add_illustration(second, _png(1), {"seed": 3})  # the same file used twice
     project = library.get_project(project.id)
     project = library.set_characters(project.id, project.version, [("Fox", "red, curious"), ("Owl", "")])
-    project = library.update_project(project.id, project.version, setting="a windy   island, long ago",
-                                     dedication="  For Mia,\n\n\n  who loves   the sea ")
+    project = library.update_project(
+        project.id,
+        project.version,
+        setting="a windy   island, long ago",
+        dedication="  For Mia,\n\n\n  who loves   the sea ",
+    )
     return library.set_source_images(project.id, project.version, [(_png(5), "a beach"), (_png(6), "")])
 
 
-def _comparable(view) -> dict:  # noqa: ANN001
+def _comparable(view) -> dict:
     return {
         "fields": (view.title, view.author, view.style, view.profile, view.story_text, view.setting, view.dedication),
         "segments": [
             (
-                s.position, s.text, s.start, s.end, s.prompt_override, s.negative_prompt, s.seed, s.locked,
+                s.position,
+                s.text,
+                s.start,
+                s.end,
+                s.prompt_override,
+                s.negative_prompt,
+                s.seed,
+                s.locked,
                 [(i.version, i.image_path, i.settings, i.origin, i.created, i.selected) for i in s.illustrations],
             )
             for s in view.segments
@@ -82,8 +99,8 @@ def test_bundle_round_trip(tmp_path):
     library = Library(tmp_path / "a")
     original = _full_project(library)
     data = library.export_bundle(original.id)
-    assert original.setting == "a windy island, long ago"   # spaces folded as it was saved
-    assert original.dedication == "For Mia,\n\nwho loves the sea"   # lines kept, one blank line at most
+    assert original.setting == "a windy island, long ago"  # spaces folded as it was saved
+    assert original.dedication == "For Mia,\n\nwho loves the sea"  # lines kept, one blank line at most
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     print(f"\nbundle: {len(data):,} bytes, members {len(names)}")
     assert names[0] == "project.json" and len(names) == 1 + 4  # 4 distinct pictures, each once
@@ -102,7 +119,7 @@ def test_bundle_round_trip(tmp_path):
     assert again.id != original.id and _comparable(again) == _comparable(original)
 
 
-def _bundle(doc, members: dict[str, bytes] | None = None, raw_json: bytes | None = None) -> bytes:  # noqa: ANN001
+def _bundle(doc, members: dict[str, bytes] | None = None, raw_json: bytes | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("project.json", raw_json if raw_json is not None else json.dumps(doc))
@@ -114,8 +131,15 @@ def _bundle(doc, members: dict[str, bytes] | None = None, raw_json: bytes | None
 def _doc(image: str | None = None) -> dict:
     segment = {"text": "Hi.", "start": 0, "end": 3, "illustrations": []}
     if image:
-        segment["illustrations"].append({"version": 1, "image": image, "settings": {}, "origin": "generated", "selected": True})
-    return {"format": "storybook-bundle", "version": 1, "project": {"title": "T", "story_text": "Hi."}, "segments": [segment]}
+        segment["illustrations"].append(
+            {"version": 1, "image": image, "settings": {}, "origin": "generated", "selected": True}
+        )
+    return {
+        "format": "storybook-bundle",
+        "version": 1,
+        "project": {"title": "T", "story_text": "Hi."},
+        "segments": [segment],
+    }
 
 
 def _patch_central_size(data: bytes, name: str, size: int) -> bytes:
@@ -166,10 +190,22 @@ def _hostile_bundles() -> dict[str, bytes]:
         "title not text": _bundle({**_doc(), "project": {"title": 5}}),
         "NUL in text": _bundle({**_doc(), "project": {"title": "a\u0000b"}}),
         "time before year 1": _bundle({**_doc(), "project": {"title": "T", "created": "0001-01-01T00:00:00+05:00"}}),
-        "time after year 9999": _bundle({
-            **_doc(), "segments": [{"text": "Hi.", "start": 0, "end": 3, "illustrations": [
-                {"version": 1, "image": _member(good), "created": "9999-12-31T23:59:59-05:00"}]}],
-        }, {_member(good): good}),
+        "time after year 9999": _bundle(
+            {
+                **_doc(),
+                "segments": [
+                    {
+                        "text": "Hi.",
+                        "start": 0,
+                        "end": 3,
+                        "illustrations": [
+                            {"version": 1, "image": _member(good), "created": "9999-12-31T23:59:59-05:00"}
+                        ],
+                    }
+                ],
+            },
+            {_member(good): good},
+        ),
         "missing picture": _bundle(_doc(_member(good))),
         "text file named .png": _bundle(_doc(_member(text)), {_member(text): text}),
         "decompression bomb PNG": _bundle(_doc(_member(bomb)), {_member(bomb): bomb}),
@@ -210,7 +246,7 @@ def test_hostile_bundles_are_refused(tmp_path):
     assert MAX_JSON_BYTES < 0xFFFFFFF0
 
 
-def _manifest_dir(tmp_path, image_names=("segment-000.png", "segment-001.png")):  # noqa: ANN001
+def _manifest_dir(tmp_path, image_names=("segment-000.png", "segment-001.png")):
     folder = tmp_path / "out"
     folder.mkdir()
     story = "The Lighthouse Fox\n\nOnce upon a time a fox lived by the sea. Every night it watched the light."
@@ -220,20 +256,41 @@ def _manifest_dir(tmp_path, image_names=("segment-000.png", "segment-001.png")):
         start = story.index(text)
         (folder / f"segment-{index:03d}.png").write_bytes(_png(10 + index, (16, 16)))
         settings = {
-            "model_id": "stabilityai/sd-turbo", "scheduler": "EulerDiscreteScheduler", "seed": 1234 + index,
-            "steps": 4, "guidance": 0.0, "width": 16, "height": 16, "prompt": f"watercolor {index}",
+            "model_id": "stabilityai/sd-turbo",
+            "scheduler": "EulerDiscreteScheduler",
+            "seed": 1234 + index,
+            "steps": 4,
+            "guidance": 0.0,
+            "width": 16,
+            "height": 16,
+            "prompt": f"watercolor {index}",
             "negative_prompt": "text, letters",
         }
-        segments.append({
-            "index": index, "text": text, "start": start, "end": start + len(text),
-            "prompt": f"watercolor {index}", "negative_prompt": "text, letters", "seed": 1234 + index,
-            "image": image, "settings": settings,
-        })
+        segments.append(
+            {
+                "index": index,
+                "text": text,
+                "start": start,
+                "end": start + len(text),
+                "prompt": f"watercolor {index}",
+                "negative_prompt": "text, letters",
+                "seed": 1234 + index,
+                "image": image,
+                "settings": settings,
+            }
+        )
     manifest = {
-        "format": "storybook-manifest", "version": 1, "title": "The Lighthouse Fox", "author": "",
-        "style": "watercolor", "profile": "fast", "source_text": story,
-        "created": "2026-11-23T18:30:00+00:00", "segments": segments,
-        "characters": [{"name": "Fox", "description": "small and red"}], "setting": "by the sea",
+        "format": "storybook-manifest",
+        "version": 1,
+        "title": "The Lighthouse Fox",
+        "author": "",
+        "style": "watercolor",
+        "profile": "fast",
+        "source_text": story,
+        "created": "2026-11-23T18:30:00+00:00",
+        "segments": segments,
+        "characters": [{"name": "Fox", "description": "small and red"}],
+        "setting": "by the sea",
     }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder, manifest

@@ -1,4 +1,5 @@
 """``python -m storage``: list, show, export-bundle, import-bundle, import-manifest; errors in one sentence."""
+
 from __future__ import annotations
 
 import io
@@ -60,11 +61,27 @@ def test_cli_commands(tmp_path):
     manifest_dir = tmp_path / "out"
     manifest_dir.mkdir()
     (manifest_dir / "segment-000.png").write_bytes(_png(9))
-    (manifest_dir / "manifest.json").write_text(json.dumps({
-        "format": "storybook-manifest", "version": 1, "title": "From the engine", "source_text": "Hello fox.",
-        "segments": [{"index": 0, "text": "Hello fox.", "start": 0, "end": 10, "seed": 1, "image": "segment-000.png",
-                      "settings": {"seed": 1, "steps": 1}}],
-    }))
+    (manifest_dir / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": "storybook-manifest",
+                "version": 1,
+                "title": "From the engine",
+                "source_text": "Hello fox.",
+                "segments": [
+                    {
+                        "index": 0,
+                        "text": "Hello fox.",
+                        "start": 0,
+                        "end": 10,
+                        "seed": 1,
+                        "image": "segment-000.png",
+                        "settings": {"seed": 1, "steps": 1},
+                    }
+                ],
+            }
+        )
+    )
     from_manifest = _cli(home, "import-manifest", str(manifest_dir / "manifest.json"))
     assert from_manifest.returncode == 0, from_manifest.stderr
     assert library.get_project(int(from_manifest.stdout)).title == "From the engine"
@@ -111,7 +128,9 @@ def test_cli_output_cut_short_by_its_reader_is_not_a_traceback(tmp_path):
     env = {**os.environ, "STORYBOOK_HOME": str(home)}
     child = subprocess.Popen(
         [sys.executable, "-m", "storage", "show", str(project.id)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     assert child.stdout.read(10) == b'{\n "id": 1'[:10]
     child.stdout.close()

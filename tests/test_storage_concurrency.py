@@ -1,4 +1,5 @@
 """Many writers on one file: no acknowledged save lost, no silent overwrite between tabs."""
+
 from __future__ import annotations
 
 import io
@@ -36,7 +37,7 @@ def _project_with_pages(library: Library, pages: int):
     return library.save_story(project.id, project.version, story, inputs)
 
 
-def _run_threads(count: int, target) -> float:  # noqa: ANN001
+def _run_threads(count: int, target) -> float:
     barrier = threading.Barrier(count)
 
     def run(t: int) -> None:
@@ -68,7 +69,7 @@ def _begins(library: Library) -> list[str]:
     library._engine.dispose()
 
     @event.listens_for(library._engine, "connect")
-    def _connect(dbapi_connection, _record):  # noqa: ANN001
+    def _connect(dbapi_connection, _record):
         dbapi_connection.set_trace_callback(lambda sql: seen.append(sql) if sql.upper().startswith("BEGIN") else None)
 
     return seen

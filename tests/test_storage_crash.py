@@ -1,4 +1,5 @@
 """Writer processes killed with SIGKILL at random moments: the database and the image files stay whole."""
+
 from __future__ import annotations
 
 import io
@@ -41,7 +42,9 @@ def _writer(library: Library, segment_ids: list[int], out: int, seed: int) -> No
         while True:
             roll = rng.random()
             if roll < 0.75 or not mine:
-                view = library.add_illustration(rng.choice(segment_ids), _noise_png(rng), {"seed": rng.randrange(2**31)})
+                view = library.add_illustration(
+                    rng.choice(segment_ids), _noise_png(rng), {"seed": rng.randrange(2**31)}
+                )
                 mine.append(view.id)
                 os.write(out, f"A {view.id}\n".encode())
             elif roll < 0.9:
@@ -62,7 +65,9 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
     story = "One. Two. Three. Four."
     project = setup.create_project("Crash", story_text=story)
     project = setup.save_story(
-        project.id, project.version, story,
+        project.id,
+        project.version,
+        story,
         [SegmentInput(w, story.index(w), story.index(w) + len(w)) for w in story.split()],
     )
     segment_ids = [seg.id for seg in project.segments]
@@ -135,9 +140,12 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
     print(
         f"\nSIGKILL test: {kills} kills of {PARALLEL} concurrent writers in {elapsed:.1f} s; "
         f"{acked_ops} acknowledged operations ({len(added)} pictures added, {len(deleting)} deletions begun); "
-        f"rows now {len(stored)}; acknowledged-but-missing {len(missing)}; integrity_check {report['integrity_check']}; "
-        f"rows checked {report['rows_checked']}, rows naming a missing/damaged file {len(report['bad_files'])}; "
-        f"unreferenced files left for the sweep {orphans}, temp files {temp_files}; one selected per page: {selected_ok}"
+        f"rows now {len(stored)}; acknowledged-but-missing {len(missing)}; "
+        f"integrity_check {report['integrity_check']}; "
+        f"rows checked {report['rows_checked']}, "
+        f"rows naming a missing/damaged file {len(report['bad_files'])}; "
+        f"unreferenced files left for the sweep {orphans}, temp files {temp_files}; "
+        f"one selected per page: {selected_ok}"
     )
     assert errors == []
     assert kills >= 100

@@ -1,4 +1,5 @@
 """The SQLite file: pragmas, BEGIN IMMEDIATE on every write, migrations with a backup first."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -23,7 +24,7 @@ def _trace(library: Library) -> list[str]:
     library._engine.dispose()
 
     @event.listens_for(library._engine, "connect")
-    def _connect(dbapi_connection, _record):  # noqa: ANN001
+    def _connect(dbapi_connection, _record):
         dbapi_connection.set_trace_callback(statements.append)
 
     return statements
@@ -116,7 +117,7 @@ def test_migrations_build_exactly_the_models(tmp_path):
 BIG_STORY = "'Once.' || hex(randomblob(20000))"  # a backup of many pages: it can fail part-way
 
 
-def _old_library(home, story_sql: str = "'Once.'"):  # noqa: ANN001, ANN202
+def _old_library(home, story_sql: str = "'Once.'"):
     """A library at the first schema version, with one project whose story is `story_sql`."""
     engine = db.make_engine(home / db.DB_FILENAME)
     db.upgrade(engine, "0001")
@@ -148,13 +149,13 @@ def test_older_database_is_backed_up_then_migrated(tmp_path):
     assert summary.title == "Old fox"
     project = library.get_project(summary.id)
     assert project.version == 3 and project.story_text == "Once."
-    assert project.setting == "" and project.dedication == ""   # added by 0004: older stories have none
+    assert project.setting == "" and project.dedication == ""  # added by 0004: older stories have none
     library.close()
     assert Library(tmp_path).last_backup is None  # nothing pending: no second backup
     assert len(list((tmp_path / "backups").iterdir())) == 1
 
 
-def _revision(home) -> str:  # noqa: ANN001
+def _revision(home) -> str:
     raw = sqlite3.connect(home / db.DB_FILENAME)
     try:
         return raw.execute("SELECT version_num FROM alembic_version").fetchone()[0]
@@ -166,7 +167,7 @@ def test_no_upgrade_without_its_backup_disk_full(tmp_path, monkeypatch):
     _old_library(tmp_path, BIG_STORY)
     real_connect = sqlite3.connect
 
-    def connect(database, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def connect(database, *args, **kwargs):
         conn = real_connect(database, *args, **kwargs)
         if "backups" in str(database):
             conn.execute("PRAGMA max_page_count = 2")  # the copy runs out of room: SQLITE_FULL
@@ -188,7 +189,7 @@ def test_no_upgrade_without_its_backup_disk_full(tmp_path, monkeypatch):
 def test_no_upgrade_without_its_backup_folder_unusable(tmp_path):
     _old_library(tmp_path, BIG_STORY)
     (tmp_path / "backups").write_text("a file where the folder should be")
-    with pytest.raises(StorageError, match="could not be written to .*backups") as caught:
+    with pytest.raises(StorageError, match=r"could not be written to .*backups") as caught:
         Library(tmp_path)
     print(f"\nbackup folder unusable: {caught.value.message}")
     assert _revision(tmp_path) == "0001"

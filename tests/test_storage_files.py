@@ -1,4 +1,5 @@
 """Image files: checked before writing, content-addressed, removed when unused, and a full disk."""
+
 from __future__ import annotations
 
 import errno
@@ -109,10 +110,10 @@ def test_disk_full_while_writing_a_picture(tmp_path, monkeypatch, code, failing)
     files_before = _all_files(library)
 
     class FullDisk:
-        def __getattr__(self, name: str):  # noqa: ANN204 - everything else is the real os module
+        def __getattr__(self, name: str):
             return getattr(os, name)
 
-        def write(self, fd: int, data) -> int:  # noqa: ANN001
+        def write(self, fd: int, data) -> int:
             if failing == "write":
                 raise OSError(code, os.strerror(code))
             return os.write(fd, data)
@@ -141,7 +142,7 @@ def test_disk_full_while_committing(tmp_path):
     project = _story(library, ["Short story."])
     before = library.get_project(project.id)
 
-    def no_room_to_grow(dbapi_connection, _record):  # noqa: ANN001
+    def no_room_to_grow(dbapi_connection, _record):
         pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
         dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
 

@@ -1,4 +1,5 @@
 """Library operations: listing and search, story re-splitting, page edits, picture versions."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,7 @@ def _png(n: int) -> bytes:
     return buffer.getvalue()
 
 
-def _inputs(story: str, pages: list[str], **extra) -> list[SegmentInput]:  # noqa: ANN003
+def _inputs(story: str, pages: list[str], **extra) -> list[SegmentInput]:
     out, at = [], 0
     for page in pages:
         start = story.index(page, at)
@@ -127,7 +128,7 @@ def test_update_segment_none_clears_and_missing_keeps(tmp_path):
 def test_merge_and_split(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One fish.", "Two fish.", "Red fish."])
-    one, two, red = project.segments
+    one, two, _red = project.segments
     a1 = library.add_illustration(one.id, _png(1), {})
     b1 = library.add_illustration(two.id, _png(2), {})
     b2 = library.add_illustration(two.id, _png(3), {})
@@ -225,7 +226,11 @@ def test_update_project_and_not_found(tmp_path):
     assert project.title == "Spaced title" and project.version == 1
     updated = library.update_project(project.id, 1, style="ink", profile="quality")
     assert (updated.title, updated.author, updated.style, updated.profile, updated.version) == (
-        "Spaced title", "A", "ink", "quality", 2,
+        "Spaced title",
+        "A",
+        "ink",
+        "quality",
+        2,
     )
     assert updated.updated >= project.updated and updated.created == project.created
     with pytest.raises(NotFound):
@@ -255,7 +260,7 @@ def test_update_project_story_text_keeps_the_pages_and_their_pictures(tmp_path):
     library.add_illustration(first.id, _png(1), {"seed": 1})
     project = library.update_segment(first.id, project.version, prompt_override="a fox", seed=5, locked=True)
 
-    draft = "The fox ran."   # shorter than where page 2 starts
+    draft = "The fox ran."  # shorter than where page 2 starts
     saved = library.update_project(project.id, project.version, story_text=draft)
     assert saved.version == project.version + 1 and saved.story_text == draft
     assert [s.id for s in saved.segments] == [first.id, second.id]
@@ -281,7 +286,7 @@ def test_job_output_does_not_make_an_open_tab_stale(tmp_path):
     project = _story(library, ["(words to come 1)", "(words to come 2)"])
     project = library.set_source_images(project.id, project.version, [(_png(1), ""), (_png(2), "")])
     first, second = project.segments
-    tab = project.version   # what an open tab's edits are based on
+    tab = project.version  # what an open tab's edits are based on
 
     out = library.save_job_output(project.id, captions={s.id: f"picture {s.position}" for s in project.source_images})
     out = library.save_job_output(project.id, passages={first.id: "A fox ran."})
@@ -339,14 +344,14 @@ def test_library_stamp_changes_when_any_story_is_made_changed_or_deleted(tmp_pat
     owl = _story(library, ["An owl sat."], title="Owl")
     stamps = [library.library_stamp()]
     assert stamps[0][:2] == (2, owl.id)
-    library.add_illustration(fox.segments[0].id, _png(4), {"seed": 2})      # a picture for an older story
+    library.add_illustration(fox.segments[0].id, _png(4), {"seed": 2})  # a picture for an older story
     stamps.append(library.library_stamp())
     library.update_project(owl.id, owl.version, title="Owl at night")
     stamps.append(library.library_stamp())
     library.delete_project(owl.id)
     stamps.append(library.library_stamp())
     assert stamps[-1][0] == 1
-    hare = _story(library, ["A hare hid."], title="Hare")   # one made and one deleted: the same count
+    hare = _story(library, ["A hare hid."], title="Hare")  # one made and one deleted: the same count
     library.delete_project(fox.id)
     stamps.append(library.library_stamp())
     assert stamps[-1][:2] == (1, hare.id)

@@ -1,5 +1,6 @@
 """Projects keep the settings their story was written with (migration 0003): saved, versioned, validated,
 copied by duplicate and bundles, and added to a library made before the column existed."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,14 @@ from storage import db
 from storage.errors import ConflictError, InvalidInput
 from storage.library import Library
 
-SETTINGS = {"source": "images", "seed": 1234, "tone": "funny", "age": 5, "hints": "Pip the dog",
-            "story": {"model": "tiny:storyteller", "passage_seeds": [11, 22, 33], "retold": {"1": 2}}}
+SETTINGS = {
+    "source": "images",
+    "seed": 1234,
+    "tone": "funny",
+    "age": 5,
+    "hints": "Pip the dog",
+    "story": {"model": "tiny:storyteller", "passage_seeds": [11, 22, 33], "retold": {"1": 2}},
+}
 
 
 def test_story_settings_round_trip_and_bump_the_version(tmp_path):

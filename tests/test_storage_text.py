@@ -1,4 +1,5 @@
 """Any language round-trips byte for byte; broken text gets a clear sentence; titles never become paths."""
+
 from __future__ import annotations
 
 import io
@@ -46,7 +47,7 @@ def test_unicode_round_trips_byte_for_byte(tmp_path):
     project = library.set_source_images(project.id, project.version, [(_png(), SAMPLES[0])])
     library.add_illustration(seg.id, _png(), {"prompt": SAMPLES[3], "negative_prompt": SAMPLES[1]})
 
-    def check(view) -> None:  # noqa: ANN001
+    def check(view) -> None:
         assert view.title.encode() == title.encode()
         assert view.author.encode() == "Zoë Ørsted-ﬁ".encode()
         assert view.story_text.encode() == story.encode()
@@ -101,7 +102,7 @@ def test_lone_surrogates_and_nul_are_refused_with_a_sentence(tmp_path, bad, word
     print(f"\n{bad!r}: refused with e.g. {caught.value.message!r}")
 
 
-def _tree(root) -> set[str]:  # noqa: ANN001
+def _tree(root) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 

@@ -1,5 +1,6 @@
 """The storyteller on the tiny chat (Qwen2-shaped) and plain (GPT-2-shaped) models: one passage per
 picture, reproducible by seed, one passage retold alone, inputs bounded, gibberish cleaned or replaced."""
+
 import json
 import sys
 from pathlib import Path
@@ -7,16 +8,24 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import fixtures_images as fx  # noqa: E402
+import fixtures_images as fx
 
-from engine.errors import InputError  # noqa: E402
-from engine.storyteller import (Story, Storyteller, caption_sentence, clean_passage, clean_title,  # noqa: E402
-                                derive_seed, derived_title, max_new_tokens_for)
+from engine.errors import InputError
+from engine.storyteller import (
+    Story,
+    Storyteller,
+    caption_sentence,
+    clean_passage,
+    clean_title,
+    derive_seed,
+    derived_title,
+    max_new_tokens_for,
+)
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 CAPTIONS = ["a dog running on the beach", "a castle in the forest", "the moon over the sea"]
-WORDS = 12   # short passages keep the tiny models quick
+WORDS = 12  # short passages keep the tiny models quick
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +50,19 @@ def test_chat_model_writes_one_passage_per_picture(chat_story):
     settings = chat_story.settings
     assert settings["chat"] is True and settings["model"] == "tiny:storyteller"
     assert {k: settings[k] for k in ("seed", "temperature", "tone", "age", "words_per_picture", "max_new_tokens")} == {
-        "seed": 7, "temperature": 0.8, "tone": "adventurous", "age": 5, "words_per_picture": WORDS,
-        "max_new_tokens": max_new_tokens_for(WORDS)}
+        "seed": 7,
+        "temperature": 0.8,
+        "tone": "adventurous",
+        "age": 5,
+        "words_per_picture": WORDS,
+        "max_new_tokens": max_new_tokens_for(WORDS),
+    }
     assert settings["captions"] == CAPTIONS and settings["hints"] == "a brave little dog"
-    assert len(settings["passage_seeds"]) == 3 and settings["passage_seeds"][0] == derive_seed(7, "passage", 0, 0) \
-        or 0 in settings["retried"]
+    assert (
+        len(settings["passage_seeds"]) == 3 and settings["passage_seeds"][0] == derive_seed(7, "passage", 0, 0)
+    ) or 0 in settings["retried"]
     assert "=== picture 3 ===" in chat_story.raw
-    json.dumps(chat_story.to_dict())   # settings are plain JSON
+    json.dumps(chat_story.to_dict())  # settings are plain JSON
 
 
 @pytest.mark.parametrize("count", [1, 4])
@@ -103,21 +118,24 @@ def test_given_title_is_kept(chat):
     assert story.title == "The Dog Who Flew" and story.settings["title_source"] == "given"
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"captions": []}, "between 1 and 12 pictures; 0 were given"),
-    ({"captions": ["a cat"] * 13}, "between 1 and 12 pictures; 13 were given"),
-    ({"captions": "a cat"}, "one caption per picture"),
-    ({"captions": ["x" * 301]}, "caption of picture 1 is 301 characters"),
-    ({"hints": "h" * 1001}, "hints are 1001 characters long; at most 1000"),
-    ({"tone": "grim"}, "Unknown tone 'grim'"),
-    ({"age": 2}, "age must be a whole number from 3 to 12"),
-    ({"age": 13}, "age must be a whole number from 3 to 12"),
-    ({"words_per_picture": 5}, "Words per picture"),
-    ({"temperature": -0.1}, "temperature must be between 0"),
-    ({"title": "t" * 200}, "title may be at most 120"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"captions": []}, "between 1 and 12 pictures; 0 were given"),
+        ({"captions": ["a cat"] * 13}, "between 1 and 12 pictures; 13 were given"),
+        ({"captions": "a cat"}, "one caption per picture"),
+        ({"captions": ["x" * 301]}, "caption of picture 1 is 301 characters"),
+        ({"hints": "h" * 1001}, "hints are 1001 characters long; at most 1000"),
+        ({"tone": "grim"}, "Unknown tone 'grim'"),
+        ({"age": 2}, "age must be a whole number from 3 to 12"),
+        ({"age": 13}, "age must be a whole number from 3 to 12"),
+        ({"words_per_picture": 5}, "Words per picture"),
+        ({"temperature": -0.1}, "temperature must be between 0"),
+        ({"title": "t" * 200}, "title may be at most 120"),
+    ],
+)
 def test_inputs_are_bounded(kwargs, message):
-    teller = Storyteller(profile="tiny")   # validation comes before any model is loaded
+    teller = Storyteller(profile="tiny")  # validation comes before any model is loaded
     args = {"captions": CAPTIONS, **kwargs}
     captions = args.pop("captions")
     with pytest.raises(InputError, match=message):
@@ -136,8 +154,12 @@ def test_empty_output_is_retried_once_then_replaced_by_the_caption(chat, monkeyp
     assert story.passages == ["In this picture, there is a red boat.", "The story goes on in this picture."]
     assert story.settings["fallbacks"] == [0, 1] and story.settings["retried"] == [0, 1]
     assert story.settings["title_source"] == "derived" and story.title == "The Red Boat"
-    assert calls[:4] == [derive_seed(5, "passage", 0, 0), derive_seed(5, "passage", 0, 1),
-                         derive_seed(5, "passage", 1, 0), derive_seed(5, "passage", 1, 1)]
+    assert calls[:4] == [
+        derive_seed(5, "passage", 0, 0),
+        derive_seed(5, "passage", 0, 1),
+        derive_seed(5, "passage", 1, 0),
+        derive_seed(5, "passage", 1, 1),
+    ]
     assert len(calls) == 5, "two tries per passage, one for the title"
 
 
@@ -156,13 +178,22 @@ def test_each_passage_is_handed_over_as_it_is_finished(chat, monkeypatch):
     answers = iter(["Picture 1: The boat sailed.", "", "", "The moon rose. And", "Boat Night"])
     monkeypatch.setattr(Storyteller, "_generate", lambda *a, **k: next(answers))
     events = []
-    story = chat.tell(["a red boat", "a castle", "the moon"], words_per_picture=WORDS, seed=5,
-                      on_passage=lambda i, text: events.append(("passage", i, text)),
-                      progress=lambda done, total: events.append(("progress", done, total)))
+    story = chat.tell(
+        ["a red boat", "a castle", "the moon"],
+        words_per_picture=WORDS,
+        seed=5,
+        on_passage=lambda i, text: events.append(("passage", i, text)),
+        progress=lambda done, total: events.append(("progress", done, total)),
+    )
     assert story.passages == ["The boat sailed.", "In this picture, there is a castle.", "The moon rose."]
-    assert events == [("passage", 0, story.passages[0]), ("progress", 1, 3),
-                      ("passage", 1, story.passages[1]), ("progress", 2, 3),
-                      ("passage", 2, story.passages[2]), ("progress", 3, 3)]
+    assert events == [
+        ("passage", 0, story.passages[0]),
+        ("progress", 1, 3),
+        ("passage", 1, story.passages[1]),
+        ("progress", 2, 3),
+        ("passage", 2, story.passages[2]),
+        ("progress", 3, 3),
+    ]
 
 
 def test_story_round_trips_through_a_dict(chat_story):
@@ -170,16 +201,19 @@ def test_story_round_trips_through_a_dict(chat_story):
     assert again == chat_story
 
 
-@pytest.mark.parametrize("raw,clean", [
-    ("<|im_start|>assistant\nThe dog ran. It was fun<|im_end|>", "The dog ran."),
-    ("Assistant: Picture 2: The fox smiled! She", "The fox smiled!"),
-    ("The cat slept.\nPicture 3: A new page.", "The cat slept."),
-    ("The owl hooted.\nuser: write more", "The owl hooted."),
-    ("  **Once upon a time** a bear \x07 danced  ", "Once upon a time a bear danced"),
-    ("\"The moon was round.\"", "The moon was round."),
-    ("<|im_end|>", ""),
-    ("... 123 !!", ""),
-])
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ("<|im_start|>assistant\nThe dog ran. It was fun<|im_end|>", "The dog ran."),
+        ("Assistant: Picture 2: The fox smiled! She", "The fox smiled!"),
+        ("The cat slept.\nPicture 3: A new page.", "The cat slept."),
+        ("The owl hooted.\nuser: write more", "The owl hooted."),
+        ("  **Once upon a time** a bear \x07 danced  ", "Once upon a time a bear danced"),
+        ('"The moon was round."', "The moon was round."),
+        ("<|im_end|>", ""),
+        ("... 123 !!", ""),
+    ],
+)
 def test_clean_passage(raw, clean):
     assert clean_passage(raw) == clean
 
@@ -206,8 +240,24 @@ def test_cli_tell_prints_story_json_and_metrics(tiny_models, tmp_path, capsys):
         path = tmp_path / f"page{number}.png"
         path.write_bytes(fx.png((40, 30), color))
         files.append(str(path))
-    code = main(["tell", *files, "--profile", "tiny", "--hints", "a dog's day", "--tone", "funny", "--age", "7",
-                 "--seed", "4", "--words", str(WORDS)])
+    code = main(
+        [
+            "tell",
+            *files,
+            "--profile",
+            "tiny",
+            "--hints",
+            "a dog's day",
+            "--tone",
+            "funny",
+            "--age",
+            "7",
+            "--seed",
+            "4",
+            "--words",
+            str(WORDS),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     story = out["story"]
@@ -215,7 +265,9 @@ def test_cli_tell_prints_story_json_and_metrics(tiny_models, tmp_path, capsys):
     assert [p["caption"] for p in story["passages"]] == [c["caption"] for c in out["captions"]]
     assert all(p["text"] for p in story["passages"]) and story["title"]
     assert story["settings"]["seed"] == 4 and story["settings"]["tone"] == "funny"
-    assert {"caption_coverage", "type_token_ratio", "repeated_trigram_rate", "flesch_kincaid_grade"} <= set(out["metrics"])
+    assert {"caption_coverage", "type_token_ratio", "repeated_trigram_rate", "flesch_kincaid_grade"} <= set(
+        out["metrics"]
+    )
 
 
 def test_cli_tell_refuses_bad_options_in_one_sentence(tiny_models, tmp_path, capsys):

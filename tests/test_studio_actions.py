@@ -1,11 +1,12 @@
 """studio.actions without a browser: splitting, seeds, jobs that save each picture as it arrives."""
+
 from __future__ import annotations
 
 import threading
 
+import fixtures_images as fx
 import pytest
 
-import fixtures_images as fx
 from engine.errors import ImageRejected, InputError
 from engine.jobs import get_worker
 from storage import ConflictError, Library
@@ -112,7 +113,7 @@ def test_locked_pages_refuse_a_new_seed_and_uploads_go_through_the_hardened_load
 def test_split_points_offer_sentence_starts_or_the_middle():
     points = actions.split_points("One fish swam. Two fish swam. Red fish!")
     assert [p[1] for p in points] == ["Two fish swam. Red fish!", "Red fish!"]
-    (at, preview), = actions.split_points("a single long sentence without any stop at all")
+    ((at, preview),) = actions.split_points("a single long sentence without any stop at all")
     assert 0 < at < 47 and preview
     assert actions.split_points("word") == []
 
@@ -127,10 +128,13 @@ def test_save_draft_keeps_the_text_and_leaves_the_pages_as_they_are(lib):
     draft = "The Snow Hare\n\nA hare"
     saved = actions.save_draft(lib, project.id, project.version, draft)
     assert saved.story_text == draft and saved.version == project.version + 1
-    def pages(view):
-        return [(s.id, s.text, s.seed, s.prompt_override, s.locked, [i.id for i in s.illustrations]) for s in view.segments]
 
-    assert pages(saved) == pages(project)   # no page was cut again, re-matched or lost its picture
+    def pages(view):
+        return [
+            (s.id, s.text, s.seed, s.prompt_override, s.locked, [i.id for i in s.illustrations]) for s in view.segments
+        ]
+
+    assert pages(saved) == pages(project)  # no page was cut again, re-matched or lost its picture
     assert saved.segments[0].prompt_override == "a white hare" and saved.segments[0].illustrations
     assert all(0 <= s.start <= s.end <= len(draft) for s in saved.segments)
     with pytest.raises(ConflictError):
@@ -167,11 +171,16 @@ print("heavy:", heavy)
     (home / "models").mkdir(parents=True)
     os.symlink(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
     env = {**os.environ, "STORYBOOK_HOME": str(home), "STORYBOOK_PROFILE": "tiny"}
-    out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "heavy: []" in out.stdout, out.stdout
-
 
 
 def test_clean_characters_trims_drops_blank_rows_and_refuses_what_a_prompt_cannot_use():
@@ -197,7 +206,7 @@ def test_moving_pages_keeps_a_story_told_from_pictures_in_their_order_and_edited
     assert [s.text for s in moved.segments[:2]] == [second.text, "An edited first page."]
     assert moved.story_text.index(second.text) < moved.story_text.index(first.text)
     with pytest.raises(ConflictError):
-        actions.move_page(lib, project.id, first.id, project.version, -1)   # based on an old version
+        actions.move_page(lib, project.id, first.id, project.version, -1)  # based on an old version
 
     told = lib.update_project(moved.id, moved.version, story_settings={"source": actions.STORY_SOURCE})
     with pytest.raises(InputError, match="told from pictures"):
@@ -209,12 +218,18 @@ def test_pages_whose_offsets_no_longer_line_up_are_moved_and_joined_by_blank_lin
 
     project = lib.create_project("Overlap", story_text="One two. Three four.")
     # Offsets that overlap (an older import, a hand-made bundle): the passages cannot be cut out of the text.
-    project = lib.save_story(project.id, project.version, "One two. Three four.",
-                             [SegmentInput("One two.", 0, 12), SegmentInput("Three four.", 4, 20)])
+    project = lib.save_story(
+        project.id,
+        project.version,
+        "One two. Three four.",
+        [SegmentInput("One two.", 0, 12), SegmentInput("Three four.", 4, 20)],
+    )
     first, second = project.segments
     moved = actions.move_page(lib, project.id, first.id, project.version, 1)
     assert moved.story_text == "Three four.\n\nOne two."
-    assert [(s.id, moved.story_text[s.start:s.end]) for s in moved.segments] == [(second.id, "Three four."),
-                                                                                (first.id, "One two.")]
+    assert [(s.id, moved.story_text[s.start : s.end]) for s in moved.segments] == [
+        (second.id, "Three four."),
+        (first.id, "One two."),
+    ]
     gone = actions.delete_page(lib, project.id, second.id, moved.version)
     assert gone.story_text == "One two." and [s.id for s in gone.segments] == [first.id]

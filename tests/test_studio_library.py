@@ -1,4 +1,5 @@
 """The library page under AppTest: empty state, new, sample, open, rename, duplicate, delete, bundles."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -161,7 +162,7 @@ def test_a_double_click_on_duplicate_makes_one_copy(fresh_home):
     at.button(key=f"dup.{fox.id}").click().run()
     at.session_state[f"menu.{fox.id}"] = True
     at.run()
-    at.button(key=f"dup.{fox.id}").click().run()   # the second click of the double click
+    at.button(key=f"dup.{fox.id}").click().run()  # the second click of the double click
     assert not at.exception, at.exception
     assert len(fresh_home.list_projects()) == 2
     assert not at.error

@@ -1,4 +1,5 @@
 """The settings page under AppTest, and every page of the navigation opening cleanly."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ def test_settings_show_profile_device_models_and_data_folder(home):
     assert at.radio[0].value == "tiny"
     assert any("STORYBOOK_PROFILE" in i for i in texts(at.info))
     assert any("Every model of this profile is ready" in s for s in texts(at.success))
-    assert at.metric[0].label == "Device" and "cpu" in at.metric[0].value or "cuda" in at.metric[0].value
+    assert (at.metric[0].label == "Device" and "cpu" in at.metric[0].value) or "cuda" in at.metric[0].value
     assert str(home) in texts(at.code)
 
     at.radio[0].set_value("classic").run()
@@ -73,8 +74,9 @@ def test_settings_explain_models_that_are_not_downloaded(home, monkeypatch):
     assert any("tiny" in c for c in texts(at.caption))
 
 
-@pytest.mark.parametrize("path", ["views/library.py", "views/storyboard.py", "views/from_images.py",
-                                  "views/export.py", "views/settings.py"])
+@pytest.mark.parametrize(
+    "path", ["views/library.py", "views/storyboard.py", "views/from_images.py", "views/export.py", "views/settings.py"]
+)
 def test_every_page_opens_without_an_error_with_and_without_a_story(home, path):
     from storage import Library
     from studio import actions
@@ -101,7 +103,7 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
 
     from engine import fetch
 
-    monkeypatch.setattr(fetch, "_downloads", None)   # a fresh studio: no download seen yet
+    monkeypatch.setattr(fetch, "_downloads", None)  # a fresh studio: no download seen yet
     monkeypatch.setenv("STORYBOOK_PROFILE", "fast")
     monkeypatch.setenv("STORYBOOK_DEVICE", "cpu")
     cache = tmp_path / "hub"
@@ -128,20 +130,26 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
         (repo / "snapshots" / ("0" * 40)).mkdir(parents=True, exist_ok=True)
         (repo / "snapshots" / ("0" * 40) / marker).write_text("{}")
 
-    monkeypatch.setattr(diffusers.DiffusionPipeline, "download",
-                        classmethod(lambda cls, ref, **kw: land(ref, "model_index.json")))
+    monkeypatch.setattr(
+        diffusers.DiffusionPipeline, "download", classmethod(lambda cls, ref, **kw: land(ref, "model_index.json"))
+    )
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda ref, **kw: land(ref, "config.json"))
     monkeypatch.delenv("HF_HUB_OFFLINE")
     next(b for b in at.button if b.label == "Try the download again").click().run()
-    assert any("Downloading the picture model" in i and "stabilityai/sd-turbo" in i for i in texts(at.info)), \
-        texts(at.info)
-    again = page("views/settings.py")   # another tab sees the same download, and starts no second one
+    assert any("Downloading the picture model" in i and "stabilityai/sd-turbo" in i for i in texts(at.info)), texts(
+        at.info
+    )
+    again = page("views/settings.py")  # another tab sees the same download, and starts no second one
     assert any("Downloading the picture model" in i for i in texts(again.info))
     gate.set()
     while fetch.get_downloads().get("fast").running:
         threading.Event().wait(0.05)
     at.run()
-    assert asked == ["stabilityai/sd-turbo", "Salesforce/blip-image-captioning-base", "Qwen/Qwen2.5-0.5B-Instruct",
-                     "madebyollin/taesd"]
+    assert asked == [
+        "stabilityai/sd-turbo",
+        "Salesforce/blip-image-captioning-base",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "madebyollin/taesd",
+    ]
     assert any("Every model of this profile is ready" in s for s in texts(at.success)), texts(at.warning)
     assert not at.warning

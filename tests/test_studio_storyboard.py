@@ -1,12 +1,13 @@
 """The storyboard page under AppTest, on the tiny profile: split, illustrate, redraw, versions, errors."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+import fixtures_images as fx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import fixtures_images as fx
 from engine.jobs import get_worker
 from storage import Library
 from studio import state as S
@@ -138,7 +139,7 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
     assert reloaded.title[0].value == "The Paper Boat"
     assert story_area(reloaded).value == STORY
     captions = texts(reloaded.caption)
-    assert "Version 1 of 3 · seed %d" % older.settings["seed"] in captions
+    assert f"Version 1 of 3 · seed {older.settings['seed']}" in captions
     assert sum(c.startswith("Version 1 of 1") for c in captions) == 2
 
 
@@ -176,9 +177,11 @@ def test_empty_huge_and_stale_edits_are_one_sentence_each(lib):
 
 
 def test_markup_and_any_language_are_shown_as_text(lib):
-    story = ("<script>alert('x')</script> **Bold** [a link](http://example.com) :red[red] $x^2$.\n\n"
-             "猫が窓のそばで眠っていました。月が静かに昇りました。\n\n"
-             "القطة نامت قرب النافذة. ثم طلع القمر.\n")
+    story = (
+        "<script>alert('x')</script> **Bold** [a link](http://example.com) :red[red] $x^2$.\n\n"
+        "猫が窓のそばで眠っていました。月が静かに昇りました。\n\n"
+        "القطة نامت قرب النافذة. ثم طلع القمر.\n"
+    )
     project = lib.create_project("Untitled story")
     at = storyboard(project.id)
     story_area(at).input(story)
@@ -194,7 +197,7 @@ def test_markup_and_any_language_are_shown_as_text(lib):
 
 def test_illustrate_all_keeps_pages_with_pictures_and_locked_seeds(lib):
     project = new_project(lib)
-    first, second, third = project.segments
+    first, second, _third = project.segments
     at = storyboard(project.id)
 
     # Page 1 gets the user's own picture; a GIF dressed up as a PNG is refused with a sentence.
@@ -286,12 +289,17 @@ def test_a_refreshed_page_finds_the_running_job_and_can_stop_it(lib):
             time.sleep(0.05)
         ctx.check_cancel()
 
-    job_id = get_worker().submit(slow, kind="illustrate", label="3 pictures for “The Paper Boat”", total=10,
-                                 meta={"project_id": project.id, "segment_ids": tuple(s.id for s in project.segments)})
+    job_id = get_worker().submit(
+        slow,
+        kind="illustrate",
+        label="3 pictures for “The Paper Boat”",
+        total=10,
+        meta={"project_id": project.id, "segment_ids": tuple(s.id for s in project.segments)},
+    )
     try:
         assert started.wait(30)
         at = storyboard(project.id)  # a new tab / a refresh while the job runs
-        bars = [p for p in at.get("progress")]
+        bars = list(at.get("progress"))
         assert bars and "The Paper Boat" in bars[0].proto.text
         assert sum(i.value == "Drawing a new picture…" for i in at.info) == 3
         assert at.button(key="illustrate.all").disabled
@@ -359,7 +367,9 @@ def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
     # Book details: a selectbox over the profiles, saved with the other details.
     at = storyboard(tiny.id)
     box = next(s for s in at.selectbox if s.label == "Models (profile)")
-    assert box.value == "tiny" and box.options == [f"{n} — {p.description}" for n, p in engine.profiles.PROFILES.items()]
+    assert box.value == "tiny" and box.options == [
+        f"{n} — {p.description}" for n, p in engine.profiles.PROFILES.items()
+    ]
     box.set_value("quality")
     click(at, "details.save")
     assert lib.get_project(tiny.id).profile == "quality"
@@ -370,8 +380,10 @@ def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
     lib.update_project(gone.id, gone.version, profile="retired")
     at = storyboard(gone.id)
     notes = [i for i in texts(at.info) if "no longer exists" in i]
-    assert notes == ["This story was made with the 'retired' profile, which no longer exists, so the default "
-                     "'classic' profile is used."]
+    assert notes == [
+        "This story was made with the 'retired' profile, which no longer exists, so the default "
+        "'classic' profile is used."
+    ]
     assert next(s for s in at.selectbox if s.label == "Models (profile)").value == "classic"
 
     # STORYBOOK_PROFILE, when set, wins over every project's own profile (and the page says so).
@@ -419,9 +431,9 @@ def test_a_run_cut_short_after_saving_still_records_the_version_and_message():
 def test_a_tab_with_nothing_typed_follows_another_tabs_edit_and_one_with_typing_is_warned(lib):
     project = new_project(lib)
     tab = storyboard(project.id)
-    lib.update_project(project.id, project.version, title="Renamed elsewhere")   # another tab's edit
+    lib.update_project(project.id, project.version, title="Renamed elsewhere")  # another tab's edit
 
-    tab.run()   # the watcher's rerun: nothing was typed here, so the tab follows
+    tab.run()  # the watcher's rerun: nothing was typed here, so the tab follows
     assert not any("changed in another tab" in w for w in texts(tab.warning)), texts(tab.warning)
     assert next(t for t in tab.text_input if t.label == "Title").value == "Renamed elsewhere"
     assert any("another tab" in t.value for t in tab.toast)
@@ -454,12 +466,12 @@ def prompts(at: AppTest) -> list[str]:
 def test_characters_are_typed_saved_and_described_in_the_prompts_of_pages_that_name_them(lib):
     project = new_project(lib)
     at = storyboard(project.id)
-    assert len(char_rows(at)) == 1   # no characters yet: one empty row
+    assert len(char_rows(at)) == 1  # no characters yet: one empty row
     assert not any("small girl" in p for p in prompts(at))
 
-    name, description = char_rows(at)[0]
+    name, _description = char_rows(at)[0]
     name.input("Ada").run()
-    assert len(char_rows(at)) == 2   # a name in the last row opens another one
+    assert len(char_rows(at)) == 2  # a name in the last row opens another one
     char_rows(at)[0][1].input("a small girl in a yellow raincoat").run()
     char_rows(at)[1][0].input("Snail").run()
     char_rows(at)[1][1].input("a sleepy  garden   snail").run()
@@ -467,23 +479,29 @@ def test_characters_are_typed_saved_and_described_in_the_prompts_of_pages_that_n
     assert any("Saved 2 characters" in s for s in texts(at.success)), texts(at.error)
     stored = lib.get_project(project.id)
     assert [(c.name, c.description) for c in stored.characters] == [
-        ("Ada", "a small girl in a yellow raincoat"), ("Snail", "a sleepy garden snail")]
+        ("Ada", "a small girl in a yellow raincoat"),
+        ("Snail", "a sleepy garden snail"),
+    ]
     # Every page names Ada; only the second names the snail ("snail", any case, a whole word). The cards
     # show the start of each prompt; the pictures are drawn from the whole of it.
     assert all("yellow raincoat" in p for p in prompts(at)), prompts(at)
     from studio import actions
 
-    whole = [actions.prompt_preview(s.text, stored.style, [(c.name, c.description) for c in stored.characters])
-             for s in stored.segments]
+    whole = [
+        actions.prompt_preview(s.text, stored.style, [(c.name, c.description) for c in stored.characters])
+        for s in stored.segments
+    ]
     assert ["sleepy garden snail named Snail" in p for p in whole] == [False, True, False], whole
     assert [(n.value, d.value) for n, d in char_rows(at)] == [
-        ("Ada", "a small girl in a yellow raincoat"), ("Snail", "a sleepy garden snail"), ("", "")]
+        ("Ada", "a small girl in a yellow raincoat"),
+        ("Snail", "a sleepy garden snail"),
+        ("", ""),
+    ]
 
     # A description without a name, and a name given twice, are refused with a sentence; nothing is saved.
     char_rows(at)[2][1].input("a grey cat").run()
     click(at, "characters.save")
-    assert texts(at.error) == ["Character 3 has a description but no name: give it the name the story calls it "
-                               "by."]
+    assert texts(at.error) == ["Character 3 has a description but no name: give it the name the story calls it by."]
     char_rows(at)[2][0].input("ada").run()
     click(at, "characters.save")
     assert len(at.error) == 1 and "Two characters are called “ada”" in at.error[0].value
@@ -501,7 +519,7 @@ def test_characters_are_typed_saved_and_described_in_the_prompts_of_pages_that_n
 def test_where_and_when_and_the_dedication_are_saved_with_the_book_details(lib):
     from studio import actions
 
-    project = new_project(lib, "Ada ran. Ada sat. Ada slept.")   # short: the tiny tokenizer spends a token a letter
+    project = new_project(lib, "Ada ran. Ada sat. Ada slept.")  # short: the tiny tokenizer spends a token a letter
     at = storyboard(project.id)
     next(t for t in at.text_input if t.label == "Where and when").input("rainy   village")
     next(t for t in at.text_area if t.label == "Dedication").input("For Mo,\n  who loves rain")
@@ -525,11 +543,11 @@ def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib)
 
     project = lib.create_project("Untitled story")
     at = storyboard(project.id)
-    story_area(at).input("Mo found a shell.\n\nMo kept it.").run()   # the box loses focus
+    story_area(at).input("Mo found a shell.\n\nMo kept it.").run()  # the box loses focus
     assert lib.get_project(project.id).story_text == "Mo found a shell.\n\nMo kept it."
     assert any(c.endswith(" · saved") for c in texts(at.caption)), texts(at.caption)
-    assert not at.error and not at.warning   # kept quietly: nothing to read, nothing changed in another tab
-    assert story_area(storyboard(project.id)).value == "Mo found a shell.\n\nMo kept it."   # a refresh
+    assert not at.error and not at.warning  # kept quietly: nothing to read, nothing changed in another tab
+    assert story_area(storyboard(project.id)).value == "Mo found a shell.\n\nMo kept it."  # a refresh
     # Another tab changes the story: this box, with nothing typed since, shows the new text.
     lib.update_project(project.id, lib.get_project(project.id).version, story_text="Mo lost the shell.")
     at.run()
@@ -556,11 +574,11 @@ def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_foll
     moved = lib.get_project(project.id)
     assert [s.id for s in moved.segments] == [second.id, first.id, third.id]
     assert moved.segments[1].selected.settings == {"seed": 11}
-    assert moved.story_text.startswith("The Paper Boat\n\n")   # the title stays first
+    assert moved.story_text.startswith("The Paper Boat\n\n")  # the title stays first
     assert moved.story_text.index(second.text) < moved.story_text.index(first.text) < moved.story_text.index(third.text)
     for seg in moved.segments:
-        assert moved.story_text[seg.start:seg.end] == seg.text
-    assert story_area(at).value == moved.story_text   # the story box shows the new order
+        assert moved.story_text[seg.start : seg.end] == seg.text
+    assert story_area(at).value == moved.story_text  # the story box shows the new order
 
     # And back: the story is as it was.
     back = actions.move_page(lib, project.id, first.id, moved.version, -1)
@@ -574,22 +592,22 @@ def test_a_page_is_deleted_with_its_pictures_after_a_confirmation(lib):
 
     project = new_project(lib)
     first, second, third = project.segments
-    lib.add_illustration(second.id, fx.png((23, 29)), {"seed": 3})   # a picture no other test uses
+    lib.add_illustration(second.id, fx.png((23, 29)), {"seed": 3})  # a picture no other test uses
     picture = lib.get_project(project.id).segments[1].selected.image_path
     at = storyboard(project.id)
     open_popover(at, f"pop.more.{second.id}")
     click(at, f"pagedel.{second.id}")
     assert any("Take page 2 out of the story, with its 1 picture?" in w for w in texts(at.warning))
     click(at, f"pagedel.no.{second.id}")
-    assert len(lib.get_project(project.id).segments) == 3   # kept
+    assert len(lib.get_project(project.id).segments) == 3  # kept
     click(at, f"pagedel.{second.id}")
     click(at, f"pagedel.yes.{second.id}")
     assert any("Took page 2 out of the story" in s for s in texts(at.success)), texts(at.error)
     after = lib.get_project(project.id)
     assert [s.id for s in after.segments] == [first.id, third.id]
     assert second.text not in after.story_text and after.story_text.startswith("The Paper Boat\n\n")
-    assert [after.story_text[s.start:s.end] for s in after.segments] == [first.text, third.text]
-    assert not picture.exists()   # nothing else used that picture file
+    assert [after.story_text[s.start : s.end] for s in after.segments] == [first.text, third.text]
+    assert not picture.exists()  # nothing else used that picture file
 
     with pytest.raises(actions.InputError, match="only page"):
         two = actions.delete_page(lib, project.id, first.id, after.version)

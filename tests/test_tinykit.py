@@ -1,4 +1,5 @@
 """The tiny model kit: every role, offline, deterministic, safetensors only, loaded like a real model."""
+
 import hashlib
 from pathlib import Path
 
@@ -13,13 +14,16 @@ WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pic
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_every_role_builds_deterministically_as_safetensors(tmp_path):
     first = tinykit.build_tiny_models(tmp_path / "a")
-    second = tinykit.build_tiny_models(tmp_path / "b")
+    tinykit.build_tiny_models(tmp_path / "b")
     assert set(first) == set(tinykit.ROLES)
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
     assert a == b, "two builds give the same bytes"
@@ -36,8 +40,14 @@ def test_every_role_loads_back_through_from_pretrained(tiny_models):
     strict = {"local_files_only": True, "use_safetensors": True}
     pipe = AutoPipelineForText2Image.from_pretrained(tiny_models["illustrator"], **strict)
     assert pipe.tokenizer.model_max_length == 77
-    image = pipe("a fox", num_inference_steps=1, guidance_scale=0.0, width=64, height=64,
-                 generator=torch.Generator("cpu").manual_seed(0)).images[0]
+    image = pipe(
+        "a fox",
+        num_inference_steps=1,
+        guidance_scale=0.0,
+        width=64,
+        height=64,
+        generator=torch.Generator("cpu").manual_seed(0),
+    ).images[0]
     assert image.size == (64, 64)
     AutoencoderTiny.from_pretrained(tiny_models["preview_decoder"], **strict)
     AutoProcessor.from_pretrained(tiny_models["captioner"], local_files_only=True)
@@ -63,6 +73,6 @@ def test_ensure_builds_once_then_reuses(tmp_path, monkeypatch):
     again = tinykit.ensure_tiny_models(tmp_path)
     assert paths == again and len(calls) == 1
     assert (tmp_path / "READY").read_text() == tinykit.KIT_VERSION
-    (tmp_path / "READY").write_text("0")   # an older kit is rebuilt
+    (tmp_path / "READY").write_text("0")  # an older kit is rebuilt
     tinykit.ensure_tiny_models(tmp_path)
     assert len(calls) == 2

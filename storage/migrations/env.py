@@ -3,6 +3,7 @@
 There is no alembic.ini; storage.db builds the Config and passes the connection in
 ``config.attributes["connection"]`` inside a BEGIN IMMEDIATE transaction.
 """
+
 from alembic import context
 
 from storage.models import Base

@@ -4,6 +4,7 @@ Rendering is CPU work on the exports package's pure functions, quick for a pictu
 here under a spinner (no GPU job). The last result is kept in the session, keyed by what it was made
 from, so reruns and downloads never render it again.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -13,9 +14,8 @@ import streamlit as st
 from exports import LAYOUTS, PAGE_SIZES, PdfOptions
 from exports.pdf import MIN_DPI
 from storage import StorageError
-from studio import actions
+from studio import actions, ui
 from studio import state as S
-from studio import ui
 
 LAYOUT_LABELS = {
     "picture_above": "Picture above the words",
@@ -23,8 +23,12 @@ LAYOUT_LABELS = {
     "side_by_side": "Picture and words side by side",
     "facing": "Picture and words on facing pages",
 }
-SIZE_LABELS = {"A4": "A4 (210 x 297 mm)", "Letter": "US Letter (8.5 x 11 in)", "A5": "A5 (148 x 210 mm)",
-               "8x8": "Square (8 x 8 in)"}
+SIZE_LABELS = {
+    "A4": "A4 (210 x 297 mm)",
+    "Letter": "US Letter (8.5 x 11 in)",
+    "A5": "A5 (148 x 210 mm)",
+    "8x8": "Square (8 x 8 in)",
+}
 ORIENTATION_LABELS = {"auto": "Best for the layout", "portrait": "Portrait", "landscape": "Landscape"}
 FONT_LABELS = {"serif": "Serif, like a storybook", "sans": "Sans-serif, clean and simple"}
 PREVIEW_PAGES = 3
@@ -45,8 +49,10 @@ def picker() -> None:
         st.error(exc.message, icon=ui.ERROR_ICON)
         return
     if not summaries:
-        st.info("There is no story to print yet. Write one in the storyboard, or tell one from your pictures.",
-                icon=":material/menu_book:")
+        st.info(
+            "There is no story to print yet. Write one in the storyboard, or tell one from your pictures.",
+            icon=":material/menu_book:",
+        )
         cols = st.columns(2)
         cols[0].page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
         cols[1].page_link(S.PAGE_FROM_IMAGES, label="Tell a story from pictures", icon=":material/photo_library:")
@@ -69,19 +75,31 @@ if project is None:
 
 ui.watch_project(project)  # pictures drawn or edits made in another tab: the counts and the PDF's freshness follow
 pictures = sum(1 for s in project.segments if s.selected is not None)
-st.caption(f"{ui.plain(project.title)} · {ui.plural(len(project.segments), 'page')} · "
-           f"{ui.plural(pictures, 'picture')} · saved {ui.ago(project.updated)}")
+st.caption(
+    f"{ui.plain(project.title)} · {ui.plural(len(project.segments), 'page')} · "
+    f"{ui.plural(pictures, 'picture')} · saved {ui.ago(project.updated)}"
+)
 if not project.segments:
     st.info("This story has no pages yet: split it into pages in the storyboard first.", icon=":material/content_cut:")
     st.page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
     st.stop()
 if pictures < len(project.segments):
-    st.caption(f"{ui.plural(len(project.segments) - pictures, 'page')} without a picture "
-               f"{'prints' if len(project.segments) - pictures == 1 else 'print'} with words only.")
+    st.caption(
+        f"{ui.plural(len(project.segments) - pictures, 'page')} without a picture "
+        f"{'prints' if len(project.segments) - pictures == 1 else 'print'} with words only."
+    )
 
-for key, value in ((S.EXPORT_LAYOUT, "picture_above"), (S.EXPORT_SIZE, "A4"), (S.EXPORT_ORIENTATION, "auto"),
-                   (S.EXPORT_BLEED, False), (S.EXPORT_CROP_MARKS, True), (S.EXPORT_FONT, "serif"),
-                   (S.EXPORT_COVER, True), (S.EXPORT_CLOSING, True), (S.EXPORT_NUMBERS, True)):
+for key, value in (
+    (S.EXPORT_LAYOUT, "picture_above"),
+    (S.EXPORT_SIZE, "A4"),
+    (S.EXPORT_ORIENTATION, "auto"),
+    (S.EXPORT_BLEED, False),
+    (S.EXPORT_CROP_MARKS, True),
+    (S.EXPORT_FONT, "serif"),
+    (S.EXPORT_COVER, True),
+    (S.EXPORT_CLOSING, True),
+    (S.EXPORT_NUMBERS, True),
+):
     ui.init_widget(key, value)
 
 with st.container(border=True):
@@ -90,24 +108,40 @@ with st.container(border=True):
         st.radio("Layout", options=list(LAYOUTS), key=S.EXPORT_LAYOUT, format_func=LAYOUT_LABELS.get)
     with middle:
         st.selectbox("Page size", options=list(PAGE_SIZES), key=S.EXPORT_SIZE, format_func=SIZE_LABELS.get)
-        st.selectbox("Orientation", options=list(ORIENTATION_LABELS), key=S.EXPORT_ORIENTATION,
-                     format_func=ORIENTATION_LABELS.get)
+        st.selectbox(
+            "Orientation",
+            options=list(ORIENTATION_LABELS),
+            key=S.EXPORT_ORIENTATION,
+            format_func=ORIENTATION_LABELS.get,
+        )
         st.radio("Type", options=list(FONT_LABELS), key=S.EXPORT_FONT, format_func=FONT_LABELS.get)
     with right:
         st.toggle("Cover page", key=S.EXPORT_COVER)
         st.toggle("Closing page (“The End”)", key=S.EXPORT_CLOSING)
         st.toggle("Page numbers", key=S.EXPORT_NUMBERS)
-        st.toggle("Bleed for a print shop", key=S.EXPORT_BLEED,
-                  help="Adds 3 mm around every page so pictures run off the edge once the paper is trimmed.")
-        st.checkbox("Crop marks", key=S.EXPORT_CROP_MARKS, disabled=not st.session_state[S.EXPORT_BLEED],
-                    help="Marks where the printer cuts; drawn outside the bleed.")
+        st.toggle(
+            "Bleed for a print shop",
+            key=S.EXPORT_BLEED,
+            help="Adds 3 mm around every page so pictures run off the edge once the paper is trimmed.",
+        )
+        st.checkbox(
+            "Crop marks",
+            key=S.EXPORT_CROP_MARKS,
+            disabled=not st.session_state[S.EXPORT_BLEED],
+            help="Marks where the printer cuts; drawn outside the bleed.",
+        )
 
-options = PdfOptions(layout=st.session_state[S.EXPORT_LAYOUT], page_size=st.session_state[S.EXPORT_SIZE],
-                     orientation=st.session_state[S.EXPORT_ORIENTATION], bleed=bool(st.session_state[S.EXPORT_BLEED]),
-                     crop_marks=bool(st.session_state[S.EXPORT_CROP_MARKS]), font=st.session_state[S.EXPORT_FONT],
-                     cover=bool(st.session_state[S.EXPORT_COVER]),
-                     closing_page=bool(st.session_state[S.EXPORT_CLOSING]),
-                     page_numbers=bool(st.session_state[S.EXPORT_NUMBERS]))
+options = PdfOptions(
+    layout=st.session_state[S.EXPORT_LAYOUT],
+    page_size=st.session_state[S.EXPORT_SIZE],
+    orientation=st.session_state[S.EXPORT_ORIENTATION],
+    bleed=bool(st.session_state[S.EXPORT_BLEED]),
+    crop_marks=bool(st.session_state[S.EXPORT_CROP_MARKS]),
+    font=st.session_state[S.EXPORT_FONT],
+    cover=bool(st.session_state[S.EXPORT_COVER]),
+    closing_page=bool(st.session_state[S.EXPORT_CLOSING]),
+    page_numbers=bool(st.session_state[S.EXPORT_NUMBERS]),
+)
 wanted = actions.export_key(project, options)
 last = st.session_state.get(S.EXPORT_RESULT)
 outcome = last if last is not None and last.key == wanted else None
@@ -119,22 +153,40 @@ if st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary", k
 
 if outcome is None:
     if last is not None and last.key[0] == project.id:
-        st.info("The story or the options changed since the last PDF: press “Make the PDF” for a new one.",
-                icon=":material/info:")
+        st.info(
+            "The story or the options changed since the last PDF: press “Make the PDF” for a new one.",
+            icon=":material/info:",
+        )
     st.stop()
 
 st.success(f"Your book is ready: {ui.plural(outcome.page_count, 'page')}.", icon=":material/check_circle:")
 with st.container(horizontal=True, gap="small"):
-    st.download_button("Download the PDF", data=outcome.pdf, file_name=f"{outcome.file_stem}.pdf",
-                       mime="application/pdf", icon=":material/download:", type="primary", key="export.pdf",
-                       on_click="ignore")
-    st.download_button("Download the pictures and text (ZIP)", data=outcome.zip, file_name=f"{outcome.file_stem}.zip",
-                       mime="application/zip", icon=":material/folder_zip:", key="export.zip", on_click="ignore",
-                       help="Every picture as a file, and the story as story.md.")
+    st.download_button(
+        "Download the PDF",
+        data=outcome.pdf,
+        file_name=f"{outcome.file_stem}.pdf",
+        mime="application/pdf",
+        icon=":material/download:",
+        type="primary",
+        key="export.pdf",
+        on_click="ignore",
+    )
+    st.download_button(
+        "Download the pictures and text (ZIP)",
+        data=outcome.zip,
+        file_name=f"{outcome.file_stem}.zip",
+        mime="application/zip",
+        icon=":material/folder_zip:",
+        key="export.zip",
+        on_click="ignore",
+        help="Every picture as a file, and the story as story.md.",
+    )
 
 if outcome.low_dpi:
-    st.caption(f"Pictures below {MIN_DPI} dpi at this size may print soft: a smaller page size, or a larger "
-               "picture, makes them sharper.")
+    st.caption(
+        f"Pictures below {MIN_DPI} dpi at this size may print soft: a smaller page size, or a larger "
+        "picture, makes them sharper."
+    )
 for sentence in outcome.warnings[:WARNINGS_SHOWN]:
     st.warning(ui.plain(sentence), icon=":material/warning:")
 if len(outcome.warnings) > WARNINGS_SHOWN:
@@ -154,8 +206,9 @@ if outcome.previews and outcome.page_count > len(outcome.previews):
     every = st.session_state.get(S.EXPORT_ALL_PAGES)
     if every is None or every[0] != outcome.key:
         shown = min(outcome.page_count, actions.MAX_PREVIEW_PAGES)
-        if st.button(f"Leaf through all {ui.plural(shown, 'page')}", icon=":material/auto_stories:",
-                     key="export.all_pages"):
+        if st.button(
+            f"Leaf through all {ui.plural(shown, 'page')}", icon=":material/auto_stories:", key="export.all_pages"
+        ):
             with ui.guard(project.id), st.spinner("Drawing every page…"):
                 st.session_state[S.EXPORT_ALL_PAGES] = (outcome.key, actions.preview_every_page(outcome))
                 st.rerun()
@@ -164,6 +217,7 @@ if outcome.previews and outcome.page_count > len(outcome.previews):
         st.subheader(f":material/auto_stories: Every page ({len(pngs)} of {outcome.page_count})", divider="orange")
         for start in range(0, len(pngs), ALL_PAGES_COLUMNS):
             columns = st.columns(ALL_PAGES_COLUMNS)
-            for number, (column, png) in enumerate(zip(columns, pngs[start:start + ALL_PAGES_COLUMNS]),
-                                                   start=start + 1):
+            for number, (column, png) in enumerate(
+                zip(columns, pngs[start : start + ALL_PAGES_COLUMNS]), start=start + 1
+            ):
                 column.image(png, caption=f"Page {number}", width="stretch")

@@ -5,6 +5,7 @@ describes them and writes the story into that project; a fragment re-reads the p
 while the job runs. Each passage can then be written again alone, edited by hand, or its picture
 drawn anew; the storyboard and the export page work on the project unchanged.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -13,9 +14,8 @@ from engine.errors import InputError
 from engine.jobs import JobInfo
 from engine.storyspec import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
 from storage import ProjectView, SegmentView, StorageError
-from studio import actions
+from studio import actions, ui
 from studio import state as S
-from studio import ui
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
 THUMB_COLUMNS = 4
@@ -57,8 +57,10 @@ def _set_new(value: bool) -> None:
 
 
 def new_story_form() -> None:
-    st.markdown("Upload 1 to 12 pictures: photos of a day out, drawings, a pet's adventures. The studio "
-                "looks at each one and writes a short passage for it, in the order you choose.")
+    st.markdown(
+        "Upload 1 to 12 pictures: photos of a day out, drawings, a pet's adventures. The studio "
+        "looks at each one and writes a short passage for it, in the order you choose."
+    )
     try:
         profile = actions.current_profile()
         missing = actions.missing_models(profile, ("captioner", "storyteller"))
@@ -66,14 +68,23 @@ def new_story_form() -> None:
         profile, missing = None, []
         st.error(exc.message, icon=ui.ERROR_ICON)
     if profile is not None and missing:
-        ui.model_download(profile, "Stories cannot be told from pictures yet: the models that read pictures and "
-                                   f"write stories ({ui.plain(', '.join(ref for _, ref in missing))}) are missing.",
-                          tip="Or choose the **tiny** profile in Settings to try the studio offline (it writes "
-                              "nonsense).")
+        ui.model_download(
+            profile,
+            "Stories cannot be told from pictures yet: the models that read pictures and "
+            f"write stories ({ui.plain(', '.join(ref for _, ref in missing))}) are missing.",
+            tip="Or choose the **tiny** profile in Settings to try the studio offline (it writes nonsense).",
+        )
     gen = st.session_state.get(S.IMAGES_UPLOAD_GEN, 0)
-    files = st.file_uploader("Your pictures (PNG, JPEG or WebP)", type=UPLOAD_TYPES, accept_multiple_files=True,
-                             max_upload_size=actions.MAX_PICTURE_MB,
-                             key=f"images.upload.{gen}") or []
+    files = (
+        st.file_uploader(
+            "Your pictures (PNG, JPEG or WebP)",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
+            max_upload_size=actions.MAX_PICTURE_MB,
+            key=f"images.upload.{gen}",
+        )
+        or []
+    )
 
     # Each upload is read once through the hardened loader; its thumbnail, notes or refusal are kept.
     read: dict = st.session_state.setdefault(S.IMAGES_READ, {})
@@ -96,13 +107,18 @@ def new_story_form() -> None:
     for fid in refused:
         st.error(ui.plain(read[fid].error), icon=":material/hide_image:")
     if len(order) > MAX_CAPTIONS:
-        st.error(f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {len(order)}: "
-                 f"leave out {len(order) - MAX_CAPTIONS} of them.", icon=":material/error:")
+        st.error(
+            f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {len(order)}: "
+            f"leave out {len(order) - MAX_CAPTIONS} of them.",
+            icon=":material/error:",
+        )
 
     if order:
         st.subheader(":material/reorder: The pictures, in story order", divider="orange")
-        st.caption("The story follows this order: move a picture earlier or later with its arrows, or leave it "
-                   "out of the story.")
+        st.caption(
+            "The story follows this order: move a picture earlier or later with its arrows, or leave it "
+            "out of the story."
+        )
         for start in range(0, len(order), THUMB_COLUMNS):
             columns = st.columns(THUMB_COLUMNS)
             for column, position in zip(columns, range(start, min(start + THUMB_COLUMNS, len(order)))):
@@ -113,46 +129,94 @@ def new_story_form() -> None:
                     for note in picture.notes:
                         st.caption(f":material/info: {ui.plain(note)}")
                     with st.container(horizontal=True, gap="small"):
-                        st.button("", icon=":material/arrow_back:", key=f"images.earlier.{position}",
-                                  help="Move earlier in the story", disabled=position == 0,
-                                  on_click=_move, args=(position, -1))
-                        st.button("", icon=":material/arrow_forward:", key=f"images.later.{position}",
-                                  help="Move later in the story", disabled=position == len(order) - 1,
-                                  on_click=_move, args=(position, 1))
-                        st.button("", icon=":material/close:", key=f"images.leave.{position}",
-                                  help="Leave this picture out of the story", on_click=_leave_out, args=(position,))
+                        st.button(
+                            "",
+                            icon=":material/arrow_back:",
+                            key=f"images.earlier.{position}",
+                            help="Move earlier in the story",
+                            disabled=position == 0,
+                            on_click=_move,
+                            args=(position, -1),
+                        )
+                        st.button(
+                            "",
+                            icon=":material/arrow_forward:",
+                            key=f"images.later.{position}",
+                            help="Move later in the story",
+                            disabled=position == len(order) - 1,
+                            on_click=_move,
+                            args=(position, 1),
+                        )
+                        st.button(
+                            "",
+                            icon=":material/close:",
+                            key=f"images.leave.{position}",
+                            help="Leave this picture out of the story",
+                            on_click=_leave_out,
+                            args=(position,),
+                        )
     if left_out:
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             st.caption(f"Left out of the story: {ui.plural(len(left_out), 'picture')}.", width="content")
             for fid in left_out:
-                st.button(f"Put back {ui.plain(read[fid].name)}", icon=":material/undo:", key=f"images.putback.{fid}",
-                          type="tertiary", on_click=_put_back, args=(fid,))
+                st.button(
+                    f"Put back {ui.plain(read[fid].name)}",
+                    icon=":material/undo:",
+                    key=f"images.putback.{fid}",
+                    type="tertiary",
+                    on_click=_put_back,
+                    args=(fid,),
+                )
 
     st.subheader(":material/tune: How the story should be", divider="orange")
     ui.init_widget(S.IMAGES_HINTS, "")
     ui.init_widget(S.IMAGES_TONE, "gentle")
     ui.init_widget(S.IMAGES_AGE, DEFAULT_AGE)
     ui.init_widget(S.IMAGES_WORDS, DEFAULT_WORDS)
-    st.text_area("Hints for the storyteller (optional)", key=S.IMAGES_HINTS, height=90, max_chars=1000,
-                 placeholder="Names of the people or pets, the place, what happened: "
-                             "“Our dog Pip, at Grandma's by the sea, finds a crab.”")
+    st.text_area(
+        "Hints for the storyteller (optional)",
+        key=S.IMAGES_HINTS,
+        height=90,
+        max_chars=1000,
+        placeholder="Names of the people or pets, the place, what happened: "
+        "“Our dog Pip, at Grandma's by the sea, finds a crab.”",
+    )
     cols = st.columns(3)
-    cols[0].selectbox("Tone", options=list(TONES), key=S.IMAGES_TONE,
-                      format_func=lambda k: f"{k.capitalize()}: {TONES[k]}")
-    cols[1].number_input("Reader's age", min_value=MIN_AGE, max_value=MAX_AGE, step=1, key=S.IMAGES_AGE,
-                         help="Younger readers get shorter sentences and simpler words.")
-    cols[2].number_input("Words per picture", min_value=MIN_WORDS, max_value=MAX_WORDS, step=5, key=S.IMAGES_WORDS,
-                         help="About how long each picture's passage is.")
-    if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.write") \
-            and ui.first_click("images.write"):
+    cols[0].selectbox(
+        "Tone", options=list(TONES), key=S.IMAGES_TONE, format_func=lambda k: f"{k.capitalize()}: {TONES[k]}"
+    )
+    cols[1].number_input(
+        "Reader's age",
+        min_value=MIN_AGE,
+        max_value=MAX_AGE,
+        step=1,
+        key=S.IMAGES_AGE,
+        help="Younger readers get shorter sentences and simpler words.",
+    )
+    cols[2].number_input(
+        "Words per picture",
+        min_value=MIN_WORDS,
+        max_value=MAX_WORDS,
+        step=5,
+        key=S.IMAGES_WORDS,
+        help="About how long each picture's passage is.",
+    )
+    if st.button(
+        "Write the story", icon=":material/auto_stories:", type="primary", key="images.write"
+    ) and ui.first_click("images.write"):
         with ui.guard():
             # The usable pictures in the chosen order; refused files go along so they are named again.
             if left_out and not order:
                 raise InputError("Every picture is left out of the story: put one back to tell a story from it.")
             pictures = [(by_id[fid].getvalue(), by_id[fid].name) for fid in order + refused]
             start = actions.start_story_from_images(
-                lib, pictures, hints=st.session_state[S.IMAGES_HINTS], tone=st.session_state[S.IMAGES_TONE],
-                age=int(st.session_state[S.IMAGES_AGE]), words_per_picture=int(st.session_state[S.IMAGES_WORDS]))
+                lib,
+                pictures,
+                hints=st.session_state[S.IMAGES_HINTS],
+                tone=st.session_state[S.IMAGES_TONE],
+                age=int(st.session_state[S.IMAGES_AGE]),
+                words_per_picture=int(st.session_state[S.IMAGES_WORDS]),
+            )
             ui.set_current_project(start.project)
             st.session_state[S.IMAGES_UPLOAD_GEN] = gen + 1
             st.session_state[S.IMAGES_READ] = {}
@@ -160,8 +224,11 @@ def new_story_form() -> None:
             st.session_state[S.IMAGES_LEFT_OUT] = []
             st.session_state[S.IMAGES_NEW] = False
             count = len(start.project.segments)
-            ui.flash("info", f"Saved your {ui.plural(count, 'picture')} in a new story. The studio is looking at "
-                             "them and writing one passage for each; you can leave this page, nothing is lost.")
+            ui.flash(
+                "info",
+                f"Saved your {ui.plural(count, 'picture')} in a new story. The studio is looking at "
+                "them and writing one passage for each; you can leave this page, nothing is lost.",
+            )
             for sentence in start.refused:
                 ui.flash("warning", f"Left out: {ui.plain(sentence)}")
             st.rerun()
@@ -169,8 +236,13 @@ def new_story_form() -> None:
 
 if not told_from_pictures or st.session_state.get(S.IMAGES_NEW):
     if told_from_pictures:
-        st.button(f"Back to “{project.title}”", icon=":material/arrow_back:", key="images.back",
-                  on_click=_set_new, args=(False,))
+        st.button(
+            f"Back to “{project.title}”",
+            icon=":material/arrow_back:",
+            key="images.back",
+            on_click=_set_new,
+            args=(False,),
+        )
     new_story_form()
     st.stop()
 
@@ -190,9 +262,12 @@ request = settings.get("request") or {}
 written = isinstance(settings.get("story"), dict)
 
 st.header(ui.plain(project.title), anchor=False)
-facts = [ui.plural(len(project.source_images), "picture"), str(request.get("tone", "gentle")).capitalize(),
-         f"for age {request.get('age', DEFAULT_AGE)}",
-         f"about {request.get('words_per_picture', DEFAULT_WORDS)} words a picture"]
+facts = [
+    ui.plural(len(project.source_images), "picture"),
+    str(request.get("tone", "gentle")).capitalize(),
+    f"for age {request.get('age', DEFAULT_AGE)}",
+    f"about {request.get('words_per_picture', DEFAULT_WORDS)} words a picture",
+]
 if written:
     facts.append(f"seed {settings.get('seed')}")
 st.caption(" · ".join(facts) + f" · saved {ui.ago(project.updated)}")
@@ -203,43 +278,79 @@ with st.container(horizontal=True, gap="small"):
     if st.button("Open in the storyboard", icon=":material/auto_stories:", key="images.storyboard"):
         ui.open_project(project)
     st.page_link(S.PAGE_EXPORT, label="Make the book", icon=":material/print:", query_params={S.QP_PROJECT: str(pid)})
-    st.button("Start another story from pictures", icon=":material/add_photo_alternate:", key="images.another",
-              on_click=_set_new, args=(True,))
+    st.button(
+        "Start another story from pictures",
+        icon=":material/add_photo_alternate:",
+        key="images.another",
+        on_click=_set_new,
+        args=(True,),
+    )
 
 if stale:
-    st.warning("This story was changed in another tab or window since you opened it here. Reload it to see "
-               "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
-    st.button("Reload the latest version", key="images.stale.reload", icon=":material/refresh:",
-              on_click=ui.reload_project, args=(pid,))
-ui.project_profile(project)   # one line when the story's own profile no longer exists
+    st.warning(
+        "This story was changed in another tab or window since you opened it here. Reload it to see "
+        "the latest version; edits made here before reloading will not be saved.",
+        icon=":material/refresh:",
+    )
+    st.button(
+        "Reload the latest version",
+        key="images.stale.reload",
+        icon=":material/refresh:",
+        on_click=ui.reload_project,
+        args=(pid,),
+    )
+ui.project_profile(project)  # one line when the story's own profile no longer exists
 
 METRICS = (
-    ("caption_coverage", "Pictures covered", "{:.0%}".format,
-     "Of the words the picture reader used for the pictures (dog, beach…), the share the story uses too."),
-    ("type_token_ratio", "Word variety", "{:.2f}".format,
-     "Different words divided by all words: higher means the story repeats itself less."),
-    ("repeated_trigram_rate", "Repeated phrases", "{:.0%}".format,
-     "Share of three-word phrases that occur more than once: lower is better."),
-    ("flesch_kincaid_grade", "Reading grade", ui.reading_grade,
-     "Flesch-Kincaid school grade: about 1 to 3 suits children learning to read."),
+    (
+        "caption_coverage",
+        "Pictures covered",
+        "{:.0%}".format,
+        "Of the words the picture reader used for the pictures (dog, beach…), the share the story uses too.",
+    ),
+    (
+        "type_token_ratio",
+        "Word variety",
+        "{:.2f}".format,
+        "Different words divided by all words: higher means the story repeats itself less.",
+    ),
+    (
+        "repeated_trigram_rate",
+        "Repeated phrases",
+        "{:.0%}".format,
+        "Share of three-word phrases that occur more than once: lower is better.",
+    ),
+    (
+        "flesch_kincaid_grade",
+        "Reading grade",
+        ui.reading_grade,
+        "Flesch-Kincaid school grade: about 1 to 3 suits children learning to read.",
+    ),
 )
 
 
 def _story_outcome(last: JobInfo) -> None:
     retold = last.meta.get("action") == "retell"
     if last.status.value == "done":
-        st.success("Done: the passage was written again." if retold else "Done: the story is written and saved.",
-                   icon=":material/celebration:")
+        st.success(
+            "Done: the passage was written again." if retold else "Done: the story is written and saved.",
+            icon=":material/celebration:",
+        )
     elif last.status.value == "cancelled":
-        st.info("Stopped. Your pictures are kept; write the story again whenever you like.",
-                icon=":material/stop_circle:")
+        st.info(
+            "Stopped. Your pictures are kept; write the story again whenever you like.", icon=":material/stop_circle:"
+        )
     else:
         st.error((last.error or "Writing stopped.") + " Your pictures are kept.", icon=":material/error:")
 
 
 def job_panel(jobs: list[JobInfo]) -> None:
-    ui.job_panel(jobs, stop_note="Stopping… your pictures and every word already saved are kept.",
-                 outcome=_story_outcome, outcome_kind=actions.KIND_STORY)
+    ui.job_panel(
+        jobs,
+        stop_note="Stopping… your pictures and every word already saved are kept.",
+        outcome=_story_outcome,
+        outcome_kind=actions.KIND_STORY,
+    )
 
 
 def metrics_block(whole: dict) -> None:
@@ -268,8 +379,15 @@ def edit_popover(seg: SegmentView, n: int, busy: bool) -> None:
                 st.rerun()
 
 
-def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writing: set[int], busy: set[int],
-                drawing: set[int], done: bool) -> None:
+def passage_row(
+    live: ProjectView,
+    seg: SegmentView,
+    metrics: dict | None,
+    writing: set[int],
+    busy: set[int],
+    drawing: set[int],
+    done: bool,
+) -> None:
     """`writing`: pages still waiting for their words; `busy`: every page of a story job still running."""
     n = seg.position + 1
     source = live.source_images[seg.position] if seg.position < len(live.source_images) else None
@@ -298,18 +416,28 @@ def passage_row(live: ProjectView, seg: SegmentView, metrics: dict | None, writi
                 seen = source.caption or "not described yet"
                 st.caption(f":material/visibility: The picture reader saw: “{ui.plain(seen)}”")
             if metrics is not None:
-                st.caption(f"Uses {metrics['caption_coverage']:.0%} of its picture's words · "
-                           f"word variety {metrics['type_token_ratio']:.2f} · reading grade "
-                           f"{ui.reading_grade(metrics['flesch_kincaid_grade'])}")
+                st.caption(
+                    f"Uses {metrics['caption_coverage']:.0%} of its picture's words · "
+                    f"word variety {metrics['type_token_ratio']:.2f} · reading grade "
+                    f"{ui.reading_grade(metrics['flesch_kincaid_grade'])}"
+                )
             with st.container(horizontal=True, gap="small"):
-                retell = st.button("Write again", icon=":material/refresh:", key=f"retell.{seg.id}",
-                                   disabled=busy_words or not done or bool(busy),
-                                   help="Write the words for this picture again; the others stay as they are.")
+                retell = st.button(
+                    "Write again",
+                    icon=":material/refresh:",
+                    key=f"retell.{seg.id}",
+                    disabled=busy_words or not done or bool(busy),
+                    help="Write the words for this picture again; the others stay as they are.",
+                )
                 edit_popover(seg, n, busy_words)
-                draw = st.button("Illustrate anew", icon=":material/brush:", key=f"illustrate.{seg.id}",
-                                 disabled=busy_picture,
-                                 help="Draw a new picture for these words with the picture model; your "
-                                      "picture stays as an older version.")
+                draw = st.button(
+                    "Illustrate anew",
+                    icon=":material/brush:",
+                    key=f"illustrate.{seg.id}",
+                    disabled=busy_picture,
+                    help="Draw a new picture for these words with the picture model; your "
+                    "picture stays as an older version.",
+                )
         if retell and ui.first_click(f"retell.{seg.id}"):
             with ui.guard(pid):
                 start = actions.retell_passage(lib, pid, seg.id, base)
@@ -340,10 +468,14 @@ def story_panel() -> None:
     live_written = isinstance((live.story_settings or {}).get("story"), dict)
     if not live_written and not busy:
         with st.container(border=True):
-            st.warning("The story has not been written yet: writing it stopped, or the studio was restarted "
-                       "while it ran. Your pictures are saved.", icon=":material/edit_off:")
-            if st.button("Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite") \
-                    and ui.first_click("images.rewrite"):
+            st.warning(
+                "The story has not been written yet: writing it stopped, or the studio was restarted "
+                "while it ran. Your pictures are saved.",
+                icon=":material/edit_off:",
+            )
+            if st.button(
+                "Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite"
+            ) and ui.first_click("images.rewrite"):
                 with ui.guard(pid):
                     start = actions.write_story_again(lib, pid, base, new_seed=False)
                     ui.set_base_version(start.project)
@@ -355,14 +487,21 @@ def story_panel() -> None:
         passage_row(live, seg, metrics if live_written else None, writing, busy, drawing, live_written)
     if live_written:
         with st.expander("Write the whole story again"):
-            st.caption("Every passage is written again from the same pictures and captions; words you edited "
-                       "by hand are replaced.")
+            st.caption(
+                "Every passage is written again from the same pictures and captions; words you edited "
+                "by hand are replaced."
+            )
             cols = st.columns(2)
-            again_same = cols[0].button("Same seed", icon=":material/replay:", key="images.again.same",
-                                        disabled=bool(busy),
-                                        help="The same settings and seed write the same story again.")
-            again_new = cols[1].button("New seed", icon=":material/casino:", key="images.again.new",
-                                       disabled=bool(busy))
+            again_same = cols[0].button(
+                "Same seed",
+                icon=":material/replay:",
+                key="images.again.same",
+                disabled=bool(busy),
+                help="The same settings and seed write the same story again.",
+            )
+            again_new = cols[1].button(
+                "New seed", icon=":material/casino:", key="images.again.new", disabled=bool(busy)
+            )
             if (again_same or again_new) and not busy and ui.first_click("images.again"):
                 with ui.guard(pid):
                     start = actions.write_story_again(lib, pid, base, new_seed=bool(again_new))

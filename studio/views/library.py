@@ -1,4 +1,5 @@
 """Library: every saved story as a card; new, open, rename, duplicate, delete, import and export."""
+
 from __future__ import annotations
 
 import re
@@ -7,9 +8,8 @@ from functools import partial
 import streamlit as st
 
 from storage import ProjectSummary
-from studio import actions
+from studio import actions, ui
 from studio import state as S
-from studio import ui
 
 COLUMNS = 3
 
@@ -34,8 +34,9 @@ if undo is not None:
             st.rerun()
 
 top = st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
-search = top[0].text_input("Search", key=S.LIBRARY_SEARCH, placeholder="Search titles, authors and story text",
-                           label_visibility="collapsed")
+search = top[0].text_input(
+    "Search", key=S.LIBRARY_SEARCH, placeholder="Search titles, authors and story text", label_visibility="collapsed"
+)
 
 with top[1].popover("New story", icon=":material/add:", type="primary", width="stretch", key="library.new"):
     with st.form("new-story", clear_on_submit=True, border=False):
@@ -46,18 +47,28 @@ with top[1].popover("New story", icon=":material/add:", type="primary", width="s
         with ui.guard():
             ui.start_new(title, author)
 
-if top[2].button("Open the sample story", icon=":material/pets:", width="stretch",
-                 help="A short story about a fox in a lighthouse, already split into pages.") \
-        and ui.first_click("sample"):
+if top[2].button(
+    "Open the sample story",
+    icon=":material/pets:",
+    width="stretch",
+    help="A short story about a fox in a lighthouse, already split into pages.",
+) and ui.first_click("sample"):
     with ui.guard():
         ui.start_sample()
 
 with top[3].popover("Import", icon=":material/upload_file:", width="stretch", key="library.import"):
     st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
-    upload = st.file_uploader("Story bundle", type=["zip"], key=f"import.{st.session_state.get(S.UPLOAD_GEN, 0)}",
-                              max_upload_size=actions.MAX_BUNDLE_MB)
-    if st.button("Import this bundle", icon=":material/upload_file:", disabled=upload is None) \
-            and upload is not None and ui.first_click("import"):
+    upload = st.file_uploader(
+        "Story bundle",
+        type=["zip"],
+        key=f"import.{st.session_state.get(S.UPLOAD_GEN, 0)}",
+        max_upload_size=actions.MAX_BUNDLE_MB,
+    )
+    if (
+        st.button("Import this bundle", icon=":material/upload_file:", disabled=upload is None)
+        and upload is not None
+        and ui.first_click("import")
+    ):
         with ui.guard():
             imported = lib.import_bundle(upload.getvalue())
             st.session_state[S.UPLOAD_GEN] = st.session_state.get(S.UPLOAD_GEN, 0) + 1
@@ -66,25 +77,31 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
 
 projects: list[ProjectSummary] = []
 with ui.guard():
-    ui.watch_library()   # stories made, changed or deleted in another tab appear here by themselves
+    ui.watch_library()  # stories made, changed or deleted in another tab appear here by themselves
     projects = lib.list_projects(search=search)
 
 if not projects:
     if search.strip():
-        st.info(f"No stories match “{ui.plain(search.strip())}”. Try another word, or clear the search.",
-                icon=":material/search_off:")
+        st.info(
+            f"No stories match “{ui.plain(search.strip())}”. Try another word, or clear the search.",
+            icon=":material/search_off:",
+        )
     else:
         with st.container(border=True):
             st.subheader("No stories yet — start one or open the sample")
-            st.markdown("Write a story (or paste one), split it into pages, and let the studio draw a picture "
-                        "for every page. You can redraw, pick between versions, or use your own pictures.")
+            st.markdown(
+                "Write a story (or paste one), split it into pages, and let the studio draw a picture "
+                "for every page. You can redraw, pick between versions, or use your own pictures."
+            )
             cols = st.columns(2)
-            if cols[0].button("Start a new story", icon=":material/add:", type="primary", key="empty.new") \
-                    and ui.first_click("new"):
+            if cols[0].button(
+                "Start a new story", icon=":material/add:", type="primary", key="empty.new"
+            ) and ui.first_click("new"):
                 with ui.guard():
                     ui.start_new()
-            if cols[1].button("Open the sample story", icon=":material/pets:", key="empty.sample") \
-                    and ui.first_click("sample"):
+            if cols[1].button("Open the sample story", icon=":material/pets:", key="empty.sample") and ui.first_click(
+                "sample"
+            ):
                 with ui.guard():
                     ui.start_sample()
     st.stop()
@@ -105,19 +122,28 @@ def card_menu(summary: ProjectSummary) -> None:
                 lib.rename_project(summary.id, new_title, current.version)
                 ui.flash("success", f"Renamed to “{new_title.strip()}”.")
                 st.rerun()
-    if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:") \
-            and ui.first_click(f"dup.{summary.id}"):
+    if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:") and ui.first_click(
+        f"dup.{summary.id}"
+    ):
         with ui.guard():
             copy = lib.duplicate_project(summary.id)
             ui.flash("success", f"Made a copy: “{copy.title}”.")
             st.rerun()
-    st.download_button("Export bundle", data=partial(lib.export_bundle, summary.id),
-                       file_name=f"{_slug(summary.title)}.storybook.zip", mime="application/zip",
-                       key=f"export.{summary.id}", icon=":material/download:", on_click="ignore",
-                       help="Everything in this story, pictures included, as one file to keep or share.")
+    st.download_button(
+        "Export bundle",
+        data=partial(lib.export_bundle, summary.id),
+        file_name=f"{_slug(summary.title)}.storybook.zip",
+        mime="application/zip",
+        key=f"export.{summary.id}",
+        icon=":material/download:",
+        on_click="ignore",
+        help="Everything in this story, pictures included, as one file to keep or share.",
+    )
     if st.session_state.get(S.CONFIRM_DELETE) == summary.id:
-        st.warning("Delete this story and all its pictures? You can undo it while this window stays open.",
-                   icon=":material/warning:")
+        st.warning(
+            "Delete this story and all its pictures? You can undo it while this window stays open.",
+            icon=":material/warning:",
+        )
         yes, no = st.columns(2)
         if yes.button("Delete", key=f"delete.yes.{summary.id}", type="primary"):
             with ui.guard():
@@ -151,20 +177,26 @@ def card(summary: ProjectSummary) -> None:
         by = f"by {ui.plain(summary.author)} · " if summary.author else ""
         st.caption(f"{by}{ui.plural(summary.segment_count, 'page')} · updated {ui.ago(summary.updated)}")
         row = st.columns([1, 1], vertical_alignment="center")
-        if row[0].button("Open", key=f"open.{summary.id}", icon=":material/auto_stories:", type="primary", width="stretch"):
+        if row[0].button(
+            "Open", key=f"open.{summary.id}", icon=":material/auto_stories:", type="primary", width="stretch"
+        ):
             with ui.guard():
                 ui.open_project(lib.get_project(summary.id))
-        menu = row[1].popover("More", icon=":material/more_horiz:", width="stretch", key=f"menu.{summary.id}",
-                              on_change="rerun")
+        menu = row[1].popover(
+            "More", icon=":material/more_horiz:", width="stretch", key=f"menu.{summary.id}", on_change="rerun"
+        )
         if menu.open:
             with menu:
                 card_menu(summary)
 
 
-st.caption(f"{ui.plural(len(projects), 'story', 'stories')}" if not search.strip()
-           else f"{ui.plural(len(projects), 'story', 'stories')} matching “{ui.plain(search.strip())}”")
+st.caption(
+    f"{ui.plural(len(projects), 'story', 'stories')}"
+    if not search.strip()
+    else f"{ui.plural(len(projects), 'story', 'stories')} matching “{ui.plain(search.strip())}”"
+)
 for start in range(0, len(projects), COLUMNS):
     columns = st.columns(COLUMNS)
-    for column, summary in zip(columns, projects[start:start + COLUMNS]):
+    for column, summary in zip(columns, projects[start : start + COLUMNS]):
         with column:
             card(summary)

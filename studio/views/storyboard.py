@@ -4,6 +4,7 @@ Pictures are drawn by a job on the engine's worker (studio.actions); this page o
 fragment re-reads the project from storage every second while a job runs, so each picture appears
 as soon as it is saved, whatever happens to this browser tab.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,8 @@ from engine.profiles import DEFAULT_PROFILE, PROFILES
 from engine.prompts import DEFAULT_STYLE, STYLES
 from engine.segment import count_words
 from storage import ConflictError, ProjectView, SegmentView, StorageError
-from studio import actions
+from studio import actions, ui
 from studio import state as S
-from studio import ui
 
 MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
@@ -59,27 +59,39 @@ characters = tuple((c.name, c.description) for c in project.characters)
 st.title(ui.plain(project.title))
 pictures = sum(1 for s in project.segments if s.selected is not None)
 byline = f"by {ui.plain(project.author)} · " if project.author else ""
-st.caption(f"{byline}{ui.plural(len(project.segments), 'page')} · {ui.plural(pictures, 'picture')} · "
-           f"{STYLES[style_key].label} · saved {ui.ago(project.updated)}")
+st.caption(
+    f"{byline}{ui.plural(len(project.segments), 'page')} · {ui.plural(pictures, 'picture')} · "
+    f"{STYLES[style_key].label} · saved {ui.ago(project.updated)}"
+)
 ui.show_flash()
 
 if stale:
-    st.warning("This story was changed in another tab or window since you opened it here. Reload it to see "
-               "the latest version; edits made here before reloading will not be saved.", icon=":material/refresh:")
-    st.button("Reload the latest version", key="stale.reload", icon=":material/refresh:", on_click=ui.reload_project, args=(pid,))
+    st.warning(
+        "This story was changed in another tab or window since you opened it here. Reload it to see "
+        "the latest version; edits made here before reloading will not be saved.",
+        icon=":material/refresh:",
+    )
+    st.button(
+        "Reload the latest version",
+        key="stale.reload",
+        icon=":material/refresh:",
+        on_click=ui.reload_project,
+        args=(pid,),
+    )
 
 profile = ui.project_profile(project)
 missing = actions.missing_models(profile, ("illustrator",)) if profile is not None else []
 if profile is not None and missing:
-    ui.model_download(profile, f"Pages cannot be illustrated yet: the picture model ({ui.plain(missing[0][1])}) is "
-                               "missing.",
-                      tip="Or choose the **tiny** profile in Book details to try the studio offline (it draws noise).")
+    ui.model_download(
+        profile,
+        f"Pages cannot be illustrated yet: the picture model ({ui.plain(missing[0][1])}) is missing.",
+        tip="Or choose the **tiny** profile in Book details to try the studio offline (it draws noise).",
+    )
 
 # ------------------------------------------------------------------------------------------ story
 
 st.subheader(":material/edit_note: Story", divider="orange")
 left, right = st.columns([3, 2], gap="large")
-
 
 
 def _keep_story(project_id: int, key: str) -> None:
@@ -90,8 +102,7 @@ def _keep_story(project_id: int, key: str) -> None:
     try:
         stored = lib.get_project(project_id)
         if st.session_state.get(key, stored.story_text) != stored.story_text:
-            ui.set_base_version(actions.save_draft(lib, project_id, ui.base_version(stored),
-                                                   st.session_state[key]))
+            ui.set_base_version(actions.save_draft(lib, project_id, ui.base_version(stored), st.session_state[key]))
             ui.kept(key)
     except ConflictError:
         st.session_state[S.STORY_NOT_KEPT] = (project_id, "the story was changed in another tab")
@@ -102,22 +113,30 @@ def _keep_story(project_id: int, key: str) -> None:
 with left:
     # No fingerprint in this key: the box keeps its place (and the cursor) while its text is kept as typed.
     story_key = ui.follow_stored(S.widget_key("story", pid, gen=gen), project.story_text)
-    st.text_area("Your story", key=story_key, height=380,
-                 placeholder="The Lighthouse Fox\n\nOnce upon a time, on a windy island…",
-                 help="Write or paste your story. A short first line on its own becomes the book's title. "
-                      "It is kept as you go, each time you click outside the box.",
-                 on_change=_keep_story, args=(pid, story_key))
+    st.text_area(
+        "Your story",
+        key=story_key,
+        height=380,
+        placeholder="The Lighthouse Fox\n\nOnce upon a time, on a windy island…",
+        help="Write or paste your story. A short first line on its own becomes the book's title. "
+        "It is kept as you go, each time you click outside the box.",
+        on_change=_keep_story,
+        args=(pid, story_key),
+    )
     text = st.session_state[story_key]
     not_kept = st.session_state.get(S.STORY_NOT_KEPT)
     why = not_kept[1] if not_kept and not_kept[0] == pid else None
-    st.caption(f"{len(text):,} characters · {count_words(text):,} words"
-               + ((" · not saved yet" + (f": {ui.plain(why)}" if why else "")) if text != project.story_text
-                  else " · saved"))
+    st.caption(
+        f"{len(text):,} characters · {count_words(text):,} words"
+        + ((" · not saved yet" + (f": {ui.plain(why)}" if why else "")) if text != project.story_text else " · saved")
+    )
 
     with st.container(border=True):
         st.markdown("**:material/groups: Characters**")
-        st.caption("Who the pictures should keep the same. A page that names a character gets its description in "
-                   "its picture prompt, so Pip is the same fox on every page.")
+        st.caption(
+            "Who the pictures should keep the same. A page that names a character gets its description in "
+            "its picture prompt, so Pip is the same fox on every page."
+        )
         # The stored characters, then empty rows: one more each time the last one gets a name.
         rows = list(characters)
         while len(rows) < len(characters) + MAX_NEW_CHARACTERS:
@@ -131,11 +150,16 @@ with left:
             cols = st.columns([1, 2], gap="small")
             shown = "visible" if i == 0 else "collapsed"
             example = i == 0  # the first empty row of a story without characters shows an example
-            cols[0].text_input("Name", key=name_key, max_chars=200, label_visibility=shown,
-                               placeholder="Pip" if example else "Name")
-            cols[1].text_input("Looks like", key=desc_key, max_chars=actions.MAX_DESCRIPTION_CHARS,
-                               label_visibility=shown,
-                               placeholder="a small red fox in a blue scarf" if example else "What they look like")
+            cols[0].text_input(
+                "Name", key=name_key, max_chars=200, label_visibility=shown, placeholder="Pip" if example else "Name"
+            )
+            cols[1].text_input(
+                "Looks like",
+                key=desc_key,
+                max_chars=actions.MAX_DESCRIPTION_CHARS,
+                label_visibility=shown,
+                placeholder="a small red fox in a blue scarf" if example else "What they look like",
+            )
             typed.append((st.session_state[name_key], st.session_state[desc_key]))
         if characters:
             st.caption("Clear a row to take that character out.")
@@ -143,8 +167,13 @@ with left:
             with ui.guard(pid):
                 cleaned = actions.clean_characters(typed)
                 ui.set_base_version(lib.set_characters(pid, base, cleaned))
-                ui.flash("success", f"Saved {ui.plural(len(cleaned), 'character')}. Redraw the pages that name them "
-                                    "to see them in the pictures." if cleaned else "The story has no characters now.")
+                ui.flash(
+                    "success",
+                    f"Saved {ui.plural(len(cleaned), 'character')}. Redraw the pages that name them "
+                    "to see them in the pictures."
+                    if cleaned
+                    else "The story has no characters now.",
+                )
                 st.rerun()
 
 with right:
@@ -153,38 +182,66 @@ with right:
         title_key = ui.init_widget(S.widget_key("title", pid, stored=project.title, gen=gen), project.title)
         author_key = ui.init_widget(S.widget_key("author", pid, stored=project.author, gen=gen), project.author)
         setting_key = ui.init_widget(S.widget_key("setting", pid, stored=project.setting, gen=gen), project.setting)
-        dedication_key = ui.init_widget(S.widget_key("dedication", pid, stored=project.dedication, gen=gen),
-                                        project.dedication)
+        dedication_key = ui.init_widget(
+            S.widget_key("dedication", pid, stored=project.dedication, gen=gen), project.dedication
+        )
         style_widget = ui.init_widget(S.widget_key("style", pid, stored=project.style, gen=gen), style_key)
-        profile_widget = ui.init_widget(S.widget_key("profile", pid, stored=project.profile, gen=gen),
-                                        project.profile if project.profile in PROFILES else
-                                        (profile.name if profile is not None and profile.name in PROFILES
-                                         else DEFAULT_PROFILE))
+        profile_widget = ui.init_widget(
+            S.widget_key("profile", pid, stored=project.profile, gen=gen),
+            project.profile
+            if project.profile in PROFILES
+            else (profile.name if profile is not None and profile.name in PROFILES else DEFAULT_PROFILE),
+        )
         st.text_input("Title", key=title_key)
         st.text_input("Author", key=author_key, placeholder="Who wrote it (optional)")
-        st.text_area("Dedication", key=dedication_key, height=68, max_chars=actions.MAX_DEDICATION_CHARS,
-                     placeholder="For Mia, who loves the sea (optional)",
-                     help="Printed on a page of its own after the cover.")
-        st.text_input("Where and when", key=setting_key, max_chars=actions.MAX_SETTING_CHARS,
-                      placeholder="a windy island, long ago (optional)",
-                      help="Added to every picture's prompt, so all the pages share one place. Redraw pages to see it.")
-        st.selectbox("Picture style", options=list(STYLES), key=style_widget, format_func=lambda k: STYLES[k].label,
-                     help="Added to every picture's prompt. Redraw pages to see a new style.")
-        st.selectbox("Models (profile)", options=list(PROFILES), key=profile_widget,
-                     format_func=lambda n: f"{n} — {PROFILES[n].description}",
-                     help="The models that draw this story's pictures and write its words. New stories start "
-                          "with the profile chosen in Settings.")
+        st.text_area(
+            "Dedication",
+            key=dedication_key,
+            height=68,
+            max_chars=actions.MAX_DEDICATION_CHARS,
+            placeholder="For Mia, who loves the sea (optional)",
+            help="Printed on a page of its own after the cover.",
+        )
+        st.text_input(
+            "Where and when",
+            key=setting_key,
+            max_chars=actions.MAX_SETTING_CHARS,
+            placeholder="a windy island, long ago (optional)",
+            help="Added to every picture's prompt, so all the pages share one place. Redraw pages to see it.",
+        )
+        st.selectbox(
+            "Picture style",
+            options=list(STYLES),
+            key=style_widget,
+            format_func=lambda k: STYLES[k].label,
+            help="Added to every picture's prompt. Redraw pages to see a new style.",
+        )
+        st.selectbox(
+            "Models (profile)",
+            options=list(PROFILES),
+            key=profile_widget,
+            format_func=lambda n: f"{n} — {PROFILES[n].description}",
+            help="The models that draw this story's pictures and write its words. New stories start "
+            "with the profile chosen in Settings.",
+        )
         if ENV_PROFILE:
-            st.caption(f"STORYBOOK_PROFILE is set to '{ui.plain(ENV_PROFILE)}' on this computer, and it wins over "
-                       "the profile chosen here.")
+            st.caption(
+                f"STORYBOOK_PROFILE is set to '{ui.plain(ENV_PROFILE)}' on this computer, and it wins over "
+                "the profile chosen here."
+            )
         if st.button("Save details", icon=":material/save:", key="details.save"):
             with ui.guard(pid):
                 chosen = st.session_state[profile_widget]
-                view = lib.update_project(pid, base, title=st.session_state[title_key],
-                                          author=st.session_state[author_key], setting=st.session_state[setting_key],
-                                          dedication=st.session_state[dedication_key],
-                                          style=st.session_state[style_widget],
-                                          profile=chosen if chosen != project.profile else None)
+                view = lib.update_project(
+                    pid,
+                    base,
+                    title=st.session_state[title_key],
+                    author=st.session_state[author_key],
+                    setting=st.session_state[setting_key],
+                    dedication=st.session_state[dedication_key],
+                    style=st.session_state[style_widget],
+                    profile=chosen if chosen != project.profile else None,
+                )
                 ui.set_base_version(view)
                 ui.flash("success", "Saved the book details.")
                 st.rerun()
@@ -194,16 +251,25 @@ with right:
         ui.init_widget(S.SPLIT_MODE, "sentences")
         ui.init_widget(S.SPLIT_SENTENCES, 2)
         ui.init_widget(S.SPLIT_WORDS, 40)
-        mode = st.radio("Cut the story into pages of", ["sentences", "words"], key=S.SPLIT_MODE, horizontal=True,
-                        format_func=lambda m: {"sentences": "a few sentences", "words": "about N words"}[m])
+        mode = st.radio(
+            "Cut the story into pages of",
+            ["sentences", "words"],
+            key=S.SPLIT_MODE,
+            horizontal=True,
+            format_func=lambda m: {"sentences": "a few sentences", "words": "about N words"}[m],
+        )
         if mode == "sentences":
             st.number_input("Sentences per page", min_value=1, max_value=20, step=1, key=S.SPLIT_SENTENCES)
         else:
             st.number_input("Words per page", min_value=5, max_value=500, step=5, key=S.SPLIT_WORDS)
         with st.container(horizontal=True, gap="small"):
             split = st.button("Split into pages", icon=":material/content_cut:", type="primary", key="story.split")
-            draft = st.button("Save draft", icon=":material/save:", key="story.draft",
-                              help="Keep the text without cutting it into pages again.")
+            draft = st.button(
+                "Save draft",
+                icon=":material/save:",
+                key="story.draft",
+                help="Keep the text without cutting it into pages again.",
+            )
         st.caption("Pages whose text does not change keep their pictures.")
         if split and ui.first_click("story.split"):
             with ui.guard(pid):
@@ -230,8 +296,10 @@ with right:
 
 st.subheader(":material/photo_library: Storyboard", divider="orange")
 if not project.segments:
-    st.info("No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
-            icon=":material/content_cut:")
+    st.info(
+        "No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
+        icon=":material/content_cut:",
+    )
     st.stop()
 
 segments = project.segments
@@ -241,24 +309,38 @@ active_now = actions.active_jobs(pid)
 
 bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
 ui.init_widget(S.REDO_ALL, False)
-redo = bar[1].toggle("Redraw all", key=S.REDO_ALL,
-                     help="Also redraw pages that already have a picture. Unlocked pages get a new seed; "
-                          "locked pages keep theirs.")
+redo = bar[1].toggle(
+    "Redraw all",
+    key=S.REDO_ALL,
+    help="Also redraw pages that already have a picture. Unlocked pages get a new seed; locked pages keep theirs.",
+)
 if redo:
     label = f"Redraw all {ui.plural(len(segments), 'page')}"
 elif without and with_picture:
     label = f"Illustrate {ui.plural(len(without), 'page')} without a picture"
 else:
     label = f"Illustrate all {ui.plural(len(segments), 'page')}"
-if bar[0].button(label, icon=":material/brush:", type="primary", key="illustrate.all", width="stretch",
-                 disabled=bool(active_now) or (not without and not redo)) \
-        and not active_now and ui.first_click("illustrate.all"):
+if (
+    bar[0].button(
+        label,
+        icon=":material/brush:",
+        type="primary",
+        key="illustrate.all",
+        width="stretch",
+        disabled=bool(active_now) or (not without and not redo),
+    )
+    and not active_now
+    and ui.first_click("illustrate.all")
+):
     with ui.guard(pid):
         start = actions.illustrate_all(lib, pid, base, redo=redo)
         ui.set_base_version(start.project)
         if start.job_id is not None:
-            ui.flash("info", f"Drawing {ui.plural(len(start.drawing), 'picture')}; each appears here as soon as it "
-                             "is ready. You can keep editing, or leave: nothing is lost.")
+            ui.flash(
+                "info",
+                f"Drawing {ui.plural(len(start.drawing), 'picture')}; each appears here as soon as it "
+                "is ready. You can keep editing, or leave: nothing is lost.",
+            )
         st.rerun()
 
 
@@ -271,16 +353,20 @@ def _page_list(pages: list[SegmentView]) -> str:
 
 def _kept_caption(pages: list[SegmentView]) -> str:
     one = len(pages) == 1
-    return (f"Page{'' if one else 's'} {_page_list(pages)} already {'has' if one else 'have'} a picture and "
-            f"{'is' if one else 'are'} kept. Turn on “Redraw all” to redo {'it' if one else 'them'}.")
+    return (
+        f"Page{'' if one else 's'} {_page_list(pages)} already {'has' if one else 'have'} a picture and "
+        f"{'is' if one else 'are'} kept. Turn on “Redraw all” to redo {'it' if one else 'them'}."
+    )
 
 
 def _redo_caption(locked: list[SegmentView]) -> str:
     if not locked:
         return "Every page is drawn again with a new seed."
     one = len(locked) == 1
-    return (f"Every page is drawn again with a new seed, except locked page{'' if one else 's'} "
-            f"{_page_list(locked)}, which keep{'s' if one else ''} {'its' if one else 'their'} seed.")
+    return (
+        f"Every page is drawn again with a new seed, except locked page{'' if one else 's'} "
+        f"{_page_list(locked)}, which keep{'s' if one else ''} {'its' if one else 'their'} seed."
+    )
 
 
 with bar[2]:
@@ -289,8 +375,9 @@ with bar[2]:
     elif redo:
         st.caption(_redo_caption([s for s in segments if s.locked]))
     elif not without:
-        st.caption("Every page has a picture. Turn on “Redraw all” to draw them all again, "
-                   "or redraw single pages below.")
+        st.caption(
+            "Every page has a picture. Turn on “Redraw all” to draw them all again, or redraw single pages below."
+        )
     elif with_picture:
         st.caption(_kept_caption(with_picture))
     else:
@@ -321,31 +408,58 @@ def _parse_seed(raw: str) -> int | None:
 
 
 def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
-    pop = st.popover("Edit", icon=":material/edit:", key=f"pop.edit.{seg.id}", type="tertiary",
-                     help="Change the text, the prompt or the seed", on_change="rerun")
+    pop = st.popover(
+        "Edit",
+        icon=":material/edit:",
+        key=f"pop.edit.{seg.id}",
+        type="tertiary",
+        help="Change the text, the prompt or the seed",
+        on_change="rerun",
+    )
     if not pop.open:  # popover content is built only while it is open
         return
     with pop:
         text_key = ui.init_widget(S.widget_key("seg.text", seg.id, stored=seg.text, gen=gen), seg.text)
-        prompt_key = ui.init_widget(S.widget_key("seg.prompt", seg.id, stored=seg.prompt_override, gen=gen),
-                                    seg.prompt_override or "")
-        neg_key = ui.init_widget(S.widget_key("seg.neg", seg.id, stored=seg.negative_prompt, gen=gen),
-                                 seg.negative_prompt or "")
-        seed_key = ui.init_widget(S.widget_key("seg.seed", seg.id, stored=seg.seed, gen=gen),
-                                  "" if seg.seed is None else str(seg.seed))
+        prompt_key = ui.init_widget(
+            S.widget_key("seg.prompt", seg.id, stored=seg.prompt_override, gen=gen), seg.prompt_override or ""
+        )
+        neg_key = ui.init_widget(
+            S.widget_key("seg.neg", seg.id, stored=seg.negative_prompt, gen=gen), seg.negative_prompt or ""
+        )
+        seed_key = ui.init_widget(
+            S.widget_key("seg.seed", seg.id, stored=seg.seed, gen=gen), "" if seg.seed is None else str(seg.seed)
+        )
         lock_key = ui.init_widget(S.widget_key("seg.lock", seg.id, stored=seg.locked, gen=gen), seg.locked)
         st.text_area("Page text", key=text_key, height=140)
-        st.text_area("Picture prompt", key=prompt_key, height=100, placeholder=auto_prompt,
-                     help="Leave empty to draw from the page text. The picture style is added for you.")
-        st.text_input("Leave out of the picture", key=neg_key, placeholder="the usual: text, blur, watermarks…",
-                      help="A negative prompt; empty uses the style's own.")
-        st.text_input("Seed", key=seed_key, placeholder="a new one is picked when drawing",
-                      help="The same seed and prompt draw the same picture again.")
+        st.text_area(
+            "Picture prompt",
+            key=prompt_key,
+            height=100,
+            placeholder=auto_prompt,
+            help="Leave empty to draw from the page text. The picture style is added for you.",
+        )
+        st.text_input(
+            "Leave out of the picture",
+            key=neg_key,
+            placeholder="the usual: text, blur, watermarks…",
+            help="A negative prompt; empty uses the style's own.",
+        )
+        st.text_input(
+            "Seed",
+            key=seed_key,
+            placeholder="a new one is picked when drawing",
+            help="The same seed and prompt draw the same picture again.",
+        )
         st.toggle("Lock the seed", key=lock_key, help="“Illustrate all” keeps a locked page's seed.")
         cols = st.columns(2)
         save = cols[0].button("Save", icon=":material/save:", key=f"save.{seg.id}", width="stretch")
-        save_draw = cols[1].button("Save and redraw", icon=":material/refresh:", key=f"savedraw.{seg.id}", width="stretch",
-                                   help="With the same seed, so only your edits change the picture.")
+        save_draw = cols[1].button(
+            "Save and redraw",
+            icon=":material/refresh:",
+            key=f"savedraw.{seg.id}",
+            width="stretch",
+            help="With the same seed, so only your edits change the picture.",
+        )
         if (save or save_draw) and ui.first_click(f"save.{seg.id}"):
             with ui.guard(pid):
                 changes = {}
@@ -378,18 +492,30 @@ def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
 
 def _download(ill, n: int, key: str, label: str = "") -> None:
     path = Path(ill.image_path)
-    st.download_button(label, data=partial(path.read_bytes), icon=":material/download:", key=key, type="tertiary",
-                       file_name=f"page-{n:02d}-v{ill.version}{path.suffix}", on_click="ignore",
-                       mime={".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(path.suffix),
-                       help=f"Download version {ill.version} of this picture")
+    st.download_button(
+        label,
+        data=partial(path.read_bytes),
+        icon=":material/download:",
+        key=key,
+        type="tertiary",
+        file_name=f"page-{n:02d}-v{ill.version}{path.suffix}",
+        on_click="ignore",
+        mime={".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(path.suffix),
+        help=f"Download version {ill.version} of this picture",
+    )
 
 
 def pictures_popover(seg: SegmentView, n: int) -> None:
     """Every version of the page's picture: pick one, download or delete it, or bring your own."""
     count = len(seg.illustrations)
-    pop = st.popover("Pictures", icon=":material/photo_library:", type="tertiary", key=f"pop.pictures.{seg.id}",
-                     help=f"Browse the {ui.plural(count, 'version')} of this picture, pick one, or use your own",
-                     on_change="rerun")
+    pop = st.popover(
+        "Pictures",
+        icon=":material/photo_library:",
+        type="tertiary",
+        key=f"pop.pictures.{seg.id}",
+        help=f"Browse the {ui.plural(count, 'version')} of this picture, pick one, or use your own",
+        on_change="rerun",
+    )
     if not pop.open:  # popover content is built only while it is open
         return
     with pop:
@@ -398,7 +524,7 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
         newest_first = list(reversed(seg.illustrations))
         for start in range(0, len(newest_first), 2):
             cols = st.columns(2)
-            for col, ill in zip(cols, newest_first[start:start + 2]):
+            for col, ill in zip(cols, newest_first[start : start + 2]):
                 with col:
                     st.image(str(ill.image_path), width="stretch")
                     seed = ill.settings.get("seed")
@@ -412,8 +538,13 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
                                 ui.flash("success", f"Page {n} now uses version {ill.version}.")
                                 st.rerun()
                         _download(ill, n, key=f"dlv.{ill.id}")
-                        if not ill.selected and st.button("", key=f"delill.{ill.id}", icon=":material/delete:",
-                                                          type="tertiary", help=f"Delete version {ill.version}"):
+                        if not ill.selected and st.button(
+                            "",
+                            key=f"delill.{ill.id}",
+                            icon=":material/delete:",
+                            type="tertiary",
+                            help=f"Delete version {ill.version}",
+                        ):
                             with ui.guard(pid):
                                 lib.delete_illustration(ill.id)
                                 ui.flash("success", f"Deleted version {ill.version} of page {n}.")
@@ -421,11 +552,17 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
         if count:
             st.divider()
         upload_gen = st.session_state.get(S.UPLOAD_GEN, 0)
-        file = st.file_uploader("Use your own picture (PNG, JPEG or WebP)", type=["png", "jpg", "jpeg", "webp"],
-                                max_upload_size=actions.MAX_PICTURE_MB,
-                                key=f"upload.{seg.id}.{upload_gen}")
-        if st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{seg.id}", disabled=file is None) \
-                and file is not None and ui.first_click(f"upload.use.{seg.id}"):
+        file = st.file_uploader(
+            "Use your own picture (PNG, JPEG or WebP)",
+            type=["png", "jpg", "jpeg", "webp"],
+            max_upload_size=actions.MAX_PICTURE_MB,
+            key=f"upload.{seg.id}.{upload_gen}",
+        )
+        if (
+            st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{seg.id}", disabled=file is None)
+            and file is not None
+            and ui.first_click(f"upload.use.{seg.id}")
+        ):
             with ui.guard(pid):
                 _, notes = actions.upload_picture(lib, seg.id, file.getvalue(), file.name)
                 st.session_state[S.UPLOAD_GEN] = upload_gen + 1
@@ -434,18 +571,28 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
 
 
 def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
-    pop = st.popover("", icon=":material/content_cut:", key=f"pop.more.{seg.id}",
-                     help="Split, merge, move or delete pages",
-                     type="tertiary", on_change="rerun")
+    pop = st.popover(
+        "",
+        icon=":material/content_cut:",
+        key=f"pop.more.{seg.id}",
+        help="Split, merge, move or delete pages",
+        type="tertiary",
+        on_change="rerun",
+    )
     if not pop.open:  # popover content is built only while it is open
         return
     with pop:
         points = actions.split_points(seg.text)
         if points:
-            choice = st.selectbox("Start a new page at", options=list(range(len(points))), key=f"splitat.{seg.id}",
-                                  format_func=lambda i: f"“{points[i][1]}”")
-            if st.button("Split this page in two", icon=":material/content_cut:", key=f"split.{seg.id}") \
-                    and ui.first_click(f"split.{seg.id}"):
+            choice = st.selectbox(
+                "Start a new page at",
+                options=list(range(len(points))),
+                key=f"splitat.{seg.id}",
+                format_func=lambda i: f"“{points[i][1]}”",
+            )
+            if st.button(
+                "Split this page in two", icon=":material/content_cut:", key=f"split.{seg.id}"
+            ) and ui.first_click(f"split.{seg.id}"):
                 with ui.guard(pid):
                     ui.set_base_version(lib.split_segment(seg.id, points[choice][0], base))
                     ui.flash("success", f"Split page {n} in two; the first part keeps its pictures.")
@@ -453,8 +600,9 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
         else:
             st.caption("This page is too short to split.")
         if not is_last:
-            if st.button("Merge with the next page", icon=":material/merge:", key=f"merge.{seg.id}") \
-                    and ui.first_click(f"merge.{seg.id}"):
+            if st.button("Merge with the next page", icon=":material/merge:", key=f"merge.{seg.id}") and ui.first_click(
+                f"merge.{seg.id}"
+            ):
                 with ui.guard(pid):
                     ui.set_base_version(lib.merge_segments(seg.id, base))
                     ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
@@ -462,23 +610,35 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
         from_pictures = actions.told_from_pictures(project)
         why = "A story told from pictures follows their order." if from_pictures else None
         with st.container(horizontal=True, gap="small"):
-            for step, label, icon in ((-1, "Move earlier", ":material/arrow_back:"),
-                                      (1, "Move later", ":material/arrow_forward:")):
-                if st.button(label, icon=icon, key=f"move.{step}.{seg.id}", help=why,
-                             disabled=from_pictures or (n == 1 if step < 0 else is_last)) \
-                        and ui.first_click(f"move.{seg.id}"):
+            for step, label, icon in (
+                (-1, "Move earlier", ":material/arrow_back:"),
+                (1, "Move later", ":material/arrow_forward:"),
+            ):
+                if st.button(
+                    label,
+                    icon=icon,
+                    key=f"move.{step}.{seg.id}",
+                    help=why,
+                    disabled=from_pictures or (n == 1 if step < 0 else is_last),
+                ) and ui.first_click(f"move.{seg.id}"):
                     with ui.guard(pid):
                         ui.set_base_version(actions.move_page(lib, pid, seg.id, base, step))
-                        ui.flash("success", f"Moved page {n} {'earlier' if step < 0 else 'later'}: it is page "
-                                            f"{n + step} now, with its pictures.")
+                        ui.flash(
+                            "success",
+                            f"Moved page {n} {'earlier' if step < 0 else 'later'}: it is page "
+                            f"{n + step} now, with its pictures.",
+                        )
                         st.rerun()
         if st.session_state.get(S.CONFIRM_PAGE_DELETE) == seg.id:
             pictures = ui.plural(len(seg.illustrations), "picture")
-            st.warning(f"Take page {n} out of the story, with its {pictures}? Its words leave the story text too.",
-                       icon=":material/warning:")
+            st.warning(
+                f"Take page {n} out of the story, with its {pictures}? Its words leave the story text too.",
+                icon=":material/warning:",
+            )
             with st.container(horizontal=True, gap="small"):
-                if st.button("Delete the page", icon=":material/delete:", type="primary", key=f"pagedel.yes.{seg.id}") \
-                        and ui.first_click(f"pagedel.{seg.id}"):
+                if st.button(
+                    "Delete the page", icon=":material/delete:", type="primary", key=f"pagedel.yes.{seg.id}"
+                ) and ui.first_click(f"pagedel.{seg.id}"):
                     with ui.guard(pid):
                         ui.set_base_version(actions.delete_page(lib, pid, seg.id, base))
                         st.session_state[S.CONFIRM_PAGE_DELETE] = None
@@ -487,8 +647,13 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
                 if st.button("Keep it", key=f"pagedel.no.{seg.id}"):
                     st.session_state[S.CONFIRM_PAGE_DELETE] = None
                     st.rerun()
-        elif st.button("Delete this page…", icon=":material/delete:", key=f"pagedel.{seg.id}", help=why,
-                       disabled=from_pictures or len(project.segments) == 1):
+        elif st.button(
+            "Delete this page…",
+            icon=":material/delete:",
+            key=f"pagedel.{seg.id}",
+            help=why,
+            disabled=from_pictures or len(project.segments) == 1,
+        ):
             st.session_state[S.CONFIRM_PAGE_DELETE] = seg.id
             st.rerun()
 
@@ -496,8 +661,9 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
 def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
     n = seg.position + 1
     busy = seg.id in drawing
-    auto_prompt = actions.prompt_preview(seg.text, live.style, [(c.name, c.description) for c in live.characters],
-                                         setting=live.setting)
+    auto_prompt = actions.prompt_preview(
+        seg.text, live.style, [(c.name, c.description) for c in live.characters], setting=live.setting
+    )
     with st.container(border=True, height="stretch"):
         # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
         with st.container(height="stretch"):
@@ -522,14 +688,27 @@ def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
                     st.caption("No picture yet")
             st.markdown(ui.plain(seg.text))
             prompt = seg.prompt_override or auto_prompt
-            short = prompt if len(prompt) <= PROMPT_PREVIEW_CHARS else \
-                prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+            short = (
+                prompt
+                if len(prompt) <= PROMPT_PREVIEW_CHARS
+                else prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+            )
             st.caption(f"{'Your prompt' if seg.prompt_override else 'Prompt'}: {ui.plain(short)}")
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-            new = st.button("New picture", icon=":material/casino:", key=f"new.{seg.id}", disabled=busy or seg.locked,
-                            help="Unlock the seed to draw with a new one." if seg.locked else "Draw again with a new seed.")
-            same = st.button("Redraw", icon=":material/refresh:", key=f"same.{seg.id}", disabled=busy,
-                             help="Draw again with the same seed (and your edited prompt).")
+            new = st.button(
+                "New picture",
+                icon=":material/casino:",
+                key=f"new.{seg.id}",
+                disabled=busy or seg.locked,
+                help="Unlock the seed to draw with a new one." if seg.locked else "Draw again with a new seed.",
+            )
+            same = st.button(
+                "Redraw",
+                icon=":material/refresh:",
+                key=f"same.{seg.id}",
+                disabled=busy,
+                help="Draw again with the same seed (and your edited prompt).",
+            )
         if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{seg.id}"):
             with ui.guard(pid):
                 start = actions.regenerate(lib, pid, seg.id, base, new_seed=bool(new))
@@ -558,7 +737,7 @@ def board() -> None:
     pages = live.segments
     for start in range(0, len(pages), COLUMNS):
         columns = st.columns(COLUMNS)
-        for column, seg in zip(columns, pages[start:start + COLUMNS]):
+        for column, seg in zip(columns, pages[start : start + COLUMNS]):
             with column:
                 card(live, seg, drawing)
 

@@ -4,6 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -39,7 +40,9 @@ def upgrade() -> None:
         sa.Column("negative_prompt", sa.Text(), nullable=True),
         sa.Column("seed", sa.Integer(), nullable=True),
         sa.Column("locked", sa.Boolean(), server_default=sa.text("0"), nullable=False),
-        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name="fk_segments_project_id_projects", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["project_id"], ["projects.id"], name="fk_segments_project_id_projects", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_segments"),
     )
     op.create_index("ix_segments_project_id_position", "segments", ["project_id", "position"])
@@ -55,12 +58,17 @@ def upgrade() -> None:
         sa.Column("created", sa.DateTime(), nullable=False),
         sa.Column("selected", sa.Boolean(), server_default=sa.text("0"), nullable=False),
         sa.CheckConstraint("origin IN ('generated', 'uploaded')", name="ck_illustrations_origin"),
-        sa.ForeignKeyConstraint(["segment_id"], ["segments.id"], name="fk_illustrations_segment_id_segments", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["segment_id"], ["segments.id"], name="fk_illustrations_segment_id_segments", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_illustrations"),
         sa.UniqueConstraint("segment_id", "version", name="uq_illustrations_segment_id_version"),
     )
     op.create_index(
-        "uq_illustrations_selected", "illustrations", ["segment_id"], unique=True,
+        "uq_illustrations_selected",
+        "illustrations",
+        ["segment_id"],
+        unique=True,
         sqlite_where=sa.text("selected = 1"),
     )
     op.create_table(
@@ -71,7 +79,9 @@ def upgrade() -> None:
         sa.Column("image_sha256", sa.String(length=64), nullable=False),
         sa.Column("image_ext", sa.String(length=8), nullable=False),
         sa.Column("caption", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name="fk_source_images_project_id_projects", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["project_id"], ["projects.id"], name="fk_source_images_project_id_projects", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_source_images"),
     )
     op.create_index("ix_source_images_project_id_position", "source_images", ["project_id", "position"])
@@ -82,7 +92,9 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name="fk_characters_project_id_projects", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["project_id"], ["projects.id"], name="fk_characters_project_id_projects", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_characters"),
     )
     op.create_index("ix_characters_project_id_position", "characters", ["project_id", "position"])
