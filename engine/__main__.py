@@ -15,14 +15,15 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.errors import InputError, StudioError
+from core.errors import UserError
+from engine.errors import InputError
 
 
 def read_story(path: str) -> str:
     file = Path(path)
     if not file.is_file():
         raise InputError(f"There is no story file at '{path}'.")
-    from engine.segment import MAX_STORY_CHARS
+    from core.limits import MAX_STORY_CHARS
 
     if file.stat().st_size > MAX_STORY_CHARS * 4:
         raise InputError(f"'{path}' is too long: a story may have at most {MAX_STORY_CHARS:,} characters.")
@@ -34,8 +35,7 @@ def read_story(path: str) -> str:
 
 def plan_segments(text: str, args) -> tuple[str | None, list]:
     """The title line (if the story opens with one) and the segments of the story after it."""
-    from engine.segment import segment_story
-    from engine.storyplan import split_title
+    from engine.segment import segment_story, split_title
 
     title, body_start = split_title(text)
     segments = segment_story(text, sentences_per_segment=args.sentences, words_per_segment=args.words)
@@ -70,10 +70,10 @@ def _character(item: str) -> tuple[str, str]:
 
 
 def cmd_illustrate(args) -> int:
+    from core.seeds import new_seed, page_seed
     from engine.illustrate import PageSpec, SpeedOptions, illustrate_pages
     from engine.profiles import get_profile
     from engine.prompts import get_style
-    from engine.storyplan import derive_seed, new_seed
 
     _quiet_diffusers()
     text = read_story(args.story)
@@ -89,7 +89,7 @@ def cmd_illustrate(args) -> int:
     characters = [_character(item) for item in args.character or ()]
     setting = " ".join((args.setting or "").split())
     base_seed = new_seed() if args.seed is None else args.seed
-    pages = [PageSpec(key=i, text=s.text, seed=derive_seed(base_seed, i)) for i, s in enumerate(segments)]
+    pages = [PageSpec(key=i, text=s.text, seed=page_seed(base_seed, i)) for i, s in enumerate(segments)]
     out = Path(args.out)
     staging = _staging_for(out)
     records: dict[int, dict] = {}
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except StudioError as exc:
+    except UserError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -167,14 +167,14 @@ class Workload:
 
 def picture_requests(workload: Workload, *, steps: int | None, guidance: float | None):
     """The pictures of the job, story by story: fixed prompts and seeds, so every variant draws the same."""
-    from engine.illustrate import IllustrationRequest
+    from engine.illustrate import PictureRequest
 
     stories, index = [], 0
     for size in workload.story_sizes():
         story = []
         for _ in range(size):
             story.append(
-                IllustrationRequest(
+                PictureRequest(
                     key=index,
                     prompt=PROMPTS[index % len(PROMPTS)],
                     negative_prompt=NEGATIVE_PROMPT,
@@ -453,7 +453,7 @@ def ensure_full_models(
     """The full-size random-weight models, built once per folder (about 8 GB of fp32 safetensors) and reused."""
     import fcntl
 
-    from engine.paths import data_home
+    from core.paths import data_home
     from engine.tinykit import ensure_tiny_models
 
     folder = Path(folder) if folder else data_home() / "models" / "bench-full"
@@ -1503,7 +1503,7 @@ def add_parsers(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m engine.bench ...`, the same as `python -m engine bench ...`."""
-    from engine.errors import StudioError
+    from core.errors import UserError
 
     parser = argparse.ArgumentParser(prog="python -m engine.bench")
     sub = parser.add_subparsers(dest="command")
@@ -1511,7 +1511,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(["bench", *(argv if argv is not None else sys.argv[1:])])
     try:
         return args.func(args)
-    except StudioError as exc:
+    except UserError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
 

@@ -29,7 +29,7 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:'])")
 
 
 @dataclass
-class CaptionBundle:
+class LoadedCaptioner:
     model: Any  # `.model` lets the cache count its bytes
     processor: Any
 
@@ -61,13 +61,13 @@ class Captioner:
         self.ref = ref or profile.model("captioner")
         self.choice = device if isinstance(device, DeviceChoice) else pick_device(device)
 
-    def _load(self, location: str) -> CaptionBundle:
+    def _load(self, location: str) -> LoadedCaptioner:
         from transformers import AutoProcessor, BlipForConditionalGeneration
 
         processor = AutoProcessor.from_pretrained(location, local_files_only=is_offline())
         model = BlipForConditionalGeneration.from_pretrained(location, dtype=self.choice.dtype, **hub_kwargs())
         model.to(self.choice.device).eval()
-        return CaptionBundle(model=model, processor=processor)
+        return LoadedCaptioner(model=model, processor=processor)
 
     def caption(
         self,
@@ -100,21 +100,21 @@ class Captioner:
         num_beams = max(1, int(num_beams))
 
         captions: list[str] = []
-        with loaded_model("captioner", self.ref, self.choice, self._load) as bundle:
-            prefix_text = self._normalised(bundle.processor, prefix) if prefix else ""
+        with loaded_model("captioner", self.ref, self.choice, self._load) as loaded:
+            prefix_text = self._normalised(loaded.processor, prefix) if prefix else ""
             for start in range(0, len(images), batch_size):
                 batch = [im if im.mode == "RGB" else im.convert("RGB") for im in images[start : start + batch_size]]
                 with oom_guard("describing the pictures"):
-                    decoded = self._generate(bundle, batch, prefix, max_new_tokens, num_beams)
+                    decoded = self._generate(loaded, batch, prefix, max_new_tokens, num_beams)
                 captions.extend(clean_caption(_strip_prefix(text, prefix_text)) for text in decoded)
                 if progress is not None:
                     progress(len(captions), len(images))
         return captions
 
     def _generate(
-        self, bundle: CaptionBundle, batch: list[Image.Image], prefix: str | None, max_new_tokens: int, num_beams: int
+        self, loaded: LoadedCaptioner, batch: list[Image.Image], prefix: str | None, max_new_tokens: int, num_beams: int
     ) -> list[str]:
-        processor, model = bundle.processor, bundle.model
+        processor, model = loaded.processor, loaded.model
         if prefix:
             inputs = processor(images=batch, text=[prefix] * len(batch), return_tensors="pt")
         else:

@@ -1,7 +1,7 @@
 """`python -m engine caption ...` and `python -m engine tell ...`: pictures to captions to a story, no browser.
 
 engine/__main__.py calls add_parsers(subparsers) and then args.func(args); each func returns an exit
-code and lets StudioError subclasses through for __main__ to print as one sentence.
+code and lets UserError subclasses through for __main__ to print as one sentence.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+from core.limits import DEFAULT_TEMPERATURE, MAX_AGE, MAX_CAPTIONS, MIN_AGE, TONES
 from engine.errors import InputError
 from engine.imageio import LoadedImage, load_image
-from engine.storyspec import DEFAULT_TEMPERATURE, MAX_AGE, MIN_AGE, TONES
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -83,13 +83,13 @@ def run_caption(args: argparse.Namespace) -> int:
 
 
 def run_tell(args: argparse.Namespace) -> int:
+    if len(args.images) > MAX_CAPTIONS:
+        raise InputError(f"A story can be told from at most {MAX_CAPTIONS} pictures; {len(args.images)} were given.")
     from engine.caption import Captioner
     from engine.metrics import story_metrics
     from engine.profiles import get_profile
-    from engine.storyteller import MAX_CAPTIONS, Storyteller
+    from engine.storyteller import Storyteller
 
-    if len(args.images) > MAX_CAPTIONS:
-        raise InputError(f"A story can be told from at most {MAX_CAPTIONS} pictures; {len(args.images)} were given.")
     profile = get_profile(args.profile)
     loaded = _load_all(args.images)
     captions = Captioner(profile=profile, device=args.device).caption(

@@ -1,34 +1,26 @@
-"""Errors a person can cause or meet, each carrying one sentence that person understands."""
+"""The engine's errors: each carries one sentence the person using the studio understands."""
+
+from core.errors import InputError, UserError
+
+__all__ = ["Cancelled", "EngineError", "ImageRejected", "InputError", "ModelUnavailable", "OutOfMemory"]
 
 
-class StudioError(Exception):
-    """Base of every error whose message is meant for the user, not the developer."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+class EngineError(UserError):
+    """Base of the engine's own errors (models, memory, jobs); bad input raises core's InputError."""
 
 
-class InputError(StudioError):
-    """The story, image, setting or option given cannot be used as it is."""
-
-
-class ModelUnavailable(StudioError):
+class ModelUnavailable(EngineError):
     """A model named by the profile is not downloaded, not found, or not loadable."""
 
 
-class OutOfMemory(StudioError):
+class OutOfMemory(EngineError):
     """The device ran out of memory; the message says what to try instead."""
 
 
-class Cancelled(StudioError):
+class Cancelled(EngineError):
     """The user stopped the job."""
 
-    def __init__(self, message: str = "Stopped at your request."):
-        super().__init__(message)
+    default_message = "Stopped at your request."
 
 
 class ImageRejected(InputError):

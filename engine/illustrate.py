@@ -16,11 +16,12 @@ from typing import Any
 import torch
 from PIL import Image
 
+from core.requests import PageSpec
+from core.seeds import MAX_SEED
 from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import Profile
-from engine.storyplan import MAX_SEED
 
 MAX_SIDE = 1536
 MAX_STEPS = 150
@@ -38,7 +39,7 @@ class SpeedOptions:
 
 
 @dataclass(frozen=True)
-class IllustrationRequest:
+class PictureRequest:
     key: Any  # the caller's name for this picture (a segment index or id)
     prompt: str
     negative_prompt: str = ""
@@ -50,7 +51,7 @@ class IllustrationRequest:
 
 
 @dataclass
-class Illustration:
+class DrawnPicture:
     key: Any
     image: Image.Image
     settings: dict = field(default_factory=dict)
@@ -96,7 +97,7 @@ def _load_preview_decoder(location: str, choice: DeviceChoice):
     return AutoencoderTiny.from_pretrained(location, **hub_kwargs(), dtype=choice.dtype).to(choice.device).eval()
 
 
-def validate(request: IllustrationRequest, defaults: Defaults) -> IllustrationRequest:
+def validate(request: PictureRequest, defaults: Defaults) -> PictureRequest:
     """Fill in defaults and refuse settings no pipeline can use, each with a sentence."""
     r = replace(
         request,
@@ -106,7 +107,7 @@ def validate(request: IllustrationRequest, defaults: Defaults) -> IllustrationRe
         height=defaults.height if request.height is None else int(request.height),
     )
     if not r.prompt or not r.prompt.strip():
-        raise InputError("A picture needs a prompt: this segment has no words to draw from.")
+        raise InputError("A picture needs a prompt: this page has no words to draw from.")
     if not 1 <= r.steps <= MAX_STEPS:
         raise InputError(f"Steps must be between 1 and {MAX_STEPS}; {r.steps} was asked for.")
     if not 0.0 <= r.guidance <= 30.0:
@@ -157,7 +158,7 @@ class Illustrator:
     def scheduler_name(self) -> str:
         return type(self.pipe.scheduler).__name__
 
-    def settings_for(self, r: IllustrationRequest) -> dict:
+    def settings_for(self, r: PictureRequest) -> dict:
         return {
             "model_id": self.model_id,
             "scheduler": self.scheduler_name,
@@ -173,13 +174,13 @@ class Illustrator:
 
     def illustrate(
         self,
-        requests: Sequence[IllustrationRequest],
+        requests: Sequence[PictureRequest],
         *,
         batch_size: int | None = None,
-        on_image: Callable[[Illustration], None] | None = None,
+        on_image: Callable[[DrawnPicture], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None,
-    ) -> list[Illustration]:
+    ) -> list[DrawnPicture]:
         """Draw every request, in batches of equal settings; report each picture as soon as it exists.
 
         The list returned is in the order of `requests`; on_image sees pictures in the order drawn.
@@ -198,7 +199,7 @@ class Illustrator:
             batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
         total_steps = sum(requests[b[0]].steps for b in batches) or 1
         done_steps = 0
-        results: dict[int, Illustration] = {}
+        results: dict[int, DrawnPicture] = {}
         for indices in batches:
             if should_cancel and should_cancel():
                 raise Cancelled()
@@ -206,7 +207,7 @@ class Illustrator:
             images = self._draw(batch, batch_size, done_steps, total_steps, on_progress, should_cancel)
             done_steps += batch[0].steps
             for i, r, image in zip(indices, batch, images):
-                result = Illustration(key=r.key, image=image, settings=self.settings_for(r))
+                result = DrawnPicture(key=r.key, image=image, settings=self.settings_for(r))
                 results[i] = result
                 if on_image:
                     on_image(result)
@@ -276,17 +277,6 @@ def open_illustrator(
         yield Illustrator(pipe, ref, choice, Defaults.from_profile(profile), speed, decoder)
 
 
-@dataclass(frozen=True)
-class PageSpec:
-    """One page to draw, as the studio or the CLI knows it: its words and its stored seed."""
-
-    key: Any
-    text: str
-    seed: int
-    prompt_override: str | None = None
-    negative_prompt: str | None = None
-
-
 def illustrate_pages(
     pages: Sequence[PageSpec],
     profile: Profile,
@@ -297,10 +287,10 @@ def illustrate_pages(
     choice: DeviceChoice | None = None,
     speed: SpeedOptions | None = None,
     batch_size: int | None = None,
-    on_image: Callable[[Illustration], None] | None = None,
+    on_image: Callable[[DrawnPicture], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
-) -> list[Illustration]:
+) -> list[DrawnPicture]:
     """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
 
     characters: (name, description) pairs, described on the pages that name them; setting: where and
@@ -320,9 +310,7 @@ def illustrate_pages(
                 tokenizer=tokenizer,
             )
             negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
-            requests.append(
-                IllustrationRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed)
-            )
+            requests.append(PictureRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed))
         return illustrator.illustrate(
             requests, batch_size=batch_size, on_image=on_image, on_progress=on_progress, should_cancel=should_cancel
         )

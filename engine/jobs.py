@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from engine.errors import Cancelled, StudioError
+from core.errors import UserError
+from engine.errors import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class JobWorker:
             pending.fn(JobContext(self, job_id))
         except Cancelled as exc:
             status, message = JobStatus.CANCELLED, str(exc)
-        except StudioError as exc:
+        except UserError as exc:
             status, message, error = JobStatus.FAILED, "Stopped.", str(exc)
         except Exception as exc:  # noqa: BLE001 - kept as a sentence; the traceback goes to the log
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
@@ -276,9 +277,8 @@ class JobWorker:
 
 
 def _user_message(exc: BaseException) -> str | None:
-    """The sentence an error carries for people: ours, or the storage layer's (which cannot import engine)."""
-    message = getattr(exc, "message", None)
-    return message if isinstance(message, str) and message else None
+    """The sentence an error carries for people (any layer's UserError), else None."""
+    return exc.message if isinstance(exc, UserError) else None
 
 
 _worker: JobWorker | None = None

@@ -1,17 +1,8 @@
-"""Where the studio keeps its files on this machine."""
+"""Where the engine keeps its own files inside the studio's data folder."""
 
-import os
 from pathlib import Path
 
-from platformdirs import user_data_dir
-
-
-def data_home() -> Path:
-    """The user's data folder: STORYBOOK_HOME if set, else the platform's user data folder."""
-    override = os.environ.get("STORYBOOK_HOME", "").strip()
-    home = Path(override).expanduser() if override else Path(user_data_dir("storybook-studio", appauthor=False))
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+from core.paths import data_home
 
 
 def tiny_models_home() -> Path:

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.paths import data_home
 from engine.errors import InputError, ModelUnavailable
-from engine.paths import data_home
 
 ROLES = ("illustrator", "captioner", "storyteller", "preview_decoder")
 TINY_PREFIX = "tiny:"

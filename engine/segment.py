@@ -1,6 +1,6 @@
 """Story text to segments: the passages that each become one picture.
 
-Offsets are exact: every `Segment` satisfies ``original[seg.start:seg.end] == seg.text``. Text is
+Offsets are exact: every `PageText` satisfies ``original[seg.start:seg.end] == seg.text``. Text is
 never rewritten; only the whitespace around a segment is left out (by moving its offsets).
 
 How a story is cut, in order:
@@ -37,9 +37,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from engine.errors import InputError
-
-MAX_STORY_CHARS = 200_000
+from core.errors import InputError
+from core.limits import MAX_STORY_CHARS
 
 _HEADING_MAX_WORDS = 8
 _HEADING_MAX_CHARS = 60
@@ -109,7 +108,7 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
-class Segment:
+class PageText:
     """One passage of the story; `text` is exactly `original[start:end]` (end exclusive)."""
 
     text: str
@@ -399,7 +398,7 @@ def _group(
 
 def segment_story(
     text: str, *, sentences_per_segment: int | None = 2, words_per_segment: int | None = None, language: str = "auto"
-) -> list[Segment]:
+) -> list[PageText]:
     """Cut a story into segments of whole sentences, never across a paragraph (see the module notes).
 
     Raises InputError for an empty story, one over MAX_STORY_CHARS, one holding NUL characters or
@@ -417,7 +416,7 @@ def segment_story(
     run_on_limit = max(_RUN_ON_MIN_WORDS, 3 * chunk)
     chunk = max(chunk, 8.0)
 
-    segments: list[Segment] = []
+    segments: list[PageText] = []
     for p_start, p_end in _paragraph_spans(text):
         if language == "auto":
             para_language = _detect_script_language(text[p_start : min(p_end, p_start + 4000)], latin)
@@ -437,5 +436,28 @@ def segment_story(
             else:
                 sentences.append((s, e, words, False))
         for s, e in _group(sentences, sentences_per_segment, words_per_segment):
-            segments.append(Segment(text[s:e], s, e))
+            segments.append(PageText(text[s:e], s, e))
     return segments
+
+
+TITLE_MAX_CHARS = 80
+
+
+def split_title(text: str) -> tuple[str | None, int]:
+    """A first line that reads as a title (short, a segment of its own, no closing full stop).
+
+    Returns the title and the offset where the story after it begins; (None, 0) when there is none.
+    The line must be one the segmenter keeps apart (alone in its paragraph, or a heading line), so
+    dropping the segments before that offset never drops story text with the title.
+    """
+    span = first_line_alone(text) if isinstance(text, str) else None
+    if span is None:
+        return None, 0
+    start, end = span
+    first = text[start:end]
+    if len(first) > TITLE_MAX_CHARS or first[-1] in ".!?。！？\"'”’:;,":
+        return None, 0
+    body = len(text) - len(text[end:].lstrip())
+    if body >= len(text):
+        return None, 0  # nothing after it: the line is the story, not its title
+    return first, body

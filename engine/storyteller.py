@@ -14,7 +14,6 @@ plain sentence built from its caption, and `settings['fallbacks']` lists where t
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 import threading
 import unicodedata
@@ -24,24 +23,17 @@ from typing import Any
 
 import torch
 
+from core.limits import (
+    DEFAULT_TEMPERATURE,
+    MAX_TITLE_CHARS,
+    TONES,
+)
+from core.requests import check_story_request, clean_captions
+from core.seeds import sub_seed
 from engine.device import DeviceChoice, pick_device
 from engine.errors import InputError
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import Profile, get_profile, is_offline
-from engine.storyspec import (
-    DEFAULT_TEMPERATURE,
-    MAX_AGE,
-    MAX_CAPTION_CHARS,
-    MAX_CAPTIONS,
-    MAX_HINTS_CHARS,
-    MAX_TEMPERATURE,
-    MAX_TITLE_CHARS,
-    MAX_WORDS,
-    MIN_AGE,
-    MIN_CAPTIONS,
-    MIN_WORDS,
-    TONES,
-)
 
 TOP_P = 0.95
 REPETITION_PENALTY = 1.1
@@ -81,15 +73,9 @@ class Story:
 
 
 @dataclass
-class StoryBundle:
+class LoadedStoryteller:
     model: Any  # `.model` lets the cache count its bytes
     tokenizer: Any
-
-
-def derive_seed(seed: int, *parts: Any) -> int:
-    """A seed for one step of a story, derived from the story's seed: stable across runs and machines."""
-    digest = hashlib.sha256(repr((int(seed),) + parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -98,35 +84,15 @@ def derive_seed(seed: int, *parts: Any) -> int:
 def _check_inputs(
     captions: Sequence[str], hints: str, tone: str, age: int, words_per_picture: int, temperature: float
 ) -> list[str]:
-    if isinstance(captions, str) or not isinstance(captions, Sequence):
-        raise InputError("The captions must be a list with one caption per picture.")
-    if not MIN_CAPTIONS <= len(captions) <= MAX_CAPTIONS:
-        raise InputError(
-            f"A story needs between {MIN_CAPTIONS} and {MAX_CAPTIONS} pictures; {len(captions)} were given."
-        )
-    cleaned = []
-    for number, caption in enumerate(captions, start=1):
-        caption = re.sub(r"\s+", " ", str(caption or "")).strip()
-        if len(caption) > MAX_CAPTION_CHARS:
-            raise InputError(
-                f"The caption of picture {number} is {len(caption)} characters long; "
-                f"at most {MAX_CAPTION_CHARS} are allowed."
-            )
-        cleaned.append(caption)
-    if len(hints or "") > MAX_HINTS_CHARS:
-        raise InputError(f"The hints are {len(hints)} characters long; at most {MAX_HINTS_CHARS} are allowed.")
-    if tone not in TONES:
-        raise InputError(f"Unknown tone '{tone}': choose one of {', '.join(TONES)}.")
-    if isinstance(age, bool) or not isinstance(age, int) or not MIN_AGE <= age <= MAX_AGE:
-        raise InputError(f"The reader's age must be a whole number from {MIN_AGE} to {MAX_AGE}.")
-    if (
-        isinstance(words_per_picture, bool)
-        or not isinstance(words_per_picture, int)
-        or not MIN_WORDS <= words_per_picture <= MAX_WORDS
-    ):
-        raise InputError(f"Words per picture must be a whole number from {MIN_WORDS} to {MAX_WORDS}.")
-    if not isinstance(temperature, (int, float)) or not 0 <= float(temperature) <= MAX_TEMPERATURE:
-        raise InputError(f"The temperature must be between 0 (always the same words) and {MAX_TEMPERATURE}.")
+    cleaned = clean_captions(captions)
+    check_story_request(
+        len(cleaned),
+        hints=hints or "",
+        tone=tone,
+        age=age,
+        words_per_picture=words_per_picture,
+        temperature=temperature,
+    )
     return cleaned
 
 
@@ -336,18 +302,18 @@ class Storyteller:
         self.choice = device if isinstance(device, DeviceChoice) else pick_device(device)
         self.chat = chat  # None: use the chat template when the tokenizer has one
 
-    def _load(self, location: str) -> StoryBundle:
+    def _load(self, location: str) -> LoadedStoryteller:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=is_offline())
         model = AutoModelForCausalLM.from_pretrained(location, dtype=self.choice.dtype, **hub_kwargs())
         model.to(self.choice.device).eval()
-        return StoryBundle(model=model, tokenizer=tokenizer)
+        return LoadedStoryteller(model=model, tokenizer=tokenizer)
 
-    def _uses_chat(self, bundle: StoryBundle) -> bool:
+    def _uses_chat(self, loaded: LoadedStoryteller) -> bool:
         if self.chat is not None:
-            return self.chat and bool(getattr(bundle.tokenizer, "chat_template", None))
-        return bool(getattr(bundle.tokenizer, "chat_template", None))
+            return self.chat and bool(getattr(loaded.tokenizer, "chat_template", None))
+        return bool(getattr(loaded.tokenizer, "chat_template", None))
 
     # -- public ----------------------------------------------------------------------------
 
@@ -381,12 +347,12 @@ class Storyteller:
         passage_seeds: list[int] = []
         fallbacks: list[int] = []
         retried: list[int] = []
-        with loaded_model("storyteller", self.ref, self.choice, self._load) as bundle:
-            chat = self._uses_chat(bundle)
+        with loaded_model("storyteller", self.ref, self.choice, self._load) as loaded:
+            chat = self._uses_chat(loaded)
             for index in range(len(captions)):
-                seeds = [derive_seed(seed, "passage", index, attempt) for attempt in range(2)]
+                seeds = [sub_seed(seed, "passage", index, attempt) for attempt in range(2)]
                 text, raw, used_seed, attempts = self._write_passage(
-                    bundle,
+                    loaded,
                     chat,
                     captions,
                     index,
@@ -415,7 +381,7 @@ class Storyteller:
                 story_title, title_source = given_title, "given"
             else:
                 story_title, title_raw = self._write_title(
-                    bundle, chat, captions, passages, hints, float(temperature), derive_seed(seed, "title")
+                    loaded, chat, captions, passages, hints, float(temperature), sub_seed(seed, "title")
                 )
                 raws.append(f"=== title ===\n{title_raw}")
                 title_source = "generated" if story_title else "derived"
@@ -456,7 +422,7 @@ class Storyteller:
         """A new Story in which only passage `index` is written again, with its own derived seed.
 
         The passage sees the story before it and the start of the one after it. Without a seed, the
-        n-th retelling of a passage uses derive_seed(story.seed, 'retell', index, n), so retelling is
+        n-th retelling of a passage uses sub_seed(story.seed, 'retell', index, n), so retelling is
         reproducible too. A story made at temperature 0 is retold at the default temperature, since
         greedy decoding would write the same passage again.
         """
@@ -479,15 +445,15 @@ class Storyteller:
         retold = {str(k): int(v) for k, v in (settings.get("retold") or {}).items()}
         count = retold.get(str(index), 0) + 1
         if seed is None:
-            seeds = [derive_seed(story.seed, "retell", index, count, attempt) for attempt in range(2)]
+            seeds = [sub_seed(story.seed, "retell", index, count, attempt) for attempt in range(2)]
         else:
-            seeds = [int(seed), derive_seed(int(seed), "retell", index, 1)]
+            seeds = [int(seed), sub_seed(int(seed), "retell", index, 1)]
         max_new = max_new_tokens_for(words)
 
-        with loaded_model("storyteller", self.ref, self.choice, self._load) as bundle:
-            chat = self._uses_chat(bundle)
+        with loaded_model("storyteller", self.ref, self.choice, self._load) as loaded:
+            chat = self._uses_chat(loaded)
             text, raw, used_seed, attempts = self._write_passage(
-                bundle,
+                loaded,
                 chat,
                 captions,
                 index,
@@ -535,7 +501,7 @@ class Storyteller:
 
     def _write_passage(
         self,
-        bundle: StoryBundle,
+        loaded: LoadedStoryteller,
         chat: bool,
         captions: list[str],
         index: int,
@@ -562,7 +528,7 @@ class Storyteller:
         raw_parts: list[str] = []
         text, used = "", seeds[0]
         for passage_seed in seeds:
-            raw = self._generate(bundle, prompt, max_new, temperature, passage_seed)
+            raw = self._generate(loaded, prompt, max_new, temperature, passage_seed)
             raw_parts.append(raw)
             used = passage_seed
             text = clean_passage(raw, max_words=int(words * 1.5) + 10, plain=not chat)
@@ -572,7 +538,7 @@ class Storyteller:
 
     def _write_title(
         self,
-        bundle: StoryBundle,
+        loaded: LoadedStoryteller,
         chat: bool,
         captions: list[str],
         passages: list[str],
@@ -596,14 +562,14 @@ class Storyteller:
             ]
         else:
             prompt = f'{story_start}\n\nThe title of this picture book is "'
-        raw = self._generate(bundle, prompt, TITLE_MAX_NEW_TOKENS, temperature, seed)
+        raw = self._generate(loaded, prompt, TITLE_MAX_NEW_TOKENS, temperature, seed)
         title = clean_title(raw.split('"')[0] if not chat else raw)
         return (title[:1].upper() + title[1:] if _title_is_usable(title) else ""), raw
 
     def _generate(
-        self, bundle: StoryBundle, prompt: str | list[dict], max_new_tokens: int, temperature: float, seed: int
+        self, loaded: LoadedStoryteller, prompt: str | list[dict], max_new_tokens: int, temperature: float, seed: int
     ) -> str:
-        tokenizer, model = bundle.tokenizer, bundle.model
+        tokenizer, model = loaded.tokenizer, loaded.model
         if isinstance(prompt, list):
             text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
         else:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engine.errors import StudioError
+from core.errors import UserError
 from exports.book import Book, book_from_manifest, book_from_project
 from exports.errors import ExportError
 from exports.pdf import LAYOUTS, ORIENTATIONS, PAGE_SIZES, PdfOptions, page_size_name, render_pdf
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
             _write_atomically(out, render_zip(book))
             print(f"Wrote {out} ({len(book.pages)} pages of story).")
-    except StudioError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except OSError as err:

@@ -109,9 +109,10 @@ def book_from_manifest(path: str | Path) -> Book:
                 )
         extra = {k: segment[k] for k in ("seed", "settings", "prompt") if k in segment}
         pages.append(Page(text=text, image=image, extra=extra))
-    title = data.get("title") if isinstance(data.get("title"), str) else ""
-    author = data.get("author") if isinstance(data.get("author"), str) else ""
-    dedication = data.get("dedication") if isinstance(data.get("dedication"), str) else ""
+    title, author, dedication = (data.get(key) for key in ("title", "author", "dedication"))
+    title = title if isinstance(title, str) else ""
+    author = author if isinstance(author, str) else ""
+    dedication = dedication if isinstance(dedication, str) else ""
     return Book(
         title=title or "Untitled story", author=author or "", pages=pages, dedication=dedication, warnings=warnings
     )

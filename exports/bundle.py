@@ -50,7 +50,7 @@ def render_zip(book: Book) -> bytes:
         for number, page in enumerate(book.pages, start=1):
             md += [f"## {number}", ""]
             kind = image_kind(page.image) if page.image else None
-            if kind:
+            if kind and page.image:
                 name = f"page-{number:0{width}d}.{kind}"
                 # pictures are already compressed; deflating them again only costs time
                 zf.writestr(name, page.image, compress_type=zipfile.ZIP_STORED)

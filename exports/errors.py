@@ -1,7 +1,7 @@
 """The one error type exports raise for problems a person can fix."""
 
-from engine.errors import StudioError
+from core.errors import UserError
 
 
-class ExportError(StudioError):
+class ExportError(UserError):
     """The book cannot be printed as asked; the message says why in one sentence."""

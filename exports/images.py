@@ -27,7 +27,7 @@ class BrokenImage(Exception):
 class Picture:
     """A checked picture: what to hand to reportlab and its size in pixels."""
 
-    source: object  # raw JPEG bytes wrapped in BytesIO (embedded as-is) or a decoded PIL image
+    source: io.BytesIO | Image.Image  # raw JPEG bytes (embedded as-is) or a decoded PIL image
     width: int
     height: int
     format: str
@@ -118,4 +118,5 @@ def image_kind(data: bytes) -> str | None:
         image = _open_checked(data)
     except BrokenImage:
         return None
-    return {"JPEG": "jpg", "TIFF": "tif"}.get(image.format, (image.format or "").lower()) or None
+    name = image.format or ""
+    return {"JPEG": "jpg", "TIFF": "tif"}.get(name, name.lower()) or None

@@ -12,13 +12,11 @@ lock up front and waits for it instead.
 from __future__ import annotations
 
 import errno
-import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from platformdirs import user_data_dir
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from storage.errors import StorageError
@@ -37,17 +35,6 @@ BEGIN_OPTION = "storybook_begin"
 # start-up with nothing to migrate skip importing alembic (about a third of the CLI's start time).
 HEAD_REVISION = "0004"
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
-
-def data_home() -> Path:
-    """The user's data folder: STORYBOOK_HOME if set, else the platform's user data folder.
-
-    The same rule as engine/paths.py; repeated here because storage must not import the engine.
-    """
-    override = os.environ.get("STORYBOOK_HOME", "").strip()
-    home = Path(override).expanduser() if override else Path(user_data_dir("storybook-studio", appauthor=False))
-    home.mkdir(parents=True, exist_ok=True)
-    return home
 
 
 def _icontains(haystack: str | None, needle: str | None) -> int:

@@ -5,19 +5,13 @@ Pages show ``error.message`` with ``st.error``; the CLI prints it on stderr and 
 
 from __future__ import annotations
 
+from core.errors import InputError, UserError
 
-class StorageError(Exception):
+
+class StorageError(UserError):
     """Base of every storage error whose message is meant for the user, not the developer."""
 
     default_message = "The library could not complete that request."
-
-    def __init__(self, message: str | None = None):
-        message = message or self.default_message
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class NotFound(StorageError):
@@ -35,7 +29,7 @@ class ConflictError(StorageError):
     )
 
 
-class InvalidInput(StorageError):
+class InvalidInput(StorageError, InputError):
     """A text, number, picture or option given cannot be stored as it is."""
 
 

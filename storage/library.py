@@ -38,9 +38,10 @@ from sqlalchemy import Engine, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from core.paths import data_home
 from storage import validate as v
 from storage.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ImportedProject, read_bundle, read_manifest, write_bundle
-from storage.db import BACKUP_DIRNAME, DB_FILENAME, data_home, make_engine, migrate, write_engine
+from storage.db import BACKUP_DIRNAME, DB_FILENAME, make_engine, migrate, write_engine
 from storage.errors import ConflictError, InvalidInput, NotFound, StorageError
 from storage.files import SWEEP_MIN_AGE_S, CheckedImage, ImageStore, check_image, disk_full
 from storage.models import Character, Illustration, Project, Segment, SourceImage, utcnow
@@ -920,8 +921,8 @@ class Library:
                 ).one()
                 if (
                     session.scalar(sa.select(func.count(Illustration.id)).where(Illustration.segment_id == segment.id))
-                    >= v.MAX_ILLUSTRATIONS_PER_SEGMENT
-                ):
+                    or 0
+                ) >= v.MAX_ILLUSTRATIONS_PER_SEGMENT:
                     raise InvalidInput(
                         f"This page already keeps {v.MAX_ILLUSTRATIONS_PER_SEGMENT:,} pictures; delete some first."
                     )
@@ -1232,7 +1233,9 @@ class Library:
         """SQLite's integrity check and the rows whose image file is missing or damaged."""
         with self._read() as session:
             check = [row[0] for row in session.connection().exec_driver_sql("PRAGMA integrity_check").all()]
-            refs = session.execute(select(Illustration.id, Illustration.image_sha256, Illustration.image_ext)).all()
+            refs = list(
+                session.execute(select(Illustration.id, Illustration.image_sha256, Illustration.image_ext)).all()
+            )
             refs += session.execute(select(SourceImage.id, SourceImage.image_sha256, SourceImage.image_ext)).all()
         bad = []
         for row_id, sha, ext in refs:

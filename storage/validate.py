@@ -12,6 +12,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from core.seeds import MAX_SEED
 from storage.errors import InvalidInput
 
 MAX_TITLE = 200
@@ -30,8 +31,6 @@ MAX_CHARACTERS = 500
 MAX_SOURCE_IMAGES = 500
 MAX_ILLUSTRATIONS_PER_SEGMENT = 1_000
 MAX_SETTINGS_BYTES = 64 * 1024
-# SQLite integers are signed 64-bit.
-MAX_SEED = 2**63 - 1
 ORIGINS = ("generated", "uploaded")
 
 

@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import InputError, ModelUnavailable
+from core.errors import InputError
+from core.requests import check_story_request
+from engine.errors import ModelUnavailable
 from engine.imageio import MAX_UPLOAD_BYTES
 from engine.jobs import JobInfo, get_worker
 from storage import (
@@ -147,8 +149,7 @@ class SplitOutcome:
 
 def plan_pages(text: str, *, sentences: int | None = 2, words: int | None = None) -> tuple[str | None, list]:
     """The story's title line (if any) and its pages, as the engine cuts them."""
-    from engine.segment import segment_story
-    from engine.storyplan import split_title
+    from engine.segment import segment_story, split_title
 
     if not isinstance(text, str) or not text.strip():
         raise InputError("The story is empty: write or paste your story first, then split it into pages.")
@@ -187,7 +188,7 @@ def split_story(
 
 def save_draft(lib: Library, project_id: int, expected_version: int, text: str) -> ProjectView:
     """Keep the story text without cutting it into pages again (the pages and their pictures stay as they are)."""
-    from engine.segment import MAX_STORY_CHARS
+    from core.limits import MAX_STORY_CHARS
 
     if len(text) > MAX_STORY_CHARS:
         raise InputError(
@@ -359,7 +360,7 @@ def regenerate(
     profile = profile or project_profile(project).profile
     ensure_illustrator(profile)
     if new_seed or segment.seed is None:
-        from engine.storyplan import new_seed as make_seed
+        from core.seeds import new_seed as make_seed
 
         project = lib.update_segment(segment.id, project.version, seed=make_seed())
         segment = _segment(project, segment_id)
@@ -472,12 +473,12 @@ def _segment(project: ProjectView, segment_id: int) -> SegmentView:
 
 
 def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[SegmentView], *, fresh: bool) -> ProjectView:
-    from engine.storyplan import derive_seed, new_seed
+    from core.seeds import new_seed, page_seed
 
     base = new_seed()
     for seg in pages:
         if seg.seed is None or (fresh and not seg.locked):
-            project = lib.update_segment(seg.id, project.version, seed=derive_seed(base, seg.position))
+            project = lib.update_segment(seg.id, project.version, seed=page_seed(base, seg.position))
     return project
 
 
@@ -618,31 +619,6 @@ def ensure_models(profile, roles: Sequence[str]) -> None:
         )
 
 
-def check_story_request(count: int | None, *, hints: str, tone: str, age: int, words_per_picture: int) -> None:
-    """The storyteller's limits, checked before anything is saved or submitted (count None: not yet known)."""
-    from engine.storyspec import MAX_AGE, MAX_CAPTIONS, MAX_HINTS_CHARS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
-
-    if count is not None and count < 1:
-        raise InputError("Add at least one picture (PNG, JPEG or WebP) to tell a story from.")
-    if count is not None and count > MAX_CAPTIONS:
-        raise InputError(
-            f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {count}: "
-            f"leave {count - MAX_CAPTIONS} out."
-        )
-    if len(hints or "") > MAX_HINTS_CHARS:
-        raise InputError(f"The hints are {len(hints)} characters long; keep them under {MAX_HINTS_CHARS}.")
-    if tone not in TONES:
-        raise InputError(f"Choose one of the tones: {', '.join(TONES)}.")
-    if isinstance(age, bool) or not isinstance(age, int) or not MIN_AGE <= age <= MAX_AGE:
-        raise InputError(f"The reader's age must be a whole number from {MIN_AGE} to {MAX_AGE}.")
-    if (
-        isinstance(words_per_picture, bool)
-        or not isinstance(words_per_picture, int)
-        or not MIN_WORDS <= words_per_picture <= MAX_WORDS
-    ):
-        raise InputError(f"Words per picture must be a whole number from {MIN_WORDS} to {MAX_WORDS}.")
-
-
 def start_story_from_images(
     lib: Library,
     pictures: Sequence[tuple[bytes, str]],
@@ -659,10 +635,10 @@ def start_story_from_images(
     Files the loader refuses are left out (their sentences come back in `refused`); the rest are saved
     before the job is submitted, one page per picture, so the story's words arrive into saved pages.
     """
+    from core.limits import DEFAULT_TEMPERATURE
+    from core.seeds import new_seed
     from engine.errors import ImageRejected
     from engine.imageio import load_image
-    from engine.storyplan import new_seed
-    from engine.storyspec import DEFAULT_TEMPERATURE
 
     hints = (hints or "").strip()
     if not pictures:
@@ -764,7 +740,7 @@ def write_story_again(
     profile = profile or project_profile(project).profile
     ensure_models(profile, ("captioner", "storyteller"))
     if new_seed:
-        from engine.storyplan import new_seed as make_seed
+        from core.seeds import new_seed as make_seed
 
         request = {**(settings.get("request") or {}), "seed": make_seed()}
         project = lib.update_project(project.id, project.version, story_settings={**settings, "request": request})

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
-from engine.errors import StudioError
+from core.errors import UserError
 from storage import ConflictError, Library, NotFound, ProjectView, StorageError
 from studio import actions
 from studio import state as S
@@ -138,7 +138,7 @@ def guard(project_id: int | None = None) -> Iterator[None]:
             )
     except NotFound as exc:
         st.error(exc.message, icon=ERROR_ICON)
-    except (StudioError, StorageError) as exc:
+    except UserError as exc:
         st.error(exc.message, icon=ERROR_ICON)
     finally:
         _books.reset(token)
@@ -235,7 +235,7 @@ def project_profile(project: ProjectView):
     None, after one st.error sentence, when no profile can be used."""
     try:
         choice = actions.project_profile(project)
-    except StudioError as exc:
+    except UserError as exc:
         st.error(exc.message, icon=ERROR_ICON)
         return None
     if choice.note:

@@ -286,7 +286,7 @@ def test_text_commands_and_the_studio_pages_start_without_torch(tmp_path):
     code = (
         "import sys, io, contextlib\n"
         "from engine.__main__ import main\n"
-        "import studio.actions, engine.storyspec, engine.cli_story\n"
+        "import studio.actions, core.limits, engine.cli_story\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    assert main(['segment', {str(story)!r}]) == 0\n"
         "print('torch' in sys.modules)\n"

@@ -6,7 +6,7 @@ import pytest
 from engine.cache import get_cache
 from engine.device import pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable
-from engine.illustrate import IllustrationRequest, PageSpec, SpeedOptions, illustrate_pages, open_illustrator
+from engine.illustrate import PageSpec, PictureRequest, SpeedOptions, illustrate_pages, open_illustrator
 from engine.profiles import get_profile
 
 
@@ -28,7 +28,7 @@ def test_same_seed_same_pixels_and_other_seed_other_pixels(profile):
     a, b, c = _draw(
         profile,
         [
-            IllustrationRequest(key=k, prompt="a red fox in a lighthouse", seed=s)
+            PictureRequest(key=k, prompt="a red fox in a lighthouse", seed=s)
             for k, s in (("a", 11), ("b", 11), ("c", 12))
         ],
     )
@@ -39,16 +39,14 @@ def test_same_seed_same_pixels_and_other_seed_other_pixels(profile):
 
 def test_a_seed_draws_the_same_picture_alone_or_in_a_batch(profile):
     prompts = ["a red fox", "a blue boat", "a stormy sea", "a golden lamp", "a basket of bread"]
-    batch = _draw(
-        profile, [IllustrationRequest(key=i, prompt=p, seed=100 + i) for i, p in enumerate(prompts)], batch_size=3
-    )
-    alone = _draw(profile, [IllustrationRequest(key=3, prompt=prompts[3], seed=103)])
+    batch = _draw(profile, [PictureRequest(key=i, prompt=p, seed=100 + i) for i, p in enumerate(prompts)], batch_size=3)
+    alone = _draw(profile, [PictureRequest(key=3, prompt=prompts[3], seed=103)])
     assert [r.key for r in batch] == [0, 1, 2, 3, 4]
     assert np.abs(_pixels(batch[3].image) - _pixels(alone[0].image)).max() <= 1
 
 
 def test_settings_name_everything_needed_to_draw_it_again(profile):
-    request = IllustrationRequest(
+    request = PictureRequest(
         key="p1", prompt="a fox", negative_prompt="text, watermark", seed=5, steps=3, guidance=2.5, width=72, height=64
     )
     (first,) = _draw(profile, [request])
@@ -57,7 +55,7 @@ def test_settings_name_everything_needed_to_draw_it_again(profile):
     assert (s["width"], s["height"]) == (72, 64) and first.image.size == (72, 64)
     assert s["prompt"] == "a fox" and s["negative_prompt"] == "text, watermark"
     assert s["model_id"] == "tiny:illustrator" and s["scheduler"] == "EulerDiscreteScheduler"
-    again = IllustrationRequest(
+    again = PictureRequest(
         key="again",
         prompt=s["prompt"],
         negative_prompt=s["negative_prompt"],
@@ -73,7 +71,7 @@ def test_settings_name_everything_needed_to_draw_it_again(profile):
 
 def test_progress_is_reported_per_step_and_cancel_stops_within_a_step(profile):
     seen = []
-    requests = [IllustrationRequest(key=i, prompt="a fox", seed=i, steps=3) for i in range(4)]
+    requests = [PictureRequest(key=i, prompt="a fox", seed=i, steps=3) for i in range(4)]
     _draw(profile, requests, batch_size=2, on_progress=lambda done, total: seen.append((done, total)))
     assert seen == [(i, 6) for i in range(1, 7)]
 
@@ -91,7 +89,7 @@ def test_progress_is_reported_per_step_and_cancel_stops_within_a_step(profile):
 
 def test_images_are_handed_over_as_each_batch_finishes(profile):
     order = []
-    requests = [IllustrationRequest(key=i, prompt="a fox", seed=i) for i in range(5)]
+    requests = [PictureRequest(key=i, prompt="a fox", seed=i) for i in range(5)]
     _draw(
         profile,
         requests,
@@ -106,15 +104,15 @@ def test_images_are_handed_over_as_each_batch_finishes(profile):
 def test_bad_settings_are_refused_with_a_sentence(profile):
     for bad in (dict(width=65), dict(height=4096), dict(steps=0), dict(guidance=-1.0), dict(seed=-3)):
         with pytest.raises(InputError) as info:
-            _draw(profile, [IllustrationRequest(key=0, prompt="a fox", **bad)])
+            _draw(profile, [PictureRequest(key=0, prompt="a fox", **bad)])
         assert info.value.message.endswith(".")
     with pytest.raises(InputError):
-        _draw(profile, [IllustrationRequest(key=0, prompt="   ")])
+        _draw(profile, [PictureRequest(key=0, prompt="   ")])
 
 
 def test_the_pipeline_is_loaded_once_and_reused(profile):
-    _draw(profile, [IllustrationRequest(key=0, prompt="a fox", seed=1)])
-    _draw(profile, [IllustrationRequest(key=0, prompt="a fox", seed=2)])
+    _draw(profile, [PictureRequest(key=0, prompt="a fox", seed=1)])
+    _draw(profile, [PictureRequest(key=0, prompt="a fox", seed=2)])
     choice = pick_device()
     key = ("illustrator", "tiny:illustrator", choice.device, str(choice.dtype))
     assert get_cache().load_count[key] == 1
@@ -122,7 +120,7 @@ def test_the_pipeline_is_loaded_once_and_reused(profile):
 
 def test_preview_decoder_draws_drafts_of_the_same_size(profile):
     with open_illustrator(profile, speed=SpeedOptions(preview=True)) as illustrator:
-        (draft,) = illustrator.illustrate([IllustrationRequest(key=0, prompt="a fox", seed=3)])
+        (draft,) = illustrator.illustrate([PictureRequest(key=0, prompt="a fox", seed=3)])
     assert draft.image.size == (64, 64) and draft.settings["decoder"] == "preview"
     assert _pixels(draft.image).std() > 0
 
@@ -130,11 +128,11 @@ def test_preview_decoder_draws_drafts_of_the_same_size(profile):
 def test_missing_model_says_how_to_get_it(profile, tmp_path):
     missing = get_profile("tiny", overrides={"illustrator": "someone/no-such-model-anywhere"})
     with pytest.raises(ModelUnavailable) as info:
-        _draw(missing, [IllustrationRequest(key=0, prompt="a fox")])
+        _draw(missing, [PictureRequest(key=0, prompt="a fox")])
     assert "no-such-model-anywhere" in info.value.message and "tiny" in info.value.message
     folder = get_profile("tiny", overrides={"illustrator": str(tmp_path / "nowhere")})
     with pytest.raises(ModelUnavailable):
-        _draw(folder, [IllustrationRequest(key=0, prompt="a fox")])
+        _draw(folder, [PictureRequest(key=0, prompt="a fox")])
 
 
 def test_regenerating_one_page_changes_only_that_page(profile):
@@ -161,7 +159,7 @@ def test_regenerating_one_page_changes_only_that_page(profile):
 def test_mixed_sizes_are_drawn_in_groups_and_returned_in_the_order_asked(profile):
     sizes = [(64, 64), (72, 64), (64, 64), (72, 64)]
     requests = [
-        IllustrationRequest(key=f"p{i}", prompt="a fox", seed=i, width=w, height=h) for i, (w, h) in enumerate(sizes)
+        PictureRequest(key=f"p{i}", prompt="a fox", seed=i, width=w, height=h) for i, (w, h) in enumerate(sizes)
     ]
     drawn = []
     results = _draw(profile, requests, batch_size=4, on_image=lambda r: drawn.append(r.key))

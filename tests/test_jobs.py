@@ -6,6 +6,7 @@ import pytest
 
 from engine.errors import InputError
 from engine.jobs import JobStatus, JobWorker
+from storage.errors import DiskFullError
 
 
 @pytest.fixture
@@ -90,12 +91,9 @@ def test_errors_are_kept_as_sentences(worker):
 
 
 def test_a_failed_save_stops_the_job_and_says_why(worker):
-    class DiskFull(Exception):
-        message = "The disk is full: free some space and try again. Nothing was changed."
-
     def save(result):
         if result == 2:
-            raise DiskFull()
+            raise DiskFullError()
 
     def job(ctx):
         for i in range(200):
@@ -105,7 +103,7 @@ def test_a_failed_save_stops_the_job_and_says_why(worker):
 
     info = worker.wait(worker.submit(job, kind="k", label="x", on_result=save), timeout=20)
     assert info.status is JobStatus.FAILED
-    assert info.error == DiskFull.message
+    assert info.error == DiskFullError.default_message
     assert 2 <= info.results < 200
 
 

@@ -5,14 +5,15 @@ from pathlib import Path
 
 import pytest
 
+from core.limits import MAX_STORY_CHARS
 from engine import segment as seg_mod
 from engine.errors import InputError
-from engine.segment import MAX_STORY_CHARS, Segment, count_words, segment_story
+from engine.segment import PageText, count_words, segment_story
 
 SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "sample_story.txt"
 
 
-def check(original: str, segments: list[Segment]) -> list[str]:
+def check(original: str, segments: list[PageText]) -> list[str]:
     """Assert the offset contract and that no visible character is lost; return the texts."""
     previous_end = 0
     for segment in segments:
@@ -254,4 +255,4 @@ def test_first_line_alone_matches_how_the_story_is_cut():
         span = seg_mod.first_line_alone(text)
         assert (text[span[0] : span[1]] if span else None) == alone
         if span and text.strip():
-            assert segment_story(text)[0] == Segment(alone, span[0], span[1])
+            assert segment_story(text)[0] == PageText(alone, span[0], span[1])

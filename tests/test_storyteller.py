@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import fixtures_images as fx
 
+from core.seeds import sub_seed
 from engine.errors import InputError
 from engine.storyteller import (
     Story,
@@ -17,7 +18,6 @@ from engine.storyteller import (
     caption_sentence,
     clean_passage,
     clean_title,
-    derive_seed,
     derived_title,
     max_new_tokens_for,
 )
@@ -59,7 +59,7 @@ def test_chat_model_writes_one_passage_per_picture(chat_story):
     }
     assert settings["captions"] == CAPTIONS and settings["hints"] == "a brave little dog"
     assert (
-        len(settings["passage_seeds"]) == 3 and settings["passage_seeds"][0] == derive_seed(7, "passage", 0, 0)
+        len(settings["passage_seeds"]) == 3 and settings["passage_seeds"][0] == sub_seed(7, "passage", 0, 0)
     ) or 0 in settings["retried"]
     assert "=== picture 3 ===" in chat_story.raw
     json.dumps(chat_story.to_dict())  # settings are plain JSON
@@ -121,12 +121,12 @@ def test_given_title_is_kept(chat):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"captions": []}, "between 1 and 12 pictures; 0 were given"),
-        ({"captions": ["a cat"] * 13}, "between 1 and 12 pictures; 13 were given"),
+        ({"captions": []}, "Add at least one picture"),
+        ({"captions": ["a cat"] * 13}, "at most 12 pictures and there are 13"),
         ({"captions": "a cat"}, "one caption per picture"),
         ({"captions": ["x" * 301]}, "caption of picture 1 is 301 characters"),
-        ({"hints": "h" * 1001}, "hints are 1001 characters long; at most 1000"),
-        ({"tone": "grim"}, "Unknown tone 'grim'"),
+        ({"hints": "h" * 1001}, "hints are 1,001 characters long; keep them under 1,000"),
+        ({"tone": "grim"}, "Choose one of the tones"),
         ({"age": 2}, "age must be a whole number from 3 to 12"),
         ({"age": 13}, "age must be a whole number from 3 to 12"),
         ({"words_per_picture": 5}, "Words per picture"),
@@ -155,10 +155,10 @@ def test_empty_output_is_retried_once_then_replaced_by_the_caption(chat, monkeyp
     assert story.settings["fallbacks"] == [0, 1] and story.settings["retried"] == [0, 1]
     assert story.settings["title_source"] == "derived" and story.title == "The Red Boat"
     assert calls[:4] == [
-        derive_seed(5, "passage", 0, 0),
-        derive_seed(5, "passage", 0, 1),
-        derive_seed(5, "passage", 1, 0),
-        derive_seed(5, "passage", 1, 1),
+        sub_seed(5, "passage", 0, 0),
+        sub_seed(5, "passage", 0, 1),
+        sub_seed(5, "passage", 1, 0),
+        sub_seed(5, "passage", 1, 1),
     ]
     assert len(calls) == 5, "two tries per passage, one for the title"
 
@@ -169,7 +169,7 @@ def test_a_retry_that_works_is_used(chat, monkeypatch):
     story = chat.tell(["a red boat"], words_per_picture=WORDS, seed=5)
     assert story.passages == ["The boat sailed home."]
     assert story.settings["retried"] == [0] and story.settings["fallbacks"] == []
-    assert story.settings["passage_seeds"] == [derive_seed(5, "passage", 0, 1)]
+    assert story.settings["passage_seeds"] == [sub_seed(5, "passage", 0, 1)]
     assert story.title == "Boat Day" and story.settings["title_source"] == "generated"
 
 
@@ -229,7 +229,7 @@ def test_titles_and_fallback_sentences():
     assert derived_title(["there is a castle in the forest"]) == "The Castle in the Forest"
     assert derived_title(["", "  "]) == "A Picture Story"
     assert caption_sentence("a red kite.") == "In this picture, there is a red kite."
-    assert derive_seed(1, "passage", 0, 0) == derive_seed(1, "passage", 0, 0) != derive_seed(1, "passage", 1, 0)
+    assert sub_seed(1, "passage", 0, 0) == sub_seed(1, "passage", 0, 0) != sub_seed(1, "passage", 1, 0)
 
 
 def test_cli_tell_prints_story_json_and_metrics(tiny_models, tmp_path, capsys):

@@ -119,7 +119,7 @@ def test_split_points_offer_sentence_starts_or_the_middle():
 
 
 def test_save_draft_keeps_the_text_and_leaves_the_pages_as_they_are(lib):
-    from engine.segment import MAX_STORY_CHARS
+    from core.limits import MAX_STORY_CHARS
 
     project = split(lib).project
     first = project.segments[0]

@@ -144,7 +144,7 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
 
 
 def test_empty_huge_and_stale_edits_are_one_sentence_each(lib):
-    from engine.segment import MAX_STORY_CHARS
+    from core.limits import MAX_STORY_CHARS
 
     project = lib.create_project("Untitled story")
     at = storyboard(project.id)
@@ -539,7 +539,7 @@ def test_where_and_when_and_the_dedication_are_saved_with_the_book_details(lib):
 
 
 def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib):
-    from engine.segment import MAX_STORY_CHARS
+    from core.limits import MAX_STORY_CHARS
 
     project = lib.create_project("Untitled story")
     at = storyboard(project.id)

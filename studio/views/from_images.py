@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.limits import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
 from engine.errors import InputError
 from engine.jobs import JobInfo
-from engine.storyspec import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
 from storage import ProjectView, SegmentView, StorageError
 from studio import actions, ui
 from studio import state as S

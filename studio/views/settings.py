@@ -6,8 +6,8 @@ import os
 
 import streamlit as st
 
+from core.paths import data_home
 from engine.errors import InputError
-from engine.paths import data_home
 from engine.profiles import PROFILES, ROLES, is_downloaded, load_settings, save_settings
 from studio import actions, ui
 from studio import state as S

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.errors import InputError, StudioError
+from core.errors import UserError
+from core.seeds import parse_seed
 from engine.jobs import JobInfo
 from engine.profiles import DEFAULT_PROFILE, PROFILES
 from engine.prompts import DEFAULT_STYLE, STYLES
@@ -25,7 +26,6 @@ from studio import state as S
 MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
 PROMPT_PREVIEW_CHARS = 140
-MAX_SEED = 2**63 - 1  # engine.illustrate.MAX_SEED, which cannot be imported here without torch
 ENV_PROFILE = os.environ.get("STORYBOOK_PROFILE", "").strip()
 
 lib = ui.library()
@@ -106,7 +106,7 @@ def _keep_story(project_id: int, key: str) -> None:
             ui.kept(key)
     except ConflictError:
         st.session_state[S.STORY_NOT_KEPT] = (project_id, "the story was changed in another tab")
-    except (StudioError, StorageError) as exc:
+    except UserError as exc:
         st.session_state[S.STORY_NOT_KEPT] = (project_id, exc.message.split(":")[0].rstrip(".").lower())
 
 
@@ -398,15 +398,6 @@ def job_panel(jobs: list[JobInfo]) -> None:
     ui.job_panel(jobs, stop_note="Stopping… every picture already drawn is kept.", outcome=_drawing_outcome)
 
 
-def _parse_seed(raw: str) -> int | None:
-    raw = (raw or "").strip().replace(",", "").replace("_", "")
-    if not raw:
-        return None
-    if not raw.isdecimal() or int(raw) > MAX_SEED:
-        raise InputError("A seed is a whole number from 0 up, like 12345: fix it, or leave it empty to get a new one.")
-    return int(raw)
-
-
 def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
     pop = st.popover(
         "Edit",
@@ -471,7 +462,7 @@ def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
                 negative = st.session_state[neg_key].strip() or None
                 if negative != seg.negative_prompt:
                     changes["negative_prompt"] = negative
-                seed = _parse_seed(st.session_state[seed_key])
+                seed = parse_seed(st.session_state[seed_key])
                 if seed != seg.seed:
                     changes["seed"] = seed
                 if bool(st.session_state[lock_key]) != seg.locked:

@@ -1,6 +1,8 @@
-"""What a person may ask of the storyteller: tones, ages, lengths. No torch, so pages and CLIs import it freely."""
+"""What a person may ask for: story length, the storyteller's tones, ages and lengths."""
 
 from __future__ import annotations
+
+MAX_STORY_CHARS = 200_000  # what is cut into pages and drawn in one book (storage keeps longer texts)
 
 TONES: dict[str, str] = {
     "gentle": "warm and gentle",

@@ -1,0 +1,55 @@
+"""The layers keep their rules: each package's modules are imported in a fresh interpreter and the modules
+that import pulled in are checked against what the layer may use (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# package -> top-level modules it must never load, directly or through anything it imports
+FORBIDDEN = {
+    "core": ("torch", "streamlit", "sqlalchemy", "engine", "storage", "exports", "studio"),
+    "engine": ("streamlit", "storage", "studio", "exports"),
+    "storage": ("engine", "torch", "streamlit", "studio", "exports"),
+    "exports": ("torch", "streamlit", "studio", "engine"),
+    # the one door for changes: used by pages, CLIs and tests alike, and light enough for a page's thread
+    "studio.actions": ("streamlit", "torch", "diffusers", "transformers"),
+}
+
+_PROBE = """
+import importlib, json, pkgutil, sys
+package = importlib.import_module(sys.argv[1])
+names = [sys.argv[1]] + [m.name for m in pkgutil.walk_packages(getattr(package, "__path__", []), sys.argv[1] + ".")
+                         if ".migrations" not in m.name and not m.name.endswith(".__main__")]
+for name in names:
+    importlib.import_module(name)
+print(json.dumps({"imported": names, "loaded": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+def _load(package: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, package], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_a_layer_never_loads_what_it_must_not(package):
+    found = _load(package)
+    if package.count(".") == 0:
+        assert len(found["imported"]) > 2, found["imported"]  # the probe really walked the package
+    loaded = set(found["loaded"]) - {package.split(".")[0]}
+    assert not loaded & set(FORBIDDEN[package]), f"{package} loads {sorted(loaded & set(FORBIDDEN[package]))}"
+
+
+def test_the_probe_sees_a_forbidden_import():
+    # engine's heavy modules load torch: the same probe must notice it, or the tests above prove nothing
+    assert "torch" in _load("engine")["loaded"]
