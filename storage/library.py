@@ -1,4 +1,4 @@
-"""Every library operation: projects, pages (segments), pictures, characters, bundles, manifests.
+"""Every library operation: projects, pages, pictures, characters, bundles, manifests.
 
 ``Library`` is thread-safe and cheap to share (keep one per process, e.g. in ``st.cache_resource``);
 each call opens its own short transaction and returns frozen views, never ORM objects or sessions.
@@ -8,9 +8,9 @@ Concurrency rules:
 * Every user edit names the project ``version`` it was based on. If the project changed since,
   ConflictError is raised and nothing is written; a successful edit bumps ``version`` and ``updated``.
 * Background jobs write while the user edits, and what they write is not another person's edit:
-  ``add_illustration`` (a picture) and ``save_job_output`` (captions, passages, a title and story
+  ``add_picture`` (a picture) and ``save_job_output`` (captions, passages, a title and story
   settings) leave ``version`` alone and bump ``updated`` only, so a tab open on the project stays
-  current while two people's edits still conflict. Choosing, reverting and deleting pictures never
+  current while two people's edits still conflict. Choosing and deleting pictures never
   overwrite anyone's text either; they accept an optional ``expected_version``.
 * A page's ``start``/``end`` offsets always lie within the story text (they point into the text the
   page was cut from; a shorter draft clamps them).
@@ -39,31 +39,31 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from core.paths import data_home
-from storage import validate as v
+from storage import validate
 from storage.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ImportedProject, read_bundle, read_manifest, write_bundle
 from storage.db import BACKUP_DIRNAME, DB_FILENAME, make_engine, migrate, write_engine
 from storage.errors import ConflictError, InvalidInput, NotFound, StorageError
 from storage.files import SWEEP_MIN_AGE_S, CheckedImage, ImageStore, check_image, disk_full
-from storage.models import Character, Illustration, Project, Segment, SourceImage, utcnow
+from storage.models import Character, Page, Picture, Project, SourceImage, utcnow
 from storage.views import (
     CharacterView,
-    IllustrationView,
+    PageInput,
+    PageView,
+    PictureView,
     ProjectSummary,
     ProjectView,
-    SegmentInput,
-    SegmentView,
     SourceImageView,
 )
 
 __all__ = [
     "UNSET",
     "CharacterView",
-    "IllustrationView",
     "Library",
+    "PageInput",
+    "PageView",
+    "PictureView",
     "ProjectSummary",
     "ProjectView",
-    "SegmentInput",
-    "SegmentView",
     "SourceImageView",
 ]
 
@@ -208,7 +208,7 @@ class Library:
         return project
 
     def _project_for_edit(self, session: Session, project_id: Any, expected_version: Any) -> Project:
-        expected = v.expected_version(expected_version)
+        expected = validate.expected_version(expected_version)
         project = self._project(session, project_id)
         if project.version != expected:
             raise ConflictError()
@@ -220,48 +220,48 @@ class Library:
         if bump:
             project.version += 1
 
-    def _segment(self, session: Session, segment_id: Any) -> Segment:
-        if isinstance(segment_id, bool) or not isinstance(segment_id, int):
+    def _page(self, session: Session, page_id: Any) -> Page:
+        if isinstance(page_id, bool) or not isinstance(page_id, int):
             raise InvalidInput("A page is named by its whole-number id.")
-        segment = session.get(Segment, segment_id) if segment_id in _ROW_ID_RANGE else None
-        if segment is None:
+        page = session.get(Page, page_id) if page_id in _ROW_ID_RANGE else None
+        if page is None:
             raise NotFound("That page no longer exists. It may have been removed in another tab or window.")
-        return segment
+        return page
 
-    def _illustration(self, session: Session, illustration_id: Any) -> Illustration:
-        if isinstance(illustration_id, bool) or not isinstance(illustration_id, int):
+    def _picture(self, session: Session, picture_id: Any) -> Picture:
+        if isinstance(picture_id, bool) or not isinstance(picture_id, int):
             raise InvalidInput("A picture is named by its whole-number id.")
-        illustration = session.get(Illustration, illustration_id) if illustration_id in _ROW_ID_RANGE else None
-        if illustration is None:
+        picture = session.get(Picture, picture_id) if picture_id in _ROW_ID_RANGE else None
+        if picture is None:
             raise NotFound("That picture no longer exists. It may have been deleted in another tab or window.")
-        return illustration
+        return picture
 
-    def _illustration_view(self, ill: Illustration) -> IllustrationView:
-        return IllustrationView(
-            id=ill.id,
-            segment_id=ill.segment_id,
-            version=ill.version,
-            image_path=self.images.path_for(ill.image_sha256, ill.image_ext),
-            settings=copy.deepcopy(ill.settings or {}),
-            origin=ill.origin,
-            created=ill.created,
-            selected=bool(ill.selected),
+    def _picture_view(self, picture: Picture) -> PictureView:
+        return PictureView(
+            id=picture.id,
+            page_id=picture.page_id,
+            version=picture.version,
+            image_path=self.images.path_for(picture.image_sha256, picture.image_ext),
+            settings=copy.deepcopy(picture.settings or {}),
+            origin=picture.origin,
+            created=picture.created,
+            selected=bool(picture.selected),
         )
 
-    def _segment_view(self, seg: Segment) -> SegmentView:
-        ills = [self._illustration_view(ill) for ill in sorted(seg.illustrations, key=lambda i: i.version)]
-        return SegmentView(
-            id=seg.id,
-            position=seg.position,
-            text=seg.text,
-            start=seg.start,
-            end=seg.end,
-            prompt_override=seg.prompt_override,
-            negative_prompt=seg.negative_prompt,
-            seed=seg.seed,
-            locked=bool(seg.locked),
-            illustrations=ills,
-            selected=next((ill for ill in ills if ill.selected), None),
+    def _page_view(self, page: Page) -> PageView:
+        pictures = [self._picture_view(picture) for picture in sorted(page.pictures, key=lambda i: i.version)]
+        return PageView(
+            id=page.id,
+            position=page.position,
+            text=page.text,
+            start=page.start,
+            end=page.end,
+            prompt_override=page.prompt_override,
+            negative_prompt=page.negative_prompt,
+            seed=page.seed,
+            locked=bool(page.locked),
+            pictures=pictures,
+            selected=next((picture for picture in pictures if picture.selected), None),
         )
 
     def _project_view(self, session: Session, project_id: int) -> ProjectView:
@@ -270,7 +270,7 @@ class Library:
             select(Project)
             .where(Project.id == project_id)
             .options(
-                selectinload(Project.segments).selectinload(Segment.illustrations),
+                selectinload(Project.pages).selectinload(Page.pictures),
                 selectinload(Project.characters),
                 selectinload(Project.source_images),
             )
@@ -290,7 +290,7 @@ class Library:
             version=project.version,
             created=project.created,
             updated=project.updated,
-            segments=[self._segment_view(seg) for seg in sorted(project.segments, key=lambda s: (s.position, s.id))],
+            pages=[self._page_view(page) for page in sorted(project.pages, key=lambda s: (s.position, s.id))],
             characters=[
                 CharacterView(id=c.id, position=c.position, name=c.name, description=c.description)
                 for c in sorted(project.characters, key=lambda c: (c.position, c.id))
@@ -308,10 +308,10 @@ class Library:
         )
 
     @staticmethod
-    def _renumber(segments: Sequence[Segment]) -> None:
-        for position, seg in enumerate(segments):
-            if seg.position != position:
-                seg.position = position
+    def _renumber(pages: Sequence[Page]) -> None:
+        for position, page in enumerate(pages):
+            if page.position != position:
+                page.position = position
 
     # ------------------------------------------------------------------ image files
 
@@ -326,7 +326,7 @@ class Library:
         ordered = sorted(shas)
         for i in range(0, len(ordered), _IN_CHUNK):
             chunk = ordered[i : i + _IN_CHUNK]
-            used.update(session.scalars(select(Illustration.image_sha256).where(Illustration.image_sha256.in_(chunk))))
+            used.update(session.scalars(select(Picture.image_sha256).where(Picture.image_sha256.in_(chunk))))
             used.update(session.scalars(select(SourceImage.image_sha256).where(SourceImage.image_sha256.in_(chunk))))
         return used
 
@@ -380,11 +380,11 @@ class Library:
         self, title: str, author: str = "", style: str = "watercolor", profile: str = "fast", story_text: str = ""
     ) -> ProjectView:
         fields = dict(
-            title=v.title(title),
-            author=v.text(author, "The author", v.MAX_AUTHOR),
-            style=v.text(style, "The style", v.MAX_STYLE),
-            profile=v.text(profile, "The model profile", v.MAX_STYLE),
-            story_text=v.text(story_text, "The story", v.MAX_STORY),
+            title=validate.title(title),
+            author=validate.text(author, "The author", validate.MAX_AUTHOR),
+            style=validate.text(style, "The style", validate.MAX_STYLE),
+            profile=validate.text(profile, "The model profile", validate.MAX_STYLE),
+            story_text=validate.text(story_text, "The story", validate.MAX_STORY),
         )
         now = utcnow()
         with self._write("the project was not created") as session:
@@ -395,7 +395,7 @@ class Library:
 
     def list_projects(self, search: str = "") -> list[ProjectSummary]:
         """Newest (last updated) first; ``search`` matches title, story and page text, ignoring case."""
-        query = v.text(search or "", "The search", v.MAX_SEARCH).strip()
+        query = validate.text(search or "", "The search", validate.MAX_SEARCH).strip()
         with self._read() as session:
             stmt = select(Project.id, Project.title, Project.author, Project.updated).order_by(
                 Project.updated.desc(), Project.id.desc()
@@ -406,24 +406,24 @@ class Library:
                         func.sb_icontains(Project.title, query) == 1,
                         func.sb_icontains(Project.author, query) == 1,
                         func.sb_icontains(Project.story_text, query) == 1,
-                        exists().where(Segment.project_id == Project.id, func.sb_icontains(Segment.text, query) == 1),
+                        exists().where(Page.project_id == Project.id, func.sb_icontains(Page.text, query) == 1),
                     )
                 )
             rows = session.execute(stmt).all()
             counts = dict(
-                session.execute(select(Segment.project_id, func.count()).group_by(Segment.project_id)).tuples().all()
+                session.execute(select(Page.project_id, func.count()).group_by(Page.project_id)).tuples().all()
             )
             first = (
-                select(Segment.project_id.label("project_id"), func.min(Segment.position).label("position"))
-                .group_by(Segment.project_id)
+                select(Page.project_id.label("project_id"), func.min(Page.position).label("position"))
+                .group_by(Page.project_id)
                 .subquery()
             )
             covers: dict[int, Path] = {}
             cover_rows = session.execute(
-                select(Segment.project_id, Illustration.image_sha256, Illustration.image_ext)
-                .join(first, and_(first.c.project_id == Segment.project_id, first.c.position == Segment.position))
-                .join(Illustration, and_(Illustration.segment_id == Segment.id, Illustration.selected.is_(True)))
-                .order_by(Segment.id)
+                select(Page.project_id, Picture.image_sha256, Picture.image_ext)
+                .join(first, and_(first.c.project_id == Page.project_id, first.c.position == Page.position))
+                .join(Picture, and_(Picture.page_id == Page.id, Picture.selected.is_(True)))
+                .order_by(Page.id)
             ).all()
             for project_id, sha, ext in cover_rows:
                 covers.setdefault(project_id, self.images.path_for(sha, ext))
@@ -433,7 +433,7 @@ class Library:
                 title=title,
                 author=author,
                 updated=updated,
-                segment_count=counts.get(pid, 0),
+                page_count=counts.get(pid, 0),
                 cover_image=covers.get(pid),
             )
             for pid, title, author, updated in rows
@@ -492,22 +492,22 @@ class Library:
         """
         changes: dict[str, Any] = {}
         if title is not None:
-            changes["title"] = v.title(title)
+            changes["title"] = validate.title(title)
         if author is not None:
-            changes["author"] = v.text(author, "The author", v.MAX_AUTHOR)
+            changes["author"] = validate.text(author, "The author", validate.MAX_AUTHOR)
         if style is not None:
-            changes["style"] = v.text(style, "The style", v.MAX_STYLE)
+            changes["style"] = validate.text(style, "The style", validate.MAX_STYLE)
         if profile is not None:
-            changes["profile"] = v.text(profile, "The model profile", v.MAX_STYLE)
+            changes["profile"] = validate.text(profile, "The model profile", validate.MAX_STYLE)
         if story_text is not None:
-            changes["story_text"] = v.text(story_text, "The story", v.MAX_STORY)
+            changes["story_text"] = validate.text(story_text, "The story", validate.MAX_STORY)
         if setting is not None:
-            changes["setting"] = v.setting(setting)
+            changes["setting"] = validate.setting(setting)
         if dedication is not None:
-            changes["dedication"] = v.dedication(dedication)
+            changes["dedication"] = validate.dedication(dedication)
         if story_settings is not UNSET:
             changes["story_settings"] = (
-                None if story_settings is None else v.settings(story_settings, "The story's settings")
+                None if story_settings is None else validate.settings(story_settings, "The story's settings")
             )
         with self._write() as session:
             project = self._project_for_edit(session, project_id, expected_version)
@@ -521,11 +521,11 @@ class Library:
     @staticmethod
     def _clamp_offsets(project: Project) -> None:
         end_of_text = len(project.story_text)
-        for seg in project.segments:
-            start = min(seg.start, end_of_text)
-            end = max(start, min(seg.end, end_of_text))
-            if (seg.start, seg.end) != (start, end):
-                seg.start, seg.end = start, end
+        for page in project.pages:
+            start = min(page.start, end_of_text)
+            end = max(start, min(page.end, end_of_text))
+            if (page.start, page.end) != (start, end):
+                page.start, page.end = start, end
 
     def save_job_output(
         self,
@@ -540,7 +540,7 @@ class Library:
         """Save what a background job made for the project, in one transaction, without bumping ``version``.
 
         Only job callbacks call this (a person's edit names its version and bumps it): like
-        ``add_illustration`` it bumps ``updated`` only, so a tab open on the project stays current.
+        ``add_picture`` it bumps ``updated`` only, so a tab open on the project stays current.
         ``captions`` maps source picture ids to captions; ``passages`` maps page ids to their new
         text, and then the story text becomes the pages' texts joined by blank lines, each page's
         offsets pointing into it (a story written page by page has no other text). ``title`` and
@@ -548,11 +548,11 @@ class Library:
         conditional: ConflictError if the project changed since that version, so a job that read,
         changed and writes back (its story settings) can read again and redo the change.
         """
-        caption_changes = self._id_texts(captions, "caption", v.MAX_CAPTION, required=False)
-        passage_changes = self._id_texts(passages, "page's text", v.MAX_STORY, required=True)
-        new_title = v.title(title) if title is not None else None
+        caption_changes = self._id_texts(captions, "caption", validate.MAX_CAPTION, required=False)
+        passage_changes = self._id_texts(passages, "page's text", validate.MAX_STORY, required=True)
+        new_title = validate.title(title) if title is not None else None
         if story_settings is not UNSET and story_settings is not None:
-            story_settings = v.settings(story_settings, "The story's settings")
+            story_settings = validate.settings(story_settings, "The story's settings")
         with self._write() as session:
             if based_on is None:
                 project = self._project(session, project_id)
@@ -567,21 +567,21 @@ class Library:
                         )
                     sources[source_id].caption = caption
             if passage_changes:
-                pages = {seg.id: seg for seg in project.segments}
-                for segment_id, text in passage_changes.items():
-                    if segment_id not in pages:
+                pages = {page.id: page for page in project.pages}
+                for page_id, text in passage_changes.items():
+                    if page_id not in pages:
                         raise NotFound("That page no longer exists. It may have been removed in another tab or window.")
-                    pages[segment_id].text = text
+                    pages[page_id].text = text
                 story_text = ""
-                for seg in sorted(project.segments, key=lambda s: (s.position, s.id)):
+                for page in sorted(project.pages, key=lambda s: (s.position, s.id)):
                     if story_text:
                         story_text += "\n\n"
-                    seg.start = len(story_text)
-                    story_text += seg.text
-                    seg.end = len(story_text)
-                if len(story_text) > v.MAX_STORY:
+                    page.start = len(story_text)
+                    story_text += page.text
+                    page.end = len(story_text)
+                if len(story_text) > validate.MAX_STORY:
                     raise InvalidInput(
-                        f"The story would be longer than the longest story we keep ({v.MAX_STORY:,} characters)."
+                        f"The story would be longer than the longest story we keep ({validate.MAX_STORY:,} characters)."
                     )
                 project.story_text = story_text
             if new_title is not None:
@@ -601,7 +601,7 @@ class Library:
         for key, value in items.items():
             if isinstance(key, bool) or not isinstance(key, int):
                 raise InvalidInput(f"A {what} is named by its whole-number id.")
-            out[key] = v.text(value, f"The {what}", max_len, required=required)
+            out[key] = validate.text(value, f"The {what}", max_len, required=required)
         return out
 
     def rename_project(self, project_id: int, title: str, expected_version: int) -> ProjectView:
@@ -617,8 +617,8 @@ class Library:
             now = utcnow()
             title = source.title
             suffix = " (copy)"
-            if len(title) + len(suffix) > v.MAX_TITLE:
-                title = title[: v.MAX_TITLE - len(suffix) - 1].rstrip() + "…"
+            if len(title) + len(suffix) > validate.MAX_TITLE:
+                title = title[: validate.MAX_TITLE - len(suffix) - 1].rstrip() + "…"
             clone = Project(
                 title=title + suffix,
                 author=source.author,
@@ -633,28 +633,28 @@ class Library:
                 story_settings=copy.deepcopy(source.story_settings),
             )
             session.add(clone)
-            for seg in source.segments:
-                new_seg = Segment(
-                    position=seg.position,
-                    text=seg.text,
-                    start=seg.start,
-                    end=seg.end,
-                    prompt_override=seg.prompt_override,
-                    negative_prompt=seg.negative_prompt,
-                    seed=seg.seed,
-                    locked=seg.locked,
+            for page in source.pages:
+                new_page = Page(
+                    position=page.position,
+                    text=page.text,
+                    start=page.start,
+                    end=page.end,
+                    prompt_override=page.prompt_override,
+                    negative_prompt=page.negative_prompt,
+                    seed=page.seed,
+                    locked=page.locked,
                 )
-                clone.segments.append(new_seg)
-                for ill in seg.illustrations:
-                    new_seg.illustrations.append(
-                        Illustration(
-                            version=ill.version,
-                            image_sha256=ill.image_sha256,
-                            image_ext=ill.image_ext,
-                            settings=copy.deepcopy(ill.settings),
-                            origin=ill.origin,
-                            created=ill.created,
-                            selected=ill.selected,
+                clone.pages.append(new_page)
+                for picture in page.pictures:
+                    new_page.pictures.append(
+                        Picture(
+                            version=picture.version,
+                            image_sha256=picture.image_sha256,
+                            image_ext=picture.image_ext,
+                            settings=copy.deepcopy(picture.settings),
+                            origin=picture.origin,
+                            created=picture.created,
+                            selected=picture.selected,
                         )
                     )
             for char in source.characters:
@@ -684,39 +684,39 @@ class Library:
         self._collect_garbage(shas)
 
     def _project_shas(self, session: Session, project_id: int) -> set[str]:
-        shas = set(
-            session.scalars(select(Illustration.image_sha256).join(Segment).where(Segment.project_id == project_id))
-        )
+        shas = set(session.scalars(select(Picture.image_sha256).join(Page).where(Page.project_id == project_id)))
         shas.update(session.scalars(select(SourceImage.image_sha256).where(SourceImage.project_id == project_id)))
         return shas
 
     # ------------------------------------------------------------------ story and pages
 
     @staticmethod
-    def _check_segment_input(raw: Any, n: int, story_len: int) -> SegmentInput:
-        # SegmentInput, or anything shaped like it (the engine's own segment type, a dict).
+    def _check_page_input(raw: Any, n: int, story_len: int) -> PageInput:
+        # PageInput, or anything shaped like it (the engine's own page type, a dict).
         if isinstance(raw, dict):
             fields = raw
         elif all(hasattr(raw, name) for name in ("text", "start", "end")):
-            fields = {name: getattr(raw, name) for name in SegmentInput.__dataclass_fields__ if hasattr(raw, name)}
+            fields = {name: getattr(raw, name) for name in PageInput.__dataclass_fields__ if hasattr(raw, name)}
         else:
-            raise InvalidInput(f"Page {n} must be given as a SegmentInput (text, start, end).")
+            raise InvalidInput(f"Page {n} must be given as a PageInput (text, start, end).")
         try:
-            item = SegmentInput(**{k: fields[k] for k in SegmentInput.__dataclass_fields__ if k in fields})
+            item = PageInput(**{k: fields[k] for k in PageInput.__dataclass_fields__ if k in fields})
         except TypeError:
             raise InvalidInput(f"Page {n} needs a text, a start and an end.") from None
-        return SegmentInput(
-            text=v.text(item.text, f"Page {n}'s text", v.MAX_STORY, required=True),
-            start=v.integer(item.start, f"Page {n}'s start offset", 0, story_len),
-            end=v.integer(item.end, f"Page {n}'s end offset", 0, story_len),
-            prompt_override=v.optional_text(item.prompt_override, f"Page {n}'s prompt", v.MAX_PROMPT),
-            negative_prompt=v.optional_text(item.negative_prompt, f"Page {n}'s negative prompt", v.MAX_PROMPT),
-            seed=v.seed(item.seed, f"Page {n}'s seed"),
-            locked=v.flag(item.locked, f"Whether page {n} is locked"),
+        return PageInput(
+            text=validate.text(item.text, f"Page {n}'s text", validate.MAX_STORY, required=True),
+            start=validate.integer(item.start, f"Page {n}'s start offset", 0, story_len),
+            end=validate.integer(item.end, f"Page {n}'s end offset", 0, story_len),
+            prompt_override=validate.optional_text(item.prompt_override, f"Page {n}'s prompt", validate.MAX_PROMPT),
+            negative_prompt=validate.optional_text(
+                item.negative_prompt, f"Page {n}'s negative prompt", validate.MAX_PROMPT
+            ),
+            seed=validate.seed(item.seed, f"Page {n}'s seed"),
+            locked=validate.flag(item.locked, f"Whether page {n} is locked"),
         )
 
     def save_story(
-        self, project_id: int, expected_version: int, story_text: str, segments: Sequence[SegmentInput]
+        self, project_id: int, expected_version: int, story_text: str, pages: Sequence[PageInput]
     ) -> ProjectView:
         """Replace the story and its list of pages.
 
@@ -724,40 +724,40 @@ class Library:
         that page's row: its pictures, and its seed, prompts and lock where the new page gives none.
         Old pages that match nothing are deleted with their pictures.
         """
-        story_text = v.text(story_text, "The story", v.MAX_STORY)
-        if not isinstance(segments, (list, tuple)):
+        story_text = validate.text(story_text, "The story", validate.MAX_STORY)
+        if not isinstance(pages, (list, tuple)):
             raise InvalidInput("The pages must be given as a list.")
-        if len(segments) > v.MAX_SEGMENTS:
+        if len(pages) > validate.MAX_PAGES:
             raise InvalidInput(
-                f"The story is split into {len(segments):,} pages; the most we keep is {v.MAX_SEGMENTS:,}."
+                f"The story is split into {len(pages):,} pages; the most we keep is {validate.MAX_PAGES:,}."
             )
-        inputs = [self._check_segment_input(item, n, len(story_text)) for n, item in enumerate(segments, start=1)]
+        inputs = [self._check_page_input(item, n, len(story_text)) for n, item in enumerate(pages, start=1)]
         for n, item in enumerate(inputs, start=1):
             if item.end < item.start:
                 raise InvalidInput(f"Page {n} ends (at {item.end}) before it starts (at {item.start}).")
         with self._write() as session:
             project = self._project_for_edit(session, project_id, expected_version)
-            old_segments = list(project.segments)
-            old_by_text: dict[str, list[Segment]] = {}
-            for seg in old_segments:
-                old_by_text.setdefault(_normalise(seg.text), []).append(seg)
+            old_pages = list(project.pages)
+            old_by_text: dict[str, list[Page]] = {}
+            for page in old_pages:
+                old_by_text.setdefault(_normalise(page.text), []).append(page)
             kept: set[int] = set()
-            ordered: list[Segment] = []
+            ordered: list[Page] = []
             for item in inputs:
                 candidates = old_by_text.get(_normalise(item.text))
                 if candidates:
-                    seg = candidates.pop(0)
-                    kept.add(seg.id)
-                    seg.text, seg.start, seg.end = item.text, item.start, item.end
+                    page = candidates.pop(0)
+                    kept.add(page.id)
+                    page.text, page.start, page.end = item.text, item.start, item.end
                     if item.prompt_override is not None:
-                        seg.prompt_override = item.prompt_override
+                        page.prompt_override = item.prompt_override
                     if item.negative_prompt is not None:
-                        seg.negative_prompt = item.negative_prompt
+                        page.negative_prompt = item.negative_prompt
                     if item.seed is not None:
-                        seg.seed = item.seed
-                    seg.locked = bool(seg.locked or item.locked)
+                        page.seed = item.seed
+                    page.locked = bool(page.locked or item.locked)
                 else:
-                    seg = Segment(
+                    page = Page(
                         text=item.text,
                         start=item.start,
                         end=item.end,
@@ -767,12 +767,12 @@ class Library:
                         locked=item.locked,
                         position=0,
                     )
-                    project.segments.append(seg)
-                ordered.append(seg)
-            dropped = [seg for seg in old_segments if seg.id not in kept]
-            shas = {ill.image_sha256 for seg in dropped for ill in seg.illustrations}
-            for seg in dropped:
-                project.segments.remove(seg)
+                    project.pages.append(page)
+                ordered.append(page)
+            dropped = [page for page in old_pages if page.id not in kept]
+            shas = {picture.image_sha256 for page in dropped for picture in page.pictures}
+            for page in dropped:
+                project.pages.remove(page)
             self._renumber(ordered)
             project.story_text = story_text
             self._touch(project)
@@ -780,9 +780,9 @@ class Library:
         self._collect_garbage(shas)
         return view
 
-    def update_segment(
+    def update_page(
         self,
-        segment_id: int,
+        page_id: int,
         expected_version: int,
         *,
         text: str = UNSET,
@@ -797,30 +797,32 @@ class Library:
         """
         changes: dict[str, Any] = {}
         if text is not UNSET:
-            changes["text"] = v.text(text, "The page's text", v.MAX_STORY, required=True)
+            changes["text"] = validate.text(text, "The page's text", validate.MAX_STORY, required=True)
         if prompt_override is not UNSET:
-            changes["prompt_override"] = v.optional_text(prompt_override, "The prompt", v.MAX_PROMPT)
+            changes["prompt_override"] = validate.optional_text(prompt_override, "The prompt", validate.MAX_PROMPT)
         if negative_prompt is not UNSET:
-            changes["negative_prompt"] = v.optional_text(negative_prompt, "The negative prompt", v.MAX_PROMPT)
+            changes["negative_prompt"] = validate.optional_text(
+                negative_prompt, "The negative prompt", validate.MAX_PROMPT
+            )
         if seed is not UNSET:
-            changes["seed"] = v.seed(seed)
+            changes["seed"] = validate.seed(seed)
         if locked is not UNSET:
-            changes["locked"] = v.flag(locked, "Whether the page is locked")
+            changes["locked"] = validate.flag(locked, "Whether the page is locked")
         with self._write() as session:
-            segment = self._segment(session, segment_id)
-            project = self._project_for_edit(session, segment.project_id, expected_version)
+            page = self._page(session, page_id)
+            project = self._project_for_edit(session, page.project_id, expected_version)
             for name, value in changes.items():
-                setattr(segment, name, value)
+                setattr(page, name, value)
             self._touch(project)
             return self._project_view(session, project.id)
 
-    def merge_segments(self, segment_id: int, expected_version: int) -> ProjectView:
+    def merge_pages(self, page_id: int, expected_version: int) -> ProjectView:
         """Join a page with the next one. The first page keeps its pictures, seed, prompts and lock;
         the second page's pictures are moved over as further (unselected) versions, not thrown away."""
         with self._write() as session:
-            first = self._segment(session, segment_id)
+            first = self._page(session, page_id)
             project = self._project_for_edit(session, first.project_id, expected_version)
-            pages = list(project.segments)
+            pages = list(project.pages)
             index = pages.index(first)
             if index + 1 >= len(pages):
                 raise InvalidInput("This is the last page, so there is no next page to merge it with.")
@@ -832,110 +834,109 @@ class Library:
                 and story[second.start : second.end] == second.text
             )
             merged = story[first.start : second.end] if in_sync else f"{first.text.rstrip()} {second.text.lstrip()}"
-            if len(merged) > v.MAX_STORY:
+            if len(merged) > validate.MAX_STORY:
                 raise InvalidInput("The merged page would be longer than the longest story we keep.")
             first.text = merged
             first.start, first.end = min(first.start, second.start), max(first.end, second.end)
-            next_version = max((ill.version for ill in first.illustrations), default=0) + 1
-            has_selected = any(ill.selected for ill in first.illustrations)
-            moved = sorted(second.illustrations, key=lambda ill: ill.version)
-            for ill in moved:
-                ill.version = -ill.version  # (segment, version) is unique: park them where no version lives
+            next_version = max((picture.version for picture in first.pictures), default=0) + 1
+            has_selected = any(picture.selected for picture in first.pictures)
+            moved = sorted(second.pictures, key=lambda picture: picture.version)
+            for picture in moved:
+                picture.version = -picture.version  # (page, version) is unique: park them where no version lives
             session.flush()
-            for offset, ill in enumerate(moved):
-                ill.segment_id = first.id
-                ill.version = next_version + offset
+            for offset, picture in enumerate(moved):
+                picture.page_id = first.id
+                picture.version = next_version + offset
                 if has_selected:
-                    ill.selected = False
+                    picture.selected = False
             session.flush()
-            session.expire(first, ["illustrations"])
-            session.expire(second, ["illustrations"])
-            project.segments.remove(second)
-            self._renumber(project.segments)
+            session.expire(first, ["pictures"])
+            session.expire(second, ["pictures"])
+            project.pages.remove(second)
+            self._renumber(project.pages)
             self._touch(project)
             return self._project_view(session, project.id)
 
-    def split_segment(self, segment_id: int, at: int, expected_version: int) -> ProjectView:
+    def split_page(self, page_id: int, at: int, expected_version: int) -> ProjectView:
         """Split a page's text at character index ``at``; the first part keeps the page's pictures,
         seed, prompts and lock, the second becomes a new page right after it."""
         with self._write() as session:
-            segment = self._segment(session, segment_id)
-            project = self._project_for_edit(session, segment.project_id, expected_version)
-            text = segment.text
-            at = v.integer(at, "The split position", 1, max(1, len(text) - 1))
+            page = self._page(session, page_id)
+            project = self._project_for_edit(session, page.project_id, expected_version)
+            text = page.text
+            at = validate.integer(at, "The split position", 1, max(1, len(text) - 1))
             head, tail = text[:at].rstrip(), text[at:].lstrip()
             if not head.strip() or not tail.strip():
                 raise InvalidInput("Split the page between words, so that both parts keep some text.")
-            in_sync = project.story_text[segment.start : segment.end] == text
-            boundary = segment.start + at if in_sync else min(segment.start + at, segment.end)
+            in_sync = project.story_text[page.start : page.end] == text
+            boundary = page.start + at if in_sync else min(page.start + at, page.end)
             tail_start = boundary + (len(text) - at - len(tail)) if in_sync else boundary
-            head_end = segment.start + len(head) if in_sync else boundary
-            new = Segment(
+            head_end = page.start + len(head) if in_sync else boundary
+            new = Page(
                 text=tail,
                 start=tail_start,
-                end=segment.end,
+                end=page.end,
                 prompt_override=None,
-                negative_prompt=segment.negative_prompt,
+                negative_prompt=page.negative_prompt,
                 seed=None,
                 locked=False,
-                position=segment.position + 1,
+                position=page.position + 1,
             )
-            segment.text, segment.end = head, head_end
-            pages = list(project.segments)
-            pages.insert(pages.index(segment) + 1, new)
-            project.segments.append(new)
+            page.text, page.end = head, head_end
+            pages = list(project.pages)
+            pages.insert(pages.index(page) + 1, new)
+            project.pages.append(new)
             self._renumber(pages)
             self._touch(project)
             return self._project_view(session, project.id)
 
     # ------------------------------------------------------------------ pictures
 
-    def add_illustration(
+    def add_picture(
         self,
-        segment_id: int,
+        page_id: int,
         png_bytes: bytes,
         settings: dict[str, Any],
         origin: str = "generated",
         select: bool = True,
-    ) -> IllustrationView:
+    ) -> PictureView:
         """Keep a new picture version for a page (PNG, JPEG or WebP bytes, checked with Pillow).
 
         Called by background jobs while the user edits, so it takes no expected_version and leaves
         the project's version alone (it bumps ``updated``). The first picture of a page is always
         selected; later ones only when ``select`` is true.
         """
-        origin = v.origin(origin)
-        settings = v.settings(settings)
-        select = v.flag(select, "Whether to select the picture")
+        origin = validate.origin(origin)
+        settings = validate.settings(settings)
+        select = validate.flag(select, "Whether to select the picture")
         image = check_image(png_bytes)
         self.images.write(image)
         try:
             with self._write("the picture was not saved") as session:
-                segment = self._segment(session, segment_id)
+                page = self._page(session, page_id)
                 self._ensure_files([image])
                 last_version, selected_count = session.execute(
                     sa.select(
-                        func.max(Illustration.version),
-                        func.count(Illustration.id).filter(Illustration.selected.is_(True)),
-                    ).where(Illustration.segment_id == segment.id)
+                        func.max(Picture.version),
+                        func.count(Picture.id).filter(Picture.selected.is_(True)),
+                    ).where(Picture.page_id == page.id)
                 ).one()
                 if (
-                    session.scalar(sa.select(func.count(Illustration.id)).where(Illustration.segment_id == segment.id))
-                    or 0
-                ) >= v.MAX_ILLUSTRATIONS_PER_SEGMENT:
+                    session.scalar(sa.select(func.count(Picture.id)).where(Picture.page_id == page.id)) or 0
+                ) >= validate.MAX_PICTURES_PER_PAGE:
                     raise InvalidInput(
-                        f"This page already keeps {v.MAX_ILLUSTRATIONS_PER_SEGMENT:,} pictures; delete some first."
+                        f"This page already keeps {validate.MAX_PICTURES_PER_PAGE:,} pictures; delete some first."
                     )
                 make_selected = select or not selected_count
                 if make_selected and selected_count:
                     session.execute(
-                        update(Illustration)
-                        .where(Illustration.segment_id == segment.id, Illustration.selected.is_(True))
+                        update(Picture)
+                        .where(Picture.page_id == page.id, Picture.selected.is_(True))
                         .values(selected=False)
                         .execution_options(synchronize_session=False)
                     )
-                ill = Illustration(
-                    segment_id=segment.id,
+                picture = Picture(
+                    page_id=page.id,
                     version=(last_version or 0) + 1,
                     image_sha256=image.sha256,
                     image_ext=image.ext,
@@ -944,64 +945,47 @@ class Library:
                     created=utcnow(),
                     selected=make_selected,
                 )
-                session.add(ill)
-                self._touch(segment.project, bump=False)
+                session.add(picture)
+                self._touch(page.project, bump=False)
                 session.flush()
-                return self._illustration_view(ill)
+                return self._picture_view(picture)
         except NotFound:
             self._collect_garbage({image.sha256})
             raise NotFound(
                 "The page this picture was made for no longer exists, so the picture was not kept."
             ) from None
 
-    def _select(self, session: Session, ill: Illustration) -> None:
+    def _select(self, session: Session, picture: Picture) -> None:
         session.execute(
-            update(Illustration)
-            .where(
-                Illustration.segment_id == ill.segment_id, Illustration.selected.is_(True), Illustration.id != ill.id
-            )
+            update(Picture)
+            .where(Picture.page_id == picture.page_id, Picture.selected.is_(True), Picture.id != picture.id)
             .values(selected=False)
             .execution_options(synchronize_session=False)
         )
         session.flush()
-        ill.selected = True
+        picture.selected = True
 
-    def select_illustration(self, illustration_id: int, expected_version: int | None = None) -> IllustrationView:
+    def select_picture(self, picture_id: int, expected_version: int | None = None) -> PictureView:
         """Make this version the page's picture (the others are kept)."""
         with self._write() as session:
-            ill = self._illustration(session, illustration_id)
-            project = self._owner(session, ill.segment.project_id, expected_version)
-            self._select(session, ill)
+            picture = self._picture(session, picture_id)
+            project = self._owner(session, picture.page.project_id, expected_version)
+            self._select(session, picture)
             self._touch(project, bump=expected_version is not None)
             session.flush()
-            return self._illustration_view(ill)
+            return self._picture_view(picture)
 
-    def revert_segment(
-        self, segment_id: int, illustration_id: int, expected_version: int | None = None
-    ) -> IllustrationView:
-        """Go back to an older picture version of a page (the same as selecting it)."""
-        with self._write() as session:
-            segment = self._segment(session, segment_id)
-            ill = self._illustration(session, illustration_id)
-            if ill.segment_id != segment.id:
-                raise InvalidInput("That picture belongs to another page.")
-            project = self._owner(session, segment.project_id, expected_version)
-            self._select(session, ill)
-            self._touch(project, bump=expected_version is not None)
-            session.flush()
-            return self._illustration_view(ill)
-
-    def delete_illustration(self, illustration_id: int, expected_version: int | None = None) -> None:
+    def delete_picture(self, picture_id: int, expected_version: int | None = None) -> None:
         """Delete one picture version; if it was the chosen one, the newest remaining version is chosen."""
         with self._write("the picture was not deleted") as session:
-            ill = self._illustration(session, illustration_id)
-            segment = ill.segment
-            project = self._owner(session, segment.project_id, expected_version)
-            sha, was_selected = ill.image_sha256, ill.selected
-            segment.illustrations.remove(ill)
+            picture = self._picture(session, picture_id)
+            page = picture.page
+            project = self._owner(session, page.project_id, expected_version)
+            sha, was_selected = picture.image_sha256, picture.selected
+            page.pictures.remove(picture)
             session.flush()
-            if was_selected and segment.illustrations:
-                newest = max(segment.illustrations, key=lambda i: i.version)
+            if was_selected and page.pictures:
+                newest = max(page.pictures, key=lambda i: i.version)
                 newest.selected = True
             self._touch(project, bump=expected_version is not None)
         self._collect_garbage({sha})
@@ -1019,9 +1003,9 @@ class Library:
         """Replace the project's source pictures (images-to-story flow), in order, with their captions."""
         if not isinstance(images, (list, tuple)):
             raise InvalidInput("The pictures must be given as a list.")
-        if len(images) > v.MAX_SOURCE_IMAGES:
+        if len(images) > validate.MAX_SOURCE_IMAGES:
             raise InvalidInput(
-                f"That is {len(images):,} pictures; the most a project keeps is {v.MAX_SOURCE_IMAGES:,}."
+                f"That is {len(images):,} pictures; the most a project keeps is {validate.MAX_SOURCE_IMAGES:,}."
             )
         checked: list[tuple[CheckedImage, str]] = []
         for n, item in enumerate(images, start=1):
@@ -1031,7 +1015,9 @@ class Library:
             checked.append(
                 (
                     check_image(data, f"Picture {n}"),
-                    v.text(caption if caption is not None else "", f"Picture {n}'s caption", v.MAX_CAPTION),
+                    validate.text(
+                        caption if caption is not None else "", f"Picture {n}'s caption", validate.MAX_CAPTION
+                    ),
                 )
             )
         self.images.write_all(image for image, _ in checked)
@@ -1051,7 +1037,7 @@ class Library:
         return view
 
     def update_source_caption(self, source_image_id: int, caption: str, expected_version: int) -> ProjectView:
-        caption = v.text(caption, "The caption", v.MAX_CAPTION)
+        caption = validate.text(caption, "The caption", validate.MAX_CAPTION)
         if isinstance(source_image_id, bool) or not isinstance(source_image_id, int):
             raise InvalidInput("A source picture is named by its whole-number id.")
         with self._write() as session:
@@ -1069,9 +1055,9 @@ class Library:
         """Replace the project's characters with (name, description) pairs, in order."""
         if not isinstance(characters, (list, tuple)):
             raise InvalidInput("The characters must be given as a list.")
-        if len(characters) > v.MAX_CHARACTERS:
+        if len(characters) > validate.MAX_CHARACTERS:
             raise InvalidInput(
-                f"That is {len(characters):,} characters; the most a project keeps is {v.MAX_CHARACTERS:,}."
+                f"That is {len(characters):,} characters; the most a project keeps is {validate.MAX_CHARACTERS:,}."
             )
         rows: list[tuple[str, str]] = []
         for n, item in enumerate(characters, start=1):
@@ -1080,11 +1066,11 @@ class Library:
             name, description = item
             rows.append(
                 (
-                    v.text(name, f"Character {n}'s name", v.MAX_NAME, required=True).strip(),
-                    v.text(
+                    validate.text(name, f"Character {n}'s name", validate.MAX_NAME, required=True).strip(),
+                    validate.text(
                         description if description is not None else "",
                         f"Character {n}'s description",
-                        v.MAX_DESCRIPTION,
+                        validate.MAX_DESCRIPTION,
                     ),
                 )
             )
@@ -1134,28 +1120,28 @@ class Library:
                 **({"dedication": view.dedication} if view.dedication else {}),
                 **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
             },
-            "segments": [
+            "segments": [  # bundle keys keep their first names (docs/formats.md)
                 {
-                    "text": seg.text,
-                    "start": seg.start,
-                    "end": seg.end,
-                    "prompt_override": seg.prompt_override,
-                    "negative_prompt": seg.negative_prompt,
-                    "seed": seg.seed,
-                    "locked": seg.locked,
+                    "text": page.text,
+                    "start": page.start,
+                    "end": page.end,
+                    "prompt_override": page.prompt_override,
+                    "negative_prompt": page.negative_prompt,
+                    "seed": page.seed,
+                    "locked": page.locked,
                     "illustrations": [
                         {
-                            "version": ill.version,
-                            "image": member(ill.image_path),
-                            "settings": ill.settings,
-                            "origin": ill.origin,
-                            "created": ill.created.isoformat(),
-                            "selected": ill.selected,
+                            "version": picture.version,
+                            "image": member(picture.image_path),
+                            "settings": picture.settings,
+                            "origin": picture.origin,
+                            "created": picture.created.isoformat(),
+                            "selected": picture.selected,
                         }
-                        for ill in seg.illustrations
+                        for picture in page.pictures
                     ],
                 }
-                for seg in view.segments
+                for page in view.pages
             ],
             "characters": [{"name": c.name, "description": c.description} for c in view.characters],
             "source_images": [{"image": member(s.image_path), "caption": s.caption} for s in view.source_images],
@@ -1192,8 +1178,8 @@ class Library:
                 story_settings=imported.story_settings,
             )
             session.add(project)
-            for position, item in enumerate(imported.segments):
-                seg = Segment(
+            for position, item in enumerate(imported.pages):
+                page = Page(
                     position=position,
                     text=item.text,
                     start=item.start,
@@ -1203,19 +1189,21 @@ class Library:
                     seed=item.seed,
                     locked=item.locked,
                 )
-                project.segments.append(seg)
-                ills = sorted(item.illustrations, key=lambda ill: ill.version)
-                chosen = next((ill for ill in reversed(ills) if ill.selected), ills[-1] if ills else None)
-                for ill in ills:
-                    seg.illustrations.append(
-                        Illustration(
-                            version=ill.version,
-                            image_sha256=ill.image.sha256,
-                            image_ext=ill.image.ext,
-                            settings=ill.settings,
-                            origin=ill.origin,
-                            created=ill.created,
-                            selected=ill is chosen,
+                project.pages.append(page)
+                pictures = sorted(item.pictures, key=lambda picture: picture.version)
+                chosen = next(
+                    (picture for picture in reversed(pictures) if picture.selected), pictures[-1] if pictures else None
+                )
+                for picture in pictures:
+                    page.pictures.append(
+                        Picture(
+                            version=picture.version,
+                            image_sha256=picture.image.sha256,
+                            image_ext=picture.image.ext,
+                            settings=picture.settings,
+                            origin=picture.origin,
+                            created=picture.created,
+                            selected=picture is chosen,
                         )
                     )
             for position, (name, description) in enumerate(imported.characters):
@@ -1233,9 +1221,7 @@ class Library:
         """SQLite's integrity check and the rows whose image file is missing or damaged."""
         with self._read() as session:
             check = [row[0] for row in session.connection().exec_driver_sql("PRAGMA integrity_check").all()]
-            refs = list(
-                session.execute(select(Illustration.id, Illustration.image_sha256, Illustration.image_ext)).all()
-            )
+            refs = list(session.execute(select(Picture.id, Picture.image_sha256, Picture.image_ext)).all())
             refs += session.execute(select(SourceImage.id, SourceImage.image_sha256, SourceImage.image_ext)).all()
         bad = []
         for row_id, sha, ext in refs:

@@ -6,7 +6,7 @@ library. Nothing waits on a page, so a rerun, a click elsewhere, a refresh or a 
 picture: pages find a project's running job again through its ``project_id`` meta and re-read the
 project from storage to see what has arrived.
 
-Seeds are stored on the page (``update_segment(seed=...)``) before its job is submitted, and each
+Seeds are stored on the page (``update_page(seed=...)``) before its job is submitted, and each
 picture's settings carry the seed it was drawn with, so every page of a book can be drawn again.
 
 The engine's heavy modules (torch, diffusers) are imported inside the functions that need them.
@@ -27,12 +27,12 @@ from engine.imageio import MAX_UPLOAD_BYTES
 from engine.jobs import JobInfo, get_worker
 from storage import (
     ConflictError,
-    IllustrationView,
     Library,
     NotFound,
+    PageInput,
+    PageView,
+    PictureView,
     ProjectView,
-    SegmentInput,
-    SegmentView,
     StorageError,
 )
 from storage.bundle import MAX_BUNDLE_BYTES
@@ -153,13 +153,13 @@ def plan_pages(text: str, *, sentences: int | None = 2, words: int | None = None
 
     if not isinstance(text, str) or not text.strip():
         raise InputError("The story is empty: write or paste your story first, then split it into pages.")
-    segments = segment_story(text, sentences_per_segment=None if words else sentences, words_per_segment=words)
+    page_texts = segment_story(text, sentences_per_segment=None if words else sentences, words_per_segment=words)
     title, body_start = split_title(text)
     if title is not None:
-        segments = [s for s in segments if s.start >= body_start]
-        if not segments:
+        page_texts = [s for s in page_texts if s.start >= body_start]
+        if not page_texts:
             raise InputError("The story has a title but no text after it: add the story itself.")
-    return title, segments
+    return title, page_texts
 
 
 def split_story(
@@ -177,13 +177,13 @@ def split_story(
             "Pictures are being drawn for this story: stop them, or wait for them, before "
             "splitting it into pages again."
         )
-    title, segments = plan_pages(text, sentences=sentences, words=words)
-    inputs = [SegmentInput(text=s.text, start=s.start, end=s.end) for s in segments]
+    title, page_texts = plan_pages(text, sentences=sentences, words=words)
+    inputs = [PageInput(text=s.text, start=s.start, end=s.end) for s in page_texts]
     project = lib.save_story(project_id, expected_version, text, inputs)
     if title and project.title.strip() in ("", DEFAULT_TITLE):
         project = lib.update_project(project.id, project.version, title=title[:200])
-    kept = sum(1 for seg in project.segments if seg.illustrations)
-    return SplitOutcome(project=project, title=title, pages=len(project.segments), kept_pictures=kept)
+    kept = sum(1 for page in project.pages if page.pictures)
+    return SplitOutcome(project=project, title=title, pages=len(project.pages), kept_pictures=kept)
 
 
 def save_draft(lib: Library, project_id: int, expected_version: int, text: str) -> ProjectView:
@@ -198,7 +198,7 @@ def save_draft(lib: Library, project_id: int, expected_version: int, text: str) 
     return lib.update_project(project_id, expected_version, story_text=text)
 
 
-def _pages_of(lib: Library, project_id: int, segment_id: int) -> tuple[ProjectView, list[SegmentView], int]:
+def _pages_of(lib: Library, project_id: int, page_id: int) -> tuple[ProjectView, list[PageView], int]:
     """The project, its pages and the index of one of them, for moving or deleting a page."""
     project = lib.get_project(project_id)
     if told_from_pictures(project):
@@ -206,41 +206,41 @@ def _pages_of(lib: Library, project_id: int, segment_id: int) -> tuple[ProjectVi
             "A story told from pictures follows their order, one page a picture: start it again "
             "on the From images page with the pictures you want, in the order you want."
         )
-    pages = list(project.segments)
-    i = next((k for k, seg in enumerate(pages) if seg.id == segment_id), None)
+    pages = list(project.pages)
+    i = next((k for k, page in enumerate(pages) if page.id == page_id), None)
     if i is None:
         raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
     return project, pages, i
 
 
-def _save_pages(lib: Library, project: ProjectView, expected_version: int, order: list[SegmentView]) -> ProjectView:
+def _save_pages(lib: Library, project: ProjectView, expected_version: int, order: list[PageView]) -> ProjectView:
     """Save `order` (some of the project's pages, in a new order) as the story.
 
     Each page's passage of the story text goes with it; the text between pages (blank lines, a title)
     stays where it was. Pages whose offsets no longer line up with the text are joined by blank lines.
     """
-    pages, text = list(project.segments), project.story_text
+    pages, text = list(project.pages), project.story_text
     if all(0 <= a.start <= a.end <= b.start for a, b in itertools.pairwise(pages)) and pages[-1].end <= len(text):
         head, tail = text[: pages[0].start], text[pages[-1].end :]
-        body = {seg.id: text[seg.start : seg.end] for seg in pages}
+        body = {page.id: text[page.start : page.end] for page in pages}
         gaps = [text[a.end : b.start] for a, b in itertools.pairwise(pages)]
     else:
-        head, tail, body, gaps = "", "", {seg.id: seg.text for seg in pages}, ["\n\n"] * (len(pages) - 1)
+        head, tail, body, gaps = "", "", {page.id: page.text for page in pages}, ["\n\n"] * (len(pages) - 1)
     pieces, inputs, at = [head], [], len(head)
-    for slot, seg in enumerate(order):
+    for slot, page in enumerate(order):
         if slot:
             pieces.append(gaps[slot - 1])
             at += len(gaps[slot - 1])
-        pieces.append(body[seg.id])
-        inputs.append(SegmentInput(seg.text, at, at + len(body[seg.id])))
-        at += len(body[seg.id])
+        pieces.append(body[page.id])
+        inputs.append(PageInput(page.text, at, at + len(body[page.id])))
+        at += len(body[page.id])
     return lib.save_story(project.id, expected_version, "".join(pieces + [tail]), inputs)
 
 
-def move_page(lib: Library, project_id: int, segment_id: int, expected_version: int, step: int) -> ProjectView:
+def move_page(lib: Library, project_id: int, page_id: int, expected_version: int, step: int) -> ProjectView:
     """Swap a page with the one before (step -1) or after (step +1); its pictures, seed and prompts go with it,
     and the two pages' passages trade places in the story text. A story told from pictures keeps their order."""
-    project, pages, i = _pages_of(lib, project_id, segment_id)
+    project, pages, i = _pages_of(lib, project_id, page_id)
     j = i + step
     if step not in (-1, 1) or not 0 <= j < len(pages):
         raise InputError(f"Page {i + 1} is already the {'first' if step < 0 else 'last'} page.")
@@ -248,9 +248,9 @@ def move_page(lib: Library, project_id: int, segment_id: int, expected_version: 
     return _save_pages(lib, project, expected_version, pages)
 
 
-def delete_page(lib: Library, project_id: int, segment_id: int, expected_version: int) -> ProjectView:
+def delete_page(lib: Library, project_id: int, page_id: int, expected_version: int) -> ProjectView:
     """Take a page out of the story, with its pictures; its passage leaves the story text too."""
-    project, pages, i = _pages_of(lib, project_id, segment_id)
+    project, pages, i = _pages_of(lib, project_id, page_id)
     if len(pages) == 1:
         raise InputError(
             "This is the story's only page: change the story text instead, or delete the story in the library."
@@ -315,8 +315,8 @@ def open_sample(lib: Library) -> ProjectView:
 class JobStart:
     job_id: str | None  # None: nothing needed drawing
     project: ProjectView  # the project as it is after the seeds were stored
-    drawing: tuple[int, ...]  # segment ids in the job, in page order
-    kept: tuple[int, ...] = ()  # segment ids left alone because they already have a picture
+    drawing: tuple[int, ...]  # page ids in the job, in page order
+    kept: tuple[int, ...] = ()  # page ids left alone because they already have a picture
 
 
 def illustrate_all(
@@ -330,10 +330,10 @@ def illustrate_all(
     project = lib.get_project(project_id)
     if project.version != expected_version:
         raise ConflictError()
-    if not project.segments:
+    if not project.pages:
         raise InputError("There are no pages yet: write the story and press 'Split into pages' first.")
-    todo = list(project.segments) if redo else [s for s in project.segments if not s.illustrations]
-    kept = tuple(s.id for s in project.segments if s not in todo)
+    todo = list(project.pages) if redo else [s for s in project.pages if not s.pictures]
+    kept = tuple(s.id for s in project.pages if s not in todo)
     if not todo:
         return JobStart(None, project, (), kept)
     if active_jobs(project_id):
@@ -342,33 +342,33 @@ def illustrate_all(
     ensure_illustrator(profile)
     project = _store_seeds(lib, project, todo, fresh=redo)
     ids = {s.id for s in todo}
-    pages = [s for s in project.segments if s.id in ids]
+    pages = [s for s in project.pages if s.id in ids]
     label = f"{len(pages)} picture{'s' if len(pages) != 1 else ''} for “{project.title}”"
     return JobStart(_submit(lib, project, pages, profile, label), project, tuple(s.id for s in pages), kept)
 
 
 def regenerate(
-    lib: Library, project_id: int, segment_id: int, expected_version: int, *, new_seed: bool = True, profile=None
+    lib: Library, project_id: int, page_id: int, expected_version: int, *, new_seed: bool = True, profile=None
 ) -> JobStart:
     """Draw one page again: with a new seed, or with its stored seed (and its edited prompt)."""
     project = lib.get_project(project_id)
     if project.version != expected_version:
         raise ConflictError()
-    segment = _segment(project, segment_id)
-    if new_seed and segment.locked:
+    page = _page(project, page_id)
+    if new_seed and page.locked:
         raise InputError("This page's seed is locked: unlock it to draw with a new seed, or redraw with the same seed.")
     profile = profile or project_profile(project).profile
     ensure_illustrator(profile)
-    if new_seed or segment.seed is None:
+    if new_seed or page.seed is None:
         from core.seeds import new_seed as make_seed
 
-        project = lib.update_segment(segment.id, project.version, seed=make_seed())
-        segment = _segment(project, segment_id)
-    label = f"Page {segment.position + 1} of “{project.title}”"
-    return JobStart(_submit(lib, project, [segment], profile, label), project, (segment.id,))
+        project = lib.update_page(page.id, project.version, seed=make_seed())
+        page = _page(project, page_id)
+    label = f"Page {page.position + 1} of “{project.title}”"
+    return JobStart(_submit(lib, project, [page], profile, label), project, (page.id,))
 
 
-def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -> tuple[IllustrationView, list[str]]:
+def upload_picture(lib: Library, page_id: int, data: bytes, name: str = "") -> tuple[PictureView, list[str]]:
     """Use the user's own picture for a page (read by the hardened loader); returns the notes on it."""
     from engine.imageio import load_image, to_png_bytes
 
@@ -381,7 +381,7 @@ def upload_picture(lib: Library, segment_id: int, data: bytes, name: str = "") -
         "height": loaded.image.height,
         "notes": list(loaded.notes),
     }
-    view = lib.add_illustration(segment_id, to_png_bytes(loaded.image), settings, origin="uploaded", select=True)
+    view = lib.add_picture(page_id, to_png_bytes(loaded.image), settings, origin="uploaded", select=True)
     return view, list(loaded.notes)
 
 
@@ -452,11 +452,11 @@ def active_jobs(project_id: int | None = None) -> list[JobInfo]:
     return get_worker().jobs(kind=KIND_ILLUSTRATE, active_only=True, **meta)
 
 
-def drawing_segment_ids(project_id: int) -> set[int]:
+def drawing_page_ids(project_id: int) -> set[int]:
     """Pages waiting for, or getting, a picture from a job that has not finished."""
     ids: set[int] = set()
     for job in active_jobs(project_id):
-        ids.update(job.meta.get("segment_ids", ()))
+        ids.update(job.meta.get("page_ids", ()))
     return ids
 
 
@@ -465,27 +465,27 @@ def cancel_jobs(project_id: int) -> int:
     return sum(1 for job in active_jobs(project_id) if worker.cancel(job.id))
 
 
-def _segment(project: ProjectView, segment_id: int) -> SegmentView:
-    for seg in project.segments:
-        if seg.id == segment_id:
-            return seg
+def _page(project: ProjectView, page_id: int) -> PageView:
+    for page in project.pages:
+        if page.id == page_id:
+            return page
     raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
 
 
-def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[SegmentView], *, fresh: bool) -> ProjectView:
+def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[PageView], *, fresh: bool) -> ProjectView:
     from core.seeds import new_seed, page_seed
 
     base = new_seed()
-    for seg in pages:
-        if seg.seed is None or (fresh and not seg.locked):
-            project = lib.update_segment(seg.id, project.version, seed=page_seed(base, seg.position))
+    for page in pages:
+        if page.seed is None or (fresh and not page.locked):
+            project = lib.update_page(page.id, project.version, seed=page_seed(base, page.position))
     return project
 
 
-def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], profile, label: str) -> str:
+def _submit(lib: Library, project: ProjectView, pages: Sequence[PageView], profile, label: str) -> str:
     # engine.illustrate imports torch and diffusers (seconds, the first time): that happens on the worker,
     # so the page shows the job at once instead of freezing after the click.
-    pages_to_draw = [(seg.id, seg.text, int(seg.seed), seg.prompt_override, seg.negative_prompt) for seg in pages]
+    pages_to_draw = [(page.id, page.text, int(page.seed), page.prompt_override, page.negative_prompt) for page in pages]
     style = project.style
     characters = tuple((c.name, c.description) for c in project.characters)
     setting = project.setting
@@ -532,7 +532,7 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
 
         settings = {**result.settings, "style": style, "profile": profile.name}
         try:
-            lib.add_illustration(result.key, to_png_bytes(result.image), settings, origin="generated", select=True)
+            lib.add_picture(result.key, to_png_bytes(result.image), settings, origin="generated", select=True)
         except NotFound:
             # The page was merged, re-split or deleted while its picture was being drawn: nothing to keep.
             log.info("picture for page %s dropped: the page no longer exists", result.key)
@@ -543,7 +543,7 @@ def _submit(lib: Library, project: ProjectView, pages: Sequence[SegmentView], pr
         label=label,
         total=count,
         on_result=save,
-        meta={"project_id": project.id, "segment_ids": tuple(s.id for s in pages)},
+        meta={"project_id": project.id, "page_ids": tuple(s.id for s in pages)},
     )
 
 
@@ -681,10 +681,10 @@ def start_story_from_images(
     project = create_project(lib, title=title, profile=profile.name)
     try:
         project = lib.set_source_images(project.id, project.version, [(png, "") for png, _ in usable])
-        pages = [SegmentInput(text=PLACEHOLDER_PASSAGE.format(n=n), start=0, end=0) for n in range(1, len(usable) + 1)]
+        pages = [PageInput(text=PLACEHOLDER_PASSAGE.format(n=n), start=0, end=0) for n in range(1, len(usable) + 1)]
         project = lib.save_story(project.id, project.version, "", pages)
-        for seg, (png, settings) in zip(project.segments, usable):
-            lib.add_illustration(seg.id, png, settings, origin="uploaded", select=True)
+        for page, (png, settings) in zip(project.pages, usable):
+            lib.add_picture(page.id, png, settings, origin="uploaded", select=True)
         request = {
             "hints": hints,
             "tone": tone,
@@ -729,9 +729,9 @@ def write_story_again(
     settings = project.story_settings or {}
     if settings.get("source") != STORY_SOURCE or not project.source_images:
         raise InputError("This story was not told from pictures, so there is nothing to write it from.")
-    if len(project.segments) != len(project.source_images):
+    if len(project.pages) != len(project.source_images):
         raise InputError(
-            f"The story now has {plural_pages(len(project.segments))} for "
+            f"The story now has {plural_pages(len(project.pages))} for "
             f"{len(project.source_images)} pictures (pages were split or merged), so it cannot be "
             "written again picture by picture."
         )
@@ -745,21 +745,21 @@ def write_story_again(
         request = {**(settings.get("request") or {}), "seed": make_seed()}
         project = lib.update_project(project.id, project.version, story_settings={**settings, "request": request})
     job_id = _submit_story(lib, project, profile)
-    return JobStart(job_id, project, tuple(s.id for s in project.segments))
+    return JobStart(job_id, project, tuple(s.id for s in project.pages))
 
 
-def retell_passage(lib: Library, project_id: int, segment_id: int, expected_version: int, *, profile=None) -> JobStart:
+def retell_passage(lib: Library, project_id: int, page_id: int, expected_version: int, *, profile=None) -> JobStart:
     """Write one passage again (Storyteller.retell on the stored story); the other passages stay as they are."""
     project = lib.get_project(project_id)
     if project.version != expected_version:
         raise ConflictError()
-    segment = _segment(project, segment_id)
+    page = _page(project, page_id)
     story = stored_story(project)
     if active_story_jobs(project_id):
         raise InputError("The story is being written right now: wait for it to finish, then write this passage again.")
     profile = profile or project_profile(project).profile
     ensure_models(profile, ("storyteller",))
-    index, pid = segment.position, project.id
+    index, pid = page.position, project.id
 
     def run(ctx) -> None:
         from engine.storyteller import Storyteller
@@ -770,9 +770,9 @@ def retell_passage(lib: Library, project_id: int, segment_id: int, expected_vers
 
     def save(told) -> None:
         try:
-            lib.save_job_output(pid, passages={segment_id: told.passages[index]})
+            lib.save_job_output(pid, passages={page_id: told.passages[index]})
         except NotFound:
-            log.info("passage for page %s dropped: the page no longer exists", segment_id)
+            log.info("passage for page %s dropped: the page no longer exists", page_id)
             return
         _job_write(
             lib,
@@ -788,23 +788,23 @@ def retell_passage(lib: Library, project_id: int, segment_id: int, expected_vers
         label=f"Words for picture {index + 1} of “{project.title}”",
         total=1,
         on_result=save,
-        meta={"project_id": pid, "segment_ids": (segment_id,), "action": "retell", "results_before_passages": 0},
+        meta={"project_id": pid, "page_ids": (page_id,), "action": "retell", "results_before_passages": 0},
     )
-    return JobStart(job_id, project, (segment_id,))
+    return JobStart(job_id, project, (page_id,))
 
 
-def edit_passage(lib: Library, project_id: int, segment_id: int, expected_version: int, text: str) -> ProjectView:
+def edit_passage(lib: Library, project_id: int, page_id: int, expected_version: int, text: str) -> ProjectView:
     """Save a passage typed by hand (the story's full text follows, so the storyboard shows the same words)."""
     project = lib.get_project(project_id)
-    segment = _segment(project, segment_id)
+    page = _page(project, page_id)
     text = (text or "").strip()
     if not text:
         raise InputError("A passage cannot be empty: write a few words, or write it again with the storyteller.")
-    if any(segment_id in job.meta.get("segment_ids", ()) for job in active_story_jobs(project_id)):
+    if any(page_id in job.meta.get("page_ids", ()) for job in active_story_jobs(project_id)):
         raise InputError("These words are being written again right now: wait for them, then edit.")
-    if text == segment.text and project.version == expected_version:
+    if text == page.text and project.version == expected_version:
         return project
-    project = lib.update_segment(segment_id, expected_version, text=text)
+    project = lib.update_page(page_id, expected_version, text=text)
     return _resync_story_text(lib, project)
 
 
@@ -819,15 +819,15 @@ def stored_story(project: ProjectView):
             "This story has not been written from pictures yet, so a passage cannot be written "
             "again: write the story first, or edit the passage by hand."
         )
-    if len(told.get("captions") or []) != len(project.segments):
+    if len(told.get("captions") or []) != len(project.pages):
         raise InputError(
-            f"The story now has {plural_pages(len(project.segments))} for "
+            f"The story now has {plural_pages(len(project.pages))} for "
             f"{len(told.get('captions') or [])} pictures (pages were split or merged), so a passage "
             "cannot be written again: edit it by hand instead."
         )
     return Story(
         title=project.title,
-        passages=[s.text for s in project.segments],
+        passages=[s.text for s in project.pages],
         seed=int(settings.get("seed", told.get("seed", 0))),
         settings=told,
     )
@@ -838,11 +838,11 @@ def story_report(project: ProjectView) -> tuple[dict, list[dict | None]]:
     from engine.metrics import story_metrics
 
     captions = [src.caption for src in project.source_images]
-    whole = story_metrics(captions, "\n\n".join(s.text for s in project.segments))
+    whole = story_metrics(captions, "\n\n".join(s.text for s in project.pages))
     each: list[dict | None] = []
-    for seg in project.segments:
-        caption = captions[seg.position] if seg.position < len(captions) else None
-        each.append(story_metrics([caption], seg.text) if caption else None)
+    for page in project.pages:
+        caption = captions[page.position] if page.position < len(captions) else None
+        each.append(story_metrics([caption], page.text) if caption else None)
     return whole, each
 
 
@@ -856,19 +856,19 @@ def active_story_jobs(project_id: int | None = None) -> list[JobInfo]:
     return get_worker().jobs(kind=KIND_STORY, active_only=True, **meta)
 
 
-def story_segment_ids(project_id: int) -> set[int]:
+def story_page_ids(project_id: int) -> set[int]:
     """Pages whose words a story job that has not finished is writing or has just written."""
     ids: set[int] = set()
     for job in active_story_jobs(project_id):
-        ids.update(job.meta.get("segment_ids", ()))
+        ids.update(job.meta.get("page_ids", ()))
     return ids
 
 
-def writing_segment_ids(project_id: int) -> set[int]:
+def writing_page_ids(project_id: int) -> set[int]:
     """Pages still waiting for their words from a running story job (passages already saved are left out)."""
     ids: set[int] = set()
     for job in active_story_jobs(project_id):
-        pages = tuple(job.meta.get("segment_ids", ()))
+        pages = tuple(job.meta.get("page_ids", ()))
         # `results` counts saves that finished: the captions first (when read by the job), then one per passage.
         saved = max(0, job.results - int(job.meta.get("results_before_passages", 0)))
         ids.update(pages[saved:])
@@ -915,14 +915,14 @@ def _job_write(lib: Library, project_id: int, write) -> ProjectView:
 def _resync_story_text(lib: Library, project: ProjectView) -> ProjectView:
     """Make the story's full text the passages joined by blank lines (pages keep their rows and pictures)."""
     story_text, pages = "", []
-    for seg in project.segments:
+    for page in project.pages:
         if story_text:
             story_text += "\n\n"
         start = len(story_text)
-        story_text += seg.text
-        pages.append(SegmentInput(text=seg.text, start=start, end=len(story_text)))
+        story_text += page.text
+        pages.append(PageInput(text=page.text, start=start, end=len(story_text)))
     if story_text == project.story_text and all(
-        (p.start, p.end) == (s.start, s.end) for p, s in zip(pages, project.segments)
+        (p.start, p.end) == (s.start, s.end) for p, s in zip(pages, project.pages)
     ):
         return project
     return lib.save_story(project.id, project.version, story_text, pages)
@@ -934,7 +934,7 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
     sources = [(src.id, src.image_path) for src in project.source_images]
     known = [src.caption for src in project.source_images]
     captions_known = bool(known) and all(c.strip() for c in known)
-    segment_ids = tuple(seg.id for seg in project.segments)
+    page_ids = tuple(page.id for page in project.pages)
     count, pid = len(sources), project.id
 
     def run(ctx) -> None:
@@ -983,11 +983,11 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
             return
         if kind == "passage":
             index, passage = value
-            if index < len(segment_ids):
+            if index < len(page_ids):
                 try:
-                    lib.save_job_output(pid, passages={segment_ids[index]: passage})
+                    lib.save_job_output(pid, passages={page_ids[index]: passage})
                 except NotFound:
-                    log.info("passage for page %s dropped: the page no longer exists", segment_ids[index])
+                    log.info("passage for page %s dropped: the page no longer exists", page_ids[index])
             return
 
         def finish(p: ProjectView) -> ProjectView:
@@ -1009,7 +1009,7 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
         on_result=save,
         meta={
             "project_id": pid,
-            "segment_ids": segment_ids,
+            "page_ids": page_ids,
             "action": "tell",
             "results_before_passages": 0 if captions_known else 1,
         },

@@ -19,8 +19,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, Stop
 
 from core.errors import UserError
 from storage import ConflictError, Library, NotFound, ProjectView, StorageError
-from studio import actions
-from studio import state as S
+from studio import actions, state
 
 # ----------------------------------------------------------------------- shared, thread-safe resources
 
@@ -55,9 +54,9 @@ def worker():
 
 class _Books:
     def __init__(self) -> None:
-        self.versions: dict = st.session_state.setdefault(S.BASE_VERSION, {})
-        self.flash: list = st.session_state.setdefault(S.FLASH, [])
-        self.recent: dict = st.session_state.setdefault(S.RECENT_ACTIONS, {})
+        self.versions: dict = st.session_state.setdefault(state.BASE_VERSION, {})
+        self.flash: list = st.session_state.setdefault(state.FLASH, [])
+        self.recent: dict = st.session_state.setdefault(state.RECENT_ACTIONS, {})
         self.action: str | None = None
 
 
@@ -72,7 +71,7 @@ def first_click(action: str) -> bool:
     Use as ``if st.button(...) and ui.first_click("name"):`` with a ``ui.guard()`` block under it; the
     guard records when the action ended, even if the run is cut short after it.
     """
-    recent = st.session_state.setdefault(S.RECENT_ACTIONS, {})
+    recent = st.session_state.setdefault(state.RECENT_ACTIONS, {})
     last = recent.get(action)
     if last is not None and time.monotonic() - last < DOUBLE_CLICK_S:
         return False
@@ -83,11 +82,11 @@ def first_click(action: str) -> bool:
 def flash(kind: str, message: str) -> None:
     """A message shown once, at the top of the next run (survives st.rerun and page switches)."""
     books = _books.get()
-    (books.flash if books is not None else st.session_state.setdefault(S.FLASH, [])).append((kind, message))
+    (books.flash if books is not None else st.session_state.setdefault(state.FLASH, [])).append((kind, message))
 
 
 def show_flash() -> None:
-    messages = st.session_state.setdefault(S.FLASH, [])
+    messages = st.session_state.setdefault(state.FLASH, [])
     pending = list(messages)
     messages.clear()  # the same list object stays in the session, so guard() may hold it
     # Always one container, with or without messages: elements after it keep their place in the page, so
@@ -151,41 +150,41 @@ def guard(project_id: int | None = None) -> Iterator[None]:
 
 def sync_project_from_url() -> None:
     """?project=ID wins (a refresh, a bookmark, a second tab); else the session's project goes into the URL."""
-    raw = st.query_params.get(S.QP_PROJECT)
+    raw = st.query_params.get(state.QP_PROJECT)
     pid = None
     if raw is not None and re.fullmatch(r"\d{1,12}", str(raw).strip()):
         pid = int(str(raw).strip())
     if pid is not None:
-        st.session_state[S.PROJECT_ID] = pid
-    elif st.session_state.get(S.PROJECT_ID) is not None:
-        st.query_params[S.QP_PROJECT] = str(st.session_state[S.PROJECT_ID])
+        st.session_state[state.PROJECT_ID] = pid
+    elif st.session_state.get(state.PROJECT_ID) is not None:
+        st.query_params[state.QP_PROJECT] = str(st.session_state[state.PROJECT_ID])
 
 
 def current_project_id() -> int | None:
-    return st.session_state.get(S.PROJECT_ID)
+    return st.session_state.get(state.PROJECT_ID)
 
 
 def set_current_project(project: ProjectView | None) -> None:
     if project is None:
-        st.session_state[S.PROJECT_ID] = None
-        st.query_params.pop(S.QP_PROJECT, None)
+        st.session_state[state.PROJECT_ID] = None
+        st.query_params.pop(state.QP_PROJECT, None)
         return
-    st.session_state[S.PROJECT_ID] = project.id
-    st.query_params[S.QP_PROJECT] = str(project.id)
+    st.session_state[state.PROJECT_ID] = project.id
+    st.query_params[state.QP_PROJECT] = str(project.id)
     set_base_version(project)
 
 
 def open_project(project: ProjectView) -> None:
     """Make the project the open one and go to its storyboard."""
     set_current_project(project)
-    st.switch_page(S.PAGE_STORYBOARD, query_params={S.QP_PROJECT: str(project.id)})
+    st.switch_page(state.SCREEN_STORYBOARD, query_params={state.QP_PROJECT: str(project.id)})
 
 
 def start_sample() -> None:
     project = actions.open_sample(library())
     flash(
         "success",
-        f"Here is the sample story, already split into {plural(len(project.segments), 'page')}. "
+        f"Here is the sample story, already split into {plural(len(project.pages), 'page')}. "
         "Press “Illustrate all” to draw every page, or change the story first.",
     )
     open_project(project)
@@ -221,12 +220,12 @@ def base_version(project: ProjectView) -> int:
     Jobs (pictures, a story being written) do not change a project's version, so only another
     person's edit makes it differ from the stored one.
     """
-    return st.session_state.setdefault(S.BASE_VERSION, {}).setdefault(project.id, project.version)
+    return st.session_state.setdefault(state.BASE_VERSION, {}).setdefault(project.id, project.version)
 
 
 def set_base_version(project: ProjectView) -> None:
     books = _books.get()
-    versions = books.versions if books is not None else st.session_state.setdefault(S.BASE_VERSION, {})
+    versions = books.versions if books is not None else st.session_state.setdefault(state.BASE_VERSION, {})
     versions[project.id] = project.version
 
 
@@ -245,27 +244,27 @@ def project_profile(project: ProjectView):
 
 def reload_project(project_id: int) -> None:
     """Forget what this tab typed and was based on; show what is stored now."""
-    st.session_state.setdefault(S.BASE_VERSION, {}).pop(project_id, None)
-    st.session_state[S.RELOAD_GEN] = st.session_state.get(S.RELOAD_GEN, 0) + 1
+    st.session_state.setdefault(state.BASE_VERSION, {}).pop(project_id, None)
+    st.session_state[state.RELOAD_GEN] = st.session_state.get(state.RELOAD_GEN, 0) + 1
     flash("info", "Reloaded: you are looking at the latest saved version.")
 
 
 def reload_gen() -> int:
-    return st.session_state.get(S.RELOAD_GEN, 0)
+    return st.session_state.get(state.RELOAD_GEN, 0)
 
 
 def init_widget(key: str, value) -> str:
     """Give a keyed widget its first value from storage (never through value=, so typing is not lost)."""
     if key not in st.session_state:
         st.session_state[key] = value
-        st.session_state.setdefault(S.DRAFTS, {})[key] = value
+        st.session_state.setdefault(state.DRAFTS, {})[key] = value
     return key
 
 
 def follow_stored(key: str, stored) -> str:
     """Like init_widget for an editor whose key does not change with the stored value: it shows a value
     stored elsewhere (another tab) when nothing is typed in it, and keeps what is typed otherwise."""
-    drafts: dict = st.session_state.setdefault(S.DRAFTS, {})
+    drafts: dict = st.session_state.setdefault(state.DRAFTS, {})
     if key not in st.session_state:
         st.session_state[key] = drafts[key] = stored
     elif drafts.get(key) != stored and st.session_state[key] == drafts.get(key):
@@ -275,13 +274,13 @@ def follow_stored(key: str, stored) -> str:
 
 def kept(key: str) -> None:
     """What the editor `key` holds is saved now: it is no longer typing to keep (see typed_here)."""
-    st.session_state.setdefault(S.DRAFTS, {})[key] = st.session_state.get(key)
+    st.session_state.setdefault(state.DRAFTS, {})[key] = st.session_state.get(key)
 
 
 def typed_here() -> bool:
     """Whether an editor drawn from the stored story holds typing that is not saved. Streamlit forgets
     the state of a widget a run did not draw, so only the editors on screen last run are looked at."""
-    drafts: dict = st.session_state.setdefault(S.DRAFTS, {})
+    drafts: dict = st.session_state.setdefault(state.DRAFTS, {})
     for key in [k for k in drafts if k not in st.session_state]:
         del drafts[key]
     return any(key.startswith("w.") and st.session_state[key] != value for key, value in drafts.items())
@@ -453,13 +452,13 @@ def sidebar() -> None:
             st.markdown("*None yet — pick one in the library.*")
         else:
             st.markdown(f":material/menu_book: **{plain(project.title)}**")
-            pictures = sum(1 for s in project.segments if s.selected is not None)
-            st.caption(f"{plural(len(project.segments), 'page')} · {plural(pictures, 'picture')}")
+            pictures = sum(1 for s in project.pages if s.selected is not None)
+            st.caption(f"{plural(len(project.pages), 'page')} · {plural(pictures, 'picture')}")
             st.page_link(
-                S.PAGE_STORYBOARD,
+                state.SCREEN_STORYBOARD,
                 label="Go to the storyboard",
                 icon=":material/auto_stories:",
-                query_params={S.QP_PROJECT: str(project.id)},
+                query_params={state.QP_PROJECT: str(project.id)},
             )
         active = worker().jobs(active_only=True)
         st.fragment(_sidebar_jobs, run_every=2 if active else None)()
@@ -482,7 +481,7 @@ def _sidebar_jobs() -> None:
 
 
 def _mark_seen(job_id: str) -> None:
-    st.session_state.setdefault(S.SEEN_JOBS, set()).add(job_id)
+    st.session_state.setdefault(state.SEEN_JOBS, set()).add(job_id)
 
 
 def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: str | None = None) -> None:
@@ -503,7 +502,7 @@ def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: st
     if active or not finished:
         return
     last = finished[-1]
-    if last.id in st.session_state.get(S.SEEN_JOBS, set()):
+    if last.id in st.session_state.get(state.SEEN_JOBS, set()):
         return
     cols = st.columns([6, 1], vertical_alignment="center")
     with cols[0]:
