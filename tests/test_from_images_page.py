@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from core.errors import InputError
 from engine.jobs import get_worker
 from storage import Library
 from studio import actions, state, ui
@@ -361,7 +362,7 @@ def test_a_picture_can_be_left_out_of_the_story_and_put_back(lib, monkeypatch):
 
     def start(_lib, pictures, **_settings):  # what the page hands over; no story is started
         started.append(pictures)
-        raise actions.InputError("Not this time.")
+        raise InputError("Not this time.")
 
     monkeypatch.setattr(actions, "start_story_from_images", start)
     at = from_images()

@@ -8,6 +8,7 @@ import fixtures_images as fx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.errors import InputError
 from engine.jobs import get_worker
 from storage import Library
 from studio import state
@@ -583,7 +584,7 @@ def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_foll
     # And back: the story is as it was.
     back = actions.move_page(lib, project.id, first.id, moved.version, -1)
     assert back.story_text == project.story_text and [s.id for s in back.pages] == [first.id, second.id, third.id]
-    with pytest.raises(actions.InputError, match="already the last page"):
+    with pytest.raises(InputError, match="already the last page"):
         actions.move_page(lib, project.id, third.id, back.version, 1)
 
 
@@ -609,6 +610,6 @@ def test_a_page_is_deleted_with_its_pictures_after_a_confirmation(lib):
     assert [after.story_text[s.start : s.end] for s in after.pages] == [first.text, third.text]
     assert not picture.exists()  # nothing else used that picture file
 
-    with pytest.raises(actions.InputError, match="only page"):
+    with pytest.raises(InputError, match="only page"):
         two = actions.delete_page(lib, project.id, first.id, after.version)
         actions.delete_page(lib, project.id, third.id, two.version)
