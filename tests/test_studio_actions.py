@@ -231,3 +231,40 @@ def test_pages_whose_offsets_no_longer_line_up_are_moved_and_joined_by_blank_lin
     ]
     gone = actions.delete_page(lib, project.id, second.id, moved.version)
     assert gone.story_text == "One two." and [s.id for s in gone.pages] == [first.id]
+
+
+def test_edit_page_saves_only_what_was_changed_in_the_editor(lib):
+    project = split(lib).project
+    page = project.pages[0]
+    typed = dict(text=page.text, prompt="", negative_prompt="", seed="", locked=False)
+
+    untouched = actions.edit_page(lib, page, project.version, **typed)
+    assert (untouched.changed, untouched.version, untouched.project) == ((), project.version, None)
+    assert lib.get_project(project.id).version == project.version  # nothing was written
+
+    edited = actions.edit_page(lib, page, project.version, **{**typed, "prompt": "  a hare  ", "seed": "12,345"})
+    assert set(edited.changed) == {"prompt_override", "seed"} and edited.version == project.version + 1
+    stored = lib.get_project(project.id).pages[0]
+    assert (stored.prompt_override, stored.seed, stored.text) == ("a hare", 12345, page.text)
+
+    with pytest.raises(InputError, match="A seed is a whole number"):
+        actions.edit_page(lib, stored, edited.version, **{**typed, "seed": "twelve"})
+    with pytest.raises(ConflictError):
+        actions.edit_page(lib, stored, project.version, **{**typed, "text": "Changed in a stale tab."})
+
+    # A story job writes a page's words without changing the version: an editor drawn before, where nothing
+    # was typed, must not put the old words back.
+    lib.save_job_output(project.id, passages={page.id: "Words a job wrote meanwhile."})
+    kept = actions.edit_page(lib, stored, edited.version, **{**typed, "prompt": "a hare", "seed": "12345"})
+    assert kept.changed == () and lib.get_project(project.id).pages[0].text == "Words a job wrote meanwhile."
+
+
+def test_deleting_a_story_hands_back_the_bundle_that_brings_it_back(lib):
+    project = split(lib).project
+    lib.add_picture(project.pages[0].id, fx.png(), {"seed": 3}, origin="uploaded")
+    kept = actions.delete_project(lib, project.id)
+    assert kept is not None
+    assert project.id not in {p.id for p in lib.list_projects()}
+    back = actions.import_bundle(lib, kept)
+    assert [p.text for p in back.pages] == [p.text for p in project.pages]
+    assert back.pages[0].selected is not None and back.pages[0].selected.settings == {"seed": 3}

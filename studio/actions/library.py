@@ -56,3 +56,27 @@ def open_sample(lib: Library) -> ProjectView:
     text = SAMPLE_STORY.read_text(encoding="utf-8")
     project = create_project(lib, story_text=text)
     return split_story(lib, project.id, project.version, text).project
+
+
+def rename_project(lib: Library, project_id: int, title: str) -> ProjectView:
+    """Give a story a new title (from the library, which shows no version to base it on: the latest is used)."""
+    current = lib.get_project(project_id)
+    return lib.rename_project(project_id, title, current.version)
+
+
+def duplicate_project(lib: Library, project_id: int) -> ProjectView:
+    """A copy of the story with every page, picture version and character, titled "… (copy)"."""
+    return lib.duplicate_project(project_id)
+
+
+def delete_project(lib: Library, project_id: int) -> bytes | None:
+    """Delete a story with its pictures. Returns the story as a bundle, for the screen to keep so the
+    deletion can be undone (import_bundle brings it back); None when it could not be kept (bundle_for_undo)."""
+    kept = bundle_for_undo(lib, project_id)
+    lib.delete_project(project_id)
+    return kept
+
+
+def import_bundle(lib: Library, data: bytes) -> ProjectView:
+    """A new story from a bundle (a story exported from the library, or one kept to undo a deletion)."""
+    return lib.import_bundle(data)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.errors import InputError
 from core.limits import MAX_STORY_CHARS
+from core.seeds import parse_seed
 from engine.prompts import build_prompt
 from engine.segment import segment_story, split_title
 from storage import Library, NotFound, PageInput, PageView, ProjectView
@@ -23,10 +25,29 @@ DEFAULT_TITLE = "Untitled story"
 
 STORY_SOURCE = "images"  # story_settings["source"] of a story written from pictures
 
+MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; more would only be cut off
+
+MAX_SETTING_CHARS = MAX_SETTING  # where and when the story happens, on every page's prompt
+
+MAX_DEDICATION_CHARS = MAX_DEDICATION  # printed on its own page after the cover
+
 
 def told_from_pictures(project: ProjectView | None) -> bool:
     """Whether the story was written from pictures (its pages pair with its source pictures by position)."""
     return project is not None and (project.story_settings or {}).get("source") == STORY_SOURCE
+
+
+def find_page(project: ProjectView, page_id: int) -> PageView:
+    """The project's page with this id; NotFound when another tab took it away."""
+    for page in project.pages:
+        if page.id == page_id:
+            return page
+    raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
+
+
+def plural_pages(n: int) -> str:
+    """ "1 page", "3 pages": for sentences about a story's pages."""
+    return f"{n} page{'s' if n != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,27 @@ def save_draft(lib: Library, project_id: int, expected_version: int, text: str) 
     return lib.update_project(project_id, expected_version, story_text=text)
 
 
+def move_page(lib: Library, project_id: int, page_id: int, expected_version: int, step: int) -> ProjectView:
+    """Swap a page with the one before (step -1) or after (step +1); its pictures, seed and prompts go with it,
+    and the two pages' passages trade places in the story text. A story told from pictures keeps their order."""
+    project, pages, i = _pages_of(lib, project_id, page_id)
+    j = i + step
+    if step not in (-1, 1) or not 0 <= j < len(pages):
+        raise InputError(f"Page {i + 1} is already the {'first' if step < 0 else 'last'} page.")
+    pages[i], pages[j] = pages[j], pages[i]
+    return _save_pages(lib, project, expected_version, pages)
+
+
+def delete_page(lib: Library, project_id: int, page_id: int, expected_version: int) -> ProjectView:
+    """Take a page out of the story, with its pictures; its passage leaves the story text too."""
+    project, pages, i = _pages_of(lib, project_id, page_id)
+    if len(pages) == 1:
+        raise InputError(
+            "This is the story's only page: change the story text instead, or delete the story in the library."
+        )
+    return _save_pages(lib, project, expected_version, pages[:i] + pages[i + 1 :])
+
+
 def _pages_of(lib: Library, project_id: int, page_id: int) -> tuple[ProjectView, list[PageView], int]:
     """The project, its pages and the index of one of them, for moving or deleting a page."""
     project = lib.get_project(project_id)
@@ -123,27 +165,6 @@ def _save_pages(lib: Library, project: ProjectView, expected_version: int, order
     return lib.save_story(project.id, expected_version, "".join(pieces + [tail]), inputs)
 
 
-def move_page(lib: Library, project_id: int, page_id: int, expected_version: int, step: int) -> ProjectView:
-    """Swap a page with the one before (step -1) or after (step +1); its pictures, seed and prompts go with it,
-    and the two pages' passages trade places in the story text. A story told from pictures keeps their order."""
-    project, pages, i = _pages_of(lib, project_id, page_id)
-    j = i + step
-    if step not in (-1, 1) or not 0 <= j < len(pages):
-        raise InputError(f"Page {i + 1} is already the {'first' if step < 0 else 'last'} page.")
-    pages[i], pages[j] = pages[j], pages[i]
-    return _save_pages(lib, project, expected_version, pages)
-
-
-def delete_page(lib: Library, project_id: int, page_id: int, expected_version: int) -> ProjectView:
-    """Take a page out of the story, with its pictures; its passage leaves the story text too."""
-    project, pages, i = _pages_of(lib, project_id, page_id)
-    if len(pages) == 1:
-        raise InputError(
-            "This is the story's only page: change the story text instead, or delete the story in the library."
-        )
-    return _save_pages(lib, project, expected_version, pages[:i] + pages[i + 1 :])
-
-
 def split_points(text: str) -> list[tuple[int, str]]:
     """Where a page can be split: (character index, the words the second part starts with)."""
     points: list[int] = []
@@ -164,11 +185,71 @@ def split_points(text: str) -> list[tuple[int, str]]:
     return out
 
 
-MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; more would only be cut off
+def split_page(lib: Library, page_id: int, at: int, expected_version: int) -> ProjectView:
+    """Split a page in two at character `at` of its text (one of split_points); the first part keeps its pictures."""
+    return lib.split_page(page_id, at, expected_version)
 
-MAX_SETTING_CHARS = MAX_SETTING  # where and when the story happens, on every page's prompt
 
-MAX_DEDICATION_CHARS = MAX_DEDICATION  # printed on its own page after the cover
+def merge_pages(lib: Library, page_id: int, expected_version: int) -> ProjectView:
+    """Join a page with the next one; the pictures of both are kept, the second page's as further versions."""
+    return lib.merge_pages(page_id, expected_version)
+
+
+@dataclass(frozen=True)
+class PageEdit:
+    version: int  # the version further edits are based on: the saved one, or the given one when nothing changed
+    changed: tuple[str, ...]  # the fields saved; empty when the editor held what the page holds
+    project: ProjectView | None = None  # the project after the save; None when nothing changed
+
+
+def edit_page(
+    lib: Library,
+    page: PageView,
+    expected_version: int,
+    *,
+    text: str,
+    prompt: str,
+    negative_prompt: str,
+    seed: str,
+    locked: bool,
+) -> PageEdit:
+    """Save what a person typed in a page's editor, drawn from `page`: only the fields that differ from it.
+
+    An empty prompt or negative prompt means none (the page's text and the style's own are used); `seed` is
+    the text typed in the seed box ("12,345" reads as 12345; empty: a new one is picked when drawing).
+    Comparing with the page as the editor showed it, not as stored now, keeps words a story job wrote
+    meanwhile from being overwritten by an editor nobody typed in.
+    """
+    changes: dict[str, Any] = {}
+    if text != page.text:
+        changes["text"] = text
+    prompt_override = prompt.strip() or None
+    if prompt_override != page.prompt_override:
+        changes["prompt_override"] = prompt_override
+    negative = negative_prompt.strip() or None
+    if negative != page.negative_prompt:
+        changes["negative_prompt"] = negative
+    typed_seed = parse_seed(seed)
+    if typed_seed != page.seed:
+        changes["seed"] = typed_seed
+    if bool(locked) != page.locked:
+        changes["locked"] = bool(locked)
+    if not changes:
+        return PageEdit(expected_version, ())
+    project = lib.update_page(page.id, expected_version, **changes)
+    return PageEdit(project.version, tuple(changes), project)
+
+
+def prompt_preview(
+    text: str, style: str, characters: Sequence[tuple[str, str]] = (), override: str | None = None, setting: str = ""
+) -> str:
+    """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly)."""
+    try:
+        return build_prompt(
+            text, style, characters=list(characters) or None, setting=setting or None, override=override
+        ).prompt
+    except InputError:
+        return override or ""
 
 
 def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -197,26 +278,33 @@ def clean_characters(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def prompt_preview(
-    text: str, style: str, characters: Sequence[tuple[str, str]] = (), override: str | None = None, setting: str = ""
-) -> str:
-    """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly)."""
-    try:
-        return build_prompt(
-            text, style, characters=list(characters) or None, setting=setting or None, override=override
-        ).prompt
-    except InputError:
-        return override or ""
+def save_characters(
+    lib: Library, project_id: int, expected_version: int, rows: Sequence[tuple[str, str]]
+) -> ProjectView:
+    """Keep the (name, description) rows a person typed as the story's characters (see clean_characters)."""
+    return lib.set_characters(project_id, expected_version, clean_characters(rows))
 
 
-def find_page(project: ProjectView, page_id: int) -> PageView:
-    """The project's page with this id; NotFound when another tab took it away."""
-    for page in project.pages:
-        if page.id == page_id:
-            return page
-    raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
-
-
-def plural_pages(n: int) -> str:
-    """ "1 page", "3 pages": for sentences about a story's pages."""
-    return f"{n} page{'s' if n != 1 else ''}"
+def save_details(
+    lib: Library,
+    project_id: int,
+    expected_version: int,
+    *,
+    title: str,
+    author: str,
+    setting: str,
+    dedication: str,
+    style: str,
+    profile: str,
+) -> ProjectView:
+    """Keep the book details: title, author, where and when, dedication, picture style and models (profile)."""
+    return lib.update_project(
+        project_id,
+        expected_version,
+        title=title,
+        author=author,
+        setting=setting,
+        dedication=dedication,
+        style=style,
+        profile=profile,
+    )

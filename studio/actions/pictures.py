@@ -91,6 +91,16 @@ def upload_picture(lib: Library, page_id: int, data: bytes, name: str = "") -> t
     return view, list(loaded.notes)
 
 
+def choose_picture(lib: Library, picture_id: int) -> PictureView:
+    """Make this version its page's picture, the one the book prints; the other versions are kept."""
+    return lib.select_picture(picture_id)
+
+
+def delete_picture(lib: Library, picture_id: int) -> None:
+    """Delete one version of a page's picture; when it was the chosen one, the newest left is chosen."""
+    lib.delete_picture(picture_id)
+
+
 def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[PageView], *, fresh: bool) -> ProjectView:
     base = seeds.new_seed()
     for page in pages:

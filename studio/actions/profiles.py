@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 from engine.errors import ModelUnavailable
 from engine.fetch import get_downloads
-from engine.profiles import PROFILES, ROLES, Profile, fetch_command, get_profile, is_downloaded
+from engine.profiles import (
+    PROFILES,
+    ROLES,
+    Profile,
+    fetch_command,
+    get_profile,
+    is_downloaded,
+    load_settings,
+    save_settings,
+)
 from storage import ProjectView
 
 
@@ -89,3 +98,9 @@ def ensure_illustrator(profile) -> None:
             f"'{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile (in this story's "
             f"Book details, or in Settings for new stories) to try the studio offline."
         )
+
+
+def set_default_profile(name: str) -> None:
+    """Make `name` the profile new stories are made with (Settings). OSError when the settings file cannot be
+    written; a story keeps the profile it was made with."""
+    save_settings({**load_settings(), "profile": name})

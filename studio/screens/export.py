@@ -34,7 +34,6 @@ PREVIEW_PAGES = 3
 ALL_PAGES_COLUMNS = 4
 WARNINGS_SHOWN = 3
 
-lib = ui.library()
 project = ui.load_current_project()
 
 st.title(":material/print: Make the book")
@@ -42,6 +41,7 @@ ui.show_flash()
 
 
 def picker() -> None:
+    lib = ui.library()
     try:
         summaries = lib.list_projects()
     except StorageError as exc:

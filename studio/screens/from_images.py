@@ -15,12 +15,12 @@ from engine.errors import InputError
 from engine.jobs import JobInfo
 from storage import PageView, ProjectView, StorageError
 from studio import actions, state, ui
+from studio.ui import Editing
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
 THUMB_COLUMNS = 4
 DEFAULT_AGE, DEFAULT_WORDS = 6, 50
 
-lib = ui.library()
 project = ui.load_current_project()
 told_from_pictures = actions.told_from_pictures(project)
 
@@ -209,7 +209,7 @@ def new_story_form() -> None:
                 raise InputError("Every picture is left out of the story: put one back to tell a story from it.")
             pictures = [(by_id[fid].getvalue(), by_id[fid].name) for fid in order + refused]
             start = actions.start_story_from_images(
-                lib,
+                ui.library(),
                 pictures,
                 hints=st.session_state[state.IMAGES_HINTS],
                 tone=st.session_state[state.IMAGES_TONE],
@@ -250,8 +250,7 @@ if not told_from_pictures or st.session_state.get(state.IMAGES_NEW):
 
 pid = project.id
 stale = ui.behind_another_tab(project)
-base = ui.base_version(project)
-gen = ui.reload_gen()
+edit = ui.editing(project)  # what every editor below saves against
 polling = bool(actions.active_story_jobs(pid) or actions.active_jobs(pid))
 if not polling:
     ui.watch_project(project)  # while a job runs for this story, the story panel below polls instead
@@ -368,19 +367,20 @@ def metrics_block(whole: dict) -> None:
             st.caption(f"Words from the pictures the story does not use: {ui.plain(shown)}")
 
 
-def edit_popover(page: PageView, n: int, busy: bool) -> None:
+def edit_popover(edit: Editing, page: PageView, n: int, busy: bool) -> None:
     with st.popover("Edit", icon=":material/edit:", key=f"pop.passage.{page.id}", disabled=busy):
-        key = ui.init_widget(state.widget_key("passage", page.id, stored=page.text, gen=gen), page.text)
+        key = ui.init_widget(state.widget_key("passage", page.id, stored=page.text, gen=edit.gen), page.text)
         st.text_area(f"The words for picture {n}", key=key, height=160)
         if st.button("Save", icon=":material/save:", key=f"passage.save.{page.id}"):
-            with ui.guard(pid):
-                view = actions.edit_passage(lib, pid, page.id, base, st.session_state[key])
+            with ui.guard(edit.project_id):
+                view = actions.edit_passage(edit.lib, edit.project_id, page.id, edit.base, st.session_state[key])
                 ui.set_base_version(view)
                 ui.flash("success", f"Saved the words for picture {n}.")
                 st.rerun()
 
 
 def passage_row(
+    edit: Editing,
     live: ProjectView,
     page: PageView,
     metrics: dict | None,
@@ -430,7 +430,7 @@ def passage_row(
                     disabled=busy_words or not done or bool(busy),
                     help="Write the words for this picture again; the others stay as they are.",
                 )
-                edit_popover(page, n, busy_words)
+                edit_popover(edit, page, n, busy_words)
                 draw = st.button(
                     "Illustrate anew",
                     icon=":material/brush:",
@@ -440,22 +440,24 @@ def passage_row(
                     "picture stays as an older version.",
                 )
         if retell and ui.first_click(f"retell.{page.id}"):
-            with ui.guard(pid):
-                start = actions.retell_passage(lib, pid, page.id, base)
+            with ui.guard(edit.project_id):
+                start = actions.retell_passage(edit.lib, edit.project_id, page.id, edit.base)
                 ui.set_base_version(start.project)
                 ui.flash("info", f"Writing the words for picture {n} again…")
                 st.rerun()
         if draw and not busy_picture and ui.first_click(f"illustrate.{page.id}"):
-            with ui.guard(pid):
-                start = actions.regenerate(lib, pid, page.id, base, new_seed=True)
+            with ui.guard(edit.project_id):
+                start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=True)
                 ui.set_base_version(start.project)
                 ui.flash("info", f"Drawing a new picture for picture {n}; yours is kept as version 1.")
                 st.rerun()
 
 
-def story_panel() -> None:
+def story_panel(edit: Editing, polling: bool) -> None:
+    """The passages, read fresh from storage; while `polling` (a job runs) this fragment runs every second."""
+    pid = edit.project_id
     try:
-        live = lib.get_project(pid)
+        live = edit.lib.get_project(pid)
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return
@@ -478,14 +480,14 @@ def story_panel() -> None:
                 "Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite"
             ) and ui.first_click("images.rewrite"):
                 with ui.guard(pid):
-                    start = actions.write_story_again(lib, pid, base, new_seed=False)
+                    start = actions.write_story_again(edit.lib, pid, edit.base, new_seed=False)
                     ui.set_base_version(start.project)
                     st.rerun()
     whole, each = actions.story_report(live)
     if live_written:
         metrics_block(whole)
     for page, metrics in zip(live.pages, each):
-        passage_row(live, page, metrics if live_written else None, writing, busy, drawing, live_written)
+        passage_row(edit, live, page, metrics if live_written else None, writing, busy, drawing, live_written)
     if live_written:
         with st.expander("Write the whole story again"):
             st.caption(
@@ -505,10 +507,10 @@ def story_panel() -> None:
             )
             if (again_same or again_new) and not busy and ui.first_click("images.again"):
                 with ui.guard(pid):
-                    start = actions.write_story_again(lib, pid, base, new_seed=bool(again_new))
+                    start = actions.write_story_again(edit.lib, pid, edit.base, new_seed=bool(again_new))
                     ui.set_base_version(start.project)
                     ui.flash("info", "Writing the whole story again…")
                     st.rerun()
 
 
-st.fragment(story_panel, run_every=1.0 if polling else None)()
+st.fragment(story_panel, run_every=1.0 if polling else None)(edit, polling)

@@ -24,7 +24,7 @@ if undo is not None:
         st.success(f"Deleted “{ui.plain(undo[0])}”.", icon=":material/delete:")
         if st.button("Undo", icon=":material/undo:", key="undo.delete", type="primary") and ui.first_click("undo"):
             with ui.guard():
-                back = lib.import_bundle(undo[1])
+                back = actions.import_bundle(lib, undo[1])
                 st.session_state[state.UNDO_DELETE] = None
                 ui.flash("success", f"Brought back “{back.title}” with its {ui.plural(len(back.pages), 'page')}.")
                 st.rerun()
@@ -72,7 +72,7 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
         and ui.first_click("import")
     ):
         with ui.guard():
-            imported = lib.import_bundle(upload.getvalue())
+            imported = actions.import_bundle(lib, upload.getvalue())
             st.session_state[state.UPLOAD_GEN] = st.session_state.get(state.UPLOAD_GEN, 0) + 1
             ui.flash("success", f"Imported “{imported.title}” with {ui.plural(len(imported.pages), 'page')}.")
             st.rerun()
@@ -116,19 +116,19 @@ def _slug(title: str) -> str:
 
 def card_menu(summary: ProjectSummary) -> None:
     """Rename, duplicate, export and delete: built only while the card's menu is open."""
+    lib = ui.library()
     with st.form(f"rename.{summary.id}", border=False):
         new_title = st.text_input("Title", value=summary.title, key=f"rename.title.{summary.id}")
         if st.form_submit_button("Rename", icon=":material/edit:", key=f"rename.go.{summary.id}"):
             with ui.guard():
-                current = lib.get_project(summary.id)
-                lib.rename_project(summary.id, new_title, current.version)
+                actions.rename_project(lib, summary.id, new_title)
                 ui.flash("success", f"Renamed to “{new_title.strip()}”.")
                 st.rerun()
     if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:") and ui.first_click(
         f"dup.{summary.id}"
     ):
         with ui.guard():
-            copy = lib.duplicate_project(summary.id)
+            copy = actions.duplicate_project(lib, summary.id)
             ui.flash("success", f"Made a copy: “{copy.title}”.")
             st.rerun()
     st.download_button(
@@ -149,8 +149,7 @@ def card_menu(summary: ProjectSummary) -> None:
         yes, no = st.columns(2)
         if yes.button("Delete", key=f"delete.yes.{summary.id}", type="primary"):
             with ui.guard():
-                kept = actions.bundle_for_undo(lib, summary.id)
-                lib.delete_project(summary.id)
+                kept = actions.delete_project(lib, summary.id)
                 st.session_state[state.CONFIRM_DELETE] = None
                 if ui.current_project_id() == summary.id:
                     ui.set_current_project(None)
@@ -168,6 +167,7 @@ def card_menu(summary: ProjectSummary) -> None:
 
 
 def card(summary: ProjectSummary) -> None:
+    lib = ui.library()
     with st.container(border=True):
         if summary.cover_image is not None and summary.cover_image.exists():
             st.image(str(summary.cover_image), width="stretch")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.paths import data_home
 from engine.errors import InputError
-from engine.profiles import PROFILES, ROLES, is_downloaded, load_settings, save_settings
+from engine.profiles import PROFILES, ROLES, is_downloaded, load_settings
 from studio import actions, state, ui
 
 ROLE_LABELS = {
@@ -47,7 +47,7 @@ st.caption(
 )
 if st.button("Use this profile", icon=":material/save:", type="primary", disabled=choice == saved):
     try:
-        save_settings({**load_settings(), "profile": choice})
+        actions.set_default_profile(choice)
         ui.flash(
             "success",
             f"Saved: new stories are made with the '{choice}' profile. A story keeps the profile "

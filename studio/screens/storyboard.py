@@ -14,13 +14,13 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import UserError
-from core.seeds import parse_seed
 from engine.jobs import JobInfo
 from engine.profiles import DEFAULT_PROFILE, PROFILES
 from engine.prompts import DEFAULT_STYLE, STYLES
 from engine.segment import count_words
 from storage import ConflictError, PageView, ProjectView, StorageError
 from studio import actions, state, ui
+from studio.ui import Editing
 
 MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
@@ -48,8 +48,8 @@ if project is None:
 
 pid = project.id
 stale = ui.behind_another_tab(project)
-base = ui.base_version(project)
-gen = ui.reload_gen()
+edit = ui.editing(project)  # what every editor below saves against
+base, gen = edit.base, edit.gen
 if not actions.active_jobs(pid):
     ui.watch_project(project)  # while pictures are drawn for this story, the storyboard below polls instead
 style_key = project.style if project.style in STYLES else DEFAULT_STYLE
@@ -99,6 +99,7 @@ def _keep_story(project_id: int, key: str) -> None:
     a full disk) the caption below says why, and Save draft or Split into pages say it in full."""
     st.session_state.pop(state.STORY_NOT_KEPT, None)
     try:
+        lib = ui.library()
         stored = lib.get_project(project_id)
         if st.session_state.get(key, stored.story_text) != stored.story_text:
             ui.set_base_version(actions.save_draft(lib, project_id, ui.base_version(stored), st.session_state[key]))
@@ -166,13 +167,13 @@ with left:
             st.caption("Clear a row to take that character out.")
         if st.button("Save characters", icon=":material/save:", key="characters.save"):
             with ui.guard(pid):
-                cleaned = actions.clean_characters(typed)
-                ui.set_base_version(lib.set_characters(pid, base, cleaned))
+                saved = actions.save_characters(lib, pid, base, typed)
+                ui.set_base_version(saved)
                 ui.flash(
                     "success",
-                    f"Saved {ui.plural(len(cleaned), 'character')}. Redraw the pages that name them "
+                    f"Saved {ui.plural(len(saved.characters), 'character')}. Redraw the pages that name them "
                     "to see them in the pictures."
-                    if cleaned
+                    if saved.characters
                     else "The story has no characters now.",
                 )
                 st.rerun()
@@ -232,8 +233,8 @@ with right:
             )
         if st.button("Save details", icon=":material/save:", key="details.save"):
             with ui.guard(pid):
-                chosen = st.session_state[profile_widget]
-                view = lib.update_project(
+                view = actions.save_details(
+                    lib,
                     pid,
                     base,
                     title=st.session_state[title_key],
@@ -241,7 +242,7 @@ with right:
                     setting=st.session_state[setting_key],
                     dedication=st.session_state[dedication_key],
                     style=st.session_state[style_widget],
-                    profile=chosen if chosen != project.profile else None,
+                    profile=st.session_state[profile_widget],
                 )
                 ui.set_base_version(view)
                 ui.flash("success", "Saved the book details.")
@@ -399,7 +400,7 @@ def job_panel(jobs: list[JobInfo]) -> None:
     ui.job_panel(jobs, stop_note="Stopping… every picture already drawn is kept.", outcome=_drawing_outcome)
 
 
-def edit_popover(page: PageView, n: int, auto_prompt: str) -> None:
+def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> None:
     pop = st.popover(
         "Edit",
         icon=":material/edit:",
@@ -411,18 +412,19 @@ def edit_popover(page: PageView, n: int, auto_prompt: str) -> None:
     if not pop.open:  # popover content is built only while it is open
         return
     with pop:
-        text_key = ui.init_widget(state.widget_key("seg.text", page.id, stored=page.text, gen=gen), page.text)
+        text_key = ui.init_widget(state.widget_key("seg.text", page.id, stored=page.text, gen=edit.gen), page.text)
         prompt_key = ui.init_widget(
-            state.widget_key("seg.prompt", page.id, stored=page.prompt_override, gen=gen), page.prompt_override or ""
+            state.widget_key("seg.prompt", page.id, stored=page.prompt_override, gen=edit.gen),
+            page.prompt_override or "",
         )
         neg_key = ui.init_widget(
-            state.widget_key("seg.neg", page.id, stored=page.negative_prompt, gen=gen), page.negative_prompt or ""
+            state.widget_key("seg.neg", page.id, stored=page.negative_prompt, gen=edit.gen), page.negative_prompt or ""
         )
         seed_key = ui.init_widget(
-            state.widget_key("seg.seed", page.id, stored=page.seed, gen=gen),
+            state.widget_key("seg.seed", page.id, stored=page.seed, gen=edit.gen),
             "" if page.seed is None else str(page.seed),
         )
-        lock_key = ui.init_widget(state.widget_key("seg.lock", page.id, stored=page.locked, gen=gen), page.locked)
+        lock_key = ui.init_widget(state.widget_key("seg.lock", page.id, stored=page.locked, gen=edit.gen), page.locked)
         st.text_area("Page text", key=text_key, height=140)
         st.text_area(
             "Picture prompt",
@@ -454,32 +456,25 @@ def edit_popover(page: PageView, n: int, auto_prompt: str) -> None:
             help="With the same seed, so only your edits change the picture.",
         )
         if (save or save_draw) and ui.first_click(f"save.{page.id}"):
-            with ui.guard(pid):
-                changes = {}
-                if st.session_state[text_key] != page.text:
-                    changes["text"] = st.session_state[text_key]
-                prompt = st.session_state[prompt_key].strip() or None
-                if prompt != page.prompt_override:
-                    changes["prompt_override"] = prompt
-                negative = st.session_state[neg_key].strip() or None
-                if negative != page.negative_prompt:
-                    changes["negative_prompt"] = negative
-                seed = parse_seed(st.session_state[seed_key])
-                if seed != page.seed:
-                    changes["seed"] = seed
-                if bool(st.session_state[lock_key]) != page.locked:
-                    changes["locked"] = bool(st.session_state[lock_key])
-                version = base
-                if changes:
-                    view = lib.update_page(page.id, base, **changes)
-                    ui.set_base_version(view)
-                    version = view.version
+            with ui.guard(edit.project_id):
+                saved = actions.edit_page(
+                    edit.lib,
+                    page,
+                    edit.base,
+                    text=st.session_state[text_key],
+                    prompt=st.session_state[prompt_key],
+                    negative_prompt=st.session_state[neg_key],
+                    seed=st.session_state[seed_key],
+                    locked=st.session_state[lock_key],
+                )
+                if saved.project is not None:
+                    ui.set_base_version(saved.project)
                 if save_draw:
-                    start = actions.regenerate(lib, pid, page.id, version, new_seed=False)
+                    start = actions.regenerate(edit.lib, edit.project_id, page.id, saved.version, new_seed=False)
                     ui.set_base_version(start.project)
                     ui.flash("info", f"Saved page {n}; drawing it again with the same seed…")
                 else:
-                    ui.flash("success", f"Saved page {n}." if changes else f"Page {n} had no changes to save.")
+                    ui.flash("success", f"Saved page {n}." if saved.changed else f"Page {n} had no changes to save.")
                 st.rerun()
 
 
@@ -498,7 +493,7 @@ def _download(picture, n: int, key: str, label: str = "") -> None:
     )
 
 
-def pictures_popover(page: PageView, n: int) -> None:
+def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
     """Every version of the page's picture: pick one, download or delete it, or bring your own."""
     count = len(page.pictures)
     pop = st.popover(
@@ -528,8 +523,8 @@ def pictures_popover(page: PageView, n: int) -> None:
                         if picture.selected:
                             st.button("In use", key=f"use.{picture.id}", icon=":material/check:", disabled=True)
                         elif st.button("Use this", key=f"use.{picture.id}", icon=":material/touch_app:"):
-                            with ui.guard(pid):
-                                lib.select_picture(picture.id)
+                            with ui.guard(edit.project_id):
+                                actions.choose_picture(edit.lib, picture.id)
                                 ui.flash("success", f"Page {n} now uses version {picture.version}.")
                                 st.rerun()
                         _download(picture, n, key=f"dlv.{picture.id}")
@@ -540,8 +535,8 @@ def pictures_popover(page: PageView, n: int) -> None:
                             type="tertiary",
                             help=f"Delete version {picture.version}",
                         ):
-                            with ui.guard(pid):
-                                lib.delete_picture(picture.id)
+                            with ui.guard(edit.project_id):
+                                actions.delete_picture(edit.lib, picture.id)
                                 ui.flash("success", f"Deleted version {picture.version} of page {n}.")
                                 st.rerun()
         if count:
@@ -558,14 +553,14 @@ def pictures_popover(page: PageView, n: int) -> None:
             and file is not None
             and ui.first_click(f"upload.use.{page.id}")
         ):
-            with ui.guard(pid):
-                _, notes = actions.upload_picture(lib, page.id, file.getvalue(), file.name)
+            with ui.guard(edit.project_id):
+                _, notes = actions.upload_picture(edit.lib, page.id, file.getvalue(), file.name)
                 st.session_state[state.UPLOAD_GEN] = upload_gen + 1
                 ui.flash("success", " ".join([f"Page {n} now uses your picture.", *notes]))
                 st.rerun()
 
 
-def more_popover(page: PageView, n: int, is_last: bool) -> None:
+def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_last: bool) -> None:
     pop = st.popover(
         "",
         icon=":material/content_cut:",
@@ -588,8 +583,8 @@ def more_popover(page: PageView, n: int, is_last: bool) -> None:
             if st.button(
                 "Split this page in two", icon=":material/content_cut:", key=f"split.{page.id}"
             ) and ui.first_click(f"split.{page.id}"):
-                with ui.guard(pid):
-                    ui.set_base_version(lib.split_page(page.id, points[choice][0], base))
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.split_page(edit.lib, page.id, points[choice][0], edit.base))
                     ui.flash("success", f"Split page {n} in two; the first part keeps its pictures.")
                     st.rerun()
         else:
@@ -598,11 +593,11 @@ def more_popover(page: PageView, n: int, is_last: bool) -> None:
             if st.button(
                 "Merge with the next page", icon=":material/merge:", key=f"merge.{page.id}"
             ) and ui.first_click(f"merge.{page.id}"):
-                with ui.guard(pid):
-                    ui.set_base_version(lib.merge_pages(page.id, base))
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.merge_pages(edit.lib, page.id, edit.base))
                     ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
                     st.rerun()
-        from_pictures = actions.told_from_pictures(project)
+        from_pictures = actions.told_from_pictures(live)
         why = "A story told from pictures follows their order." if from_pictures else None
         with st.container(horizontal=True, gap="small"):
             for step, label, icon in (
@@ -616,8 +611,8 @@ def more_popover(page: PageView, n: int, is_last: bool) -> None:
                     help=why,
                     disabled=from_pictures or (n == 1 if step < 0 else is_last),
                 ) and ui.first_click(f"move.{page.id}"):
-                    with ui.guard(pid):
-                        ui.set_base_version(actions.move_page(lib, pid, page.id, base, step))
+                    with ui.guard(edit.project_id):
+                        ui.set_base_version(actions.move_page(edit.lib, edit.project_id, page.id, edit.base, step))
                         ui.flash(
                             "success",
                             f"Moved page {n} {'earlier' if step < 0 else 'later'}: it is page "
@@ -634,8 +629,8 @@ def more_popover(page: PageView, n: int, is_last: bool) -> None:
                 if st.button(
                     "Delete the page", icon=":material/delete:", type="primary", key=f"pagedel.yes.{page.id}"
                 ) and ui.first_click(f"pagedel.{page.id}"):
-                    with ui.guard(pid):
-                        ui.set_base_version(actions.delete_page(lib, pid, page.id, base))
+                    with ui.guard(edit.project_id):
+                        ui.set_base_version(actions.delete_page(edit.lib, edit.project_id, page.id, edit.base))
                         st.session_state[state.CONFIRM_PAGE_DELETE] = None
                         ui.flash("success", f"Took page {n} out of the story.")
                         st.rerun()
@@ -647,13 +642,13 @@ def more_popover(page: PageView, n: int, is_last: bool) -> None:
             icon=":material/delete:",
             key=f"pagedel.{page.id}",
             help=why,
-            disabled=from_pictures or len(project.pages) == 1,
+            disabled=from_pictures or len(live.pages) == 1,
         ):
             st.session_state[state.CONFIRM_PAGE_DELETE] = page.id
             st.rerun()
 
 
-def card(live: ProjectView, page: PageView, drawing: set[int]) -> None:
+def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) -> None:
     n = page.position + 1
     busy = page.id in drawing
     auto_prompt = actions.prompt_preview(
@@ -705,37 +700,38 @@ def card(live: ProjectView, page: PageView, drawing: set[int]) -> None:
                 help="Draw again with the same seed (and your edited prompt).",
             )
         if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{page.id}"):
-            with ui.guard(pid):
-                start = actions.regenerate(lib, pid, page.id, base, new_seed=bool(new))
+            with ui.guard(edit.project_id):
+                start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=bool(new))
                 ui.set_base_version(start.project)
                 ui.flash("info", f"Drawing page {n} again {'with a new seed' if new else 'with the same seed'}…")
                 st.rerun()
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-            edit_popover(page, n, auto_prompt)
-            pictures_popover(page, n)
-            more_popover(page, n, is_last=page.position == len(live.pages) - 1)
+            edit_popover(edit, page, n, auto_prompt)
+            pictures_popover(edit, page, n)
+            more_popover(edit, live, page, n, is_last=page.position == len(live.pages) - 1)
             if page.selected is not None:
                 _download(page.selected, n, key=f"dl.{page.id}")
 
 
-def board() -> None:
+def board(edit: Editing, polling: bool) -> None:
+    """The page cards, read fresh from storage; while `polling` (a job runs) this fragment runs every second."""
     try:
-        live = lib.get_project(pid)
+        live = edit.lib.get_project(edit.project_id)
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return
-    jobs = actions.project_jobs(pid)
+    jobs = actions.project_jobs(edit.project_id)
     if polling and not any(not j.finished for j in jobs):
         st.rerun()  # the job ended: a full run redraws the page and stops polling
     job_panel(jobs)
-    drawing = actions.drawing_page_ids(pid)
+    drawing = actions.drawing_page_ids(edit.project_id)
     pages = live.pages
     for start in range(0, len(pages), COLUMNS):
         columns = st.columns(COLUMNS)
         for column, page in zip(columns, pages[start : start + COLUMNS]):
             with column:
-                card(live, page, drawing)
+                card(edit, live, page, drawing)
 
 
 polling = bool(active_now)
-st.fragment(board, run_every=1.0 if polling else None)()
+st.fragment(board, run_every=1.0 if polling else None)(edit, polling)

@@ -18,9 +18,11 @@ from studio.ui.editors import follow_stored, init_widget, kept, typed_here
 from studio.ui.messages import ERROR_ICON, flash, show_flash
 from studio.ui.resources import library, worker
 from studio.ui.session import (
+    Editing,
     base_version,
     behind_another_tab,
     current_project_id,
+    editing,
     load_current_project,
     open_project,
     reload_gen,
@@ -39,10 +41,12 @@ __all__ = [
     "DOUBLE_CLICK_S",
     "ERROR_ICON",
     "WATCH_EVERY_S",
+    "Editing",
     "ago",
     "base_version",
     "behind_another_tab",
     "current_project_id",
+    "editing",
     "first_click",
     "flash",
     "follow_stored",

@@ -4,10 +4,11 @@ opening and reloading it, and noticing that another tab changed it."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import streamlit as st
 
-from storage import NotFound, ProjectView, StorageError
+from storage import Library, NotFound, ProjectView, StorageError
 from studio import actions, state
 from studio.ui import ledger
 from studio.ui.editors import typed_here
@@ -95,6 +96,22 @@ def set_base_version(project: ProjectView) -> None:
     record = ledger.active()
     versions = record.versions if record is not None else st.session_state.setdefault(state.BASE_VERSION, {})
     versions[project.id] = project.version
+
+
+@dataclass(frozen=True)
+class Editing:
+    """What a screen's editors save against, handed to the helpers that draw them: the library, the open story,
+    the version this tab's edits are based on, and the reload generation the editors' keys carry."""
+
+    lib: Library
+    project_id: int
+    base: int
+    gen: int
+
+
+def editing(project: ProjectView) -> Editing:
+    """The Editing of the open story, as this run sees it (after behind_another_tab())."""
+    return Editing(library(), project.id, base_version(project), reload_gen())
 
 
 def reload_project(project_id: int) -> None:

@@ -138,7 +138,7 @@ def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: st
             text = f"**{plain(job.label)}** — {plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
             cols[0].progress(job.fraction, text=text)
             if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
-                worker().cancel(job.id)
+                actions.cancel_job(job.id)
                 flash("info", stop_note)
                 st.rerun()
     finished = [j for j in jobs if j.finished and (outcome_kind is None or j.kind == outcome_kind)]
