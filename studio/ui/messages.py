@@ -26,7 +26,7 @@ def show_flash() -> None:
     messages = st.session_state.setdefault(state.FLASH, [])
     pending = list(messages)
     messages.clear()  # the same list object stays in the session, so guard() may hold it
-    # Always one container, with or without messages: elements after it keep their place in the page, so
+    # Always one container, with or without messages: elements after it keep their place on the screen, so
     # the run after a message does not rebuild (and close) an open popover and empty its file uploader.
     with st.container():
         for kind, message in pending:

@@ -18,7 +18,7 @@ def _project_jobs(project_id: int) -> tuple[str, ...]:
 
 
 def watch(read: Callable[[], object], drawn_from: object) -> None:
-    """Redraw the whole page when ``read()`` no longer gives what the page was drawn from.
+    """Redraw the whole screen when ``read()`` no longer gives what the screen was drawn from.
 
     Every WATCH_EVERY_S a small fragment calls ``read`` (a cheap query); a StorageError reads as None
     (deleted, or the library cannot be read: the full run says which).
@@ -39,9 +39,9 @@ def watch(read: Callable[[], object], drawn_from: object) -> None:
 def watch_project(project: ProjectView) -> None:
     """Keep a tab where nothing runs up to date with what another tab or window does to its story.
 
-    The page polls only while this tab knows of a job, so without this a second tab would show old
+    The screen polls only while this tab knows of a job, so without this a second tab would show old
     pictures and would learn of an edit only when its own save was refused. The story's (version,
-    updated) and its running jobs are compared with what the page was drawn from: pictures being drawn
+    updated) and its running jobs are compared with what the screen was drawn from: pictures being drawn
     appear and are followed, an edit is taken (or, over unsaved typing, announced), a deleted story
     says so.
     """
@@ -52,7 +52,7 @@ def watch_project(project: ProjectView) -> None:
 
 
 def watch_library() -> None:
-    """Keep the library page current with stories made, changed or deleted in another tab or window.
+    """Keep the library screen current with stories made, changed or deleted in another tab or window.
     Call it before the projects are listed, so a change made while they are read is caught next time."""
     stamp = library().library_stamp
     watch(stamp, stamp())

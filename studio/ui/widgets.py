@@ -35,7 +35,7 @@ DOWNLOAD_POLL_S = 2.0
 
 
 def model_download(profile, what: str, tip: str = "") -> None:
-    """How to get a profile's models: a button that downloads them while the studio runs, then the page
+    """How to get a profile's models: a button that downloads them while the studio runs, then the screen
     redraws by itself; or the terminal command. `what` says what cannot run without them, `tip` what
     else the person can do."""
     with st.container(border=True):
