@@ -410,9 +410,7 @@ class Library:
                     )
                 )
             rows = session.execute(stmt).all()
-            counts = dict(
-                session.execute(select(Segment.project_id, func.count()).group_by(Segment.project_id)).all()
-            )
+            counts = dict(session.execute(select(Segment.project_id, func.count()).group_by(Segment.project_id)).all())
             first = (
                 select(Segment.project_id.label("project_id"), func.min(Segment.position).label("position"))
                 .group_by(Segment.project_id)
