@@ -152,11 +152,29 @@ def backup_database(db_path: Path, backup_dir: Path, label: str) -> Path:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run migrations up to ``revision`` inside one IMMEDIATE transaction (no backup; see migrate())."""
+    """Run migrations up to ``revision`` inside one IMMEDIATE transaction (no backup; see migrate()).
+
+    Foreign keys are off while they run (SQLite's procedure for rebuilding a table: with them on, dropping
+    the old ``projects`` table would cascade into every page and picture) and checked before the commit.
+    """
     from alembic import command
 
-    with write_engine(engine).begin() as conn:
-        command.upgrade(_alembic_config(conn), revision)
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        # Only takes effect outside a transaction, so before the BEGIN below.
+        raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}).begin():
+                command.upgrade(_alembic_config(conn), revision)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise StorageError(
+                        f"The library upgrade found {len(broken)} rows that point at nothing (first: {broken[0]}); "
+                        "nothing was changed."
+                    )
+        finally:
+            raw.execute("PRAGMA foreign_keys = ON")
 
 
 def migrate(engine: Engine, db_path: Path, backup_dir: Path) -> Path | None:

@@ -66,7 +66,8 @@ def test_illustrate_from_a_fresh_process_writes_a_book(tmp_path, tiny_models):
     for seg in manifest["segments"]:
         assert manifest["source_text"][seg["start"] : seg["end"]] == seg["text"]
         assert seg["settings"]["seed"] == seg["seed"] and seg["settings"]["prompt"] == seg["prompt"]
-        assert Image.open(out / seg["image"]).size == (64, 64)
+        with Image.open(out / seg["image"]) as picture:
+            assert picture.size == (64, 64)
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
 
     # The same seed draws the same book again, pixel for pixel.
@@ -314,5 +315,6 @@ def test_a_reader_that_stops_early_gets_no_error(tmp_path):
     assert proc.stdout.readline().strip() == b"{"
     proc.stdout.close()
     err = proc.stderr.read().decode()
+    proc.stderr.close()
     assert proc.wait(timeout=120) == 1
     assert err == "", err

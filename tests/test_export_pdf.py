@@ -193,7 +193,7 @@ def test_emoji_print_in_colour_from_the_computers_emoji_font(tmp_path, monkeypat
     assert len(xobjects(reader.pages[1])) == 1 + 7
     assert len(xobjects(reader.pages[0])) == 1 + 1  # the cover: its picture and the fox in the title
     page = Image.open(io.BytesIO(render_preview(result.pdf, pages=3, dpi=60)[2])).convert("RGB")
-    assert any(r > 150 and g < 110 and b < 110 for r, g, b in page.getdata())  # the strawberry is red
+    assert any(r > 150 and g < 110 and b < 110 for r, g, b in page.get_flattened_data())  # the strawberry is red
 
     # A font file that is not one: emoji are left out, as without a font, and the book is made.
     broken = tmp_path / "broken.ttf"
@@ -502,7 +502,7 @@ def _edged(width: int, height: int) -> bytes:
 
 
 def _has(image: Image.Image, colour: tuple[int, int, int]) -> bool:
-    return any(all(abs(a - b) < 40 for a, b in zip(p, colour)) for p in image.getdata())
+    return any(all(abs(a - b) < 40 for a, b in zip(p, colour)) for p in image.get_flattened_data())
 
 
 @needs_poppler

@@ -60,9 +60,7 @@ class ProjectMethods(LibraryBase):
                     )
                 )
             rows = session.execute(stmt).all()
-            counts = dict(
-                session.execute(select(Page.project_id, func.count()).group_by(Page.project_id)).tuples().all()
-            )
+            counts = dict(session.execute(select(Page.project_id, func.count()).group_by(Page.project_id)).all())
             first = (
                 select(Page.project_id.label("project_id"), func.min(Page.position).label("position"))
                 .group_by(Page.project_id)
