@@ -1,6 +1,6 @@
 """Storybook Studio's generation engine: models, segmentation, prompts, jobs.
 
-Imports neither streamlit nor storage; the studio joins them in studio/actions.py.
+Imports neither streamlit nor storage; the studio joins them in studio/actions/.
 """
 
 import os

@@ -9,11 +9,11 @@ from storage.errors import BundleError, ConflictError, DiskFullError, InvalidInp
 from storage.library import UNSET, Library, SweepReport
 from storage.views import (
     CharacterView,
-    IllustrationView,
+    PageInput,
+    PageView,
+    PictureView,
     ProjectSummary,
     ProjectView,
-    SegmentInput,
-    SegmentView,
     SourceImageView,
 )
 
@@ -23,14 +23,14 @@ __all__ = [
     "CharacterView",
     "ConflictError",
     "DiskFullError",
-    "IllustrationView",
     "InvalidInput",
     "Library",
     "NotFound",
+    "PageInput",
+    "PageView",
+    "PictureView",
     "ProjectSummary",
     "ProjectView",
-    "SegmentInput",
-    "SegmentView",
     "SourceImageView",
     "StorageError",
     "SweepReport",

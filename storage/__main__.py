@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
                 )
             else:
                 for p in projects:
-                    print(f"{p.id}\t{p.updated:%Y-%m-%d %H:%M}\t{p.segment_count} pages\t{p.title}")
+                    print(f"{p.id}\t{p.updated:%Y-%m-%d %H:%M}\t{p.page_count} pages\t{p.title}")
         elif args.command == "show":
             view = library.get_project(args.id)
             print(json.dumps(dataclasses.asdict(view), default=_jsonable, ensure_ascii=False, indent=1))

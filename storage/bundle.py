@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storage import validate as v
+from storage import validate
 from storage.errors import BundleError, InvalidInput
 from storage.files import MAX_IMAGE_BYTES, CheckedImage, check_image
 
@@ -53,7 +53,7 @@ _IMAGE_MEMBER = re.compile(r"^images/([0-9a-f]{64})\.(png|jpg|webp)$")
 
 
 @dataclass
-class ImportedIllustration:
+class ImportedPicture:
     version: int
     image: CheckedImage
     settings: dict[str, Any]
@@ -63,7 +63,7 @@ class ImportedIllustration:
 
 
 @dataclass
-class ImportedSegment:
+class ImportedPage:
     text: str
     start: int
     end: int
@@ -71,7 +71,7 @@ class ImportedSegment:
     negative_prompt: str | None
     seed: int | None
     locked: bool
-    illustrations: list[ImportedIllustration] = field(default_factory=list)
+    pictures: list[ImportedPicture] = field(default_factory=list)
 
 
 @dataclass
@@ -82,7 +82,7 @@ class ImportedProject:
     profile: str
     story_text: str
     created: datetime
-    segments: list[ImportedSegment] = field(default_factory=list)
+    pages: list[ImportedPage] = field(default_factory=list)
     characters: list[tuple[str, str]] = field(default_factory=list)
     source_images: list[tuple[CheckedImage, str]] = field(default_factory=list)
     story_settings: dict[str, Any] | None = None
@@ -90,19 +90,23 @@ class ImportedProject:
     dedication: str = ""
 
     def images(self) -> list[CheckedImage]:
-        found = [ill.image for seg in self.segments for ill in seg.illustrations]
+        found = [picture.image for page in self.pages for picture in page.pictures]
         return found + [image for image, _ in self.source_images]
 
 
 def _read_characters(reader: _Reader, doc: dict) -> list[tuple[str, str]]:
     """A bundle's or manifest's "characters": [{"name", "description"}, ...] (absent: none)."""
     out = []
-    for n, raw_char in enumerate(reader.lst(doc.get("characters", []), "characters", v.MAX_CHARACTERS), start=1):
+    for n, raw_char in enumerate(reader.lst(doc.get("characters", []), "characters", validate.MAX_CHARACTERS), start=1):
         char = reader.obj(raw_char, f"character {n}")
         out.append(
             (
-                reader.check(v.text, char.get("name"), f"Character {n}'s name", v.MAX_NAME, required=True),
-                reader.check(v.text, char.get("description", ""), f"Character {n}'s description", v.MAX_DESCRIPTION),
+                reader.check(
+                    validate.text, char.get("name"), f"Character {n}'s name", validate.MAX_NAME, required=True
+                ),
+                reader.check(
+                    validate.text, char.get("description", ""), f"Character {n}'s description", validate.MAX_DESCRIPTION
+                ),
             )
         )
     return out
@@ -261,77 +265,89 @@ def read_bundle(data: bytes) -> ImportedProject:
             return checked[ref]
 
         proj = reader.obj(doc.get("project"), "project")
-        story_text = reader.check(v.text, proj.get("story_text", ""), "The story text", v.MAX_STORY)
+        story_text = reader.check(validate.text, proj.get("story_text", ""), "The story text", validate.MAX_STORY)
         result = ImportedProject(
-            title=reader.check(v.title, proj.get("title"), shorten=True),
-            author=reader.check(v.text, proj.get("author", ""), "The author", v.MAX_AUTHOR),
-            style=reader.check(v.text, proj.get("style", "watercolor"), "The style", v.MAX_STYLE),
-            profile=reader.check(v.text, proj.get("profile", "fast"), "The model profile", v.MAX_STYLE),
+            title=reader.check(validate.title, proj.get("title"), shorten=True),
+            author=reader.check(validate.text, proj.get("author", ""), "The author", validate.MAX_AUTHOR),
+            style=reader.check(validate.text, proj.get("style", "watercolor"), "The style", validate.MAX_STYLE),
+            profile=reader.check(validate.text, proj.get("profile", "fast"), "The model profile", validate.MAX_STYLE),
             story_text=story_text,
-            created=reader.check(v.timestamp, proj.get("created"), "The project's creation time")
+            created=reader.check(validate.timestamp, proj.get("created"), "The project's creation time")
             if proj.get("created") is not None
             else datetime.now(UTC),
-            story_settings=reader.check(v.settings, proj["story_settings"], "The story's settings")
+            story_settings=reader.check(validate.settings, proj["story_settings"], "The story's settings")
             if proj.get("story_settings") is not None
             else None,
-            setting=reader.check(v.setting, proj.get("setting", "")),
-            dedication=reader.check(v.dedication, proj.get("dedication", "")),
+            setting=reader.check(validate.setting, proj.get("setting", "")),
+            dedication=reader.check(validate.dedication, proj.get("dedication", "")),
         )
-        for n, raw_seg in enumerate(reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS), start=1):
-            seg = reader.obj(raw_seg, f"page {n}")
-            segment = _segment(reader, seg, n, story_text)
+        for n, raw_page in enumerate(reader.lst(doc.get("segments", []), "segments", validate.MAX_PAGES), start=1):
+            page_doc = reader.obj(raw_page, f"page {n}")
+            page = _read_page(reader, page_doc, n, story_text)
             versions: set[int] = set()
-            for m, raw_ill in enumerate(
-                reader.lst(seg.get("illustrations", []), f"page {n}'s pictures", v.MAX_ILLUSTRATIONS_PER_SEGMENT),
+            for m, raw_picture in enumerate(
+                reader.lst(page_doc.get("illustrations", []), f"page {n}'s pictures", validate.MAX_PICTURES_PER_PAGE),
                 start=1,
             ):
-                ill = reader.obj(raw_ill, f"page {n}, picture {m}")
+                picture_doc = reader.obj(raw_picture, f"page {n}, picture {m}")
                 where = f"page {n}, picture {m}"
-                number = reader.check(v.integer, ill.get("version"), f"The version number of {where}", 1, 10**9)
+                number = reader.check(
+                    validate.integer, picture_doc.get("version"), f"The version number of {where}", 1, 10**9
+                )
                 if number in versions:
                     raise reader.fail(f"page {n} has two pictures numbered {number}.")
                 versions.add(number)
-                segment.illustrations.append(
-                    ImportedIllustration(
+                page.pictures.append(
+                    ImportedPicture(
                         version=number,
-                        image=image(ill.get("image"), where),
-                        settings=reader.check(v.settings, ill.get("settings", {}), f"The settings of {where}"),
-                        origin=reader.check(v.origin, ill.get("origin", "generated")),
-                        created=reader.check(v.timestamp, ill.get("created"), f"The creation time of {where}")
-                        if ill.get("created") is not None
+                        image=image(picture_doc.get("image"), where),
+                        settings=reader.check(
+                            validate.settings, picture_doc.get("settings", {}), f"The settings of {where}"
+                        ),
+                        origin=reader.check(validate.origin, picture_doc.get("origin", "generated")),
+                        created=reader.check(
+                            validate.timestamp, picture_doc.get("created"), f"The creation time of {where}"
+                        )
+                        if picture_doc.get("created") is not None
                         else result.created,
-                        selected=reader.check(v.flag, ill.get("selected", False), f"Whether {where} is selected"),
+                        selected=reader.check(
+                            validate.flag, picture_doc.get("selected", False), f"Whether {where} is selected"
+                        ),
                     )
                 )
-            result.segments.append(segment)
+            result.pages.append(page)
         result.characters = _read_characters(reader, doc)
         for n, raw_src in enumerate(
-            reader.lst(doc.get("source_images", []), "source_images", v.MAX_SOURCE_IMAGES), start=1
+            reader.lst(doc.get("source_images", []), "source_images", validate.MAX_SOURCE_IMAGES), start=1
         ):
             src = reader.obj(raw_src, f"source picture {n}")
             result.source_images.append(
                 (
                     image(src.get("image"), f"source picture {n}"),
-                    reader.check(v.text, src.get("caption", ""), f"Source picture {n}'s caption", v.MAX_CAPTION),
+                    reader.check(
+                        validate.text, src.get("caption", ""), f"Source picture {n}'s caption", validate.MAX_CAPTION
+                    ),
                 )
             )
         return result
 
 
-def _segment(reader: _Reader, seg: dict[str, Any], n: int, story_text: str) -> ImportedSegment:
-    text = reader.check(v.text, seg.get("text"), f"Page {n}'s text", v.MAX_STORY, required=True)
-    start = reader.check(v.integer, seg.get("start", 0), f"Page {n}'s start offset", 0, len(story_text))
-    end = reader.check(v.integer, seg.get("end", start), f"Page {n}'s end offset", start, len(story_text))
-    return ImportedSegment(
+def _read_page(reader: _Reader, page_doc: dict[str, Any], n: int, story_text: str) -> ImportedPage:
+    text = reader.check(validate.text, page_doc.get("text"), f"Page {n}'s text", validate.MAX_STORY, required=True)
+    start = reader.check(validate.integer, page_doc.get("start", 0), f"Page {n}'s start offset", 0, len(story_text))
+    end = reader.check(validate.integer, page_doc.get("end", start), f"Page {n}'s end offset", start, len(story_text))
+    return ImportedPage(
         text=text,
         start=start,
         end=end,
-        prompt_override=reader.check(v.optional_text, seg.get("prompt_override"), f"Page {n}'s prompt", v.MAX_PROMPT),
-        negative_prompt=reader.check(
-            v.optional_text, seg.get("negative_prompt"), f"Page {n}'s negative prompt", v.MAX_PROMPT
+        prompt_override=reader.check(
+            validate.optional_text, page_doc.get("prompt_override"), f"Page {n}'s prompt", validate.MAX_PROMPT
         ),
-        seed=reader.check(v.seed, seg.get("seed"), f"Page {n}'s seed"),
-        locked=reader.check(v.flag, seg.get("locked", False), f"Whether page {n} is locked"),
+        negative_prompt=reader.check(
+            validate.optional_text, page_doc.get("negative_prompt"), f"Page {n}'s negative prompt", validate.MAX_PROMPT
+        ),
+        seed=reader.check(validate.seed, page_doc.get("seed"), f"Page {n}'s seed"),
+        locked=reader.check(validate.flag, page_doc.get("locked", False), f"Whether page {n} is locked"),
     )
 
 
@@ -401,49 +417,64 @@ def read_manifest(path: Path) -> ImportedProject:
         raise reader.fail(
             f"it is manifest format version {doc.get('version')!r}; this app reads version {MANIFEST_VERSION}."
         )
-    story_text = reader.check(v.text, doc.get("source_text", ""), "The story text", v.MAX_STORY)
+    story_text = reader.check(validate.text, doc.get("source_text", ""), "The story text", validate.MAX_STORY)
     raw_title = doc.get("title")
     created = (
-        reader.check(v.timestamp, doc.get("created"), "The manifest's creation time")
+        reader.check(validate.timestamp, doc.get("created"), "The manifest's creation time")
         if doc.get("created") is not None
         else datetime.now(UTC)
     )
     result = ImportedProject(
         title=reader.check(
-            v.title, raw_title if isinstance(raw_title, str) and raw_title.strip() else "Untitled story", shorten=True
+            validate.title,
+            raw_title if isinstance(raw_title, str) and raw_title.strip() else "Untitled story",
+            shorten=True,
         ),
-        author=reader.check(v.text, doc.get("author") or "", "The author", v.MAX_AUTHOR),
-        style=reader.check(v.text, doc.get("style") or "watercolor", "The style", v.MAX_STYLE),
-        profile=reader.check(v.text, doc.get("profile") or "fast", "The model profile", v.MAX_STYLE),
+        author=reader.check(validate.text, doc.get("author") or "", "The author", validate.MAX_AUTHOR),
+        style=reader.check(validate.text, doc.get("style") or "watercolor", "The style", validate.MAX_STYLE),
+        profile=reader.check(validate.text, doc.get("profile") or "fast", "The model profile", validate.MAX_STYLE),
         story_text=story_text,
         created=created,
         characters=_read_characters(reader, doc),
-        setting=reader.check(v.setting, doc.get("setting") or ""),
+        setting=reader.check(validate.setting, doc.get("setting") or ""),
     )
-    raw_segments = reader.lst(doc.get("segments", []), "segments", v.MAX_SEGMENTS)
+    raw_pages = reader.lst(doc.get("segments", []), "segments", validate.MAX_PAGES)
     entries = []
-    for n, raw_seg in enumerate(raw_segments):
-        seg = reader.obj(raw_seg, f"segment {n}")
-        index = reader.check(v.integer, seg.get("index", n), f"Segment {n}'s index", 0, 10**9)
-        entries.append((index, n, seg))
+    for n, raw_page in enumerate(raw_pages):
+        page_doc = reader.obj(raw_page, f"segment {n}")
+        index = reader.check(validate.integer, page_doc.get("index", n), f"Segment {n}'s index", 0, 10**9)
+        entries.append((index, n, page_doc))
     entries.sort(key=lambda entry: (entry[0], entry[1]))
-    for index, _, seg in entries:
-        segment = ImportedSegment(
-            text=reader.check(v.text, seg.get("text"), f"Segment {index}'s text", v.MAX_STORY, required=True),
-            start=reader.check(v.integer, seg.get("start", 0), f"Segment {index}'s start offset", 0, len(story_text)),
-            end=0,
-            prompt_override=reader.check(v.optional_text, seg.get("prompt"), f"Segment {index}'s prompt", v.MAX_PROMPT),
-            negative_prompt=reader.check(
-                v.optional_text, seg.get("negative_prompt"), f"Segment {index}'s negative prompt", v.MAX_PROMPT
+    for index, _, page_doc in entries:
+        page = ImportedPage(
+            text=reader.check(
+                validate.text, page_doc.get("text"), f"Segment {index}'s text", validate.MAX_STORY, required=True
             ),
-            seed=reader.check(v.seed, seg.get("seed"), f"Segment {index}'s seed"),
+            start=reader.check(
+                validate.integer, page_doc.get("start", 0), f"Segment {index}'s start offset", 0, len(story_text)
+            ),
+            end=0,
+            prompt_override=reader.check(
+                validate.optional_text, page_doc.get("prompt"), f"Segment {index}'s prompt", validate.MAX_PROMPT
+            ),
+            negative_prompt=reader.check(
+                validate.optional_text,
+                page_doc.get("negative_prompt"),
+                f"Segment {index}'s negative prompt",
+                validate.MAX_PROMPT,
+            ),
+            seed=reader.check(validate.seed, page_doc.get("seed"), f"Segment {index}'s seed"),
             locked=False,
         )
-        segment.end = reader.check(
-            v.integer, seg.get("end", segment.start), f"Segment {index}'s end offset", segment.start, len(story_text)
+        page.end = reader.check(
+            validate.integer,
+            page_doc.get("end", page.start),
+            f"Segment {index}'s end offset",
+            page.start,
+            len(story_text),
         )
-        if seg.get("image") is not None:
-            name = _check_image_name(reader, seg.get("image"), index)
+        if page_doc.get("image") is not None:
+            name = _check_image_name(reader, page_doc.get("image"), index)
             image_path = folder / name
             try:
                 info = image_path.lstat()
@@ -461,17 +492,19 @@ def read_manifest(path: Path) -> ImportedProject:
                     f"segment {index}'s picture {name!r} cannot be read ({exc.strerror or exc})."
                 ) from None
             pic = reader.check(check_image, data, f"Segment {index}'s picture {name!r}")
-            settings = reader.check(v.settings, seg.get("settings") or {}, f"The settings of segment {index}")
-            if segment.seed is not None:
-                settings.setdefault("seed", segment.seed)
-            if segment.prompt_override is not None:
-                settings.setdefault("prompt", segment.prompt_override)
-            if segment.negative_prompt is not None:
-                settings.setdefault("negative_prompt", segment.negative_prompt)
-            segment.illustrations.append(
-                ImportedIllustration(
+            settings = reader.check(
+                validate.settings, page_doc.get("settings") or {}, f"The settings of segment {index}"
+            )
+            if page.seed is not None:
+                settings.setdefault("seed", page.seed)
+            if page.prompt_override is not None:
+                settings.setdefault("prompt", page.prompt_override)
+            if page.negative_prompt is not None:
+                settings.setdefault("negative_prompt", page.negative_prompt)
+            page.pictures.append(
+                ImportedPicture(
                     version=1, image=pic, settings=settings, origin="generated", created=created, selected=True
                 )
             )
-        result.segments.append(segment)
+        result.pages.append(page)
     return result

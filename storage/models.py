@@ -83,9 +83,9 @@ class Project(Base):
     # written again exactly; None for a story typed by hand.
     story_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
-    segments: Mapped[list[Segment]] = relationship(
+    pages: Mapped[list[Page]] = relationship(
         back_populates="project",
-        order_by="Segment.position",
+        order_by="Page.position",
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
@@ -103,7 +103,9 @@ class Project(Base):
     )
 
 
-class Segment(Base):
+class Page(Base):
+    """One page of a story with its pictures (the table keeps its first name, ``segments``)."""
+
     __tablename__ = "segments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,10 +119,10 @@ class Segment(Base):
     seed: Mapped[int | None] = mapped_column(Integer)
     locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
 
-    project: Mapped[Project] = relationship(back_populates="segments")
-    illustrations: Mapped[list[Illustration]] = relationship(
-        back_populates="segment",
-        order_by="Illustration.version",
+    project: Mapped[Project] = relationship(back_populates="pages")
+    pictures: Mapped[list[Picture]] = relationship(
+        back_populates="page",
+        order_by="Picture.version",
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
@@ -128,11 +130,13 @@ class Segment(Base):
     __table_args__ = (Index("ix_segments_project_id_position", "project_id", "position"),)
 
 
-class Illustration(Base):
+class Picture(Base):
+    """One version of a page's picture, drawn or uploaded (the table keeps its first name, ``illustrations``)."""
+
     __tablename__ = "illustrations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    page_id: Mapped[int] = mapped_column("segment_id", ForeignKey("segments.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     # The file is images/<sha256[:2]>/<sha256>.<ext>; titles and user text never become paths.
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -142,7 +146,7 @@ class Illustration(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     selected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
 
-    segment: Mapped[Segment] = relationship(back_populates="illustrations")
+    page: Mapped[Page] = relationship(back_populates="pictures")
 
     __table_args__ = (
         UniqueConstraint("segment_id", "version"),

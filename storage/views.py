@@ -9,9 +9,9 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class IllustrationView:
+class PictureView:
     id: int
-    segment_id: int
+    page_id: int
     version: int
     image_path: Path
     settings: dict[str, Any]
@@ -21,7 +21,7 @@ class IllustrationView:
 
 
 @dataclass(frozen=True)
-class SegmentView:
+class PageView:
     id: int
     position: int
     text: str
@@ -31,8 +31,8 @@ class SegmentView:
     negative_prompt: str | None
     seed: int | None
     locked: bool
-    illustrations: list[IllustrationView] = field(default_factory=list)
-    selected: IllustrationView | None = None
+    pictures: list[PictureView] = field(default_factory=list)
+    selected: PictureView | None = None
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,18 @@ class ProjectView:
     version: int
     created: datetime
     updated: datetime
-    segments: list[SegmentView] = field(default_factory=list)
+    pages: list[PageView] = field(default_factory=list)
     characters: list[CharacterView] = field(default_factory=list)
     source_images: list[SourceImageView] = field(default_factory=list)
     story_settings: dict[str, Any] | None = None  # how a generated story was written; None if typed
     setting: str = ""  # where and when the story happens, for every picture's prompt
     dedication: str = ""  # printed on its own page after the cover
+
+    @property
+    def segments(self) -> list[PageView]:
+        """The pages under their old name. Only exports.book_from_project still reads it (duck-typed);
+        remove this once exports reads ``pages``."""
+        return self.pages
 
 
 @dataclass(frozen=True)
@@ -76,12 +82,12 @@ class ProjectSummary:
     title: str
     author: str
     updated: datetime
-    segment_count: int
+    page_count: int
     cover_image: Path | None
 
 
 @dataclass(frozen=True)
-class SegmentInput:
+class PageInput:
     """One page of a story as the splitter (or the user) proposes it; see Library.save_story."""
 
     text: str

@@ -1,1 +1,2 @@
-"""The Streamlit studio: thin pages over storage (the library) and studio.actions (engine jobs)."""
+"""The Streamlit studio: screens that draw and dispatch, studio.actions (every change to the library, every job)
+and studio.ui (what the screens share)."""

@@ -44,7 +44,7 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 #               made by widget_key() (w.story…, w.title…, w.author…, w.style…, w.seg.text/prompt/neg/seed/lock…,
 #               w.setting…, w.dedication…, w.char.name/desc…), characters.save
 
-# From images (views/from_images.py)
+# From images (screens/from_images.py)
 IMAGES_UPLOAD_GEN = "sb.images.upload_gen"  # int: bumped to empty the picture uploader once a story is started
 IMAGES_READ = "sb.images.read"  # dict[str, actions.PictureRead]: each upload read once, by file id
 IMAGES_ORDER = "sb.images.order"  # list[str]: the uploads' file ids in the order the user chose
@@ -55,7 +55,7 @@ IMAGES_AGE = "sb.images.age"  # int: the reader's age
 IMAGES_WORDS = "sb.images.words"  # int: words per picture
 IMAGES_NEW = "sb.images.new"  # bool: show the uploader although a story from pictures is open
 
-# Export (views/export.py)
+# Export (screens/export.py)
 EXPORT_ALL_PAGES = "sb.export.all_pages"  # (export key, PNGs of every page) once asked for
 EXPORT_RESULT = "sb.export.result"  # actions.ExportOutcome: the last PDF made (reruns reuse it)
 EXPORT_LAYOUT = "sb.export.layout"  # str: a key of exports.LAYOUTS
@@ -69,12 +69,12 @@ EXPORT_CLOSING = "sb.export.closing"  # bool
 EXPORT_NUMBERS = "sb.export.numbers"  # bool
 EXPORT_PICK = "sb.export.pick"  # int | None: the project picked when none is open
 
-# --- pages (paths relative to studio/Home.py, as st.switch_page takes them) ----------------------
-PAGE_LIBRARY = "views/library.py"
-PAGE_STORYBOARD = "views/storyboard.py"
-PAGE_FROM_IMAGES = "views/from_images.py"
-PAGE_EXPORT = "views/export.py"
-PAGE_SETTINGS = "views/settings.py"
+# --- screens (paths relative to studio/Home.py, as st.switch_page takes them) -----------------------
+SCREEN_LIBRARY = "screens/library.py"
+SCREEN_STORYBOARD = "screens/storyboard.py"
+SCREEN_FROM_IMAGES = "screens/from_images.py"
+SCREEN_EXPORT = "screens/export.py"
+SCREEN_SETTINGS = "screens/settings.py"
 
 
 def fingerprint(value: object) -> str:

@@ -140,7 +140,7 @@ def test_project_adapter_with_a_stand_in(tmp_path):
 
 def test_project_adapter_through_the_storage_library(tmp_path):
     library_mod = pytest.importorskip("storage.library")
-    from storage.views import SegmentInput
+    from storage.views import PageInput
 
     story = "Pip lived in a lighthouse. One night the lamp went out."
     with library_mod.Library(home=tmp_path / "home") as library:
@@ -150,11 +150,11 @@ def test_project_adapter_through_the_storage_library(tmp_path):
             project.version,
             story,
             [
-                SegmentInput("Pip lived in a lighthouse.", 0, 26),
-                SegmentInput("One night the lamp went out.", 27, len(story)),
+                PageInput("Pip lived in a lighthouse.", 0, 26),
+                PageInput("One night the lamp went out.", 27, len(story)),
             ],
         )
-        library.add_illustration(project.segments[0].id, png((10, 200, 10)), {"seed": 1, "steps": 4})
+        library.add_picture(project.pages[0].id, png((10, 200, 10)), {"seed": 1, "steps": 4})
         book = book_from_project(library.get_project(project.id))
     assert book.title == "The <Lighthouse> Fox" and book.author == "Ada & Co"
     assert [p.text for p in book.pages] == ["Pip lived in a lighthouse.", "One night the lamp went out."]

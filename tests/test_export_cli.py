@@ -99,7 +99,7 @@ def test_errors_are_one_sentence_exit_1_and_leave_no_file(tmp_path, manifest):
 
 def test_pdf_of_a_saved_project(tmp_path):
     library_mod = pytest.importorskip("storage.library")
-    from storage.views import SegmentInput
+    from storage.views import PageInput
 
     home = tmp_path / "home"
     story = "Pip lived in a lighthouse. One night the lamp went out."
@@ -112,11 +112,11 @@ def test_pdf_of_a_saved_project(tmp_path):
             project.version,
             story,
             [
-                SegmentInput("Pip lived in a lighthouse.", 0, 26),
-                SegmentInput("One night the lamp went out.", 27, len(story)),
+                PageInput("Pip lived in a lighthouse.", 0, 26),
+                PageInput("One night the lamp went out.", 27, len(story)),
             ],
         )
-        library.add_illustration(project.segments[0].id, buffer.getvalue(), {"seed": 1})
+        library.add_picture(project.pages[0].id, buffer.getvalue(), {"seed": 1})
     out = tmp_path / "saved.pdf"
     done = run("pdf", str(project.id), str(out), "--layout", "text_band", home=home)
     assert done.returncode == 0, done.stderr

@@ -13,9 +13,8 @@ import pytest
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
 
-from storage import Library, SegmentInput
-from studio import actions
-from studio import state as S
+from storage import Library, PageInput
+from studio import actions, state
 
 HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 TIMEOUT = 30
@@ -34,11 +33,11 @@ def book(lib: Library, pictures: int = 2):
     inputs, at = [], 0
     for page in PAGES:
         start = text.index(page, at)
-        inputs.append(SegmentInput(page, start, start + len(page)))
+        inputs.append(PageInput(page, start, start + len(page)))
         at = start + len(page)
     project = lib.save_story(project.id, project.version, text, inputs)
-    for seg in project.segments[:pictures]:
-        lib.add_illustration(seg.id, fx.encode(fx.gradient((64, 64))), {"seed": seg.position}, origin="generated")
+    for seg in project.pages[:pictures]:
+        lib.add_picture(seg.id, fx.encode(fx.gradient((64, 64))), {"seed": seg.position}, origin="generated")
     return lib.get_project(project.id)
 
 
@@ -47,7 +46,7 @@ def export_page(project_id: int | None = None) -> AppTest:
     if project_id is not None:
         at.query_params["project"] = str(project_id)
     at.run()
-    at.switch_page("views/export.py")
+    at.switch_page("screens/export.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -68,7 +67,7 @@ def test_make_the_pdf_download_it_and_the_zip(lib):
     at = export_page(project.id)
     assert not at.download_button
     click(at, "export.make")
-    outcome = at.session_state[S.EXPORT_RESULT]
+    outcome = at.session_state[state.EXPORT_RESULT]
     assert [b.label for b in at.download_button] == ["Download the PDF", "Download the pictures and text (ZIP)"]
     assert outcome.pdf.startswith(b"%PDF")
     assert outcome.page_count == len(PdfReader(io.BytesIO(outcome.pdf)).pages) == len(PAGES) + 2  # cover, closing
@@ -94,21 +93,21 @@ def test_make_the_pdf_download_it_and_the_zip(lib):
     # A rerun, or pressing the button again, reuses the PDF; new options make a new one.
     at.run()
     click(at, "export.make")
-    assert at.session_state[S.EXPORT_RESULT] is outcome
-    at.radio(key=S.EXPORT_LAYOUT).set_value("facing").run()
+    assert at.session_state[state.EXPORT_RESULT] is outcome
+    at.radio(key=state.EXPORT_LAYOUT).set_value("facing").run()
     assert not at.download_button and any("changed since the last PDF" in i for i in texts(at.info))
-    at.selectbox(key=S.EXPORT_SIZE).set_value("8x8")
-    at.toggle(key=S.EXPORT_BLEED).set_value(True)
-    at.radio(key=S.EXPORT_FONT).set_value("sans")
+    at.selectbox(key=state.EXPORT_SIZE).set_value("8x8")
+    at.toggle(key=state.EXPORT_BLEED).set_value(True)
+    at.radio(key=state.EXPORT_FONT).set_value("sans")
     click(at, "export.make")
-    facing = at.session_state[S.EXPORT_RESULT]
+    facing = at.session_state[state.EXPORT_RESULT]
     assert facing is not outcome
     assert facing.page_count == 2 * len(PAGES) + 2 == len(PdfReader(io.BytesIO(facing.pdf)).pages)
     first = PdfReader(io.BytesIO(facing.pdf)).pages[0]
     assert float(first.mediabox.width) > 8 * 72  # the bleed and the crop marks' slug around the trim
 
     # A new picture (which leaves the version alone) makes the cached PDF stale too.
-    lib.add_illustration(project.segments[2].id, fx.png((64, 64)), {}, origin="uploaded")
+    lib.add_picture(project.pages[2].id, fx.png((64, 64)), {}, origin="uploaded")
     at.run()
     assert any("changed since the last PDF" in i for i in texts(at.info))
 
@@ -117,7 +116,7 @@ def test_a_story_without_pictures_prints_text_only_and_no_dpi_warning(lib):
     project = book(lib, pictures=0)
     at = export_page(project.id)
     click(at, "export.make")
-    outcome = at.session_state[S.EXPORT_RESULT]
+    outcome = at.session_state[state.EXPORT_RESULT]
     assert outcome.pdf.startswith(b"%PDF") and not outcome.low_dpi
     assert not at.warning and not at.error
 
@@ -125,10 +124,10 @@ def test_a_story_without_pictures_prints_text_only_and_no_dpi_warning(lib):
 def test_picker_when_no_story_is_open(lib):
     project = book(lib, pictures=1)
     at = export_page()
-    picker = at.selectbox(key=S.EXPORT_PICK)
+    picker = at.selectbox(key=state.EXPORT_PICK)
     picker.set_value(project.id)
     click(at, "export.open")
-    assert at.session_state[S.PROJECT_ID] == project.id
+    assert at.session_state[state.PROJECT_ID] == project.id
     assert at.button(key="export.make")
 
 
@@ -152,13 +151,13 @@ def test_every_page_can_be_leafed_through_before_printing(lib):
     project = book(lib)
     at = export_page(project.id)
     click(at, "export.make")
-    outcome = at.session_state[S.EXPORT_RESULT]
+    outcome = at.session_state[state.EXPORT_RESULT]
     assert len(at.image) == 3 and outcome.page_count == 5
     click(at, "export.all_pages")
     captions = [i.captions[0] for i in at.image]
     assert captions == ["Page 1", "Page 2", "Page 3"] + [f"Page {n}" for n in range(1, 6)]
     assert any("Every page (5 of 5)" in h for h in texts(at.subheader))
     # Other options make another PDF: the pages shown before are not passed off as its pages.
-    at.radio(key=S.EXPORT_LAYOUT).set_value("text_band").run()
+    at.radio(key=state.EXPORT_LAYOUT).set_value("text_band").run()
     click(at, "export.make")
     assert len(at.image) == 3 and any(b.key == "export.all_pages" for b in at.button)

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from core.errors import InputError
 from engine.jobs import get_worker
 from storage import Library
-from studio import actions, ui
-from studio import state as S
+from studio import actions, state, ui
 
 HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 TIMEOUT = 60  # the first run imports torch
@@ -37,7 +37,7 @@ def from_images(project_id: int | None = None) -> AppTest:
     if project_id is not None:
         at.query_params["project"] = str(project_id)
     at.run()
-    at.switch_page("views/from_images.py")
+    at.switch_page("screens/from_images.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -46,7 +46,7 @@ def from_images(project_id: int | None = None) -> AppTest:
 def click(at: AppTest, key: str) -> AppTest:
     """A person's separate click. With tiny models a test clicks again sooner than DOUBLE_CLICK_S after
     the same action, which the app would take for a double click; the double-click tests click directly."""
-    at.session_state[S.RECENT_ACTIONS] = {}
+    at.session_state[state.RECENT_ACTIONS] = {}
     at.button(key=key).click().run()
     assert not at.exception, at.exception
     return at
@@ -93,21 +93,21 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     click(at, "images.earlier.2")  # blue moves before red
     assert [i.captions[0] for i in at.image] == ["1. green.jpg", "2. blue.webp", "3. red.png"]
 
-    at.text_area(key=S.IMAGES_HINTS).input("Our dog Pip at the seaside")
-    at.selectbox(key=S.IMAGES_TONE).set_value("funny")
-    at.number_input(key=S.IMAGES_AGE).set_value(5)
-    at.number_input(key=S.IMAGES_WORDS).set_value(12)  # short passages keep the tiny model quick
+    at.text_area(key=state.IMAGES_HINTS).input("Our dog Pip at the seaside")
+    at.selectbox(key=state.IMAGES_TONE).set_value("funny")
+    at.number_input(key=state.IMAGES_AGE).set_value(5)
+    at.number_input(key=state.IMAGES_WORDS).set_value(12)  # short passages keep the tiny model quick
     click(at, "images.write")
-    pid = at.session_state[S.PROJECT_ID]
+    pid = at.session_state[state.PROJECT_ID]
     assert at.query_params["project"] == str(pid)
     assert any("Left out" in w and "broken" in w for w in texts(at.warning)), texts(at.warning)
 
     # The pictures are saved before a word is written: source pictures and the pages' own pictures, in order.
     project = lib.get_project(pid)
     assert [near(color_of(s.image_path), c) for s, c in zip(project.source_images, (GREEN, BLUE, RED))] == [True] * 3
-    assert len(project.segments) == 3
-    for seg, color in zip(project.segments, (GREEN, BLUE, RED)):
-        assert [i.origin for i in seg.illustrations] == ["uploaded"]
+    assert len(project.pages) == 3
+    for seg, color in zip(project.pages, (GREEN, BLUE, RED)):
+        assert [i.origin for i in seg.pictures] == ["uploaded"]
         assert near(color_of(seg.selected.image_path), color)
     assert project.story_settings["request"] == {
         "hints": "Our dog Pip at the seaside",
@@ -124,7 +124,7 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     assert any("the story is written" in s for s in texts(at.success)), texts(at.success)
     project = lib.get_project(pid)
     settings = project.story_settings
-    passages = [s.text for s in project.segments]
+    passages = [s.text for s in project.pages]
     assert all(p and not p.startswith("(The words for picture") for p in passages)
     assert project.title != "A story from 3 pictures" and project.title == settings["title"]
     story = settings["story"]
@@ -142,16 +142,16 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     assert len(at.image) == 3
 
     # Write picture 2's passage again: only that page's words change.
-    first, second, third = project.segments
+    first, second, third = project.pages
     click(at, f"retell.{second.id}")
     wait_for_jobs(pid)
     at.run()
     after = lib.get_project(pid)
-    assert [s.id for s in after.segments] == [first.id, second.id, third.id]
-    assert after.segments[0].text == first.text and after.segments[2].text == third.text
-    assert after.segments[1].text != second.text
+    assert [s.id for s in after.pages] == [first.id, second.id, third.id]
+    assert after.pages[0].text == first.text and after.pages[2].text == third.text
+    assert after.pages[1].text != second.text
     assert after.story_settings["story"]["retold"] == {"1": 1}
-    assert after.story_text == "\n\n".join(s.text for s in after.segments)
+    assert after.story_text == "\n\n".join(s.text for s in after.pages)
     assert not at.warning, texts(at.warning)  # the job's own writes do not make this tab stale
 
     # Edit picture 3's passage by hand.
@@ -160,15 +160,15 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     click(at, f"passage.save.{third.id}")
     assert not at.error, texts(at.error)
     after = lib.get_project(pid)
-    assert after.segments[2].text == "Pip found a crab and ran home to tell Grandma."
+    assert after.pages[2].text == "Pip found a crab and ran home to tell Grandma."
     assert after.story_text.endswith("Pip found a crab and ran home to tell Grandma.")
 
     # Illustrate picture 1 anew: the upload stays as version 1.
     click(at, f"illustrate.{first.id}")
     wait_for_jobs(pid)
     at.run()
-    drawn = lib.get_project(pid).segments[0]
-    assert [i.origin for i in drawn.illustrations] == ["uploaded", "generated"]
+    drawn = lib.get_project(pid).pages[0]
+    assert [i.origin for i in drawn.pictures] == ["uploaded", "generated"]
     assert drawn.selected.origin == "generated"
 
     # A refresh: a new session finds everything in storage.
@@ -184,17 +184,17 @@ def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):
     wait_for_jobs(pid)
     again.run()
     rewritten = lib.get_project(pid)
-    assert [s.text for s in rewritten.segments] == passages
+    assert [s.text for s in rewritten.pages] == passages
     assert rewritten.story_settings["story"]["passage_seeds"] == story["passage_seeds"]
     assert rewritten.title == project.title
 
     # Another tab renames the book: this tab's hand edit is refused with one sentence and nothing is lost.
     lib.update_project(pid, rewritten.version, title="Renamed elsewhere")
-    last = rewritten.segments[2]
+    last = rewritten.pages[2]
     next(t for t in again.text_area if t.key.startswith(f"w.passage.{last.id}.")).input("Mine.")
     click(again, f"passage.save.{last.id}")
     assert any("changed in another tab" in e for e in texts(again.error)), texts(again.error)
-    assert lib.get_project(pid).segments[2].text == last.text
+    assert lib.get_project(pid).pages[2].text == last.text
 
 
 def test_errors_are_one_sentence_each(lib, monkeypatch):
@@ -224,7 +224,7 @@ def test_errors_are_one_sentence_each(lib, monkeypatch):
     else:
         pytest.skip("the 'fast' models are downloaded on this machine")
     assert {p.id for p in lib.list_projects()} == before  # nothing half-made was kept
-    assert S.PROJECT_ID not in at.session_state or at.session_state[S.PROJECT_ID] is None
+    assert state.PROJECT_ID not in at.session_state or at.session_state[state.PROJECT_ID] is None
 
 
 def test_retell_and_rewrite_explain_what_they_cannot_do(lib):
@@ -234,11 +234,11 @@ def test_retell_and_rewrite_explain_what_they_cannot_do(lib):
     from engine.errors import InputError
 
     with pytest.raises(InputError, match="not been written from pictures"):
-        actions.retell_passage(lib, typed.id, typed.segments[0].id, typed.version)
+        actions.retell_passage(lib, typed.id, typed.pages[0].id, typed.version)
     with pytest.raises(InputError, match="not told from pictures"):
         actions.write_story_again(lib, typed.id, typed.version)
     with pytest.raises(InputError, match="cannot be empty"):
-        actions.edit_passage(lib, typed.id, typed.segments[0].id, typed.version, "   ")
+        actions.edit_passage(lib, typed.id, typed.pages[0].id, typed.version, "   ")
 
 
 def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current(lib, monkeypatch):
@@ -256,8 +256,8 @@ def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current
             {
                 "what": sorted(k for k, v in kwargs.items() if v is not None and v is not UNSET),
                 "passages": dict(kwargs.get("passages") or {}),
-                "texts_before": [s.text for s in before.segments],
-                "writing": actions.writing_segment_ids(project_id),
+                "texts_before": [s.text for s in before.pages],
+                "writing": actions.writing_page_ids(project_id),
             }
         )
         return real_save(self, project_id, **kwargs)
@@ -276,7 +276,7 @@ def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current
         tab = AppTest.from_file(HOME, default_timeout=TIMEOUT)
         tab.query_params["project"] = str(pid)
         tab.run()
-        tab.switch_page("views/storyboard.py").run()
+        tab.switch_page("screens/storyboard.py").run()
         assert not tab.exception and not tab.warning, [w.value for w in tab.warning]
     finally:
         gate.set()
@@ -284,8 +284,8 @@ def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current
     wait_for_jobs(pid)
 
     project = lib.get_project(pid)
-    ids = [s.id for s in project.segments]
-    passages = [s.text for s in project.segments]
+    ids = [s.id for s in project.pages]
+    passages = [s.text for s in project.pages]
     assert project.version == start.project.version  # the job's writes left the version alone
     assert project.story_text == "\n\n".join(passages) and project.story_settings["story"]
     # Captions first, then one save per passage, in order, each landing while the next is still to come.
@@ -362,7 +362,7 @@ def test_a_picture_can_be_left_out_of_the_story_and_put_back(lib, monkeypatch):
 
     def start(_lib, pictures, **_settings):  # what the page hands over; no story is started
         started.append(pictures)
-        raise actions.InputError("Not this time.")
+        raise InputError("Not this time.")
 
     monkeypatch.setattr(actions, "start_story_from_images", start)
     at = from_images()
@@ -373,7 +373,7 @@ def test_a_picture_can_be_left_out_of_the_story_and_put_back(lib, monkeypatch):
     click(at, "images.write")
     assert [name for _, name in started[-1]] == ["red.png", "blue.png"]
 
-    click(at, "images.putback." + at.session_state[S.IMAGES_LEFT_OUT][0])  # back, at the end of the story
+    click(at, "images.putback." + at.session_state[state.IMAGES_LEFT_OUT][0])  # back, at the end of the story
     assert [i.captions[0] for i in at.image] == ["1. red.png", "2. blue.png", "3. green.png"]
     assert not any("Left out" in c for c in texts(at.caption))
 

@@ -53,3 +53,33 @@ def test_a_layer_never_loads_what_it_must_not(package):
 def test_the_probe_sees_a_forbidden_import():
     # engine's heavy modules load torch: the same probe must notice it, or the tests above prove nothing
     assert "torch" in _load("engine")["loaded"]
+
+
+# What a screen may call on the Library itself: reads. Every other public method changes the library.
+LIBRARY_READS = {"get_project", "list_projects", "project_stamp", "library_stamp", "export_bundle", "integrity_report"}
+
+
+def _library_writes_outside_actions(path: Path) -> list[str]:
+    import ast
+    import inspect
+
+    from storage import Library
+
+    writes = {name for name, _ in inspect.getmembers(Library, inspect.isfunction) if not name.startswith("_")}
+    writes -= LIBRARY_READS | {"close"}
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in writes:
+            receiver = node.func.value
+            if not (isinstance(receiver, ast.Name) and receiver.id == "actions"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node.func)}")
+    return found
+
+
+def test_screens_change_the_library_only_through_actions():
+    # One door: screens and their shared helpers read the library, and every change goes through studio.actions.
+    files = sorted((ROOT / "studio" / "screens").glob("*.py")) + sorted((ROOT / "studio" / "ui").glob("*.py"))
+    files.append(ROOT / "studio" / "Home.py")
+    assert len(files) > 10
+    found = [hit for path in files for hit in _library_writes_outside_actions(path)]
+    assert found == []

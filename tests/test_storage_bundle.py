@@ -17,7 +17,7 @@ from PIL import Image
 from storage.bundle import MAX_JSON_BYTES
 from storage.errors import BundleError
 from storage.library import Library
-from storage.views import SegmentInput
+from storage.views import PageInput
 
 
 def _png(n: int, size: tuple[int, int] = (8, 8)) -> bytes:
@@ -52,16 +52,16 @@ def _full_project(library: Library):
         project.version,
         story,
         [
-            SegmentInput(p, story.index(p), story.index(p) + len(p), seed=i or None, locked=i == 2)
+            PageInput(p, story.index(p), story.index(p) + len(p), seed=i or None, locked=i == 2)
             for i, p in enumerate(pages)
         ],
     )
-    first, second = project.segments[0].id, project.segments[1].id
-    project = library.update_segment(first, project.version, prompt_override="a fox", negative_prompt="text")
-    v1 = library.add_illustration(first, _png(1), {"seed": 1, "steps": 4, "prompt": "a fox"})
-    library.add_illustration(first, _png(2), {"seed": 2, "guidance": 0.0}, origin="uploaded")
-    library.select_illustration(v1.id)  # an older version is the chosen one
-    library.add_illustration(second, _png(1), {"seed": 3})  # the same file used twice
+    first, second = project.pages[0].id, project.pages[1].id
+    project = library.update_page(first, project.version, prompt_override="a fox", negative_prompt="text")
+    v1 = library.add_picture(first, _png(1), {"seed": 1, "steps": 4, "prompt": "a fox"})
+    library.add_picture(first, _png(2), {"seed": 2, "guidance": 0.0}, origin="uploaded")
+    library.select_picture(v1.id)  # an older version is the chosen one
+    library.add_picture(second, _png(1), {"seed": 3})  # the same file used twice
     project = library.get_project(project.id)
     project = library.set_characters(project.id, project.version, [("Fox", "red, curious"), ("Owl", "")])
     project = library.update_project(
@@ -86,9 +86,9 @@ def _comparable(view) -> dict:
                 s.negative_prompt,
                 s.seed,
                 s.locked,
-                [(i.version, i.image_path, i.settings, i.origin, i.created, i.selected) for i in s.illustrations],
+                [(i.version, i.image_path, i.settings, i.origin, i.created, i.selected) for i in s.pictures],
             )
-            for s in view.segments
+            for s in view.pages
         ],
         "characters": [(c.name, c.description) for c in view.characters],
         "sources": [(s.image_path, s.caption) for s in view.source_images],
@@ -111,9 +111,9 @@ def test_bundle_round_trip(tmp_path):
     want, got = _comparable(original), _comparable(imported)
     rebase = str(tmp_path / "a"), str(tmp_path / "b")
     assert json.loads(json.dumps(want, default=str).replace(*rebase)) == json.loads(json.dumps(got, default=str))
-    assert imported.segments[0].selected.version == 1
-    for seg in imported.segments:
-        for ill in seg.illustrations:
+    assert imported.pages[0].selected.version == 1
+    for seg in imported.pages:
+        for ill in seg.pictures:
             assert hashlib.sha256(ill.image_path.read_bytes()).hexdigest() == ill.image_path.stem
     again = library.import_bundle(data)  # into the same library: a new project sharing the files
     assert again.id != original.id and _comparable(again) == _comparable(original)
@@ -305,11 +305,11 @@ def test_import_manifest(tmp_path):
     assert project.created.isoformat() == "2026-11-23T18:30:00+00:00"
     assert [(c.name, c.description) for c in project.characters] == [("Fox", "small and red")]
     assert project.setting == "by the sea"
-    for seg, entry in zip(project.segments, manifest["segments"], strict=True):
+    for seg, entry in zip(project.pages, manifest["segments"], strict=True):
         assert (seg.text, seg.start, seg.end, seg.seed) == (entry["text"], entry["start"], entry["end"], entry["seed"])
         assert project.story_text[seg.start : seg.end] == seg.text
         assert seg.prompt_override == entry["prompt"] and seg.negative_prompt == entry["negative_prompt"]
-        (ill,) = seg.illustrations
+        (ill,) = seg.pictures
         assert (ill.version, ill.origin, ill.selected) == (1, "generated", True)
         assert ill.settings == entry["settings"]
         assert ill.image_path.read_bytes() == (folder / entry["image"]).read_bytes()

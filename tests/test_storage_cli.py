@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from storage.library import Library
-from storage.views import SegmentInput
+from storage.views import PageInput
 
 
 def _png(n: int) -> bytes:
@@ -33,8 +33,8 @@ def test_cli_commands(tmp_path):
     library = Library(home)
     story = "Der Fuchs 🦊. The owl."
     project = library.create_project("CLI 狐", story_text=story)
-    project = library.save_story(project.id, project.version, story, [SegmentInput("Der Fuchs 🦊.", 0, 12)])
-    library.add_illustration(project.segments[0].id, _png(1), {"seed": 5})
+    project = library.save_story(project.id, project.version, story, [PageInput("Der Fuchs 🦊.", 0, 12)])
+    library.add_picture(project.pages[0].id, _png(1), {"seed": 5})
     library.create_project("Other")
 
     listed = _cli(home, "list", cwd=tmp_path)
@@ -46,8 +46,8 @@ def test_cli_commands(tmp_path):
     shown = _cli(home, "show", str(project.id))
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)
-    assert doc["title"] == "CLI 狐" and doc["segments"][0]["selected"]["settings"] == {"seed": 5}
-    assert Path(doc["segments"][0]["selected"]["image_path"]).is_file()
+    assert doc["title"] == "CLI 狐" and doc["pages"][0]["selected"]["settings"] == {"seed": 5}
+    assert Path(doc["pages"][0]["selected"]["image_path"]).is_file()
 
     bundle = tmp_path / "fox.zip"
     exported = _cli(home, "export-bundle", str(project.id), str(bundle))

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from storage.errors import ConflictError
 from storage.library import Library
 from storage.models import Project
-from storage.views import SegmentInput
+from storage.views import PageInput
 
 THREADS = 16
 SAVES_PER_THREAD = 50
@@ -32,7 +32,7 @@ def _project_with_pages(library: Library, pages: int):
     project = library.create_project("Busy", story_text=story)
     inputs, offset = [], 0
     for word in words:
-        inputs.append(SegmentInput(word, offset, offset + len(word)))
+        inputs.append(PageInput(word, offset, offset + len(word)))
         offset += len(word) + 1
     return library.save_story(project.id, project.version, story, inputs)
 
@@ -155,7 +155,7 @@ def test_without_begin_immediate_the_same_workload_fails(tmp_path):
 def test_16_threads_adding_pictures_to_one_page_every_acknowledged_picture_lands(tmp_path):
     libraries = [Library(tmp_path), Library(tmp_path)]
     project = _project_with_pages(libraries[0], 1)
-    segment_id = project.segments[0].id
+    page_id = project.pages[0].id
     per_thread = 15
     images = [_png(n) for n in range(THREADS * per_thread)]
     acknowledged: list[list[int]] = [[] for _ in range(THREADS)]
@@ -165,8 +165,8 @@ def test_16_threads_adding_pictures_to_one_page_every_acknowledged_picture_lands
         library = libraries[t % 2]
         for i in range(per_thread):
             try:
-                # add_illustration reads the page's highest version and writes version + 1.
-                view = library.add_illustration(segment_id, images[t * per_thread + i], {"thread": t, "i": i})
+                # add_picture reads the page's highest version and writes version + 1.
+                view = library.add_picture(page_id, images[t * per_thread + i], {"thread": t, "i": i})
             except BaseException as exc:  # noqa: BLE001 - counted and reported
                 failures.append(exc)
             else:
@@ -174,18 +174,18 @@ def test_16_threads_adding_pictures_to_one_page_every_acknowledged_picture_lands
 
     elapsed = _run_threads(THREADS, add)
     acked = {ill for per in acknowledged for ill in per}
-    final = libraries[1].get_project(project.id).segments[0]
-    stored = {ill.id for ill in final.illustrations}
-    versions = sorted(ill.version for ill in final.illustrations)
+    final = libraries[1].get_project(project.id).pages[0]
+    stored = {ill.id for ill in final.pictures}
+    versions = sorted(ill.version for ill in final.pictures)
     print(
-        f"\n{THREADS} threads x {per_thread} add_illustration on one page: acknowledged {len(acked)}, "
+        f"\n{THREADS} threads x {per_thread} add_picture on one page: acknowledged {len(acked)}, "
         f"failed {len(failures)}, stored {len(stored)}, versions 1..{versions[-1]} without gaps: "
         f"{versions == list(range(1, len(versions) + 1))}, {elapsed:.1f} s"
     )
     assert failures == []
     assert acked == stored and len(acked) == THREADS * per_thread
     assert versions == list(range(1, THREADS * per_thread + 1))
-    assert sum(ill.selected for ill in final.illustrations) == 1
+    assert sum(ill.selected for ill in final.pictures) == 1
     assert libraries[0].integrity_report()["bad_files"] == []
 
 
@@ -193,7 +193,7 @@ def test_optimistic_edits_from_many_threads_conflict_but_never_lose_an_acknowled
     library = Library(tmp_path)
     threads_n, edits_each = 6, 8
     project = _project_with_pages(library, threads_n)
-    segment_ids = [seg.id for seg in project.segments]
+    page_ids = [seg.id for seg in project.pages]
     conflicts = [0] * threads_n
     acknowledged = [0] * threads_n
 
@@ -201,9 +201,9 @@ def test_optimistic_edits_from_many_threads_conflict_but_never_lose_an_acknowled
         for i in range(edits_each):
             while True:
                 current = library.get_project(project.id)
-                text = current.segments[t].text
+                text = current.pages[t].text
                 try:
-                    library.update_segment(segment_ids[t], current.version, text=f"{text} t{t}e{i}")
+                    library.update_page(page_ids[t], current.version, text=f"{text} t{t}e{i}")
                 except ConflictError:
                     conflicts[t] += 1
                     continue
@@ -221,7 +221,7 @@ def test_optimistic_edits_from_many_threads_conflict_but_never_lose_an_acknowled
         f"conflicts raised (and retried) {sum(conflicts)}, final version {final.version}"
     )
     assert sum(acknowledged) == threads_n * edits_each
-    for t, seg in enumerate(final.segments):
+    for t, seg in enumerate(final.pages):
         assert seg.text.split()[1:] == [f"t{t}e{i}" for i in range(edits_each)]
     assert final.version == project.version + threads_n * edits_each
 
@@ -233,27 +233,27 @@ def test_two_tabs_second_save_conflicts_and_first_save_stays(tmp_path):
     tab_b = library.get_project(project.id)
     assert tab_a.version == tab_b.version
 
-    saved = library.update_segment(tab_a.segments[0].id, tab_a.version, text="Tab A wrote this.")
+    saved = library.update_page(tab_a.pages[0].id, tab_a.version, text="Tab A wrote this.")
     assert saved.version == tab_a.version + 1 and saved.updated >= tab_a.updated
     with pytest.raises(ConflictError) as caught:
-        library.update_segment(tab_b.segments[0].id, tab_b.version, text="Tab B wrote this.")
+        library.update_page(tab_b.pages[0].id, tab_b.version, text="Tab B wrote this.")
     assert caught.value.message == (
         "This project was changed in another tab or window. "
         "Reload it to see the latest version; your edit was not saved."
     )
     for stale_write in (
         lambda: library.update_project(project.id, tab_b.version, title="B"),
-        lambda: library.save_story(project.id, tab_b.version, "B", [SegmentInput("B", 0, 1)]),
+        lambda: library.save_story(project.id, tab_b.version, "B", [PageInput("B", 0, 1)]),
         lambda: library.set_characters(project.id, tab_b.version, [("B", "")]),
-        lambda: library.merge_segments(tab_b.segments[0].id, tab_b.version),
-        lambda: library.split_segment(tab_b.segments[0].id, 2, tab_b.version),
+        lambda: library.merge_pages(tab_b.pages[0].id, tab_b.version),
+        lambda: library.split_page(tab_b.pages[0].id, 2, tab_b.version),
         lambda: library.delete_project(project.id, tab_b.version),
     ):
         with pytest.raises(ConflictError):
             stale_write()
     final = library.get_project(project.id)
-    assert final.segments[0].text == "Tab A wrote this."
-    assert final.title == "Busy" and final.characters == [] and len(final.segments) == 2
+    assert final.pages[0].text == "Tab A wrote this."
+    assert final.title == "Busy" and final.characters == [] and len(final.pages) == 2
     assert final.version == saved.version
 
 
@@ -261,7 +261,7 @@ def test_background_pictures_do_not_make_the_users_tab_stale(tmp_path):
     library = Library(tmp_path)
     project = _project_with_pages(library, 1)
     tab = library.get_project(project.id)
-    library.add_illustration(tab.segments[0].id, _png(1), {"seed": 1})
+    library.add_picture(tab.pages[0].id, _png(1), {"seed": 1})
     after = library.get_project(project.id)
     assert after.version == tab.version and after.updated > tab.updated
     library.update_project(project.id, tab.version, title="Still mine")  # no ConflictError

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from storage.library import Library
-from storage.views import SegmentInput
+from storage.views import PageInput
 
 ROUNDS = 40
 PARALLEL = 3  # writers alive at once, all on the same file
@@ -31,7 +31,7 @@ def _noise_png(rng: random.Random) -> bytes:
     return buffer.getvalue()
 
 
-def _writer(library: Library, segment_ids: list[int], out: int, seed: int) -> None:
+def _writer(library: Library, page_ids: list[int], out: int, seed: int) -> None:
     """Runs in the forked child until killed: add pictures, sometimes delete or choose one."""
     try:
         rng = random.Random(seed)
@@ -42,17 +42,15 @@ def _writer(library: Library, segment_ids: list[int], out: int, seed: int) -> No
         while True:
             roll = rng.random()
             if roll < 0.75 or not mine:
-                view = library.add_illustration(
-                    rng.choice(segment_ids), _noise_png(rng), {"seed": rng.randrange(2**31)}
-                )
+                view = library.add_picture(rng.choice(page_ids), _noise_png(rng), {"seed": rng.randrange(2**31)})
                 mine.append(view.id)
                 os.write(out, f"A {view.id}\n".encode())
             elif roll < 0.9:
                 victim = mine.pop(rng.randrange(len(mine)))
                 os.write(out, f"D {victim}\n".encode())  # said before doing: the kill may land mid-delete
-                library.delete_illustration(victim)
+                library.delete_picture(victim)
             else:
-                library.select_illustration(rng.choice(mine))
+                library.select_picture(rng.choice(mine))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         os.write(out, f"E {exc!r}\n".encode())
     finally:
@@ -68,14 +66,14 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
         project.id,
         project.version,
         story,
-        [SegmentInput(w, story.index(w), story.index(w) + len(w)) for w in story.split()],
+        [PageInput(w, story.index(w), story.index(w) + len(w)) for w in story.split()],
     )
-    segment_ids = [seg.id for seg in project.segments]
+    page_ids = [seg.id for seg in project.pages]
     # Warm SQLAlchemy's statement caches once, so each forked writer starts writing at once and the
     # random kill lands in real work (a cold child spends its first ~20 ms compiling SQL).
-    warm = setup.add_illustration(segment_ids[0], _noise_png(random.Random(1)), {})
-    setup.select_illustration(warm.id)
-    setup.delete_illustration(warm.id)
+    warm = setup.add_picture(page_ids[0], _noise_png(random.Random(1)), {})
+    setup.select_picture(warm.id)
+    setup.delete_picture(warm.id)
     setup.close()  # no SQLite connection may cross a fork
 
     rng = random.Random(20261123)
@@ -92,7 +90,7 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
             pid = os.fork()
             if pid == 0:
                 os.close(read_end)
-                _writer(setup, segment_ids, write_end, seed=round_no * 100 + k)
+                _writer(setup, page_ids, write_end, seed=round_no * 100 + k)
             os.close(write_end)
             children.append((pid, read_end))
         buffers = {pid: b"" for pid, _ in children}
@@ -127,15 +125,15 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
 
     library = Library(home, sweep=False)
     report = library.integrity_report()
-    stored = {ill.id for seg in library.get_project(project.id).segments for ill in seg.illustrations}
+    stored = {ill.id for seg in library.get_project(project.id).pages for ill in seg.pictures}
     must_exist = added - deleting
     missing = must_exist - stored
-    pages = library.get_project(project.id).segments
-    selected_ok = all(sum(i.selected for i in seg.illustrations) == (1 if seg.illustrations else 0) for seg in pages)
+    pages = library.get_project(project.id).pages
+    selected_ok = all(sum(i.selected for i in seg.pictures) == (1 if seg.pictures else 0) for seg in pages)
     files = list(library.images.files())
     named = {sha for _, sha, _ in files if sha}
     temp_files = sum(1 for _, sha, _ in files if sha is None)
-    referenced = {ill.image_path.name.split(".")[0] for seg in pages for ill in seg.illustrations}
+    referenced = {ill.image_path.name.split(".")[0] for seg in pages for ill in seg.pictures}
     orphans = len(named - referenced)
     print(
         f"\nSIGKILL test: {kills} kills of {PARALLEL} concurrent writers in {elapsed:.1f} s; "

@@ -15,7 +15,7 @@ from storage import db
 from storage.errors import StorageError
 from storage.library import Library
 from storage.models import Base
-from storage.views import SegmentInput
+from storage.views import PageInput
 
 
 def _trace(library: Library) -> list[str]:
@@ -45,7 +45,7 @@ def test_writes_begin_immediate_and_reads_do_not(tmp_path):
     project = library.create_project("Fox", story_text="One. Two.")
     statements = _trace(library)
 
-    project = library.save_story(project.id, project.version, "One. Two.", [SegmentInput("One.", 0, 4)])
+    project = library.save_story(project.id, project.version, "One. Two.", [PageInput("One.", 0, 4)])
     writes = list(statements)
     statements.clear()
     library.get_project(project.id)

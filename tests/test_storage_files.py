@@ -19,7 +19,7 @@ from sqlalchemy import event
 from storage import files as files_module
 from storage.errors import DiskFullError, InvalidInput
 from storage.library import Library
-from storage.views import SegmentInput
+from storage.views import PageInput
 
 
 def _png(n: int = 0, size: tuple[int, int] = (8, 8)) -> bytes:
@@ -57,7 +57,7 @@ def _story(library: Library, pages: list[str], title: str = "Fox"):
     story = " ".join(pages)
     project = library.create_project(title, story_text=story)
     return library.save_story(
-        project.id, project.version, story, [SegmentInput(p, story.index(p), story.index(p) + len(p)) for p in pages]
+        project.id, project.version, story, [PageInput(p, story.index(p), story.index(p) + len(p)) for p in pages]
     )
 
 
@@ -69,12 +69,12 @@ def test_picture_is_content_addressed_and_checked(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One."])
     data = _png(1)
-    view = library.add_illustration(project.segments[0].id, data, {"seed": 1})
+    view = library.add_picture(project.pages[0].id, data, {"seed": 1})
     sha = hashlib.sha256(data).hexdigest()
     assert view.image_path == tmp_path / "images" / sha[:2] / f"{sha}.png"
     assert view.image_path.read_bytes() == data
     for fmt, ext in (("JPEG", "jpg"), ("WEBP", "webp")):
-        other = library.add_illustration(project.segments[0].id, _image(fmt), {}, origin="uploaded")
+        other = library.add_picture(project.pages[0].id, _image(fmt), {}, origin="uploaded")
         assert other.image_path.suffix == f".{ext}" and other.origin == "uploaded"
 
     bad_inputs = {
@@ -90,14 +90,14 @@ def test_picture_is_content_addressed_and_checked(tmp_path):
         before = _all_files(library)
         with pytest.raises(InvalidInput) as caught, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we refuse it anyway
-            library.add_illustration(project.segments[0].id, bad, {})
+            library.add_picture(project.pages[0].id, bad, {})
         print(f"\n{name}: {caught.value.message}")
         assert _all_files(library) == before
     with pytest.raises(InvalidInput, match="origin"):
-        library.add_illustration(project.segments[0].id, data, {}, origin="stolen")
+        library.add_picture(project.pages[0].id, data, {}, origin="stolen")
     with pytest.raises(InvalidInput):
-        library.add_illustration(project.segments[0].id, data, {"seed": float("nan")})
-    assert len(library.get_project(project.id).segments[0].illustrations) == 3
+        library.add_picture(project.pages[0].id, data, {"seed": float("nan")})
+    assert len(library.get_project(project.id).pages[0].pictures) == 3
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
@@ -105,7 +105,7 @@ def test_picture_is_content_addressed_and_checked(tmp_path):
 def test_disk_full_while_writing_a_picture(tmp_path, monkeypatch, code, failing):
     library = Library(tmp_path)
     project = _story(library, ["One.", "Two."])
-    library.add_illustration(project.segments[0].id, _png(1), {"seed": 1})
+    library.add_picture(project.pages[0].id, _png(1), {"seed": 1})
     before = library.get_project(project.id)
     files_before = _all_files(library)
 
@@ -125,7 +125,7 @@ def test_disk_full_while_writing_a_picture(tmp_path, monkeypatch, code, failing)
 
     monkeypatch.setattr(files_module, "os", FullDisk())
     with pytest.raises(DiskFullError) as caught:
-        library.add_illustration(project.segments[0].id, _png(2), {"seed": 2})
+        library.add_picture(project.pages[0].id, _png(2), {"seed": 2})
     with pytest.raises(DiskFullError):
         library.set_source_images(project.id, before.version, [(_png(3), "caption")])
     monkeypatch.undo()
@@ -134,7 +134,7 @@ def test_disk_full_while_writing_a_picture(tmp_path, monkeypatch, code, failing)
     assert message.startswith("The disk is full:") and message.endswith("Nothing was changed.")
     assert library.get_project(project.id) == before
     assert _all_files(library) == files_before  # no temporary file left behind
-    library.add_illustration(project.segments[0].id, _png(2), {"seed": 2})  # space is back: works
+    library.add_picture(project.pages[0].id, _png(2), {"seed": 2})  # space is back: works
 
 
 def test_disk_full_while_committing(tmp_path):
@@ -150,7 +150,7 @@ def test_disk_full_while_committing(tmp_path):
     event.listen(library._engine, "connect", no_room_to_grow)
     big = "Ein sehr langer Satz über den Fuchs. " * 30_000
     with pytest.raises(DiskFullError) as caught:
-        library.save_story(project.id, before.version, big, [SegmentInput(big, 0, len(big))])
+        library.save_story(project.id, before.version, big, [PageInput(big, 0, len(big))])
     print(f"\nSQLITE_FULL on save: {caught.value.message}")
     assert caught.value.message.startswith("The disk is full:")
     assert caught.value.message.endswith("Nothing was changed.")
@@ -158,24 +158,24 @@ def test_disk_full_while_committing(tmp_path):
     library._engine.dispose()
     assert library.get_project(project.id) == before
     assert library.integrity_report()["integrity_check"] == ["ok"]
-    library.save_story(project.id, before.version, big, [SegmentInput(big, 0, len(big))])
+    library.save_story(project.id, before.version, big, [PageInput(big, 0, len(big))])
 
 
 def test_duplicate_shares_files_and_delete_removes_only_unused_ones(tmp_path):
     library = Library(tmp_path)
     a = _story(library, ["Alpha."], "A")
     b = _story(library, ["Beta."], "B")
-    only_a = library.add_illustration(a.segments[0].id, _png(1), {}).image_path
-    shared = library.add_illustration(a.segments[0].id, _png(2), {}).image_path
-    library.add_illustration(b.segments[0].id, _png(2), {})
+    only_a = library.add_picture(a.pages[0].id, _png(1), {}).image_path
+    shared = library.add_picture(a.pages[0].id, _png(2), {}).image_path
+    library.add_picture(b.pages[0].id, _png(2), {})
     source = library.set_source_images(a.id, library.get_project(a.id).version, [(_png(3), "cap")])
     source_file = source.source_images[0].image_path
 
     copy = library.duplicate_project(a.id)
     assert copy.title == "A (copy)" and copy.version == 1
-    assert [i.image_path for i in copy.segments[0].illustrations] == [only_a, shared]
+    assert [i.image_path for i in copy.pages[0].pictures] == [only_a, shared]
     assert copy.source_images[0].image_path == source_file and copy.source_images[0].caption == "cap"
-    assert copy.segments[0].selected.image_path == shared
+    assert copy.pages[0].selected.image_path == shared
 
     library.delete_project(a.id)
     assert only_a.exists() and shared.exists() and source_file.exists()  # the copy still uses them
@@ -191,19 +191,19 @@ def test_duplicate_shares_files_and_delete_removes_only_unused_ones(tmp_path):
 def test_deleting_pictures_and_pages_removes_their_files(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One.", "Two."])
-    first = library.add_illustration(project.segments[0].id, _png(1), {})
-    second = library.add_illustration(project.segments[1].id, _png(2), {})
-    library.delete_illustration(first.id)
+    first = library.add_picture(project.pages[0].id, _png(1), {})
+    second = library.add_picture(project.pages[1].id, _png(2), {})
+    library.delete_picture(first.id)
     assert not first.image_path.exists()
     project = library.get_project(project.id)
-    library.save_story(project.id, project.version, "One.", [SegmentInput("One.", 0, 4)])  # page two is gone
+    library.save_story(project.id, project.version, "One.", [PageInput("One.", 0, 4)])  # page two is gone
     assert not second.image_path.exists()
 
 
 def test_sweep_removes_old_unnamed_files_only(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One."])
-    kept = library.add_illustration(project.segments[0].id, _png(1), {}).image_path
+    kept = library.add_picture(project.pages[0].id, _png(1), {}).image_path
     orphan = library.images.write(files_module.check_image(_png(2)))
     young_orphan = library.images.write(files_module.check_image(_png(3)))
     stale_temp = orphan.parent / ".tmp-0123456789abcdef-deadbeef"

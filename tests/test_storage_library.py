@@ -11,7 +11,7 @@ from PIL import Image
 
 from storage.errors import InvalidInput, NotFound
 from storage.library import UNSET, Library
-from storage.views import ProjectView, SegmentInput
+from storage.views import PageInput, ProjectView
 
 
 def _png(n: int) -> bytes:
@@ -20,11 +20,11 @@ def _png(n: int) -> bytes:
     return buffer.getvalue()
 
 
-def _inputs(story: str, pages: list[str], **extra) -> list[SegmentInput]:
+def _inputs(story: str, pages: list[str], **extra) -> list[PageInput]:
     out, at = [], 0
     for page in pages:
         start = story.index(page, at)
-        out.append(SegmentInput(page, start, start + len(page), **extra))
+        out.append(PageInput(page, start, start + len(page), **extra))
         at = start + len(page)
     return out
 
@@ -40,9 +40,9 @@ def test_views_are_frozen_snapshots(tmp_path):
     project = _story(library, ["One."])
     with pytest.raises(dataclasses.FrozenInstanceError):
         project.title = "changed"  # type: ignore[misc]
-    ill = library.add_illustration(project.segments[0].id, _png(1), {"seed": 1})
+    ill = library.add_picture(project.pages[0].id, _png(1), {"seed": 1})
     ill.settings["seed"] = 99
-    assert library.get_project(project.id).segments[0].selected.settings == {"seed": 1}
+    assert library.get_project(project.id).pages[0].selected.settings == {"seed": 1}
     assert project.created.tzinfo is not None and project.updated.utcoffset().total_seconds() == 0
 
 
@@ -51,14 +51,14 @@ def test_list_projects_newest_first_with_search_counts_and_covers(tmp_path):
     fox = _story(library, ["The fox ran.", "It was FAST."], "Fox story")
     owl = _story(library, ["An owl sat still."], "Owl")
     empty = library.create_project("Empty one")
-    cover = library.add_illustration(fox.segments[0].id, _png(1), {})
-    library.add_illustration(fox.segments[1].id, _png(2), {})
+    cover = library.add_picture(fox.pages[0].id, _png(1), {})
+    library.add_picture(fox.pages[1].id, _png(2), {})
 
     listing = library.list_projects()
     assert [p.id for p in listing] == [fox.id, empty.id, owl.id]  # fox got a picture last
     by_id = {p.id: p for p in listing}
-    assert by_id[fox.id].segment_count == 2 and by_id[fox.id].cover_image == cover.image_path
-    assert by_id[owl.id].cover_image is None and by_id[empty.id].segment_count == 0
+    assert by_id[fox.id].page_count == 2 and by_id[fox.id].cover_image == cover.image_path
+    assert by_id[owl.id].cover_image is None and by_id[empty.id].page_count == 0
     time.sleep(0.01)
     library.rename_project(owl.id, "Owl at night", library.get_project(owl.id).version)
     assert library.list_projects()[0].id == owl.id
@@ -76,126 +76,124 @@ def test_list_projects_newest_first_with_search_counts_and_covers(tmp_path):
 def test_save_story_keeps_pictures_of_pages_whose_text_survives(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One fish.", "Two fish.", "Red fish."])
-    one, two, red = project.segments
-    project = library.update_segment(two.id, project.version, seed=42, prompt_override="two fish", locked=True)
-    pic = library.add_illustration(two.id, _png(1), {"seed": 42})
-    library.add_illustration(red.id, _png(2), {})
+    one, two, red = project.pages
+    project = library.update_page(two.id, project.version, seed=42, prompt_override="two fish", locked=True)
+    pic = library.add_picture(two.id, _png(1), {"seed": 42})
+    library.add_picture(red.id, _png(2), {})
     project = library.get_project(project.id)
 
     story = "Zero fish. Two  fish. Blue fish. One fish."
     pages = ["Zero fish.", "Two  fish.", "Blue fish.", "One fish."]  # whitespace differs in page two
     project = library.save_story(project.id, project.version, story, _inputs(story, pages))
-    texts = [s.text for s in project.segments]
-    assert texts == pages and [s.position for s in project.segments] == [0, 1, 2, 3]
-    kept_two = project.segments[1]
+    texts = [s.text for s in project.pages]
+    assert texts == pages and [s.position for s in project.pages] == [0, 1, 2, 3]
+    kept_two = project.pages[1]
     assert kept_two.id == two.id and kept_two.seed == 42 and kept_two.locked and kept_two.prompt_override == "two fish"
-    assert [i.id for i in kept_two.illustrations] == [pic.id] and kept_two.selected.id == pic.id
-    assert project.segments[3].id == one.id and project.segments[3].start == story.index("One fish.")
-    assert project.segments[0].illustrations == [] and project.segments[0].seed is None
+    assert [i.id for i in kept_two.pictures] == [pic.id] and kept_two.selected.id == pic.id
+    assert project.pages[3].id == one.id and project.pages[3].start == story.index("One fish.")
+    assert project.pages[0].pictures == [] and project.pages[0].seed is None
     with pytest.raises(NotFound):
-        library.add_illustration(red.id, _png(3), {})  # "Red fish." is gone, with its pictures
+        library.add_picture(red.id, _png(3), {})  # "Red fish." is gone, with its pictures
 
     with pytest.raises(InvalidInput, match="ends"):
-        library.save_story(project.id, project.version, story, [SegmentInput("Zero", 5, 2)])
+        library.save_story(project.id, project.version, story, [PageInput("Zero", 5, 2)])
     with pytest.raises(InvalidInput, match="empty"):
-        library.save_story(project.id, project.version, story, [SegmentInput("  ", 0, 2)])
+        library.save_story(project.id, project.version, story, [PageInput("  ", 0, 2)])
     with pytest.raises(InvalidInput, match="between"):
-        library.save_story(project.id, project.version, story, [SegmentInput("x", 0, len(story) + 1)])
+        library.save_story(project.id, project.version, story, [PageInput("x", 0, len(story) + 1)])
 
 
 def test_update_segment_none_clears_and_missing_keeps(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One."])
-    seg = project.segments[0]
-    project = library.update_segment(seg.id, project.version, prompt_override="p", negative_prompt="n", seed=7)
-    project = library.update_segment(seg.id, project.version, prompt_override=None)
-    seg_view = project.segments[0]
+    seg = project.pages[0]
+    project = library.update_page(seg.id, project.version, prompt_override="p", negative_prompt="n", seed=7)
+    project = library.update_page(seg.id, project.version, prompt_override=None)
+    seg_view = project.pages[0]
     assert (seg_view.prompt_override, seg_view.negative_prompt, seg_view.seed) == (None, "n", 7)
-    project = library.update_segment(seg.id, project.version, seed=None, locked=True, text="Uno.")
-    seg_view = project.segments[0]
+    project = library.update_page(seg.id, project.version, seed=None, locked=True, text="Uno.")
+    seg_view = project.pages[0]
     assert (seg_view.seed, seg_view.locked, seg_view.text, seg_view.negative_prompt) == (None, True, "Uno.", "n")
     assert repr(UNSET) == "UNSET"
     with pytest.raises(InvalidInput):
-        library.update_segment(seg.id, project.version, text=None)
+        library.update_page(seg.id, project.version, text=None)
     with pytest.raises(InvalidInput):
-        library.update_segment(seg.id, project.version, seed=-1)
+        library.update_page(seg.id, project.version, seed=-1)
     with pytest.raises(InvalidInput):
-        library.update_segment(seg.id, project.version, seed=True)
+        library.update_page(seg.id, project.version, seed=True)
     with pytest.raises(NotFound):
-        library.update_segment(99999, project.version, seed=1)
+        library.update_page(99999, project.version, seed=1)
 
 
 def test_merge_and_split(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One fish.", "Two fish.", "Red fish."])
-    one, two, _red = project.segments
-    a1 = library.add_illustration(one.id, _png(1), {})
-    b1 = library.add_illustration(two.id, _png(2), {})
-    b2 = library.add_illustration(two.id, _png(3), {})
+    one, two, _red = project.pages
+    a1 = library.add_picture(one.id, _png(1), {})
+    b1 = library.add_picture(two.id, _png(2), {})
+    b2 = library.add_picture(two.id, _png(3), {})
     project = library.get_project(project.id)
 
-    project = library.merge_segments(one.id, project.version)
-    merged = project.segments[0]
-    assert [s.text for s in project.segments] == ["One fish. Two fish.", "Red fish."]
+    project = library.merge_pages(one.id, project.version)
+    merged = project.pages[0]
+    assert [s.text for s in project.pages] == ["One fish. Two fish.", "Red fish."]
     assert (merged.id, merged.start, merged.end) == (one.id, 0, len("One fish. Two fish."))
-    assert project.segments[1].position == 1
+    assert project.pages[1].position == 1
     # The first page's pictures and choice stay; the second page's are kept as further versions.
-    assert [i.version for i in merged.illustrations] == [1, 2, 3]
+    assert [i.version for i in merged.pictures] == [1, 2, 3]
     assert merged.selected.id == a1.id
-    assert {i.id for i in merged.illustrations} == {a1.id, b1.id, b2.id}
+    assert {i.id for i in merged.pictures} == {a1.id, b1.id, b2.id}
     with pytest.raises(InvalidInput, match="last page"):
-        library.merge_segments(project.segments[1].id, project.version)
+        library.merge_pages(project.pages[1].id, project.version)
 
-    project = library.split_segment(merged.id, len("One fish."), project.version)
-    assert [s.text for s in project.segments] == ["One fish.", "Two fish.", "Red fish."]
-    first, second, third = project.segments
-    assert first.id == one.id and len(first.illustrations) == 3 and first.selected.id == a1.id
-    assert second.illustrations == [] and second.id not in (one.id, two.id)
+    project = library.split_page(merged.id, len("One fish."), project.version)
+    assert [s.text for s in project.pages] == ["One fish.", "Two fish.", "Red fish."]
+    first, second, third = project.pages
+    assert first.id == one.id and len(first.pictures) == 3 and first.selected.id == a1.id
+    assert second.pictures == [] and second.id not in (one.id, two.id)
     story = project.story_text
-    for seg in project.segments:
+    for seg in project.pages:
         assert story[seg.start : seg.end] == seg.text
-    assert [s.position for s in project.segments] == [0, 1, 2]
+    assert [s.position for s in project.pages] == [0, 1, 2]
     with pytest.raises(InvalidInput, match="between 1 and 8"):
-        library.split_segment(third.id, 0, project.version)
-    project = library.update_segment(third.id, project.version, text="Red     ")
+        library.split_page(third.id, 0, project.version)
+    project = library.update_page(third.id, project.version, text="Red     ")
     with pytest.raises(InvalidInput, match="between words"):
-        library.split_segment(third.id, 4, project.version)
+        library.split_page(third.id, 4, project.version)
 
 
-def test_picture_versions_select_revert_delete(tmp_path):
+def test_picture_versions_select_delete(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One.", "Two."])
-    seg = project.segments[0].id
-    v1 = library.add_illustration(seg, _png(1), {"seed": 1})
-    v2 = library.add_illustration(seg, _png(2), {"seed": 2})
-    v3 = library.add_illustration(seg, _png(3), {"seed": 3}, select=False)
+    seg = project.pages[0].id
+    v1 = library.add_picture(seg, _png(1), {"seed": 1})
+    v2 = library.add_picture(seg, _png(2), {"seed": 2})
+    v3 = library.add_picture(seg, _png(3), {"seed": 3}, select=False)
     assert (v1.version, v2.version, v3.version) == (1, 2, 3)
-    assert library.get_project(project.id).segments[0].selected.id == v2.id
+    assert library.get_project(project.id).pages[0].selected.id == v2.id
 
     def selected() -> list[int]:
-        return [i.id for i in library.get_project(project.id).segments[0].illustrations if i.selected]
+        return [i.id for i in library.get_project(project.id).pages[0].pictures if i.selected]
 
-    assert library.revert_segment(seg, v1.id).selected and selected() == [v1.id]
-    assert library.select_illustration(v3.id).id == v3.id and selected() == [v3.id]
-    library.delete_illustration(v3.id)  # the chosen one: the newest remaining becomes chosen
+    assert library.select_picture(v1.id).selected and selected() == [v1.id]  # back to an older version
+    assert library.select_picture(v3.id).id == v3.id and selected() == [v3.id]
+    library.delete_picture(v3.id)  # the chosen one: the newest remaining becomes chosen
     assert selected() == [v2.id]
-    library.delete_illustration(v1.id)
+    library.delete_picture(v1.id)
     assert selected() == [v2.id]
-    v4 = library.add_illustration(seg, _png(4), {}, select=False)
+    v4 = library.add_picture(seg, _png(4), {}, select=False)
     assert v4.version == 3 and selected() == [v2.id]
-    library.delete_illustration(v2.id)
-    library.delete_illustration(v4.id)
-    assert library.get_project(project.id).segments[0].illustrations == []
-    first = library.add_illustration(seg, _png(5), {}, select=False)
+    library.delete_picture(v2.id)
+    library.delete_picture(v4.id)
+    assert library.get_project(project.id).pages[0].pictures == []
+    first = library.add_picture(seg, _png(5), {}, select=False)
     assert first.selected  # a page's only picture is always the chosen one
 
-    other = library.add_illustration(project.segments[1].id, _png(6), {})
-    with pytest.raises(InvalidInput, match="another page"):
-        library.revert_segment(seg, other.id)
+    other = library.add_picture(project.pages[1].id, _png(6), {})
     with pytest.raises(NotFound):
-        library.select_illustration(123456)
+        library.select_picture(123456)
     version = library.get_project(project.id).version
-    library.select_illustration(other.id, expected_version=version)  # optional check, bumps the version
+    library.select_picture(other.id, expected_version=version)  # optional check, bumps the version
     assert library.get_project(project.id).version == version + 1
 
 
@@ -241,9 +239,9 @@ def test_update_project_and_not_found(tmp_path):
         with pytest.raises(NotFound):
             library.get_project(beyond_sqlite)
         with pytest.raises(NotFound):
-            library.update_segment(beyond_sqlite, 1, seed=1)
+            library.update_page(beyond_sqlite, 1, seed=1)
         with pytest.raises(NotFound):
-            library.select_illustration(beyond_sqlite)
+            library.select_picture(beyond_sqlite)
         with pytest.raises(NotFound):
             library.update_source_caption(beyond_sqlite, "x", 1)
     with pytest.raises(InvalidInput):
@@ -256,23 +254,23 @@ def test_update_project_and_not_found(tmp_path):
 def test_update_project_story_text_keeps_the_pages_and_their_pictures(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["The fox ran far away.", "The owl sat."])
-    first, second = project.segments
-    library.add_illustration(first.id, _png(1), {"seed": 1})
-    project = library.update_segment(first.id, project.version, prompt_override="a fox", seed=5, locked=True)
+    first, second = project.pages
+    library.add_picture(first.id, _png(1), {"seed": 1})
+    project = library.update_page(first.id, project.version, prompt_override="a fox", seed=5, locked=True)
 
     draft = "The fox ran."  # shorter than where page 2 starts
     saved = library.update_project(project.id, project.version, story_text=draft)
     assert saved.version == project.version + 1 and saved.story_text == draft
-    assert [s.id for s in saved.segments] == [first.id, second.id]
-    assert [s.text for s in saved.segments] == ["The fox ran far away.", "The owl sat."]
-    kept = saved.segments[0]
-    assert (kept.prompt_override, kept.seed, kept.locked, len(kept.illustrations)) == ("a fox", 5, True, 1)
+    assert [s.id for s in saved.pages] == [first.id, second.id]
+    assert [s.text for s in saved.pages] == ["The fox ran far away.", "The owl sat."]
+    kept = saved.pages[0]
+    assert (kept.prompt_override, kept.seed, kept.locked, len(kept.pictures)) == ("a fox", 5, True, 1)
     # Offsets stay inside the text (a bundle of the draft imports again); those that fit are left alone.
-    assert [(s.start, s.end) for s in saved.segments] == [(0, len(draft)), (len(draft), len(draft))]
+    assert [(s.start, s.end) for s in saved.pages] == [(0, len(draft)), (len(draft), len(draft))]
     assert library.import_bundle(library.export_bundle(project.id)).story_text == draft
 
     longer = library.update_project(project.id, saved.version, story_text=draft + " More to come.")
-    assert [(s.start, s.end) for s in longer.segments] == [(0, len(draft)), (len(draft), len(draft))]
+    assert [(s.start, s.end) for s in longer.pages] == [(0, len(draft)), (len(draft), len(draft))]
     with pytest.raises(InvalidInput):
         library.update_project(project.id, longer.version, story_text="\x00")
     from storage.errors import ConflictError
@@ -285,7 +283,7 @@ def test_job_output_does_not_make_an_open_tab_stale(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["(words to come 1)", "(words to come 2)"])
     project = library.set_source_images(project.id, project.version, [(_png(1), ""), (_png(2), "")])
-    first, second = project.segments
+    first, second = project.pages
     tab = project.version  # what an open tab's edits are based on
 
     out = library.save_job_output(project.id, captions={s.id: f"picture {s.position}" for s in project.source_images})
@@ -294,7 +292,7 @@ def test_job_output_does_not_make_an_open_tab_stale(tmp_path):
     assert out.version == tab and out.updated > project.updated
     assert [s.caption for s in out.source_images] == ["picture 0", "picture 1"]
     assert out.story_text == "A fox ran.\n\nAn owl sat."
-    assert [(s.start, s.end) for s in out.segments] == [(0, 10), (12, 23)]
+    assert [(s.start, s.end) for s in out.pages] == [(0, 10), (12, 23)]
     out = library.save_job_output(project.id, based_on=tab, title="Fox and Owl", story_settings={"seed": 3})
     assert (out.title, out.story_settings, out.version) == ("Fox and Owl", {"seed": 3}, tab)
 
@@ -322,7 +320,7 @@ def test_project_stamp_tells_an_open_tab_what_changed(tmp_path):
     assert stamp == (project.version, project.updated)
 
     # A job's picture changes only ``updated``; a person's edit changes both.
-    library.add_illustration(project.segments[0].id, _png(3), {"seed": 1})
+    library.add_picture(project.pages[0].id, _png(3), {"seed": 1})
     after_picture = library.project_stamp(project.id)
     assert after_picture[0] == stamp[0] and after_picture[1] > stamp[1]
     edited = library.update_project(project.id, project.version, author="Ann")
@@ -344,7 +342,7 @@ def test_library_stamp_changes_when_any_story_is_made_changed_or_deleted(tmp_pat
     owl = _story(library, ["An owl sat."], title="Owl")
     stamps = [library.library_stamp()]
     assert stamps[0][:2] == (2, owl.id)
-    library.add_illustration(fox.segments[0].id, _png(4), {"seed": 2})  # a picture for an older story
+    library.add_picture(fox.pages[0].id, _png(4), {"seed": 2})  # a picture for an older story
     stamps.append(library.library_stamp())
     library.update_project(owl.id, owl.version, title="Owl at night")
     stamps.append(library.library_stamp())

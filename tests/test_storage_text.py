@@ -13,7 +13,7 @@ from PIL import Image
 from storage import validate
 from storage.errors import InvalidInput
 from storage.library import Library
-from storage.views import SegmentInput
+from storage.views import PageInput
 
 SAMPLES = [
     "Emoji 🦊🌊🏳️‍🌈 👩🏽‍🚀 and a family 👨‍👩‍👧‍👦.",
@@ -31,8 +31,8 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _offsets(story: str, parts: list[str]) -> list[SegmentInput]:
-    return [SegmentInput(p, story.index(p), story.index(p) + len(p)) for p in parts]
+def _offsets(story: str, parts: list[str]) -> list[PageInput]:
+    return [PageInput(p, story.index(p), story.index(p) + len(p)) for p in parts]
 
 
 def test_unicode_round_trips_byte_for_byte(tmp_path):
@@ -41,22 +41,22 @@ def test_unicode_round_trips_byte_for_byte(tmp_path):
     title = "Лиса и море — 狐と海 — الثعلب 🦊"
     project = library.create_project(title, author="Zoë Ørsted-ﬁ", story_text=story)
     project = library.save_story(project.id, project.version, story, _offsets(story, SAMPLES))
-    seg = project.segments[0]
-    project = library.update_segment(seg.id, project.version, prompt_override=SAMPLES[3], negative_prompt=SAMPLES[1])
+    seg = project.pages[0]
+    project = library.update_page(seg.id, project.version, prompt_override=SAMPLES[3], negative_prompt=SAMPLES[1])
     project = library.set_characters(project.id, project.version, [(SAMPLES[2][:30], SAMPLES[4])])
     project = library.set_source_images(project.id, project.version, [(_png(), SAMPLES[0])])
-    library.add_illustration(seg.id, _png(), {"prompt": SAMPLES[3], "negative_prompt": SAMPLES[1]})
+    library.add_picture(seg.id, _png(), {"prompt": SAMPLES[3], "negative_prompt": SAMPLES[1]})
 
     def check(view) -> None:
         assert view.title.encode() == title.encode()
         assert view.author.encode() == "Zoë Ørsted-ﬁ".encode()
         assert view.story_text.encode() == story.encode()
-        assert [s.text.encode() for s in view.segments] == [s.encode() for s in SAMPLES]
-        assert view.segments[0].prompt_override.encode() == SAMPLES[3].encode()
-        assert view.segments[0].negative_prompt.encode() == SAMPLES[1].encode()
+        assert [s.text.encode() for s in view.pages] == [s.encode() for s in SAMPLES]
+        assert view.pages[0].prompt_override.encode() == SAMPLES[3].encode()
+        assert view.pages[0].negative_prompt.encode() == SAMPLES[1].encode()
         assert view.characters[0].description.encode() == SAMPLES[4].encode()
         assert view.source_images[0].caption.encode() == SAMPLES[0].encode()
-        assert view.segments[0].selected.settings["prompt"].encode() == SAMPLES[3].encode()
+        assert view.pages[0].selected.settings["prompt"].encode() == SAMPLES[3].encode()
 
     check(library.get_project(project.id))
     raw = sqlite3.connect(library.db_path)
@@ -76,14 +76,14 @@ def test_unicode_round_trips_byte_for_byte(tmp_path):
 def test_lone_surrogates_and_nul_are_refused_with_a_sentence(tmp_path, bad, words):
     library = Library(tmp_path)
     project = library.create_project("Fine", story_text="One.")
-    project = library.save_story(project.id, project.version, "One.", [SegmentInput("One.", 0, 4)])
-    seg_id = project.segments[0].id
+    project = library.save_story(project.id, project.version, "One.", [PageInput("One.", 0, 4)])
+    seg_id = project.pages[0].id
     attempts = {
         "title": lambda: library.create_project(bad),
         "author": lambda: library.create_project("ok", author=bad),
         "story": lambda: library.save_story(project.id, project.version, bad, []),
-        "page": lambda: library.save_story(project.id, project.version, "One.", [SegmentInput(bad, 0, 4)]),
-        "prompt": lambda: library.update_segment(seg_id, project.version, prompt_override=bad),
+        "page": lambda: library.save_story(project.id, project.version, "One.", [PageInput(bad, 0, 4)]),
+        "prompt": lambda: library.update_page(seg_id, project.version, prompt_override=bad),
         "character": lambda: library.set_characters(project.id, project.version, [(bad, "")]),
         "caption": lambda: library.set_source_images(project.id, project.version, [(_png(), bad)]),
         "search": lambda: library.list_projects(bad),
@@ -96,7 +96,7 @@ def test_lone_surrogates_and_nul_are_refused_with_a_sentence(tmp_path, bad, word
         assert caught.value.message.endswith(".") and "\ud800" not in caught.value.message
     if "\x00" not in bad:  # settings are JSON; a surrogate cannot be written as UTF-8
         with pytest.raises(InvalidInput):
-            library.add_illustration(seg_id, _png(), {"prompt": bad})
+            library.add_picture(seg_id, _png(), {"prompt": bad})
     after = library.get_project(project.id)
     assert after.version == project.version and after.title == "Fine"
     print(f"\n{bad!r}: refused with e.g. {caught.value.message!r}")
@@ -113,8 +113,8 @@ def test_titles_are_only_text_never_paths(tmp_path):
     titles = ["../x", "/abs/path", "CON", "NUL.txt", "..\\..\\win", "a/b/c", "x" * validate.MAX_TITLE]
     for title in titles:
         project = library.create_project(title, story_text="Text.")
-        project = library.save_story(project.id, project.version, "Text.", [SegmentInput("Text.", 0, 5)])
-        library.add_illustration(project.segments[0].id, _png(), {})
+        project = library.save_story(project.id, project.version, "Text.", [PageInput("Text.", 0, 5)])
+        library.add_picture(project.pages[0].id, _png(), {})
         assert library.get_project(project.id).title == title
         bundle = library.export_bundle(project.id)
         names = zipfile.ZipFile(io.BytesIO(bundle)).namelist()
@@ -141,7 +141,7 @@ def test_story_limits(tmp_path):
     megabyte = ("Der Fuchs läuft zum Meer. 狐が走る。 " * 40_000)[:1_000_000]
     parts, inputs, pos = [megabyte[i : i + 2_000] for i in range(0, len(megabyte), 2_000)], [], 0
     for part in parts:
-        inputs.append(SegmentInput(part, pos, pos + len(part)))
+        inputs.append(PageInput(part, pos, pos + len(part)))
         pos += len(part)
     started = time.monotonic()
     project = library.save_story(project.id, project.version, megabyte, inputs)
@@ -150,7 +150,7 @@ def test_story_limits(tmp_path):
     loaded = library.get_project(project.id)
     read = time.monotonic() - started
     print(f"\n1,000,000-character story in {len(inputs)} pages: saved in {saved:.2f} s, read back in {read:.2f} s")
-    assert loaded.story_text == megabyte and len(loaded.segments) == 500
+    assert loaded.story_text == megabyte and len(loaded.pages) == 500
     too_long = "a" * (validate.MAX_STORY + 1)
     with pytest.raises(InvalidInput, match="2,000,001 characters long; the most we keep is 2,000,000"):
         library.save_story(project.id, project.version, too_long, [])

@@ -36,12 +36,12 @@ def test_split_takes_the_title_line_and_keeps_pictures_of_unchanged_pages(lib):
     project = outcome.project
     assert (outcome.title, outcome.pages, outcome.kept_pictures) == ("The Snow Hare", 2, 0)
     assert project.title == "The Snow Hare"
-    first = project.segments[0]
-    lib.add_illustration(first.id, fx.png(), {"seed": 1}, origin="uploaded")
+    first = project.pages[0]
+    lib.add_picture(first.id, fx.png(), {"seed": 1}, origin="uploaded")
     longer = STORY + "\nThe snow melted in spring.\n"
     again = actions.split_story(lib, project.id, lib.get_project(project.id).version, longer)
     assert again.pages == 3 and again.kept_pictures == 1
-    assert again.project.segments[0].illustrations and again.project.segments[0].id == first.id
+    assert again.project.pages[0].pictures and again.project.pages[0].id == first.id
 
     with pytest.raises(InputError, match="empty"):
         actions.split_story(lib, project.id, again.project.version, " \n ")
@@ -59,17 +59,17 @@ def test_seeds_are_stored_before_the_job_and_each_picture_is_saved_as_it_arrives
     try:
         start = actions.illustrate_all(lib, project.id, project.version)
         queued = lib.get_project(project.id)
-        assert all(s.seed is not None for s in queued.segments)  # stored before any picture exists
+        assert all(s.seed is not None for s in queued.pages)  # stored before any picture exists
         assert start.project.version == queued.version and len(start.drawing) == 2
         assert get_worker().jobs(project_id=project.id, active_only=True)[0].id == start.job_id
-        saved_before_finish.append(sum(len(s.illustrations) for s in queued.segments))
+        saved_before_finish.append(sum(len(s.pictures) for s in queued.pages))
     finally:
         gate.set()
     finish(blocker)
     info = finish(start.job_id)
     assert info.results == 2 and saved_before_finish == [0]
     done = lib.get_project(project.id)
-    for seg in done.segments:
+    for seg in done.pages:
         assert seg.selected.settings["seed"] == seg.seed
         assert seg.selected.settings["style"] == done.style and seg.selected.settings["profile"] == "tiny"
 
@@ -82,22 +82,22 @@ def test_a_picture_for_a_page_deleted_meanwhile_is_dropped_quietly(lib):
     gate = threading.Event()
     blocker = get_worker().submit(lambda ctx: gate.wait(30), kind="test", label="hold the worker")
     try:
-        start = actions.regenerate(lib, project.id, project.segments[1].id, project.version)
+        start = actions.regenerate(lib, project.id, project.pages[1].id, project.version)
         # The user merges the two pages while the picture waits to be drawn: the page it was for is gone.
-        lib.merge_segments(project.segments[0].id, start.project.version)
+        lib.merge_pages(project.pages[0].id, start.project.version)
     finally:
         gate.set()
     finish(blocker)
     info = finish(start.job_id)
     assert info.error is None
     merged = lib.get_project(project.id)
-    assert len(merged.segments) == 1 and not merged.segments[0].illustrations
+    assert len(merged.pages) == 1 and not merged.pages[0].pictures
 
 
 def test_locked_pages_refuse_a_new_seed_and_uploads_go_through_the_hardened_loader(lib):
     project = split(lib).project
-    seg = project.segments[0]
-    project = lib.update_segment(seg.id, project.version, seed=42, locked=True)
+    seg = project.pages[0]
+    project = lib.update_page(seg.id, project.version, seed=42, locked=True)
     with pytest.raises(InputError, match="locked"):
         actions.regenerate(lib, project.id, seg.id, project.version, new_seed=True)
     with pytest.raises(ImageRejected):
@@ -107,7 +107,7 @@ def test_locked_pages_refuse_a_new_seed_and_uploads_go_through_the_hardened_load
     view, notes = actions.upload_picture(lib, seg.id, fx.exif_rotated_jpeg(), "photo.jpg")
     assert view.origin == "uploaded" and view.selected and view.settings["format"] == "JPEG"
     assert notes  # the rotation is reported
-    assert lib.get_project(project.id).segments[0].seed == 42
+    assert lib.get_project(project.id).pages[0].seed == 42
 
 
 def test_split_points_offer_sentence_starts_or_the_middle():
@@ -122,21 +122,19 @@ def test_save_draft_keeps_the_text_and_leaves_the_pages_as_they_are(lib):
     from core.limits import MAX_STORY_CHARS
 
     project = split(lib).project
-    first = project.segments[0]
-    lib.add_illustration(first.id, fx.png(), {"seed": 1}, origin="uploaded")
-    project = lib.update_segment(first.id, project.version, prompt_override="a white hare", seed=9)
+    first = project.pages[0]
+    lib.add_picture(first.id, fx.png(), {"seed": 1}, origin="uploaded")
+    project = lib.update_page(first.id, project.version, prompt_override="a white hare", seed=9)
     draft = "The Snow Hare\n\nA hare"
     saved = actions.save_draft(lib, project.id, project.version, draft)
     assert saved.story_text == draft and saved.version == project.version + 1
 
     def pages(view):
-        return [
-            (s.id, s.text, s.seed, s.prompt_override, s.locked, [i.id for i in s.illustrations]) for s in view.segments
-        ]
+        return [(s.id, s.text, s.seed, s.prompt_override, s.locked, [i.id for i in s.pictures]) for s in view.pages]
 
     assert pages(saved) == pages(project)  # no page was cut again, re-matched or lost its picture
-    assert saved.segments[0].prompt_override == "a white hare" and saved.segments[0].illustrations
-    assert all(0 <= s.start <= s.end <= len(draft) for s in saved.segments)
+    assert saved.pages[0].prompt_override == "a white hare" and saved.pages[0].pictures
+    assert all(0 <= s.start <= s.end <= len(draft) for s in saved.pages)
     with pytest.raises(ConflictError):
         actions.save_draft(lib, project.id, project.version, "stale")
     with pytest.raises(InputError, match="too long"):
@@ -162,7 +160,7 @@ worker.submit = lambda fn, **kw: submitted.append(kw) or "job-1"
 lib = Library()
 project = actions.open_sample(lib)
 start = actions.illustrate_all(lib, project.id, project.version)
-again = actions.regenerate(lib, project.id, project.segments[0].id, start.project.version)
+again = actions.regenerate(lib, project.id, project.pages[0].id, start.project.version)
 assert start.job_id == "job-1" and again.job_id == "job-1" and len(submitted) == 2, submitted
 heavy = sorted(m for m in ("torch", "diffusers", "engine.illustrate") if m in sys.modules)
 print("heavy:", heavy)
@@ -199,11 +197,11 @@ def test_clean_characters_trims_drops_blank_rows_and_refuses_what_a_prompt_canno
 
 def test_moving_pages_keeps_a_story_told_from_pictures_in_their_order_and_edited_pages_their_text(lib):
     project = split(lib).project
-    first, second = project.segments[:2]
+    first, second = project.pages[:2]
     # A page edited by hand keeps its own text; the story text moves the passage it was cut from.
-    project = lib.update_segment(first.id, project.version, text="An edited first page.")
+    project = lib.update_page(first.id, project.version, text="An edited first page.")
     moved = actions.move_page(lib, project.id, first.id, project.version, 1)
-    assert [s.text for s in moved.segments[:2]] == [second.text, "An edited first page."]
+    assert [s.text for s in moved.pages[:2]] == [second.text, "An edited first page."]
     assert moved.story_text.index(second.text) < moved.story_text.index(first.text)
     with pytest.raises(ConflictError):
         actions.move_page(lib, project.id, first.id, project.version, -1)  # based on an old version
@@ -214,7 +212,7 @@ def test_moving_pages_keeps_a_story_told_from_pictures_in_their_order_and_edited
 
 
 def test_pages_whose_offsets_no_longer_line_up_are_moved_and_joined_by_blank_lines(lib):
-    from storage import SegmentInput
+    from storage import PageInput
 
     project = lib.create_project("Overlap", story_text="One two. Three four.")
     # Offsets that overlap (an older import, a hand-made bundle): the passages cannot be cut out of the text.
@@ -222,14 +220,51 @@ def test_pages_whose_offsets_no_longer_line_up_are_moved_and_joined_by_blank_lin
         project.id,
         project.version,
         "One two. Three four.",
-        [SegmentInput("One two.", 0, 12), SegmentInput("Three four.", 4, 20)],
+        [PageInput("One two.", 0, 12), PageInput("Three four.", 4, 20)],
     )
-    first, second = project.segments
+    first, second = project.pages
     moved = actions.move_page(lib, project.id, first.id, project.version, 1)
     assert moved.story_text == "Three four.\n\nOne two."
-    assert [(s.id, moved.story_text[s.start : s.end]) for s in moved.segments] == [
+    assert [(s.id, moved.story_text[s.start : s.end]) for s in moved.pages] == [
         (second.id, "Three four."),
         (first.id, "One two."),
     ]
     gone = actions.delete_page(lib, project.id, second.id, moved.version)
-    assert gone.story_text == "One two." and [s.id for s in gone.segments] == [first.id]
+    assert gone.story_text == "One two." and [s.id for s in gone.pages] == [first.id]
+
+
+def test_edit_page_saves_only_what_was_changed_in_the_editor(lib):
+    project = split(lib).project
+    page = project.pages[0]
+    typed = dict(text=page.text, prompt="", negative_prompt="", seed="", locked=False)
+
+    untouched = actions.edit_page(lib, page, project.version, **typed)
+    assert (untouched.changed, untouched.version, untouched.project) == ((), project.version, None)
+    assert lib.get_project(project.id).version == project.version  # nothing was written
+
+    edited = actions.edit_page(lib, page, project.version, **{**typed, "prompt": "  a hare  ", "seed": "12,345"})
+    assert set(edited.changed) == {"prompt_override", "seed"} and edited.version == project.version + 1
+    stored = lib.get_project(project.id).pages[0]
+    assert (stored.prompt_override, stored.seed, stored.text) == ("a hare", 12345, page.text)
+
+    with pytest.raises(InputError, match="A seed is a whole number"):
+        actions.edit_page(lib, stored, edited.version, **{**typed, "seed": "twelve"})
+    with pytest.raises(ConflictError):
+        actions.edit_page(lib, stored, project.version, **{**typed, "text": "Changed in a stale tab."})
+
+    # A story job writes a page's words without changing the version: an editor drawn before, where nothing
+    # was typed, must not put the old words back.
+    lib.save_job_output(project.id, passages={page.id: "Words a job wrote meanwhile."})
+    kept = actions.edit_page(lib, stored, edited.version, **{**typed, "prompt": "a hare", "seed": "12345"})
+    assert kept.changed == () and lib.get_project(project.id).pages[0].text == "Words a job wrote meanwhile."
+
+
+def test_deleting_a_story_hands_back_the_bundle_that_brings_it_back(lib):
+    project = split(lib).project
+    lib.add_picture(project.pages[0].id, fx.png(), {"seed": 3}, origin="uploaded")
+    kept = actions.delete_project(lib, project.id)
+    assert kept is not None
+    assert project.id not in {p.id for p in lib.list_projects()}
+    back = actions.import_bundle(lib, kept)
+    assert [p.text for p in back.pages] == [p.text for p in project.pages]
+    assert back.pages[0].selected is not None and back.pages[0].selected.settings == {"seed": 3}

@@ -40,7 +40,7 @@ def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
     assert at.title[0].value == "The Lighthouse Fox"
     assert any("sample story, already split into 9 pages" in s for s in texts(at.success))
     project = fresh_home.list_projects()[0]
-    assert at.query_params["project"] == str(project.id) and project.segment_count == 9
+    assert at.query_params["project"] == str(project.id) and project.page_count == 9
 
 
 def test_new_story_form_creates_and_opens_it(fresh_home):
@@ -81,7 +81,7 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
 
     at.button(key=f"dup.{fox.id}").click().run()
     copies = [p for p in fresh_home.list_projects() if p.title == "The Lighthouse Fox (copy)"]
-    assert len(copies) == 1 and copies[0].segment_count == 9
+    assert len(copies) == 1 and copies[0].page_count == 9
 
     at.button(key=f"delete.{owl.id}").click().run()
     assert any("You can undo it" in w for w in texts(at.warning))
@@ -100,7 +100,7 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
 
     png = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 90, 40)).save(png, "PNG")
-    fresh_home.add_illustration(fox.segments[0].id, png.getvalue(), {"seed": 5})
+    fresh_home.add_picture(fox.pages[0].id, png.getvalue(), {"seed": 5})
     at.run()
     at.button(key=f"delete.{fox.id}").click().run()
     at.button(key=f"delete.yes.{fox.id}").click().run()
@@ -110,9 +110,9 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
     assert any("Brought back “The Lighthouse Fox” with its 9 pages" in s for s in texts(at.success)), texts(at.error)
     back = next(p for p in fresh_home.list_projects() if p.title == "The Lighthouse Fox")
     restored, original = fresh_home.get_project(back.id), fox
-    assert [s.text for s in restored.segments] == [s.text for s in original.segments]
-    assert restored.segments[0].selected.image_path.read_bytes() == png.getvalue()
-    assert restored.segments[0].selected.settings == {"seed": 5}
+    assert [s.text for s in restored.pages] == [s.text for s in original.pages]
+    assert restored.pages[0].selected.image_path.read_bytes() == png.getvalue()
+    assert restored.pages[0].selected.settings == {"seed": 5}
     assert not any(b.key == "undo.delete" for b in at.button)
 
 
@@ -205,6 +205,6 @@ def test_uploaders_ask_for_what_the_library_and_the_picture_loader_take(fresh_ho
     at.run()
     (bundle,) = at.get("file_uploader")
     assert bundle.proto.max_upload_size_mb == MAX_BUNDLE_BYTES // 2**20
-    at.switch_page("views/from_images.py").run()
+    at.switch_page("screens/from_images.py").run()
     (pictures,) = at.get("file_uploader")
     assert pictures.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2**20

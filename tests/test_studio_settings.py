@@ -32,7 +32,7 @@ def texts(elements) -> list[str]:
 
 
 def test_settings_show_profile_device_models_and_data_folder(home):
-    at = page("views/settings.py")
+    at = page("screens/settings.py")
     assert at.radio[0].value == "tiny"
     assert any("STORYBOOK_PROFILE" in i for i in texts(at.info))
     assert any("Every model of this profile is ready" in s for s in texts(at.success))
@@ -47,7 +47,7 @@ def test_settings_show_profile_device_models_and_data_folder(home):
 
 def test_settings_say_whether_emoji_will_print_and_how_to_get_them(home, monkeypatch, tmp_path):
     monkeypatch.setenv("STORYBOOK_EMOJI_FONT", "none")
-    at = page("views/settings.py")
+    at = page("screens/settings.py")
     assert any("Emoji are left out of printed books" in m for m in texts(at.markdown))
     assert any("fonts-noto-color-emoji" in c for c in texts(at.caption))
 
@@ -57,7 +57,7 @@ def test_settings_say_whether_emoji_will_print_and_how_to_get_them(home, monkeyp
     if found is None:
         pytest.skip("no colour emoji font on this machine (fonts-noto-color-emoji)")
     monkeypatch.setenv("STORYBOOK_EMOJI_FONT", str(found))
-    at = page("views/settings.py")
+    at = page("screens/settings.py")
     assert str(found) in texts(at.code)
     assert not any("Emoji are left out" in m for m in texts(at.markdown))
 
@@ -68,14 +68,21 @@ def test_settings_explain_models_that_are_not_downloaded(home, monkeypatch):
     if is_downloaded(PROFILES["fast"].model("illustrator")):
         pytest.skip("the 'fast' models are downloaded on this machine")
     monkeypatch.setenv("STORYBOOK_PROFILE", "fast")
-    at = page("views/settings.py")
+    at = page("screens/settings.py")
     assert any("not downloaded yet" in w for w in texts(at.warning))
     assert "python -m engine fetch --profile fast" in texts(at.code)
     assert any("tiny" in c for c in texts(at.caption))
 
 
 @pytest.mark.parametrize(
-    "path", ["views/library.py", "views/storyboard.py", "views/from_images.py", "views/export.py", "views/settings.py"]
+    "path",
+    [
+        "screens/library.py",
+        "screens/storyboard.py",
+        "screens/from_images.py",
+        "screens/export.py",
+        "screens/settings.py",
+    ],
 )
 def test_every_page_opens_without_an_error_with_and_without_a_story(home, path):
     from storage import Library
@@ -110,7 +117,7 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
 
     # Offline, the download says why at once and offers to try again.
-    at = page("views/settings.py")
+    at = page("screens/settings.py")
     assert any("not downloaded yet" in w for w in texts(at.warning))
     next(b for b in at.button if b.label == "Download them now").click().run()
     while fetch.get_downloads().get("fast").running:
@@ -139,7 +146,7 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
     assert any("Downloading the picture model" in i and "stabilityai/sd-turbo" in i for i in texts(at.info)), texts(
         at.info
     )
-    again = page("views/settings.py")  # another tab sees the same download, and starts no second one
+    again = page("screens/settings.py")  # another tab sees the same download, and starts no second one
     assert any("Downloading the picture model" in i for i in texts(again.info))
     gate.set()
     while fetch.get_downloads().get("fast").running:

@@ -8,9 +8,10 @@ import fixtures_images as fx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.errors import InputError
 from engine.jobs import get_worker
 from storage import Library
-from studio import state as S
+from studio import state
 
 HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 TIMEOUT = 60  # the first split and the first picture import torch
@@ -39,7 +40,7 @@ def storyboard(project_id: int) -> AppTest:
     at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
     at.query_params["project"] = str(project_id)
     at.run()
-    at.switch_page("views/storyboard.py")
+    at.switch_page("screens/storyboard.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -62,7 +63,7 @@ def texts(elements) -> list[str]:
 def click(at: AppTest, key: str) -> AppTest:
     """A person's separate click. With tiny models a test clicks again sooner than DOUBLE_CLICK_S after
     the same action, which the app would take for a double click; the double-click tests click directly."""
-    at.session_state[S.RECENT_ACTIONS] = {}
+    at.session_state[state.RECENT_ACTIONS] = {}
     at.button(key=key).click().run()
     assert not at.exception, at.exception
     return at
@@ -95,7 +96,7 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
     assert any("Split into 3 pages" in s and "The Paper Boat" in s for s in texts(at.success)), texts(at.success)
     project = lib.get_project(project.id)
     assert project.title == "The Paper Boat"  # the title line names the book and is not a page
-    assert [s.text.split()[0] for s in project.segments] == ["Ada", "The", "At"]
+    assert [s.text.split()[0] for s in project.pages] == ["Ada", "The", "At"]
 
     click(at, "illustrate.all")
     assert get_worker().jobs(project_id=project.id, active_only=True) or get_worker().jobs(project_id=project.id)
@@ -103,20 +104,20 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
     at.run()
     assert any(s.startswith("Done: 3 pictures") for s in texts(at.success)), texts(at.success)
     project = lib.get_project(project.id)
-    for seg in project.segments:
-        assert len(seg.illustrations) == 1 and seg.selected is not None
+    for seg in project.pages:
+        assert len(seg.pictures) == 1 and seg.selected is not None
         assert seg.seed is not None and seg.selected.settings["seed"] == seg.seed  # the book can be drawn again
         assert Path(seg.selected.image_path).is_file()
     assert len(at.image) >= 3
 
-    first, second, third = project.segments
+    first, second, third = project.pages
     old_seed = second.seed
     click(at, f"new.{second.id}")
     wait_for_jobs(project.id)
     at.run()
     project = lib.get_project(project.id)
-    first2, second2, third2 = project.segments
-    assert [len(s.illustrations) for s in project.segments] == [1, 2, 1]  # only that page got a new version
+    first2, second2, third2 = project.pages
+    assert [len(s.pictures) for s in project.pages] == [1, 2, 1]  # only that page got a new version
     assert second2.seed != old_seed and second2.selected.version == 2
     assert second2.selected.settings["seed"] == second2.seed
     assert (first2.seed, third2.seed) == (first.seed, third.seed)
@@ -124,16 +125,16 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
     click(at, "same." + str(second.id))  # same seed: drawn exactly again
     wait_for_jobs(project.id)
     at.run()
-    second3 = lib.get_project(project.id).segments[1]
-    assert len(second3.illustrations) == 3 and second3.selected.settings["seed"] == second2.seed
+    second3 = lib.get_project(project.id).pages[1]
+    assert len(second3.pictures) == 3 and second3.selected.settings["seed"] == second2.seed
     assert Path(second3.selected.image_path).read_bytes() == Path(second2.selected.image_path).read_bytes()
 
-    older = second3.illustrations[0]
+    older = second3.pictures[0]
     open_popover(at, f"pop.pictures.{second.id}")
     assert at.button(key=f"use.{second3.selected.id}").disabled  # the version in use
     click(at, f"use.{older.id}")
     assert any("now uses version 1" in s for s in texts(at.success))
-    assert lib.get_project(project.id).segments[1].selected.id == older.id
+    assert lib.get_project(project.id).pages[1].selected.id == older.id
 
     reloaded = storyboard(project.id)  # a refresh: a new session, the project comes from ?project=
     assert reloaded.title[0].value == "The Paper Boat"
@@ -188,7 +189,7 @@ def test_markup_and_any_language_are_shown_as_text(lib):
     click(at, "story.split")
     assert not at.error
     project = lib.get_project(project.id)
-    assert len(project.segments) >= 3
+    assert len(project.pages) >= 3
     page_texts = [m for m in at.markdown if "script" in m.value]
     assert page_texts and all(not m.proto.allow_html for m in at.markdown)
     assert r"\<script\>" in page_texts[0].value and r"\*\*Bold\*\*" in page_texts[0].value
@@ -197,7 +198,7 @@ def test_markup_and_any_language_are_shown_as_text(lib):
 
 def test_illustrate_all_keeps_pages_with_pictures_and_locked_seeds(lib):
     project = new_project(lib)
-    first, second, _third = project.segments
+    first, second, _third = project.pages
     at = storyboard(project.id)
 
     # Page 1 gets the user's own picture; a GIF dressed up as a PNG is refused with a sentence.
@@ -210,7 +211,7 @@ def test_illustrate_all_keeps_pages_with_pictures_and_locked_seeds(lib):
     uploader.set_value(("mine.png", fx.png((40, 30)), "image/png")).run()
     click(at, f"upload.use.{first.id}")
     assert any("now uses your picture" in s for s in texts(at.success))
-    assert lib.get_project(project.id).segments[0].selected.origin == "uploaded"
+    assert lib.get_project(project.id).pages[0].selected.origin == "uploaded"
     assert any("Page 1 already has a picture and is kept" in c for c in texts(at.caption))
     assert at.button(key="illustrate.all").label == "Illustrate 2 pages without a picture"
 
@@ -218,16 +219,16 @@ def test_illustrate_all_keeps_pages_with_pictures_and_locked_seeds(lib):
     wait_for_jobs(project.id)
     at.run()
     project = lib.get_project(project.id)
-    assert [len(s.illustrations) for s in project.segments] == [1, 1, 1]
-    assert project.segments[0].selected.origin == "uploaded"
+    assert [len(s.pictures) for s in project.pages] == [1, 1, 1]
+    assert project.pages[0].selected.origin == "uploaded"
 
     # Lock page 2's seed in its editor, then redraw everything.
-    second = project.segments[1]
+    second = project.pages[1]
     open_popover(at, f"pop.edit.{second.id}")
     lock = next(t for t in at.toggle if t.key.startswith(f"w.seg.lock.{second.id}."))
     lock.set_value(True)
     click(at, f"save.{second.id}")
-    assert lib.get_project(project.id).segments[1].locked
+    assert lib.get_project(project.id).pages[1].locked
     assert at.button(key=f"new.{second.id}").disabled  # a locked page keeps its seed
     at.toggle(key="sb.redo_all").set_value(True).run()
     assert at.button(key="illustrate.all").label == "Redraw all 3 pages"
@@ -235,15 +236,15 @@ def test_illustrate_all_keeps_pages_with_pictures_and_locked_seeds(lib):
     wait_for_jobs(project.id)
     at.run()
     after = lib.get_project(project.id)
-    assert [len(s.illustrations) for s in after.segments] == [2, 2, 2]
-    assert after.segments[1].seed == second.seed
-    assert after.segments[1].selected.settings["seed"] == second.seed
-    assert after.segments[2].seed != project.segments[2].seed
+    assert [len(s.pictures) for s in after.pages] == [2, 2, 2]
+    assert after.pages[1].seed == second.seed
+    assert after.pages[1].selected.settings["seed"] == second.seed
+    assert after.pages[2].seed != project.pages[2].seed
 
 
 def test_edit_a_page_prompt_and_redraw_with_the_same_seed_then_split_and_merge(lib):
     project = new_project(lib)
-    first = project.segments[0]
+    first = project.pages[0]
     at = storyboard(project.id)
     open_popover(at, f"pop.edit.{first.id}")
     prompt_box = next(t for t in at.text_area if t.key.startswith(f"w.seg.prompt.{first.id}."))
@@ -257,7 +258,7 @@ def test_edit_a_page_prompt_and_redraw_with_the_same_seed_then_split_and_merge(l
     click(at, f"savedraw.{first.id}")
     wait_for_jobs(project.id)
     at.run()
-    first = lib.get_project(project.id).segments[0]
+    first = lib.get_project(project.id).pages[0]
     assert first.prompt_override == "a paper boat on a puddle, bright morning" and first.seed == 1234
     assert first.selected.settings["seed"] == 1234
     assert "bright morning" in first.selected.settings["prompt"]
@@ -265,14 +266,14 @@ def test_edit_a_page_prompt_and_redraw_with_the_same_seed_then_split_and_merge(l
     open_popover(at, f"pop.more.{first.id}")
     click(at, f"split.{first.id}")
     project = lib.get_project(project.id)
-    assert len(project.segments) == 4
-    assert project.segments[0].text == "Ada folded a boat from an old map."
-    assert project.segments[0].illustrations  # the first part keeps the pictures
-    open_popover(at, f"pop.more.{project.segments[0].id}")
-    click(at, f"merge.{project.segments[0].id}")
+    assert len(project.pages) == 4
+    assert project.pages[0].text == "Ada folded a boat from an old map."
+    assert project.pages[0].pictures  # the first part keeps the pictures
+    open_popover(at, f"pop.more.{project.pages[0].id}")
+    click(at, f"merge.{project.pages[0].id}")
     project = lib.get_project(project.id)
-    assert len(project.segments) == 3
-    assert project.segments[0].text.startswith("Ada folded a boat from an old map. She set it")
+    assert len(project.pages) == 3
+    assert project.pages[0].text.startswith("Ada folded a boat from an old map. She set it")
 
 
 def test_a_refreshed_page_finds_the_running_job_and_can_stop_it(lib):
@@ -294,7 +295,7 @@ def test_a_refreshed_page_finds_the_running_job_and_can_stop_it(lib):
         kind="illustrate",
         label="3 pictures for “The Paper Boat”",
         total=10,
-        meta={"project_id": project.id, "segment_ids": tuple(s.id for s in project.segments)},
+        meta={"project_id": project.id, "page_ids": tuple(s.id for s in project.pages)},
     )
     try:
         assert started.wait(30)
@@ -331,14 +332,14 @@ def test_missing_models_are_explained_with_the_fetch_command(lib, monkeypatch):
 
 def test_no_open_project_offers_a_way_in():
     at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-    at.switch_page("views/storyboard.py")
+    at.switch_page("screens/storyboard.py")
     at.run()
     assert not at.exception
     assert at.subheader[0].value == "No story is open"
     gone = AppTest.from_file(HOME, default_timeout=TIMEOUT)
     gone.query_params["project"] = "999999"
     gone.run()
-    gone.switch_page("views/storyboard.py").run()
+    gone.switch_page("screens/storyboard.py").run()
     assert any("no longer exists" in w for w in texts(gone.warning))
     assert gone.subheader[0].value == "No story is open"
 
@@ -360,9 +361,9 @@ def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
 
     # Without STORYBOOK_PROFILE a 'tiny' project is drawn with tiny models although Settings say 'classic'.
     tiny = lib.update_project(classic.id, classic.version, profile="tiny")
-    actions.regenerate(lib, tiny.id, tiny.segments[0].id, tiny.version)
+    actions.regenerate(lib, tiny.id, tiny.pages[0].id, tiny.version)
     wait_for_jobs(tiny.id)
-    assert lib.get_project(tiny.id).segments[0].selected.settings["profile"] == "tiny"
+    assert lib.get_project(tiny.id).pages[0].selected.settings["profile"] == "tiny"
 
     # Book details: a selectbox over the profiles, saved with the other details.
     at = storyboard(tiny.id)
@@ -489,7 +490,7 @@ def test_characters_are_typed_saved_and_described_in_the_prompts_of_pages_that_n
 
     whole = [
         actions.prompt_preview(s.text, stored.style, [(c.name, c.description) for c in stored.characters])
-        for s in stored.segments
+        for s in stored.pages
     ]
     assert ["sleepy garden snail named Snail" in p for p in whole] == [False, True, False], whole
     assert [(n.value, d.value) for n, d in char_rows(at)] == [
@@ -528,13 +529,13 @@ def test_where_and_when_and_the_dedication_are_saved_with_the_book_details(lib):
     stored = lib.get_project(project.id)
     assert stored.setting == "rainy village" and stored.dedication == "For Mo,\nwho loves rain"
     assert next(t for t in at.text_input if t.label == "Where and when").value == "rainy village"
-    whole = [actions.prompt_preview(s.text, stored.style, setting=stored.setting) for s in stored.segments]
+    whole = [actions.prompt_preview(s.text, stored.style, setting=stored.setting) for s in stored.pages]
     assert all("rainy village" in p for p in whole), whole
-    assert not any("rainy village" in actions.prompt_preview(s.text, stored.style) for s in stored.segments)
+    assert not any("rainy village" in actions.prompt_preview(s.text, stored.style) for s in stored.pages)
     # The pictures are drawn from those prompts: each keeps the prompt it was drawn from.
     click(at, "illustrate.all")
     wait_for_jobs(project.id)
-    drawn = [s.selected.settings["prompt"] for s in lib.get_project(project.id).segments]
+    drawn = [s.selected.settings["prompt"] for s in lib.get_project(project.id).pages]
     assert all("rainy village" in p for p in drawn), drawn
 
 
@@ -564,26 +565,26 @@ def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_foll
     from studio import actions
 
     project = new_project(lib)
-    first, second, third = project.segments
-    lib.add_illustration(first.id, fx.png((24, 24)), {"seed": 11})
+    first, second, third = project.pages
+    lib.add_picture(first.id, fx.png((24, 24)), {"seed": 11})
     at = storyboard(project.id)
     open_popover(at, f"pop.more.{first.id}")
     assert at.button(key=f"move.-1.{first.id}").disabled and not at.button(key=f"move.1.{first.id}").disabled
     click(at, f"move.1.{first.id}")
     assert any("Moved page 1 later: it is page 2 now" in s for s in texts(at.success)), texts(at.error)
     moved = lib.get_project(project.id)
-    assert [s.id for s in moved.segments] == [second.id, first.id, third.id]
-    assert moved.segments[1].selected.settings == {"seed": 11}
+    assert [s.id for s in moved.pages] == [second.id, first.id, third.id]
+    assert moved.pages[1].selected.settings == {"seed": 11}
     assert moved.story_text.startswith("The Paper Boat\n\n")  # the title stays first
     assert moved.story_text.index(second.text) < moved.story_text.index(first.text) < moved.story_text.index(third.text)
-    for seg in moved.segments:
+    for seg in moved.pages:
         assert moved.story_text[seg.start : seg.end] == seg.text
     assert story_area(at).value == moved.story_text  # the story box shows the new order
 
     # And back: the story is as it was.
     back = actions.move_page(lib, project.id, first.id, moved.version, -1)
-    assert back.story_text == project.story_text and [s.id for s in back.segments] == [first.id, second.id, third.id]
-    with pytest.raises(actions.InputError, match="already the last page"):
+    assert back.story_text == project.story_text and [s.id for s in back.pages] == [first.id, second.id, third.id]
+    with pytest.raises(InputError, match="already the last page"):
         actions.move_page(lib, project.id, third.id, back.version, 1)
 
 
@@ -591,24 +592,24 @@ def test_a_page_is_deleted_with_its_pictures_after_a_confirmation(lib):
     from studio import actions
 
     project = new_project(lib)
-    first, second, third = project.segments
-    lib.add_illustration(second.id, fx.png((23, 29)), {"seed": 3})  # a picture no other test uses
-    picture = lib.get_project(project.id).segments[1].selected.image_path
+    first, second, third = project.pages
+    lib.add_picture(second.id, fx.png((23, 29)), {"seed": 3})  # a picture no other test uses
+    picture = lib.get_project(project.id).pages[1].selected.image_path
     at = storyboard(project.id)
     open_popover(at, f"pop.more.{second.id}")
     click(at, f"pagedel.{second.id}")
     assert any("Take page 2 out of the story, with its 1 picture?" in w for w in texts(at.warning))
     click(at, f"pagedel.no.{second.id}")
-    assert len(lib.get_project(project.id).segments) == 3  # kept
+    assert len(lib.get_project(project.id).pages) == 3  # kept
     click(at, f"pagedel.{second.id}")
     click(at, f"pagedel.yes.{second.id}")
     assert any("Took page 2 out of the story" in s for s in texts(at.success)), texts(at.error)
     after = lib.get_project(project.id)
-    assert [s.id for s in after.segments] == [first.id, third.id]
+    assert [s.id for s in after.pages] == [first.id, third.id]
     assert second.text not in after.story_text and after.story_text.startswith("The Paper Boat\n\n")
-    assert [after.story_text[s.start : s.end] for s in after.segments] == [first.text, third.text]
+    assert [after.story_text[s.start : s.end] for s in after.pages] == [first.text, third.text]
     assert not picture.exists()  # nothing else used that picture file
 
-    with pytest.raises(actions.InputError, match="only page"):
+    with pytest.raises(InputError, match="only page"):
         two = actions.delete_page(lib, project.id, first.id, after.version)
         actions.delete_page(lib, project.id, third.id, two.version)

@@ -14,14 +14,13 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import UserError
-from core.seeds import parse_seed
 from engine.jobs import JobInfo
 from engine.profiles import DEFAULT_PROFILE, PROFILES
 from engine.prompts import DEFAULT_STYLE, STYLES
 from engine.segment import count_words
-from storage import ConflictError, ProjectView, SegmentView, StorageError
-from studio import actions, ui
-from studio import state as S
+from storage import ConflictError, PageView, ProjectView, StorageError
+from studio import actions, state, ui
+from studio.ui import Editing
 
 MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
@@ -44,23 +43,23 @@ if project is None:
         if cols[1].button("Open the sample story", icon=":material/pets:") and ui.first_click("sample"):
             with ui.guard():
                 ui.start_sample()
-        cols[2].page_link(S.PAGE_LIBRARY, label="Go to the library", icon=":material/local_library:")
+        cols[2].page_link(state.SCREEN_LIBRARY, label="Go to the library", icon=":material/local_library:")
     st.stop()
 
 pid = project.id
 stale = ui.behind_another_tab(project)
-base = ui.base_version(project)
-gen = ui.reload_gen()
+edit = ui.editing(project)  # what every editor below saves against
+base, gen = edit.base, edit.gen
 if not actions.active_jobs(pid):
     ui.watch_project(project)  # while pictures are drawn for this story, the storyboard below polls instead
 style_key = project.style if project.style in STYLES else DEFAULT_STYLE
 characters = tuple((c.name, c.description) for c in project.characters)
 
 st.title(ui.plain(project.title))
-pictures = sum(1 for s in project.segments if s.selected is not None)
+pictures = sum(1 for s in project.pages if s.selected is not None)
 byline = f"by {ui.plain(project.author)} · " if project.author else ""
 st.caption(
-    f"{byline}{ui.plural(len(project.segments), 'page')} · {ui.plural(pictures, 'picture')} · "
+    f"{byline}{ui.plural(len(project.pages), 'page')} · {ui.plural(pictures, 'picture')} · "
     f"{STYLES[style_key].label} · saved {ui.ago(project.updated)}"
 )
 ui.show_flash()
@@ -98,21 +97,22 @@ def _keep_story(project_id: int, key: str) -> None:
     """Save the story text each time its box loses focus, so a refresh or a closed tab loses at most what
     was typed since. Nothing is said here: when it cannot be kept (another tab changed the story, too long,
     a full disk) the caption below says why, and Save draft or Split into pages say it in full."""
-    st.session_state.pop(S.STORY_NOT_KEPT, None)
+    st.session_state.pop(state.STORY_NOT_KEPT, None)
     try:
+        lib = ui.library()
         stored = lib.get_project(project_id)
         if st.session_state.get(key, stored.story_text) != stored.story_text:
             ui.set_base_version(actions.save_draft(lib, project_id, ui.base_version(stored), st.session_state[key]))
             ui.kept(key)
     except ConflictError:
-        st.session_state[S.STORY_NOT_KEPT] = (project_id, "the story was changed in another tab")
+        st.session_state[state.STORY_NOT_KEPT] = (project_id, "the story was changed in another tab")
     except UserError as exc:
-        st.session_state[S.STORY_NOT_KEPT] = (project_id, exc.message.split(":")[0].rstrip(".").lower())
+        st.session_state[state.STORY_NOT_KEPT] = (project_id, exc.message.split(":")[0].rstrip(".").lower())
 
 
 with left:
     # No fingerprint in this key: the box keeps its place (and the cursor) while its text is kept as typed.
-    story_key = ui.follow_stored(S.widget_key("story", pid, gen=gen), project.story_text)
+    story_key = ui.follow_stored(state.widget_key("story", pid, gen=gen), project.story_text)
     st.text_area(
         "Your story",
         key=story_key,
@@ -124,7 +124,7 @@ with left:
         args=(pid, story_key),
     )
     text = st.session_state[story_key]
-    not_kept = st.session_state.get(S.STORY_NOT_KEPT)
+    not_kept = st.session_state.get(state.STORY_NOT_KEPT)
     why = not_kept[1] if not_kept and not_kept[0] == pid else None
     st.caption(
         f"{len(text):,} characters · {count_words(text):,} words"
@@ -141,12 +141,14 @@ with left:
         rows = list(characters)
         while len(rows) < len(characters) + MAX_NEW_CHARACTERS:
             rows.append(("", ""))
-            if not st.session_state.get(S.widget_key("char.name", pid, len(rows) - 1, stored=characters, gen=gen), ""):
+            if not st.session_state.get(
+                state.widget_key("char.name", pid, len(rows) - 1, stored=characters, gen=gen), ""
+            ):
                 break
         typed: list[tuple[str, str]] = []
         for i, (name, description) in enumerate(rows):
-            name_key = ui.init_widget(S.widget_key("char.name", pid, i, stored=characters, gen=gen), name)
-            desc_key = ui.init_widget(S.widget_key("char.desc", pid, i, stored=characters, gen=gen), description)
+            name_key = ui.init_widget(state.widget_key("char.name", pid, i, stored=characters, gen=gen), name)
+            desc_key = ui.init_widget(state.widget_key("char.desc", pid, i, stored=characters, gen=gen), description)
             cols = st.columns([1, 2], gap="small")
             shown = "visible" if i == 0 else "collapsed"
             example = i == 0  # the first empty row of a story without characters shows an example
@@ -165,13 +167,13 @@ with left:
             st.caption("Clear a row to take that character out.")
         if st.button("Save characters", icon=":material/save:", key="characters.save"):
             with ui.guard(pid):
-                cleaned = actions.clean_characters(typed)
-                ui.set_base_version(lib.set_characters(pid, base, cleaned))
+                saved = actions.save_characters(lib, pid, base, typed)
+                ui.set_base_version(saved)
                 ui.flash(
                     "success",
-                    f"Saved {ui.plural(len(cleaned), 'character')}. Redraw the pages that name them "
+                    f"Saved {ui.plural(len(saved.characters), 'character')}. Redraw the pages that name them "
                     "to see them in the pictures."
-                    if cleaned
+                    if saved.characters
                     else "The story has no characters now.",
                 )
                 st.rerun()
@@ -179,15 +181,15 @@ with left:
 with right:
     with st.container(border=True):
         st.markdown("**:material/book: Book details**")
-        title_key = ui.init_widget(S.widget_key("title", pid, stored=project.title, gen=gen), project.title)
-        author_key = ui.init_widget(S.widget_key("author", pid, stored=project.author, gen=gen), project.author)
-        setting_key = ui.init_widget(S.widget_key("setting", pid, stored=project.setting, gen=gen), project.setting)
+        title_key = ui.init_widget(state.widget_key("title", pid, stored=project.title, gen=gen), project.title)
+        author_key = ui.init_widget(state.widget_key("author", pid, stored=project.author, gen=gen), project.author)
+        setting_key = ui.init_widget(state.widget_key("setting", pid, stored=project.setting, gen=gen), project.setting)
         dedication_key = ui.init_widget(
-            S.widget_key("dedication", pid, stored=project.dedication, gen=gen), project.dedication
+            state.widget_key("dedication", pid, stored=project.dedication, gen=gen), project.dedication
         )
-        style_widget = ui.init_widget(S.widget_key("style", pid, stored=project.style, gen=gen), style_key)
+        style_widget = ui.init_widget(state.widget_key("style", pid, stored=project.style, gen=gen), style_key)
         profile_widget = ui.init_widget(
-            S.widget_key("profile", pid, stored=project.profile, gen=gen),
+            state.widget_key("profile", pid, stored=project.profile, gen=gen),
             project.profile
             if project.profile in PROFILES
             else (profile.name if profile is not None and profile.name in PROFILES else DEFAULT_PROFILE),
@@ -231,8 +233,8 @@ with right:
             )
         if st.button("Save details", icon=":material/save:", key="details.save"):
             with ui.guard(pid):
-                chosen = st.session_state[profile_widget]
-                view = lib.update_project(
+                view = actions.save_details(
+                    lib,
                     pid,
                     base,
                     title=st.session_state[title_key],
@@ -240,7 +242,7 @@ with right:
                     setting=st.session_state[setting_key],
                     dedication=st.session_state[dedication_key],
                     style=st.session_state[style_widget],
-                    profile=chosen if chosen != project.profile else None,
+                    profile=st.session_state[profile_widget],
                 )
                 ui.set_base_version(view)
                 ui.flash("success", "Saved the book details.")
@@ -248,20 +250,20 @@ with right:
 
     with st.container(border=True):
         st.markdown("**:material/content_cut: Pages**")
-        ui.init_widget(S.SPLIT_MODE, "sentences")
-        ui.init_widget(S.SPLIT_SENTENCES, 2)
-        ui.init_widget(S.SPLIT_WORDS, 40)
+        ui.init_widget(state.SPLIT_MODE, "sentences")
+        ui.init_widget(state.SPLIT_SENTENCES, 2)
+        ui.init_widget(state.SPLIT_WORDS, 40)
         mode = st.radio(
             "Cut the story into pages of",
             ["sentences", "words"],
-            key=S.SPLIT_MODE,
+            key=state.SPLIT_MODE,
             horizontal=True,
             format_func=lambda m: {"sentences": "a few sentences", "words": "about N words"}[m],
         )
         if mode == "sentences":
-            st.number_input("Sentences per page", min_value=1, max_value=20, step=1, key=S.SPLIT_SENTENCES)
+            st.number_input("Sentences per page", min_value=1, max_value=20, step=1, key=state.SPLIT_SENTENCES)
         else:
-            st.number_input("Words per page", min_value=5, max_value=500, step=5, key=S.SPLIT_WORDS)
+            st.number_input("Words per page", min_value=5, max_value=500, step=5, key=state.SPLIT_WORDS)
         with st.container(horizontal=True, gap="small"):
             split = st.button("Split into pages", icon=":material/content_cut:", type="primary", key="story.split")
             draft = st.button(
@@ -273,8 +275,8 @@ with right:
         st.caption("Pages whose text does not change keep their pictures.")
         if split and ui.first_click("story.split"):
             with ui.guard(pid):
-                sentences = int(st.session_state[S.SPLIT_SENTENCES]) if mode == "sentences" else None
-                words = int(st.session_state[S.SPLIT_WORDS]) if mode == "words" else None
+                sentences = int(st.session_state[state.SPLIT_SENTENCES]) if mode == "sentences" else None
+                words = int(st.session_state[state.SPLIT_WORDS]) if mode == "words" else None
                 outcome = actions.split_story(lib, pid, base, text, sentences=sentences, words=words)
                 ui.set_base_version(outcome.project)
                 message = f"Split into {ui.plural(outcome.pages, 'page')}."
@@ -295,31 +297,31 @@ with right:
 # ------------------------------------------------------------------------------------- storyboard
 
 st.subheader(":material/photo_library: Storyboard", divider="orange")
-if not project.segments:
+if not project.pages:
     st.info(
         "No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
         icon=":material/content_cut:",
     )
     st.stop()
 
-segments = project.segments
-with_picture = [s for s in segments if s.illustrations]
-without = [s for s in segments if not s.illustrations]
+pages = project.pages
+with_picture = [s for s in pages if s.pictures]
+without = [s for s in pages if not s.pictures]
 active_now = actions.active_jobs(pid)
 
 bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
-ui.init_widget(S.REDO_ALL, False)
+ui.init_widget(state.REDO_ALL, False)
 redo = bar[1].toggle(
     "Redraw all",
-    key=S.REDO_ALL,
+    key=state.REDO_ALL,
     help="Also redraw pages that already have a picture. Unlocked pages get a new seed; locked pages keep theirs.",
 )
 if redo:
-    label = f"Redraw all {ui.plural(len(segments), 'page')}"
+    label = f"Redraw all {ui.plural(len(pages), 'page')}"
 elif without and with_picture:
     label = f"Illustrate {ui.plural(len(without), 'page')} without a picture"
 else:
-    label = f"Illustrate all {ui.plural(len(segments), 'page')}"
+    label = f"Illustrate all {ui.plural(len(pages), 'page')}"
 if (
     bar[0].button(
         label,
@@ -344,14 +346,14 @@ if (
         st.rerun()
 
 
-def _page_list(pages: list[SegmentView]) -> str:
+def _page_list(pages: list[PageView]) -> str:
     numbers = [str(s.position + 1) for s in pages]
     if len(numbers) > 8:
         return ", ".join(numbers[:8]) + f" and {len(numbers) - 8} more"
     return numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
 
 
-def _kept_caption(pages: list[SegmentView]) -> str:
+def _kept_caption(pages: list[PageView]) -> str:
     one = len(pages) == 1
     return (
         f"Page{'' if one else 's'} {_page_list(pages)} already {'has' if one else 'have'} a picture and "
@@ -359,7 +361,7 @@ def _kept_caption(pages: list[SegmentView]) -> str:
     )
 
 
-def _redo_caption(locked: list[SegmentView]) -> str:
+def _redo_caption(locked: list[PageView]) -> str:
     if not locked:
         return "Every page is drawn again with a new seed."
     one = len(locked) == 1
@@ -373,7 +375,7 @@ with bar[2]:
     if active_now:
         st.caption("Pictures are being drawn for this story.")
     elif redo:
-        st.caption(_redo_caption([s for s in segments if s.locked]))
+        st.caption(_redo_caption([s for s in pages if s.locked]))
     elif not without:
         st.caption(
             "Every page has a picture. Turn on “Redraw all” to draw them all again, or redraw single pages below."
@@ -398,11 +400,11 @@ def job_panel(jobs: list[JobInfo]) -> None:
     ui.job_panel(jobs, stop_note="Stopping… every picture already drawn is kept.", outcome=_drawing_outcome)
 
 
-def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
+def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> None:
     pop = st.popover(
         "Edit",
         icon=":material/edit:",
-        key=f"pop.edit.{seg.id}",
+        key=f"pop.edit.{page.id}",
         type="tertiary",
         help="Change the text, the prompt or the seed",
         on_change="rerun",
@@ -410,17 +412,19 @@ def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
     if not pop.open:  # popover content is built only while it is open
         return
     with pop:
-        text_key = ui.init_widget(S.widget_key("seg.text", seg.id, stored=seg.text, gen=gen), seg.text)
+        text_key = ui.init_widget(state.widget_key("seg.text", page.id, stored=page.text, gen=edit.gen), page.text)
         prompt_key = ui.init_widget(
-            S.widget_key("seg.prompt", seg.id, stored=seg.prompt_override, gen=gen), seg.prompt_override or ""
+            state.widget_key("seg.prompt", page.id, stored=page.prompt_override, gen=edit.gen),
+            page.prompt_override or "",
         )
         neg_key = ui.init_widget(
-            S.widget_key("seg.neg", seg.id, stored=seg.negative_prompt, gen=gen), seg.negative_prompt or ""
+            state.widget_key("seg.neg", page.id, stored=page.negative_prompt, gen=edit.gen), page.negative_prompt or ""
         )
         seed_key = ui.init_widget(
-            S.widget_key("seg.seed", seg.id, stored=seg.seed, gen=gen), "" if seg.seed is None else str(seg.seed)
+            state.widget_key("seg.seed", page.id, stored=page.seed, gen=edit.gen),
+            "" if page.seed is None else str(page.seed),
         )
-        lock_key = ui.init_widget(S.widget_key("seg.lock", seg.id, stored=seg.locked, gen=gen), seg.locked)
+        lock_key = ui.init_widget(state.widget_key("seg.lock", page.id, stored=page.locked, gen=edit.gen), page.locked)
         st.text_area("Page text", key=text_key, height=140)
         st.text_area(
             "Picture prompt",
@@ -443,67 +447,60 @@ def edit_popover(seg: SegmentView, n: int, auto_prompt: str) -> None:
         )
         st.toggle("Lock the seed", key=lock_key, help="“Illustrate all” keeps a locked page's seed.")
         cols = st.columns(2)
-        save = cols[0].button("Save", icon=":material/save:", key=f"save.{seg.id}", width="stretch")
+        save = cols[0].button("Save", icon=":material/save:", key=f"save.{page.id}", width="stretch")
         save_draw = cols[1].button(
             "Save and redraw",
             icon=":material/refresh:",
-            key=f"savedraw.{seg.id}",
+            key=f"savedraw.{page.id}",
             width="stretch",
             help="With the same seed, so only your edits change the picture.",
         )
-        if (save or save_draw) and ui.first_click(f"save.{seg.id}"):
-            with ui.guard(pid):
-                changes = {}
-                if st.session_state[text_key] != seg.text:
-                    changes["text"] = st.session_state[text_key]
-                prompt = st.session_state[prompt_key].strip() or None
-                if prompt != seg.prompt_override:
-                    changes["prompt_override"] = prompt
-                negative = st.session_state[neg_key].strip() or None
-                if negative != seg.negative_prompt:
-                    changes["negative_prompt"] = negative
-                seed = parse_seed(st.session_state[seed_key])
-                if seed != seg.seed:
-                    changes["seed"] = seed
-                if bool(st.session_state[lock_key]) != seg.locked:
-                    changes["locked"] = bool(st.session_state[lock_key])
-                version = base
-                if changes:
-                    view = lib.update_segment(seg.id, base, **changes)
-                    ui.set_base_version(view)
-                    version = view.version
+        if (save or save_draw) and ui.first_click(f"save.{page.id}"):
+            with ui.guard(edit.project_id):
+                saved = actions.edit_page(
+                    edit.lib,
+                    page,
+                    edit.base,
+                    text=st.session_state[text_key],
+                    prompt=st.session_state[prompt_key],
+                    negative_prompt=st.session_state[neg_key],
+                    seed=st.session_state[seed_key],
+                    locked=st.session_state[lock_key],
+                )
+                if saved.project is not None:
+                    ui.set_base_version(saved.project)
                 if save_draw:
-                    start = actions.regenerate(lib, pid, seg.id, version, new_seed=False)
+                    start = actions.regenerate(edit.lib, edit.project_id, page.id, saved.version, new_seed=False)
                     ui.set_base_version(start.project)
                     ui.flash("info", f"Saved page {n}; drawing it again with the same seed…")
                 else:
-                    ui.flash("success", f"Saved page {n}." if changes else f"Page {n} had no changes to save.")
+                    ui.flash("success", f"Saved page {n}." if saved.changed else f"Page {n} had no changes to save.")
                 st.rerun()
 
 
-def _download(ill, n: int, key: str, label: str = "") -> None:
-    path = Path(ill.image_path)
+def _download(picture, n: int, key: str, label: str = "") -> None:
+    path = Path(picture.image_path)
     st.download_button(
         label,
         data=partial(path.read_bytes),
         icon=":material/download:",
         key=key,
         type="tertiary",
-        file_name=f"page-{n:02d}-v{ill.version}{path.suffix}",
+        file_name=f"page-{n:02d}-v{picture.version}{path.suffix}",
         on_click="ignore",
         mime={".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(path.suffix),
-        help=f"Download version {ill.version} of this picture",
+        help=f"Download version {picture.version} of this picture",
     )
 
 
-def pictures_popover(seg: SegmentView, n: int) -> None:
+def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
     """Every version of the page's picture: pick one, download or delete it, or bring your own."""
-    count = len(seg.illustrations)
+    count = len(page.pictures)
     pop = st.popover(
         "Pictures",
         icon=":material/photo_library:",
         type="tertiary",
-        key=f"pop.pictures.{seg.id}",
+        key=f"pop.pictures.{page.id}",
         help=f"Browse the {ui.plural(count, 'version')} of this picture, pick one, or use your own",
         on_change="rerun",
     )
@@ -512,60 +509,62 @@ def pictures_popover(seg: SegmentView, n: int) -> None:
     with pop:
         if count:
             st.caption(f"Every picture page {n} has had, newest first. Pick the one the book uses.")
-        newest_first = list(reversed(seg.illustrations))
+        newest_first = list(reversed(page.pictures))
         for start in range(0, len(newest_first), 2):
             cols = st.columns(2)
-            for col, ill in zip(cols, newest_first[start : start + 2]):
+            for col, picture in zip(cols, newest_first[start : start + 2]):
                 with col:
-                    st.image(str(ill.image_path), width="stretch")
-                    seed = ill.settings.get("seed")
-                    st.caption(f"v{ill.version} · {'your upload' if ill.origin == 'uploaded' else f'seed {seed}'}")
+                    st.image(str(picture.image_path), width="stretch")
+                    seed = picture.settings.get("seed")
+                    st.caption(
+                        f"v{picture.version} · {'your upload' if picture.origin == 'uploaded' else f'seed {seed}'}"
+                    )
                     with st.container(horizontal=True, gap="xsmall", vertical_alignment="center"):
-                        if ill.selected:
-                            st.button("In use", key=f"use.{ill.id}", icon=":material/check:", disabled=True)
-                        elif st.button("Use this", key=f"use.{ill.id}", icon=":material/touch_app:"):
-                            with ui.guard(pid):
-                                lib.select_illustration(ill.id)
-                                ui.flash("success", f"Page {n} now uses version {ill.version}.")
+                        if picture.selected:
+                            st.button("In use", key=f"use.{picture.id}", icon=":material/check:", disabled=True)
+                        elif st.button("Use this", key=f"use.{picture.id}", icon=":material/touch_app:"):
+                            with ui.guard(edit.project_id):
+                                actions.choose_picture(edit.lib, picture.id)
+                                ui.flash("success", f"Page {n} now uses version {picture.version}.")
                                 st.rerun()
-                        _download(ill, n, key=f"dlv.{ill.id}")
-                        if not ill.selected and st.button(
+                        _download(picture, n, key=f"dlv.{picture.id}")
+                        if not picture.selected and st.button(
                             "",
-                            key=f"delill.{ill.id}",
+                            key=f"delill.{picture.id}",
                             icon=":material/delete:",
                             type="tertiary",
-                            help=f"Delete version {ill.version}",
+                            help=f"Delete version {picture.version}",
                         ):
-                            with ui.guard(pid):
-                                lib.delete_illustration(ill.id)
-                                ui.flash("success", f"Deleted version {ill.version} of page {n}.")
+                            with ui.guard(edit.project_id):
+                                actions.delete_picture(edit.lib, picture.id)
+                                ui.flash("success", f"Deleted version {picture.version} of page {n}.")
                                 st.rerun()
         if count:
             st.divider()
-        upload_gen = st.session_state.get(S.UPLOAD_GEN, 0)
+        upload_gen = st.session_state.get(state.UPLOAD_GEN, 0)
         file = st.file_uploader(
             "Use your own picture (PNG, JPEG or WebP)",
             type=["png", "jpg", "jpeg", "webp"],
             max_upload_size=actions.MAX_PICTURE_MB,
-            key=f"upload.{seg.id}.{upload_gen}",
+            key=f"upload.{page.id}.{upload_gen}",
         )
         if (
-            st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{seg.id}", disabled=file is None)
+            st.button("Use this picture", icon=":material/upload:", key=f"upload.use.{page.id}", disabled=file is None)
             and file is not None
-            and ui.first_click(f"upload.use.{seg.id}")
+            and ui.first_click(f"upload.use.{page.id}")
         ):
-            with ui.guard(pid):
-                _, notes = actions.upload_picture(lib, seg.id, file.getvalue(), file.name)
-                st.session_state[S.UPLOAD_GEN] = upload_gen + 1
+            with ui.guard(edit.project_id):
+                _, notes = actions.upload_picture(edit.lib, page.id, file.getvalue(), file.name)
+                st.session_state[state.UPLOAD_GEN] = upload_gen + 1
                 ui.flash("success", " ".join([f"Page {n} now uses your picture.", *notes]))
                 st.rerun()
 
 
-def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
+def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_last: bool) -> None:
     pop = st.popover(
         "",
         icon=":material/content_cut:",
-        key=f"pop.more.{seg.id}",
+        key=f"pop.more.{page.id}",
         help="Split, merge, move or delete pages",
         type="tertiary",
         on_change="rerun",
@@ -573,32 +572,32 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
     if not pop.open:  # popover content is built only while it is open
         return
     with pop:
-        points = actions.split_points(seg.text)
+        points = actions.split_points(page.text)
         if points:
             choice = st.selectbox(
                 "Start a new page at",
                 options=list(range(len(points))),
-                key=f"splitat.{seg.id}",
+                key=f"splitat.{page.id}",
                 format_func=lambda i: f"“{points[i][1]}”",
             )
             if st.button(
-                "Split this page in two", icon=":material/content_cut:", key=f"split.{seg.id}"
-            ) and ui.first_click(f"split.{seg.id}"):
-                with ui.guard(pid):
-                    ui.set_base_version(lib.split_segment(seg.id, points[choice][0], base))
+                "Split this page in two", icon=":material/content_cut:", key=f"split.{page.id}"
+            ) and ui.first_click(f"split.{page.id}"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.split_page(edit.lib, page.id, points[choice][0], edit.base))
                     ui.flash("success", f"Split page {n} in two; the first part keeps its pictures.")
                     st.rerun()
         else:
             st.caption("This page is too short to split.")
         if not is_last:
-            if st.button("Merge with the next page", icon=":material/merge:", key=f"merge.{seg.id}") and ui.first_click(
-                f"merge.{seg.id}"
-            ):
-                with ui.guard(pid):
-                    ui.set_base_version(lib.merge_segments(seg.id, base))
+            if st.button(
+                "Merge with the next page", icon=":material/merge:", key=f"merge.{page.id}"
+            ) and ui.first_click(f"merge.{page.id}"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.merge_pages(edit.lib, page.id, edit.base))
                     ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
                     st.rerun()
-        from_pictures = actions.told_from_pictures(project)
+        from_pictures = actions.told_from_pictures(live)
         why = "A story told from pictures follows their order." if from_pictures else None
         with st.container(horizontal=True, gap="small"):
             for step, label, icon in (
@@ -608,130 +607,131 @@ def more_popover(seg: SegmentView, n: int, is_last: bool) -> None:
                 if st.button(
                     label,
                     icon=icon,
-                    key=f"move.{step}.{seg.id}",
+                    key=f"move.{step}.{page.id}",
                     help=why,
                     disabled=from_pictures or (n == 1 if step < 0 else is_last),
-                ) and ui.first_click(f"move.{seg.id}"):
-                    with ui.guard(pid):
-                        ui.set_base_version(actions.move_page(lib, pid, seg.id, base, step))
+                ) and ui.first_click(f"move.{page.id}"):
+                    with ui.guard(edit.project_id):
+                        ui.set_base_version(actions.move_page(edit.lib, edit.project_id, page.id, edit.base, step))
                         ui.flash(
                             "success",
                             f"Moved page {n} {'earlier' if step < 0 else 'later'}: it is page "
                             f"{n + step} now, with its pictures.",
                         )
                         st.rerun()
-        if st.session_state.get(S.CONFIRM_PAGE_DELETE) == seg.id:
-            pictures = ui.plural(len(seg.illustrations), "picture")
+        if st.session_state.get(state.CONFIRM_PAGE_DELETE) == page.id:
+            pictures = ui.plural(len(page.pictures), "picture")
             st.warning(
                 f"Take page {n} out of the story, with its {pictures}? Its words leave the story text too.",
                 icon=":material/warning:",
             )
             with st.container(horizontal=True, gap="small"):
                 if st.button(
-                    "Delete the page", icon=":material/delete:", type="primary", key=f"pagedel.yes.{seg.id}"
-                ) and ui.first_click(f"pagedel.{seg.id}"):
-                    with ui.guard(pid):
-                        ui.set_base_version(actions.delete_page(lib, pid, seg.id, base))
-                        st.session_state[S.CONFIRM_PAGE_DELETE] = None
+                    "Delete the page", icon=":material/delete:", type="primary", key=f"pagedel.yes.{page.id}"
+                ) and ui.first_click(f"pagedel.{page.id}"):
+                    with ui.guard(edit.project_id):
+                        ui.set_base_version(actions.delete_page(edit.lib, edit.project_id, page.id, edit.base))
+                        st.session_state[state.CONFIRM_PAGE_DELETE] = None
                         ui.flash("success", f"Took page {n} out of the story.")
                         st.rerun()
-                if st.button("Keep it", key=f"pagedel.no.{seg.id}"):
-                    st.session_state[S.CONFIRM_PAGE_DELETE] = None
+                if st.button("Keep it", key=f"pagedel.no.{page.id}"):
+                    st.session_state[state.CONFIRM_PAGE_DELETE] = None
                     st.rerun()
         elif st.button(
             "Delete this page…",
             icon=":material/delete:",
-            key=f"pagedel.{seg.id}",
+            key=f"pagedel.{page.id}",
             help=why,
-            disabled=from_pictures or len(project.segments) == 1,
+            disabled=from_pictures or len(live.pages) == 1,
         ):
-            st.session_state[S.CONFIRM_PAGE_DELETE] = seg.id
+            st.session_state[state.CONFIRM_PAGE_DELETE] = page.id
             st.rerun()
 
 
-def card(live: ProjectView, seg: SegmentView, drawing: set[int]) -> None:
-    n = seg.position + 1
-    busy = seg.id in drawing
+def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) -> None:
+    n = page.position + 1
+    busy = page.id in drawing
     auto_prompt = actions.prompt_preview(
-        seg.text, live.style, [(c.name, c.description) for c in live.characters], setting=live.setting
+        page.text, live.style, [(c.name, c.description) for c in live.characters], setting=live.setting
     )
     with st.container(border=True, height="stretch"):
         # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
         with st.container(height="stretch"):
             with st.container(horizontal=True, vertical_alignment="center", gap="small"):
                 st.markdown(f"**Page {n}**", width="content")
-                if seg.locked:
+                if page.locked:
                     st.badge("seed locked", icon=":material/lock:", color="orange")
-                if seg.prompt_override:
+                if page.prompt_override:
                     st.badge("own prompt", icon=":material/edit:", color="blue")
-                if seg.selected is not None and seg.selected.origin == "uploaded":
+                if page.selected is not None and page.selected.origin == "uploaded":
                     st.badge("your picture", icon=":material/upload:", color="green")
-            if seg.selected is not None:
-                st.image(str(seg.selected.image_path), width="stretch")
-                seed = seg.selected.settings.get("seed")
-                who = "your upload" if seg.selected.origin == "uploaded" else f"seed {seed}"
-                st.caption(f"Version {seg.selected.version} of {len(seg.illustrations)} · {who}")
+            if page.selected is not None:
+                st.image(str(page.selected.image_path), width="stretch")
+                seed = page.selected.settings.get("seed")
+                who = "your upload" if page.selected.origin == "uploaded" else f"seed {seed}"
+                st.caption(f"Version {page.selected.version} of {len(page.pictures)} · {who}")
             if busy:
                 st.info("Drawing a new picture…", icon=":material/brush:")
-            elif seg.selected is None:
+            elif page.selected is None:
                 with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
                     st.markdown("### :material/image:")
                     st.caption("No picture yet")
-            st.markdown(ui.plain(seg.text))
-            prompt = seg.prompt_override or auto_prompt
+            st.markdown(ui.plain(page.text))
+            prompt = page.prompt_override or auto_prompt
             short = (
                 prompt
                 if len(prompt) <= PROMPT_PREVIEW_CHARS
                 else prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
             )
-            st.caption(f"{'Your prompt' if seg.prompt_override else 'Prompt'}: {ui.plain(short)}")
+            st.caption(f"{'Your prompt' if page.prompt_override else 'Prompt'}: {ui.plain(short)}")
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             new = st.button(
                 "New picture",
                 icon=":material/casino:",
-                key=f"new.{seg.id}",
-                disabled=busy or seg.locked,
-                help="Unlock the seed to draw with a new one." if seg.locked else "Draw again with a new seed.",
+                key=f"new.{page.id}",
+                disabled=busy or page.locked,
+                help="Unlock the seed to draw with a new one." if page.locked else "Draw again with a new seed.",
             )
             same = st.button(
                 "Redraw",
                 icon=":material/refresh:",
-                key=f"same.{seg.id}",
+                key=f"same.{page.id}",
                 disabled=busy,
                 help="Draw again with the same seed (and your edited prompt).",
             )
-        if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{seg.id}"):
-            with ui.guard(pid):
-                start = actions.regenerate(lib, pid, seg.id, base, new_seed=bool(new))
+        if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{page.id}"):
+            with ui.guard(edit.project_id):
+                start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=bool(new))
                 ui.set_base_version(start.project)
                 ui.flash("info", f"Drawing page {n} again {'with a new seed' if new else 'with the same seed'}…")
                 st.rerun()
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-            edit_popover(seg, n, auto_prompt)
-            pictures_popover(seg, n)
-            more_popover(seg, n, is_last=seg.position == len(live.segments) - 1)
-            if seg.selected is not None:
-                _download(seg.selected, n, key=f"dl.{seg.id}")
+            edit_popover(edit, page, n, auto_prompt)
+            pictures_popover(edit, page, n)
+            more_popover(edit, live, page, n, is_last=page.position == len(live.pages) - 1)
+            if page.selected is not None:
+                _download(page.selected, n, key=f"dl.{page.id}")
 
 
-def board() -> None:
+def board(edit: Editing, polling: bool) -> None:
+    """The page cards, read fresh from storage; while `polling` (a job runs) this fragment runs every second."""
     try:
-        live = lib.get_project(pid)
+        live = edit.lib.get_project(edit.project_id)
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return
-    jobs = actions.project_jobs(pid)
+    jobs = actions.project_jobs(edit.project_id)
     if polling and not any(not j.finished for j in jobs):
         st.rerun()  # the job ended: a full run redraws the page and stops polling
     job_panel(jobs)
-    drawing = actions.drawing_segment_ids(pid)
-    pages = live.segments
+    drawing = actions.drawing_page_ids(edit.project_id)
+    pages = live.pages
     for start in range(0, len(pages), COLUMNS):
         columns = st.columns(COLUMNS)
-        for column, seg in zip(columns, pages[start : start + COLUMNS]):
+        for column, page in zip(columns, pages[start : start + COLUMNS]):
             with column:
-                card(live, seg, drawing)
+                card(edit, live, page, drawing)
 
 
 polling = bool(active_now)
-st.fragment(board, run_every=1.0 if polling else None)()
+st.fragment(board, run_every=1.0 if polling else None)(edit, polling)

@@ -14,8 +14,7 @@ import streamlit as st
 from exports import LAYOUTS, PAGE_SIZES, PdfOptions
 from exports.pdf import MIN_DPI
 from storage import StorageError
-from studio import actions, ui
-from studio import state as S
+from studio import actions, state, ui
 
 LAYOUT_LABELS = {
     "picture_above": "Picture above the words",
@@ -35,7 +34,6 @@ PREVIEW_PAGES = 3
 ALL_PAGES_COLUMNS = 4
 WARNINGS_SHOWN = 3
 
-lib = ui.library()
 project = ui.load_current_project()
 
 st.title(":material/print: Make the book")
@@ -43,6 +41,7 @@ ui.show_flash()
 
 
 def picker() -> None:
+    lib = ui.library()
     try:
         summaries = lib.list_projects()
     except StorageError as exc:
@@ -54,15 +53,15 @@ def picker() -> None:
             icon=":material/menu_book:",
         )
         cols = st.columns(2)
-        cols[0].page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
-        cols[1].page_link(S.PAGE_FROM_IMAGES, label="Tell a story from pictures", icon=":material/photo_library:")
+        cols[0].page_link(state.SCREEN_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
+        cols[1].page_link(state.SCREEN_FROM_IMAGES, label="Tell a story from pictures", icon=":material/photo_library:")
         return
     st.markdown("Which story should become a book?")
-    titles = {s.id: f"{s.title} ({ui.plural(s.segment_count, 'page')}, saved {ui.ago(s.updated)})" for s in summaries}
+    titles = {s.id: f"{s.title} ({ui.plural(s.page_count, 'page')}, saved {ui.ago(s.updated)})" for s in summaries}
     counts = Counter(titles.values())
     # The browser sends back the label, so two stories that read alike must not share one.
     titles = {pid: label if counts[label] == 1 else f"{label} · no. {pid}" for pid, label in titles.items()}
-    chosen = st.selectbox("Story", options=list(titles), format_func=titles.get, key=S.EXPORT_PICK)
+    chosen = st.selectbox("Story", options=list(titles), format_func=titles.get, key=state.EXPORT_PICK)
     if st.button("Open this story", icon=":material/menu_book:", type="primary", key="export.open"):
         with ui.guard():
             ui.set_current_project(lib.get_project(chosen))
@@ -74,82 +73,82 @@ if project is None:
     st.stop()
 
 ui.watch_project(project)  # pictures drawn or edits made in another tab: the counts and the PDF's freshness follow
-pictures = sum(1 for s in project.segments if s.selected is not None)
+pictures = sum(1 for s in project.pages if s.selected is not None)
 st.caption(
-    f"{ui.plain(project.title)} · {ui.plural(len(project.segments), 'page')} · "
+    f"{ui.plain(project.title)} · {ui.plural(len(project.pages), 'page')} · "
     f"{ui.plural(pictures, 'picture')} · saved {ui.ago(project.updated)}"
 )
-if not project.segments:
+if not project.pages:
     st.info("This story has no pages yet: split it into pages in the storyboard first.", icon=":material/content_cut:")
-    st.page_link(S.PAGE_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
+    st.page_link(state.SCREEN_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
     st.stop()
-if pictures < len(project.segments):
+if pictures < len(project.pages):
     st.caption(
-        f"{ui.plural(len(project.segments) - pictures, 'page')} without a picture "
-        f"{'prints' if len(project.segments) - pictures == 1 else 'print'} with words only."
+        f"{ui.plural(len(project.pages) - pictures, 'page')} without a picture "
+        f"{'prints' if len(project.pages) - pictures == 1 else 'print'} with words only."
     )
 
 for key, value in (
-    (S.EXPORT_LAYOUT, "picture_above"),
-    (S.EXPORT_SIZE, "A4"),
-    (S.EXPORT_ORIENTATION, "auto"),
-    (S.EXPORT_BLEED, False),
-    (S.EXPORT_CROP_MARKS, True),
-    (S.EXPORT_FONT, "serif"),
-    (S.EXPORT_COVER, True),
-    (S.EXPORT_CLOSING, True),
-    (S.EXPORT_NUMBERS, True),
+    (state.EXPORT_LAYOUT, "picture_above"),
+    (state.EXPORT_SIZE, "A4"),
+    (state.EXPORT_ORIENTATION, "auto"),
+    (state.EXPORT_BLEED, False),
+    (state.EXPORT_CROP_MARKS, True),
+    (state.EXPORT_FONT, "serif"),
+    (state.EXPORT_COVER, True),
+    (state.EXPORT_CLOSING, True),
+    (state.EXPORT_NUMBERS, True),
 ):
     ui.init_widget(key, value)
 
 with st.container(border=True):
     left, middle, right = st.columns(3, gap="large")
     with left:
-        st.radio("Layout", options=list(LAYOUTS), key=S.EXPORT_LAYOUT, format_func=LAYOUT_LABELS.get)
+        st.radio("Layout", options=list(LAYOUTS), key=state.EXPORT_LAYOUT, format_func=LAYOUT_LABELS.get)
     with middle:
-        st.selectbox("Page size", options=list(PAGE_SIZES), key=S.EXPORT_SIZE, format_func=SIZE_LABELS.get)
+        st.selectbox("Page size", options=list(PAGE_SIZES), key=state.EXPORT_SIZE, format_func=SIZE_LABELS.get)
         st.selectbox(
             "Orientation",
             options=list(ORIENTATION_LABELS),
-            key=S.EXPORT_ORIENTATION,
+            key=state.EXPORT_ORIENTATION,
             format_func=ORIENTATION_LABELS.get,
         )
-        st.radio("Type", options=list(FONT_LABELS), key=S.EXPORT_FONT, format_func=FONT_LABELS.get)
+        st.radio("Type", options=list(FONT_LABELS), key=state.EXPORT_FONT, format_func=FONT_LABELS.get)
     with right:
-        st.toggle("Cover page", key=S.EXPORT_COVER)
-        st.toggle("Closing page (“The End”)", key=S.EXPORT_CLOSING)
-        st.toggle("Page numbers", key=S.EXPORT_NUMBERS)
+        st.toggle("Cover page", key=state.EXPORT_COVER)
+        st.toggle("Closing page (“The End”)", key=state.EXPORT_CLOSING)
+        st.toggle("Page numbers", key=state.EXPORT_NUMBERS)
         st.toggle(
             "Bleed for a print shop",
-            key=S.EXPORT_BLEED,
+            key=state.EXPORT_BLEED,
             help="Adds 3 mm around every page so pictures run off the edge once the paper is trimmed.",
         )
         st.checkbox(
             "Crop marks",
-            key=S.EXPORT_CROP_MARKS,
-            disabled=not st.session_state[S.EXPORT_BLEED],
+            key=state.EXPORT_CROP_MARKS,
+            disabled=not st.session_state[state.EXPORT_BLEED],
             help="Marks where the printer cuts; drawn outside the bleed.",
         )
 
 options = PdfOptions(
-    layout=st.session_state[S.EXPORT_LAYOUT],
-    page_size=st.session_state[S.EXPORT_SIZE],
-    orientation=st.session_state[S.EXPORT_ORIENTATION],
-    bleed=bool(st.session_state[S.EXPORT_BLEED]),
-    crop_marks=bool(st.session_state[S.EXPORT_CROP_MARKS]),
-    font=st.session_state[S.EXPORT_FONT],
-    cover=bool(st.session_state[S.EXPORT_COVER]),
-    closing_page=bool(st.session_state[S.EXPORT_CLOSING]),
-    page_numbers=bool(st.session_state[S.EXPORT_NUMBERS]),
+    layout=st.session_state[state.EXPORT_LAYOUT],
+    page_size=st.session_state[state.EXPORT_SIZE],
+    orientation=st.session_state[state.EXPORT_ORIENTATION],
+    bleed=bool(st.session_state[state.EXPORT_BLEED]),
+    crop_marks=bool(st.session_state[state.EXPORT_CROP_MARKS]),
+    font=st.session_state[state.EXPORT_FONT],
+    cover=bool(st.session_state[state.EXPORT_COVER]),
+    closing_page=bool(st.session_state[state.EXPORT_CLOSING]),
+    page_numbers=bool(st.session_state[state.EXPORT_NUMBERS]),
 )
 wanted = actions.export_key(project, options)
-last = st.session_state.get(S.EXPORT_RESULT)
+last = st.session_state.get(state.EXPORT_RESULT)
 outcome = last if last is not None and last.key == wanted else None
 
 if st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary", key="export.make") and outcome is None:
     with ui.guard(project.id), st.spinner("Setting the pages of your book…"):
         outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES)
-        st.session_state[S.EXPORT_RESULT] = outcome
+        st.session_state[state.EXPORT_RESULT] = outcome
 
 if outcome is None:
     if last is not None and last.key[0] == project.id:
@@ -203,14 +202,14 @@ elif outcome.preview_note:
     st.info(outcome.preview_note, icon=":material/visibility_off:")
 
 if outcome.previews and outcome.page_count > len(outcome.previews):
-    every = st.session_state.get(S.EXPORT_ALL_PAGES)
+    every = st.session_state.get(state.EXPORT_ALL_PAGES)
     if every is None or every[0] != outcome.key:
         shown = min(outcome.page_count, actions.MAX_PREVIEW_PAGES)
         if st.button(
             f"Leaf through all {ui.plural(shown, 'page')}", icon=":material/auto_stories:", key="export.all_pages"
         ):
             with ui.guard(project.id), st.spinner("Drawing every page…"):
-                st.session_state[S.EXPORT_ALL_PAGES] = (outcome.key, actions.preview_every_page(outcome))
+                st.session_state[state.EXPORT_ALL_PAGES] = (outcome.key, actions.preview_every_page(outcome))
                 st.rerun()
     else:
         pngs = every[1]

@@ -13,15 +13,14 @@ import streamlit as st
 from core.limits import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
 from engine.errors import InputError
 from engine.jobs import JobInfo
-from storage import ProjectView, SegmentView, StorageError
-from studio import actions, ui
-from studio import state as S
+from storage import PageView, ProjectView, StorageError
+from studio import actions, state, ui
+from studio.ui import Editing
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
 THUMB_COLUMNS = 4
 DEFAULT_AGE, DEFAULT_WORDS = 6, 50
 
-lib = ui.library()
 project = ui.load_current_project()
 told_from_pictures = actions.told_from_pictures(project)
 
@@ -33,27 +32,27 @@ ui.show_flash()
 
 
 def _move(position: int, step: int) -> None:
-    order = st.session_state.get(S.IMAGES_ORDER, [])
+    order = st.session_state.get(state.IMAGES_ORDER, [])
     other = position + step
     if 0 <= position < len(order) and 0 <= other < len(order):
         order[position], order[other] = order[other], order[position]
 
 
 def _leave_out(position: int) -> None:
-    order = st.session_state.get(S.IMAGES_ORDER, [])
+    order = st.session_state.get(state.IMAGES_ORDER, [])
     if 0 <= position < len(order):
-        st.session_state.setdefault(S.IMAGES_LEFT_OUT, []).append(order.pop(position))
+        st.session_state.setdefault(state.IMAGES_LEFT_OUT, []).append(order.pop(position))
 
 
 def _put_back(file_id: str) -> None:
-    left = st.session_state.get(S.IMAGES_LEFT_OUT, [])
+    left = st.session_state.get(state.IMAGES_LEFT_OUT, [])
     if file_id in left:
         left.remove(file_id)
-        st.session_state.setdefault(S.IMAGES_ORDER, []).append(file_id)  # it comes back at the end of the story
+        st.session_state.setdefault(state.IMAGES_ORDER, []).append(file_id)  # it comes back at the end of the story
 
 
 def _set_new(value: bool) -> None:
-    st.session_state[S.IMAGES_NEW] = value
+    st.session_state[state.IMAGES_NEW] = value
 
 
 def new_story_form() -> None:
@@ -74,7 +73,7 @@ def new_story_form() -> None:
             f"write stories ({ui.plain(', '.join(ref for _, ref in missing))}) are missing.",
             tip="Or choose the **tiny** profile in Settings to try the studio offline (it writes nonsense).",
         )
-    gen = st.session_state.get(S.IMAGES_UPLOAD_GEN, 0)
+    gen = st.session_state.get(state.IMAGES_UPLOAD_GEN, 0)
     files = (
         st.file_uploader(
             "Your pictures (PNG, JPEG or WebP)",
@@ -87,7 +86,7 @@ def new_story_form() -> None:
     )
 
     # Each upload is read once through the hardened loader; its thumbnail, notes or refusal are kept.
-    read: dict = st.session_state.setdefault(S.IMAGES_READ, {})
+    read: dict = st.session_state.setdefault(state.IMAGES_READ, {})
     by_id = {f.file_id: f for f in files}
     for file_id in list(read):
         if file_id not in by_id:
@@ -97,12 +96,12 @@ def new_story_form() -> None:
             read[f.file_id] = actions.read_picture(f.getvalue(), f.name)
     good = [f.file_id for f in files if read[f.file_id].ok]
     refused = [f.file_id for f in files if not read[f.file_id].ok]
-    left_out = [fid for fid in st.session_state.get(S.IMAGES_LEFT_OUT, []) if fid in good]
-    st.session_state[S.IMAGES_LEFT_OUT] = left_out
+    left_out = [fid for fid in st.session_state.get(state.IMAGES_LEFT_OUT, []) if fid in good]
+    st.session_state[state.IMAGES_LEFT_OUT] = left_out
     kept = [fid for fid in good if fid not in left_out]
-    order = [fid for fid in st.session_state.get(S.IMAGES_ORDER, []) if fid in kept]
+    order = [fid for fid in st.session_state.get(state.IMAGES_ORDER, []) if fid in kept]
     order += [fid for fid in kept if fid not in order]
-    st.session_state[S.IMAGES_ORDER] = order
+    st.session_state[state.IMAGES_ORDER] = order
 
     for fid in refused:
         st.error(ui.plain(read[fid].error), icon=":material/hide_image:")
@@ -169,13 +168,13 @@ def new_story_form() -> None:
                 )
 
     st.subheader(":material/tune: How the story should be", divider="orange")
-    ui.init_widget(S.IMAGES_HINTS, "")
-    ui.init_widget(S.IMAGES_TONE, "gentle")
-    ui.init_widget(S.IMAGES_AGE, DEFAULT_AGE)
-    ui.init_widget(S.IMAGES_WORDS, DEFAULT_WORDS)
+    ui.init_widget(state.IMAGES_HINTS, "")
+    ui.init_widget(state.IMAGES_TONE, "gentle")
+    ui.init_widget(state.IMAGES_AGE, DEFAULT_AGE)
+    ui.init_widget(state.IMAGES_WORDS, DEFAULT_WORDS)
     st.text_area(
         "Hints for the storyteller (optional)",
-        key=S.IMAGES_HINTS,
+        key=state.IMAGES_HINTS,
         height=90,
         max_chars=1000,
         placeholder="Names of the people or pets, the place, what happened: "
@@ -183,14 +182,14 @@ def new_story_form() -> None:
     )
     cols = st.columns(3)
     cols[0].selectbox(
-        "Tone", options=list(TONES), key=S.IMAGES_TONE, format_func=lambda k: f"{k.capitalize()}: {TONES[k]}"
+        "Tone", options=list(TONES), key=state.IMAGES_TONE, format_func=lambda k: f"{k.capitalize()}: {TONES[k]}"
     )
     cols[1].number_input(
         "Reader's age",
         min_value=MIN_AGE,
         max_value=MAX_AGE,
         step=1,
-        key=S.IMAGES_AGE,
+        key=state.IMAGES_AGE,
         help="Younger readers get shorter sentences and simpler words.",
     )
     cols[2].number_input(
@@ -198,7 +197,7 @@ def new_story_form() -> None:
         min_value=MIN_WORDS,
         max_value=MAX_WORDS,
         step=5,
-        key=S.IMAGES_WORDS,
+        key=state.IMAGES_WORDS,
         help="About how long each picture's passage is.",
     )
     if st.button(
@@ -210,20 +209,20 @@ def new_story_form() -> None:
                 raise InputError("Every picture is left out of the story: put one back to tell a story from it.")
             pictures = [(by_id[fid].getvalue(), by_id[fid].name) for fid in order + refused]
             start = actions.start_story_from_images(
-                lib,
+                ui.library(),
                 pictures,
-                hints=st.session_state[S.IMAGES_HINTS],
-                tone=st.session_state[S.IMAGES_TONE],
-                age=int(st.session_state[S.IMAGES_AGE]),
-                words_per_picture=int(st.session_state[S.IMAGES_WORDS]),
+                hints=st.session_state[state.IMAGES_HINTS],
+                tone=st.session_state[state.IMAGES_TONE],
+                age=int(st.session_state[state.IMAGES_AGE]),
+                words_per_picture=int(st.session_state[state.IMAGES_WORDS]),
             )
             ui.set_current_project(start.project)
-            st.session_state[S.IMAGES_UPLOAD_GEN] = gen + 1
-            st.session_state[S.IMAGES_READ] = {}
-            st.session_state[S.IMAGES_ORDER] = []
-            st.session_state[S.IMAGES_LEFT_OUT] = []
-            st.session_state[S.IMAGES_NEW] = False
-            count = len(start.project.segments)
+            st.session_state[state.IMAGES_UPLOAD_GEN] = gen + 1
+            st.session_state[state.IMAGES_READ] = {}
+            st.session_state[state.IMAGES_ORDER] = []
+            st.session_state[state.IMAGES_LEFT_OUT] = []
+            st.session_state[state.IMAGES_NEW] = False
+            count = len(start.project.pages)
             ui.flash(
                 "info",
                 f"Saved your {ui.plural(count, 'picture')} in a new story. The studio is looking at "
@@ -234,7 +233,7 @@ def new_story_form() -> None:
             st.rerun()
 
 
-if not told_from_pictures or st.session_state.get(S.IMAGES_NEW):
+if not told_from_pictures or st.session_state.get(state.IMAGES_NEW):
     if told_from_pictures:
         st.button(
             f"Back to “{project.title}”",
@@ -251,8 +250,7 @@ if not told_from_pictures or st.session_state.get(S.IMAGES_NEW):
 
 pid = project.id
 stale = ui.behind_another_tab(project)
-base = ui.base_version(project)
-gen = ui.reload_gen()
+edit = ui.editing(project)  # what every editor below saves against
 polling = bool(actions.active_story_jobs(pid) or actions.active_jobs(pid))
 if not polling:
     ui.watch_project(project)  # while a job runs for this story, the story panel below polls instead
@@ -277,7 +275,9 @@ if request.get("hints"):
 with st.container(horizontal=True, gap="small"):
     if st.button("Open in the storyboard", icon=":material/auto_stories:", key="images.storyboard"):
         ui.open_project(project)
-    st.page_link(S.PAGE_EXPORT, label="Make the book", icon=":material/print:", query_params={S.QP_PROJECT: str(pid)})
+    st.page_link(
+        state.SCREEN_EXPORT, label="Make the book", icon=":material/print:", query_params={state.QP_PROJECT: str(pid)}
+    )
     st.button(
         "Start another story from pictures",
         icon=":material/add_photo_alternate:",
@@ -367,21 +367,22 @@ def metrics_block(whole: dict) -> None:
             st.caption(f"Words from the pictures the story does not use: {ui.plain(shown)}")
 
 
-def edit_popover(seg: SegmentView, n: int, busy: bool) -> None:
-    with st.popover("Edit", icon=":material/edit:", key=f"pop.passage.{seg.id}", disabled=busy):
-        key = ui.init_widget(S.widget_key("passage", seg.id, stored=seg.text, gen=gen), seg.text)
+def edit_popover(edit: Editing, page: PageView, n: int, busy: bool) -> None:
+    with st.popover("Edit", icon=":material/edit:", key=f"pop.passage.{page.id}", disabled=busy):
+        key = ui.init_widget(state.widget_key("passage", page.id, stored=page.text, gen=edit.gen), page.text)
         st.text_area(f"The words for picture {n}", key=key, height=160)
-        if st.button("Save", icon=":material/save:", key=f"passage.save.{seg.id}"):
-            with ui.guard(pid):
-                view = actions.edit_passage(lib, pid, seg.id, base, st.session_state[key])
+        if st.button("Save", icon=":material/save:", key=f"passage.save.{page.id}"):
+            with ui.guard(edit.project_id):
+                view = actions.edit_passage(edit.lib, edit.project_id, page.id, edit.base, st.session_state[key])
                 ui.set_base_version(view)
                 ui.flash("success", f"Saved the words for picture {n}.")
                 st.rerun()
 
 
 def passage_row(
+    edit: Editing,
     live: ProjectView,
-    seg: SegmentView,
+    page: PageView,
     metrics: dict | None,
     writing: set[int],
     busy: set[int],
@@ -389,29 +390,29 @@ def passage_row(
     done: bool,
 ) -> None:
     """`writing`: pages still waiting for their words; `busy`: every page of a story job still running."""
-    n = seg.position + 1
-    source = live.source_images[seg.position] if seg.position < len(live.source_images) else None
-    busy_words, busy_picture = seg.id in busy, seg.id in drawing
+    n = page.position + 1
+    source = live.source_images[page.position] if page.position < len(live.source_images) else None
+    busy_words, busy_picture = page.id in busy, page.id in drawing
     with st.container(border=True):
         left, right = st.columns([2, 3], gap="medium")
         with left:
-            picture = seg.selected.image_path if seg.selected is not None else (source.image_path if source else None)
+            picture = page.selected.image_path if page.selected is not None else (source.image_path if source else None)
             if picture is not None:
                 st.image(str(picture), width="stretch")
-            if seg.selected is not None:
-                seed = seg.selected.settings.get("seed")
-                who = "your picture" if seg.selected.origin == "uploaded" else f"drawn, seed {seed}"
-                st.caption(f"Version {seg.selected.version} of {len(seg.illustrations)} · {who}")
+            if page.selected is not None:
+                seed = page.selected.settings.get("seed")
+                who = "your picture" if page.selected.origin == "uploaded" else f"drawn, seed {seed}"
+                st.caption(f"Version {page.selected.version} of {len(page.pictures)} · {who}")
             if busy_picture:
                 st.info("Drawing a new picture…", icon=":material/brush:")
         with right:
             st.markdown(f"**Picture {n}**")
-            if seg.id in writing:
+            if page.id in writing:
                 # Each passage is saved as soon as it is written; until then the old words are not shown.
                 st.info("Writing these words…", icon=":material/edit_note:")
                 st.caption("The words appear here as soon as they are written.")
             else:
-                st.markdown(ui.plain(seg.text))
+                st.markdown(ui.plain(page.text))
             if source is not None:
                 seen = source.caption or "not described yet"
                 st.caption(f":material/visibility: The picture reader saw: “{ui.plain(seen)}”")
@@ -425,36 +426,38 @@ def passage_row(
                 retell = st.button(
                     "Write again",
                     icon=":material/refresh:",
-                    key=f"retell.{seg.id}",
+                    key=f"retell.{page.id}",
                     disabled=busy_words or not done or bool(busy),
                     help="Write the words for this picture again; the others stay as they are.",
                 )
-                edit_popover(seg, n, busy_words)
+                edit_popover(edit, page, n, busy_words)
                 draw = st.button(
                     "Illustrate anew",
                     icon=":material/brush:",
-                    key=f"illustrate.{seg.id}",
+                    key=f"illustrate.{page.id}",
                     disabled=busy_picture,
                     help="Draw a new picture for these words with the picture model; your "
                     "picture stays as an older version.",
                 )
-        if retell and ui.first_click(f"retell.{seg.id}"):
-            with ui.guard(pid):
-                start = actions.retell_passage(lib, pid, seg.id, base)
+        if retell and ui.first_click(f"retell.{page.id}"):
+            with ui.guard(edit.project_id):
+                start = actions.retell_passage(edit.lib, edit.project_id, page.id, edit.base)
                 ui.set_base_version(start.project)
                 ui.flash("info", f"Writing the words for picture {n} again…")
                 st.rerun()
-        if draw and not busy_picture and ui.first_click(f"illustrate.{seg.id}"):
-            with ui.guard(pid):
-                start = actions.regenerate(lib, pid, seg.id, base, new_seed=True)
+        if draw and not busy_picture and ui.first_click(f"illustrate.{page.id}"):
+            with ui.guard(edit.project_id):
+                start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=True)
                 ui.set_base_version(start.project)
                 ui.flash("info", f"Drawing a new picture for picture {n}; yours is kept as version 1.")
                 st.rerun()
 
 
-def story_panel() -> None:
+def story_panel(edit: Editing, polling: bool) -> None:
+    """The passages, read fresh from storage; while `polling` (a job runs) this fragment runs every second."""
+    pid = edit.project_id
     try:
-        live = lib.get_project(pid)
+        live = edit.lib.get_project(pid)
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return
@@ -462,9 +465,9 @@ def story_panel() -> None:
     if polling and not any(not j.finished for j in jobs):
         st.rerun()  # the jobs ended: a full run redraws the page and stops polling
     job_panel(jobs)
-    busy = actions.story_segment_ids(pid)
-    writing = actions.writing_segment_ids(pid) & busy
-    drawing = actions.drawing_segment_ids(pid)
+    busy = actions.story_page_ids(pid)
+    writing = actions.writing_page_ids(pid) & busy
+    drawing = actions.drawing_page_ids(pid)
     live_written = isinstance((live.story_settings or {}).get("story"), dict)
     if not live_written and not busy:
         with st.container(border=True):
@@ -477,14 +480,14 @@ def story_panel() -> None:
                 "Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite"
             ) and ui.first_click("images.rewrite"):
                 with ui.guard(pid):
-                    start = actions.write_story_again(lib, pid, base, new_seed=False)
+                    start = actions.write_story_again(edit.lib, pid, edit.base, new_seed=False)
                     ui.set_base_version(start.project)
                     st.rerun()
     whole, each = actions.story_report(live)
     if live_written:
         metrics_block(whole)
-    for seg, metrics in zip(live.segments, each):
-        passage_row(live, seg, metrics if live_written else None, writing, busy, drawing, live_written)
+    for page, metrics in zip(live.pages, each):
+        passage_row(edit, live, page, metrics if live_written else None, writing, busy, drawing, live_written)
     if live_written:
         with st.expander("Write the whole story again"):
             st.caption(
@@ -504,10 +507,10 @@ def story_panel() -> None:
             )
             if (again_same or again_new) and not busy and ui.first_click("images.again"):
                 with ui.guard(pid):
-                    start = actions.write_story_again(lib, pid, base, new_seed=bool(again_new))
+                    start = actions.write_story_again(edit.lib, pid, edit.base, new_seed=bool(again_new))
                     ui.set_base_version(start.project)
                     ui.flash("info", "Writing the whole story again…")
                     st.rerun()
 
 
-st.fragment(story_panel, run_every=1.0 if polling else None)()
+st.fragment(story_panel, run_every=1.0 if polling else None)(edit, polling)

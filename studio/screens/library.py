@@ -8,8 +8,7 @@ from functools import partial
 import streamlit as st
 
 from storage import ProjectSummary
-from studio import actions, ui
-from studio import state as S
+from studio import actions, state, ui
 
 COLUMNS = 3
 
@@ -19,23 +18,26 @@ st.title("Your library")
 st.caption("Every story you write is saved here as you go, with all its pictures.")
 ui.show_flash()
 
-undo = st.session_state.get(S.UNDO_DELETE)
+undo = st.session_state.get(state.UNDO_DELETE)
 if undo is not None:
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         st.success(f"Deleted “{ui.plain(undo[0])}”.", icon=":material/delete:")
         if st.button("Undo", icon=":material/undo:", key="undo.delete", type="primary") and ui.first_click("undo"):
             with ui.guard():
-                back = lib.import_bundle(undo[1])
-                st.session_state[S.UNDO_DELETE] = None
-                ui.flash("success", f"Brought back “{back.title}” with its {ui.plural(len(back.segments), 'page')}.")
+                back = actions.import_bundle(lib, undo[1])
+                st.session_state[state.UNDO_DELETE] = None
+                ui.flash("success", f"Brought back “{back.title}” with its {ui.plural(len(back.pages), 'page')}.")
                 st.rerun()
         if st.button("OK", key="undo.dismiss"):
-            st.session_state[S.UNDO_DELETE] = None
+            st.session_state[state.UNDO_DELETE] = None
             st.rerun()
 
 top = st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
 search = top[0].text_input(
-    "Search", key=S.LIBRARY_SEARCH, placeholder="Search titles, authors and story text", label_visibility="collapsed"
+    "Search",
+    key=state.LIBRARY_SEARCH,
+    placeholder="Search titles, authors and story text",
+    label_visibility="collapsed",
 )
 
 with top[1].popover("New story", icon=":material/add:", type="primary", width="stretch", key="library.new"):
@@ -61,7 +63,7 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
     upload = st.file_uploader(
         "Story bundle",
         type=["zip"],
-        key=f"import.{st.session_state.get(S.UPLOAD_GEN, 0)}",
+        key=f"import.{st.session_state.get(state.UPLOAD_GEN, 0)}",
         max_upload_size=actions.MAX_BUNDLE_MB,
     )
     if (
@@ -70,9 +72,9 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
         and ui.first_click("import")
     ):
         with ui.guard():
-            imported = lib.import_bundle(upload.getvalue())
-            st.session_state[S.UPLOAD_GEN] = st.session_state.get(S.UPLOAD_GEN, 0) + 1
-            ui.flash("success", f"Imported “{imported.title}” with {ui.plural(len(imported.segments), 'page')}.")
+            imported = actions.import_bundle(lib, upload.getvalue())
+            st.session_state[state.UPLOAD_GEN] = st.session_state.get(state.UPLOAD_GEN, 0) + 1
+            ui.flash("success", f"Imported “{imported.title}” with {ui.plural(len(imported.pages), 'page')}.")
             st.rerun()
 
 projects: list[ProjectSummary] = []
@@ -114,19 +116,19 @@ def _slug(title: str) -> str:
 
 def card_menu(summary: ProjectSummary) -> None:
     """Rename, duplicate, export and delete: built only while the card's menu is open."""
+    lib = ui.library()
     with st.form(f"rename.{summary.id}", border=False):
         new_title = st.text_input("Title", value=summary.title, key=f"rename.title.{summary.id}")
         if st.form_submit_button("Rename", icon=":material/edit:", key=f"rename.go.{summary.id}"):
             with ui.guard():
-                current = lib.get_project(summary.id)
-                lib.rename_project(summary.id, new_title, current.version)
+                actions.rename_project(lib, summary.id, new_title)
                 ui.flash("success", f"Renamed to “{new_title.strip()}”.")
                 st.rerun()
     if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:") and ui.first_click(
         f"dup.{summary.id}"
     ):
         with ui.guard():
-            copy = lib.duplicate_project(summary.id)
+            copy = actions.duplicate_project(lib, summary.id)
             ui.flash("success", f"Made a copy: “{copy.title}”.")
             st.rerun()
     st.download_button(
@@ -139,7 +141,7 @@ def card_menu(summary: ProjectSummary) -> None:
         on_click="ignore",
         help="Everything in this story, pictures included, as one file to keep or share.",
     )
-    if st.session_state.get(S.CONFIRM_DELETE) == summary.id:
+    if st.session_state.get(state.CONFIRM_DELETE) == summary.id:
         st.warning(
             "Delete this story and all its pictures? You can undo it while this window stays open.",
             icon=":material/warning:",
@@ -147,25 +149,25 @@ def card_menu(summary: ProjectSummary) -> None:
         yes, no = st.columns(2)
         if yes.button("Delete", key=f"delete.yes.{summary.id}", type="primary"):
             with ui.guard():
-                kept = actions.bundle_for_undo(lib, summary.id)
-                lib.delete_project(summary.id)
-                st.session_state[S.CONFIRM_DELETE] = None
+                kept = actions.delete_project(lib, summary.id)
+                st.session_state[state.CONFIRM_DELETE] = None
                 if ui.current_project_id() == summary.id:
                     ui.set_current_project(None)
                 if kept is not None:
-                    st.session_state[S.UNDO_DELETE] = (summary.title, kept)
+                    st.session_state[state.UNDO_DELETE] = (summary.title, kept)
                 else:
                     ui.flash("success", f"Deleted “{summary.title}”.")
                 st.rerun()
         if no.button("Keep it", key=f"delete.no.{summary.id}"):
-            st.session_state[S.CONFIRM_DELETE] = None
+            st.session_state[state.CONFIRM_DELETE] = None
             st.rerun()
     elif st.button("Delete…", key=f"delete.{summary.id}", icon=":material/delete:"):
-        st.session_state[S.CONFIRM_DELETE] = summary.id
+        st.session_state[state.CONFIRM_DELETE] = summary.id
         st.rerun()
 
 
 def card(summary: ProjectSummary) -> None:
+    lib = ui.library()
     with st.container(border=True):
         if summary.cover_image is not None and summary.cover_image.exists():
             st.image(str(summary.cover_image), width="stretch")
@@ -175,7 +177,7 @@ def card(summary: ProjectSummary) -> None:
                 st.caption("No pictures yet")
         st.markdown(f"### {ui.plain(summary.title)}")
         by = f"by {ui.plain(summary.author)} · " if summary.author else ""
-        st.caption(f"{by}{ui.plural(summary.segment_count, 'page')} · updated {ui.ago(summary.updated)}")
+        st.caption(f"{by}{ui.plural(summary.page_count, 'page')} · updated {ui.ago(summary.updated)}")
         row = st.columns([1, 1], vertical_alignment="center")
         if row[0].button(
             "Open", key=f"open.{summary.id}", icon=":material/auto_stories:", type="primary", width="stretch"

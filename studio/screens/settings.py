@@ -8,9 +8,8 @@ import streamlit as st
 
 from core.paths import data_home
 from engine.errors import InputError
-from engine.profiles import PROFILES, ROLES, is_downloaded, load_settings, save_settings
-from studio import actions, ui
-from studio import state as S
+from engine.profiles import PROFILES, ROLES, is_downloaded, load_settings
+from studio import actions, state, ui
 
 ROLE_LABELS = {
     "illustrator": "Pictures",
@@ -33,7 +32,7 @@ except InputError as exc:
 env_profile = os.environ.get("STORYBOOK_PROFILE", "").strip()
 saved = load_settings().get("profile")
 names = list(PROFILES)
-choice_key = ui.init_widget(S.SETTINGS_PROFILE, saved if saved in PROFILES else current.name)
+choice_key = ui.init_widget(state.SETTINGS_PROFILE, saved if saved in PROFILES else current.name)
 choice = st.radio(
     "The models new stories are made with",
     names,
@@ -48,7 +47,7 @@ st.caption(
 )
 if st.button("Use this profile", icon=":material/save:", type="primary", disabled=choice == saved):
     try:
-        save_settings({**load_settings(), "profile": choice})
+        actions.set_default_profile(choice)
         ui.flash(
             "success",
             f"Saved: new stories are made with the '{choice}' profile. A story keeps the profile "

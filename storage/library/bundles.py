@@ -1,0 +1,149 @@
+"""The Library's bundles and manifests: a project out as a bundle (storage.bundle writes the zip), and a
+new project in from a bundle or from the engine's manifest.json (read as untrusted input first)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from storage.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ImportedProject, read_bundle, read_manifest, write_bundle
+from storage.errors import StorageError
+from storage.library.base import LibraryBase
+from storage.models import Character, Page, Picture, Project, SourceImage, utcnow
+from storage.views import (
+    ProjectView,
+)
+
+
+class BundleMethods(LibraryBase):
+    """Projects in and out as bundles, and in from engine manifests."""
+
+    def export_bundle(self, project_id: int) -> bytes:
+        """The project as a zip: project.json and images/<sha256>.<ext> (each file once)."""
+        view = self.get_project(project_id)
+        files: dict[str, bytes] = {}
+
+        def member(path: Path) -> str:
+            name = f"images/{path.name}"
+            if name not in files:
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise StorageError(
+                        f"The picture file {path.name} is missing from the library ({exc.strerror}), "
+                        "so the bundle was not made."
+                    ) from None
+                if hashlib.sha256(data).hexdigest() != path.name.split(".")[0]:
+                    raise StorageError(f"The picture file {path.name} is damaged, so the bundle was not made.")
+                files[name] = data
+            return name
+
+        doc = {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "project": {
+                "title": view.title,
+                "author": view.author,
+                "style": view.style,
+                "profile": view.profile,
+                "story_text": view.story_text,
+                "created": view.created.isoformat(),
+                "updated": view.updated.isoformat(),
+                **({"setting": view.setting} if view.setting else {}),
+                **({"dedication": view.dedication} if view.dedication else {}),
+                **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
+            },
+            "segments": [  # bundle keys keep their first names (docs/formats.md)
+                {
+                    "text": page.text,
+                    "start": page.start,
+                    "end": page.end,
+                    "prompt_override": page.prompt_override,
+                    "negative_prompt": page.negative_prompt,
+                    "seed": page.seed,
+                    "locked": page.locked,
+                    "illustrations": [
+                        {
+                            "version": picture.version,
+                            "image": member(picture.image_path),
+                            "settings": picture.settings,
+                            "origin": picture.origin,
+                            "created": picture.created.isoformat(),
+                            "selected": picture.selected,
+                        }
+                        for picture in page.pictures
+                    ],
+                }
+                for page in view.pages
+            ],
+            "characters": [{"name": c.name, "description": c.description} for c in view.characters],
+            "source_images": [{"image": member(s.image_path), "caption": s.caption} for s in view.source_images],
+        }
+        return write_bundle(doc, files)
+
+    def import_bundle(self, data: bytes) -> ProjectView:
+        """A new project from a bundle made by export_bundle (checked as untrusted input first)."""
+        return self._insert_imported(read_bundle(data))
+
+    def import_manifest(self, path: Path | str) -> ProjectView:
+        """A new project from the engine's DIR/manifest.json: pages with offsets, seeds and prompts
+        (the engine's prompt becomes the page's prompt override), and each page's picture as a
+        generated version 1 with its settings."""
+        return self._insert_imported(read_manifest(Path(path)))
+
+    def _insert_imported(self, imported: ImportedProject) -> ProjectView:
+        images = imported.images()
+        self.images.write_all(images)
+        now = utcnow()
+        with self._write("the project was not imported") as session:
+            self._ensure_files(images)
+            project = Project(
+                title=imported.title,
+                author=imported.author,
+                style=imported.style,
+                profile=imported.profile,
+                story_text=imported.story_text,
+                setting=imported.setting,
+                dedication=imported.dedication,
+                created=min(imported.created, now),
+                updated=now,
+                version=1,
+                story_settings=imported.story_settings,
+            )
+            session.add(project)
+            for position, item in enumerate(imported.pages):
+                page = Page(
+                    position=position,
+                    text=item.text,
+                    start=item.start,
+                    end=item.end,
+                    prompt_override=item.prompt_override,
+                    negative_prompt=item.negative_prompt,
+                    seed=item.seed,
+                    locked=item.locked,
+                )
+                project.pages.append(page)
+                pictures = sorted(item.pictures, key=lambda picture: picture.version)
+                chosen = next(
+                    (picture for picture in reversed(pictures) if picture.selected), pictures[-1] if pictures else None
+                )
+                for picture in pictures:
+                    page.pictures.append(
+                        Picture(
+                            version=picture.version,
+                            image_sha256=picture.image.sha256,
+                            image_ext=picture.image.ext,
+                            settings=picture.settings,
+                            origin=picture.origin,
+                            created=picture.created,
+                            selected=picture is chosen,
+                        )
+                    )
+            for position, (name, description) in enumerate(imported.characters):
+                project.characters.append(Character(position=position, name=name, description=description))
+            for position, (image, caption) in enumerate(imported.source_images):
+                project.source_images.append(
+                    SourceImage(position=position, image_sha256=image.sha256, image_ext=image.ext, caption=caption)
+                )
+            session.flush()
+            return self._project_view(session, project.id)

@@ -1,0 +1,306 @@
+"""The Library's projects: create, list, read, change, copy and delete whole stories; their characters;
+the stamps an open tab compares to notice a change; the integrity report."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from storage import validate
+from storage.errors import InvalidInput, NotFound
+from storage.library.base import ROW_ID_RANGE, UNSET, LibraryBase
+from storage.models import Character, Page, Picture, Project, SourceImage, utcnow
+from storage.views import (
+    ProjectSummary,
+    ProjectView,
+)
+
+
+class ProjectMethods(LibraryBase):
+    """A project as a whole, and its characters."""
+
+    def create_project(
+        self, title: str, author: str = "", style: str = "watercolor", profile: str = "fast", story_text: str = ""
+    ) -> ProjectView:
+        fields = dict(
+            title=validate.title(title),
+            author=validate.text(author, "The author", validate.MAX_AUTHOR),
+            style=validate.text(style, "The style", validate.MAX_STYLE),
+            profile=validate.text(profile, "The model profile", validate.MAX_STYLE),
+            story_text=validate.text(story_text, "The story", validate.MAX_STORY),
+        )
+        now = utcnow()
+        with self._write("the project was not created") as session:
+            project = Project(**fields, created=now, updated=now, version=1)
+            session.add(project)
+            session.flush()
+            return self._project_view(session, project.id)
+
+    def list_projects(self, search: str = "") -> list[ProjectSummary]:
+        """Newest (last updated) first; ``search`` matches title, story and page text, ignoring case."""
+        query = validate.text(search or "", "The search", validate.MAX_SEARCH).strip()
+        with self._read() as session:
+            stmt = select(Project.id, Project.title, Project.author, Project.updated).order_by(
+                Project.updated.desc(), Project.id.desc()
+            )
+            if query:
+                stmt = stmt.where(
+                    or_(
+                        func.sb_icontains(Project.title, query) == 1,
+                        func.sb_icontains(Project.author, query) == 1,
+                        func.sb_icontains(Project.story_text, query) == 1,
+                        exists().where(Page.project_id == Project.id, func.sb_icontains(Page.text, query) == 1),
+                    )
+                )
+            rows = session.execute(stmt).all()
+            counts = dict(session.execute(select(Page.project_id, func.count()).group_by(Page.project_id)).all())
+            first = (
+                select(Page.project_id.label("project_id"), func.min(Page.position).label("position"))
+                .group_by(Page.project_id)
+                .subquery()
+            )
+            covers: dict[int, Path] = {}
+            cover_rows = session.execute(
+                select(Page.project_id, Picture.image_sha256, Picture.image_ext)
+                .join(first, and_(first.c.project_id == Page.project_id, first.c.position == Page.position))
+                .join(Picture, and_(Picture.page_id == Page.id, Picture.selected.is_(True)))
+                .order_by(Page.id)
+            ).all()
+            for project_id, sha, ext in cover_rows:
+                covers.setdefault(project_id, self.images.path_for(sha, ext))
+        return [
+            ProjectSummary(
+                id=pid,
+                title=title,
+                author=author,
+                updated=updated,
+                page_count=counts.get(pid, 0),
+                cover_image=covers.get(pid),
+            )
+            for pid, title, author, updated in rows
+        ]
+
+    def library_stamp(self) -> tuple[int, int | None, datetime | None]:
+        """(stories, highest id, last update) over the whole library: changes whenever a story is made,
+        deleted, edited or gets a picture, so an open library page can tell it is out of date."""
+        with self._read() as session:
+            row = session.execute(select(func.count(Project.id), func.max(Project.id), func.max(Project.updated))).one()
+        return row[0], row[1], row[2]
+
+    def project_stamp(self, project_id: int) -> tuple[int, datetime]:
+        """(version, updated) of a project, read without its pages: a cheap way for an open tab to notice
+        a change made elsewhere. A person's edit changes both; a job's pictures or words change ``updated``."""
+        if isinstance(project_id, bool) or not isinstance(project_id, int):
+            raise InvalidInput("A project is named by its whole-number id.")
+        with self._read() as session:
+            row = (
+                session.execute(select(Project.version, Project.updated).where(Project.id == project_id)).first()
+                if project_id in ROW_ID_RANGE
+                else None
+            )
+        if row is None:
+            raise NotFound("That project no longer exists. It may have been deleted in another tab or window.")
+        return row.version, row.updated
+
+    def update_project(
+        self,
+        project_id: int,
+        expected_version: int,
+        *,
+        title: str | None = None,
+        author: str | None = None,
+        style: str | None = None,
+        profile: str | None = None,
+        story_text: str | None = None,
+        story_settings: dict[str, Any] | None = UNSET,
+        setting: str | None = None,
+        dedication: str | None = None,
+    ) -> ProjectView:
+        """Change the given fields (None leaves a field as it is).
+
+        ``setting`` says where and when the story happens (at most MAX_SETTING characters, "" for none);
+        ``dedication`` is printed after the cover (its line breaks kept, at most MAX_DEDICATION characters).
+
+        ``story_text`` keeps a draft of the story without cutting it into pages again: the pages keep
+        their rows, texts and pictures; offsets beyond the end of a shorter text are clamped to it.
+        ``story_settings`` (plain JSON, at most 64 KB) records how a generated story was written;
+        here None clears it and leaving it out leaves it as it is.
+        """
+        changes: dict[str, Any] = {}
+        if title is not None:
+            changes["title"] = validate.title(title)
+        if author is not None:
+            changes["author"] = validate.text(author, "The author", validate.MAX_AUTHOR)
+        if style is not None:
+            changes["style"] = validate.text(style, "The style", validate.MAX_STYLE)
+        if profile is not None:
+            changes["profile"] = validate.text(profile, "The model profile", validate.MAX_STYLE)
+        if story_text is not None:
+            changes["story_text"] = validate.text(story_text, "The story", validate.MAX_STORY)
+        if setting is not None:
+            changes["setting"] = validate.setting(setting)
+        if dedication is not None:
+            changes["dedication"] = validate.dedication(dedication)
+        if story_settings is not UNSET:
+            changes["story_settings"] = (
+                None if story_settings is None else validate.settings(story_settings, "The story's settings")
+            )
+        with self._write() as session:
+            project = self._project_for_edit(session, project_id, expected_version)
+            for name, value in changes.items():
+                setattr(project, name, value)
+            if "story_text" in changes:
+                self._clamp_offsets(project)
+            self._touch(project)
+            return self._project_view(session, project.id)
+
+    @staticmethod
+    def _clamp_offsets(project: Project) -> None:
+        end_of_text = len(project.story_text)
+        for page in project.pages:
+            start = min(page.start, end_of_text)
+            end = max(start, min(page.end, end_of_text))
+            if (page.start, page.end) != (start, end):
+                page.start, page.end = start, end
+
+    def rename_project(self, project_id: int, title: str, expected_version: int) -> ProjectView:
+        return self.update_project(project_id, expected_version, title=title)
+
+    def duplicate_project(self, project_id: int) -> ProjectView:
+        """A new project with copies of every page, picture version, character and source picture.
+
+        The copies share the original's image files (same content, same name).
+        """
+        with self._write("the copy was not made") as session:
+            source = self._project(session, project_id)
+            now = utcnow()
+            title = source.title
+            suffix = " (copy)"
+            if len(title) + len(suffix) > validate.MAX_TITLE:
+                title = title[: validate.MAX_TITLE - len(suffix) - 1].rstrip() + "…"
+            clone = Project(
+                title=title + suffix,
+                author=source.author,
+                style=source.style,
+                profile=source.profile,
+                story_text=source.story_text,
+                setting=source.setting,
+                dedication=source.dedication,
+                created=now,
+                updated=now,
+                version=1,
+                story_settings=copy.deepcopy(source.story_settings),
+            )
+            session.add(clone)
+            for page in source.pages:
+                new_page = Page(
+                    position=page.position,
+                    text=page.text,
+                    start=page.start,
+                    end=page.end,
+                    prompt_override=page.prompt_override,
+                    negative_prompt=page.negative_prompt,
+                    seed=page.seed,
+                    locked=page.locked,
+                )
+                clone.pages.append(new_page)
+                for picture in page.pictures:
+                    new_page.pictures.append(
+                        Picture(
+                            version=picture.version,
+                            image_sha256=picture.image_sha256,
+                            image_ext=picture.image_ext,
+                            settings=copy.deepcopy(picture.settings),
+                            origin=picture.origin,
+                            created=picture.created,
+                            selected=picture.selected,
+                        )
+                    )
+            for char in source.characters:
+                clone.characters.append(Character(position=char.position, name=char.name, description=char.description))
+            for src in source.source_images:
+                clone.source_images.append(
+                    SourceImage(
+                        position=src.position,
+                        image_sha256=src.image_sha256,
+                        image_ext=src.image_ext,
+                        caption=src.caption,
+                    )
+                )
+            session.flush()
+            return self._project_view(session, clone.id)
+
+    def delete_project(self, project_id: int, expected_version: int | None = None) -> None:
+        """Delete the project, its pages, pictures and characters, and the files nothing else uses."""
+        with self._write("the project was not deleted") as session:
+            project = (
+                self._project(session, project_id)
+                if expected_version is None
+                else self._project_for_edit(session, project_id, expected_version)
+            )
+            shas = self._project_shas(session, project.id)
+            session.execute(delete(Project).where(Project.id == project.id))
+        self._collect_garbage(shas)
+
+    def _project_shas(self, session: Session, project_id: int) -> set[str]:
+        shas = set(session.scalars(select(Picture.image_sha256).join(Page).where(Page.project_id == project_id)))
+        shas.update(session.scalars(select(SourceImage.image_sha256).where(SourceImage.project_id == project_id)))
+        return shas
+
+    def set_characters(
+        self, project_id: int, expected_version: int, characters: Sequence[tuple[str, str]]
+    ) -> ProjectView:
+        """Replace the project's characters with (name, description) pairs, in order."""
+        if not isinstance(characters, (list, tuple)):
+            raise InvalidInput("The characters must be given as a list.")
+        if len(characters) > validate.MAX_CHARACTERS:
+            raise InvalidInput(
+                f"That is {len(characters):,} characters; the most a project keeps is {validate.MAX_CHARACTERS:,}."
+            )
+        rows: list[tuple[str, str]] = []
+        for n, item in enumerate(characters, start=1):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise InvalidInput(f"Character {n} must be given as (name, description).")
+            name, description = item
+            rows.append(
+                (
+                    validate.text(name, f"Character {n}'s name", validate.MAX_NAME, required=True).strip(),
+                    validate.text(
+                        description if description is not None else "",
+                        f"Character {n}'s description",
+                        validate.MAX_DESCRIPTION,
+                    ),
+                )
+            )
+        with self._write() as session:
+            project = self._project_for_edit(session, project_id, expected_version)
+            project.characters.clear()
+            session.flush()
+            for position, (name, description) in enumerate(rows):
+                project.characters.append(Character(position=position, name=name, description=description))
+            self._touch(project)
+            return self._project_view(session, project.id)
+
+    def integrity_report(self) -> dict[str, Any]:
+        """SQLite's integrity check and the rows whose image file is missing or damaged."""
+        with self._read() as session:
+            check = [row[0] for row in session.connection().exec_driver_sql("PRAGMA integrity_check").all()]
+            refs = list(session.execute(select(Picture.id, Picture.image_sha256, Picture.image_ext)).all())
+            refs += session.execute(select(SourceImage.id, SourceImage.image_sha256, SourceImage.image_ext)).all()
+        bad = []
+        for row_id, sha, ext in refs:
+            path = self.images.path_for(sha, ext)
+            try:
+                ok = hashlib.sha256(path.read_bytes()).hexdigest() == sha
+            except OSError:
+                ok = False
+            if not ok:
+                bad.append((row_id, path))
+        return {"integrity_check": check, "rows_checked": len(refs), "bad_files": bad}

@@ -1,0 +1,89 @@
+"""Jobs on the engine's worker, as the screens see them: which are running for a project, which pages they
+are drawing or writing, and stopping one. Also the read-change-write a job's saver uses (job_write).
+
+Every job carries its project in ``meta["project_id"]`` and the pages it works on in ``meta["page_ids"]``,
+so a refreshed or second tab finds the running job again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.jobs import JobInfo, get_worker
+from storage import ConflictError, Library, ProjectView
+
+KIND_ILLUSTRATE = "illustrate"
+
+KIND_STORY = "story"
+
+
+@dataclass(frozen=True)
+class JobStart:
+    job_id: str | None  # None: nothing needed drawing
+    project: ProjectView  # the project as it is after the seeds were stored
+    drawing: tuple[int, ...]  # page ids in the job, in page order
+    kept: tuple[int, ...] = ()  # page ids left alone because they already have a picture
+
+
+def project_jobs(project_id: int) -> list[JobInfo]:
+    """This project's picture jobs still known to the worker, oldest first."""
+    return get_worker().jobs(kind=KIND_ILLUSTRATE, project_id=project_id)
+
+
+def active_jobs(project_id: int | None = None) -> list[JobInfo]:
+    meta = {} if project_id is None else {"project_id": project_id}
+    return get_worker().jobs(kind=KIND_ILLUSTRATE, active_only=True, **meta)
+
+
+def drawing_page_ids(project_id: int) -> set[int]:
+    """Pages waiting for, or getting, a picture from a job that has not finished."""
+    ids: set[int] = set()
+    for job in active_jobs(project_id):
+        ids.update(job.meta.get("page_ids", ()))
+    return ids
+
+
+def cancel_job(job_id: str) -> bool:
+    """Ask the worker to stop a job; what it already saved is kept. False when it had already finished."""
+    return get_worker().cancel(job_id)
+
+
+def story_jobs(project_id: int) -> list[JobInfo]:
+    """This project's story-writing jobs still known to the worker, oldest first."""
+    return get_worker().jobs(kind=KIND_STORY, project_id=project_id)
+
+
+def active_story_jobs(project_id: int | None = None) -> list[JobInfo]:
+    meta = {} if project_id is None else {"project_id": project_id}
+    return get_worker().jobs(kind=KIND_STORY, active_only=True, **meta)
+
+
+def story_page_ids(project_id: int) -> set[int]:
+    """Pages whose words a story job that has not finished is writing or has just written."""
+    ids: set[int] = set()
+    for job in active_story_jobs(project_id):
+        ids.update(job.meta.get("page_ids", ()))
+    return ids
+
+
+def writing_page_ids(project_id: int) -> set[int]:
+    """Pages still waiting for their words from a running story job (passages already saved are left out)."""
+    ids: set[int] = set()
+    for job in active_story_jobs(project_id):
+        pages = tuple(job.meta.get("page_ids", ()))
+        # `results` counts saves that finished: the captions first (when read by the job), then one per passage.
+        saved = max(0, job.results - int(job.meta.get("results_before_passages", 0)))
+        ids.update(pages[saved:])
+    return ids
+
+
+def job_write(lib: Library, project_id: int, write) -> ProjectView:
+    """A job's read-change-write (save_job_output with based_on): a person's edit in between is kept, and the
+    change is made again on what they saved."""
+    for _ in range(8):
+        project = lib.get_project(project_id)
+        try:
+            return write(project)
+        except ConflictError:
+            continue
+    raise ConflictError()

@@ -1,0 +1,82 @@
+"""The library's stories as wholes: make one, open the sample, and (with the screens' undo) delete one.
+
+The bundle a deleted story is kept as, for Undo, is made here; renaming, copying, deleting and importing
+stories go through here too, so every change to the library has one door.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import InputError
+from engine.profiles import DEFAULT_PROFILE
+from engine.prompts import DEFAULT_STYLE
+from storage import Library, ProjectView, StorageError
+from storage.bundle import MAX_BUNDLE_BYTES
+from studio.actions.pages import DEFAULT_TITLE, split_story
+from studio.actions.profiles import current_profile
+
+SAMPLE_STORY = Path(__file__).resolve().parents[2] / "assets" / "sample_story.txt"
+
+MAX_UNDO_BYTES = 512 * 1024 * 1024  # a story bigger than this as a bundle is deleted without an undo
+
+MAX_BUNDLE_MB = MAX_BUNDLE_BYTES // 2**20  # what the library imports (server.maxUploadSize allows it)
+
+
+def bundle_for_undo(lib: Library, project_id: int) -> bytes | None:
+    """The story as a bundle, kept in the tab so its deletion can be undone; None when it cannot be made
+    (a damaged picture file, no memory) or is too big to hold, and then the deletion has no undo."""
+    try:
+        data = lib.export_bundle(project_id)
+    except (StorageError, MemoryError):
+        return None
+    return data if len(data) <= MAX_UNDO_BYTES else None
+
+
+def create_project(
+    lib: Library, title: str = "", author: str = "", story_text: str = "", profile: str | None = None
+) -> ProjectView:
+    """A new project; it records `profile`, else the current default profile (see project_profile)."""
+    if profile is None:
+        try:
+            profile = current_profile().name
+        except InputError:
+            profile = DEFAULT_PROFILE
+    return lib.create_project(
+        (title or "").strip() or DEFAULT_TITLE,
+        author=author or "",
+        style=DEFAULT_STYLE,
+        profile=profile,
+        story_text=story_text,
+    )
+
+
+def open_sample(lib: Library) -> ProjectView:
+    """A new project holding the sample story, already split into pages."""
+    text = SAMPLE_STORY.read_text(encoding="utf-8")
+    project = create_project(lib, story_text=text)
+    return split_story(lib, project.id, project.version, text).project
+
+
+def rename_project(lib: Library, project_id: int, title: str) -> ProjectView:
+    """Give a story a new title (from the library, which shows no version to base it on: the latest is used)."""
+    current = lib.get_project(project_id)
+    return lib.rename_project(project_id, title, current.version)
+
+
+def duplicate_project(lib: Library, project_id: int) -> ProjectView:
+    """A copy of the story with every page, picture version and character, titled "… (copy)"."""
+    return lib.duplicate_project(project_id)
+
+
+def delete_project(lib: Library, project_id: int) -> bytes | None:
+    """Delete a story with its pictures. Returns the story as a bundle, for the screen to keep so the
+    deletion can be undone (import_bundle brings it back); None when it could not be kept (bundle_for_undo)."""
+    kept = bundle_for_undo(lib, project_id)
+    lib.delete_project(project_id)
+    return kept
+
+
+def import_bundle(lib: Library, data: bytes) -> ProjectView:
+    """A new story from a bundle (a story exported from the library, or one kept to undo a deletion)."""
+    return lib.import_bundle(data)

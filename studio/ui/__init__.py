@@ -1,0 +1,79 @@
+"""What the screens share, one module per job (the screens call them as ``ui.flash(...)``, ``ui.guard(...)``):
+
+- ``resources``: the process-wide Library and job worker.
+- ``messages``: flash messages, shown once at the top of the next run.
+- ``clicks``: a double click does its action once; guard() shows a person's error as one sentence.
+- ``ledger``: the bookkeeping inside guard() that a second click cannot cut short.
+- ``session``: the tab's open story, the version its edits are based on, opening and reloading it.
+- ``editors``: widgets drawn from stored values, and typing that is not saved yet.
+- ``watch``: polling fragments that redraw a screen when another tab or a job changed what it shows.
+- ``widgets``: the sidebar, the model download box, the job progress panel, the profile note.
+- ``text``: user text and numbers as shown: escaped markdown, "3 pages", "5 minutes ago".
+
+Screens only draw and dispatch: every change to the library goes through studio.actions.
+"""
+
+from studio.ui.clicks import DOUBLE_CLICK_S, first_click, guard
+from studio.ui.editors import follow_stored, init_widget, kept, typed_here
+from studio.ui.messages import ERROR_ICON, flash, show_flash
+from studio.ui.resources import library, worker
+from studio.ui.session import (
+    Editing,
+    base_version,
+    behind_another_tab,
+    current_project_id,
+    editing,
+    load_current_project,
+    open_project,
+    reload_gen,
+    reload_project,
+    set_base_version,
+    set_current_project,
+    start_new,
+    start_sample,
+    sync_project_from_url,
+)
+from studio.ui.text import ago, plain, plural, reading_grade
+from studio.ui.watch import WATCH_EVERY_S, watch, watch_library, watch_project
+from studio.ui.widgets import job_panel, model_download, project_profile, sidebar
+
+__all__ = [
+    "DOUBLE_CLICK_S",
+    "ERROR_ICON",
+    "WATCH_EVERY_S",
+    "Editing",
+    "ago",
+    "base_version",
+    "behind_another_tab",
+    "current_project_id",
+    "editing",
+    "first_click",
+    "flash",
+    "follow_stored",
+    "guard",
+    "init_widget",
+    "job_panel",
+    "kept",
+    "library",
+    "load_current_project",
+    "model_download",
+    "open_project",
+    "plain",
+    "plural",
+    "project_profile",
+    "reading_grade",
+    "reload_gen",
+    "reload_project",
+    "set_base_version",
+    "set_current_project",
+    "show_flash",
+    "sidebar",
+    "start_new",
+    "start_sample",
+    "sync_project_from_url",
+    "typed_here",
+    "watch",
+    "watch_library",
+    "watch_project",
+    "worker",
+]

@@ -1,0 +1,35 @@
+"""Messages to the person: flash messages shown once at the top of the next run, and the error icon."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio import state
+from studio.ui import ledger
+
+ERROR_ICON = ":material/error:"
+_ICONS = {
+    "success": ":material/check_circle:",
+    "info": ":material/info:",
+    "warning": ":material/warning:",
+    "error": ERROR_ICON,
+}
+
+
+def flash(kind: str, message: str) -> None:
+    """A message shown once, at the top of the next run (survives st.rerun and screen switches)."""
+    record = ledger.active()
+    (record.flash if record is not None else st.session_state.setdefault(state.FLASH, [])).append((kind, message))
+
+
+def show_flash() -> None:
+    messages = st.session_state.setdefault(state.FLASH, [])
+    pending = list(messages)
+    messages.clear()  # the same list object stays in the session, so guard() may hold it
+    # Always one container, with or without messages: elements after it keep their place on the screen, so
+    # the run after a message does not rebuild (and close) an open popover and empty its file uploader.
+    with st.container():
+        for kind, message in pending:
+            {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind](
+                message, icon=_ICONS[kind]
+            )

@@ -1,0 +1,58 @@
+"""Screens that follow what other tabs and jobs do: a small fragment polls a cheap stamp and redraws the whole
+screen when it no longer matches what the screen was drawn from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from storage import ProjectView, StorageError
+from studio.ui.resources import library, worker
+
+WATCH_EVERY_S = 2.0
+
+
+def _project_jobs(project_id: int) -> tuple[str, ...]:
+    return tuple(j.id for j in worker().jobs(active_only=True, project_id=project_id))
+
+
+def watch(read: Callable[[], object], drawn_from: object) -> None:
+    """Redraw the whole screen when ``read()`` no longer gives what the screen was drawn from.
+
+    Every WATCH_EVERY_S a small fragment calls ``read`` (a cheap query); a StorageError reads as None
+    (deleted, or the library cannot be read: the full run says which).
+    """
+
+    @st.fragment(run_every=WATCH_EVERY_S)
+    def check() -> None:
+        try:
+            now = read()
+        except StorageError:
+            now = None
+        if now != drawn_from:
+            st.rerun(scope="app")
+
+    check()
+
+
+def watch_project(project: ProjectView) -> None:
+    """Keep a tab where nothing runs up to date with what another tab or window does to its story.
+
+    The screen polls only while this tab knows of a job, so without this a second tab would show old
+    pictures and would learn of an edit only when its own save was refused. The story's (version,
+    updated) and its running jobs are compared with what the screen was drawn from: pictures being drawn
+    appear and are followed, an edit is taken (or, over unsaved typing, announced), a deleted story
+    says so.
+    """
+    watch(
+        lambda: (library().project_stamp(project.id), _project_jobs(project.id)),
+        ((project.version, project.updated), _project_jobs(project.id)),
+    )
+
+
+def watch_library() -> None:
+    """Keep the library screen current with stories made, changed or deleted in another tab or window.
+    Call it before the projects are listed, so a change made while they are read is caught next time."""
+    stamp = library().library_stamp
+    watch(stamp, stamp())

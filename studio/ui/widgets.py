@@ -1,0 +1,153 @@
+"""Widgets more than one screen draws: the profile note, the model download box, the sidebar with the open
+story and the running jobs, and the progress panel of a screen's jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import streamlit as st
+
+from core.errors import UserError
+from engine.profiles import fetch_command
+from storage import ProjectView, StorageError
+from studio import actions, state
+from studio.ui.messages import ERROR_ICON, flash
+from studio.ui.resources import library, worker
+from studio.ui.session import current_project_id
+from studio.ui.text import plain, plural
+
+
+def project_profile(project: ProjectView):
+    """The profile the project's jobs use (actions.project_profile), with its one-line note when there is one;
+    None, after one st.error sentence, when no profile can be used."""
+    try:
+        choice = actions.project_profile(project)
+    except UserError as exc:
+        st.error(exc.message, icon=ERROR_ICON)
+        return None
+    if choice.note:
+        st.info(choice.note, icon=":material/info:")
+    return choice.profile
+
+
+DOWNLOAD_POLL_S = 2.0
+
+
+def model_download(profile, what: str, tip: str = "") -> None:
+    """How to get a profile's models: a button that downloads them while the studio runs, then the screen
+    redraws by itself; or the terminal command. `what` says what cannot run without them, `tip` what
+    else the person can do."""
+    with st.container(border=True):
+        st.warning(
+            f"{what} The models of the **{profile.name}** profile are not downloaded yet: "
+            f"{profile.download_size}. Download them once; after that the studio works offline.",
+            icon=":material/download:",
+        )
+        download = actions.download_status(profile.name)
+        if download is not None and download.running:
+
+            @st.fragment(run_every=DOWNLOAD_POLL_S)
+            def progress() -> None:
+                now = actions.download_status(profile.name)
+                if now is None or not now.running:
+                    if now is not None and now.state == "done":
+                        flash(
+                            "success", f"Downloaded: the '{profile.name}' profile's models are ready on this computer."
+                        )
+                    st.rerun(scope="app")
+                elapsed = int(time.monotonic() - now.started)
+                st.info(
+                    f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
+                    "working; this page updates by itself.",
+                    icon=":material/downloading:",
+                )
+
+            progress()
+        else:
+            if download is not None and download.state == "failed":
+                st.error(download.error, icon=ERROR_ICON)
+            if st.button(
+                "Try the download again" if download is not None else "Download them now",
+                icon=":material/download:",
+                type="primary",
+                key=f"download.{profile.name}",
+            ):
+                actions.start_download(profile)
+                st.rerun()
+        st.caption("Or in a terminal, from the studio's folder:")
+        st.code(fetch_command(profile), language="bash")
+        if tip:
+            st.caption(tip)
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        project = None
+        pid = current_project_id()
+        if pid is not None:
+            try:
+                project = library().get_project(pid)
+            except StorageError:
+                project = None
+        st.caption("Open story")
+        if project is None:
+            st.markdown("*None yet — pick one in the library.*")
+        else:
+            st.markdown(f":material/menu_book: **{plain(project.title)}**")
+            pictures = sum(1 for s in project.pages if s.selected is not None)
+            st.caption(f"{plural(len(project.pages), 'page')} · {plural(pictures, 'picture')}")
+            st.page_link(
+                state.SCREEN_STORYBOARD,
+                label="Go to the storyboard",
+                icon=":material/auto_stories:",
+                query_params={state.QP_PROJECT: str(project.id)},
+            )
+        active = worker().jobs(active_only=True)
+        st.fragment(_sidebar_jobs, run_every=2 if active else None)()
+
+
+_JOB_KINDS = {actions.KIND_ILLUSTRATE: ":material/brush: Drawing", actions.KIND_STORY: ":material/edit_note: Writing"}
+
+
+def _sidebar_jobs() -> None:
+    active = worker().jobs(active_only=True)  # every kind of job: pictures and stories, oldest first
+    st.caption("Running now")
+    if not active:
+        st.markdown("*Nothing is being drawn or written.*")
+        return
+    for job in active:
+        waiting = job.status.value == "queued"
+        text = f"{job.label} — {job.message or ('Waiting…' if waiting else 'Working…')}"
+        kind = _JOB_KINDS.get(job.kind)
+        st.progress(job.fraction, text=f"{kind} · {plain(text)}" if kind else plain(text))
+
+
+def _mark_seen(job_id: str) -> None:
+    st.session_state.setdefault(state.SEEN_JOBS, set()).add(job_id)
+
+
+def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: str | None = None) -> None:
+    """A progress bar and a Stop button for each unfinished job; once none is left, the outcome of the
+    last finished one (of `outcome_kind`, if given), drawn by outcome(job), until the user dismisses it."""
+    active = [j for j in jobs if not j.finished]
+    for job in active:
+        with st.container(border=True):
+            cols = st.columns([5, 1], vertical_alignment="center")
+            waiting = job.status.value == "queued"
+            text = f"**{plain(job.label)}** — {plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
+            cols[0].progress(job.fraction, text=text)
+            if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
+                actions.cancel_job(job.id)
+                flash("info", stop_note)
+                st.rerun()
+    finished = [j for j in jobs if j.finished and (outcome_kind is None or j.kind == outcome_kind)]
+    if active or not finished:
+        return
+    last = finished[-1]
+    if last.id in st.session_state.get(state.SEEN_JOBS, set()):
+        return
+    cols = st.columns([6, 1], vertical_alignment="center")
+    with cols[0]:
+        outcome(last)
+    cols[1].button("OK", key=f"seen.{last.id}", on_click=_mark_seen, args=(last.id,))
