@@ -141,7 +141,8 @@ SURVIVED = 0.5  # share of an old page's words that must survive for a part of i
 _ORPHAN = 0.5  # pages with less than this share aligned are looked for elsewhere (moved text)
 _TIE = 1e-6  # how much a pair's distance in position weighs against its ratio: ties only
 _RUN = 3  # matched tokens in a row that count as the same passage rather than common words
-_SMALL_DIFF = 40_000  # largest gap (len(a) * len(b) tokens) handed to difflib when no anchor is left
+_POSITION_RUN = 8  # tokens in a row that anchor a repetitive gap by position
+_SMALL_DIFF = 10_000  # largest gap (len(a) * len(b) tokens) handed to difflib when no anchor is left
 _CANDIDATES = 16  # pages compared pairwise for each unmatched old page
 _SHARED_PAIRS = 0.3  # share of token pairs (of the smaller page) a candidate must have in common
 _POSTING_CAP = 64  # a token on more unmatched pages than this does not suggest candidates
@@ -150,7 +151,9 @@ _WORD_TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+")
 _DIFF_TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+|\S")
 _LINE_END = re.compile(r"[\r\n\u2028\u2029]")
 _NOT_SPACE = re.compile(r"\S")
-_SPACE = re.compile(r"\s")
+# Characters that glue to a page when typed against it: not spaces, and not Chinese or Japanese
+# (letters, punctuation such as 。, full-width forms), which are written without spaces anyway.
+_GLUED = re.compile(rf"[^\s{CJK_CHARS}\u3000-\u303f\uff00-\uffef]+")
 
 
 # ------------------------------------------------------------------------------ what goes in and out
@@ -225,8 +228,7 @@ class RemovedPage:
 
 def word_tokens(text: str) -> list[str]:
     """The tokens pages are compared by (see the module notes)."""
-    tokens = [token.casefold() for token in _WORD_TOKEN.findall(text)]
-    return tokens or [ch for ch in text if not ch.isspace()]
+    return _WORD_TOKEN.findall(text.casefold()) or [ch for ch in text if not ch.isspace()]
 
 
 def _same_words(a: str, b: str) -> bool:
@@ -304,6 +306,32 @@ def _anchors(
     return _longest_increasing(pairs)
 
 
+def _anchor_by_position(
+    a: Sequence[Hashable], alo: int, ahi: int, b: Sequence[Hashable], blo: int, bhi: int
+) -> tuple[int, int, int] | None:
+    """A run of _POSITION_RUN tokens of a found in b near the same relative place, for long gaps in
+    which every token repeats (a story made of a repeated passage): there only position tells the
+    copies apart. Tries a few places around the middle of the gap; None when none is found nearby."""
+    len_a, len_b = ahi - alo, bhi - blo
+    n = _POSITION_RUN
+    if len_a < n or len_b < n:
+        return None
+    window = max(64, len_b // 8)
+    for step in (0, 1, -1, 2, -2, 3, -3):
+        i = alo + len_a // 2 + step * (len_a // 16) - n // 2
+        if not alo <= i <= ahi - n:
+            continue
+        run = list(a[i : i + n])
+        guess = blo + (i - alo) * len_b // len_a
+        best = None
+        for j in range(max(blo, guess - window), min(bhi - n, guess + window) + 1):
+            if b[j] == run[0] and list(b[j : j + n]) == run and (best is None or abs(j - guess) < abs(best - guess)):
+                best = j
+        if best is not None:
+            return i, best, n
+    return None
+
+
 def matching_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int, int]]:
     """Runs (i, j, n) with a[i:i + n] == b[j:j + n], increasing in i and j: an alignment of a and b.
 
@@ -338,7 +366,12 @@ def matching_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[
         elif (ahi - alo) * (bhi - blo) <= _SMALL_DIFF:
             matcher = SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
             blocks.extend((alo + i, blo + j, size) for i, j, size in matcher.get_matching_blocks() if size)
-        # else: a long stretch with no token to anchor on is left as one replaced stretch
+        else:
+            found = _anchor_by_position(a, alo, ahi, b, blo, bhi)
+            if found is not None:  # else a long stretch with nothing to anchor on stays one replaced stretch
+                i, j, n = found
+                blocks.append(found)
+                stack.extend([(alo, i, blo, j), (i + n, ahi, j + n, bhi)])
     blocks.sort()
     merged: list[tuple[int, int, int]] = []
     for i, j, n in blocks:
@@ -359,11 +392,11 @@ class _Match:
     loose: list[int]  # old indices
 
 
-def _bigrams(tokens: list[int]) -> set[tuple[int, int]]:
-    return set(itertools.pairwise(tokens)) if len(tokens) > 1 else {(tokens[0], -1)}
+def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
+    return set(itertools.pairwise(tokens)) if len(tokens) > 1 else {(tokens[0], "")}
 
 
-def _overlaps(old: list[list[int]], new: list[list[int]]) -> tuple[dict[tuple[int, int], _Common], set]:
+def _overlaps(old: list[list[str]], new: list[list[str]]) -> tuple[dict[tuple[int, int], _Common], set]:
     """Tokens in common for pairs of pages: from one alignment of all old tokens with all new tokens,
     then pairwise for pages that alignment left mostly unmatched (moved text), with candidates that
     share token pairs. Returns the counts and the pairs found pairwise."""
@@ -392,8 +425,25 @@ def _overlaps(old: list[list[int]], new: list[list[int]]) -> tuple[dict[tuple[in
     lost_old = [i for i, tokens in enumerate(old) if tokens and aligned_old[i] < _ORPHAN * len(tokens)]
     lost_new = [j for j, tokens in enumerate(new) if tokens and aligned_new[j] < _ORPHAN * len(tokens)]
     pairwise: set[tuple[int, int]] = set()
+    # Identical pages first, in order (the first unmatched copy with the first): in repetitive text
+    # their words are too common for the candidates below.
+    same: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for j in lost_new:
+        same[tuple(new[j])].append(j)
+    paired_new: set[int] = set()
+    unpaired_old = []
+    for i in lost_old:
+        copies = same.get(tuple(old[i]))
+        if copies:
+            j = copies.pop(0)
+            common[i, j] = _Common(len(old[i]), len(old[i]))
+            pairwise.add((i, j))
+            paired_new.add(j)
+        else:
+            unpaired_old.append(i)
+    lost_old, lost_new = unpaired_old, [j for j in lost_new if j not in paired_new]
     if lost_old and lost_new:
-        postings: dict[tuple[int, int], list[int]] = defaultdict(list)
+        postings: dict[tuple[str, str], list[int]] = defaultdict(list)
         sizes: dict[int, int] = {}
         for j in lost_new:
             pairs = _bigrams(new[j])
@@ -461,10 +511,7 @@ def _match(old: list[list[str]], new: list[list[str]], *, fixed: frozenset[int] 
 
     New pages in `fixed` keep no old page here (their row is settled) but may absorb.
     """
-    vocabulary: dict[str, int] = {}
-    old_ids = [[vocabulary.setdefault(t, len(vocabulary)) for t in tokens] for tokens in old]
-    new_ids = [[vocabulary.setdefault(t, len(vocabulary)) for t in tokens] for tokens in new]
-    common, pairwise = _overlaps(old_ids, new_ids)
+    common, pairwise = _overlaps(old, new)
     starts_old = [0, *itertools.accumulate(len(t) for t in old)]
     starts_new = [0, *itertools.accumulate(len(t) for t in new)]
     total_old, total_new = max(1, starts_old[-1]), max(1, starts_new[-1])
@@ -883,19 +930,25 @@ def plan_edit(
 
     keep = {n: slot.keep for n, slot in enumerate(placed) if slot.keep is not None}
     absorb = {n: list(slot.absorbed) for n, slot in enumerate(placed) if slot.absorbed}
-    # Pages that went loose may live on elsewhere (text cut and pasted): match them by their words.
-    if loose and placed:
+    # Pages that went loose may live on elsewhere (text cut and pasted): match them by their words
+    # against the pages that can hold them, the new ones and those whose words changed.
+    candidates = [
+        n
+        for n, slot in enumerate(placed)
+        if slot.keep is None or slot.absorbed or not _same_words(old[slot.keep].text, new_text[slot.start : slot.end])
+    ]
+    if loose and candidates:
         lost = sorted(loose)
         again = _match(
             [word_tokens(old[i].text) for i in lost],
-            [word_tokens(new_text[slot.start : slot.end]) for slot in placed],
-            fixed=frozenset(keep),
+            [word_tokens(new_text[placed[n].start : placed[n].end]) for n in candidates],
+            fixed=frozenset(x for x, n in enumerate(candidates) if n in keep),
         )
         loose = [lost[x] for x in again.loose]
-        for n, x in again.keep.items():
-            keep[n] = lost[x]
-        for n, xs in again.absorb.items():
-            absorb.setdefault(n, []).extend(lost[x] for x in xs)
+        for x, i in again.keep.items():
+            keep[candidates[x]] = lost[i]
+        for x, found in again.absorb.items():
+            absorb.setdefault(candidates[x], []).extend(lost[i] for i in found)
     spans = [(slot.start, slot.end) for slot in placed]
     return _finish(new_text, spans, keep, absorb, loose, old, new_title, body_start)
 
@@ -923,12 +976,14 @@ def _place_gap(
     """
     if not _has_any(text, start, end):
         return []
-    if previous is not None and not text[start].isspace():  # glued to the end of the page before
-        space = _SPACE.search(text, start, end)
-        previous.end = start = space.start() if space else end
-    if following is not None and end > start and not text[end - 1].isspace():  # glued to the next page
+    # A word glued to a page (no space between) is part of it. Chinese and Japanese put no spaces
+    # between words or sentences, so there only the rules below apply.
+    glued = _GLUED.match(text, start, end) if previous is not None else None
+    if glued:
+        previous.end = start = glued.end()
+    if following is not None:
         k = end
-        while k > start and not text[k - 1].isspace():
+        while k > start and _GLUED.match(text[k - 1]):
             k -= 1
         following.start = end = k
     pieces = paragraph_spans(text, start, end)

@@ -361,17 +361,23 @@ def first_line_alone(text: str) -> tuple[int, int] | None:
 
 
 def _sentence_spans(text: str, start: int, end: int, language: str) -> list[tuple[int, int]]:
-    piece = text[start:end]
-    spans = []
+    return [(start + s, start + e) for s, e in _piece_sentences(text[start:end], language)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _piece_sentences(piece: str, language: str) -> tuple[tuple[int, int], ...]:
+    """The sentences of one paragraph's text, as offsets into it. Kept for the paragraphs seen last:
+    cutting a story again (other sizes, a few words changed) finds most of them here."""
+    spans: list[tuple[int, int]] = []
     for s, e in _splitter(language)(piece):
-        s, e = _strip_span(text, start + s, start + e)
+        s, e = _strip_span(piece, s, e)
         if e <= s:
             continue
-        if spans and _continues(text, spans[-1], (s, e), language):
+        if spans and _continues(piece, spans[-1], (s, e), language):
             spans[-1] = (spans[-1][0], e)
         else:
             spans.append((s, e))
-    return spans
+    return tuple(spans)
 
 
 def _continues(text: str, before: tuple[int, int], span: tuple[int, int], language: str) -> bool:

@@ -268,6 +268,16 @@ def test_new_paragraphs_between_pages_or_at_the_end_become_new_pages():
     assert plan.summary.new == 3 and not any(p.changed for p in plan.pages)
 
 
+def test_chinese_typed_between_pages_joins_one_or_becomes_pages_without_spaces():
+    text = "这是一支笔。那是一本书！\n\n他走了。"
+    old, plan = edit(text, "这是一支笔。新的句子。那是一本书！\n\n他走了。", sentences=1)
+    assert words_of(plan) == ["这是一支笔。新的句子。", "那是一本书！", "他走了。"]
+    assert [p.keep for p in plan.pages] == [p.key for p in old]
+    old, plan = edit(text, "这是一支笔。一。二。三。那是一本书！\n\n他走了。", sentences=1)
+    assert words_of(plan) == ["这是一支笔。", "一。", "二。", "三。", "那是一本书！", "他走了。"]
+    assert [p.keep for p in plan.pages] == [old[0].key, None, None, None, old[1].key, old[2].key]
+
+
 def test_a_long_insertion_in_a_paragraph_becomes_pages_of_its_own():
     text = "Pip ran home. It was late.\n\nThe moon rose."
     new = text.replace("late.", "late. One. Two. Three. Four. Five.")

@@ -226,6 +226,7 @@ def test_offline_without_nltk_download(monkeypatch):
 
     monkeypatch.setattr(nltk, "download", no_download)
     seg_mod._splitter.cache_clear()
+    seg_mod._piece_sentences.cache_clear()
     assert [s.text for s in segment_story("Dr. Who came. He left.", sentences_per_segment=1)] == [
         "Dr. Who came.",
         "He left.",
