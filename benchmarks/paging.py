@@ -61,6 +61,14 @@ def shuffled(text: str, seed: int = 3) -> str:
     return "\n\n".join([title, *paragraphs])
 
 
+def rotated(text: str, shift: int) -> str:
+    """The text with every letter moved `shift` places on in the alphabet: the same shape, other words."""
+    lower = "abcdefghijklmnopqrstuvwxyz"
+    upper = lower.upper()
+    table = str.maketrans(lower + upper, lower[shift:] + lower[:shift] + upper[shift:] + upper[:shift])
+    return text.translate(table)
+
+
 def measure(label: str, run: Callable[[], object], repeats: int) -> None:
     walls, cpus = [], []
     result = None
@@ -107,11 +115,11 @@ def cases(
     edited = {
         "one word typed": text[:middle] + "zebra " + text[middle:],
         "400 scattered edits": scattered(text),
-        "reformatted paste (a line a sentence)": text.replace("\n\n", "\n \n").replace(". ", ".\n"),
+        "reformatted paste (a line a sentence)": text.replace(". ", ".\n"),
         "paragraphs shuffled": shuffled(text),
         "a different story pasted": prose(chars, seed=9),
     }
-    unseen = iter([prose(chars, seed=100 + n) for n in range(repeats)])  # prose never cut before
+    unseen = iter([rotated(text, n + 1) for n in range(repeats)])  # no paragraph of them cut before
     return [
         ("plan_split, first cut of a story never seen", lambda: plan_split(next(unseen), [])),
         ("plan_split, first cut again (sentences known)", partial(plan_split, text, [])),

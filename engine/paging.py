@@ -31,62 +31,73 @@ How words are compared
 A page's words are its tokens: each run of letters and digits (any script) is one token, each
 Chinese or Japanese character is one token (those scripts put no spaces between words), all
 case-folded; punctuation and whitespace do not count (a page with no letter or digit falls back to
-its other visible characters). For an old page a and a new page b, M is the number of tokens that
-match when the two token lists are aligned (``difflib.SequenceMatcher`` on the lists, or the same
-alignment found for the whole story at once, see below), and
+its other visible characters). Two pages' token lists are aligned (``difflib.SequenceMatcher`` on
+the lists, or one alignment of the whole story at once, see "Speed"); for an old page a and a new
+page b, M is the number of tokens matched, and R the number matched in runs of at least 3 tokens in
+a row (or the whole of a or b): a passage, not common words that happen to line up.
 
 - ratio = 2M / (|a| + |b|): "the same page": 1 when the words are the same, 0.9 after one word of
   ten changed;
-- kept share = M / |a|: how much of the old page went into the new one (a merge);
-- made share = M / |b|: how much of the new page came from the old one (a split).
+- kept share = R / |a|: how much of the old page went into the new one (a merge);
+- made share = R / |b|: how much of the new page came from the old one (a split).
 
 Thresholds, and why:
 
 - An old page and a new page are the same page (the new page may keep the old one) when
   ratio >= 0.5 (`SAME_PAGE`): a one-word change keeps the picture on any page of two words or more
-  (a one-word page whose word changes is a different page); a page rewritten beyond recognition does
-  not; or when kept share >= 0.8 (`CONTAINED`): the old page went (almost) whole into a bigger page,
-  as in a merge; or when made share >= 0.8 and at least half of the old page's words survive
-  somewhere: the new page is a part of the old page, as in a split (the half keeps a page rewritten
-  but for one common word from being "split" into that word).
+  (a one-word page whose word changes is a different page), while a page rewritten beyond
+  recognition shares few words in order and does not; or when kept share >= 0.8 (`CONTAINED`): the
+  old page went (almost) whole into a bigger page, as in a merge; or when made share >= 0.8 and at
+  least half of the old page's words survive somewhere (`SURVIVED`): the new page is a part of the
+  old page, as in a split (the half keeps a page rewritten but for one phrase from being "split"
+  into that phrase). Shares count runs only: with single words, "the", "and" and "was" alone would
+  make half of a short page "contained" in any long one.
 - Which old page each new page keeps is a global assignment that maximises the sum of ratios (ties
   go to the pair closest in position, so two pages with identical words each keep their own row), not
   a greedy left-to-right pass. In a merge the new page keeps the best-matching old page; in a split
-  the old page is kept by the part most like its words.
+  the old page is kept by the part most like its words (the first part, on a tie).
 - An old page kept by none is absorbed by the new page holding most of its words when that is at
-  least half of them (`ABSORBED`): its pictures join that page as further versions (when that page
-  kept no row, it keeps this one instead). Otherwise it is loose.
+  least half of them (`ABSORBED`, kept share): its pictures join that page as further versions (when
+  that page kept no row, it keeps this one instead). Otherwise it is loose.
 
-Speed: the whole story's tokens are aligned at once (common prefix and suffix first, then a
-patience-style diff anchored on tokens that occur once on each side, then difflib on small gaps),
-which gives M for every pair of pages that overlap in the alignment in time about linear in the
-story's length. Pages moved elsewhere are found afterwards: old and new pages that the alignment
-left mostly unmatched are compared pairwise (candidates by shared tokens), and those pairs are
-assigned first. Assignment along the alignment is exact (a weighted common-subsequence search over
-the pairs, which never cross there).
+Speed: the whole story's tokens are aligned at once: common prefix and suffix first, then a
+patience diff (anchored on tokens found once on each side, else on tokens found equally often, at
+most 4 times), difflib on small gaps, and, in long gaps where every token repeats (a passage
+repeated over and over), a run of 8 tokens found near the same relative place. That gives M and R
+for every pair of pages the alignment overlaps, in time about linear in the story's length. Pages
+moved elsewhere are found afterwards: among old and new pages that the alignment left mostly
+unmatched, identical pages pair in order, and the rest are compared pairwise with candidates that
+share at least 30% of their token pairs; those pairs are assigned first. Assignment along the
+alignment is exact (a weighted common-subsequence search over the pairs, which never cross there).
+`benchmarks/paging.py` prints the figures for a story of 200,000 characters.
 
 Following an edit (plan_edit)
 -----------------------------
-The edit is found as a diff of the two texts: common prefix and suffix first (typical edits are
-local), then the patience diff above on the changed middle's tokens (words, CJK characters, other
-visible characters). Each old page's start and end are carried through it: inside unchanged text
-exactly; inside a replaced stretch in proportion; text inserted exactly at a page's edge stays
-outside the page. Then:
+The edit is found as a diff of the two texts: the unchanged paragraphs at both ends are set aside
+first (typical edits are local; the cut is made at the start of a paragraph), then the diff above
+runs on the middle's tokens (words, CJK characters, other visible characters). Where a diff could
+put an insertion or deletion at several places ("slept[. New line]." or "slept.[ New line.]"), it is
+slid to the one with whitespace on both sides, as the writer made it. Each old page's start and end
+are carried through the edit: inside unchanged text exactly; inside a replaced stretch in
+proportion; text inserted exactly at a page's edge stays outside the page. Then:
 
-- a page whose words were all deleted is loose; a page whose carried words are not the same page
-  as its old words (the rule above) is loose too, and its new words become a new page;
-- text that lies between the carried pages is placed: a run glued to a page (no whitespace between)
-  joins it; text in the same paragraph as the page before it (or, at the start of a paragraph, the
-  page after it) joins that page when it is at most a page's worth (it cuts into one page at the
-  sizes asked for); other text, such as a new paragraph typed between pages or at the end, is cut
-  into new pages with `segment_story` at those sizes;
+- a page whose words were all deleted is loose; a page whose carried words are neither the same page
+  as its old words (the rule above) nor hold at least half of them is loose too, and the text where
+  it stood (with that of rewritten pages next to it) is cut into new pages at the sizes asked for;
+- text that lies between the carried pages is placed: a word glued to a page (no space between; not
+  in Chinese or Japanese, which put no spaces between words) joins it; text in the same paragraph as
+  the page before it (or, at the start of a paragraph, the page after it) joins that page when it is
+  at most a page's worth (it cuts into one page at the sizes asked for); other text, such as a new
+  paragraph typed between pages or at the end, is cut into new pages with `segment_story` at those
+  sizes; a new page with no letter or digit joins its neighbour, as in the segmenter;
 - paragraph breaks typed inside a page do not split it;
 - the title line (``title`` given): the first line of the new text is the title when the old title
   line's words are carried onto it and no page starts on it; an edit of that line changes the title;
   deleting it (or writing other text above it, or joining it to the first page) leaves no title line
   and its words, if any, are placed like any other text;
-- finally old pages that ended loose are matched by their words against the pages that kept no row
-  (a passage cut and pasted elsewhere keeps its picture) and absorbed as above.
+- finally old pages that ended loose are matched by their words against the pages that can hold
+  them (new pages, and pages whose words changed), so a passage cut and pasted elsewhere keeps its
+  picture, and absorbed as above.
 
 Page edits (boundaries and words; the storyboard calls these for one page)
 --------------------------------------------------------------------------
