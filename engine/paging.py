@@ -867,7 +867,8 @@ def plan_edit(
 ) -> PagePlan:
     """The story box was edited and saved: carry the pages through the edit (see the module notes).
 
-    `title` is the current title line, which stands before the first page in `old_text`, or None.
+    `title` is the current title line, which stands before the first page in `old_text`, or None
+    (also when the text's first line is not that title: then there is no title line in the text).
     Sizes cut new paragraphs. An empty new text gives a plan with no pages (every old page loose).
     Old pages that are not valid spans of `old_text` (legacy data) are matched by their words, as
     plan_split does (with take_title when a title is given).
@@ -910,8 +911,9 @@ def plan_edit(
     # The title line: the old one, carried, when it is still the first line and no page starts on it.
     new_title = None
     cursor = 0  # where the text still to place begins: after the title line, then after each carried page
-    if title is not None:
-        ts, te = _strip(old_text, 0, old[0].start if old else len(old_text))
+    old_line = _title_line(old_text, old[0].start if old else len(old_text)) if title is not None else None
+    if old_line is not None and _same_words(old_text[old_line[0] : old_line[1]], title):
+        ts, te = old_line
         if ts < te:
             ts, te = _strip(new_text, carry.start(ts), carry.end(te))
             first = _NOT_SPACE.search(new_text)
@@ -962,6 +964,15 @@ def plan_edit(
             absorb.setdefault(candidates[x], []).extend(lost[i] for i in found)
     spans = [(slot.start, slot.end) for slot in placed]
     return _finish(new_text, spans, keep, absorb, loose, old, new_title, body_start)
+
+
+def _title_line(text: str, stop: int) -> tuple[int, int] | None:
+    """The first line of text[:stop], stripped: where a title line stands before the first page."""
+    first = _NOT_SPACE.search(text, 0, stop)
+    if first is None:
+        return None
+    line_break = _LINE_END.search(text, first.start(), stop)
+    return _strip(text, first.start(), line_break.start() if line_break else stop)
 
 
 def _cut(text: str, start: int, end: int, sizes: tuple[int | None, int | None], language: str) -> list[_Slot]:

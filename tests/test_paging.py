@@ -2,6 +2,8 @@
 
 import itertools
 import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -330,6 +332,9 @@ def test_the_title_line_can_be_edited_or_deleted():
     assert plan.title is None and words_of(plan)[:2] == ["A new first line", title]
     assert [p.keep for p in plan.pages[2:]] == [p.key for p in old]
     assert plan_edit(STORY, old, STORY, title=None).words(0) == title  # no title: it is text for pages
+    other = plan_edit(STORY, old, STORY, title="Another Title")  # not the text's first line: no title line
+    check_plan(other, [p.key for p in old])
+    assert other.title is None and other.words(0) == title
 
 
 def test_plan_edit_with_legacy_spans_matches_by_words():
@@ -347,6 +352,13 @@ def test_plan_edit_refuses_bad_input():
         plan_edit(STORY, old, "a" * 200_001)
     with pytest.raises(InputError, match="at least 1"):
         plan_edit(STORY, old, STORY, words=0)
+
+
+def test_paging_is_a_light_module():
+    probe = "import sys, engine.paging; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    for heavy in ("torch", "diffusers", "transformers", "streamlit", "storage", "studio", "sqlalchemy"):
+        assert f"'{heavy}'" not in loaded
 
 
 def test_matching_blocks_align_long_sequences():
