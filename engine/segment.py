@@ -34,7 +34,8 @@ How a story is cut, in order:
    closer to the word budget. With neither, one segment per paragraph. A short line of dialogue
    stays with its answer: in a run of consecutive short lines of dialogue (at most 20 words each,
    opening or ending with a quotation, or at least half quoted), the first and second, the third and fourth, ...
-   are not cut apart where the page may grow to 1.5 times the size asked for to keep them together.
+   are not cut apart where the page may grow to 1.5 times the size asked for to keep them together;
+   where they would not fit after the sentences before them, the pair starts a new page.
 7. A segment always has a letter or a digit (in any script): one made only of emoji, punctuation or
    symbols joins the segment before it in its paragraph, else the one after it. A paragraph made
    only of such characters joins the first segment of the next paragraph that has words (its
@@ -524,21 +525,29 @@ def _group(
 ) -> list[tuple[int, int]]:
     """Group (start, end, words, solo, bonded to the next) sentences of one paragraph into segment spans.
 
-    A sentence bonded to the next one (a line of dialogue and its answer) joins it even past the
-    size asked for, up to _DIALOGUE_STRETCH times that size.
+    A sentence bonded to the next one (a line of dialogue and its answer) is joined by it even past
+    the size asked for, up to _DIALOGUE_STRETCH times that size; where the pair would not fit on the
+    current page within that, the pair starts a new page.
     """
     groups: list[tuple[int, int]] = []
     current: list | None = None  # [start, end, count, words, bonded to the next sentence]
-    for start, end, words, solo, bond in sentences:
+    for k, (start, end, words, solo, bond) in enumerate(sentences):
         if current is not None and not solo:
+            answer = sentences[k + 1][2] if bond else 0.0  # the words of the line that answers this one
             if word_budget is not None:
+                cap = _DIALOGUE_STRETCH * word_budget
                 join = abs(current[3] + words - word_budget) < abs(current[3] - word_budget)
                 if not join and current[4]:
-                    join = current[3] + words <= _DIALOGUE_STRETCH * word_budget
+                    join = current[3] + words <= cap
+                elif join and bond and current[3] + words + answer > cap >= words + answer:
+                    join = False  # no room for the answer here: the exchange starts a page of its own
             elif per_segment is not None:
+                cap = _DIALOGUE_STRETCH * per_segment
                 join = current[2] < per_segment
                 if not join and current[4]:
-                    join = current[2] + 1 <= _DIALOGUE_STRETCH * per_segment
+                    join = current[2] + 1 <= cap
+                elif join and bond and current[2] + 2 > cap >= 2:
+                    join = False
             else:
                 join = True
             if join:

@@ -499,8 +499,8 @@ SENTENCES = [
     "Dr. Brown waved.",
     "«Bonjour!» dit-il.",
 ]
-SEPARATORS = [" ", " ", " ", "\n", "  "]
-BREAKS = ["\n\n", "\n\n", "\r\n\r\n", "\n\n\n", "\u2029", "\n \n"]
+SEPARATORS = [" ", " ", " ", "\n", "  ", "\v", "\x85", "\u2028 "]
+BREAKS = ["\n\n", "\n\n", "\r\n\r\n", "\n\n\n", "\u2029", "\n \n", "\f"]
 
 sentence = st.sampled_from(SENTENCES)
 paragraph = st.lists(st.tuples(sentence, st.sampled_from(SEPARATORS)), min_size=1, max_size=5).map(

@@ -333,6 +333,17 @@ def test_a_short_exchange_of_dialogue_stays_on_one_page():
     assert texts_of(text, words_per_segment=4)[1:3] == ['"Are you sure?" asked Mara.', '"Quite sure," she said.']
 
 
+def test_an_exchange_that_does_not_fit_after_the_text_before_it_starts_a_page():
+    text = (
+        'The old fox walked home slowly. "Are you sure?" asked Mara. "Quite sure, my dear," she said. Then they left.'
+    )
+    assert texts_of(text, words_per_segment=10) == [
+        "The old fox walked home slowly.",
+        '"Are you sure?" asked Mara. "Quite sure, my dear," she said.',
+        "Then they left.",
+    ]
+
+
 def test_a_run_of_dialogue_pairs_each_line_with_its_answer():
     text = 'Night fell. "Hi!" said Ann. "Hello!" said Bob. "How are you?" said Ann. "Fine!" said Bob.'
     assert texts_of(text, sentences_per_segment=2) == [
