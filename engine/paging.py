@@ -89,7 +89,8 @@ proportion; text inserted exactly at a page's edge stays outside the page. Then:
   the page before it (or, at the start of a paragraph, the page after it) joins that page when it is
   at most a page's worth (it cuts into one page at the sizes asked for); other text, such as a new
   paragraph typed between pages or at the end, is cut into new pages with `segment_story` at those
-  sizes; a new page with no letter or digit joins its neighbour, as in the segmenter;
+  sizes; a new page with no letter or digit joins its neighbour, as in the segmenter, and pages the
+  edit left touching inside a word (the text between them deleted) become one page;
 - paragraph breaks typed inside a page do not split it;
 - the title line (``title`` given): the first line of the new text is the title when the old title
   line's words are carried onto it and no page starts on it; an edit of that line changes the title;
@@ -114,7 +115,8 @@ return the new text and the new spans, as ``Span`` pairs in page order.
   paragraph, else the one before it if the previous page does); a page that is a paragraph of its own
   takes the paragraph break after it (the last page, the one before it). So deleting never moves a
   page into another paragraph. It returns what it took out (`RemovedPage`), which `insert_page` puts
-  back: deleting a page and inserting it again at the same index gives back the exact text.
+  back: deleting a page and inserting it again at the same index gives back the exact text (also for
+  pages with no space between them, as Chinese and Japanese pages often are).
 - `edit_page(text, pages, index, words)`: the page's words change in the story text at exactly that
   place; the spans after it shift.
 - `merge_pages(text, pages, index)`, `split_page(text, pages, index, at)`: boundary changes only (the
@@ -229,7 +231,7 @@ class RemovedPage:
     """What `delete_page` took out of the story, for `insert_page` to put back."""
 
     words: str
-    separator: str  # the separator that left with it ("" when it was the only page)
+    separator: str | None  # the separator that left with it; None when it was the only page
     before: bool  # the separator stood before the words (True) or after them (False)
     at: int  # where in the remaining text the words and separator were taken out
 
@@ -934,7 +936,7 @@ def plan_edit(
         if following is not None:
             placed.append(following)
             cursor = following.end
-    placed = _join_wordless_slots(new_text, placed)
+    placed = _join_wordless_slots(new_text, _join_glued_slots(new_text, placed))
 
     body_start = 0
     if new_title is not None:
@@ -1021,6 +1023,25 @@ def _place_gap(
         else:
             new.extend(cut)
     return new
+
+
+def _join_glued_slots(text: str, slots: list[_Slot]) -> list[_Slot]:
+    """Pages an edit left touching inside a word ("ran h" + "late", after the text between them was
+    deleted) become one page: a page never starts or ends in the middle of a word."""
+    out: list[_Slot] = []
+    for slot in slots:
+        before = out[-1] if out else None
+        if (
+            before is not None
+            and before.end == slot.start
+            and _GLUED.match(text[before.end - 1])
+            and _GLUED.match(text[slot.start])
+        ):
+            before.end = slot.end
+            _take_over(before, slot)
+            continue
+        out.append(slot)
+    return out
 
 
 def _join_wordless_slots(text: str, slots: list[_Slot]) -> list[_Slot]:
@@ -1144,7 +1165,7 @@ def delete_page(text: str, pages: Sequence[Any], index: int) -> tuple[str, list[
     head, words, separators, tail = _pieces(text, spans)
     gone = words.pop(index)
     owned, before = _owned_separator(separators, index)
-    separator = separators.pop(owned) if owned is not None else ""
+    separator = separators.pop(owned) if owned is not None else None
     new_text, new_spans = _join(head, words, separators, tail)
     if owned is None:
         at = len(head)
@@ -1163,13 +1184,13 @@ def insert_page(text: str, pages: Sequence[Any], index: int, page: RemovedPage) 
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= len(spans):
         raise ValueError(f"place {index!r} is not between 0 and {len(spans)}")
     words = page.words.strip()
-    if not words or page.separator.strip():
+    if not words or (page.separator is not None and page.separator.strip()):
         raise ValueError("a page needs words, and its separator must be whitespace")
     if not spans:
         at = min(max(page.at, 0), len(text))
         new_text = text[:at] + words + text[at:]
         return new_text, [Span(at, at + len(words))]
-    separator = page.separator or "\n\n"
+    separator = "\n\n" if page.separator is None else page.separator
     if (page.before and index > 0) or index == len(spans):
         at = spans[index - 1].end
         piece, offset = separator + words, len(separator)
@@ -1186,7 +1207,8 @@ def insert_page(text: str, pages: Sequence[Any], index: int, page: RemovedPage) 
 def edit_page(text: str, pages: Sequence[Any], index: int, words: str) -> tuple[str, list[Span]]:
     """Page `index`'s words become `words` (stripped), at exactly that place in the story text.
 
-    Raises InputError for words that are empty or would make the story too long.
+    Raises InputError for words that are empty, have no letter or digit (a picture needs words to be
+    drawn from, and the next cut would join such a page to its neighbour), or make the story too long.
     """
     spans = _page_spans(text, pages)
     _index(spans, index)
@@ -1195,6 +1217,10 @@ def edit_page(text: str, pages: Sequence[Any], index: int, words: str) -> tuple[
     words = words.strip()
     if not words:
         raise InputError("A page needs some words: write some, or delete the page instead.")
+    if not has_words(words):
+        raise InputError(
+            "A page needs some words, not only emoji or punctuation: add a few words, or merge the page with another."
+        )
     s, e = spans[index]
     new_text = text[:s] + words + text[e:]
     _validate_text(new_text)

@@ -8,6 +8,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from engine.errors import InputError
 from engine.paging import (
@@ -423,8 +424,26 @@ def test_delete_takes_the_separator_that_belongs_to_the_page():
     assert delete_page(text, spans, 3)[0] == "A.\n\nB1. B2."  # the last page: the break before it
     only = "Title\n\nAlone here.\n"
     new, left, gone = delete_page(only, [(7, 18)], 0)
-    assert new == "Title\n\n\n" and left == [] and gone == RemovedPage("Alone here.", "", False, 7)
+    assert new == "Title\n\n\n" and left == [] and gone == RemovedPage("Alone here.", None, False, 7)
     assert insert_page(new, left, 0, gone) == (only, [Span(7, 18)])
+
+
+def test_pages_without_space_between_them_delete_and_come_back_exactly():
+    text = "这是一支笔。那是一本书！他走了。"
+    spans = sentence_pages(text)
+    new, left, gone = delete_page(text, spans, 1)
+    assert new == "这是一支笔。他走了。" and gone.separator == ""
+    assert insert_page(new, left, 1, gone) == (text, spans)
+
+
+def test_pages_an_edit_leaves_touching_become_one_page():
+    text = "Pip ran home. It was late, and the wind was cold."
+    old, plan = edit(text, "Pip ran home.It was late, and the wind was cold.", sentences=1)  # the space deleted
+    assert words_of(plan) == ["Pip ran home.It was late, and the wind was cold."]
+    assert plan.pages[0].keep == old[0].key and plan.pages[0].absorb == (old[1].key,)
+    chinese = "这是一支笔。那是一本书！"  # written without spaces: its pages touch and stay apart
+    old, plan = edit(chinese, chinese, sentences=1)
+    assert words_of(plan) == ["这是一支笔。", "那是一本书！"]
 
 
 def test_deleting_then_inserting_again_gives_back_the_text():
@@ -441,6 +460,8 @@ def test_edit_page_changes_the_story_text_in_place():
     assert texts(new, new_spans) == ["A1.", "A2.", "Bee one, edited.", "B2.", "C1.", "C2."]
     with pytest.raises(InputError, match="needs some words"):
         edit_page(ABC, spans, 0, "  \n")
+    with pytest.raises(InputError, match="not only emoji"):
+        edit_page(ABC, spans, 0, "🎉 !")
 
 
 def test_merge_and_split_change_boundaries_only():
@@ -636,3 +657,138 @@ def test_property_move_down_then_up_and_delete_then_insert_round_trip(story, fir
     else:
         expected = breaks[1:] if index == 0 else breaks[:-1]
     assert [has_paragraph_break(deleted, a[1], b[0]) for a, b in itertools.pairwise(left)] == expected
+
+
+# ------------------------------------------------------------------------------ every operation, in any order
+
+
+class Storyboard(RuleBasedStateMachine):
+    """The storyboard's text operations in random order, as the studio will call them; after each,
+    the pages tile the text, each page has words, and every page that ever existed is accounted for:
+    on the board, or absorbed, loose or deleted (so its pictures are somewhere)."""
+
+    def __init__(self):
+        super().__init__()
+        self.text = ""
+        self.pages: list[tuple[int, int, int]] = []  # (key, start, end)
+        self.title: str | None = None
+        self.next_key = 0
+        self.gone: set[int] = set()  # absorbed, loose or deleted: their pictures went elsewhere
+
+    def _adopt(self, plan: PagePlan) -> None:
+        check_plan(plan, [key for key, *_ in self.pages])
+        pages = []
+        for page in plan.pages:
+            key = page.keep
+            if key is None:
+                key, self.next_key = self.next_key, self.next_key + 1
+            pages.append((key, page.start, page.end))
+        self.gone |= {k for p in plan.pages for k in p.absorb} | set(plan.loose)
+        self.text, self.pages, self.title = plan.text, pages, plan.title
+
+    def _spans(self):
+        return [(s, e) for _, s, e in self.pages]
+
+    @initialize(story=stories(), first=sizes)
+    def start(self, story, first):
+        self._adopt(plan_split(story, [], **first))
+
+    @rule(second=sizes, take_title=st.booleans())
+    def split_again(self, second, take_title):
+        old = [PageSpan(k, s, e, self.text[s:e]) for k, s, e in self.pages]
+        if not self.text.strip():
+            with pytest.raises(InputError, match="empty"):
+                plan_split(self.text, old, take_title=take_title, **second)
+            return
+        self._adopt(plan_split(self.text, old, take_title=take_title, **second))
+
+    @rule(data=st.data(), second=sizes)
+    def type_in_the_story_box(self, data, second):
+        edited, _ = data.draw(edits(self.text))
+        old = [PageSpan(k, s, e, self.text[s:e]) for k, s, e in self.pages]
+        self._adopt(plan_edit(self.text, old, edited, title=self.title, **second))
+
+    @precondition(lambda self: len(self.pages) > 1)
+    @rule(data=st.data())
+    def move(self, data):
+        i = data.draw(st.integers(0, len(self.pages) - 1))
+        to = data.draw(st.integers(0, len(self.pages) - 1))
+        text, spans = move_page(self.text, self._spans(), i, to)
+        keys = [k for k, *_ in self.pages]
+        keys.insert(to, keys.pop(i))
+        back = move_page(text, spans, to, i)
+        assert back == (self.text, self._spans())
+        self.text, self.pages = text, [(k, s, e) for k, (s, e) in zip(keys, spans)]
+
+    @precondition(lambda self: len(self.pages) > 1)
+    @rule(data=st.data())
+    def delete(self, data):
+        i = data.draw(st.integers(0, len(self.pages) - 1))
+        text, spans, gone = delete_page(self.text, self._spans(), i)
+        assert insert_page(text, spans, i, gone) == (self.text, self._spans())
+        key = self.pages[i][0]
+        keys = [k for k, *_ in self.pages if k != key]
+        self.gone.add(key)
+        self.text, self.pages = text, [(k, s, e) for k, (s, e) in zip(keys, spans)]
+
+    @precondition(lambda self: self.pages)
+    @rule(data=st.data())
+    def edit_a_page(self, data):
+        i = data.draw(st.integers(0, len(self.pages) - 1))
+        words = data.draw(paragraph)
+        if not has_words(words):
+            with pytest.raises(InputError, match="not only emoji"):
+                edit_page(self.text, self._spans(), i, words)
+            return
+        text, spans = edit_page(self.text, self._spans(), i, words)
+        self.text, self.pages = text, [(k, s, e) for (k, *_), (s, e) in zip(self.pages, spans)]
+
+    @precondition(lambda self: len(self.pages) > 1)
+    @rule(data=st.data())
+    def merge(self, data):
+        i = data.draw(st.integers(0, len(self.pages) - 2))
+        spans = merge_pages(self.text, self._spans(), i)
+        keys = [k for k, *_ in self.pages]
+        self.gone.add(keys.pop(i + 1))  # its pictures join page i as versions
+        self.pages = [(k, s, e) for k, (s, e) in zip(keys, spans)]
+
+    @precondition(lambda self: self.pages)
+    @rule(data=st.data())
+    def split(self, data):
+        i = data.draw(st.integers(0, len(self.pages) - 1))
+        _, s, e = self.pages[i]
+        points = split_points(self.text[s:e])
+        if not points:
+            return
+        at, _ = data.draw(st.sampled_from(points))
+        spans = split_page(self.text, self._spans(), i, at)
+        keys = [k for k, *_ in self.pages]
+        keys.insert(i + 1, self.next_key)
+        self.next_key += 1
+        self.pages = [(k, s, e) for k, (s, e) in zip(keys, spans)]
+
+    @invariant()
+    def pages_tile_the_text_and_every_page_is_accounted_for(self):
+        if not self.text:
+            return
+        previous = len(self.text) - len(self.text.lstrip()) if self.title is None else 0
+        for _, s, e in self.pages:
+            assert self.text[previous:s].strip() == "" or (self.title and previous == 0)
+            words = self.text[s:e]
+            assert words == words.strip() and words
+            assert has_words(words) or not has_words(self.text), "a page of emoji or punctuation only"
+            previous = e
+        assert self.text[previous:].strip() == ""
+        keys = [k for k, *_ in self.pages]
+        assert len(set(keys)) == len(keys)
+        assert set(keys) | self.gone == set(range(self.next_key)), "a page vanished without being accounted for"
+        assert not set(keys) & self.gone
+
+
+Storyboard.TestCase.settings = settings(
+    max_examples=int(os.environ.get("PAGING_MACHINES", "25")),
+    stateful_step_count=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+test_storyboard_operations_in_any_order = Storyboard.TestCase
