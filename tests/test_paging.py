@@ -591,7 +591,8 @@ def untouched(old: list[PageSpan], region) -> list[PageSpan]:
     return before[:-1] + after[1:]
 
 
-# PAGING_EXAMPLES=2000 runs the properties longer (about a minute per 1,000 examples on two cores).
+# PAGING_EXAMPLES=3000 PAGING_MACHINES=4000 run the properties and the state machine longer (about two
+# minutes on two cores); the defaults keep this file to a few seconds.
 FAST = settings(
     max_examples=int(os.environ.get("PAGING_EXAMPLES", "60")),
     deadline=None,
