@@ -1,39 +1,62 @@
 """Story text to segments: the passages that each become one picture.
 
 Offsets are exact: every `PageText` satisfies ``original[seg.start:seg.end] == seg.text``. Text is
-never rewritten; only the whitespace around a segment is left out (by moving its offsets).
+never rewritten; only the whitespace around a segment is left out (by moving its offsets), so every
+character that is not whitespace (``str.isspace``) lies in exactly one segment.
 
 How a story is cut, in order:
 
 1. Paragraphs, at blank lines (LF, CRLF, lone CR, U+2028; U+2029 and form feed break on their own).
-   A segment never crosses a paragraph, so a short paragraph ("The end.") is a segment of its own.
+   A segment never crosses a paragraph, so a short paragraph ("The end.") is a segment of its own
+   (but see 7).
 2. A heading: the first line of a paragraph that is short (at most 8 words, 60 characters), has no
    sentence or clause punctuation at its end, and is followed on the next line by text that does not
-   start in lower case, is a segment of its own. So "The Lighthouse Fox\\nOnce upon a time..." gives
+   start in lower case, is a segment of its own. So "The Lighthouse Fox\nOnce upon a time..." gives
    a title page even without a blank line under the title. Hard-wrapped prose is left alone because
    its first line is long or its next line starts in lower case.
 3. Sentences, with pretrained Punkt models (see `_punkt_splitter`), working offline. Two fixes on
    top of Punkt: a "sentence" that starts in lower case joins the one before it (`"Why?" he
    asked.` stays one sentence), and in Japanese a closing quote followed by と/って stays with its
    speech (「こんにちは！」と言いました。).
-4. Run-on fallback: a sentence of more than `max(80, 3 * chunk)` words (text with no punctuation at
+4. Quotations are never cut in half: sentences that a quotation spans are one sentence
+   (`"Cumin! Cardamom! Saffron, today only!" called the merchant.`). Quotation marks are paired
+   within their paragraph (see `_quote_spans`): “ ” ‘ ’ « » (either way round) „ “ ‚ ‘ 「 」 『 』, and
+   straight quotes by position (the first opens, the next closes); an apostrophe inside or at the
+   end of a word is not a quote. A quote left open at the end of its paragraph protects nothing (a
+   speech running over several paragraphs leaves each one open, and the paragraph caps it anyway),
+   nor does a quotation longer than the run-on limit of 5, which could not fit on one page.
+5. Run-on fallback: a sentence of more than `max(80, 3 * chunk)` words (text with no punctuation at
    all, a pasted word list) is cut into pieces of about `chunk` words, preferring a line break or a
    comma near the target; `chunk` is `words_per_segment`, or 20 words per requested sentence.
    Each piece is a segment of its own.
-5. Grouping: `sentences_per_segment` whole sentences per segment, or, when `words_per_segment` is
+6. Grouping: `sentences_per_segment` whole sentences per segment, or, when `words_per_segment` is
    given (it wins over sentences_per_segment), whole sentences added while that brings the segment
-   closer to the word budget. With neither, one segment per paragraph.
+   closer to the word budget. With neither, one segment per paragraph. A short line of dialogue
+   stays with its answer: in a run of consecutive short lines of dialogue (at most 20 words each,
+   opening or ending with a quotation, or at least half quoted), the first and second, the third and fourth, ...
+   are not cut apart where the page may grow to 1.5 times the size asked for to keep them together;
+   where they would not fit after the sentences before them, the pair starts a new page.
+7. A segment always has a letter or a digit (in any script): one made only of emoji, punctuation or
+   symbols joins the segment before it in its paragraph, else the one after it. A paragraph made
+   only of such characters joins the first segment of the next paragraph that has words (its
+   offsets then cover the blank lines between them), else the last segment before it. A story with
+   no letter or digit at all is one segment.
 
 Words are counted CJK-aware (`count_words`): a run of non-space characters with a letter or digit in
 it is one word; each Chinese character or Japanese kana/kanji counts as half a word (about two
 characters make a word), because those scripts put no spaces between words.
+
+`split_title` finds a title line; `segment_story(..., start=, end=)` cuts one part of a text (the
+story after its title line, or a paragraph typed into an edited story) with offsets into the whole.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -44,11 +67,17 @@ _HEADING_MAX_WORDS = 8
 _HEADING_MAX_CHARS = 60
 _WORDS_PER_SENTENCE = 20  # a typical picture-book sentence; sizes the run-on fallback
 _RUN_ON_MIN_WORDS = 80
+_DIALOGUE_MAX_WORDS = 20  # a "short line of dialogue" (an exchange of two fits on a page)
+_DIALOGUE_STRETCH = 1.5  # how far past the asked size a page may grow to keep an exchange together
 
 # Han ideographs, kana and their extensions: scripts written without spaces between words.
-_CJK_CHARS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002fa1f"
+CJK_CHARS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002fa1f"
+_CJK_CHARS = CJK_CHARS
 _UNIT = re.compile(rf"[{_CJK_CHARS}]|[^\s{_CJK_CHARS}]+")
 _HAS_ALNUM = re.compile(r"[^\W_]")
+# A unit that is a word: a run of non-space, non-CJK characters with a letter or digit in it.
+_WORD_UNIT = re.compile(rf"[^\s{_CJK_CHARS}]*?[^\W_{_CJK_CHARS}][^\s{_CJK_CHARS}]*")
+_CJK_CHAR = re.compile(rf"[{_CJK_CHARS}]")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
@@ -59,6 +88,12 @@ _LETTER = re.compile(r"[^\W\d_]")
 _LINE_BREAK = re.compile(r"\r\n?|[\n\u2028]")
 # Atomic groups: a CRLF is one line break, never a CR and then an LF making a "blank line".
 _PARAGRAPH_BREAK = re.compile(r"(?>\r\n|[\r\n\u2028])[^\S\r\n\u2028\u2029]*(?>\r\n|[\r\n\u2028])\s*|[\u2029\f]\s*")
+PARAGRAPH_BREAK = _PARAGRAPH_BREAK  # for callers that need the paragraphs exactly as the segmenter sees them
+# Where the first line of a story ends, for its title: the segmenter's line and paragraph separators.
+_TITLE_LINE_END = re.compile(r"[\r\n\u2028\u2029]")
+_NOT_SPACE = re.compile(r"\S")
+# Quotation marks; how they pair is in _quote_spans.
+_QUOTE_MARK = re.compile("[\"'«»„“”‚‘’「」『』]")
 # A heading does not end like a sentence or a clause does.
 _HEADING_BAD_END = set(".!?。！？…,;:、，；：-–—\"'”’»」』)")
 _OPENERS = set("\"'“‘«「『([{¿¡ \t")
@@ -116,6 +151,16 @@ class PageText:
     end: int
 
 
+def has_words(text: str, start: int = 0, end: int | None = None) -> bool:
+    """Whether text[start:end] holds a letter or a digit (in any script), not only emoji, punctuation or symbols."""
+    return _HAS_ALNUM.search(text, start, len(text) if end is None else end) is not None
+
+
+def has_paragraph_break(text: str, start: int = 0, end: int | None = None) -> bool:
+    """Whether text[start:end] holds a paragraph break as the segmenter sees one (a blank line, U+2029, form feed)."""
+    return _PARAGRAPH_BREAK.search(text, start, len(text) if end is None else end) is not None
+
+
 def count_words(text: str) -> int:
     """Words in text: space-separated runs with a letter or digit, plus one per two CJK characters."""
     return math.ceil(_weigh(text))
@@ -128,7 +173,8 @@ def _unit_weight(unit: str) -> float:
 
 
 def _weigh(text: str) -> float:
-    return sum(_unit_weight(m.group()) for m in _UNIT.finditer(text))
+    """The word count of text, CJK-aware (`_unit_weight` summed over its units), counted by two regex scans."""
+    return len(_WORD_UNIT.findall(text)) + 0.5 * len(_CJK_CHAR.findall(text))
 
 
 def available_languages() -> list[str]:
@@ -264,12 +310,14 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _paragraph_spans(text: str) -> list[tuple[int, int]]:
-    spans, cursor = [], 0
-    for match in _PARAGRAPH_BREAK.finditer(text):
+def paragraph_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """The paragraphs of text[start:end] as the segmenter sees them: (start, end), stripped, never empty."""
+    end = len(text) if end is None else end
+    spans, cursor = [], start
+    for match in _PARAGRAPH_BREAK.finditer(text, start, end):
         spans.append(_strip_span(text, cursor, match.start()))
         cursor = match.end()
-    spans.append(_strip_span(text, cursor, len(text)))
+    spans.append(_strip_span(text, cursor, end))
     return [(s, e) for s, e in spans if e > s]
 
 
@@ -303,7 +351,7 @@ def first_line_alone(text: str) -> tuple[int, int] | None:
     That is the case when the first paragraph is a single line, or when its first line reads as a
     heading (see the module notes); a short first line of hard-wrapped prose is not alone.
     """
-    spans = _paragraph_spans(text)
+    spans = paragraph_spans(text)
     if not spans:
         return None
     start, end = spans[0]
@@ -314,17 +362,23 @@ def first_line_alone(text: str) -> tuple[int, int] | None:
 
 
 def _sentence_spans(text: str, start: int, end: int, language: str) -> list[tuple[int, int]]:
-    piece = text[start:end]
-    spans = []
+    return [(start + s, start + e) for s, e in _piece_sentences(text[start:end], language)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _piece_sentences(piece: str, language: str) -> tuple[tuple[int, int], ...]:
+    """The sentences of one paragraph's text, as offsets into it. Kept for the paragraphs seen last:
+    cutting a story again (other sizes, a few words changed) finds most of them here."""
+    spans: list[tuple[int, int]] = []
     for s, e in _splitter(language)(piece):
-        s, e = _strip_span(text, start + s, start + e)
+        s, e = _strip_span(piece, s, e)
         if e <= s:
             continue
-        if spans and _continues(text, spans[-1], (s, e), language):
+        if spans and _continues(piece, spans[-1], (s, e), language):
             spans[-1] = (spans[-1][0], e)
         else:
             spans.append((s, e))
-    return spans
+    return tuple(spans)
 
 
 def _continues(text: str, before: tuple[int, int], span: tuple[int, int], language: str) -> bool:
@@ -367,22 +421,137 @@ def _cut_run_on(text: str, start: int, end: int, chunk: float) -> list[tuple[int
     return [span for span in (_strip_span(text, s, e) for s, e in pieces) if span[1] > span[0]]
 
 
-def _group(
-    sentences: list[tuple[int, int, float, bool]], per_segment: int | None, word_budget: int | None
+def _quote_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The quotations in text[start:end] (one paragraph), as (opening mark, after the closing mark).
+
+    Curly and angle quotes pair with their partners; « and » pair either way round (French and
+    German use both); „ and ‚ (German, Polish) close with a turned or a plain closing mark; ” may
+    open as well as close (Swedish ”…”). Straight double quotes pair by position. A straight single
+    quote opens only at the start of a word and closes only at the end of one; ’ or ' between two
+    letters or digits is an apostrophe, and a ’ that closes nothing is one too (the dogs’ bones).
+    Closing a quote closes the quotes opened inside it; quotes still open at the end are dropped.
+    """
+    spans: list[tuple[int, int]] = []
+    stack: list[tuple[int, str]] = []  # (where a quote opened, the marks that close it)
+
+    def opened_by(mark: str) -> int | None:
+        for k in range(len(stack) - 1, -1, -1):
+            if mark in stack[k][1]:
+                return k
+        return None
+
+    for match in _QUOTE_MARK.finditer(text, start, end):
+        at, mark = match.start(), match.group()
+        before = text[at - 1] if at > start else " "
+        after = text[at + 1] if at + 1 < end else " "
+        if mark in "'’" and before.isalnum() and after.isalnum():
+            continue
+        k = opened_by(mark)
+        if k is not None and (mark != "'" or not before.isspace()):
+            spans.append((stack[k][0], at + 1))
+            del stack[k:]
+        elif mark == '"':
+            stack.append((at, '"'))
+        elif mark == "'":
+            if not after.isspace() and (before.isspace() or before in _OPENERS):
+                stack.append((at, "'"))
+        elif mark in "«»":
+            stack.append((at, "»" if mark == "«" else "«"))
+        elif mark in "“”":
+            stack.append((at, "”"))
+        elif mark == "‘":
+            stack.append((at, "’"))
+        elif mark == "„":
+            stack.append((at, "“”"))
+        elif mark == "‚":
+            if not after.isspace():  # a lone ‚ is a comma look-alike
+                stack.append((at, "‘’"))
+        elif mark in "「『":
+            stack.append((at, "」" if mark == "「" else "』"))
+    return spans
+
+
+def _outermost(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if out and s < out[-1][1]:
+            continue
+        out.append((s, e))
+    return out
+
+
+def _keep_quotes_whole(
+    text: str, spans: list[tuple[int, int]], quotes: list[tuple[int, int]], limit: float
 ) -> list[tuple[int, int]]:
-    """Group (start, end, words, solo) sentences of one paragraph into segment spans."""
+    """Join sentences that a quotation spans, unless together they exceed `limit` words."""
+    if not quotes or len(spans) < 2:
+        return spans
+    # A cut between sentence k and k + 1 falls inside a quote when one opens before k + 1 starts
+    # and closes after k ends.
+    quotes = sorted(quotes)
+    out, run, q, reach = [], [spans[0]], 0, -1
+    for before, span in itertools.pairwise(spans):
+        while q < len(quotes) and quotes[q][0] < span[0]:
+            reach = max(reach, quotes[q][1])
+            q += 1
+        if reach > before[1]:
+            run.append(span)
+            continue
+        out.extend(_joined(text, run, limit))
+        run = [span]
+    out.extend(_joined(text, run, limit))
+    return out
+
+
+def _joined(text: str, run: list[tuple[int, int]], limit: float) -> list[tuple[int, int]]:
+    if len(run) == 1 or _weigh(text[run[0][0] : run[-1][1]]) > limit:
+        return run
+    return [(run[0][0], run[-1][1])]
+
+
+def _is_dialogue(text: str, start: int, end: int, words: float, quotes: list[tuple[int, int]]) -> bool:
+    """A short line of dialogue: at most _DIALOGUE_MAX_WORDS words, that opens or ends with a
+    quotation (`"Hi!" said Ann.`, `Ann asked, "Why?"`) or has at least half of its words quoted."""
+    if not 0 < words <= _DIALOGUE_MAX_WORDS:
+        return False
+    inside = [(s, e) for s, e in quotes if s < end and e > start]
+    if any(s == start or e == end for s, e in inside):
+        return True
+    return sum(_weigh(text[max(s, start) : min(e, end)]) for s, e in inside) >= words / 2
+
+
+def _group(
+    sentences: list[tuple[int, int, float, bool, bool]], per_segment: int | None, word_budget: int | None
+) -> list[tuple[int, int]]:
+    """Group (start, end, words, solo, bonded to the next) sentences of one paragraph into segment spans.
+
+    A sentence bonded to the next one (a line of dialogue and its answer) is joined by it even past
+    the size asked for, up to _DIALOGUE_STRETCH times that size; where the pair would not fit on the
+    current page within that, the pair starts a new page.
+    """
     groups: list[tuple[int, int]] = []
-    current: list[int] | None = None  # [start, end, count, words]
-    for start, end, words, solo in sentences:
+    current: list | None = None  # [start, end, count, words, bonded to the next sentence]
+    for k, (start, end, words, solo, bond) in enumerate(sentences):
         if current is not None and not solo:
+            answer = sentences[k + 1][2] if bond else 0.0  # the words of the line that answers this one
             if word_budget is not None:
+                cap = _DIALOGUE_STRETCH * word_budget
                 join = abs(current[3] + words - word_budget) < abs(current[3] - word_budget)
+                if not join and current[4]:
+                    join = current[3] + words <= cap
+                elif join and bond and current[3] + words + answer > cap >= words + answer:
+                    join = False  # no room for the answer here: the exchange starts a page of its own
             elif per_segment is not None:
+                cap = _DIALOGUE_STRETCH * per_segment
                 join = current[2] < per_segment
+                if not join and current[4]:
+                    join = current[2] + 1 <= cap
+                elif join and bond and current[2] + 2 > cap >= 2:
+                    join = False
             else:
                 join = True
             if join:
-                current = [current[0], end, current[2] + 1, current[3] + words]
+                current = [current[0], end, current[2] + 1, current[3] + words, bond]
                 continue
         if current is not None:
             groups.append((current[0], current[1]))
@@ -390,74 +559,185 @@ def _group(
         if solo:
             groups.append((start, end))
         else:
-            current = [start, end, 1, words]
+            current = [start, end, 1, words, bond]
     if current is not None:
         groups.append((current[0], current[1]))
     return groups
 
 
-def segment_story(
-    text: str, *, sentences_per_segment: int | None = 2, words_per_segment: int | None = None, language: str = "auto"
-) -> list[PageText]:
-    """Cut a story into segments of whole sentences, never across a paragraph (see the module notes).
+def _join_wordless(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join each group without a letter or digit to the group before it, else the one after it.
 
-    Raises InputError for an empty story, one over MAX_STORY_CHARS, one holding NUL characters or
-    unpaired surrogates, an unknown language, or a segment size below 1.
+    What comes back is groups that all have words, or a single group (covering them all) that has none.
     """
-    _validate(text)
+    out: list[tuple[int, int]] = []
+    pending: tuple[int, int] | None = None  # wordless groups before the first group with words
+    for s, e in groups:
+        if _HAS_ALNUM.search(text, s, e):
+            if pending is not None:
+                s, pending = pending[0], None
+            out.append((s, e))
+        elif out:
+            out[-1] = (out[-1][0], e)
+        else:
+            pending = (s, e) if pending is None else (pending[0], e)
+    if pending is not None:
+        out.append(pending)
+    return out
+
+
+def _join_wordless_blocks(text: str, blocks: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+    """Flatten blocks (a heading, a paragraph's body); a block without words joins the next block
+    that has words (its first group), else the last one before it."""
+    out: list[list[tuple[int, int]]] = []
+    pending: tuple[int, int] | None = None
+    for block in blocks:
+        if len(block) == 1 and not _HAS_ALNUM.search(text, *block[0]):
+            pending = block[0] if pending is None else (pending[0], block[0][1])
+            continue
+        if pending is not None:
+            block = [(pending[0], block[0][1]), *block[1:]]
+            pending = None
+        out.append(block)
+    if pending is not None:
+        if out:
+            out[-1][-1] = (out[-1][-1][0], pending[1])
+        else:
+            out.append([pending])
+    return [span for block in out for span in block]
+
+
+def _paragraph_blocks(
+    text: str, p_start: int, p_end: int, language: str, chunk: float, run_on_limit: float, sizes: tuple
+) -> list[list[tuple[int, int]]]:
+    """The segments of one paragraph, as blocks: its heading (if any), then its body."""
+    per_segment, word_budget = sizes
+    blocks: list[list[tuple[int, int]]] = []
+    body_start = p_start
+    heading_end = _heading_end(text, p_start, p_end)
+    if heading_end is not None:
+        blocks.append([(p_start, heading_end)])
+        body_start = _strip_span(text, heading_end, p_end)[0]
+    quotes = _quote_spans(text, body_start, p_end)
+    spans = _keep_quotes_whole(text, _sentence_spans(text, body_start, p_end, language), quotes, run_on_limit)
+    outer = _outermost(quotes)
+    sentences: list[tuple[int, int, float, bool, bool]] = []
+    in_run = False  # the sentence before was a line of dialogue waiting for its answer
+    for s, e in spans:
+        words = _weigh(text[s:e])
+        if words > run_on_limit:
+            for ps, pe in _cut_run_on(text, s, e, chunk):
+                sentences.append((ps, pe, _weigh(text[ps:pe]), True, False))
+            in_run = False
+            continue
+        dialogue = _is_dialogue(text, s, e, words, outer)
+        if dialogue and in_run:
+            previous = sentences[-1]
+            sentences[-1] = (*previous[:4], True)
+            in_run = False
+        else:
+            in_run = dialogue
+        sentences.append((s, e, words, False, False))
+    blocks.append(_join_wordless(text, _group(sentences, per_segment, word_budget)))
+    return blocks
+
+
+def check_options(sentences_per_segment: int | None, words_per_segment: int | None, language: str = "auto") -> str:
+    """Refuse segment sizes below 1 and unknown languages (InputError); the resolved language name."""
     sizes = (("sentences per segment", sentences_per_segment), ("words per segment", words_per_segment))
     for name, value in sizes:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise InputError(f"The number of {name} must be a whole number of at least 1.")
-    language = _resolve_language(language)
-    latin = _detect_latin_language(text) if language == "auto" else language
+    return _resolve_language(language)
+
+
+def segment_story(
+    text: str,
+    *,
+    sentences_per_segment: int | None = 2,
+    words_per_segment: int | None = None,
+    language: str = "auto",
+    start: int = 0,
+    end: int | None = None,
+) -> list[PageText]:
+    """Cut a story into segments of whole sentences, never across a paragraph (see the module notes).
+
+    With `start`/`end`, only text[start:end] is cut (the story after its title line, a paragraph
+    typed into an edited story); offsets still point into `text`.
+
+    Raises InputError for an empty story (or part), one over MAX_STORY_CHARS, one holding NUL
+    characters or unpaired surrogates, an unknown language, or a segment size below 1.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"story text must be str, not {type(text).__name__}")
+    end = len(text) if end is None else end
+    if not 0 <= start <= end <= len(text):
+        raise ValueError(f"start {start} and end {end} are not a part of a text of {len(text)} characters")
+    part = text if (start, end) == (0, len(text)) else text[start:end]
+    _validate(part)
+    language = check_options(sentences_per_segment, words_per_segment, language)
+    latin = _detect_latin_language(part) if language == "auto" else language
 
     chunk = float(words_per_segment or _WORDS_PER_SENTENCE * (sentences_per_segment or 3))
     run_on_limit = max(_RUN_ON_MIN_WORDS, 3 * chunk)
     chunk = max(chunk, 8.0)
 
-    segments: list[PageText] = []
-    for p_start, p_end in _paragraph_spans(text):
+    blocks: list[list[tuple[int, int]]] = []
+    for p_start, p_end in paragraph_spans(text, start, end):
         if language == "auto":
             para_language = _detect_script_language(text[p_start : min(p_end, p_start + 4000)], latin)
         else:
             para_language = language
-        sentences: list[tuple[int, int, float, bool]] = []
-        heading_end = _heading_end(text, p_start, p_end)
-        body_start = p_start
-        if heading_end is not None:
-            sentences.append((p_start, heading_end, _weigh(text[p_start:heading_end]), True))
-            body_start = _strip_span(text, heading_end, p_end)[0]
-        for s, e in _sentence_spans(text, body_start, p_end, para_language):
-            words = _weigh(text[s:e])
-            if words > run_on_limit:
-                for ps, pe in _cut_run_on(text, s, e, chunk):
-                    sentences.append((ps, pe, _weigh(text[ps:pe]), True))
-            else:
-                sentences.append((s, e, words, False))
-        for s, e in _group(sentences, sentences_per_segment, words_per_segment):
-            segments.append(PageText(text[s:e], s, e))
-    return segments
+        blocks.extend(
+            _paragraph_blocks(
+                text, p_start, p_end, para_language, chunk, run_on_limit, (sentences_per_segment, words_per_segment)
+            )
+        )
+    return [PageText(text[s:e], s, e) for s, e in _join_wordless_blocks(text, blocks)]
 
 
 TITLE_MAX_CHARS = 80
+_TITLE_BAD_END = set(".!?。！？\"'”’:;,")
+
+
+def _is_invisible_break(ch: str) -> bool:
+    """Control characters and separators that some programs show as a line break (\\v, \\f, U+0085, ...)."""
+    return ch != "\t" and unicodedata.category(ch) in ("Cc", "Zl", "Zp")
 
 
 def split_title(text: str) -> tuple[str | None, int]:
     """A first line that reads as a title (short, a segment of its own, no closing full stop).
 
     Returns the title and the offset where the story after it begins; (None, 0) when there is none.
-    The line must be one the segmenter keeps apart (alone in its paragraph, or a heading line), so
-    dropping the segments before that offset never drops story text with the title.
+
+    The first line ends at a line feed, carriage return, U+2028 or U+2029 only. A first line holding
+    a vertical tab, form feed, U+0085 or another control character or separator is not a title (such
+    characters show as line breaks in some programs, so the "line" may hold story text), and neither
+    is one without a letter or digit, nor one followed by no words. The line must be one the
+    segmenter keeps apart (alone in its paragraph, or a heading line), so the segments of the whole
+    story before the returned offset hold exactly the title; nothing but whitespace lies between it
+    and the offset.
     """
-    span = first_line_alone(text) if isinstance(text, str) else None
-    if span is None:
+    if not isinstance(text, str):
         return None, 0
-    start, end = span
-    first = text[start:end]
-    if len(first) > TITLE_MAX_CHARS or first[-1] in ".!?。！？\"'”’:;,":
+    first = _NOT_SPACE.search(text)
+    if first is None:
         return None, 0
-    body = len(text) - len(text[end:].lstrip())
-    if body >= len(text):
-        return None, 0  # nothing after it: the line is the story, not its title
-    return first, body
+    start = first.start()
+    line_break = _TITLE_LINE_END.search(text, start)
+    if line_break is None:
+        return None, 0  # a single line: it is the story, not its title
+    end = _strip_span(text, start, line_break.start())[1]
+    line = text[start:end]
+    if len(line) > TITLE_MAX_CHARS or line[-1] in _TITLE_BAD_END or not _HAS_ALNUM.search(line):
+        return None, 0
+    if any(_is_invisible_break(ch) for ch in line):
+        return None, 0
+    body = _NOT_SPACE.search(text, end)
+    if body is None or not _HAS_ALNUM.search(text, body.start()):
+        return None, 0  # nothing with words after it: the line is the story, not its title
+    paragraph = _PARAGRAPH_BREAK.search(text, start)
+    p_end = _strip_span(text, start, paragraph.start() if paragraph else len(text))[1]
+    if p_end != end and _heading_end(text, start, p_end) != end:
+        return None, 0
+    return line, body.start()

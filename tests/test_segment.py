@@ -1,14 +1,17 @@
 """Story text to segments: exact offsets, whole sentences, paragraphs respected, offline."""
 
+import itertools
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.limits import MAX_STORY_CHARS
 from engine import segment as seg_mod
 from engine.errors import InputError
-from engine.segment import PageText, count_words, segment_story
+from engine.segment import PageText, count_words, has_paragraph_break, has_words, segment_story, split_title
 
 SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "sample_story.txt"
 
@@ -223,6 +226,7 @@ def test_offline_without_nltk_download(monkeypatch):
 
     monkeypatch.setattr(nltk, "download", no_download)
     seg_mod._splitter.cache_clear()
+    seg_mod._piece_sentences.cache_clear()
     assert [s.text for s in segment_story("Dr. Who came. He left.", sentences_per_segment=1)] == [
         "Dr. Who came.",
         "He left.",
@@ -256,3 +260,196 @@ def test_first_line_alone_matches_how_the_story_is_cut():
         assert (text[span[0] : span[1]] if span else None) == alone
         if span and text.strip():
             assert segment_story(text)[0] == PageText(alone, span[0], span[1])
+
+
+# ------------------------------------------------------------------------------ better pages
+
+
+def texts_of(text: str, **sizes) -> list[str]:
+    return check(text, segment_story(text, **sizes))
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        '"Cumin! Cardamom! Saffron, today only!" called the merchant.',
+        "“Cumin! Cardamom! Saffron, today only!” called the merchant.",
+        "‘Cumin! Cardamom! Saffron, today only!’ called the merchant.",
+        "'Cumin! Cardamom! Saffron, today only!' called the merchant.",
+        "«Cumin! Cardamom! Saffron, today only!» called the merchant.",
+        "»Cumin! Cardamom! Saffron, today only!« called the merchant.",
+        "„Cumin! Cardamom! Saffron, today only!“ called the merchant.",
+        "”Cumin! Cardamom! Saffron, today only!” called the merchant.",
+    ],
+)
+def test_a_quotation_is_never_cut_in_half(quoted):
+    text = f"The market was loud. {quoted} Everyone came."
+    assert texts_of(text, sentences_per_segment=1) == ["The market was loud.", quoted, "Everyone came."]
+    assert quoted in texts_of(text, words_per_segment=3)
+
+
+def test_quotations_in_japanese_and_chinese_stay_whole():
+    text = "彼は「はい。わかりました。」と言った。次の日。"
+    assert texts_of(text, sentences_per_segment=1) == ["彼は「はい。わかりました。」と言った。", "次の日。"]
+    text = "他说：『好。我去。』然后走了。"
+    assert texts_of(text, sentences_per_segment=1)[0].startswith("他说：『好。我去。』")
+
+
+def test_apostrophes_are_not_quotes_and_an_open_quote_protects_nothing():
+    text = "The dog's bone was gone. He didn't care. The dogs' day came. It was over."
+    assert len(texts_of(text, sentences_per_segment=1)) == 4
+    unclosed = '"Wait. Stop. Listen to me. Please.\n\n"Fine," he said. He left.'
+    assert texts_of(unclosed, sentences_per_segment=1) == [
+        '"Wait.',
+        "Stop.",
+        "Listen to me.",
+        "Please.",
+        '"Fine," he said.',
+        "He left.",
+    ]
+
+
+def test_a_quotation_longer_than_a_run_on_is_cut_between_its_sentences():
+    speech = " ".join(f"Sentence number {n} of the long speech goes on and on here." for n in range(12))
+    text = f'"{speech}" he said.'
+    texts = texts_of(text, sentences_per_segment=2)
+    assert len(texts) == 6 and texts[0].startswith('"Sentence number 0')
+
+
+def test_a_short_exchange_of_dialogue_stays_on_one_page():
+    text = 'The market was busy. "Are you sure?" asked Mara. "Quite sure," she said. Then they left.'
+    assert texts_of(text, sentences_per_segment=2) == [
+        'The market was busy. "Are you sure?" asked Mara. "Quite sure," she said.',
+        "Then they left.",
+    ]
+    assert texts_of(text, words_per_segment=10)[0].endswith('"Quite sure," she said.')
+    # Not when the page would grow past 1.5 times the size asked for.
+    assert texts_of(text, sentences_per_segment=1) == [
+        "The market was busy.",
+        '"Are you sure?" asked Mara.',
+        '"Quite sure," she said.',
+        "Then they left.",
+    ]
+    assert texts_of(text, words_per_segment=4)[1:3] == ['"Are you sure?" asked Mara.', '"Quite sure," she said.']
+
+
+def test_an_exchange_that_does_not_fit_after_the_text_before_it_starts_a_page():
+    text = (
+        'The old fox walked home slowly. "Are you sure?" asked Mara. "Quite sure, my dear," she said. Then they left.'
+    )
+    assert texts_of(text, words_per_segment=10) == [
+        "The old fox walked home slowly.",
+        '"Are you sure?" asked Mara. "Quite sure, my dear," she said.',
+        "Then they left.",
+    ]
+
+
+def test_a_run_of_dialogue_pairs_each_line_with_its_answer():
+    text = 'Night fell. "Hi!" said Ann. "Hello!" said Bob. "How are you?" said Ann. "Fine!" said Bob.'
+    assert texts_of(text, sentences_per_segment=2) == [
+        'Night fell. "Hi!" said Ann. "Hello!" said Bob.',
+        '"How are you?" said Ann. "Fine!" said Bob.',
+    ]
+
+
+def test_a_page_never_holds_only_emoji_or_punctuation():
+    assert texts_of("Hi! 🎉🎉. Bye.", sentences_per_segment=1) == ["Hi! 🎉🎉.", "Bye."]
+    assert texts_of("🎉! Hi there. Bye.", sentences_per_segment=1)[0] == "🎉! Hi there."
+    # A paragraph of emoji joins the next paragraph's first page, else the last page before it.
+    text = "🦊🌙\n\nOnce upon a time. A fox lived.\n\n* * *\n\nThe end.\n\n🎉🎉"
+    assert texts_of(text, sentences_per_segment=1) == [
+        "🦊🌙\n\nOnce upon a time.",
+        "A fox lived.",
+        "* * *\n\nThe end.\n\n🎉🎉",
+    ]
+    assert texts_of("🎉\n\n🎈") == ["🎉\n\n🎈"]  # nothing has words: one page
+    heading = "Chapter One\n🎉🎉\n\nIt was night."
+    assert texts_of(heading) == ["Chapter One", "🎉🎉\n\nIt was night."]
+
+
+VANISHING = ["\v", "\f", "\x85", "\u2028", "\u2029", "\x1c", "\x1d", "\x1e", "\x1f", "\r", "\u00a0", "\u3000", "\x07"]
+PIECES = [
+    "Hello",
+    "world.",
+    "Dr.",
+    "!",
+    "?",
+    "…",
+    "—",
+    "🎉",
+    "👨‍👩‍👧",
+    "这是",
+    "。",
+    "「",
+    "」",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "«",
+    "»",
+    "„",
+    '"',
+    "'",
+    "مرحبا",
+    "שלום",
+    "\u200f",
+    "3",
+    "x",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pieces=st.lists(
+        st.tuples(
+            st.sampled_from(PIECES + VANISHING),
+            st.sampled_from(["", " ", "\n", "\n\n", *VANISHING]),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    sizes=st.sampled_from([{"sentences_per_segment": 1}, {"sentences_per_segment": 3}, {"words_per_segment": 4}]),
+)
+def test_property_no_character_vanishes(pieces, sizes):
+    text = "".join(a + b for a, b in pieces)
+    if not text.strip():
+        return
+    segments = segment_story(text, **sizes)
+    check(text, segments)  # every non-whitespace character is in exactly one page
+    if has_words(text):
+        assert all(has_words(s.text) for s in segments)
+    title, body = split_title(text)
+    if title is not None:
+        assert text[:body].strip() == title and "\v" not in title and "\f" not in title
+        assert all(s.start >= body or s.end <= body for s in segments)  # the title line is a page of its own
+        after = segment_story(text, start=body, **sizes)
+        assert all(text[p.start : p.end] == p.text and p.start >= body for p in after)
+        assert "".join(text[a.end : b.start] for a, b in itertools.pairwise(after)).strip() == ""
+        assert text[after[-1].end :].strip() == "" and text[body : after[0].start] == ""
+
+
+def test_split_title_keeps_text_after_vertical_tab_and_form_feed():
+    for text in ("Title\vMore words\n\nThe story.", "Title\fMore words\n\nThe story.", "Title\x85More\nStory."):
+        assert split_title(text) == (None, 0)
+        assert "More" in " ".join(texts_of(text))
+    assert split_title("The Fox\u2028Once upon a time.") == ("The Fox", 8)
+    assert split_title("The Fox\n\n🎉") == (None, 0)  # nothing with words after it
+    assert split_title("🦊\n\nOnce upon a time.") == (None, 0)  # a title has words
+    assert split_title("  The Fox  \r\n\r\nOnce.") == ("The Fox", 15)
+
+
+def test_segment_story_can_cut_one_part_of_a_text():
+    text = "The Fox\n\nOne. Two.\n\nThree."
+    parts = segment_story(text, sentences_per_segment=1, start=9, end=18)
+    assert [(p.text, p.start) for p in parts] == [("One.", 9), ("Two.", 14)]
+    with pytest.raises(InputError, match="empty"):
+        segment_story(text, start=7, end=9)
+    with pytest.raises(ValueError):
+        segment_story(text, start=5, end=2)
+
+
+def test_has_words_and_paragraph_breaks():
+    assert has_words("🎉 a") and has_words("山") and has_words("٣") and not has_words("🎉 … — *")
+    assert has_paragraph_break("a\n\nb") and has_paragraph_break("a\u2029b") and has_paragraph_break("a\fb")
+    assert not has_paragraph_break("a\nb") and not has_paragraph_break("a\vb")
