@@ -25,9 +25,11 @@ from typing import Any
 from storage import validate
 from storage.errors import BundleError, InvalidInput
 from storage.files import MAX_IMAGE_BYTES, CheckedImage, check_image
+from storage.models import PAGE_STATES, PICTURE_STATES
 
 BUNDLE_FORMAT = "storybook-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: pages and pictures carry their state (tray, bin), the title line (docs/formats.md)
+BUNDLE_VERSIONS_READ = (1, 2)
 MANIFEST_FORMAT = "storybook-manifest"
 MANIFEST_VERSION = 1
 MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
@@ -60,6 +62,7 @@ class ImportedPicture:
     origin: str
     created: datetime
     selected: bool
+    state: str = "kept"
 
 
 @dataclass
@@ -72,6 +75,7 @@ class ImportedPage:
     seed: int | None
     locked: bool
     pictures: list[ImportedPicture] = field(default_factory=list)
+    state: str = "live"
 
 
 @dataclass
@@ -88,6 +92,7 @@ class ImportedProject:
     story_settings: dict[str, Any] | None = None
     setting: str = ""
     dedication: str = ""
+    title_from_text: bool = False
 
     def images(self) -> list[CheckedImage]:
         found = [picture.image for page in self.pages for picture in page.pictures]
@@ -245,9 +250,10 @@ def read_bundle(data: bytes) -> ImportedProject:
         doc = reader.obj(_load_json(read_member(PROJECT_JSON), reader, "project.json"), "project.json")
         if doc.get("format") != BUNDLE_FORMAT:
             raise reader.fail("project.json is not a Storybook Studio project bundle.")
-        if doc.get("version") != BUNDLE_VERSION:
+        if doc.get("version") not in BUNDLE_VERSIONS_READ:
             raise reader.fail(
-                f"it was made in bundle format version {doc.get('version')!r}; this app reads version {BUNDLE_VERSION}."
+                f"it was made in bundle format version {doc.get('version')!r}; this app reads versions "
+                f"{BUNDLE_VERSIONS_READ[0]} to {BUNDLE_VERSIONS_READ[-1]}."
             )
 
         checked: dict[str, CheckedImage] = {}
@@ -280,6 +286,9 @@ def read_bundle(data: bytes) -> ImportedProject:
             else None,
             setting=reader.check(validate.setting, proj.get("setting", "")),
             dedication=reader.check(validate.dedication, proj.get("dedication", "")),
+            title_from_text=reader.check(
+                validate.flag, proj.get("title_from_text", False), "Whether the title is the story's first line"
+            ),
         )
         for n, raw_page in enumerate(reader.lst(doc.get("segments", []), "segments", validate.MAX_PAGES), start=1):
             page_doc = reader.obj(raw_page, f"page {n}")
@@ -313,6 +322,7 @@ def read_bundle(data: bytes) -> ImportedProject:
                         selected=reader.check(
                             validate.flag, picture_doc.get("selected", False), f"Whether {where} is selected"
                         ),
+                        state=reader.check(validate.choice, picture_doc.get("state", "kept"), PICTURE_STATES, where),
                     )
                 )
             result.pages.append(page)
@@ -348,6 +358,7 @@ def _read_page(reader: _Reader, page_doc: dict[str, Any], n: int, story_text: st
         ),
         seed=reader.check(validate.seed, page_doc.get("seed"), f"Page {n}'s seed"),
         locked=reader.check(validate.flag, page_doc.get("locked", False), f"Whether page {n} is locked"),
+        state=reader.check(validate.choice, page_doc.get("state", "live"), PAGE_STATES, f"Page {n}"),
     )
 
 

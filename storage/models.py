@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -62,8 +63,15 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+PAGE_STATES = ("live", "gone", "deleted")
+PICTURE_STATES = ("kept", "binned")
+
+
 class Project(Base):
     __tablename__ = "projects"
+    # Every table: AUTOINCREMENT, so the id of a deleted row is never given to a new one (a stale tab's write
+    # aimed at a deleted story or page must fail, not land in another).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -82,6 +90,10 @@ class Project(Base):
     # How a generated story was written (seed, tone, age, hints, models, per-passage seeds), so it can be
     # written again exactly; None for a story typed by hand.
     story_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The book's title is the story text's first line, which then is not a page (it stands before the first).
+    title_from_text: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
+    # The undo history's current step (storage/library/history.py).
+    history_pos: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
 
     pages: Mapped[list[Page]] = relationship(
         back_populates="project",
@@ -104,7 +116,12 @@ class Project(Base):
 
 
 class Page(Base):
-    """One page of a story with its pictures (the table keeps its first name, ``segments``)."""
+    """One page of a story with its pictures (the table keeps its first name, ``segments``).
+
+    ``state``: 'live' (in the story), 'gone' (its words left the story without the user deleting the page: its
+    pictures wait in the loose-pictures tray) or 'deleted' (deleted by the user: in the story's bin, with its
+    pictures, until the bin is emptied). Every row of a project is in ``Project.pages``, whatever its state.
+    """
 
     __tablename__ = "segments"
 
@@ -118,6 +135,7 @@ class Page(Base):
     negative_prompt: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int | None] = mapped_column(Integer)
     locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
+    state: Mapped[str] = mapped_column(String(8), default="live", server_default="live")
 
     project: Mapped[Project] = relationship(back_populates="pages")
     pictures: Mapped[list[Picture]] = relationship(
@@ -127,7 +145,11 @@ class Page(Base):
         passive_deletes=True,
     )
 
-    __table_args__ = (Index("ix_segments_project_id_position", "project_id", "position"),)
+    __table_args__ = (
+        Index("ix_segments_project_id_position", "project_id", "position"),
+        CheckConstraint("state IN ('live', 'gone', 'deleted')", name="state"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class Picture(Base):
@@ -145,6 +167,8 @@ class Picture(Base):
     origin: Mapped[str] = mapped_column(String(16))
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     selected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
+    # 'kept', or 'binned': discarded by the user, restorable until the story's bin is emptied.
+    state: Mapped[str] = mapped_column(String(8), default="kept", server_default="kept")
 
     page: Mapped[Page] = relationship(back_populates="pictures")
 
@@ -153,6 +177,8 @@ class Picture(Base):
         CheckConstraint("origin IN ('generated', 'uploaded')", name="origin"),
         # At most one selected version per page; the library keeps "at least one" itself.
         Index("uq_illustrations_selected", "segment_id", unique=True, sqlite_where=sql_text("selected = 1")),
+        CheckConstraint("state IN ('kept', 'binned')", name="state"),
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -168,7 +194,10 @@ class SourceImage(Base):
 
     project: Mapped[Project] = relationship(back_populates="source_images")
 
-    __table_args__ = (Index("ix_source_images_project_id_position", "project_id", "position"),)
+    __table_args__ = (
+        Index("ix_source_images_project_id_position", "project_id", "position"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class Character(Base):
@@ -182,4 +211,22 @@ class Character(Base):
 
     project: Mapped[Project] = relationship(back_populates="characters")
 
-    __table_args__ = (Index("ix_characters_project_id_position", "project_id", "position"),)
+    __table_args__ = (
+        Index("ix_characters_project_id_position", "project_id", "position"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class History(Base):
+    """One step of a story's undo history: its editable state after a user edit (storage/library/history.py)."""
+
+    __tablename__ = "history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200))
+    snapshot: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed JSON
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("project_id", "seq"), {"sqlite_autoincrement": True})

@@ -151,3 +151,10 @@ def dedication(value: Any) -> str:
     while kept and not kept[-1]:
         kept.pop()
     return "\n".join(kept)
+
+
+def choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    """One of ``allowed`` (a state, a kind): anything else is refused with the choices named."""
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidInput(f"{what}'s state must be one of {', '.join(allowed)}, not {str(value)[:40]!r}.")
+    return value

@@ -18,6 +18,9 @@ class PictureView:
     origin: str
     created: datetime
     selected: bool
+    state: str = "kept"  # or "binned": discarded, in the story's bin until it is emptied
+    # The page's words changed since this picture was drawn (False when that is not known).
+    words_changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,9 @@ class PageView:
     negative_prompt: str | None
     seed: int | None
     locked: bool
-    pictures: list[PictureView] = field(default_factory=list)
+    pictures: list[PictureView] = field(default_factory=list)  # its kept versions, oldest first
     selected: PictureView | None = None
+    state: str = "live"  # "gone": its words left the story (pictures in the tray); "deleted": in the bin
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,31 @@ class ProjectView:
     story_settings: dict[str, Any] | None = None  # how a generated story was written; None if typed
     setting: str = ""  # where and when the story happens, for every picture's prompt
     dedication: str = ""  # printed on its own page after the cover
+    title_from_text: bool = False  # the title is the story text's first line (not a page)
+    # Pages whose words left the story while they still hold pictures: the loose-pictures tray.
+    loose: list[PageView] = field(default_factory=list)
+    bin: BinView | None = None
+    undo: str | None = None  # what Undo would take back ("Split into pages"), None when there is nothing
+    redo: str | None = None  # what Redo would bring back
 
     @property
     def segments(self) -> list[PageView]:
         """The pages under their old name. Only exports.book_from_project still reads it (duck-typed);
         remove this once exports reads ``pages``."""
         return self.pages
+
+
+@dataclass(frozen=True)
+class BinView:
+    """What the user removed from a story and can still bring back, until the bin is emptied."""
+
+    pages: list[PageView] = field(default_factory=list)  # deleted pages, with all their pictures
+    pictures: list[PictureView] = field(default_factory=list)  # discarded versions of other pages
+    files_bytes: int = 0  # about what emptying the bin frees on disk
+
+    @property
+    def empty(self) -> bool:
+        return not self.pages and not self.pictures
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,25 @@ class PageInput:
     text: str
     start: int
     end: int
+    prompt_override: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class PagePlanInput:
+    """One page of a story as a plan gives it (Library.apply_pages): ``story_text[start:end]`` are its words.
+
+    ``keep`` names the live page whose row it continues (pictures, seed, prompts, lock), None for a new page
+    (which takes the prompts, seed and lock given here); ``absorb`` names live pages whose pictures join it as
+    further versions (a merge).
+    """
+
+    start: int
+    end: int
+    keep: int | None = None
+    absorb: tuple[int, ...] = ()
     prompt_override: str | None = None
     negative_prompt: str | None = None
     seed: int | None = None

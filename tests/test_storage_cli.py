@@ -31,7 +31,7 @@ def _cli(home: Path, *args: str, cwd: Path | None = None) -> subprocess.Complete
 def test_cli_commands(tmp_path):
     home = tmp_path / "home"
     library = Library(home)
-    story = "Der Fuchs 🦊. The owl."
+    story = "Der Fuchs 🦊."
     project = library.create_project("CLI 狐", story_text=story)
     project = library.save_story(project.id, project.version, story, [PageInput("Der Fuchs 🦊.", 0, 12)])
     library.add_picture(project.pages[0].id, _png(1), {"seed": 5})
@@ -40,7 +40,7 @@ def test_cli_commands(tmp_path):
     listed = _cli(home, "list", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "CLI 狐" in listed.stdout and "Other" in listed.stdout
-    searched = _cli(home, "list", "--search", "OWL", "--json")
+    searched = _cli(home, "list", "--search", "FUCHS", "--json")
     assert [p["title"] for p in json.loads(searched.stdout)] == ["CLI 狐"]
 
     shown = _cli(home, "show", str(project.id))

@@ -31,7 +31,7 @@ def _noise_png(rng: random.Random) -> bytes:
     return buffer.getvalue()
 
 
-def _writer(library: Library, page_ids: list[int], out: int, seed: int) -> None:
+def _writer(library: Library, project_id: int, page_ids: list[int], out: int, seed: int) -> None:
     """Runs in the forked child until killed: add pictures, sometimes delete or choose one."""
     try:
         rng = random.Random(seed)
@@ -48,7 +48,8 @@ def _writer(library: Library, page_ids: list[int], out: int, seed: int) -> None:
             elif roll < 0.9:
                 victim = mine.pop(rng.randrange(len(mine)))
                 os.write(out, f"D {victim}\n".encode())  # said before doing: the kill may land mid-delete
-                library.delete_picture(victim)
+                library.discard_picture(victim)
+                library.empty_bin(project_id)
             else:
                 library.select_picture(rng.choice(mine))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
@@ -73,7 +74,7 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
     # random kill lands in real work (a cold child spends its first ~20 ms compiling SQL).
     warm = setup.add_picture(page_ids[0], _noise_png(random.Random(1)), {})
     setup.select_picture(warm.id)
-    setup.delete_picture(warm.id)
+    setup.discard_picture(warm.id, setup.get_project(project.id).version)
     setup.close()  # no SQLite connection may cross a fork
 
     rng = random.Random(20261123)
@@ -90,7 +91,7 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
             pid = os.fork()
             if pid == 0:
                 os.close(read_end)
-                _writer(setup, page_ids, write_end, seed=round_no * 100 + k)
+                _writer(setup, project.id, page_ids, write_end, seed=round_no * 100 + k)
             os.close(write_end)
             children.append((pid, read_end))
         buffers = {pid: b"" for pid, _ in children}
@@ -133,7 +134,8 @@ def test_writers_killed_at_random_leave_no_damage(tmp_path):
     files = list(library.images.files())
     named = {sha for _, sha, _ in files if sha}
     temp_files = sum(1 for _, sha, _ in files if sha is None)
-    referenced = {ill.image_path.name.split(".")[0] for seg in pages for ill in seg.pictures}
+    # Every picture a row names, the bin's too (a writer killed between discarding and emptying the bin).
+    referenced = {ill.image_path.name.split(".")[0] for seg in library._every_page(project.id) for ill in seg.pictures}
     orphans = len(named - referenced)
     print(
         f"\nSIGKILL test: {kills} kills of {PARALLEL} concurrent writers in {elapsed:.1f} s; "

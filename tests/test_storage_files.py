@@ -148,7 +148,7 @@ def test_disk_full_while_committing(tmp_path):
 
     library._engine.dispose()
     event.listen(library._engine, "connect", no_room_to_grow)
-    big = "Ein sehr langer Satz über den Fuchs. " * 30_000
+    big = ("Ein sehr langer Satz über den Fuchs. " * 30_000).strip()
     with pytest.raises(DiskFullError) as caught:
         library.save_story(project.id, before.version, big, [PageInput(big, 0, len(big))])
     print(f"\nSQLITE_FULL on save: {caught.value.message}")
@@ -188,16 +188,19 @@ def test_duplicate_shares_files_and_delete_removes_only_unused_ones(tmp_path):
     assert _all_files(library) == set()
 
 
-def test_deleting_pictures_and_pages_removes_their_files(tmp_path):
+def test_pictures_leave_the_disk_only_when_the_bin_is_emptied(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["One.", "Two."])
     first = library.add_picture(project.pages[0].id, _png(1), {})
     second = library.add_picture(project.pages[1].id, _png(2), {})
-    library.delete_picture(first.id)
-    assert not first.image_path.exists()
-    project = library.get_project(project.id)
-    library.save_story(project.id, project.version, "One.", [PageInput("One.", 0, 4)])  # page two is gone
-    assert not second.image_path.exists()
+    project = library.discard_picture(first.id, library.get_project(project.id).version)
+    assert first.image_path.exists() and [p.id for p in project.bin.pictures] == [first.id]
+    project = library.save_story(project.id, project.version, "One.", [PageInput("One.", 0, 4)])  # page two left
+    assert second.image_path.exists() and [p.id for p in project.loose] == [project.loose[0].id]
+    assert [p.id for p in project.loose[0].pictures] == [second.id]
+    project, removed = library.empty_bin(project.id, project.version)
+    assert removed == 1 and not first.image_path.exists()
+    assert second.image_path.exists() and project.bin.empty  # loose pictures are not in the bin
 
 
 def test_sweep_removes_old_unnamed_files_only(tmp_path):

@@ -92,10 +92,10 @@ def test_save_story_keeps_pictures_of_pages_whose_text_survives(tmp_path):
     assert [i.id for i in kept_two.pictures] == [pic.id] and kept_two.selected.id == pic.id
     assert project.pages[3].id == one.id and project.pages[3].start == story.index("One fish.")
     assert project.pages[0].pictures == [] and project.pages[0].seed is None
-    with pytest.raises(NotFound):
-        library.add_picture(red.id, _png(3), {})  # "Red fish." is gone, with its pictures
+    late = library.add_picture(red.id, _png(3), {})  # "Red fish." left the story: a job's late picture is kept
+    assert [p.id for p in library.get_project(project.id).loose[0].pictures][-1] == late.id
 
-    with pytest.raises(InvalidInput, match="ends"):
+    with pytest.raises(InvalidInput, match="not the story text"):
         library.save_story(project.id, project.version, story, [PageInput("Zero", 5, 2)])
     with pytest.raises(InvalidInput, match="empty"):
         library.save_story(project.id, project.version, story, [PageInput("  ", 0, 2)])
@@ -157,9 +157,8 @@ def test_merge_and_split(tmp_path):
     assert [s.position for s in project.pages] == [0, 1, 2]
     with pytest.raises(InvalidInput, match="between 1 and 8"):
         library.split_page(third.id, 0, project.version)
-    project = library.update_page(third.id, project.version, text="Red     ")
-    with pytest.raises(InvalidInput, match="between words"):
-        library.split_page(third.id, 4, project.version)
+    project = library.update_page(third.id, project.version, text="Red   fish.")
+    assert project.story_text.endswith("Red   fish.")  # the page's words are the story's words
 
 
 def test_picture_versions_select_delete(tmp_path):
@@ -175,16 +174,22 @@ def test_picture_versions_select_delete(tmp_path):
     def selected() -> list[int]:
         return [i.id for i in library.get_project(project.id).pages[0].pictures if i.selected]
 
-    assert library.select_picture(v1.id).selected and selected() == [v1.id]  # back to an older version
-    assert library.select_picture(v3.id).id == v3.id and selected() == [v3.id]
-    library.delete_picture(v3.id)  # the chosen one: the newest remaining becomes chosen
-    assert selected() == [v2.id]
-    library.delete_picture(v1.id)
+    library.select_picture(v1.id)
+    assert selected() == [v1.id]  # back to an older version
+    version = library.select_picture(v3.id).version
+    assert selected() == [v3.id]
+    project = library.discard_picture(v3.id, version)  # the chosen one: the newest remaining becomes chosen
+    assert selected() == [v2.id] and [p.id for p in project.bin.pictures] == [v3.id]
+    project = library.discard_picture(v1.id, project.version)
     assert selected() == [v2.id]
     v4 = library.add_picture(seg, _png(4), {}, select=False)
-    assert v4.version == 3 and selected() == [v2.id]
-    library.delete_picture(v2.id)
-    library.delete_picture(v4.id)
+    assert v4.version == 4 and selected() == [v2.id]  # version numbers are never given twice
+    project = library.restore_picture(v1.id, library.get_project(project.id).version)
+    assert [p.id for p in project.bin.pictures] == [v3.id] and selected() == [v2.id]
+    with pytest.raises(InvalidInput, match="not in the bin"):
+        library.restore_picture(v1.id, project.version)
+    for picture in (v1, v2, v4):
+        library.discard_picture(picture.id, library.get_project(project.id).version)
     assert library.get_project(project.id).pages[0].pictures == []
     first = library.add_picture(seg, _png(5), {}, select=False)
     assert first.selected  # a page's only picture is always the chosen one
@@ -251,32 +256,28 @@ def test_update_project_and_not_found(tmp_path):
         library.delete_project(project.id)
 
 
-def test_update_project_story_text_keeps_the_pages_and_their_pictures(tmp_path):
+def test_story_text_changes_only_with_its_pages(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["The fox ran far away.", "The owl sat."])
     first, second = project.pages
     library.add_picture(first.id, _png(1), {"seed": 1})
     project = library.update_page(first.id, project.version, prompt_override="a fox", seed=5, locked=True)
 
-    draft = "The fox ran."  # shorter than where page 2 starts
-    saved = library.update_project(project.id, project.version, story_text=draft)
-    assert saved.version == project.version + 1 and saved.story_text == draft
-    assert [s.id for s in saved.pages] == [first.id, second.id]
-    assert [s.text for s in saved.pages] == ["The fox ran far away.", "The owl sat."]
-    kept = saved.pages[0]
-    assert (kept.prompt_override, kept.seed, kept.locked, len(kept.pictures)) == ("a fox", 5, True, 1)
-    # Offsets stay inside the text (a bundle of the draft imports again); those that fit are left alone.
-    assert [(s.start, s.end) for s in saved.pages] == [(0, len(draft)), (len(draft), len(draft))]
-    assert library.import_bundle(library.export_bundle(project.id)).story_text == draft
+    # Once a story has pages, its words change only with them: the story and its pages never disagree.
+    with pytest.raises(InvalidInput, match="save its words with them"):
+        library.update_project(project.id, project.version, story_text="The fox ran.")
+    assert library.get_project(project.id) == project
+    draft = library.create_project("Draft")  # a story with no pages yet keeps any draft
+    saved = library.update_project(draft.id, draft.version, story_text="Once upon a time")
+    assert saved.story_text == "Once upon a time" and saved.pages == []
+    assert library.import_bundle(library.export_bundle(draft.id)).story_text == "Once upon a time"
 
-    longer = library.update_project(project.id, saved.version, story_text=draft + " More to come.")
-    assert [(s.start, s.end) for s in longer.pages] == [(0, len(draft)), (len(draft), len(draft))]
     with pytest.raises(InvalidInput):
-        library.update_project(project.id, longer.version, story_text="\x00")
+        library.update_project(draft.id, saved.version, story_text="\x00")
     from storage.errors import ConflictError
 
     with pytest.raises(ConflictError):
-        library.update_project(project.id, saved.version, story_text="stale")
+        library.update_project(draft.id, draft.version, story_text="stale")
 
 
 def test_job_output_does_not_make_an_open_tab_stale(tmp_path):

@@ -7,24 +7,26 @@ The rules every write keeps are in storage/library/__init__.py.
 from __future__ import annotations
 
 import copy
+import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from core.paths import data_home
-from storage import validate
+from storage import history, validate
 from storage.db import BACKUP_DIRNAME, DB_FILENAME, make_engine, migrate, write_engine
-from storage.errors import ConflictError, InvalidInput, NotFound, StorageError
+from storage.errors import ConflictError, DiskFullError, InvalidInput, NotFound, StorageError
 from storage.files import SWEEP_MIN_AGE_S, CheckedImage, ImageStore, disk_full
 from storage.models import Page, Picture, Project, SourceImage, utcnow
 from storage.views import (
+    BinView,
     CharacterView,
     PageView,
     PictureView,
@@ -36,6 +38,11 @@ from storage.views import (
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
 _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
 _IN_CHUNK = 500
+_T = TypeVar("_T")
+# A file of this size kept in the library folder and given up when the disk is full, so that freeing space
+# (emptying a story's bin, deleting a story) can still write its few database pages.
+RESERVE_NAME = ".space-reserve"
+RESERVE_BYTES = 2 * 1024 * 1024
 # SQLite row ids are signed 64-bit; a larger Python int makes sqlite3 raise OverflowError, not "no row".
 ROW_ID_RANGE = range(-(2**63), 2**63)
 
@@ -102,6 +109,42 @@ class LibraryBase:
             self.last_backup: Path | None = migrate(self._engine, self.db_path, self.home / BACKUP_DIRNAME)
         if sweep:
             self.sweep()
+        self._keep_reserve()
+
+    def _keep_reserve(self) -> None:
+        """Make sure the space reserve is in place, when the disk has room for it (best effort)."""
+        path = self.home / RESERVE_NAME
+        try:
+            if path.exists() and path.stat().st_size >= RESERVE_BYTES:
+                return
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, 0, RESERVE_BYTES)  # real blocks, not a sparse file
+                else:  # pragma: no cover - macOS, Windows
+                    os.pwrite(fd, b"\0" * RESERVE_BYTES, 0)
+            finally:
+                os.close(fd)
+        except OSError:
+            try:
+                path.unlink(missing_ok=True)  # a part-written reserve is worth nothing; try again later
+            except OSError:
+                pass
+
+    def _write_freeing(self, action: str, work: Callable[[Session], _T]) -> _T:
+        """A write that frees space: on a full disk, give up the space reserve and try once more."""
+        try:
+            with self._write(action) as session:
+                return work(session)
+        except DiskFullError:
+            try:
+                (self.home / RESERVE_NAME).unlink()
+            except OSError:
+                raise DiskFullError(
+                    f"The disk is full, so {action}: free some space on it (outside the library) and try again."
+                ) from None
+        with self._write(action) as session:
+            return work(session)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -170,10 +213,25 @@ class LibraryBase:
 
     def _project_for_edit(self, session: Session, project_id: Any, expected_version: Any) -> Project:
         expected = validate.expected_version(expected_version)
-        project = self._project(session, project_id)
+        try:
+            project = self._project(session, project_id)
+        except NotFound:
+            # A stale tab writing to a story deleted elsewhere: the same refusal as any other stale write.
+            raise ConflictError() from None
         if project.version != expected:
             raise ConflictError()
         return project
+
+    @contextmanager
+    def _edit(self, project_id: Any, expected_version: Any | None, label: str) -> Iterator[tuple[Session, Project]]:
+        """One person's edit of a story, as one undoable step: checked against the version it was based on,
+        recorded in the story's history, and the version bumped. ``expected_version`` None: no check (scripts)."""
+        with self._write() as session:
+            project = self._owner(session, project_id, expected_version)
+            history.ensure_baseline(session, project)
+            yield session, project
+            history.record(session, project, label)
+            self._touch(project)
 
     @staticmethod
     def _touch(project: Project, *, bump: bool = True) -> None:
@@ -202,7 +260,8 @@ class LibraryBase:
             raise NotFound("That picture no longer exists. It may have been deleted in another tab or window.")
         return picture
 
-    def _picture_view(self, picture: Picture) -> PictureView:
+    def _picture_view(self, picture: Picture, words: str | None = None) -> PictureView:
+        drawn_for = (picture.settings or {}).get("page_text")
         return PictureView(
             id=picture.id,
             page_id=picture.page_id,
@@ -212,10 +271,18 @@ class LibraryBase:
             origin=picture.origin,
             created=picture.created,
             selected=bool(picture.selected),
+            state=picture.state,
+            words_changed=isinstance(drawn_for, str)
+            and words is not None
+            and " ".join(drawn_for.split()) != " ".join(words.split()),
         )
 
-    def _page_view(self, page: Page) -> PageView:
-        pictures = [self._picture_view(picture) for picture in sorted(page.pictures, key=lambda i: i.version)]
+    def _page_view(self, page: Page, *, binned_too: bool = False) -> PageView:
+        pictures = [
+            self._picture_view(picture, page.text)
+            for picture in sorted(page.pictures, key=lambda i: i.version)
+            if binned_too or picture.state == "kept"
+        ]
         return PageView(
             id=page.id,
             position=page.position,
@@ -228,7 +295,25 @@ class LibraryBase:
             locked=bool(page.locked),
             pictures=pictures,
             selected=next((picture for picture in pictures if picture.selected), None),
+            state=page.state,
         )
+
+    def _bin_view(self, pages: Sequence[Page]) -> BinView:
+        deleted = [self._page_view(page, binned_too=True) for page in pages if page.state == "deleted"]
+        binned = [
+            self._picture_view(picture, page.text)
+            for page in pages
+            if page.state != "deleted"
+            for picture in page.pictures
+            if picture.state == "binned"
+        ]
+        size = 0
+        for picture in [p for page in deleted for p in page.pictures] + binned:
+            try:
+                size += picture.image_path.stat().st_size
+            except OSError:
+                pass
+        return BinView(pages=deleted, pictures=binned, files_bytes=size)
 
     def _project_view(self, session: Session, project_id: int) -> ProjectView:
         session.flush()
@@ -244,6 +329,8 @@ class LibraryBase:
         ).scalar_one_or_none()
         if project is None:
             raise NotFound("That project no longer exists. It may have been deleted in another tab or window.")
+        ordered = sorted(project.pages, key=lambda s: (s.position, s.id))
+        undo, redo = history.steps(session, project)
         return ProjectView(
             id=project.id,
             title=project.title,
@@ -256,7 +343,16 @@ class LibraryBase:
             version=project.version,
             created=project.created,
             updated=project.updated,
-            pages=[self._page_view(page) for page in sorted(project.pages, key=lambda s: (s.position, s.id))],
+            pages=[self._page_view(page) for page in ordered if page.state == "live"],
+            loose=[
+                self._page_view(page)
+                for page in ordered
+                if page.state == "gone" and any(p.state == "kept" for p in page.pictures)
+            ],
+            bin=self._bin_view(ordered),
+            undo=undo,
+            redo=redo,
+            title_from_text=bool(project.title_from_text),
             characters=[
                 CharacterView(id=c.id, position=c.position, name=c.name, description=c.description)
                 for c in sorted(project.characters, key=lambda c: (c.position, c.id))
@@ -310,6 +406,8 @@ class LibraryBase:
                     removed += int(self.images.remove(sha))
         except StorageError:
             pass  # harmless: the start-up sweep removes them later
+        if removed:
+            self._keep_reserve()
         return removed
 
     def sweep(self, min_age_s: float = SWEEP_MIN_AGE_S) -> SweepReport:

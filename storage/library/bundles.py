@@ -6,13 +6,20 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from storage.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ImportedProject, read_bundle, read_manifest, write_bundle
+from storage.agree import agree
+from storage.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    ImportedPage,
+    ImportedProject,
+    read_bundle,
+    read_manifest,
+    write_bundle,
+)
 from storage.errors import StorageError
 from storage.library.base import LibraryBase
 from storage.models import Character, Page, Picture, Project, SourceImage, utcnow
-from storage.views import (
-    ProjectView,
-)
+from storage.views import PageView, ProjectView
 
 
 class BundleMethods(LibraryBase):
@@ -21,6 +28,7 @@ class BundleMethods(LibraryBase):
     def export_bundle(self, project_id: int) -> bytes:
         """The project as a zip: project.json and images/<sha256>.<ext> (each file once)."""
         view = self.get_project(project_id)
+        every_page = self._every_page(project_id)
         files: dict[str, bytes] = {}
 
         def member(path: Path) -> str:
@@ -47,6 +55,7 @@ class BundleMethods(LibraryBase):
                 "style": view.style,
                 "profile": view.profile,
                 "story_text": view.story_text,
+                "title_from_text": view.title_from_text,
                 "created": view.created.isoformat(),
                 "updated": view.updated.isoformat(),
                 **({"setting": view.setting} if view.setting else {}),
@@ -62,6 +71,7 @@ class BundleMethods(LibraryBase):
                     "negative_prompt": page.negative_prompt,
                     "seed": page.seed,
                     "locked": page.locked,
+                    "state": page.state,
                     "illustrations": [
                         {
                             "version": picture.version,
@@ -70,11 +80,12 @@ class BundleMethods(LibraryBase):
                             "origin": picture.origin,
                             "created": picture.created.isoformat(),
                             "selected": picture.selected,
+                            "state": picture.state,
                         }
                         for picture in page.pictures
                     ],
                 }
-                for page in view.pages
+                for page in every_page  # the story's pages, then those in the tray and the bin
             ],
             "characters": [{"name": c.name, "description": c.description} for c in view.characters],
             "source_images": [{"image": member(s.image_path), "caption": s.caption} for s in view.source_images],
@@ -91,8 +102,29 @@ class BundleMethods(LibraryBase):
         generated version 1 with its settings."""
         return self._insert_imported(read_manifest(Path(path)))
 
+    def _every_page(self, project_id: int) -> list[PageView]:
+        """Every page of the story with every picture: live pages in order, then the others (tray, bin)."""
+        with self._read() as session:
+            project = self._project(session, project_id)
+            ordered = sorted(project.pages, key=lambda p: (p.state != "live", p.position, p.id))
+            return [self._page_view(page, binned_too=True) for page in ordered]
+
     def _insert_imported(self, imported: ImportedProject) -> ProjectView:
         images = imported.images()
+        live = [page for page in imported.pages if page.state == "live"]
+        story_text, title_from_text = imported.story_text, imported.title_from_text
+        placed: list[tuple[ImportedPage | None, str, int, int, ImportedPage | None]] = []
+        if live:  # the story text is the live pages' words with separators; older bundles may disagree
+            story_text, title_from_text, agreed = agree(
+                imported.story_text,
+                imported.title,
+                [(n, page.text, page.start, page.end) for n, page in enumerate(live)],
+            )
+            placed = [
+                (None if n is None else live[n], words, start, end, None if beside is None else live[beside])
+                for n, words, start, end, beside in agreed
+            ]
+        others = [page for page in imported.pages if page.state != "live"]
         self.images.write_all(images)
         now = utcnow()
         with self._write("the project was not imported") as session:
@@ -102,7 +134,8 @@ class BundleMethods(LibraryBase):
                 author=imported.author,
                 style=imported.style,
                 profile=imported.profile,
-                story_text=imported.story_text,
+                story_text=story_text,
+                title_from_text=title_from_text,
                 setting=imported.setting,
                 dedication=imported.dedication,
                 created=min(imported.created, now),
@@ -111,22 +144,26 @@ class BundleMethods(LibraryBase):
                 story_settings=imported.story_settings,
             )
             session.add(project)
-            for position, item in enumerate(imported.pages):
+            rows = placed + [(page, page.text, page.start, page.end, None) for page in others]
+            for position, (item, words, start, end, beside) in enumerate(rows):
+                like = item or beside
                 page = Page(
                     position=position,
-                    text=item.text,
-                    start=item.start,
-                    end=item.end,
-                    prompt_override=item.prompt_override,
-                    negative_prompt=item.negative_prompt,
-                    seed=item.seed,
-                    locked=item.locked,
+                    text=words,
+                    start=start,
+                    end=end,
+                    prompt_override=item.prompt_override if item else None,
+                    negative_prompt=like.negative_prompt if like else None,
+                    seed=item.seed if item else None,
+                    locked=item.locked if item else False,
+                    state=item.state if item else "live",
                 )
                 project.pages.append(page)
+                if item is None:
+                    continue
                 pictures = sorted(item.pictures, key=lambda picture: picture.version)
-                chosen = next(
-                    (picture for picture in reversed(pictures) if picture.selected), pictures[-1] if pictures else None
-                )
+                kept = [picture for picture in pictures if picture.state == "kept"]
+                chosen = next((picture for picture in reversed(kept) if picture.selected), kept[-1] if kept else None)
                 for picture in pictures:
                     page.pictures.append(
                         Picture(
@@ -137,6 +174,7 @@ class BundleMethods(LibraryBase):
                             origin=picture.origin,
                             created=picture.created,
                             selected=picture is chosen,
+                            state=picture.state,
                         )
                     )
             for position, (name, description) in enumerate(imported.characters):

@@ -6,53 +6,189 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from storage import validate
+from sqlalchemy.orm import Session
+
+from storage import history, validate
 from storage.errors import InvalidInput, NotFound
 from storage.library.base import UNSET, LibraryBase
-from storage.models import Page
+from storage.models import Page, Picture, Project
 from storage.views import (
     PageInput,
+    PagePlanInput,
     ProjectView,
 )
 
 
 class PageMethods(LibraryBase):
-    """The story text and its pages."""
+    """The story text and its pages.
 
-    def save_story(
-        self, project_id: int, expected_version: int, story_text: str, pages: Sequence[PageInput]
+    The story text is always the live pages' words with their separators: each live page's ``text`` is
+    ``story_text[start:end]`` (no surrounding whitespace, never empty), the spans are in page order and do not
+    overlap, and what lies between and after them is whitespace. What stands before the first page is
+    whitespace, or the title line when ``title_from_text``. Every write here keeps that; none deletes a
+    picture: a page that leaves the story without the user deleting it turns 'gone' and its pictures wait in
+    the loose-pictures tray; a page the user deletes turns 'deleted' and waits in the bin with its pictures.
+    """
+
+    def apply_pages(
+        self,
+        project_id: int,
+        expected_version: int,
+        story_text: str,
+        pages: Sequence[PagePlanInput],
+        *,
+        deleted: Sequence[int] = (),
+        title: str | None = None,
+        title_from_text: bool | None = None,
+        label: str = "Change the pages",
     ) -> ProjectView:
-        """Replace the story and its list of pages.
+        """Make the story ``story_text`` cut into ``pages`` (see PagePlanInput), as one undoable step.
 
-        A new page whose text equals an old page's text (ignoring differences in whitespace) keeps
-        that page's row: its pictures, and its seed, prompts and lock where the new page gives none.
-        Old pages that match nothing are deleted with their pictures.
+        ``deleted`` names live pages the user deleted (to the bin with their pictures). Live pages neither kept,
+        absorbed nor deleted turn 'gone' (their pictures go to the loose-pictures tray). ``title`` and
+        ``title_from_text`` change the title and whether it is the story's first line (None: unchanged).
+        InvalidInput when the pages do not tile the text as the class notes say.
         """
         story_text = validate.text(story_text, "The story", validate.MAX_STORY)
+        plan = self._check_plan(pages, len(story_text))
+        new_title = validate.title(title) if title is not None else None
+        with self._edit(project_id, expected_version, label) as (session, project):
+            if title_from_text is not None:
+                project.title_from_text = validate.flag(title_from_text, "Whether the title is the first line")
+            if new_title is not None:
+                project.title = new_title
+            self._apply(session, project, story_text, plan, deleted)
+        return self.get_project(project_id)
+
+    @staticmethod
+    def _check_plan(pages: Any, story_len: int) -> list[PagePlanInput]:
         if not isinstance(pages, (list, tuple)):
             raise InvalidInput("The pages must be given as a list.")
         if len(pages) > validate.MAX_PAGES:
             raise InvalidInput(
                 f"The story is split into {len(pages):,} pages; the most we keep is {validate.MAX_PAGES:,}."
             )
+        out = []
+        for n, item in enumerate(pages, start=1):
+            if not isinstance(item, PagePlanInput):
+                raise InvalidInput(f"Page {n} must be given as a PagePlanInput.")
+            out.append(
+                PagePlanInput(
+                    start=validate.integer(item.start, f"Page {n}'s start offset", 0, story_len),
+                    end=validate.integer(item.end, f"Page {n}'s end offset", 0, story_len),
+                    keep=None if item.keep is None else validate.integer(item.keep, f"Page {n}'s row", 0, 2**63 - 1),
+                    absorb=tuple(validate.integer(k, f"Page {n}'s merged row", 0, 2**63 - 1) for k in item.absorb),
+                    prompt_override=validate.optional_text(
+                        item.prompt_override, f"Page {n}'s prompt", validate.MAX_PROMPT
+                    ),
+                    negative_prompt=validate.optional_text(
+                        item.negative_prompt, f"Page {n}'s negative prompt", validate.MAX_PROMPT
+                    ),
+                    seed=validate.seed(item.seed, f"Page {n}'s seed"),
+                    locked=validate.flag(item.locked, f"Whether page {n} is locked"),
+                )
+            )
+        return out
+
+    def _apply(
+        self,
+        session: Session,
+        project: Project,
+        story_text: str,
+        plan: Sequence[PagePlanInput],
+        deleted: Sequence[int] = (),
+    ) -> None:
+        """Inside an edit: the project's live pages become ``plan`` over ``story_text`` (see apply_pages)."""
+        _check_tiling(story_text, [(p.start, p.end) for p in plan], head_may_hold_text=bool(project.title_from_text))
+        live = {page.id: page for page in project.pages if page.state == "live"}
+        # A kept page may also be one that left the story (brought back from the tray or the bin).
+        every = {page.id: page for page in project.pages}
+        kept = [p.keep for p in plan if p.keep is not None]
+        named: list[int] = kept + [k for p in plan for k in p.absorb]
+        named += [validate.integer(k, "A deleted page", 0, 2**63 - 1) for k in deleted]
+        if len(set(named)) != len(named):
+            raise InvalidInput("A page cannot be kept, merged or deleted twice in one change.")
+        missing = [k for k in named if k not in (every if k in kept else live)]
+        if missing:
+            raise InvalidInput(
+                "That page is no longer in the story. It may have been changed in another tab or window."
+            )
+        for position, item in enumerate(plan):
+            words = story_text[item.start : item.end]
+            if item.keep is not None:
+                page = every[item.keep]
+                if " ".join(page.text.split()) != " ".join(words.split()):
+                    _remember_words(page)
+            else:
+                page = Page(
+                    prompt_override=item.prompt_override,
+                    negative_prompt=item.negative_prompt,
+                    seed=item.seed,
+                    locked=item.locked,
+                    state="live",
+                )
+                project.pages.append(page)
+            page.text, page.start, page.end, page.position, page.state = words, item.start, item.end, position, "live"
+            for other in item.absorb:
+                self._move_pictures(session, live[other], page)
+                live[other].state = "gone"
+        for page_id in deleted:
+            live[page_id].state = "deleted"
+        for page_id, page in live.items():
+            if page_id not in named:
+                page.state = "gone"
+        project.story_text = story_text
+
+    @staticmethod
+    def _move_pictures(session: Session, source: Page, target: Page) -> None:
+        """``source``'s pictures become further versions of ``target`` (unselected when it has a picture)."""
+        session.flush()
+        moved = sorted(source.pictures, key=lambda picture: picture.version)
+        if not moved:
+            return
+        next_version = max((picture.version for picture in target.pictures), default=0) + 1
+        has_selected = any(picture.selected and picture.state == "kept" for picture in target.pictures)
+        for picture in moved:
+            picture.version = -picture.id  # (page, version) is unique: park them where no version lives
+            if has_selected:
+                picture.selected = False
+        session.flush()
+        for offset, picture in enumerate(moved):
+            _remember_words(source, picture)
+            picture.page_id = target.id
+            picture.version = next_version + offset
+        session.flush()
+        session.expire(source, ["pictures"])
+        session.expire(target, ["pictures"])
+
+    def _live_pages(self, project: Project) -> list[Page]:
+        return sorted((p for p in project.pages if p.state == "live"), key=lambda p: (p.position, p.id))
+
+    def save_story(
+        self, project_id: int, expected_version: int, story_text: str, pages: Sequence[PageInput]
+    ) -> ProjectView:
+        """Replace the story and its list of pages (each page's text must be ``story_text[start:end]``).
+
+        A new page whose text equals a live page's text (ignoring differences in whitespace) keeps that
+        page's row: its pictures, and its seed, prompts and lock where the new page gives none. Live pages
+        that match nothing leave the story ('gone': their pictures go to the loose-pictures tray).
+        """
+        story_text = validate.text(story_text, "The story", validate.MAX_STORY)
+        if not isinstance(pages, (list, tuple)):
+            raise InvalidInput("The pages must be given as a list.")
         inputs = [self._check_page_input(item, n, len(story_text)) for n, item in enumerate(pages, start=1)]
         for n, item in enumerate(inputs, start=1):
-            if item.end < item.start:
-                raise InvalidInput(f"Page {n} ends (at {item.end}) before it starts (at {item.start}).")
-        with self._write() as session:
-            project = self._project_for_edit(session, project_id, expected_version)
-            old_pages = list(project.pages)
-            old_by_text: dict[str, list[Page]] = {}
-            for page in old_pages:
-                old_by_text.setdefault(_normalise(page.text), []).append(page)
-            kept: set[int] = set()
-            ordered: list[Page] = []
+            if story_text[item.start : item.end] != item.text:
+                raise InvalidInput(f"Page {n}'s text is not the story text between its offsets.")
+        with self._edit(project_id, expected_version, "Change the pages") as (session, project):
+            by_text: dict[str, list[Page]] = {}
+            for page in self._live_pages(project):
+                by_text.setdefault(_normalise(page.text), []).append(page)
+            plan = []
             for item in inputs:
-                candidates = old_by_text.get(_normalise(item.text))
+                candidates = by_text.get(_normalise(item.text))
                 if candidates:
                     page = candidates.pop(0)
-                    kept.add(page.id)
-                    page.text, page.start, page.end = item.text, item.start, item.end
                     if item.prompt_override is not None:
                         page.prompt_override = item.prompt_override
                     if item.negative_prompt is not None:
@@ -60,29 +196,20 @@ class PageMethods(LibraryBase):
                     if item.seed is not None:
                         page.seed = item.seed
                     page.locked = bool(page.locked or item.locked)
+                    plan.append(PagePlanInput(item.start, item.end, keep=page.id))
                 else:
-                    page = Page(
-                        text=item.text,
-                        start=item.start,
-                        end=item.end,
-                        prompt_override=item.prompt_override,
-                        negative_prompt=item.negative_prompt,
-                        seed=item.seed,
-                        locked=item.locked,
-                        position=0,
+                    plan.append(
+                        PagePlanInput(
+                            item.start,
+                            item.end,
+                            prompt_override=item.prompt_override,
+                            negative_prompt=item.negative_prompt,
+                            seed=item.seed,
+                            locked=item.locked,
+                        )
                     )
-                    project.pages.append(page)
-                ordered.append(page)
-            dropped = [page for page in old_pages if page.id not in kept]
-            shas = {picture.image_sha256 for page in dropped for picture in page.pictures}
-            for page in dropped:
-                project.pages.remove(page)
-            self._renumber(ordered)
-            project.story_text = story_text
-            self._touch(project)
-            view = self._project_view(session, project.id)
-        self._collect_garbage(shas)
-        return view
+            self._apply(session, project, story_text, plan)
+        return self.get_project(project_id)
 
     @staticmethod
     def _check_page_input(raw: Any, n: int, story_len: int) -> PageInput:
@@ -119,14 +246,17 @@ class PageMethods(LibraryBase):
         negative_prompt: str | None = UNSET,
         seed: int | None = UNSET,
         locked: bool = UNSET,
+        label: str | None = None,
     ) -> ProjectView:
-        """Change the given fields of one page; None clears the prompt fields and the seed.
+        """Change the given fields of one live page; None clears the prompt fields and the seed.
 
-        The page's start/end offsets are left as they were (they point into the original story).
+        New ``text`` (its words) replaces the page's words in the story text at exactly their place, so the
+        story box and the page never disagree; the pages after it move with the text.
         """
         changes: dict[str, Any] = {}
         if text is not UNSET:
-            changes["text"] = validate.text(text, "The page's text", validate.MAX_STORY, required=True)
+            words = validate.text(text, "The page's text", validate.MAX_STORY, required=True).strip()
+            changes["text"] = words
         if prompt_override is not UNSET:
             changes["prompt_override"] = validate.optional_text(prompt_override, "The prompt", validate.MAX_PROMPT)
         if negative_prompt is not UNSET:
@@ -137,87 +267,96 @@ class PageMethods(LibraryBase):
             changes["seed"] = validate.seed(seed)
         if locked is not UNSET:
             changes["locked"] = validate.flag(locked, "Whether the page is locked")
-        with self._write() as session:
+        with self._read() as session:
+            project_id = self._page(session, page_id).project_id
+        what = label or ("Edit a page's words" if "text" in changes else "Change a page's settings")
+        with self._edit(project_id, expected_version, what) as (session, project):
             page = self._page(session, page_id)
-            project = self._project_for_edit(session, page.project_id, expected_version)
+            if page.state != "live":
+                raise InvalidInput("That page is no longer in the story. It may have been removed in another tab.")
+            words = changes.pop("text", None)
+            if words is not None and words != page.text:
+                self._replace_words(project, page, words)
             for name, value in changes.items():
                 setattr(page, name, value)
-            self._touch(project)
-            return self._project_view(session, project.id)
+        return self.get_project(project_id)
+
+    def _replace_words(self, project: Project, page: Page, words: str) -> None:
+        story = project.story_text
+        new_story = story[: page.start] + words + story[page.end :]
+        if len(new_story) > validate.MAX_STORY:
+            raise InvalidInput(f"The story would be longer than the longest story we keep ({validate.MAX_STORY:,}).")
+        shift = len(words) - (page.end - page.start)
+        for other in self._live_pages(project):
+            if other.start > page.start:
+                other.start += shift
+                other.end += shift
+        _remember_words(page)
+        page.text, page.end = words, page.start + len(words)
+        project.story_text = new_story
 
     def merge_pages(self, page_id: int, expected_version: int) -> ProjectView:
-        """Join a page with the next one. The first page keeps its pictures, seed, prompts and lock;
-        the second page's pictures are moved over as further (unselected) versions, not thrown away."""
-        with self._write() as session:
-            first = self._page(session, page_id)
-            project = self._project_for_edit(session, first.project_id, expected_version)
-            pages = list(project.pages)
-            index = pages.index(first)
+        """Join a live page with the next one (the words between them stay as they are in the story). The
+        first page keeps its row, seed, prompts and lock; the second page's pictures become its versions."""
+        with self._read() as session:
+            project_id = self._page(session, page_id).project_id
+        with self._edit(project_id, expected_version, "Merge two pages") as (session, project):
+            pages = self._live_pages(project)
+            index = next((i for i, page in enumerate(pages) if page.id == page_id), None)
+            if index is None:
+                raise InvalidInput("That page is no longer in the story. It may have been removed in another tab.")
             if index + 1 >= len(pages):
                 raise InvalidInput("This is the last page, so there is no next page to merge it with.")
-            second = pages[index + 1]
-            story = project.story_text
-            in_sync = (
-                first.end <= second.start
-                and story[first.start : first.end] == first.text
-                and story[second.start : second.end] == second.text
-            )
-            merged = story[first.start : second.end] if in_sync else f"{first.text.rstrip()} {second.text.lstrip()}"
-            if len(merged) > validate.MAX_STORY:
-                raise InvalidInput("The merged page would be longer than the longest story we keep.")
-            first.text = merged
-            first.start, first.end = min(first.start, second.start), max(first.end, second.end)
-            next_version = max((picture.version for picture in first.pictures), default=0) + 1
-            has_selected = any(picture.selected for picture in first.pictures)
-            moved = sorted(second.pictures, key=lambda picture: picture.version)
-            for picture in moved:
-                picture.version = -picture.version  # (page, version) is unique: park them where no version lives
-            session.flush()
-            for offset, picture in enumerate(moved):
-                picture.page_id = first.id
-                picture.version = next_version + offset
-                if has_selected:
-                    picture.selected = False
-            session.flush()
-            session.expire(first, ["pictures"])
-            session.expire(second, ["pictures"])
-            project.pages.remove(second)
-            self._renumber(project.pages)
-            self._touch(project)
-            return self._project_view(session, project.id)
+            plan = [PagePlanInput(p.start, p.end, keep=p.id) for p in pages]
+            first, second = pages[index], pages[index + 1]
+            plan[index : index + 2] = [PagePlanInput(first.start, second.end, keep=first.id, absorb=(second.id,))]
+            self._apply(session, project, project.story_text, plan)
+        return self.get_project(project_id)
 
     def split_page(self, page_id: int, at: int, expected_version: int) -> ProjectView:
-        """Split a page's text at character index ``at``; the first part keeps the page's pictures,
-        seed, prompts and lock, the second becomes a new page right after it."""
-        with self._write() as session:
-            page = self._page(session, page_id)
-            project = self._project_for_edit(session, page.project_id, expected_version)
-            text = page.text
-            at = validate.integer(at, "The split position", 1, max(1, len(text) - 1))
-            head, tail = text[:at].rstrip(), text[at:].lstrip()
-            if not head.strip() or not tail.strip():
+        """Split a live page's words at character index ``at``; the first part keeps the page's row, pictures,
+        seed, prompts and lock, the second becomes a new page right after it (the story text is unchanged)."""
+        with self._read() as session:
+            project_id = self._page(session, page_id).project_id
+        with self._edit(project_id, expected_version, "Split a page") as (session, project):
+            pages = self._live_pages(project)
+            index = next((i for i, page in enumerate(pages) if page.id == page_id), None)
+            if index is None:
+                raise InvalidInput("That page is no longer in the story. It may have been removed in another tab.")
+            page = pages[index]
+            at = validate.integer(at, "The split position", 1, max(1, len(page.text) - 1))
+            head = _strip(project.story_text, page.start, page.start + at)
+            tail = _strip(project.story_text, page.start + at, page.end)
+            if head[1] <= head[0] or tail[1] <= tail[0]:
                 raise InvalidInput("Split the page between words, so that both parts keep some text.")
-            in_sync = project.story_text[page.start : page.end] == text
-            boundary = page.start + at if in_sync else min(page.start + at, page.end)
-            tail_start = boundary + (len(text) - at - len(tail)) if in_sync else boundary
-            head_end = page.start + len(head) if in_sync else boundary
-            new = Page(
-                text=tail,
-                start=tail_start,
-                end=page.end,
-                prompt_override=None,
-                negative_prompt=page.negative_prompt,
-                seed=None,
-                locked=False,
-                position=page.position + 1,
-            )
-            page.text, page.end = head, head_end
-            pages = list(project.pages)
-            pages.insert(pages.index(page) + 1, new)
-            project.pages.append(new)
-            self._renumber(pages)
+            plan = [PagePlanInput(p.start, p.end, keep=p.id) for p in pages]
+            plan[index : index + 1] = [
+                PagePlanInput(*head, keep=page.id),
+                PagePlanInput(*tail, negative_prompt=page.negative_prompt),
+            ]
+            self._apply(session, project, project.story_text, plan)
+        return self.get_project(project_id)
+
+    def undo(self, project_id: int, expected_version: int) -> tuple[ProjectView, str]:
+        """Take back the story's last edit; returns the project and what was taken back ("Split into pages").
+
+        Refused with ConflictError when the story changed since ``expected_version`` (another tab's edit is
+        never overwritten by an undo); InvalidInput when there is nothing to undo."""
+        return self._step(project_id, expected_version, -1)
+
+    def redo(self, project_id: int, expected_version: int) -> tuple[ProjectView, str]:
+        """Bring back the edit the last undo took back (see ``undo``)."""
+        return self._step(project_id, expected_version, +1)
+
+    def _step(self, project_id: int, expected_version: int, step: int) -> tuple[ProjectView, str]:
+        with self._write("the change was not undone" if step < 0 else "the change was not redone") as session:
+            project = self._project_for_edit(session, project_id, expected_version)
+            try:
+                label = history.move(session, project, step)
+            except LookupError:
+                raise InvalidInput(f"There is nothing to {'undo' if step < 0 else 'redo'}.") from None
             self._touch(project)
-            return self._project_view(session, project.id)
+        return self.get_project(project_id), label
 
     def save_job_output(
         self,
@@ -259,13 +398,13 @@ class PageMethods(LibraryBase):
                         )
                     sources[source_id].caption = caption
             if passage_changes:
-                pages = {page.id: page for page in project.pages}
+                pages = {page.id: page for page in project.pages if page.state != "deleted"}
                 for page_id, text in passage_changes.items():
                     if page_id not in pages:
                         raise NotFound("That page no longer exists. It may have been removed in another tab or window.")
                     pages[page_id].text = text
                 story_text = ""
-                for page in sorted(project.pages, key=lambda s: (s.position, s.id)):
+                for page in self._live_pages(project):
                     if story_text:
                         story_text += "\n\n"
                     page.start = len(story_text)
@@ -299,3 +438,37 @@ class PageMethods(LibraryBase):
 
 def _normalise(text: str) -> str:
     return " ".join(text.split())
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _remember_words(page: Page, picture: Picture | None = None) -> None:
+    """Before a page's words change: its pictures that do not yet say which words they were made for get
+    the words they had until now, so the page can show "words changed since this picture"."""
+    for pic in [picture] if picture is not None else list(page.pictures):
+        settings = dict(pic.settings or {})
+        if "page_text" not in settings:
+            settings["page_text"] = page.text
+            pic.settings = settings
+
+
+def _check_tiling(text: str, spans: Sequence[tuple[int, int]], *, head_may_hold_text: bool) -> None:
+    """InvalidInput unless the spans are the story's pages as PageMethods' notes say."""
+    cursor = 0
+    for n, (start, end) in enumerate(spans, start=1):
+        if end <= start or _strip(text, start, end) != (start, end):
+            raise InvalidInput(f"Page {n} must hold some words, without spaces around them.")
+        if start < cursor:
+            raise InvalidInput(f"Page {n} overlaps the page before it.")
+        gap = text[cursor:start]
+        if gap.strip() and not (n == 1 and head_may_hold_text):
+            raise InvalidInput(f"Some of the story's words before page {n} belong to no page.")
+        cursor = end
+    if text[cursor:].strip() and spans:  # a story with no pages yet is a draft: any text
+        raise InvalidInput("Some of the story's words after the last page belong to no page.")

@@ -97,30 +97,119 @@ class PictureMethods(LibraryBase):
         session.flush()
         picture.selected = True
 
-    def select_picture(self, picture_id: int, expected_version: int | None = None) -> PictureView:
-        """Make this version the page's picture (the others are kept)."""
-        with self._write() as session:
-            picture = self._picture(session, picture_id)
-            project = self._owner(session, picture.page.project_id, expected_version)
-            self._select(session, picture)
-            self._touch(project, bump=expected_version is not None)
-            session.flush()
-            return self._picture_view(picture)
+    def _story_picture(self, session: Session, picture_id: Any, project_id: int) -> Picture:
+        picture = self._picture(session, picture_id)
+        if picture.page.project_id != project_id:
+            raise NotFound("That picture no longer exists. It may have been deleted in another tab or window.")
+        return picture
 
-    def delete_picture(self, picture_id: int, expected_version: int | None = None) -> None:
-        """Delete one picture version; if it was the chosen one, the newest remaining version is chosen."""
-        with self._write("the picture was not deleted") as session:
-            picture = self._picture(session, picture_id)
-            page = picture.page
-            project = self._owner(session, page.project_id, expected_version)
-            sha, was_selected = picture.image_sha256, picture.selected
-            page.pictures.remove(picture)
+    def _project_of_picture(self, picture_id: Any) -> int:
+        with self._read() as session:
+            return self._picture(session, picture_id).page.project_id
+
+    def select_picture(self, picture_id: int, expected_version: int | None = None) -> ProjectView:
+        """Make this version the page's picture (the others are kept), as one undoable step."""
+        project_id = self._project_of_picture(picture_id)
+        with self._edit(project_id, expected_version, "Choose a picture") as (session, _project):
+            picture = self._story_picture(session, picture_id, project_id)
+            if picture.state != "kept":
+                raise InvalidInput("That picture is in the bin: bring it back first.")
+            self._select(session, picture)
+        return self.get_project(project_id)
+
+    def discard_picture(self, picture_id: int, expected_version: int | None = None) -> ProjectView:
+        """Put one picture version in the story's bin, as one undoable step (it stays there, with its file,
+        until the bin is emptied). If it was the page's picture, the newest other version becomes it."""
+        project_id = self._project_of_picture(picture_id)
+        with self._edit(project_id, expected_version, "Discard a picture") as (session, _project):
+            picture = self._story_picture(session, picture_id, project_id)
+            if picture.state == "binned":
+                raise InvalidInput("That picture is already in the bin.")
+            picture.state, was_selected, picture.selected = "binned", picture.selected, False
             session.flush()
-            if was_selected and page.pictures:
-                newest = max(page.pictures, key=lambda i: i.version)
-                newest.selected = True
-            self._touch(project, bump=expected_version is not None)
-        self._collect_garbage({sha})
+            if was_selected:
+                kept = [p for p in picture.page.pictures if p.state == "kept" and p.id != picture.id]
+                if kept:
+                    self._select(session, max(kept, key=lambda p: p.version))
+        return self.get_project(project_id)
+
+    def restore_picture(self, picture_id: int, expected_version: int) -> ProjectView:
+        """Bring a discarded picture back from the bin to its page (or to the loose-pictures tray, when its
+        page has left the story), as one undoable step. A page with no picture makes it its picture."""
+        project_id = self._project_of_picture(picture_id)
+        with self._edit(project_id, expected_version, "Bring back a picture") as (session, _project):
+            picture = self._story_picture(session, picture_id, project_id)
+            if picture.state != "binned":
+                raise InvalidInput("That picture is not in the bin.")
+            if picture.page.state == "deleted":
+                raise InvalidInput("Its page is in the bin: bring the page back, and its pictures come with it.")
+            picture.state = "kept"
+            if not any(p.selected and p.state == "kept" for p in picture.page.pictures if p.id != picture.id):
+                self._select(session, picture)
+        return self.get_project(project_id)
+
+    def place_picture(self, picture_id: int, page_id: int, expected_version: int) -> ProjectView:
+        """Put a picture (from the loose-pictures tray, or another page) on a page of the story as its newest
+        version, as one undoable step; it becomes the page's picture when the page has none."""
+        project_id = self._project_of_picture(picture_id)
+        with self._edit(project_id, expected_version, "Put a picture on a page") as (session, _project):
+            picture = self._story_picture(session, picture_id, project_id)
+            target = self._page(session, page_id)
+            if target.project_id != project_id or target.state != "live":
+                raise InvalidInput("That page is no longer in the story. It may have been changed in another tab.")
+            if picture.state != "kept":
+                raise InvalidInput("That picture is in the bin: bring it back first.")
+            if picture.page_id == target.id:
+                raise InvalidInput("That picture is already on that page.")
+            source = picture.page
+            settings = dict(picture.settings or {})
+            settings.setdefault("page_text", source.text)
+            picture.settings = settings
+            was_selected = bool(picture.selected)
+            next_version = max((p.version for p in target.pictures), default=0) + 1
+            picture.version, picture.selected = -picture.id, False
+            session.flush()
+            picture.page_id, picture.version = target.id, next_version
+            session.flush()
+            session.expire(source, ["pictures"])
+            session.expire(target, ["pictures"])
+            if not any(p.selected and p.state == "kept" for p in target.pictures):
+                self._select(session, picture)
+            if was_selected:
+                kept = [p for p in source.pictures if p.state == "kept"]
+                if kept:
+                    self._select(session, max(kept, key=lambda p: p.version))
+        return self.get_project(project_id)
+
+    def empty_bin(self, project_id: int, expected_version: int | None = None) -> tuple[ProjectView, int]:
+        """Remove for good what is in the story's bin: its deleted pages with their pictures, its discarded
+        pictures, and pages that left the story holding no picture any more. Frees their files' disk space
+        (files another story shares stay). Works on a full disk. Returns the project and the files removed.
+
+        This is the one removal that cannot be undone: undo steps from before it bring back the pages' words
+        and places, never the removed pictures.
+        """
+
+        def remove(session: Session) -> set[str]:
+            project = self._owner(session, project_id, expected_version)
+            shas: set[str] = set()
+            for page in list(project.pages):
+                if page.state == "deleted":
+                    shas.update(p.image_sha256 for p in page.pictures)
+                    session.delete(page)
+                    continue
+                for picture in list(page.pictures):
+                    if picture.state == "binned":
+                        shas.add(picture.image_sha256)
+                        session.delete(picture)
+                if page.state == "gone" and all(p.state == "binned" for p in page.pictures):
+                    session.delete(page)
+            self._touch(project)
+            return shas
+
+        shas = self._write_freeing("the bin was not emptied", remove)
+        removed = self._collect_garbage(shas)
+        return self.get_project(project_id), removed
 
     def set_source_images(
         self, project_id: int, expected_version: int, images: Sequence[tuple[bytes, str]]

@@ -60,9 +60,14 @@ class ProjectMethods(LibraryBase):
                     )
                 )
             rows = session.execute(stmt).all()
-            counts = dict(session.execute(select(Page.project_id, func.count()).group_by(Page.project_id)).all())
+            counts = dict(
+                session.execute(
+                    select(Page.project_id, func.count()).where(Page.state == "live").group_by(Page.project_id)
+                ).all()
+            )
             first = (
                 select(Page.project_id.label("project_id"), func.min(Page.position).label("position"))
+                .where(Page.state == "live")
                 .group_by(Page.project_id)
                 .subquery()
             )
@@ -70,7 +75,8 @@ class ProjectMethods(LibraryBase):
             cover_rows = session.execute(
                 select(Page.project_id, Picture.image_sha256, Picture.image_ext)
                 .join(first, and_(first.c.project_id == Page.project_id, first.c.position == Page.position))
-                .join(Picture, and_(Picture.page_id == Page.id, Picture.selected.is_(True)))
+                .join(Picture, and_(Picture.page_id == Page.id, Picture.selected.is_(True), Picture.state == "kept"))
+                .where(Page.state == "live")
                 .order_by(Page.id)
             ).all()
             for project_id, sha, ext in cover_rows:
@@ -128,8 +134,8 @@ class ProjectMethods(LibraryBase):
         ``setting`` says where and when the story happens (at most MAX_SETTING characters, "" for none);
         ``dedication`` is printed after the cover (its line breaks kept, at most MAX_DEDICATION characters).
 
-        ``story_text`` keeps a draft of the story without cutting it into pages again: the pages keep
-        their rows, texts and pictures; offsets beyond the end of a shorter text are clamped to it.
+        ``story_text`` keeps a draft of a story that has no pages yet; once it has pages, its words change
+        with them (``apply_pages``, ``update_page``), so the story and its pages never disagree.
         ``story_settings`` (plain JSON, at most 64 KB) records how a generated story was written;
         here None clears it and leaving it out leaves it as it is.
         """
@@ -152,23 +158,20 @@ class ProjectMethods(LibraryBase):
             changes["story_settings"] = (
                 None if story_settings is None else validate.settings(story_settings, "The story's settings")
             )
-        with self._write() as session:
-            project = self._project_for_edit(session, project_id, expected_version)
+        label = "Change the book's details" if set(changes) - {"story_text"} else "Change the story"
+        if set(changes) == {"style"}:
+            label = "Change the picture style"
+        elif set(changes) == {"profile"}:
+            label = "Change the models"
+        with self._edit(project_id, expected_version, label) as (_session, project):
+            if "story_text" in changes and any(page.state == "live" for page in project.pages):
+                if changes["story_text"] != project.story_text:
+                    raise InvalidInput(
+                        "The story has pages: save its words with them (Save story), so the pages follow the text."
+                    )
             for name, value in changes.items():
                 setattr(project, name, value)
-            if "story_text" in changes:
-                self._clamp_offsets(project)
-            self._touch(project)
-            return self._project_view(session, project.id)
-
-    @staticmethod
-    def _clamp_offsets(project: Project) -> None:
-        end_of_text = len(project.story_text)
-        for page in project.pages:
-            start = min(page.start, end_of_text)
-            end = max(start, min(page.end, end_of_text))
-            if (page.start, page.end) != (start, end):
-                page.start, page.end = start, end
+        return self.get_project(project_id)
 
     def rename_project(self, project_id: int, title: str, expected_version: int) -> ProjectView:
         return self.update_project(project_id, expected_version, title=title)
@@ -193,6 +196,7 @@ class ProjectMethods(LibraryBase):
                 story_text=source.story_text,
                 setting=source.setting,
                 dedication=source.dedication,
+                title_from_text=source.title_from_text,
                 created=now,
                 updated=now,
                 version=1,
@@ -209,6 +213,7 @@ class ProjectMethods(LibraryBase):
                     negative_prompt=page.negative_prompt,
                     seed=page.seed,
                     locked=page.locked,
+                    state=page.state,
                 )
                 clone.pages.append(new_page)
                 for picture in page.pictures:
@@ -221,6 +226,7 @@ class ProjectMethods(LibraryBase):
                             origin=picture.origin,
                             created=picture.created,
                             selected=picture.selected,
+                            state=picture.state,
                         )
                     )
             for char in source.characters:
@@ -279,14 +285,19 @@ class ProjectMethods(LibraryBase):
                     ),
                 )
             )
-        with self._write() as session:
-            project = self._project_for_edit(session, project_id, expected_version)
-            project.characters.clear()
+        with self._edit(project_id, expected_version, "Change the characters") as (session, project):
+            old = sorted(project.characters, key=lambda c: (c.position, c.id))
+            # Characters keep their rows where they can (undo puts the very same rows back).
+            for character in old[len(rows) :]:
+                project.characters.remove(character)
             session.flush()
             for position, (name, description) in enumerate(rows):
-                project.characters.append(Character(position=position, name=name, description=description))
-            self._touch(project)
-            return self._project_view(session, project.id)
+                if position < len(old):
+                    old[position].position, old[position].name = position, name
+                    old[position].description = description
+                else:
+                    project.characters.append(Character(position=position, name=name, description=description))
+        return self.get_project(project_id)
 
     def integrity_report(self) -> dict[str, Any]:
         """SQLite's integrity check and the rows whose image file is missing or damaged."""

@@ -133,8 +133,7 @@ def start_story_from_images(
     project = create_project(lib, title=title, profile=profile.name)
     try:
         project = lib.set_source_images(project.id, project.version, [(png, "") for png, _ in usable])
-        pages = [PageInput(text=PLACEHOLDER_PASSAGE.format(n=n), start=0, end=0) for n in range(1, len(usable) + 1)]
-        project = lib.save_story(project.id, project.version, "", pages)
+        project = lib.save_story(project.id, project.version, *_placeholder_story(len(usable)))
         for page, (png, settings) in zip(project.pages, usable):
             lib.add_picture(page.id, png, settings, origin="uploaded", select=True)
         request = {
@@ -254,8 +253,7 @@ def edit_passage(lib: Library, project_id: int, page_id: int, expected_version: 
         raise InputError("These words are being written again right now: wait for them, then edit.")
     if text == page.text and project.version == expected_version:
         return project
-    project = lib.update_page(page_id, expected_version, text=text)
-    return _resync_story_text(lib, project)
+    return lib.update_page(page_id, expected_version, text=text)  # the story text follows the passage
 
 
 def stored_story(project: ProjectView):
@@ -309,20 +307,16 @@ def _open_stored(path: Path):
         return image.convert("RGB")
 
 
-def _resync_story_text(lib: Library, project: ProjectView) -> ProjectView:
-    """Make the story's full text the passages joined by blank lines (pages keep their rows and pictures)."""
+def _placeholder_story(n: int) -> tuple[str, list[PageInput]]:
+    """A story of ``n`` placeholder passages (one a picture) joined by blank lines, until the storyteller writes it."""
     story_text, pages = "", []
-    for page in project.pages:
+    for number in range(1, n + 1):
         if story_text:
             story_text += "\n\n"
         start = len(story_text)
-        story_text += page.text
-        pages.append(PageInput(text=page.text, start=start, end=len(story_text)))
-    if story_text == project.story_text and all(
-        (p.start, p.end) == (s.start, s.end) for p, s in zip(pages, project.pages)
-    ):
-        return project
-    return lib.save_story(project.id, project.version, story_text, pages)
+        story_text += PLACEHOLDER_PASSAGE.format(n=number)
+        pages.append(PageInput(text=story_text[start:], start=start, end=len(story_text)))
+    return story_text, pages
 
 
 def _submit_story(lib: Library, project: ProjectView, profile) -> str:
