@@ -130,9 +130,7 @@ def test_titles_are_only_text_never_paths(tmp_path):
             "library.sqlite3-shm",
             "images",
             ".space-reserve",
-        ) or (
-            path.parent.parent == home / "images" or path.parent == home / "images"
-        ), path
+        ) or (path.parent.parent == home / "images" or path.parent == home / "images"), path
     with pytest.raises(InvalidInput, match="300 characters long; the most we keep is 200"):
         library.create_project("y" * 300)
     with pytest.raises(InvalidInput, match="Give the project a title"):

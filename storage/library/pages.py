@@ -295,6 +295,24 @@ class PageMethods(LibraryBase):
         page.text, page.end = words, page.start + len(words)
         project.story_text = new_story
 
+    def set_seeds(self, project_id: int, expected_version: int, seeds: Mapping[int, int]) -> ProjectView:
+        """Store the seeds chosen for pages about to be drawn (page id -> seed), in one write. Not an undo
+        step of its own: a seed is what a picture is drawn with, and every picture keeps its own in its settings."""
+        if not isinstance(seeds, Mapping):
+            raise InvalidInput("The seeds must be given by page id, as a mapping.")
+        checked = {
+            validate.integer(k, "A page", 0, 2**63 - 1): validate.seed(v, "A page's seed") for k, v in seeds.items()
+        }
+        with self._write() as session:
+            project = self._project_for_edit(session, project_id, expected_version)
+            pages = {page.id: page for page in project.pages if page.state == "live"}
+            for page_id, seed in checked.items():
+                if page_id not in pages:
+                    raise NotFound("That page no longer exists. It may have been removed in another tab or window.")
+                pages[page_id].seed = seed
+            self._touch(project)
+        return self.get_project(project_id)
+
     def merge_pages(self, page_id: int, expected_version: int) -> ProjectView:
         """Join a live page with the next one (the words between them stay as they are in the story). The
         first page keeps its row, seed, prompts and lock; the second page's pictures become its versions."""

@@ -7,7 +7,6 @@ since, storage refuses the edit with ConflictError and nothing is overwritten.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +14,12 @@ from typing import Any
 from core.errors import InputError
 from core.limits import MAX_STORY_CHARS
 from core.seeds import parse_seed
+from engine import paging
+from engine.paging import PagePlan, PageSpan
 from engine.prompts import build_prompt
-from engine.segment import segment_story, split_title
-from storage import Library, NotFound, PageInput, PageView, ProjectView
+from storage import ConflictError, Library, NotFound, PageInput, PageView, ProjectView
 from storage.validate import MAX_DEDICATION, MAX_SETTING
+from storage.views import PagePlanInput
 from studio.actions.jobs import active_jobs
 
 DEFAULT_TITLE = "Untitled story"
@@ -51,24 +52,120 @@ def plural_pages(n: int) -> str:
 
 
 @dataclass(frozen=True)
-class SplitOutcome:
+class PagesOutcome:
+    """What a change of the story's pages did, counted from what was saved (for honest messages)."""
+
     project: ProjectView
-    title: str | None  # the title line the story opened with, if any (it is not a page)
-    pages: int
-    kept_pictures: int  # pages whose text did not change and so kept their pictures
+    pages: int  # pages in the story now
+    kept: int  # pages that kept their pictures (pages with pictures before and after)
+    merged: int  # pages whose pictures joined another page as further versions
+    loose: int  # pictures that went to the loose-pictures tray
+    words_changed: int  # pages whose words changed since their picture was drawn
+    title: str | None = None  # the title line the story opens with, if any (it is not a page)
+
+    @property
+    def message(self) -> str:
+        """ "8 pages: 7 kept their pictures, 1 picture is in the loose pictures tray." """
+        parts = []
+        if self.kept:
+            parts.append(f"{self.kept} kept {'its picture' if self.kept == 1 else 'their pictures'}")
+        if self.merged:
+            its = "its" if self.merged == 1 else "their"
+            parts.append(f"{plural_pages(self.merged)} joined another page with {its} pictures")
+        if self.loose:
+            noun = "1 picture is" if self.loose == 1 else f"{self.loose} pictures are"
+            parts.append(f"{noun} in the loose pictures tray")
+        if self.words_changed:
+            its = "its" if self.words_changed == 1 else "their"
+            parts.append(f"{plural_pages(self.words_changed)} with words changed since {its} picture")
+        text = plural_pages(self.pages) + (": " + ", ".join(parts) if parts else "")
+        if self.title:
+            text += f". The first line, “{self.title}”, is the book's title"
+        return text + "."
+
+
+# The old name, for callers that still use it.
+SplitOutcome = PagesOutcome
+
+
+def _spans(project: ProjectView) -> list[PageSpan]:
+    return [PageSpan(key=page.id, start=page.start, end=page.end, text=page.text) for page in project.pages]
+
+
+def _title_line(project: ProjectView) -> str | None:
+    if not project.title_from_text or not project.pages:
+        return None
+    head = project.story_text[: project.pages[0].start].strip()
+    return head or None
+
+
+def _refuse_while_drawing(project_id: int, what: str) -> None:
+    if active_jobs(project_id):
+        raise InputError(f"Pictures are being drawn for this story: stop them, or wait for them, before {what}.")
+
+
+def _check_length(text: str) -> None:
+    if not isinstance(text, str):
+        raise InputError("The story must be text.")
+    if len(text) > MAX_STORY_CHARS:
+        raise InputError(
+            f"The story is too long: the limit is {MAX_STORY_CHARS:,} characters and this one "
+            f"has {len(text):,}, so split it into several books."
+        )
+
+
+def _save_plan(
+    lib: Library, before: ProjectView, expected_version: int, plan: PagePlan, label: str, *, title_from_text: bool
+) -> PagesOutcome:
+    """Save a plan from engine.paging, and count what it did from the project before and after."""
+    title = plan.title if title_from_text and plan.title else None
+    new_title = None
+    if title and before.title.strip() in ("", DEFAULT_TITLE):
+        new_title = title[:200]
+    project = lib.apply_pages(
+        before.id,
+        expected_version,
+        plan.text,
+        [PagePlanInput(p.start, p.end, keep=p.keep, absorb=p.absorb) for p in plan.pages],
+        title=new_title,
+        title_from_text=bool(title),
+        label=label,
+    )
+    return _outcome(before, project, title)
+
+
+def _outcome(before: ProjectView, after: ProjectView, title: str | None = None) -> PagesOutcome:
+    live_after = {page.id for page in after.pages}
+    on_live_page = {pic.id for page in after.pages for pic in page.pictures}
+    loose_before = {pic.id for page in before.loose for pic in page.pictures}
+    changed_before = {page.id for page in before.pages if page.selected is not None and page.selected.words_changed}
+    return PagesOutcome(
+        project=after,
+        pages=len(after.pages),
+        kept=sum(1 for page in before.pages if page.pictures and page.id in live_after),
+        merged=sum(
+            1
+            for page in before.pages
+            if page.pictures and page.id not in live_after and all(pic.id in on_live_page for pic in page.pictures)
+        ),
+        loose=len({pic.id for page in after.loose for pic in page.pictures} - loose_before),
+        words_changed=sum(
+            1
+            for page in after.pages
+            if page.selected is not None and page.selected.words_changed and page.id not in changed_before
+        ),
+        title=title,
+    )
 
 
 def plan_pages(text: str, *, sentences: int | None = 2, words: int | None = None) -> tuple[str | None, list]:
-    """The story's title line (if any) and its pages, as the engine cuts them."""
+    """The story's title line (if any) and its pages, as the engine cuts them (a preview; nothing is saved)."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("The story is empty: write or paste your story first, then split it into pages.")
-    page_texts = segment_story(text, sentences_per_segment=None if words else sentences, words_per_segment=words)
-    title, body_start = split_title(text)
-    if title is not None:
-        page_texts = [s for s in page_texts if s.start >= body_start]
-        if not page_texts:
-            raise InputError("The story has a title but no text after it: add the story itself.")
-    return title, page_texts
+    plan = paging.plan_split(text, [], sentences=None if words else sentences, words=words)
+    if not plan.pages:
+        raise InputError("The story has a title but no text after it: add the story itself.")
+    return plan.title, [PageInput(text[p.start : p.end], p.start, p.end) for p in plan.pages]
 
 
 def split_story(
@@ -79,110 +176,159 @@ def split_story(
     *,
     sentences: int | None = 2,
     words: int | None = None,
-) -> SplitOutcome:
-    """Save the story and cut it into pages; pages whose text is unchanged keep their pictures and seeds."""
-    if active_jobs(project_id):
-        raise InputError(
-            "Pictures are being drawn for this story: stop them, or wait for them, before "
-            "splitting it into pages again."
-        )
-    title, page_texts = plan_pages(text, sentences=sentences, words=words)
-    inputs = [PageInput(text=s.text, start=s.start, end=s.end) for s in page_texts]
-    project = lib.save_story(project_id, expected_version, text, inputs)
-    if title and project.title.strip() in ("", DEFAULT_TITLE):
-        project = lib.update_project(project.id, project.version, title=title[:200])
-    kept = sum(1 for page in project.pages if page.pictures)
-    return SplitOutcome(project=project, title=title, pages=len(project.pages), kept_pictures=kept)
+) -> PagesOutcome:
+    """ "Split into pages": save the story and cut it into pages afresh; every picture stays with the page whose
+    words it was drawn for (engine.paging matches pages by their words), or waits in the loose-pictures tray.
+
+    The first line becomes the book's title (and not a page) when it looks like one and the book has no other
+    title; a book with its own title keeps that line as words of the story."""
+    _check_length(text)
+    if not text.strip():
+        raise InputError("The story is empty: write or paste your story first, then split it into pages.")
+    _refuse_while_drawing(project_id, "splitting it into pages again")
+    before = lib.get_project(project_id)
+    if before.version != expected_version:
+        raise ConflictError()
+    probe = paging.plan_split(text, [], sentences=None if words else sentences, words=words)
+    take_title = bool(probe.title) and (
+        before.title.strip() in ("", DEFAULT_TITLE) or before.title.strip() == (probe.title or "").strip()
+    )
+    plan = paging.plan_split(
+        text, _spans(before), sentences=None if words else sentences, words=words, take_title=take_title
+    )
+    if not plan.pages:
+        raise InputError("The story has a title but no text after it: add the story itself.")
+    return _save_plan(lib, before, expected_version, plan, "Split into pages", title_from_text=take_title)
+
+
+def save_story_text(
+    lib: Library,
+    project_id: int,
+    expected_version: int,
+    text: str,
+    *,
+    sentences: int | None = 2,
+    words: int | None = None,
+) -> PagesOutcome:
+    """Keep the story box's text. A story with pages keeps them: the edit is carried onto the pages (a changed
+    word changes its page's words; new paragraphs become new pages, cut at the sizes given; a page whose words
+    were all deleted leaves with its pictures for the loose-pictures tray). Before the first split it is a draft."""
+    _check_length(text)
+    before = lib.get_project(project_id)
+    if before.version != expected_version:
+        raise ConflictError()
+    if not before.pages:
+        project = lib.update_project(project_id, expected_version, story_text=text)
+        return PagesOutcome(project, 0, 0, 0, 0, 0)
+    if text == before.story_text:
+        return PagesOutcome(before, len(before.pages), 0, 0, 0, 0)
+    _refuse_while_drawing(project_id, "changing its words")
+    title = _title_line(before)
+    plan = paging.plan_edit(
+        before.story_text, _spans(before), text, sentences=None if words else sentences, words=words, title=title
+    )
+    return _save_plan(lib, before, expected_version, plan, "Edit the story", title_from_text=plan.title is not None)
 
 
 def save_draft(lib: Library, project_id: int, expected_version: int, text: str) -> ProjectView:
-    """Keep the story text without cutting it into pages again (the pages and their pictures stay as they are)."""
-    if len(text) > MAX_STORY_CHARS:
-        raise InputError(
-            f"The story is too long: the limit is {MAX_STORY_CHARS:,} characters and this one "
-            f"has {len(text):,}, so split it into several books."
-        )
-    return lib.update_project(project_id, expected_version, story_text=text)
+    """Keep the story box's text (see save_story_text): the story and its pages never disagree."""
+    return save_story_text(lib, project_id, expected_version, text).project
 
 
 def move_page(lib: Library, project_id: int, page_id: int, expected_version: int, step: int) -> ProjectView:
-    """Swap a page with the one before (step -1) or after (step +1); its pictures, seed and prompts go with it,
-    and the two pages' passages trade places in the story text. A story told from pictures keeps their order."""
-    project, pages, i = _pages_of(lib, project_id, page_id)
+    """Move a page one place up (step -1) or down (step +1), by its id: its pictures, seed and prompts go with
+    it; only words move, so the paragraph breaks stay where the author put them. A story told from pictures
+    keeps their order."""
+    project, i = _page_index(lib, project_id, page_id)
     j = i + step
-    if step not in (-1, 1) or not 0 <= j < len(pages):
+    if step not in (-1, 1) or not 0 <= j < len(project.pages):
         raise InputError(f"Page {i + 1} is already the {'first' if step < 0 else 'last'} page.")
-    pages[i], pages[j] = pages[j], pages[i]
-    return _save_pages(lib, project, expected_version, pages)
+    text, spans = paging.move_page(project.story_text, _spans(project), i, j)
+    order = [page.id for page in project.pages]
+    order.insert(j, order.pop(i))
+    plan = [PagePlanInput(span.start, span.end, keep=key) for span, key in zip(spans, order)]
+    return lib.apply_pages(project.id, expected_version, text, plan, label=f"Move page {i + 1}")
 
 
 def delete_page(lib: Library, project_id: int, page_id: int, expected_version: int) -> ProjectView:
-    """Take a page out of the story, with its pictures; its passage leaves the story text too."""
-    project, pages, i = _pages_of(lib, project_id, page_id)
-    if len(pages) == 1:
+    """Delete a page, by its id: its words leave the story with the separator that belongs to them, and the
+    page goes to the story's bin with its pictures (Undo, or bring it back from the bin)."""
+    project, i = _page_index(lib, project_id, page_id)
+    if len(project.pages) == 1:
         raise InputError(
             "This is the story's only page: change the story text instead, or delete the story in the library."
         )
-    return _save_pages(lib, project, expected_version, pages[:i] + pages[i + 1 :])
+    text, spans, _removed = paging.delete_page(project.story_text, _spans(project), i)
+    keys = [page.id for page in project.pages if page.id != page_id]
+    plan = [PagePlanInput(span.start, span.end, keep=key) for span, key in zip(spans, keys)]
+    return lib.apply_pages(project.id, expected_version, text, plan, deleted=(page_id,), label=f"Delete page {i + 1}")
 
 
-def _pages_of(lib: Library, project_id: int, page_id: int) -> tuple[ProjectView, list[PageView], int]:
-    """The project, its pages and the index of one of them, for moving or deleting a page."""
+def bring_back_page(lib: Library, project_id: int, page_id: int, expected_version: int) -> ProjectView:
+    """Put a page from the bin (or the loose-pictures tray) back into the story, with its pictures, at its old
+    place (its words come back as a paragraph of their own there)."""
+    project = lib.get_project(project_id)
+    if project.version != expected_version:
+        raise ConflictError()
+    page = next((p for p in [*project.loose, *(project.bin.pages if project.bin else [])] if p.id == page_id), None)
+    if page is None:
+        raise NotFound("That page is no longer in the bin or the tray. It may have been changed in another tab.")
+    at = min(page.position, len(project.pages))
+    removed = paging.RemovedPage(words=page.text, separator="\n\n", before=at > 0, at=len(project.story_text))
+    text, spans = paging.insert_page(project.story_text, _spans(project), at, removed)
+    keys = [p.id for p in project.pages]
+    keys.insert(at, page.id)
+    plan = [PagePlanInput(span.start, span.end, keep=key) for span, key in zip(spans, keys)]
+    return lib.apply_pages(project.id, expected_version, text, plan, label="Bring back a page")
+
+
+def title_line_to_page(lib: Library, project_id: int, expected_version: int) -> ProjectView:
+    """The story's first line, taken as the book's title, becomes the story's first page (the title stays)."""
+    project = lib.get_project(project_id)
+    head = project.story_text[: project.pages[0].start] if project.pages else project.story_text
+    start, end = len(head) - len(head.lstrip()), len(head.rstrip())
+    if not project.title_from_text or end <= start:
+        raise InputError("The story has no title line to make a page of.")
+    plan = [PagePlanInput(start, end)] + [PagePlanInput(p.start, p.end, keep=p.id) for p in project.pages]
+    return lib.apply_pages(
+        project.id,
+        expected_version,
+        project.story_text,
+        plan,
+        title_from_text=False,
+        label="Make the title line a page",
+    )
+
+
+def undo(lib: Library, project_id: int, expected_version: int) -> tuple[ProjectView, str]:
+    """Take back the story's last edit; returns the project and a sentence saying what was undone."""
+    project, label = lib.undo(project_id, expected_version)
+    return project, f"Undone: {label}."
+
+
+def redo(lib: Library, project_id: int, expected_version: int) -> tuple[ProjectView, str]:
+    """Bring back the edit the last undo took back."""
+    project, label = lib.redo(project_id, expected_version)
+    return project, f"Redone: {label}."
+
+
+def _page_index(lib: Library, project_id: int, page_id: int) -> tuple[ProjectView, int]:
+    """The project and the index of one of its pages, for moving or deleting a page."""
     project = lib.get_project(project_id)
     if told_from_pictures(project):
         raise InputError(
             "A story told from pictures follows their order, one page a picture: start it again "
             "on the From images page with the pictures you want, in the order you want."
         )
-    pages = list(project.pages)
-    i = next((k for k, page in enumerate(pages) if page.id == page_id), None)
+    i = next((k for k, page in enumerate(project.pages) if page.id == page_id), None)
     if i is None:
         raise NotFound("That page no longer exists. It may have been changed in another tab or window.")
-    return project, pages, i
-
-
-def _save_pages(lib: Library, project: ProjectView, expected_version: int, order: list[PageView]) -> ProjectView:
-    """Save `order` (some of the project's pages, in a new order) as the story.
-
-    Each page's passage of the story text goes with it; the text between pages (blank lines, a title)
-    stays where it was. Pages whose offsets no longer line up with the text are joined by blank lines.
-    """
-    pages, text = list(project.pages), project.story_text
-    if all(0 <= a.start <= a.end <= b.start for a, b in itertools.pairwise(pages)) and pages[-1].end <= len(text):
-        head, tail = text[: pages[0].start], text[pages[-1].end :]
-        body = {page.id: text[page.start : page.end] for page in pages}
-        gaps = [text[a.end : b.start] for a, b in itertools.pairwise(pages)]
-    else:
-        head, tail, body, gaps = "", "", {page.id: page.text for page in pages}, ["\n\n"] * (len(pages) - 1)
-    pieces, inputs, at = [head], [], len(head)
-    for slot, page in enumerate(order):
-        if slot:
-            pieces.append(gaps[slot - 1])
-            at += len(gaps[slot - 1])
-        pieces.append(body[page.id])
-        inputs.append(PageInput(page.text, at, at + len(body[page.id])))
-        at += len(body[page.id])
-    return lib.save_story(project.id, expected_version, "".join(pieces + [tail]), inputs)
+    return project, i
 
 
 def split_points(text: str) -> list[tuple[int, str]]:
     """Where a page can be split: (character index, the words the second part starts with)."""
-    points: list[int] = []
-    try:
-        points = [s.start for s in segment_story(text, sentences_per_segment=1)[1:]]
-    except InputError:
-        points = []
-    if not points:  # one sentence: offer the gap between words nearest the middle
-        gaps = [i + 1 for i, ch in enumerate(text) if ch.isspace() and 0 < i < len(text) - 1]
-        if gaps:
-            points = [min(gaps, key=lambda i: abs(i - len(text) // 2))]
-    out = []
-    for at in points:
-        tail = text[at:].lstrip()
-        words = tail.split()
-        preview = " ".join(words[:6]) + (" …" if len(words) > 6 else "")
-        out.append((at, preview))
-    return out
+    return paging.split_points(text)
 
 
 def split_page(lib: Library, page_id: int, at: int, expected_version: int) -> ProjectView:
@@ -221,8 +367,9 @@ def edit_page(
     meanwhile from being overwritten by an editor nobody typed in.
     """
     changes: dict[str, Any] = {}
-    if text != page.text:
-        changes["text"] = text
+    if text.strip() != page.text:
+        paging.edit_page(page.text, [(0, len(page.text))], 0, text)  # refuses words no picture can be drawn from
+        changes["text"] = text.strip()
     prompt_override = prompt.strip() or None
     if prompt_override != page.prompt_override:
         changes["prompt_override"] = prompt_override
@@ -283,6 +430,23 @@ def save_characters(
 ) -> ProjectView:
     """Keep the (name, description) rows a person typed as the story's characters (see clean_characters)."""
     return lib.set_characters(project_id, expected_version, clean_characters(rows))
+
+
+DETAIL_SAVED = {
+    "title": "Saved the title.",
+    "author": "Saved the author.",
+    "setting": "Saved where and when the story happens. Redraw pages to see it.",
+    "dedication": "Saved the dedication.",
+    "style": "Saved the picture style: the next pictures are drawn in it. Redraw pages to see it.",
+    "profile": "Saved the models: the next pictures and words are made with them.",
+}
+
+
+def save_detail(lib: Library, project_id: int, expected_version: int, field: str, value: str) -> ProjectView:
+    """Keep one book detail the moment it is picked or typed (see DETAIL_SAVED), as one undo step."""
+    if field not in DETAIL_SAVED:
+        raise InputError(f"{field!r} is not a book detail.")
+    return lib.update_project(project_id, expected_version, **{field: value})
 
 
 def save_details(

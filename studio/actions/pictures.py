@@ -70,7 +70,7 @@ def regenerate(
     profile = profile or project_profile(project).profile
     ensure_illustrator(profile)
     if new_seed or page.seed is None:
-        project = lib.update_page(page.id, project.version, seed=seeds.new_seed())
+        project = lib.set_seeds(project.id, project.version, {page.id: seeds.new_seed()})
         page = find_page(project, page_id)
     label = f"Page {page.position + 1} of “{project.title}”"
     return JobStart(_submit_pictures(lib, project, [page], profile, label), project, (page.id,))
@@ -91,22 +91,44 @@ def upload_picture(lib: Library, page_id: int, data: bytes, name: str = "") -> t
     return view, list(loaded.notes)
 
 
-def choose_picture(lib: Library, picture_id: int) -> PictureView:
-    """Make this version its page's picture, the one the book prints; the other versions are kept."""
-    return lib.select_picture(picture_id)
+def choose_picture(lib: Library, picture_id: int, expected_version: int) -> ProjectView:
+    """Make this version its page's picture, the one the book prints; the other versions are kept (undoable)."""
+    return lib.select_picture(picture_id, expected_version)
 
 
-def delete_picture(lib: Library, picture_id: int) -> None:
-    """Delete one version of a page's picture; when it was the chosen one, the newest left is chosen."""
-    lib.delete_picture(picture_id)
+def discard_picture(lib: Library, picture_id: int, expected_version: int) -> ProjectView:
+    """Put one version of a picture (or a loose picture) in the story's bin; when it was the page's picture,
+    the newest other version becomes it. Undo, or bring it back from the bin, until the bin is emptied."""
+    return lib.discard_picture(picture_id, expected_version)
+
+
+def restore_picture(lib: Library, picture_id: int, expected_version: int) -> ProjectView:
+    """Bring a discarded picture back from the bin to its page (or to the loose-pictures tray)."""
+    return lib.restore_picture(picture_id, expected_version)
+
+
+def place_picture(lib: Library, picture_id: int, page_id: int, expected_version: int) -> ProjectView:
+    """Put a loose picture on a page of the story as its newest version."""
+    return lib.place_picture(picture_id, page_id, expected_version)
+
+
+def empty_bin(lib: Library, project_id: int, expected_version: int) -> tuple[ProjectView, str]:
+    """Remove for good what is in the story's bin, freeing its disk space; returns a sentence saying so."""
+    before = lib.get_project(project_id)
+    freed = before.bin.files_bytes if before.bin else 0
+    project, removed = lib.empty_bin(project_id, expected_version)
+    files = f"{removed} picture file{'s' if removed != 1 else ''}"
+    return project, f"The bin is empty: {files} removed, about {freed / 2**20:.1f} MB freed."
 
 
 def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[PageView], *, fresh: bool) -> ProjectView:
     base = seeds.new_seed()
-    for page in pages:
-        if page.seed is None or (fresh and not page.locked):
-            project = lib.update_page(page.id, project.version, seed=seeds.page_seed(base, page.position))
-    return project
+    chosen = {
+        page.id: seeds.page_seed(base, page.position)
+        for page in pages
+        if page.seed is None or (fresh and not page.locked)
+    }
+    return lib.set_seeds(project.id, project.version, chosen) if chosen else project
 
 
 def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageView], profile, label: str) -> str:
@@ -153,14 +175,19 @@ def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageVie
             should_cancel=lambda: ctx.cancelled,
         )
 
+    drawn_for = {page.id: page.text for page in pages}
+
     def save(result) -> None:
-        # Runs on the worker's saver thread while the next pictures are drawn.
+        # Runs on the worker's saver thread while the next pictures are drawn. A page that left the story
+        # meanwhile still gets its picture (it waits in the loose-pictures tray or the bin, with the page).
         settings = {**result.settings, "style": style, "profile": profile.name}
+        if result.key in drawn_for:
+            settings["page_text"] = drawn_for[result.key]  # so the page can say when its words change
         try:
             lib.add_picture(result.key, to_png_bytes(result.image), settings, origin="generated", select=True)
         except NotFound:
-            # The page was merged, re-split or deleted while its picture was being drawn: nothing to keep.
-            log.info("picture for page %s dropped: the page no longer exists", result.key)
+            # Only when the page was removed for good (its story's bin emptied) while its picture was drawn.
+            log.info("picture for page %s dropped: the page was removed for good", result.key)
 
     return get_worker().submit(
         run,

@@ -7,6 +7,7 @@ as soon as it is saved, whatever happens to this browser tab.
 
 from __future__ import annotations
 
+import itertools
 import os
 from functools import partial
 from pathlib import Path
@@ -63,6 +64,40 @@ st.caption(
     f"{STYLES[style_key].label} · saved {ui.ago(project.updated)}"
 )
 ui.show_flash()
+
+
+def _step(project_id: int, version: int, back: bool) -> None:
+    """Undo (back) or redo the story's last edit; kept in the library, so it works after a refresh too."""
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        view, message = (actions.undo if back else actions.redo)(lib_, project_id, version)
+        ui.set_base_version(view)
+        ui.flash("success", message)
+        # Every box shows the restored words and settings, not what it held before.
+        st.session_state[state.RELOAD_GEN] = ui.reload_gen() + 1
+
+
+with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+    st.button(
+        "Undo",
+        icon=":material/undo:",
+        key="history.undo",
+        disabled=project.undo is None or stale,
+        help=f"Take back: {project.undo}" if project.undo else "Nothing to undo yet",
+        on_click=_step,
+        args=(pid, base, True),
+    )
+    st.button(
+        "Redo",
+        icon=":material/redo:",
+        key="history.redo",
+        disabled=project.redo is None or stale,
+        help=f"Bring back: {project.redo}" if project.redo else "Nothing to redo",
+        on_click=_step,
+        args=(pid, base, False),
+    )
+    if project.undo:
+        st.caption(f"Last change: {ui.plain(project.undo)}")
 
 if stale:
     st.warning(
@@ -178,6 +213,15 @@ with left:
                 )
                 st.rerun()
 
+
+def _save_detail(project_id: int, version: int, field: str, key: str) -> None:
+    """What is shown is what is used: a book detail is saved the moment it is changed (one undo step)."""
+    with ui.guard(project_id):
+        view = actions.save_detail(ui.library(), project_id, version, field, st.session_state[key])
+        ui.set_base_version(view)
+        ui.flash("success", actions.DETAIL_SAVED[field])
+
+
 with right:
     with st.container(border=True):
         st.markdown("**:material/book: Book details**")
@@ -194,11 +238,19 @@ with right:
             if project.profile in PROFILES
             else (profile.name if profile is not None and profile.name in PROFILES else DEFAULT_PROFILE),
         )
-        st.text_input("Title", key=title_key)
-        st.text_input("Author", key=author_key, placeholder="Who wrote it (optional)")
+        st.text_input("Title", key=title_key, on_change=_save_detail, args=(pid, base, "title", title_key))
+        st.text_input(
+            "Author",
+            key=author_key,
+            placeholder="Who wrote it (optional)",
+            on_change=_save_detail,
+            args=(pid, base, "author", author_key),
+        )
         st.text_area(
             "Dedication",
             key=dedication_key,
+            on_change=_save_detail,
+            args=(pid, base, "dedication", dedication_key),
             height=68,
             max_chars=actions.MAX_DEDICATION_CHARS,
             placeholder="For Mia, who loves the sea (optional)",
@@ -207,6 +259,8 @@ with right:
         st.text_input(
             "Where and when",
             key=setting_key,
+            on_change=_save_detail,
+            args=(pid, base, "setting", setting_key),
             max_chars=actions.MAX_SETTING_CHARS,
             placeholder="a windy island, long ago (optional)",
             help="Added to every picture's prompt, so all the pages share one place. Redraw pages to see it.",
@@ -215,6 +269,8 @@ with right:
             "Picture style",
             options=list(STYLES),
             key=style_widget,
+            on_change=_save_detail,
+            args=(pid, base, "style", style_widget),
             format_func=lambda k: STYLES[k].label,
             help="Added to every picture's prompt. Redraw pages to see a new style.",
         )
@@ -222,6 +278,8 @@ with right:
             "Models (profile)",
             options=list(PROFILES),
             key=profile_widget,
+            on_change=_save_detail,
+            args=(pid, base, "profile", profile_widget),
             format_func=lambda n: f"{n} — {PROFILES[n].description}",
             help="The models that draw this story's pictures and write its words. New stories start "
             "with the profile chosen in Settings.",
@@ -231,22 +289,7 @@ with right:
                 f"STORYBOOK_PROFILE is set to '{ui.plain(ENV_PROFILE)}' on this computer, and it wins over "
                 "the profile chosen here."
             )
-        if st.button("Save details", icon=":material/save:", key="details.save"):
-            with ui.guard(pid):
-                view = actions.save_details(
-                    lib,
-                    pid,
-                    base,
-                    title=st.session_state[title_key],
-                    author=st.session_state[author_key],
-                    setting=st.session_state[setting_key],
-                    dedication=st.session_state[dedication_key],
-                    style=st.session_state[style_widget],
-                    profile=st.session_state[profile_widget],
-                )
-                ui.set_base_version(view)
-                ui.flash("success", "Saved the book details.")
-                st.rerun()
+        st.caption("Saved as you change them (Undo takes a change back).")
 
     with st.container(border=True):
         st.markdown("**:material/content_cut: Pages**")
@@ -267,31 +310,41 @@ with right:
         with st.container(horizontal=True, gap="small"):
             split = st.button("Split into pages", icon=":material/content_cut:", type="primary", key="story.split")
             draft = st.button(
-                "Save draft",
+                "Save story",
                 icon=":material/save:",
                 key="story.draft",
-                help="Keep the text without cutting it into pages again.",
+                help="Keep the text and carry your edits onto the pages, without cutting the story again.",
             )
-        st.caption("Pages whose text does not change keep their pictures.")
+        st.caption(
+            "Every picture stays with the words it was drawn for. A picture whose page leaves the story waits "
+            "in the loose pictures tray below the pages; Undo takes any change back."
+        )
         if split and ui.first_click("story.split"):
             with ui.guard(pid):
                 sentences = int(st.session_state[state.SPLIT_SENTENCES]) if mode == "sentences" else None
                 words = int(st.session_state[state.SPLIT_WORDS]) if mode == "words" else None
                 outcome = actions.split_story(lib, pid, base, text, sentences=sentences, words=words)
                 ui.set_base_version(outcome.project)
-                message = f"Split into {ui.plural(outcome.pages, 'page')}."
-                if outcome.kept_pictures:
-                    its = "its" if outcome.kept_pictures == 1 else "their"
-                    message += f" {ui.plural(outcome.kept_pictures, 'page')} kept {its} pictures."
-                if outcome.title:
-                    message += f" The first line, “{outcome.title}”, is the title."
-                ui.flash("success", message)
+                ui.flash("success", outcome.message)
                 st.rerun()
         if draft:
             with ui.guard(pid):
-                ui.set_base_version(actions.save_draft(lib, pid, base, text))
-                ui.flash("success", "Saved your story text.")
+                sentences = int(st.session_state[state.SPLIT_SENTENCES]) if mode == "sentences" else None
+                words = int(st.session_state[state.SPLIT_WORDS]) if mode == "words" else None
+                outcome = actions.save_story_text(lib, pid, base, text, sentences=sentences, words=words)
+                ui.set_base_version(outcome.project)
+                ui.flash("success", "Saved your story." + (f" {outcome.message}" if outcome.pages else ""))
                 st.rerun()
+        if project.title_from_text and project.pages:
+            line = project.story_text[: project.pages[0].start].strip()
+            st.caption(f"The first line, “{ui.plain(line)}”, is the book's title, not a page.")
+            if st.button(
+                "Make the title line a page", icon=":material/title:", key="story.titlepage"
+            ) and ui.first_click("story.titlepage"):
+                with ui.guard(pid):
+                    ui.set_base_version(actions.title_line_to_page(lib, pid, base))
+                    ui.flash("success", f"“{line}” is the first page now; the book keeps its title.")
+                    st.rerun()
 
 
 # ------------------------------------------------------------------------------------- storyboard
@@ -302,6 +355,12 @@ if not project.pages:
         "No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
         icon=":material/content_cut:",
     )
+    if project.loose:
+        kept = sum(len(page.pictures) for page in project.loose)
+        st.caption(
+            f"{ui.plural(kept, 'picture')} from earlier pages {'is' if kept == 1 else 'are'} kept: split the story "
+            "into pages, then put them on pages from the loose pictures tray (or press Undo)."
+        )
     st.stop()
 
 pages = project.pages
@@ -524,7 +583,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
                             st.button("In use", key=f"use.{picture.id}", icon=":material/check:", disabled=True)
                         elif st.button("Use this", key=f"use.{picture.id}", icon=":material/touch_app:"):
                             with ui.guard(edit.project_id):
-                                actions.choose_picture(edit.lib, picture.id)
+                                ui.set_base_version(actions.choose_picture(edit.lib, picture.id, edit.base))
                                 ui.flash("success", f"Page {n} now uses version {picture.version}.")
                                 st.rerun()
                         _download(picture, n, key=f"dlv.{picture.id}")
@@ -533,11 +592,11 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
                             key=f"delill.{picture.id}",
                             icon=":material/delete:",
                             type="tertiary",
-                            help=f"Delete version {picture.version}",
+                            help=f"Put version {picture.version} in the bin (Undo, or bring it back from the bin)",
                         ):
                             with ui.guard(edit.project_id):
-                                actions.delete_picture(edit.lib, picture.id)
-                                ui.flash("success", f"Deleted version {picture.version} of page {n}.")
+                                ui.set_base_version(actions.discard_picture(edit.lib, picture.id, edit.base))
+                                ui.flash("success", f"Version {picture.version} of page {n} is in the bin.")
                                 st.rerun()
         if count:
             st.divider()
@@ -622,7 +681,8 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
         if st.session_state.get(state.CONFIRM_PAGE_DELETE) == page.id:
             pictures = ui.plural(len(page.pictures), "picture")
             st.warning(
-                f"Take page {n} out of the story, with its {pictures}? Its words leave the story text too.",
+                f"Take page {n} out of the story, with its {pictures}? Its words leave the story text too; "
+                "the page waits in the bin (Undo, or bring it back from there).",
                 icon=":material/warning:",
             )
             with st.container(horizontal=True, gap="small"):
@@ -632,7 +692,7 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
                     with ui.guard(edit.project_id):
                         ui.set_base_version(actions.delete_page(edit.lib, edit.project_id, page.id, edit.base))
                         st.session_state[state.CONFIRM_PAGE_DELETE] = None
-                        ui.flash("success", f"Took page {n} out of the story.")
+                        ui.flash("success", f"Page {n} is in the bin, with its {pictures}. Undo brings it back.")
                         st.rerun()
                 if st.button("Keep it", key=f"pagedel.no.{page.id}"):
                     st.session_state[state.CONFIRM_PAGE_DELETE] = None
@@ -665,6 +725,13 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) ->
                     st.badge("own prompt", icon=":material/edit:", color="blue")
                 if page.selected is not None and page.selected.origin == "uploaded":
                     st.badge("your picture", icon=":material/upload:", color="green")
+                if page.selected is not None and page.selected.words_changed:
+                    st.badge(
+                        "words changed since this picture",
+                        icon=":material/edit_note:",
+                        color="violet",
+                        help="Redraw the page to match its new words, or keep the picture as it is.",
+                    )
             if page.selected is not None:
                 st.image(str(page.selected.image_path), width="stretch")
                 seed = page.selected.settings.get("seed")
@@ -713,6 +780,102 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) ->
                 _download(page.selected, n, key=f"dl.{page.id}")
 
 
+def tray(edit: Editing, live: ProjectView) -> None:
+    """The loose-pictures tray: pictures whose page left the story, with its words; put one on a page, bring the
+    page back, or discard it."""
+    if not live.loose:
+        return
+    count = sum(len(page.pictures) for page in live.loose)
+    st.subheader(f":material/inventory_2: Loose pictures ({count})", divider="orange")
+    st.caption(
+        "Their pages left the story when its words changed. Nothing here is lost: put a picture on a page, "
+        "bring its page back, or discard it."
+    )
+    numbers = {page.id: page.position + 1 for page in live.pages}
+    for page in live.loose:
+        with st.container(border=True):
+            st.markdown(f"*“{ui.plain(page.text[:300])}”*")
+            if st.button(
+                "Bring these words back as a page",
+                icon=":material/undo:",
+                key=f"tray.back.{page.id}",
+                disabled=actions.told_from_pictures(live),
+            ) and ui.first_click(f"tray.back.{page.id}"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.bring_back_page(edit.lib, edit.project_id, page.id, edit.base))
+                    ui.flash("success", "The page is back in the story, with its pictures.")
+                    st.rerun()
+            cols = st.columns(4)
+            for col, picture in zip(itertools.cycle(cols), page.pictures):
+                with col:
+                    st.image(str(picture.image_path), width="stretch")
+                    target = st.selectbox(
+                        "Put it on page",
+                        options=list(numbers),
+                        format_func=lambda i: f"Page {numbers[i]}",
+                        key=f"tray.to.{picture.id}",
+                    )
+                    with st.container(horizontal=True, gap="xsmall"):
+                        if st.button("Put it there", key=f"tray.put.{picture.id}", icon=":material/move_down:"):
+                            with ui.guard(edit.project_id):
+                                view = actions.place_picture(edit.lib, picture.id, target, edit.base)
+                                ui.set_base_version(view)
+                                ui.flash("success", f"Page {numbers[target]} now has this picture.")
+                                st.rerun()
+                        if st.button("", key=f"tray.bin.{picture.id}", icon=":material/delete:", help="Discard"):
+                            with ui.guard(edit.project_id):
+                                ui.set_base_version(actions.discard_picture(edit.lib, picture.id, edit.base))
+                                ui.flash("success", "The picture is in the bin.")
+                                st.rerun()
+
+
+def bin_section(edit: Editing, live: ProjectView) -> None:
+    """The story's bin: deleted pages and discarded pictures, until the bin is emptied."""
+    if live.bin is None or live.bin.empty:
+        return
+    items = len(live.bin.pages) + len(live.bin.pictures)
+    with st.expander(f":material/delete: Bin ({items} item{'s' if items != 1 else ''})"):
+        for page in live.bin.pages:
+            cols = st.columns([4, 1], vertical_alignment="center")
+            cols[0].markdown(f"Page: *“{ui.plain(page.text[:200])}”* · {ui.plural(len(page.pictures), 'picture')}")
+            if cols[1].button("Bring back", key=f"bin.page.{page.id}", icon=":material/restore_from_trash:"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.bring_back_page(edit.lib, edit.project_id, page.id, edit.base))
+                    ui.flash("success", "The page is back in the story, with its pictures.")
+                    st.rerun()
+        for picture in live.bin.pictures:
+            cols = st.columns([1, 3, 1], vertical_alignment="center")
+            cols[0].image(str(picture.image_path), width=96)
+            cols[1].caption(f"Version {picture.version} · seed {picture.settings.get('seed', '—')}")
+            if cols[2].button("Bring back", key=f"bin.pic.{picture.id}", icon=":material/restore_from_trash:"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.restore_picture(edit.lib, picture.id, edit.base))
+                    ui.flash("success", "The picture is back.")
+                    st.rerun()
+        megabytes = live.bin.files_bytes / 2**20
+        if st.session_state.get(state.CONFIRM_EMPTY_BIN) == edit.project_id:
+            st.warning(
+                f"Remove everything in the bin for good (about {megabytes:.1f} MB)? This cannot be undone.",
+                icon=":material/warning:",
+            )
+            with st.container(horizontal=True, gap="small"):
+                if st.button("Empty the bin", type="primary", key="bin.empty.yes") and ui.first_click("bin.empty"):
+                    with ui.guard(edit.project_id):
+                        view, message = actions.empty_bin(edit.lib, edit.project_id, edit.base)
+                        ui.set_base_version(view)
+                        st.session_state[state.CONFIRM_EMPTY_BIN] = None
+                        ui.flash("success", message)
+                        st.rerun()
+                if st.button("Keep it", key="bin.empty.no"):
+                    st.session_state[state.CONFIRM_EMPTY_BIN] = None
+                    st.rerun()
+        elif st.button(
+            f"Empty the bin… (frees about {megabytes:.1f} MB)", key="bin.empty", icon=":material/delete_forever:"
+        ):
+            st.session_state[state.CONFIRM_EMPTY_BIN] = edit.project_id
+            st.rerun()
+
+
 def board(edit: Editing, polling: bool) -> None:
     """The page cards, read fresh from storage; while `polling` (a job runs) this fragment runs every second."""
     try:
@@ -731,6 +894,8 @@ def board(edit: Editing, polling: bool) -> None:
         for column, page in zip(columns, pages[start : start + COLUMNS]):
             with column:
                 card(edit, live, page, drawing)
+    tray(edit, live)
+    bin_section(edit, live)
 
 
 polling = bool(active_now)
