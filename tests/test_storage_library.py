@@ -259,7 +259,7 @@ def test_update_project_and_not_found(tmp_path):
 def test_story_text_changes_only_with_its_pages(tmp_path):
     library = Library(tmp_path)
     project = _story(library, ["The fox ran far away.", "The owl sat."])
-    first, second = project.pages
+    first, _second = project.pages
     library.add_picture(first.id, _png(1), {"seed": 1})
     project = library.update_page(first.id, project.version, prompt_override="a fox", seed=5, locked=True)
 

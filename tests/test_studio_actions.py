@@ -34,13 +34,14 @@ def finish(job_id: str):
 def test_split_takes_the_title_line_and_keeps_pictures_of_unchanged_pages(lib):
     outcome = split(lib)
     project = outcome.project
-    assert (outcome.title, outcome.pages, outcome.kept_pictures) == ("The Snow Hare", 2, 0)
+    assert (outcome.title, outcome.pages, outcome.kept) == ("The Snow Hare", 2, 0)
     assert project.title == "The Snow Hare"
     first = project.pages[0]
     lib.add_picture(first.id, fx.png(), {"seed": 1}, origin="uploaded")
     longer = STORY + "\nThe snow melted in spring.\n"
     again = actions.split_story(lib, project.id, lib.get_project(project.id).version, longer)
-    assert again.pages == 3 and again.kept_pictures == 1
+    assert again.pages == 3 and again.kept == 1 and again.loose == 0
+    assert again.message.startswith("3 pages: 1 kept its picture.")
     assert again.project.pages[0].pictures and again.project.pages[0].id == first.id
 
     with pytest.raises(InputError, match="empty"):
@@ -77,7 +78,7 @@ def test_seeds_are_stored_before_the_job_and_each_picture_is_saved_as_it_arrives
     assert nothing.job_id is None and len(nothing.kept) == 2
 
 
-def test_a_picture_for_a_page_deleted_meanwhile_is_dropped_quietly(lib):
+def test_a_picture_for_a_page_merged_away_meanwhile_waits_in_the_loose_pictures_tray(lib):
     project = split(lib).project
     gate = threading.Event()
     blocker = get_worker().submit(lambda ctx: gate.wait(30), kind="test", label="hold the worker")
@@ -92,6 +93,8 @@ def test_a_picture_for_a_page_deleted_meanwhile_is_dropped_quietly(lib):
     assert info.error is None
     merged = lib.get_project(project.id)
     assert len(merged.pages) == 1 and not merged.pages[0].pictures
+    assert [page.id for page in merged.loose] == [project.pages[1].id] and len(merged.loose[0].pictures) == 1
+    assert merged.loose[0].pictures[0].settings["page_text"] == project.pages[1].text
 
 
 def test_locked_pages_refuse_a_new_seed_and_uploads_go_through_the_hardened_loader(lib):
@@ -118,27 +121,35 @@ def test_split_points_offer_sentence_starts_or_the_middle():
     assert actions.split_points("word") == []
 
 
-def test_save_draft_keeps_the_text_and_leaves_the_pages_as_they_are(lib):
+def test_saving_the_story_text_carries_the_edit_onto_the_pages(lib):
     from core.limits import MAX_STORY_CHARS
 
     project = split(lib).project
-    first = project.pages[0]
+    first, second = project.pages
     lib.add_picture(first.id, fx.png(), {"seed": 1}, origin="uploaded")
     project = lib.update_page(first.id, project.version, prompt_override="a white hare", seed=9)
-    draft = "The Snow Hare\n\nA hare"
-    saved = actions.save_draft(lib, project.id, project.version, draft)
-    assert saved.story_text == draft and saved.version == project.version + 1
+    edited = project.story_text.replace("very cold", "very, very cold")
+    saved = actions.save_draft(lib, project.id, project.version, edited)
+    assert saved.story_text == edited and saved.version == project.version + 1
+    assert [p.id for p in saved.pages] == [first.id, second.id]  # no page was cut again or lost its picture
+    page = saved.pages[0]
+    assert page.text == "A hare sat in the snow. It was very, very cold."
+    assert (page.prompt_override, page.seed, len(page.pictures)) == ("a white hare", 9, 1)
+    assert page.selected.words_changed and not saved.pages[1].pictures
+    for page in saved.pages:
+        assert saved.story_text[page.start : page.end] == page.text
 
-    def pages(view):
-        return [(s.id, s.text, s.seed, s.prompt_override, s.locked, [i.id for i in s.pictures]) for s in view.pages]
-
-    assert pages(saved) == pages(project)  # no page was cut again, re-matched or lost its picture
-    assert saved.pages[0].prompt_override == "a white hare" and saved.pages[0].pictures
-    assert all(0 <= s.start <= s.end <= len(draft) for s in saved.pages)
+    # Deleting a page's words in the story box: the page leaves, its pictures wait in the tray; undo brings it back.
+    shorter = edited[: edited.index("A fox")].rstrip() + "\n"
+    outcome = actions.save_story_text(lib, project.id, saved.version, shorter)
+    assert outcome.pages == 1 and outcome.project.story_text == shorter
     with pytest.raises(ConflictError):
         actions.save_draft(lib, project.id, project.version, "stale")
     with pytest.raises(InputError, match="too long"):
-        actions.save_draft(lib, project.id, saved.version, "x" * (MAX_STORY_CHARS + 1))
+        actions.save_draft(lib, project.id, outcome.project.version, "x" * (MAX_STORY_CHARS + 1))
+    back, message = actions.undo(lib, project.id, outcome.project.version)
+    assert message == "Undone: Edit the story." and back.story_text == edited
+    assert [p.id for p in back.pages] == [first.id, second.id]
 
 
 def test_submitting_pictures_leaves_torch_to_the_worker(tmp_path, tiny_models):
@@ -202,7 +213,7 @@ def test_moving_pages_keeps_a_story_told_from_pictures_in_their_order_and_edited
     project = lib.update_page(first.id, project.version, text="An edited first page.")
     moved = actions.move_page(lib, project.id, first.id, project.version, 1)
     assert [s.text for s in moved.pages[:2]] == [second.text, "An edited first page."]
-    assert moved.story_text.index(second.text) < moved.story_text.index(first.text)
+    assert moved.story_text.index(second.text) < moved.story_text.index("An edited first page.")
     with pytest.raises(ConflictError):
         actions.move_page(lib, project.id, first.id, project.version, -1)  # based on an old version
 
@@ -211,26 +222,25 @@ def test_moving_pages_keeps_a_story_told_from_pictures_in_their_order_and_edited
         actions.move_page(lib, told.id, first.id, told.version, -1)
 
 
-def test_pages_whose_offsets_no_longer_line_up_are_moved_and_joined_by_blank_lines(lib):
-    from storage import PageInput
-
-    project = lib.create_project("Overlap", story_text="One two. Three four.")
-    # Offsets that overlap (an older import, a hand-made bundle): the passages cannot be cut out of the text.
-    project = lib.save_story(
-        project.id,
-        project.version,
-        "One two. Three four.",
-        [PageInput("One two.", 0, 12), PageInput("Three four.", 4, 20)],
-    )
-    first, second = project.pages
-    moved = actions.move_page(lib, project.id, first.id, project.version, 1)
-    assert moved.story_text == "Three four.\n\nOne two."
-    assert [(s.id, moved.story_text[s.start : s.end]) for s in moved.pages] == [
-        (second.id, "Three four."),
-        (first.id, "One two."),
-    ]
-    gone = actions.delete_page(lib, project.id, second.id, moved.version)
-    assert gone.story_text == "One two." and [s.id for s in gone.pages] == [first.id]
+def test_moving_and_deleting_pages_keeps_the_authors_paragraphs(lib):
+    story = "A1. A2.\n\nB1. B2.\n\nC1. C2."
+    project = lib.create_project("Paragraphs", story_text=story)
+    project = actions.split_story(lib, project.id, project.version, story, sentences=1).project
+    ids = {page.text: page.id for page in project.pages}
+    lib.add_picture(ids["B2."], fx.png(), {"seed": 3}, origin="uploaded")
+    moved = actions.move_page(lib, project.id, ids["A2."], project.version, 1)
+    assert moved.story_text == "A1. B1.\n\nA2. B2.\n\nC1. C2."  # only words move; the breaks stay put
+    moved = actions.move_page(lib, project.id, ids["A2."], moved.version, -1)
+    assert moved.story_text == story  # and moving back gives the exact text
+    gone = actions.delete_page(lib, project.id, ids["B2."], moved.version)
+    assert gone.story_text == "A1. A2.\n\nB1.\n\nC1. C2."
+    assert [p.id for p in gone.bin.pages] == [ids["B2."]] and len(gone.bin.pages[0].pictures) == 1
+    back, _ = actions.undo(lib, project.id, gone.version)
+    assert back.story_text == story and back.pages[3].id == ids["B2."] and back.pages[3].pictures
+    again, _ = actions.redo(lib, project.id, back.version)
+    restored = actions.bring_back_page(lib, project.id, ids["B2."], again.version)
+    assert [p.id for p in restored.pages][3] == ids["B2."] and restored.pages[3].pictures
+    assert restored.bin.empty
 
 
 def test_edit_page_saves_only_what_was_changed_in_the_editor(lib):

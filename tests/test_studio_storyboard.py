@@ -93,7 +93,7 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
 
     story_area(at).input(STORY)
     click(at, "story.split")
-    assert any("Split into 3 pages" in s and "The Paper Boat" in s for s in texts(at.success)), texts(at.success)
+    assert any(s.startswith("3 pages.") and "The Paper Boat" in s for s in texts(at.success)), texts(at.success)
     project = lib.get_project(project.id)
     assert project.title == "The Paper Boat"  # the title line names the book and is not a page
     assert [s.text.split()[0] for s in project.pages] == ["Ada", "The", "At"]
@@ -163,7 +163,7 @@ def test_empty_huge_and_stale_edits_are_one_sentence_each(lib):
     lib.update_project(project.id, current.version, title="Renamed elsewhere")
     title_box = next(t for t in at.text_input if t.label == "Title")
     title_box.input("My title")
-    click(at, "details.save")
+    at.run()
     assert any("changed in another tab" in e for e in texts(at.error)), texts(at.error)
     assert lib.get_project(project.id).title == "Renamed elsewhere"
     reload_buttons = [b for b in at.button if b.label == "Reload the latest version"]
@@ -173,7 +173,7 @@ def test_empty_huge_and_stale_edits_are_one_sentence_each(lib):
     assert next(t for t in at.text_input if t.label == "Title").value == "Renamed elsewhere"
     assert any("Reloaded" in i for i in texts(at.info))
     next(t for t in at.text_input if t.label == "Title").input("Mine after all")
-    click(at, "details.save")
+    at.run()
     assert lib.get_project(project.id).title == "Mine after all"
 
 
@@ -372,7 +372,7 @@ def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
         f"{n} — {p.description}" for n, p in engine.profiles.PROFILES.items()
     ]
     box.set_value("quality")
-    click(at, "details.save")
+    at.run()
     assert lib.get_project(tiny.id).profile == "quality"
     assert not any("STORYBOOK_PROFILE" in c for c in texts(at.caption))
 
@@ -439,8 +439,8 @@ def test_a_tab_with_nothing_typed_follows_another_tabs_edit_and_one_with_typing_
     assert next(t for t in tab.text_input if t.label == "Title").value == "Renamed elsewhere"
     assert any("another tab" in t.value for t in tab.toast)
     next(t for t in tab.text_input if t.label == "Author").input("Ann")
-    click(tab, "details.save")
-    assert any("Saved the book details" in s for s in texts(tab.success)), texts(tab.error)
+    tab.run()
+    assert any("Saved the author" in s for s in texts(tab.success)), texts(tab.error)
     assert (lib.get_project(project.id).title, lib.get_project(project.id).author) == ("Renamed elsewhere", "Ann")
 
     # Typing not saved yet: the tab is told, and keeps the typing, rather than saving over the other edit.
@@ -524,8 +524,8 @@ def test_where_and_when_and_the_dedication_are_saved_with_the_book_details(lib):
     at = storyboard(project.id)
     next(t for t in at.text_input if t.label == "Where and when").input("rainy   village")
     next(t for t in at.text_area if t.label == "Dedication").input("For Mo,\n  who loves rain")
-    click(at, "details.save")
-    assert any("Saved the book details" in s for s in texts(at.success)), texts(at.error)
+    at.run()
+    assert any("Saved the dedication" in s for s in texts(at.success)), texts(at.error)
     stored = lib.get_project(project.id)
     assert stored.setting == "rainy village" and stored.dedication == "For Mo,\nwho loves rain"
     assert next(t for t in at.text_input if t.label == "Where and when").value == "rainy village"
@@ -588,7 +588,7 @@ def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_foll
         actions.move_page(lib, project.id, third.id, back.version, 1)
 
 
-def test_a_page_is_deleted_with_its_pictures_after_a_confirmation(lib):
+def test_a_page_is_deleted_to_the_bin_after_a_confirmation_and_undo_brings_it_back(lib):
     from studio import actions
 
     project = new_project(lib)
@@ -603,12 +603,24 @@ def test_a_page_is_deleted_with_its_pictures_after_a_confirmation(lib):
     assert len(lib.get_project(project.id).pages) == 3  # kept
     click(at, f"pagedel.{second.id}")
     click(at, f"pagedel.yes.{second.id}")
-    assert any("Took page 2 out of the story" in s for s in texts(at.success)), texts(at.error)
+    assert any("Page 2 is in the bin, with its 1 picture" in s for s in texts(at.success)), texts(at.error)
     after = lib.get_project(project.id)
     assert [s.id for s in after.pages] == [first.id, third.id]
     assert second.text not in after.story_text and after.story_text.startswith("The Paper Boat\n\n")
     assert [after.story_text[s.start : s.end] for s in after.pages] == [first.text, third.text]
+    assert picture.exists() and [p.id for p in after.bin.pages] == [second.id]
+    click(at, "history.undo")
+    assert any("Undone: Delete page 2." in s for s in texts(at.success)), texts(at.error)
+    back = lib.get_project(project.id)
+    assert [s.id for s in back.pages] == [first.id, second.id, third.id] and back.pages[1].pictures
+    assert back.story_text == project.story_text
+    click(at, "history.redo")
+    after = lib.get_project(project.id)
+    click(at, "bin.empty")
+    click(at, "bin.empty.yes")
+    assert any("The bin is empty: 1 picture file removed" in s for s in texts(at.success)), texts(at.error)
     assert not picture.exists()  # nothing else used that picture file
+    after = lib.get_project(project.id)
 
     with pytest.raises(InputError, match="only page"):
         two = actions.delete_page(lib, project.id, first.id, after.version)

@@ -50,6 +50,7 @@ from studio.actions.library import (
 )
 from studio.actions.pages import (
     DEFAULT_TITLE,
+    DETAIL_SAVED,
     MAX_DEDICATION_CHARS,
     MAX_DESCRIPTION_CHARS,
     MAX_SETTING_CHARS,
@@ -69,6 +70,7 @@ from studio.actions.pages import (
     prompt_preview,
     redo,
     save_characters,
+    save_detail,
     save_details,
     save_draft,
     save_story_text,
@@ -116,6 +118,7 @@ from studio.actions.told import (
 
 __all__ = [
     "DEFAULT_TITLE",
+    "DETAIL_SAVED",
     "KIND_ILLUSTRATE",
     "KIND_STORY",
     "MAX_BUNDLE_MB",
@@ -179,6 +182,7 @@ __all__ = [
     "restore_picture",
     "retell_passage",
     "save_characters",
+    "save_detail",
     "save_details",
     "save_draft",
     "save_story_text",

@@ -214,10 +214,12 @@ with left:
                 st.rerun()
 
 
-def _save_detail(project_id: int, version: int, field: str, key: str) -> None:
+def _save_detail(project_id: int, field: str, key: str) -> None:
     """What is shown is what is used: a book detail is saved the moment it is changed (one undo step)."""
     with ui.guard(project_id):
-        view = actions.save_detail(ui.library(), project_id, version, field, st.session_state[key])
+        lib_ = ui.library()
+        version = ui.base_version(lib_.get_project(project_id))  # after an earlier change in this same run
+        view = actions.save_detail(lib_, project_id, version, field, st.session_state[key])
         ui.set_base_version(view)
         ui.flash("success", actions.DETAIL_SAVED[field])
 
@@ -238,19 +240,19 @@ with right:
             if project.profile in PROFILES
             else (profile.name if profile is not None and profile.name in PROFILES else DEFAULT_PROFILE),
         )
-        st.text_input("Title", key=title_key, on_change=_save_detail, args=(pid, base, "title", title_key))
+        st.text_input("Title", key=title_key, on_change=_save_detail, args=(pid, "title", title_key))
         st.text_input(
             "Author",
             key=author_key,
             placeholder="Who wrote it (optional)",
             on_change=_save_detail,
-            args=(pid, base, "author", author_key),
+            args=(pid, "author", author_key),
         )
         st.text_area(
             "Dedication",
             key=dedication_key,
             on_change=_save_detail,
-            args=(pid, base, "dedication", dedication_key),
+            args=(pid, "dedication", dedication_key),
             height=68,
             max_chars=actions.MAX_DEDICATION_CHARS,
             placeholder="For Mia, who loves the sea (optional)",
@@ -260,7 +262,7 @@ with right:
             "Where and when",
             key=setting_key,
             on_change=_save_detail,
-            args=(pid, base, "setting", setting_key),
+            args=(pid, "setting", setting_key),
             max_chars=actions.MAX_SETTING_CHARS,
             placeholder="a windy island, long ago (optional)",
             help="Added to every picture's prompt, so all the pages share one place. Redraw pages to see it.",
@@ -270,7 +272,7 @@ with right:
             options=list(STYLES),
             key=style_widget,
             on_change=_save_detail,
-            args=(pid, base, "style", style_widget),
+            args=(pid, "style", style_widget),
             format_func=lambda k: STYLES[k].label,
             help="Added to every picture's prompt. Redraw pages to see a new style.",
         )
@@ -279,7 +281,7 @@ with right:
             options=list(PROFILES),
             key=profile_widget,
             on_change=_save_detail,
-            args=(pid, base, "profile", profile_widget),
+            args=(pid, "profile", profile_widget),
             format_func=lambda n: f"{n} — {PROFILES[n].description}",
             help="The models that draw this story's pictures and write its words. New stories start "
             "with the profile chosen in Settings.",
