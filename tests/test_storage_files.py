@@ -223,3 +223,58 @@ def test_sweep_removes_old_unnamed_files_only(tmp_path):
     os.utime(young_orphan, (old, old))
     Library(tmp_path)  # the start-up sweep
     assert not young_orphan.exists() and kept.exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real, tiny file system (tmpfs of 8 MB), so 'full' means full; skipped where mounting is not allowed."""
+    import subprocess
+
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here ({mounted.stderr.decode().strip()[:80]})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_the_bin_can_be_emptied_on_a_completely_full_disk(small_disk):
+    library = Library(small_disk / "home")
+    project = _story(library, ["One.", "Two."])
+    rng = random.Random(7)
+    pictures = []
+    for n in range(6):
+        data = io.BytesIO()
+        Image.frombytes("RGB", (160, 160), rng.randbytes(160 * 160 * 3)).save(data, "PNG")
+        pictures.append(library.add_picture(project.pages[n % 2].id, data.getvalue(), {"seed": n}))
+    version = library.get_project(project.id).version
+    for picture in pictures[:4]:
+        version = library.discard_picture(picture.id, version).version
+    # Fill the disk to the last byte.
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for block in (b"\0" * 65536, b"\0" * 512, b"\0"):
+            try:
+                while True:
+                    os.write(fd, block)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    with pytest.raises(DiskFullError):
+        library.add_picture(project.pages[0].id, _noise_png(), {})  # full indeed
+    before = library.get_project(project.id)
+    assert len(before.bin.pictures) == 4 and before.bin.files_bytes > 0
+
+    after, removed = library.empty_bin(project.id, before.version)
+    print(f"\nemptied the bin on a full disk: {removed} files, {before.bin.files_bytes:,} bytes freed")
+    assert removed == 4 and after.bin.empty
+    assert all(not picture.image_path.exists() for picture in pictures[:4])
+    assert all(picture.image_path.exists() for picture in pictures[4:])
+    assert library.integrity_report()["integrity_check"] == ["ok"]
+    (small_disk / "filler").unlink()
+    library.add_picture(project.pages[0].id, _noise_png(), {})  # space again: works, and the reserve is back
+    assert (small_disk / "home" / ".space-reserve").stat().st_size > 0

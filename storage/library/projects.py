@@ -245,15 +245,14 @@ class ProjectMethods(LibraryBase):
 
     def delete_project(self, project_id: int, expected_version: int | None = None) -> None:
         """Delete the project, its pages, pictures and characters, and the files nothing else uses."""
-        with self._write("the project was not deleted") as session:
-            project = (
-                self._project(session, project_id)
-                if expected_version is None
-                else self._project_for_edit(session, project_id, expected_version)
-            )
+
+        def remove(session: Session) -> set[str]:
+            project = self._owner(session, project_id, expected_version)
             shas = self._project_shas(session, project.id)
             session.execute(delete(Project).where(Project.id == project.id))
-        self._collect_garbage(shas)
+            return shas
+
+        self._collect_garbage(self._write_freeing("the project was not deleted", remove))  # works on a full disk
 
     def _project_shas(self, session: Session, project_id: int) -> set[str]:
         shas = set(session.scalars(select(Picture.image_sha256).join(Page).where(Page.project_id == project_id)))

@@ -1,0 +1,314 @@
+"""The storyboard's promise, checked on random sequences of its own actions: nothing a user made is lost.
+
+A Hypothesis state machine drives studio.actions (the functions the storyboard page calls) on stories with
+several paragraphs, dialogue, CJK and emoji: type in the story box, split again with other sizes, edit a page,
+merge, split, move and delete pages, discard and bring back pictures, put loose pictures on pages, undo, redo,
+a job's picture arriving, and a reload (a new Library on the same folder, as after a restart). After every step:
+
+- no picture row or file disappeared (nothing here empties the bin);
+- the story text is the pages' words with their separators;
+- a move keeps every paragraph break where it was, and a delete takes away at most the one that belonged to
+  the page;
+- an undo right after an edit gives back exactly the state before it.
+
+STORYBOARD_MACHINES=3000 STORYBOARD_STEPS=30 runs it longer (opt-in); the default is 300 sequences.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import re
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from PIL import Image
+
+from core.errors import UserError
+from storage import Library, ProjectView
+from studio import actions
+
+STORIES = [
+    "The Lighthouse Fox\n\nPip lived on a windy island. Every night she watched the lamp turn.\n\n"
+    "“Is it lonely up there?” asked the gull.\n“Never,” said Pip. “The stars keep me company.”\n\n"
+    "One night the lamp went dark. Pip climbed the stairs. She lit it again, and the ships came home.",
+    "灯台のきつね\n\nピップは島に住んでいました。毎晩、灯りを見ていました。\n\nある夜、灯りが消えました。"
+    "ピップは階段をのぼりました。\n\nThe end 🦊.",
+    "A1. A2.\n\nB1. B2.\n\nC1. C2.\n\nD1 🌊🌊. D2!",
+    "Mara walked to the sea. 🌊\n\n'Quite sure,' she said, and stepped onto the rocks. The tide came in.\n\n"
+    "Her grandfather waved from the boat. They sailed home together at dusk.",
+]
+NEW_WORDS = ["The owl blinked.", "雨が降った。", "“Hello!” said the hare.", "🦉", "And then, silence.", "fox"]
+
+
+def _png(n: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (n % 256, (n // 256) % 256, 90)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _separators(project: ProjectView) -> list[str]:
+    pages = project.pages
+    return [project.story_text[a.end : b.start] for a, b in itertools.pairwise(pages)]
+
+
+def _state(project: ProjectView) -> tuple:
+    """What an undo must give back exactly: the words, the pages and where every picture is."""
+    pictures = sorted(
+        (pic.id, page.id, pic.state, pic.selected)
+        for group in (project.pages, project.loose, project.bin.pages if project.bin else [])
+        for page in group
+        for pic in page.pictures
+    )
+    binned = sorted(pic.id for pic in project.bin.pictures) if project.bin else []
+    return (
+        project.story_text,
+        project.title,
+        project.style,
+        project.title_from_text,
+        tuple((p.id, p.text, p.start, p.end, p.seed, p.locked) for p in project.pages),
+        tuple(pictures),
+        tuple(binned),
+    )
+
+
+def _all_pictures(project: ProjectView) -> dict[int, str]:
+    found = {}
+    groups = [project.pages, project.loose, project.bin.pages if project.bin else []]
+    for group in groups:
+        for page in group:
+            for pic in page.pictures:
+                found[pic.id] = str(pic.image_path)
+    for pic in project.bin.pictures if project.bin else []:
+        found[pic.id] = str(pic.image_path)
+    return found
+
+
+class StoryboardActions(RuleBasedStateMachine):
+    @initialize(story=st.sampled_from(STORIES), sentences=st.integers(1, 3))
+    def start(self, story: str, sentences: int) -> None:
+        self.home = tempfile.TemporaryDirectory()
+        self.lib = Library(self.home.name, sweep=False)
+        project = actions.create_project(self.lib, story_text=story)
+        self.project = actions.split_story(self.lib, project.id, project.version, story, sentences=sentences).project
+        self.pictures: dict[int, str] = {}
+        self.made = 0
+        self.before_edit: tuple | None = None  # the state before the last step, when that step was an edit
+        self.check_separators: tuple[str, list[str]] | None = None
+
+    def teardown(self) -> None:
+        if hasattr(self, "lib"):
+            self.lib.close()
+            self.home.cleanup()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _edit(self, do) -> None:
+        """Run one undoable edit; refusals a person could meet (a sentence, nothing saved) are fine."""
+        before = self.lib.get_project(self.project.id)
+        try:
+            result = do(before)
+        except UserError:
+            self.project = self.lib.get_project(self.project.id)
+            assert _state(self.project) == _state(before), "a refused edit changed something"
+            self.before_edit = None
+            return
+        self.project = self.lib.get_project(self.project.id)
+        changed = _state(self.project) != _state(before)
+        self.before_edit = _state(before) if changed and result is not False else None
+
+    def _page(self, data) -> int | None:
+        return data.draw(st.sampled_from([p.id for p in self.project.pages])) if self.project.pages else None
+
+    # ---------------------------------------------------------------- rules
+
+    @rule(data=st.data())
+    def type_in_the_story_box(self, data) -> None:
+        text = self.project.story_text
+        kind = data.draw(st.sampled_from(["word", "sentence", "paragraph", "delete", "break"]))
+        words = list(re.finditer(r"\w+", text))
+        if kind == "word" and words:
+            m = data.draw(st.sampled_from(words))
+            text = text[: m.start()] + data.draw(st.sampled_from(["sea", "night", "海", "fox"])) + text[m.end() :]
+        elif kind == "sentence":
+            ends = [m.end() for m in re.finditer(r"[.!?。]", text)] or [len(text)]
+            at = data.draw(st.sampled_from(ends))
+            text = text[:at] + " " + data.draw(st.sampled_from(NEW_WORDS)) + text[at:]
+        elif kind == "paragraph":
+            text = text.rstrip() + "\n\n" + data.draw(st.sampled_from(NEW_WORDS))
+        elif kind == "delete" and len(text) > 10:
+            a = data.draw(st.integers(0, len(text) - 1))
+            b = data.draw(st.integers(a, min(len(text), a + 40)))
+            text = text[:a] + text[b:]
+        elif kind == "break":
+            spaces = [m.start() for m in re.finditer(r"(?<=[.!?]) ", text)]
+            if spaces:
+                at = data.draw(st.sampled_from(spaces))
+                text = text[:at] + "\n\n" + text[at + 1 :]
+        self._edit(lambda p: actions.save_story_text(self.lib, p.id, p.version, text))
+
+    @rule(sentences=st.integers(1, 4), by_words=st.booleans())
+    def split_again(self, sentences: int, by_words: bool) -> None:
+        size = {"words": sentences * 6} if by_words else {"sentences": sentences}
+        self._edit(lambda p: actions.split_story(self.lib, p.id, p.version, p.story_text, **size))
+
+    @rule(data=st.data())
+    def edit_a_page(self, data) -> None:
+        page_id = self._page(data)
+        if page_id is None:
+            return
+        page = actions.find_page(self.project, page_id)
+        words = data.draw(st.sampled_from([page.text + " " + NEW_WORDS[0], page.text.replace(" ", "  ", 1), "Rain."]))
+
+        def do(p):
+            return actions.edit_page(
+                self.lib, page, p.version, text=words, prompt="", negative_prompt="", seed="", locked=False
+            )
+
+        self._edit(do)
+
+    @rule(data=st.data())
+    def merge_with_next(self, data) -> None:
+        page_id = self._page(data)
+        if page_id is not None:
+            self._edit(lambda p: actions.merge_pages(self.lib, page_id, p.version))
+
+    @rule(data=st.data())
+    def split_a_page(self, data) -> None:
+        page_id = self._page(data)
+        if page_id is None:
+            return
+        points = actions.split_points(actions.find_page(self.project, page_id).text)
+        if points:
+            at = data.draw(st.sampled_from(points))[0]
+            self._edit(lambda p: actions.split_page(self.lib, page_id, at, p.version))
+
+    @rule(data=st.data(), step=st.sampled_from([-1, 1]))
+    def move_a_page(self, data, step: int) -> None:
+        page_id = self._page(data)
+        if page_id is None:
+            return
+        separators = _separators(self.project)
+        self._edit(lambda p: actions.move_page(self.lib, p.id, page_id, p.version, step))
+        if self.before_edit is not None:
+            assert _separators(self.project) == separators, "a move changed where the paragraph breaks are"
+
+    @rule(data=st.data())
+    def delete_a_page(self, data) -> None:
+        page_id = self._page(data)
+        if page_id is None:
+            return
+        separators = _separators(self.project)
+        self._edit(lambda p: actions.delete_page(self.lib, p.id, page_id, p.version))
+        if self.before_edit is not None:
+            now = _separators(self.project)
+            assert len(now) == len(separators) - 1
+            assert any(separators[:i] + separators[i + 1 :] == now for i in range(len(separators))), (
+                "a delete moved a paragraph break"
+            )
+
+    @rule(data=st.data())
+    def a_job_draws_a_picture(self, data) -> None:
+        pages = [p.id for p in self.project.pages] + [p.id for p in self.project.loose]
+        if not pages:
+            return
+        page_id = data.draw(st.sampled_from(pages))
+        self.made += 1
+        picture = self.lib.add_picture(page_id, _png(self.made), {"seed": self.made}, select=True)
+        self.pictures[picture.id] = str(picture.image_path)
+        self.project = self.lib.get_project(self.project.id)
+        self.before_edit = None
+
+    @rule(data=st.data())
+    def discard_or_bring_back_a_picture(self, data) -> None:
+        kept = [pic.id for group in (self.project.pages, self.project.loose) for p in group for pic in p.pictures]
+        binned = [pic.id for pic in self.project.bin.pictures] if self.project.bin else []
+        choices = [("discard", i) for i in kept] + [("restore", i) for i in binned]
+        if not choices:
+            return
+        what, picture_id = data.draw(st.sampled_from(choices))
+        do = actions.discard_picture if what == "discard" else actions.restore_picture
+        self._edit(lambda p: do(self.lib, picture_id, p.version))
+
+    @rule(data=st.data())
+    def put_a_loose_picture_on_a_page(self, data) -> None:
+        loose = [pic.id for p in self.project.loose for pic in p.pictures]
+        if not loose or not self.project.pages:
+            return
+        picture_id = data.draw(st.sampled_from(loose))
+        page_id = self._page(data)
+        self._edit(lambda p: actions.place_picture(self.lib, picture_id, page_id, p.version))
+
+    @rule(data=st.data())
+    def choose_a_version(self, data) -> None:
+        versions = [pic.id for p in self.project.pages for pic in p.pictures if not pic.selected]
+        if versions:
+            picture_id = data.draw(st.sampled_from(versions))
+            self._edit(lambda p: actions.choose_picture(self.lib, picture_id, p.version))
+
+    @rule(style=st.sampled_from(["watercolor", "ink", "crayon"]))
+    def pick_a_style(self, style: str) -> None:
+        self._edit(lambda p: actions.save_detail(self.lib, p.id, p.version, "style", style))
+
+    @precondition(lambda self: self.project.undo is not None)
+    @rule()
+    def undo(self) -> None:
+        expected = self.before_edit
+        self.project, _ = actions.undo(self.lib, self.project.id, self.project.version)
+        if expected is not None:
+            assert _state(self.project) == expected, "undo did not give back exactly the state before the edit"
+        self.before_edit = None
+
+    @precondition(lambda self: self.project.redo is not None)
+    @rule()
+    def redo(self) -> None:
+        self.project, _ = actions.redo(self.lib, self.project.id, self.project.version)
+        self.before_edit = None
+
+    @rule()
+    def reload(self) -> None:
+        self.lib.close()
+        self.lib = Library(self.home.name, sweep=False)
+        again = self.lib.get_project(self.project.id)
+        assert _state(again) == _state(self.project)
+        self.project = again
+
+    # ---------------------------------------------------------------- what always holds
+
+    @invariant()
+    def nothing_is_lost(self) -> None:
+        if not hasattr(self, "project"):
+            return
+        now = _all_pictures(self.project)
+        missing = set(self.pictures) - set(now)
+        assert not missing, f"pictures vanished without being discarded and the bin emptied: {missing}"
+        for path in self.pictures.values():
+            assert os.path.exists(path), f"a picture file vanished: {path}"
+
+    @invariant()
+    def the_story_is_the_pages_words_with_separators(self) -> None:
+        if not hasattr(self, "project"):
+            return
+        project = self.project
+        text, cursor = project.story_text, 0
+        for n, page in enumerate(project.pages):
+            assert text[page.start : page.end] == page.text and page.text == page.text.strip() and page.text
+            gap = text[cursor : page.start]
+            assert page.start >= cursor
+            assert not gap.strip() or (n == 0 and project.title_from_text), f"words outside any page: {gap!r}"
+            cursor = page.end
+        if project.pages:
+            assert not text[cursor:].strip(), f"words after the last page: {text[cursor:]!r}"
+
+
+StoryboardActions.TestCase.settings = settings(
+    max_examples=int(os.environ.get("STORYBOARD_MACHINES", "300")),
+    stateful_step_count=int(os.environ.get("STORYBOARD_STEPS", "10")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+test_storyboard_actions_in_any_order_lose_nothing = pytest.mark.filterwarnings("error")(StoryboardActions.TestCase)
