@@ -146,7 +146,7 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             story.fill(STORY)
             story.press("Control+Enter")
             page.get_by_role("button", name="Split into pages").click()
-            expect(page.get_by_text(re.compile(r"Split into \d+ pages"))).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^\d+ pages\. The first line"))).to_be_visible()
             expect(page.get_by_role("heading", name="The Moon Garden")).to_be_visible()
             # Markup in the story is shown as typed, never rendered.
             expect(page.get_by_text("<b>Nobody</b>", exact=False).first).to_be_visible()
@@ -173,9 +173,8 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             assert other.get_by_text("changed in another tab").count() == 0
             author = other.get_by_role("textbox", name="Author")
             author.fill("Mira's mum")
-            author.press("Enter")
-            other.get_by_role("button", name="Save details").click()
-            expect(other.get_by_text("Saved the book details.")).to_be_visible()
+            author.press("Enter")  # saved as it is changed: no Save button to forget
+            expect(other.get_by_text("Saved the author.")).to_be_visible()
             assert other.get_by_text("changed in another tab").count() == 0
             # The second window goes to the library, where the story's cover is page 1's picture.
             other.get_by_role("link", name="Library").click()
@@ -219,6 +218,33 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             page.goto(f"{studio_url}/storyboard?project={project.group(1)}")
             page.reload()
             expect(page.get_by_text(re.compile(r"^Version 1 of 2"))).to_have_count(1)
+
+            # Change one word of page 1 in the story box and split again: every picture stays where it was,
+            # and page 1 says its words changed since its picture.
+            story = page.get_by_role("textbox", name="Your story")
+            expect(story).to_have_value(re.compile("silver seed"))
+            story.fill(story.input_value().replace("silver seed", "golden seed"))
+            story.press("Control+Enter")
+            page.get_by_role("button", name="Split into pages").click()
+            expect(page.get_by_text(re.compile(rf"^{pages} pages: {pages} kept their pictures"))).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^Version 1 of 2"))).to_have_count(1)
+            expect(page.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(pages - 1)
+            page.get_by_role("heading", name="Storyboard").scroll_into_view_if_needed()
+            _screenshot(page, ARTIFACTS / "storyboard-words-changed.png", full=False)
+            expect(page.get_by_text("words changed since this picture").first).to_be_visible()
+
+            # Delete page 2 (after the confirmation), then Undo: it is back, with its picture and its words.
+            page.get_by_role("button", name=re.compile(r"Page$")).nth(1).click()
+            page.get_by_role("button", name="Delete this page…").click()
+            page.get_by_role("button", name="Delete the page").click()
+            expect(page.get_by_text(re.compile(r"^Page 2 is in the bin, with its 1 picture"))).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^Version \d of \d"))).to_have_count(pages - 1)
+            assert page.get_by_text("Biscuit", exact=False).count() == 0 or "Biscuit" not in story.input_value()
+            page.get_by_role("button", name="Undo").click()
+            expect(page.get_by_text("Undone: Delete page 2.")).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^Version \d of \d"))).to_have_count(pages)
+            expect(page.get_by_role("textbox", name="Your story")).to_have_value(re.compile("Biscuit"))
+            _screenshot(page, ARTIFACTS / "storyboard-after-undo.png")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "browser-failure.png"), full_page=True)
             raise

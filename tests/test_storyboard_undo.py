@@ -160,3 +160,10 @@ def test_the_title_line_is_shown_as_such_and_can_become_a_page(lib):
     titled = actions.create_project(lib, title="My own title", story_text=story)
     outcome = actions.split_story(lib, titled.id, titled.version, story)
     assert outcome.title is None and outcome.project.pages[0].text == "The Lighthouse Fox"
+
+
+def test_an_emptied_story_box_is_not_saved_over_the_pages(lib):
+    project = _story(lib)
+    with pytest.raises(InputError, match="every page is kept"):
+        actions.save_story_text(lib, project.id, project.version, "  \n ")
+    assert lib.get_project(project.id) == project

@@ -222,6 +222,11 @@ def save_story_text(
         return PagesOutcome(project, 0, 0, 0, 0, 0)
     if text == before.story_text:
         return PagesOutcome(before, len(before.pages), 0, 0, 0, 0)
+    if not text.strip():
+        raise InputError(
+            "The story box is empty, so it was not saved and every page is kept. To take pages out, delete "
+            "them on the storyboard; to start a new story, use Start a new story in the library."
+        )
     _refuse_while_drawing(project_id, "changing its words")
     title = _title_line(before)
     plan = paging.plan_edit(

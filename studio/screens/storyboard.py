@@ -7,6 +7,7 @@ as soon as it is saved, whatever happens to this browser tab.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from functools import partial
@@ -136,9 +137,15 @@ def _keep_story(project_id: int, key: str) -> None:
     try:
         lib = ui.library()
         stored = lib.get_project(project_id)
-        if st.session_state.get(key, stored.story_text) != stored.story_text:
-            ui.set_base_version(actions.save_draft(lib, project_id, ui.base_version(stored), st.session_state[key]))
-            ui.kept(key)
+        typed = st.session_state.get(key, stored.story_text)
+        if typed != stored.story_text:
+            # Fetched before saving: a click that arrives meanwhile stops this run at its next st.* call, and
+            # the version the save produced must still be recorded (see studio.ui.ledger).
+            versions = st.session_state.setdefault(state.BASE_VERSION, {})
+            drafts = st.session_state.setdefault(state.DRAFTS, {})
+            saved = actions.save_draft(lib, project_id, ui.base_version(stored), typed)
+            versions[project_id] = saved.version
+            drafts[key] = typed
     except ConflictError:
         st.session_state[state.STORY_NOT_KEPT] = (project_id, "the story was changed in another tab")
     except UserError as exc:
@@ -623,7 +630,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
 
 def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_last: bool) -> None:
     pop = st.popover(
-        "",
+        "Page",
         icon=":material/content_cut:",
         key=f"pop.more.{page.id}",
         help="Split, merge, move or delete pages",
@@ -885,6 +892,10 @@ def board(edit: Editing, polling: bool) -> None:
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return
+    # This fragment reruns on its own (every second while drawing, a popover opening): a change made in another
+    # tab since the last full run is taken here too when nothing is typed, as the full run would take it.
+    ui.behind_another_tab(live)
+    edit = dataclasses.replace(edit, base=ui.base_version(live))
     jobs = actions.project_jobs(edit.project_id)
     if polling and not any(not j.finished for j in jobs):
         st.rerun()  # the job ended: a full run redraws the page and stops polling
