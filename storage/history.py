@@ -58,8 +58,17 @@ def _unpack(blob: bytes) -> dict[str, Any]:
 
 
 def ensure_baseline(session: Session, project: Project) -> None:
-    """Before a story's first recorded edit: keep how it was, so that edit can be undone too."""
-    if session.scalar(select(History.id).where(History.project_id == project.id).limit(1)) is None:
+    """Before an edit: keep how the story is now as its current step, so the edit can be undone exactly.
+
+    The first edit makes step 0. Later, the current step is taken again: jobs change a story between edits
+    (a picture drawn, seeds stored), and an undo must give back the story as it was just before the edit.
+    """
+    current = session.scalar(
+        select(History).where(History.project_id == project.id, History.seq == project.history_pos)
+    )
+    if current is not None:
+        current.snapshot = _pack(take(project))
+    elif session.scalar(select(History.id).where(History.project_id == project.id).limit(1)) is None:
         session.add(History(project_id=project.id, seq=0, label="", snapshot=_pack(take(project)), created=utcnow()))
         project.history_pos = 0
 
@@ -99,6 +108,8 @@ def move(session: Session, project: Project, step: int) -> str:
 
     Raises LookupError when there is no such step.
     """
+    ensure_baseline(session, project)  # what jobs added since the last edit comes back with a redo
+    session.flush()
     position = project.history_pos
     target = position + step
     wanted = {target, position if step < 0 else target}
