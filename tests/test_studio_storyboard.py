@@ -133,7 +133,7 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
     open_popover(at, f"pop.pictures.{second.id}")
     assert at.button(key=f"use.{second3.selected.id}").disabled  # the version in use
     click(at, f"use.{older.id}")
-    assert any("now uses version 1" in s for s in texts(at.success))
+    assert any("now uses version 1" in t.value for t in at.toast)
     assert lib.get_project(project.id).pages[1].selected.id == older.id
 
     reloaded = storyboard(project.id)  # a refresh: a new session, the project comes from ?project=
@@ -210,10 +210,10 @@ def test_illustrate_all_keeps_pages_with_pictures_and_locked_seeds(lib):
     uploader = next(u for u in at.file_uploader if u.key.startswith(f"upload.{first.id}."))
     uploader.set_value(("mine.png", fx.png((40, 30)), "image/png")).run()
     click(at, f"upload.use.{first.id}")
-    assert any("now uses your picture" in s for s in texts(at.success))
+    assert any("now uses your picture" in t.value for t in at.toast)
     assert lib.get_project(project.id).pages[0].selected.origin == "uploaded"
     assert any("Page 1 already has a picture and is kept" in c for c in texts(at.caption))
-    assert at.button(key="illustrate.all").label == "Illustrate 2 pages without a picture"
+    assert at.button(key="illustrate.all").label == "Illustrate 2 pages"
 
     click(at, "illustrate.all")
     wait_for_jobs(project.id)
@@ -324,9 +324,13 @@ def test_missing_models_are_explained_with_the_fetch_command(lib, monkeypatch):
     at = storyboard(project.id)
     assert any("not downloaded yet" in w for w in texts(at.warning))
     assert "python -m engine fetch --profile fast" in texts(at.code)
-    click(at, "illustrate.all")
-    assert len(at.error) == 1
-    assert "python -m engine fetch --profile fast" in at.error[0].value and "tiny" in at.error[0].value
+    button = at.button(key="illustrate.all")
+    assert button.disabled and "tiny profile" in button.help  # not a button that can only fail
+    from core.errors import UserError
+    from studio import actions
+
+    with pytest.raises(UserError, match="python -m engine fetch --profile fast"):
+        actions.illustrate_all(lib, project.id, project.version)  # and the action itself says why
     assert not get_worker().jobs(project_id=project.id)
 
 
@@ -571,7 +575,7 @@ def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_foll
     open_popover(at, f"pop.more.{first.id}")
     assert at.button(key=f"move.-1.{first.id}").disabled and not at.button(key=f"move.1.{first.id}").disabled
     click(at, f"move.1.{first.id}")
-    assert any("Moved page 1 later: it is page 2 now" in s for s in texts(at.success)), texts(at.error)
+    assert any("Moved page 1 later: it is page 2 now" in t.value for t in at.toast), texts(at.error)
     moved = lib.get_project(project.id)
     assert [s.id for s in moved.pages] == [second.id, first.id, third.id]
     assert moved.pages[1].selected.settings == {"seed": 11}
@@ -603,7 +607,7 @@ def test_a_page_is_deleted_to_the_bin_after_a_confirmation_and_undo_brings_it_ba
     assert len(lib.get_project(project.id).pages) == 3  # kept
     click(at, f"pagedel.{second.id}")
     click(at, f"pagedel.yes.{second.id}")
-    assert any("Page 2 is in the bin, with its 1 picture" in s for s in texts(at.success)), texts(at.error)
+    assert any("Page 2 is in the bin, with its 1 picture" in t.value for t in at.toast), texts(at.error)
     after = lib.get_project(project.id)
     assert [s.id for s in after.pages] == [first.id, third.id]
     assert second.text not in after.story_text and after.story_text.startswith("The Paper Boat\n\n")

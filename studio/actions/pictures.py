@@ -176,6 +176,7 @@ def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageVie
         )
 
     drawn_for = {page.id: page.text for page in pages}
+    own_prompt = {page.id for page in pages if page.prompt_override}
 
     def save(result) -> None:
         # Runs on the worker's saver thread while the next pictures are drawn. A page that left the story
@@ -183,6 +184,7 @@ def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageVie
         settings = {**result.settings, "style": style, "profile": profile.name}
         if result.key in drawn_for:
             settings["page_text"] = drawn_for[result.key]  # so the page can say when its words change
+            settings["own_prompt"] = result.key in own_prompt
         try:
             lib.add_picture(result.key, to_png_bytes(result.image), settings, origin="generated", select=True)
         except NotFound:

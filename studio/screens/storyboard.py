@@ -67,10 +67,11 @@ st.caption(
 ui.show_flash()
 
 
-def _step(project_id: int, version: int, back: bool) -> None:
+def _step(project_id: int, back: bool) -> None:
     """Undo (back) or redo the story's last edit; kept in the library, so it works after a refresh too."""
     with ui.guard(project_id):
         lib_ = ui.library()
+        version = ui.base_version(lib_.get_project(project_id))  # after the story box's own save in this run
         view, message = (actions.undo if back else actions.redo)(lib_, project_id, version)
         ui.set_base_version(view)
         ui.flash("success", message)
@@ -86,7 +87,7 @@ with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         disabled=project.undo is None or stale,
         help=f"Take back: {project.undo}" if project.undo else "Nothing to undo yet",
         on_click=_step,
-        args=(pid, base, True),
+        args=(pid, True),
     )
     st.button(
         "Redo",
@@ -95,7 +96,7 @@ with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         disabled=project.redo is None or stale,
         help=f"Bring back: {project.redo}" if project.redo else "Nothing to redo",
         on_click=_step,
-        args=(pid, base, False),
+        args=(pid, False),
     )
     if project.undo:
         st.caption(f"Last change: {ui.plain(project.undo)}")
@@ -138,7 +139,7 @@ def _keep_story(project_id: int, key: str) -> None:
         lib = ui.library()
         stored = lib.get_project(project_id)
         typed = st.session_state.get(key, stored.story_text)
-        if typed != stored.story_text:
+        if typed.strip() != stored.story_text.strip():  # spaces at the ends are not an edit worth a step
             # Fetched before saving: a click that arrives meanwhile stops this run at its next st.* call, and
             # the version the save produced must still be recorded (see studio.ui.ledger).
             versions = st.session_state.setdefault(state.BASE_VERSION, {})
@@ -170,7 +171,11 @@ with left:
     why = not_kept[1] if not_kept and not_kept[0] == pid else None
     st.caption(
         f"{len(text):,} characters · {count_words(text):,} words"
-        + ((" · not saved yet" + (f": {ui.plain(why)}" if why else "")) if text != project.story_text else " · saved")
+        + (
+            (" · not saved yet" + (f": {ui.plain(why)}" if why else ""))
+            if text.strip() != project.story_text.strip()
+            else " · saved"
+        )
     )
 
     with st.container(border=True):
@@ -379,6 +384,8 @@ active_now = actions.active_jobs(pid)
 
 bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
 ui.init_widget(state.REDO_ALL, False)
+if not active_now and st.session_state.pop(state.REDO_ALL_DONE, False):
+    st.session_state[state.REDO_ALL] = False  # "Redraw all" was for the job that just ended
 redo = bar[1].toggle(
     "Redraw all",
     key=state.REDO_ALL,
@@ -387,7 +394,7 @@ redo = bar[1].toggle(
 if redo:
     label = f"Redraw all {ui.plural(len(pages), 'page')}"
 elif without and with_picture:
-    label = f"Illustrate {ui.plural(len(without), 'page')} without a picture"
+    label = f"Illustrate {ui.plural(len(without), 'page')}"  # the caption beside it says which
 else:
     label = f"Illustrate all {ui.plural(len(pages), 'page')}"
 if (
@@ -397,7 +404,10 @@ if (
         type="primary",
         key="illustrate.all",
         width="stretch",
-        disabled=bool(active_now) or (not without and not redo),
+        disabled=bool(active_now) or (not without and not redo) or bool(missing),
+        help="Download the picture model first (above), or choose the tiny profile in Book details to try it."
+        if missing
+        else None,
     )
     and not active_now
     and ui.first_click("illustrate.all")
@@ -405,6 +415,8 @@ if (
     with ui.guard(pid):
         start = actions.illustrate_all(lib, pid, base, redo=redo)
         ui.set_base_version(start.project)
+        if redo and start.job_id is not None:
+            st.session_state[state.REDO_ALL_DONE] = True
         if start.job_id is not None:
             ui.flash(
                 "info",
@@ -542,7 +554,7 @@ def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> Non
                     ui.set_base_version(start.project)
                     ui.flash("info", f"Saved page {n}; drawing it again with the same seed…")
                 else:
-                    ui.flash("success", f"Saved page {n}." if saved.changed else f"Page {n} had no changes to save.")
+                    ui.flash("toast", f"Saved page {n}." if saved.changed else f"Page {n} had no changes to save.")
                 st.rerun()
 
 
@@ -559,6 +571,25 @@ def _download(picture, n: int, key: str, label: str = "") -> None:
         mime={".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}.get(path.suffix),
         help=f"Download version {picture.version} of this picture",
     )
+
+
+def _version_details(picture) -> str:
+    """What tells two versions apart: when, seed, prompt (own or automatic), style and models."""
+    settings = picture.settings
+    parts = [f"v{picture.version}", ui.ago(picture.created)]
+    if picture.origin == "uploaded":
+        parts.append("your upload")
+    else:
+        if settings.get("seed") is not None:
+            parts.append(f"seed {settings['seed']}")
+        for key, label in (("style", "style"), ("profile", "models")):
+            if settings.get(key):
+                parts.append(f"{label}: {settings[key]}")
+    line = " · ".join(str(p) for p in parts)
+    prompt = settings.get("prompt")
+    if prompt:
+        line += f"  \n{'Your prompt' if settings.get('own_prompt') else 'Prompt'}: {ui.plain(_short(prompt))}"
+    return line
 
 
 def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
@@ -583,17 +614,14 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
             for col, picture in zip(cols, newest_first[start : start + 2]):
                 with col:
                     st.image(str(picture.image_path), width="stretch")
-                    seed = picture.settings.get("seed")
-                    st.caption(
-                        f"v{picture.version} · {'your upload' if picture.origin == 'uploaded' else f'seed {seed}'}"
-                    )
+                    st.caption(_version_details(picture))
                     with st.container(horizontal=True, gap="xsmall", vertical_alignment="center"):
                         if picture.selected:
                             st.button("In use", key=f"use.{picture.id}", icon=":material/check:", disabled=True)
                         elif st.button("Use this", key=f"use.{picture.id}", icon=":material/touch_app:"):
                             with ui.guard(edit.project_id):
                                 ui.set_base_version(actions.choose_picture(edit.lib, picture.id, edit.base))
-                                ui.flash("success", f"Page {n} now uses version {picture.version}.")
+                                ui.flash("toast", f"Page {n} now uses version {picture.version}.")
                                 st.rerun()
                         _download(picture, n, key=f"dlv.{picture.id}")
                         if not picture.selected and st.button(
@@ -605,7 +633,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
                         ):
                             with ui.guard(edit.project_id):
                                 ui.set_base_version(actions.discard_picture(edit.lib, picture.id, edit.base))
-                                ui.flash("success", f"Version {picture.version} of page {n} is in the bin.")
+                                ui.flash("toast", f"Version {picture.version} of page {n} is in the bin.")
                                 st.rerun()
         if count:
             st.divider()
@@ -624,7 +652,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
             with ui.guard(edit.project_id):
                 _, notes = actions.upload_picture(edit.lib, page.id, file.getvalue(), file.name)
                 st.session_state[state.UPLOAD_GEN] = upload_gen + 1
-                ui.flash("success", " ".join([f"Page {n} now uses your picture.", *notes]))
+                ui.flash("toast", " ".join([f"Page {n} now uses your picture.", *notes]))
                 st.rerun()
 
 
@@ -653,7 +681,7 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
             ) and ui.first_click(f"split.{page.id}"):
                 with ui.guard(edit.project_id):
                     ui.set_base_version(actions.split_page(edit.lib, page.id, points[choice][0], edit.base))
-                    ui.flash("success", f"Split page {n} in two; the first part keeps its pictures.")
+                    ui.flash("toast", f"Split page {n} in two; the first part keeps its pictures.")
                     st.rerun()
         else:
             st.caption("This page is too short to split.")
@@ -663,7 +691,7 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
             ) and ui.first_click(f"merge.{page.id}"):
                 with ui.guard(edit.project_id):
                     ui.set_base_version(actions.merge_pages(edit.lib, page.id, edit.base))
-                    ui.flash("success", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
+                    ui.flash("toast", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
                     st.rerun()
         from_pictures = actions.told_from_pictures(live)
         why = "A story told from pictures follows their order." if from_pictures else None
@@ -682,15 +710,16 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
                     with ui.guard(edit.project_id):
                         ui.set_base_version(actions.move_page(edit.lib, edit.project_id, page.id, edit.base, step))
                         ui.flash(
-                            "success",
+                            "toast",
                             f"Moved page {n} {'earlier' if step < 0 else 'later'}: it is page "
                             f"{n + step} now, with its pictures.",
                         )
                         st.rerun()
         if st.session_state.get(state.CONFIRM_PAGE_DELETE) == page.id:
             pictures = ui.plural(len(page.pictures), "picture")
+            with_pictures = f", with its {pictures}" if page.pictures else ""
             st.warning(
-                f"Take page {n} out of the story, with its {pictures}? Its words leave the story text too; "
+                f"Take page {n} out of the story{with_pictures}? Its words leave the story text too; "
                 "the page waits in the bin (Undo, or bring it back from there).",
                 icon=":material/warning:",
             )
@@ -701,7 +730,7 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
                     with ui.guard(edit.project_id):
                         ui.set_base_version(actions.delete_page(edit.lib, edit.project_id, page.id, edit.base))
                         st.session_state[state.CONFIRM_PAGE_DELETE] = None
-                        ui.flash("success", f"Page {n} is in the bin, with its {pictures}. Undo brings it back.")
+                        ui.flash("toast", f"Page {n} is in the bin{with_pictures}. Undo brings it back.")
                         st.rerun()
                 if st.button("Keep it", key=f"pagedel.no.{page.id}"):
                     st.session_state[state.CONFIRM_PAGE_DELETE] = None
@@ -717,6 +746,12 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
             st.rerun()
 
 
+def _short(prompt: str) -> str:
+    if len(prompt) <= PROMPT_PREVIEW_CHARS:
+        return prompt
+    return prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+
+
 def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) -> None:
     n = page.position + 1
     busy = page.id in drawing
@@ -730,7 +765,11 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) ->
                 st.markdown(f"**Page {n}**", width="content")
                 if page.locked:
                     st.badge("seed locked", icon=":material/lock:", color="orange")
-                if page.prompt_override:
+                shown = page.selected
+                drawn_prompt = shown.settings.get("prompt") if shown is not None else None
+                # The badge and the prompt describe the version shown (its own settings), not the page's next one.
+                own = bool(shown.settings.get("own_prompt")) if drawn_prompt else bool(page.prompt_override)
+                if own:
                     st.badge("own prompt", icon=":material/edit:", color="blue")
                 if page.selected is not None and page.selected.origin == "uploaded":
                     st.badge("your picture", icon=":material/upload:", color="green")
@@ -753,13 +792,10 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) ->
                     st.markdown("### :material/image:")
                     st.caption("No picture yet")
             st.markdown(ui.plain(page.text))
-            prompt = page.prompt_override or auto_prompt
-            short = (
-                prompt
-                if len(prompt) <= PROMPT_PREVIEW_CHARS
-                else prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
-            )
-            st.caption(f"{'Your prompt' if page.prompt_override else 'Prompt'}: {ui.plain(short)}")
+            upcoming = page.prompt_override or auto_prompt
+            st.caption(f"{'Your prompt' if own else 'Prompt'}: {ui.plain(_short(drawn_prompt or upcoming))}")
+            if drawn_prompt and " ".join(drawn_prompt.split()) != " ".join(upcoming.split()):
+                st.caption(f"Next picture: {ui.plain(_short(upcoming))}")
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             new = st.button(
                 "New picture",
@@ -772,8 +808,10 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) ->
                 "Redraw",
                 icon=":material/refresh:",
                 key=f"same.{page.id}",
-                disabled=busy,
-                help="Draw again with the same seed (and your edited prompt).",
+                disabled=busy or page.selected is None,
+                help="Draw again with the same seed (and your edited prompt)."
+                if page.selected is not None
+                else "This page has no picture yet: use New picture.",
             )
         if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{page.id}"):
             with ui.guard(edit.project_id):

@@ -17,7 +17,8 @@ _ICONS = {
 
 
 def flash(kind: str, message: str) -> None:
-    """A message shown once, at the top of the next run (survives st.rerun and screen switches)."""
+    """A message shown once, at the top of the next run (survives st.rerun and screen switches); kind "toast"
+    shows a success as a toast instead, for confirmations of an action taken at a card."""
     record = ledger.active()
     (record.flash if record is not None else st.session_state.setdefault(state.FLASH, [])).append((kind, message))
 
@@ -30,6 +31,9 @@ def show_flash() -> None:
     # the run after a message does not rebuild (and close) an open popover and empty its file uploader.
     with st.container():
         for kind, message in pending:
+            if kind == "toast":  # a confirmation of something done at a card: shown beside it, not at the top
+                st.toast(message, icon=_ICONS["success"])
+                continue
             {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind](
                 message, icon=_ICONS[kind]
             )
