@@ -32,6 +32,7 @@ REDO_ALL = "sb.redo_all"  # bool: "illustrate all" redraws pages that have a pic
 LIBRARY_SEARCH = "sb.library.search"  # str
 CONFIRM_DELETE = "sb.library.confirm_delete"  # int | None: project awaiting "delete"
 CONFIRM_PAGE_DELETE = "sb.confirm_page_delete"  # int | None: the page awaiting "delete the page"
+CLOSE_MENUS = "ui.close_menus"  # bool: an action in a popover menu succeeded; close the menus on the next run
 REDO_ALL_DONE = "sb.redo_all_done"  # bool: a "Redraw all" job was started; the switch turns off after it
 CONFIRM_EMPTY_BIN = "sb.confirm_empty_bin"  # int | None: the story whose bin awaits "empty the bin"
 UNDO_DELETE = "sb.library.undo_delete"  # (title, bundle bytes) of the story deleted last, to bring it back

@@ -134,6 +134,7 @@ def test_write_split_illustrate_redraw_pick_a_version_and_reload(lib):
     assert at.button(key=f"use.{second3.selected.id}").disabled  # the version in use
     click(at, f"use.{older.id}")
     assert any("now uses version 1" in t.value for t in at.toast)
+    assert at.session_state[f"pop.pictures.{second.id}"] is False  # the menu closed: it has done its job
     assert lib.get_project(project.id).pages[1].selected.id == older.id
 
     reloaded = storyboard(project.id)  # a refresh: a new session, the project comes from ?project=

@@ -49,6 +49,7 @@ if project is None:
     st.stop()
 
 pid = project.id
+ui.close_finished_menus()
 stale = ui.behind_another_tab(project)
 edit = ui.editing(project)  # what every editor below saves against
 base, gen = edit.base, edit.gen

@@ -15,7 +15,7 @@ Screens only draw and dispatch: every change to the library goes through studio.
 
 from studio.ui.clicks import DOUBLE_CLICK_S, first_click, guard
 from studio.ui.editors import follow_stored, init_widget, kept, typed_here
-from studio.ui.messages import ERROR_ICON, flash, show_flash
+from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, show_flash
 from studio.ui.resources import library, worker
 from studio.ui.session import (
     Editing,
@@ -45,6 +45,7 @@ __all__ = [
     "ago",
     "base_version",
     "behind_another_tab",
+    "close_finished_menus",
     "current_project_id",
     "editing",
     "first_click",

@@ -21,6 +21,16 @@ def flash(kind: str, message: str) -> None:
     shows a success as a toast instead, for confirmations of an action taken at a card."""
     record = ledger.active()
     (record.flash if record is not None else st.session_state.setdefault(state.FLASH, [])).append((kind, message))
+    if kind == "toast":
+        st.session_state[state.CLOSE_MENUS] = True  # the menu the action was taken in has done its job
+
+
+def close_finished_menus() -> None:
+    """Close the popover menus (keys starting "pop.") after an action taken in one of them; call it before any
+    popover is drawn."""
+    if st.session_state.pop(state.CLOSE_MENUS, False):
+        for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("pop.")]:
+            st.session_state[key] = False
 
 
 def show_flash() -> None:
