@@ -105,6 +105,10 @@ class _Pending:
 class JobWorker:
     def __init__(self, name: str = "storybook-gpu-worker", keep_finished: int = 200):
         self._lock = threading.RLock()
+        # Every change of any job (submitted, progress, a result saved, finished) bumps the revision and wakes
+        # whoever waits in wait_for_change: screens redraw when something happened, not on a timer.
+        self._changed = threading.Condition(self._lock)
+        self._revision = 0
         self._jobs: dict[str, JobInfo] = {}
         self._pending: dict[str, _Pending] = {}
         self._cancel_events: dict[str, threading.Event] = {}
@@ -141,6 +145,7 @@ class JobWorker:
             )
             self._pending[job_id] = _Pending(fn, on_result, on_finish)
             self._cancel_events[job_id] = threading.Event()
+            self._bump()
         self._queue.put(job_id)
         return job_id
 
@@ -173,13 +178,37 @@ class JobWorker:
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            info = self.get(job_id)
-            if info is None or info.finished:
-                return info
-            if deadline is not None and time.monotonic() > deadline:
-                return info
-            time.sleep(0.02)
+        with self._changed:
+            while True:
+                info = self._jobs.get(job_id)
+                if info is None or info.finished:
+                    return info
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return info
+                self._changed.wait(left)
+
+    @property
+    def revision(self) -> int:
+        """A number that grows with every change of any job (see wait_for_change)."""
+        with self._lock:
+            return self._revision
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Block until some job changed after revision ``since`` (or ``timeout`` seconds passed); returns the
+        revision now. A screen keeps the number it drew from and redraws only when it moved."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._revision == since:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            return self._revision
+
+    def _bump(self) -> None:  # under self._lock
+        self._revision += 1
+        self._changed.notify_all()
 
     @property
     def alive(self) -> bool:
@@ -199,6 +228,7 @@ class JobWorker:
             info = self._jobs.get(job_id)
             if info is not None:
                 self._jobs[job_id] = replace(info, **changes)
+                self._bump()
 
     def _emit(self, job_id: str, result: Any) -> None:
         pending = self._pending[job_id]
@@ -215,6 +245,7 @@ class JobWorker:
                 with self._lock:
                     info = self._jobs[job_id]
                     self._jobs[job_id] = replace(info, save_errors=info.save_errors + (message,))
+                    self._bump()
                 # Whatever broke this save (a full disk, a deleted project) breaks the next one too.
                 self._cancel_events[job_id].set()
                 return
@@ -226,6 +257,7 @@ class JobWorker:
         with self._lock:
             info = self._jobs[job_id]
             self._jobs[job_id] = replace(info, results=info.results + 1)
+            self._bump()
 
     def _run(self) -> None:
         while True:

@@ -116,3 +116,32 @@ def test_finished_jobs_are_forgotten_beyond_the_limit():
         assert len(w.jobs()) == 3 and w.get(ids[0]) is None and w.get(ids[-1]) is not None
     finally:
         w.shutdown()
+
+
+def test_a_screen_waits_for_a_change_instead_of_polling():
+    worker = JobWorker(name="test-wait-for-change")
+    try:
+        start = worker.revision
+        assert worker.wait_for_change(start, timeout=0.05) == start  # nothing happened: back after the timeout
+        gate = threading.Event()
+        job = worker.submit(lambda ctx: (gate.wait(5), ctx.emit("picture")), kind="test", label="one picture")
+        after_submit = worker.wait_for_change(start, timeout=1)
+        assert after_submit > start
+        woke = []
+
+        def wait() -> None:
+            began = time.monotonic()
+            seen = after_submit
+            while worker.get(job).results == 0 and time.monotonic() - began < 5:
+                seen = worker.wait_for_change(seen, timeout=5)
+            woke.append(time.monotonic() - began)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.2)
+        gate.set()
+        waiter.join(10)
+        assert woke and woke[0] < 1.0  # woken by the saved result, not by a timer running out
+        assert worker.wait(job, timeout=5).finished
+    finally:
+        worker.shutdown()

@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from storage import history, validate
 from storage.errors import InvalidInput, NotFound
 from storage.library.base import UNSET, LibraryBase
 from storage.models import Page, Picture, Project
-from storage.views import (
-    PageInput,
-    PagePlanInput,
-    ProjectView,
-)
+from storage.views import PageInput, PagePlanInput, PageView, ProjectView
 
 
 class PageMethods(LibraryBase):
@@ -294,6 +291,20 @@ class PageMethods(LibraryBase):
         _remember_words(page)
         page.text, page.end = words, page.start + len(words)
         project.story_text = new_story
+
+    def get_pages(self, project_id: int, page_ids: Sequence[int]) -> list[PageView]:
+        """Just these pages of a story, with their pictures (a light read for a screen following a job)."""
+        if not isinstance(page_ids, (list, tuple)) or not all(
+            isinstance(k, int) and not isinstance(k, bool) for k in page_ids
+        ):
+            raise InvalidInput("Pages are named by their whole-number ids.")
+        with self._read() as session:
+            rows = session.scalars(
+                select(Page)
+                .where(Page.project_id == project_id, Page.id.in_(list(page_ids)))
+                .options(selectinload(Page.pictures))
+            ).all()
+            return [self._page_view(page) for page in rows]
 
     def set_seeds(self, project_id: int, expected_version: int, seeds: Mapping[int, int]) -> ProjectView:
         """Store the seeds chosen for pages about to be drawn (page id -> seed), in one write. Not an undo

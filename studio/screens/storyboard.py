@@ -27,6 +27,8 @@ from studio.ui import Editing
 MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
 PROMPT_PREVIEW_CHARS = 140
+LIVE_EVERY_S = 0.05  # how soon the live fragment runs again after its wait
+LIVE_WAIT_S = 0.3  # the longest it waits for the worker: a click queued behind it waits no longer
 ENV_PROFILE = os.environ.get("STORYBOOK_PROFILE", "").strip()
 
 lib = ui.library()
@@ -614,7 +616,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
             cols = st.columns(2)
             for col, picture in zip(cols, newest_first[start : start + 2]):
                 with col:
-                    st.image(str(picture.image_path), width="stretch")
+                    st.image(ui.thumbnail(picture.image_path), width="stretch")
                     st.caption(_version_details(picture))
                     with st.container(horizontal=True, gap="xsmall", vertical_alignment="center"):
                         if picture.selected:
@@ -753,7 +755,24 @@ def _short(prompt: str) -> str:
     return prompt[:PROMPT_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
 
 
-def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) -> None:
+def picture_area(page: PageView, drawing: str | None) -> None:
+    """A card's picture, its version line and, while a job draws it, whether it is being drawn or waits."""
+    if page.selected is not None:
+        st.image(ui.thumbnail(page.selected.image_path), width="stretch")
+        seed = page.selected.settings.get("seed")
+        who = "your upload" if page.selected.origin == "uploaded" else f"seed {seed}"
+        st.caption(f"Version {page.selected.version} of {len(page.pictures)} · {who}")
+    if drawing == "drawing":
+        st.info("Drawing a new picture…", icon=":material/brush:")
+    elif drawing == "waiting":
+        st.info("Waiting for its turn…", icon=":material/hourglass_top:")
+    elif page.selected is None:
+        with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
+            st.markdown("### :material/image:")
+            st.caption("No picture yet")
+
+
+def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], slots: dict[int, object]) -> None:
     n = page.position + 1
     busy = page.id in drawing
     auto_prompt = actions.prompt_preview(
@@ -781,17 +800,11 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int]) ->
                         color="violet",
                         help="Redraw the page to match its new words, or keep the picture as it is.",
                     )
-            if page.selected is not None:
-                st.image(str(page.selected.image_path), width="stretch")
-                seed = page.selected.settings.get("seed")
-                who = "your upload" if page.selected.origin == "uploaded" else f"seed {seed}"
-                st.caption(f"Version {page.selected.version} of {len(page.pictures)} · {who}")
             if busy:
-                st.info("Drawing a new picture…", icon=":material/brush:")
-            elif page.selected is None:
-                with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
-                    st.markdown("### :material/image:")
-                    st.caption("No picture yet")
+                # While a job draws it, the live fragment below redraws this part alone, as pictures arrive.
+                slots[page.id] = st.empty()  # filled by follow_jobs, in this same run and as pictures arrive
+            else:
+                picture_area(page, None)
             st.markdown(ui.plain(page.text))
             upcoming = page.prompt_override or auto_prompt
             st.caption(f"{'Your prompt' if own else 'Prompt'}: {ui.plain(_short(drawn_prompt or upcoming))}")
@@ -856,7 +869,7 @@ def tray(edit: Editing, live: ProjectView) -> None:
             cols = st.columns(4)
             for col, picture in zip(itertools.cycle(cols), page.pictures):
                 with col:
-                    st.image(str(picture.image_path), width="stretch")
+                    st.image(ui.thumbnail(picture.image_path), width="stretch")
                     target = st.selectbox(
                         "Put it on page",
                         options=list(numbers),
@@ -924,31 +937,81 @@ def bin_section(edit: Editing, live: ProjectView) -> None:
             st.rerun()
 
 
-def board(edit: Editing, polling: bool) -> None:
-    """The page cards, read fresh from storage; while `polling` (a job runs) this fragment runs every second."""
+def board(edit: Editing) -> tuple[object, dict[int, object]] | None:
+    """The page cards, read fresh from storage. While a job draws, returns the job panel's place and the places of
+    the cards it draws, which follow_jobs (a fragment) then redraws alone as their pictures arrive."""
     try:
         live = edit.lib.get_project(edit.project_id)
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
-        return
-    # This fragment reruns on its own (every second while drawing, a popover opening): a change made in another
-    # tab since the last full run is taken here too when nothing is typed, as the full run would take it.
-    ui.behind_another_tab(live)
-    edit = dataclasses.replace(edit, base=ui.base_version(live))
+        return None
+    edit = dataclasses.replace(edit, base=ui.base_version(live))  # as behind_another_tab() left it above
     jobs = actions.project_jobs(edit.project_id)
-    if polling and not any(not j.finished for j in jobs):
-        st.rerun()  # the job ended: a full run redraws the page and stops polling
-    job_panel(jobs)
+    panel = st.empty()
     drawing = actions.drawing_page_ids(edit.project_id)
+    slots: dict[int, object] = {}
     pages = live.pages
     for start in range(0, len(pages), COLUMNS):
         columns = st.columns(COLUMNS)
         for column, page in zip(columns, pages[start : start + COLUMNS]):
             with column:
-                card(edit, live, page, drawing)
+                card(edit, live, page, drawing, slots)
     tray(edit, live)
     bin_section(edit, live)
+    if any(not j.finished for j in jobs):
+        return panel, slots
+    with panel.container():
+        job_panel(jobs)
+    return None
 
 
-polling = bool(active_now)
-st.fragment(board, run_every=1.0 if polling else None)(edit, polling)
+def _live_key(project_id: int) -> str:
+    return f"sb.live_revision.{project_id}"
+
+
+def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
+    """While this story's pictures are drawn: wait (briefly) for the worker to report a change, then redraw the
+    progress and the cards being drawn, and nothing else; when the last job ends, one full run.
+
+    Each wait is short (LIVE_WAIT_S), so a click is never held up for long behind it."""
+    worker = ui.worker()
+    key = _live_key(edit.project_id)
+    since = st.session_state.get(key)
+    revision = worker.wait_for_change(since, LIVE_WAIT_S) if since is not None else worker.revision
+    st.session_state[key] = revision
+    jobs = actions.project_jobs(edit.project_id)
+    if not any(not j.finished for j in jobs):
+        st.session_state.pop(key, None)
+        st.rerun(scope="app")  # the job ended: a full run redraws the page (and its buttons) once
+    with panel.container():
+        job_panel(jobs)
+    drawing = actions.drawing_page_ids(edit.project_id)
+    try:
+        pages = {page.id: page for page in edit.lib.get_pages(edit.project_id, list(slots))}
+    except StorageError:
+        return
+    first_waiting = next((page_id for page_id in _drawing_order(jobs) if page_id in drawing), None)
+    for page_id, slot in slots.items():
+        page = pages.get(page_id)
+        if page is None:
+            continue
+        state_now = None if page_id not in drawing else ("drawing" if page_id == first_waiting else "waiting")
+        with slot.container():
+            picture_area(page, state_now)
+
+
+def _drawing_order(jobs: list[JobInfo]) -> list[int]:
+    """The pages of the unfinished jobs, in the order the worker draws them."""
+    order: list[int] = []
+    for job in jobs:
+        if not job.finished:
+            done = job.results
+            ids = list(job.meta.get("page_ids", ()))
+            order.extend(ids[done:])
+    return order
+
+
+following = board(edit)
+if following is not None:  # pictures are being drawn: follow them as they arrive
+    st.session_state.pop(_live_key(pid), None)  # this run drew everything: the live part starts from here
+    st.fragment(follow_jobs, run_every=LIVE_EVERY_S)(edit, *following)

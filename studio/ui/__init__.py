@@ -16,7 +16,7 @@ Screens only draw and dispatch: every change to the library goes through studio.
 from studio.ui.clicks import DOUBLE_CLICK_S, first_click, guard
 from studio.ui.editors import follow_stored, init_widget, kept, typed_here
 from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, show_flash
-from studio.ui.resources import library, worker
+from studio.ui.resources import library, thumbnail, worker
 from studio.ui.session import (
     Editing,
     base_version,
@@ -72,6 +72,7 @@ __all__ = [
     "start_new",
     "start_sample",
     "sync_project_from_url",
+    "thumbnail",
     "typed_here",
     "watch",
     "watch_library",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 
 import streamlit as st
+from PIL import Image
 
 from engine.jobs import JobWorker, get_worker
 from storage import Library
@@ -23,3 +26,31 @@ def library() -> Library:
 @st.cache_resource(show_spinner=False, validate=lambda worker: worker.alive)
 def worker() -> JobWorker:
     return get_worker()
+
+
+THUMBNAIL_PX = 400  # a card is about a third of a 1,400 px window: pictures are sent at that size, not full size
+
+
+@functools.lru_cache(maxsize=1024)
+def _thumbnail(path: str, size: int) -> bytes | str:
+    try:
+        with Image.open(path) as image:
+            if max(image.size) <= THUMBNAIL_PX:
+                return path  # small already: Streamlit serves the file itself
+            image = image.convert("RGB")
+            image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG", quality=88)
+            return buffer.getvalue()
+    except OSError:
+        return path  # st.image says what is wrong with it
+
+
+def thumbnail(path) -> bytes | str:
+    """A card-sized copy of a picture, made once per file (files are named by their content, so never stale)."""
+    path = str(path)
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return path
+    return _thumbnail(path, size)
