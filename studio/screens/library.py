@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from functools import partial
 
 import streamlit as st
 
+from core.paths import file_stem
 from storage import ProjectSummary
 from studio import actions, state, ui
 
@@ -110,8 +110,7 @@ if not projects:
 
 
 def _slug(title: str) -> str:
-    slug = re.sub(r"[^\w-]+", "-", title.lower(), flags=re.UNICODE).strip("-")
-    return (slug or "story")[:60]
+    return file_stem(title, "story", unicode=True)
 
 
 def card_menu(summary: ProjectSummary) -> None:
