@@ -102,24 +102,36 @@ def clean(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\n":
-            out.append(ch)
-        elif ch in "\t\r\v\f":
-            out.append(" " if ch != "\r" else "")
-        elif code in _DROP or 0x1F3FB <= code <= 0x1F3FF:  # skin-tone modifiers
-            continue
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
-            continue
-        elif unicodedata.category(ch) == "Cf" and code != 0x200C:
-            # Invisible format characters (zero-width space, BOM, soft hyphen, bidi overrides) would
-            # only confuse line breaking and our own bidi pass. ZWNJ stays: it stops Arabic letters joining.
-            continue
-        else:
-            out.append(ch)
-    return "".join(out)
+    # Decided once per distinct character, applied by str.translate: a 1 MB story has a few hundred.
+    table = {}
+    for ch in set(text):
+        kept = _CLEANED.get(ch)
+        if kept is None:
+            kept = _CLEANED[ch] = _clean_char(ch)
+        if kept != ch:
+            table[ord(ch)] = kept
+    return text.translate(table) if table else text
+
+
+_CLEANED: dict[str, str] = {}
+
+
+def _clean_char(ch: str) -> str:
+    code = ord(ch)
+    if ch == "\n":
+        return ch
+    if ch in "\t\r\v\f":
+        return " " if ch != "\r" else ""
+    if code in _DROP or 0x1F3FB <= code <= 0x1F3FF:  # skin-tone modifiers
+        return ""
+    category = unicodedata.category(ch)
+    if category in ("Cc", "Cs", "Co", "Cn"):
+        return ""
+    if category == "Cf" and code != 0x200C:
+        # Invisible format characters (zero-width space, BOM, soft hyphen, bidi overrides) would
+        # only confuse line breaking and our own bidi pass. ZWNJ stays: it stops Arabic letters joining.
+        return ""
+    return ch
 
 
 # font chain -> character -> the first font in the chain that has it ("" for none). Shared by every
@@ -163,6 +175,10 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
         buf.append(piece)
 
     with_emoji = emoji.available()
+    # Most text is one run in the main font: known after one look at each distinct character.
+    if text and not (with_emoji and emoji.CLUSTER.search(text)):
+        if all(_rides_along(ch) or font_of(ch) == current for ch in set(text)):
+            return [(current, text)]
     at, end = 0, len(text)
     while at < end:
         match = emoji.CLUSTER.match(text, at) if with_emoji else None

@@ -59,7 +59,7 @@ def _is_cjk(ch: str) -> bool:
 
 
 def _has_cjk(text: str) -> bool:
-    return any(_is_cjk(c) for c in text)
+    return any(_is_cjk(c) for c in set(text))
 
 
 # Line-breaking rules (kinsoku): these never begin a line, those never end one.
