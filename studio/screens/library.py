@@ -72,7 +72,7 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
         and ui.first_click("import")
     ):
         with ui.guard():
-            imported = actions.import_bundle(lib, upload.getvalue())
+            imported = actions.import_bundle(lib, upload)  # the upload itself: Streamlit holds it, no second copy
             st.session_state[state.UPLOAD_GEN] = st.session_state.get(state.UPLOAD_GEN, 0) + 1
             ui.flash("success", f"Imported “{imported.title}” with {ui.plural(len(imported.pages), 'page')}.")
             st.rerun()
