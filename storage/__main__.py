@@ -111,11 +111,12 @@ def _run(args: argparse.Namespace) -> int:
                         f"{args.file} is larger than {MAX_BUNDLE_BYTES // 1024**2:,} MB, the largest bundle we import."
                     )
                 # Read as the import needs it, never whole into memory.
-                handle = open(args.file, "rb")
+                bundle = open(args.file, "rb")  # noqa: SIM115 - closed by the with below
             except OSError as exc:
                 raise StorageError(f"The bundle {args.file} cannot be read ({exc.strerror or exc}).") from None
-            with handle:
-                print(library.import_bundle(handle).id)  # type: ignore[arg-type]  (read_bundle takes a file too)
+            with bundle:
+                # Library.import_bundle hands its argument to read_bundle, which takes an open file too.
+                print(library.import_bundle(bundle).id)  # type: ignore[arg-type]
         elif args.command == "import-manifest":
             print(library.import_manifest(args.manifest).id)
     finally:
