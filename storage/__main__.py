@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
                         f"{args.file} is larger than {MAX_BUNDLE_BYTES // 1024**2:,} MB, the largest bundle we import."
                     )
                 # Read as the import needs it, never whole into memory.
-                bundle = open(args.file, "rb")  # noqa: SIM115 - closed by the with below
+                bundle = open(args.file, "rb")  # closed by the with below
             except OSError as exc:
                 raise StorageError(f"The bundle {args.file} cannot be read ({exc.strerror or exc}).") from None
             with bundle:
