@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from tests.browserkit import chromium, running_studio
+from browserkit import chromium, running_studio
 
 pytestmark = pytest.mark.browser
 
