@@ -127,3 +127,16 @@ def test_engine_refuses_bad_input_before_importing_torch(tmp_path, args):
     )
     assert done.stdout.strip().splitlines()[-1] == "NO-TORCH 1", done.stdout + done.stderr
     assert "Error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_export_benchmark_runs_and_prints_its_figures(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "export.py"), "--chars", "6000", "--repeats", "1", "--emoji", "40"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "story, A5, text only" in done.stdout and "40 emoji with no space between" in done.stdout
