@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from core.limits import DEFAULT_TEMPERATURE, MAX_AGE, MAX_CAPTIONS, MIN_AGE, TONES
+from core.requests import check_story_request
 from engine.errors import InputError
 from engine.imageio import LoadedImage, load_image
 
@@ -67,10 +68,11 @@ def _print_json(data) -> None:
 
 
 def run_caption(args: argparse.Namespace) -> int:
+    # Every input is checked before the models' libraries load (torch alone is hundreds of MB and seconds).
+    loaded = _load_all(args.images)
     from engine.caption import Captioner
     from engine.profiles import get_profile
 
-    loaded = _load_all(args.images)
     captioner = Captioner(profile=get_profile(args.profile), device=args.device)
     captions = captioner.caption([item.image for item in loaded], prefix=args.prefix, batch_size=args.batch_size)
     _print_json(
@@ -85,13 +87,22 @@ def run_caption(args: argparse.Namespace) -> int:
 def run_tell(args: argparse.Namespace) -> int:
     if len(args.images) > MAX_CAPTIONS:
         raise InputError(f"A story can be told from at most {MAX_CAPTIONS} pictures; {len(args.images)} were given.")
+    # Every input is checked before the models' libraries load (torch alone is hundreds of MB and seconds).
+    check_story_request(
+        len(args.images),
+        hints=args.hints,
+        tone=args.tone,
+        age=args.age,
+        words_per_picture=args.words,
+        temperature=args.temperature,
+    )
+    loaded = _load_all(args.images)
     from engine.caption import Captioner
     from engine.metrics import story_metrics
     from engine.profiles import get_profile
     from engine.storyteller import Storyteller
 
     profile = get_profile(args.profile)
-    loaded = _load_all(args.images)
     captions = Captioner(profile=profile, device=args.device).caption(
         [item.image for item in loaded], prefix=args.prefix
     )

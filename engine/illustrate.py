@@ -6,6 +6,7 @@ picture alone or in a batch, on any device type, and any page can be drawn again
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -19,9 +20,11 @@ from PIL import Image
 from core.requests import PageSpec
 from core.seeds import MAX_SEED
 from engine.device import DeviceChoice, pick_device
-from engine.errors import Cancelled, InputError, ModelUnavailable
+from engine.errors import Cancelled, InputError, ModelUnavailable, OutOfMemory
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import Profile
+
+log = logging.getLogger(__name__)
 
 MAX_SIDE = 1536
 MAX_STEPS = 150
@@ -204,7 +207,17 @@ class Illustrator:
             if should_cancel and should_cancel():
                 raise Cancelled()
             batch = [requests[i] for i in indices]
-            images = self._draw(batch, batch_size, done_steps, total_steps, on_progress, should_cancel)
+            try:
+                images = self._draw(batch, batch_size, done_steps, total_steps, on_progress, should_cancel)
+            except OutOfMemory:
+                if len(batch) == 1:
+                    raise
+                # One retry, a picture at a time: oom_guard has freed what the failed batch held. If a
+                # single picture does not fit either, its OutOfMemory sentence goes to the person.
+                log.warning("Out of GPU memory drawing %d pictures at once; drawing them one at a time", len(batch))
+                images = []
+                for request in batch:
+                    images += self._draw([request], 1, done_steps, total_steps, on_progress, should_cancel)
             done_steps += batch[0].steps
             for i, r, image in zip(indices, batch, images):
                 result = DrawnPicture(key=r.key, image=image, settings=self.settings_for(r))

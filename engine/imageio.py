@@ -202,6 +202,12 @@ def _refusal_for(kind: str, label: str) -> str:
 
 def _broken_message(label: str, kind: str, exc: BaseException) -> str:
     text = str(exc).lower()
+    if "decompressed data too large" in text or "too much memory used in text chunks" in text:
+        # Pillow's guard against a text chunk that unpacks to hundreds of MB: the picture may be fine.
+        return (
+            f"'{label}' carries too much metadata (text hidden inside the {_kind_label(kind)} file, more than a "
+            f"picture needs): metadata too large. Save the picture again without its metadata, then add it."
+        )
     if (
         "truncated" in text
         or isinstance(exc, EOFError)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +31,8 @@ def loaded_model(role: str, ref: str, choice: DeviceChoice, loader: Callable[[st
 
     def load() -> Any:
         location = resolve_model(ref)
+        if Path(location).is_dir():
+            check_model_folder(role, location)
         try:
             with oom_guard("loading the " + role):
                 return loader(location)
@@ -36,6 +40,12 @@ def loaded_model(role: str, ref: str, choice: DeviceChoice, loader: Callable[[st
             raise
         except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
             raise ModelUnavailable(unavailable_message(ref, role, exc)) from None
+        except Exception as exc:
+            # safetensors raises its own SafetensorError (an Exception) for a file it cannot parse, e.g. one
+            # in the hub's cache that the folder check above could not see.
+            if type(exc).__name__ == "SafetensorError":
+                raise ModelUnavailable(damaged_message(role, ref, "a weights file cannot be read")) from None
+            raise
 
     with get_cache().use(key, load) as model:
         yield model
@@ -57,3 +67,74 @@ def oom_guard(what: str) -> Iterator[None]:
         f"The GPU ran out of memory while {what}. Try fewer pictures at once, a smaller "
         f"picture size, or the 'fast' profile; nothing already saved was lost."
     )
+
+
+# A git-lfs pointer left where the weights should be (a clone without `git lfs pull`) starts with this.
+_LFS_POINTER = b"version https://git-lfs"
+# No honest safetensors header is this large: a bigger length field means the file is not safetensors.
+_MAX_HEADER_BYTES = 100 * 2**20
+
+
+def damaged_message(role: str, folder: str, detail: str) -> str:
+    return (
+        f"The {role} model folder '{folder}' is damaged or incomplete ({detail}): download it again "
+        f"(python -m engine fetch), or choose another model in Settings."
+    )
+
+
+def check_model_folder(role: str, folder: str) -> None:
+    """Refuse a local model folder whose safetensors weights are truncated, empty, git-lfs pointers or missing.
+
+    Reads only each file's header (never its tensors), so it costs a few milliseconds before a load that would
+    otherwise fail deep inside safetensors with an error no person can act on.
+    """
+    problem = _damage(Path(folder))
+    if problem:
+        raise ModelUnavailable(damaged_message(role, folder, problem))
+
+
+def _damage(root: Path) -> str | None:
+    for index in sorted(root.rglob("*.safetensors.index.json")):
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+            shards = sorted(set(weight_map.values()))
+        except (OSError, ValueError, AttributeError):
+            return f"{index.relative_to(root)} cannot be read"
+        for shard in shards:
+            if not (index.parent / shard).is_file():
+                return f"{(index.parent / shard).relative_to(root)} is missing"
+    for weights in sorted(root.rglob("*.safetensors")):
+        problem = _safetensors_damage(weights)
+        if problem:
+            return f"{weights.relative_to(root)} {problem}"
+    return None
+
+
+def _safetensors_damage(path: Path) -> str | None:
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            head = file.read(8)
+            if size == 0:
+                return "is empty"
+            if head.startswith(_LFS_POINTER[:8]) and file.read(64).startswith(_LFS_POINTER[8:]):
+                return "is a git-lfs pointer, not the weights"
+            if len(head) < 8:
+                return "is cut short"
+            header_bytes = int.from_bytes(head, "little")
+            if header_bytes > min(size - 8, _MAX_HEADER_BYTES):
+                return "is cut short" if header_bytes <= _MAX_HEADER_BYTES else "is not a safetensors file"
+            header = json.loads(file.read(header_bytes))
+    except OSError:
+        return "cannot be read"
+    except ValueError:
+        return "is not a safetensors file"
+    if not isinstance(header, dict):
+        return "is not a safetensors file"
+    try:
+        end = max((int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
+        return "is not a safetensors file"
+    if 8 + header_bytes + end > size:
+        return "is cut short"
+    return None

@@ -76,12 +76,20 @@ def _load(args) -> tuple[Book, Path]:
         raise ExportError(str(err)) from None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomically(out: Path, data: bytes) -> None:
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"The folder {folder} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=folder)
     try:
+        # mkstemp makes the file private (0600); the finished export gets what any new file would: 0666 less umask.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -147,7 +147,7 @@ def is_rtl_char(ch: str) -> bool:
 
 
 def has_rtl(text: str) -> bool:
-    return any(is_rtl_char(c) for c in text)
+    return any(is_rtl_char(c) for c in set(text))
 
 
 def base_is_rtl(text: str) -> bool:

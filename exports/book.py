@@ -6,6 +6,7 @@ Exporters never see the database or the engine; two adapters build a Book from w
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,17 +39,33 @@ class Book:
     warnings: list[str] = field(default_factory=list)
 
 
-def _read_image_file(path: Path, label: str, warnings: list[str]) -> bytes | None:
+def _read_image_file(path: Path, label: str, warnings: list[str], *, follow_links: bool = True) -> bytes | None:
+    """The picture's bytes, or None with a warning saying why that page prints without it."""
     try:
+        if not follow_links and path.is_symlink():
+            # Storage refuses pictures that are links; a manifest may not point outside its folder through one.
+            warnings.append(
+                f"The picture for {label} ({path.name}) is a link to another file; manifests may only name "
+                "pictures beside them, so that page prints without it."
+            )
+            return None
         if not path.is_file():
             warnings.append(f"The picture for {label} ({path.name}) is missing, so that page prints without it.")
             return None
-        if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
+        flags = os.O_RDONLY | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            data = handle.read(MAX_IMAGE_FILE_BYTES + 1)
+        if len(data) > MAX_IMAGE_FILE_BYTES:
             warnings.append(
                 f"The picture for {label} ({path.name}) is larger than 80 MB, so that page prints without it."
             )
             return None
-        return path.read_bytes()
+        if not data:
+            warnings.append(
+                f"The picture for {label} ({path.name}) is empty (0 bytes), so that page prints without it."
+            )
+            return None
+        return data
     except OSError:
         warnings.append(f"The picture for {label} ({path.name}) could not be read, so that page prints without it.")
         return None
@@ -101,7 +118,7 @@ def book_from_manifest(path: str | Path) -> Book:
         name = segment.get("image")
         if isinstance(name, str) and name:
             if _is_plain_file_name(name):
-                image = _read_image_file(folder / name, label, warnings)
+                image = _read_image_file(folder / name, label, warnings, follow_links=False)
             else:
                 warnings.append(
                     f"The picture for {label} is named with a folder path ({name!r}); "

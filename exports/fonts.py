@@ -27,6 +27,44 @@ _FILES = {
     "StorySans-Bold": "DejaVuSans-Bold.ttf",
     "StoryCJK": "DroidSansFallback.ttf",
 }
+# Scripts of India and Thailand, each in its own Noto Sans font, opened only when a book uses the script.
+# A character of one of these blocks goes to its script's font first (the same font for a letter and the
+# marks on it, so they are positioned together).
+SCRIPT_FONTS: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
+    "StoryDevanagari": ("NotoSansDevanagari-Regular.ttf", ((0x0900, 0x097F), (0xA8E0, 0xA8FF), (0x1CD0, 0x1CFF))),
+    "StoryBengali": ("NotoSansBengali-Regular.ttf", ((0x0980, 0x09FF),)),
+    "StoryGurmukhi": ("NotoSansGurmukhi-Regular.ttf", ((0x0A00, 0x0A7F),)),
+    "StoryGujarati": ("NotoSansGujarati-Regular.ttf", ((0x0A80, 0x0AFF),)),
+    "StoryTamil": ("NotoSansTamil-Regular.ttf", ((0x0B80, 0x0BFF),)),
+    "StoryTelugu": ("NotoSansTelugu-Regular.ttf", ((0x0C00, 0x0C7F),)),
+    "StoryKannada": ("NotoSansKannada-Regular.ttf", ((0x0C80, 0x0CFF),)),
+    "StoryMalayalam": ("NotoSansMalayalam-Regular.ttf", ((0x0D00, 0x0D7F),)),
+    "StoryThai": ("NotoSansThai-Regular.ttf", ((0x0E00, 0x0E7F),)),
+}
+_FILES.update({name: file for name, (file, _) in SCRIPT_FONTS.items()})
+
+
+def script_font(code: int) -> str | None:
+    """The embedded font made for the script of this code point, if it has one of its own."""
+    if 0x0900 <= code <= 0x0E7F or 0x1CD0 <= code <= 0x1CFF or 0xA8E0 <= code <= 0xA8FF:
+        for name, (_, blocks) in SCRIPT_FONTS.items():
+            if any(low <= code <= high for low, high in blocks):
+                return name
+    return None
+
+
+# Without a shaping engine reportlab sets these scripts glyph by glyph: a vowel sign written before its
+# consonant prints after it, and letters joined by a virama print apart. Named in the export's warnings.
+NEEDS_SHAPING = frozenset(
+    "\u093f\u094d"  # Devanagari: sign I, virama
+    "\u09bf\u09c7\u09c8\u09cb\u09cc\u09cd"  # Bengali: I, E, AI, O, AU, virama
+    "\u0a3f\u0a4d"  # Gurmukhi: I, virama
+    "\u0abf\u0acd"  # Gujarati: I, virama
+    "\u0bc6\u0bc7\u0bc8\u0bca\u0bcb\u0bcc\u0bcd"  # Tamil: E, EE, AI, O, OO, AU, virama
+    "\u0c4d"  # Telugu: virama
+    "\u0ccd"  # Kannada: virama
+    "\u0d46\u0d47\u0d48\u0d4a\u0d4b\u0d4c\u0d4d"  # Malayalam: E, EE, AI, O, OO, AU, virama
+)
 FAMILIES = ("serif", "sans")
 CJK = "StoryCJK"
 EMOJI = "@emoji"  # not a font: runs under this name are drawn by exports.emoji as pictures
@@ -57,6 +95,8 @@ class FontSet:
     bold: str
     # Characters no shipped font can draw (most emoji): left out of the page and reported once.
     missing: set[str] = field(default_factory=set, compare=False, hash=False)
+    # Characters printed but not joined as their script asks (no shaping engine): named in a warning.
+    unshaped: set[str] = field(default_factory=set, compare=False, hash=False)
 
     @classmethod
     def for_family(cls, family: str) -> FontSet:
@@ -102,24 +142,36 @@ def clean(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\n":
-            out.append(ch)
-        elif ch in "\t\r\v\f":
-            out.append(" " if ch != "\r" else "")
-        elif code in _DROP or 0x1F3FB <= code <= 0x1F3FF:  # skin-tone modifiers
-            continue
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
-            continue
-        elif unicodedata.category(ch) == "Cf" and code != 0x200C:
-            # Invisible format characters (zero-width space, BOM, soft hyphen, bidi overrides) would
-            # only confuse line breaking and our own bidi pass. ZWNJ stays: it stops Arabic letters joining.
-            continue
-        else:
-            out.append(ch)
-    return "".join(out)
+    # Decided once per distinct character, applied by str.translate: a 1 MB story has a few hundred.
+    table = {}
+    for ch in set(text):
+        kept = _CLEANED.get(ch)
+        if kept is None:
+            kept = _CLEANED[ch] = _clean_char(ch)
+        if kept != ch:
+            table[ord(ch)] = kept
+    return text.translate(table) if table else text
+
+
+_CLEANED: dict[str, str] = {}
+
+
+def _clean_char(ch: str) -> str:
+    code = ord(ch)
+    if ch == "\n":
+        return ch
+    if ch in "\t\r\v\f":
+        return " " if ch != "\r" else ""
+    if code in _DROP or 0x1F3FB <= code <= 0x1F3FF:  # skin-tone modifiers
+        return ""
+    category = unicodedata.category(ch)
+    if category in ("Cc", "Cs", "Co", "Cn"):
+        return ""
+    if category == "Cf" and code != 0x200C:
+        # Invisible format characters (zero-width space, BOM, soft hyphen, bidi overrides) would
+        # only confuse line breaking and our own bidi pass. ZWNJ stays: it stops Arabic letters joining.
+        return ""
+    return ch
 
 
 # font chain -> character -> the first font in the chain that has it ("" for none). Shared by every
@@ -145,14 +197,20 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
         if name is None:
             name = ""
             code = ord(ch)
+            own = script_font(code)
             # reportlab writes characters beyond U+FFFF into the ToUnicode map as odd-length hex
             # (`<1F600>`), which breaks text extraction and strict validators: treat them as missing.
-            for candidate in chain if code <= 0xFFFF else ():  # the CJK font opens only when DejaVu lacks a glyph
+            # The CJK and script fonts open only when DejaVu lacks a glyph.
+            for candidate in ((own,) if own else ()) + chain if code <= 0xFFFF else ():
                 if code in _register(candidate):
                     name = candidate
                     break
             cache[ch] = name
         return name
+
+    def mark_fits(ch: str, name: str) -> bool:
+        """Whether a mark that rides on the text before it has a glyph in that text's font."""
+        return ch.isspace() or name == EMOJI or ord(ch) in _register(name)
 
     def add(name: str, piece: str) -> None:
         nonlocal buf, current
@@ -163,6 +221,13 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
         buf.append(piece)
 
     with_emoji = emoji.available()
+    # Most text is one run in the main font: known after one look at each distinct character.
+    distinct = set(text)
+    if not distinct.isdisjoint(NEEDS_SHAPING):
+        fonts.unshaped.update(distinct & NEEDS_SHAPING)
+    if text and not (with_emoji and emoji.CLUSTER.search(text)):
+        if all((mark_fits(ch, current) if _rides_along(ch) else font_of(ch) == current) for ch in distinct):
+            return [(current, text)]
     at, end = 0, len(text)
     while at < end:
         match = emoji.CLUSTER.match(text, at) if with_emoji else None
@@ -179,8 +244,12 @@ def font_runs(text: str, fonts: FontSet, bold: bool = False) -> list[tuple[str, 
         if _rides_along(ch):
             if current == EMOJI:  # a space after an emoji is set in the text's font
                 add(chain[0], ch)
-            else:
+            elif mark_fits(ch, current):
                 buf.append(ch)
+            elif font_of(ch):  # a mark the letter's font lacks: from a font that has it, not a box
+                add(font_of(ch), ch)
+            else:
+                fonts.missing.add(ch)
             continue
         name = font_of(ch)
         if not name:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -607,7 +608,9 @@ class _Composer:
         if self.opt.closing_page:
             self.closing()
         if self.fonts.missing:
-            shown = " ".join(sorted(self.fonts.missing)[:12])
+            shown = ", ".join(_shown(ch) for ch in sorted(self.fonts.missing)[:16])
+            more = len(self.fonts.missing) - 16
+            shown += f" and {more} more" if more > 0 else ""
             note = f"Some characters have no shape in the book's fonts and were left out: {shown}."
             if any(emoji.CLUSTER.fullmatch(ch) for ch in self.fonts.missing) and not emoji.available():
                 note += (
@@ -615,8 +618,22 @@ class _Composer:
                     f"or {emoji.ENV} names one."
                 )
             self.warnings.append(note)
+        if self.fonts.unshaped:
+            shown = ", ".join(_shown(ch) for ch in sorted(self.fonts.unshaped))
+            self.warnings.append(
+                "Some letters could not be joined as their script asks, because the PDF maker sets them one by "
+                f"one: vowel signs written before a consonant print after it, and letters joined by a virama "
+                f"print apart. The characters printed that way: {shown}."
+            )
         self.canvas.save()
         return PdfResult(self.buffer.getvalue(), self.page_no - 1, self.reports, self.warnings)
+
+
+def _shown(ch: str) -> str:
+    """A character as a warning names it: itself, and its code where it is a mark or invisible alone."""
+    if unicodedata.category(ch)[0] in "MC" or ch.isspace():
+        return f"\u25cc{ch} (U+{ord(ch):04X})" if unicodedata.category(ch)[0] == "M" else f"U+{ord(ch):04X}"
+    return ch
 
 
 class _Rule(Spacer):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import deque
 from copy import copy
 
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
@@ -58,7 +59,7 @@ def _is_cjk(ch: str) -> bool:
 
 
 def _has_cjk(text: str) -> bool:
-    return any(_is_cjk(c) for c in text)
+    return any(_is_cjk(c) for c in set(text))
 
 
 # Line-breaking rules (kinsoku): these never begin a line, those never end one.
@@ -173,26 +174,83 @@ def break_lines(text: str, width: float, fonts: FontSet, size: float, bold: bool
             if line:
                 lines.append(line)
             line, (used, font) = atom, widths.of(atom)
-            while used > width and len(line) > 1:  # one word wider than the line: cut it, keep every letter
-                cut, cut_w, current = 0, 0.0, widths.main
-                for ch in line:
-                    w, nxt = widths.char(ch, current)
-                    if cut and cut_w + w > width:
-                        break
-                    cut, cut_w, current = cut + 1, cut_w + w, nxt
-                while cut > 1 and (line[cut:].lstrip()[:1] in _NO_START or line[:cut].rstrip()[-1:] in _NO_END):
-                    cut -= 1
-                lines.append(line[:cut].rstrip())
-                line = line[cut:].lstrip()
+            if used > width and len(line) > 1:  # one word wider than the line: cut it, keep every letter
+                *full, line = _cut(line, width, widths)
+                lines.extend(full)
                 used, font = widths.of(line)
         lines.append(line)
     return lines
+
+
+def _units(word: str) -> list[str]:
+    """`word` as the pieces a line may break between: a whole emoji (family, flag, skin tone) is one piece,
+    and so is a letter with the combining marks that ride on it."""
+    spans = {m.start(): m.end() for m in emoji.CLUSTER.finditer(word) if m.end() - m.start() > 1}
+    units: list[str] = []
+    i = 0
+    while i < len(word):
+        end = spans.get(i, i + 1)
+        piece = word[i:end]
+        if units and (
+            unicodedata.category(piece[0])[0] == "M" or piece[0] in emoji.JOINERS or units[-1][-1] == "\u200d"
+        ):
+            units[-1] += piece
+        else:
+            units.append(piece)
+        i = end
+    return units
+
+
+def _cut(word: str, width: float, widths: _Widths) -> list[str]:
+    """A word wider than the line, cut into lines in one pass (a run of 20,000 emoji costs 20,000 steps, not
+    20,000 times the rest of the run), never inside an emoji or between a letter and its marks."""
+    units: list[str] = []
+    for unit in _units(word):  # a space (kept inside CJK atoms by kinsoku) travels with what follows it
+        if units and units[-1].isspace():
+            units[-1] += unit
+        else:
+            units.append(unit)
+    lines: list[str] = []
+    line: list[str] = []
+    used, current = 0.0, widths.main
+    pending = deque(units)
+    while pending:
+        unit = pending.popleft()
+        w, after = widths.of(unit, current)
+        if line and used + w > width:
+            # kinsoku: a closing mark never starts the next line, an opening one never ends this one; what
+            # moves down is laid out again (one mark always stays, so every pass makes progress)
+            pending.appendleft(unit)
+            while len(line) > 1 and (pending[0].lstrip()[:1] in _NO_START or line[-1][-1:] in _NO_END):
+                pending.appendleft(line.pop())
+            lines.append("".join(line).rstrip())
+            line, used, current = [], 0.0, widths.main
+            pending[0] = pending[0].lstrip()
+            continue
+        line.append(unit)
+        used, current = used + w, after
+    lines.append("".join(line))
+    return [piece for piece in lines if piece] or [word]
 
 
 def widest_atom(text: str, fonts: FontSet, size: float, bold: bool = False) -> float:
     """Width of the widest piece a line may not break inside (a title set narrower would split a word)."""
     widths = _Widths(fonts, size, bold)
     return max((widths.of(atom)[0] for line in clean(text).split("\n") for atom, _ in _atoms(line)), default=0.0)
+
+
+def _has_unbreakable_run(block: str, width: float, fonts: FontSet, size: float, bold: bool) -> bool:
+    """Whether a run without a break opportunity (a line of emoji, a long address) is wider than the line.
+
+    Paragraph cuts long words of text, but not a run of emoji pictures: those would run off the page. Only
+    runs long enough to possibly overflow are measured (no glyph here is wider than about 1.2 em).
+    """
+    shortest_possible = int(width / (size * 1.2))
+    long_runs = [run for run in block.split() if len(run) > shortest_possible]
+    if not long_runs:
+        return False
+    widths = _Widths(fonts, size, bold)
+    return any(widths.of(run)[0] > width for run in long_runs)
 
 
 def _chunks(block: str, limit: int = CHUNK_CHARS) -> list[str]:
@@ -218,6 +276,20 @@ def _chunks(block: str, limit: int = CHUNK_CHARS) -> list[str]:
         start += cut + 1
     pieces.append(block[start:])
     return [p for p in pieces if p.strip()]
+
+
+def _share_pictures(paragraphs: list[Paragraph]) -> None:
+    """One image reader per emoji picture instead of one per emoji printed.
+
+    The parser opens a reader for every <img>, and drawing decodes each reader's pixels again to find the
+    image it already embedded: 20,000 emoji cost 20,000 decodes. A shared reader decodes once.
+    """
+    readers: dict[str, object] = {}
+    for paragraph in paragraphs:
+        for frag in getattr(paragraph, "frags", ()):
+            defn = getattr(frag, "cbDefn", None)
+            if defn is not None and getattr(defn, "kind", None) == "img":
+                defn.image = readers.setdefault(defn.src, defn.image)
 
 
 def paragraph_style(
@@ -258,7 +330,7 @@ def text_flowables(
         block = "\n".join(" ".join(line.split()) for line in block.split("\n"))
         para_style = copy(style)
         rtl = has_rtl(block)
-        if rtl or _has_cjk(block):
+        if rtl or _has_cjk(block) or _has_unbreakable_run(block, width - 1, fonts, style.fontSize, bold):
             # Lines we break ourselves: right-to-left lines must be reordered one by one after breaking,
             # and reportlab's CJK wrapping would cut Latin words anywhere. Slack of 1 pt keeps
             # reportlab from wrapping them again.
@@ -282,6 +354,7 @@ def text_flowables(
             ]
         for p in pieces[:-1]:
             p.style.spaceAfter = 0
+        _share_pictures(pieces)
         out.extend(pieces)
     if out:
         out[-1].style.spaceAfter = 0

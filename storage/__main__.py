@@ -110,12 +110,13 @@ def _run(args: argparse.Namespace) -> int:
                     raise StorageError(
                         f"{args.file} is larger than {MAX_BUNDLE_BYTES // 1024**2:,} MB, the largest bundle we import."
                     )
-                # At most one byte past the limit: a device or a growing file may claim any size.
-                with open(args.file, "rb") as handle:
-                    data = handle.read(MAX_BUNDLE_BYTES + 1)
+                # Read as the import needs it, never whole into memory.
+                bundle = open(args.file, "rb")  # closed by the with below
             except OSError as exc:
                 raise StorageError(f"The bundle {args.file} cannot be read ({exc.strerror or exc}).") from None
-            print(library.import_bundle(data).id)
+            with bundle:
+                # Library.import_bundle hands its argument to read_bundle, which takes an open file too.
+                print(library.import_bundle(bundle).id)  # type: ignore[arg-type]
         elif args.command == "import-manifest":
             print(library.import_manifest(args.manifest).id)
     finally:

@@ -12,15 +12,18 @@ import json
 import lzma
 import os
 import re
+import shutil
 import stat
 import struct
+import tempfile
+import weakref
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from storage import validate
 from storage.errors import BundleError, InvalidInput
@@ -34,7 +37,14 @@ MANIFEST_FORMAT = "storybook-manifest"
 MANIFEST_VERSION = 1
 MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
 MAX_BUNDLE_UNPACKED = 1024 * 1024 * 1024
-MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_JSON_BYTES = 32 * 1024 * 1024  # the longest story (2M characters of CJK, 3 bytes each) twice over, and more
+# Parsed JSON costs several times its text in objects: a project.json of tens of MB of tiny lists or numbers
+# would cost gigabytes before its shape could be checked. Every item costs a comma or a bracket, so counting
+# those (in C, before parsing) bounds the parse. A real project has a few per page and per picture.
+MAX_JSON_ITEMS = 500_000
+# A picture is compressed already and JSON text deflates about 5 to 20 times; a member packed tighter than
+# this is a zip bomb (a 1 MB bundle unpacking to a GB), refused before it is unpacked.
+MAX_COMPRESSION_RATIO = 100
 MAX_MEMBERS = 20_000
 # What zipfile and its decompressors raise on damaged or odd archives: zlib.error and lzma.LZMAError
 # are not OSErrors, and an unknown "zip file version" is a NotImplementedError raised while opening.
@@ -153,6 +163,12 @@ def _lower_first(sentence: str) -> str:
 
 
 def _load_json(raw: bytes, reader: _Reader, what: str) -> Any:
+    items = raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+    if items > MAX_JSON_ITEMS:
+        raise reader.fail(
+            f"{what} holds about {items:,} items, more than a project of {validate.MAX_PAGES:,} pages "
+            f"could (at most {MAX_JSON_ITEMS:,})."
+        )
     try:
         decoded = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -184,162 +200,244 @@ def _check_member_name(name: str) -> None:
         raise BundleError(f"This bundle cannot be imported: it contains a file with an unsafe name ({name[:80]!r}).")
 
 
-def read_bundle(data: bytes) -> ImportedProject:
-    """Parse and check a bundle made by Library.export_bundle; nothing is written."""
+def read_bundle(data: bytes | bytearray | memoryview | IO[bytes]) -> ImportedProject:
+    """Parse and check a bundle made by Library.export_bundle; nothing is written to the library.
+
+    `data` is the bundle's bytes or a seekable binary file holding them (an upload, an open file), read as it
+    is needed, never copied whole. Pictures are checked one at a time and set aside in a temporary folder
+    that goes away with the returned project (or at once when the bundle is refused), so the import holds
+    at most one picture in memory whatever the bundle's size.
+    """
     reader = _Reader("bundle")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if isinstance(data, bytes):
+        size = len(data)
+        stream: IO[bytes] = io.BytesIO(data)  # shares the bytes object: no copy
+    elif hasattr(data, "read") and hasattr(data, "seek"):
+        stream = data
+        try:
+            size = stream.seek(0, os.SEEK_END)
+            stream.seek(0)
+        except (OSError, ValueError):
+            raise reader.fail("it could not be read.") from None
+    else:
         raise reader.fail("it must be given as the bytes of a .zip file.")
-    if len(data) > MAX_BUNDLE_BYTES:
+    if size > MAX_BUNDLE_BYTES:
         raise reader.fail(f"it is larger than {MAX_BUNDLE_BYTES // 1024**2:,} MB.")
     try:
-        archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
+        archive = zipfile.ZipFile(stream)
     except _DAMAGED_ZIP:
         raise reader.fail("it is not a zip file, or it is damaged.") from None
-    with archive:
-        members: dict[str, zipfile.ZipInfo] = {}
-        infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise reader.fail(f"it holds {len(infos):,} files; the most we accept is {MAX_MEMBERS:,}.")
-        declared_total = 0
-        for info in infos:
-            name = info.filename
-            _check_member_name(name)
-            if name in members:
-                raise reader.fail(f"it holds two files named {name!r}.")
-            if info.flag_bits & 0x1:
-                raise reader.fail("it is encrypted.")
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode and stat.S_ISLNK(mode):
-                raise reader.fail(f"{name!r} is a symbolic link.")
-            if info.is_dir():
-                if name != "images/":
-                    raise reader.fail(f"it contains an unexpected folder {name!r}.")
-                continue
-            limit = MAX_JSON_BYTES if name == PROJECT_JSON else MAX_IMAGE_BYTES
-            if name != PROJECT_JSON and not _IMAGE_MEMBER.match(name):
-                raise reader.fail(f"it contains an unexpected file {name!r}.")
-            if info.file_size > limit:
-                raise reader.fail(
-                    f"{name!r} would unpack to {info.file_size:,} bytes; the most we accept is {limit:,}."
-                )
-            declared_total += info.file_size
-            if declared_total > MAX_BUNDLE_UNPACKED:
-                raise reader.fail(f"it would unpack to more than {MAX_BUNDLE_UNPACKED // 1024**2:,} MB.")
-            members[name] = info
-        if PROJECT_JSON not in members:
-            raise reader.fail("it has no project.json.")
+    spool = _Spool()
+    try:
+        with archive:
+            return _read_archive(archive, reader, spool)
+    except BaseException:
+        spool.remove()
+        raise
 
-        cache: dict[str, bytes] = {}
 
-        def read_member(name: str) -> bytes:
-            if name in cache:
-                return cache[name]
-            info = members[name]
-            limit = MAX_JSON_BYTES if name == PROJECT_JSON else MAX_IMAGE_BYTES
+class _Spool:
+    """A private temporary folder for checked pictures, removed when the project read from the bundle is
+    gone (or at once on failure): the library reads each picture back as it writes it."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def keep(self, data: bytes, image: CheckedImage) -> CheckedImage:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="storybook-import-"))
+            self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
+        path = self.folder / image.name
+        if not path.exists():
             try:
-                with archive.open(info) as handle:
-                    # The declared size may lie; never read more than the limit allows.
-                    raw = handle.read(limit + 1)
-            except _DAMAGED_ZIP:
-                raise reader.fail(f"{name!r} is damaged or packed in a way we do not read.") from None
-            if len(raw) > limit or len(raw) != info.file_size:
-                raise reader.fail(f"{name!r} is larger than it claims to be.")
-            cache[name] = raw
-            return raw
+                path.write_bytes(data)
+            except OSError as exc:
+                raise BundleError(
+                    f"This bundle cannot be imported: there is no room to unpack it ({exc.strerror or exc})."
+                ) from None
+        return SpooledImage(path, image, self)
 
-        doc = reader.obj(_load_json(read_member(PROJECT_JSON), reader, "project.json"), "project.json")
-        if doc.get("format") != BUNDLE_FORMAT:
-            raise reader.fail("project.json is not a Storybook Studio project bundle.")
-        if doc.get("version") not in BUNDLE_VERSIONS_READ:
-            raise reader.fail(
-                f"it was made in bundle format version {doc.get('version')!r}; this app reads versions "
-                f"{BUNDLE_VERSIONS_READ[0]} to {BUNDLE_VERSIONS_READ[-1]}."
-            )
+    def remove(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
 
-        checked: dict[str, CheckedImage] = {}
 
-        def image(ref: Any, where: str) -> CheckedImage:
-            if not isinstance(ref, str) or not _IMAGE_MEMBER.match(ref):
-                raise reader.fail(f"{where} names its picture file oddly ({str(ref)[:80]!r}).")
-            if ref not in checked:
-                if ref not in members:
-                    raise reader.fail(f"{where} names a picture the bundle does not contain ({ref!r}).")
-                pic = reader.check(check_image, read_member(ref), f"The picture {ref}")
-                if f"images/{pic.sha256}.{pic.ext}" != ref:
-                    raise reader.fail(f"the picture {ref!r} is damaged (its contents do not match its name).")
-                checked[ref] = pic
-            return checked[ref]
+class SpooledImage(CheckedImage):
+    """A checked picture kept on disk until the library writes it; `data` reads it back each time."""
 
-        proj = reader.obj(doc.get("project"), "project")
-        story_text = reader.check(validate.text, proj.get("story_text", ""), "The story text", validate.MAX_STORY)
-        result = ImportedProject(
-            title=reader.check(validate.title, proj.get("title"), shorten=True),
-            author=reader.check(validate.text, proj.get("author", ""), "The author", validate.MAX_AUTHOR),
-            style=reader.check(validate.text, proj.get("style", "watercolor"), "The style", validate.MAX_STYLE),
-            profile=reader.check(validate.text, proj.get("profile", "fast"), "The model profile", validate.MAX_STYLE),
-            story_text=story_text,
-            created=reader.check(validate.timestamp, proj.get("created"), "The project's creation time")
-            if proj.get("created") is not None
-            else datetime.now(UTC),
-            story_settings=reader.check(validate.settings, proj["story_settings"], "The story's settings")
-            if proj.get("story_settings") is not None
-            else None,
-            setting=reader.check(validate.setting, proj.get("setting", "")),
-            dedication=reader.check(validate.dedication, proj.get("dedication", "")),
-            title_from_text=reader.check(
-                validate.flag, proj.get("title_from_text", False), "Whether the title is the story's first line"
-            ),
-        )
-        for n, raw_page in enumerate(reader.lst(doc.get("segments", []), "segments", validate.MAX_PAGES), start=1):
-            page_doc = reader.obj(raw_page, f"page {n}")
-            page = _read_page(reader, page_doc, n, story_text)
-            versions: set[int] = set()
-            for m, raw_picture in enumerate(
-                reader.lst(page_doc.get("illustrations", []), f"page {n}'s pictures", validate.MAX_PICTURES_PER_PAGE),
-                start=1,
-            ):
-                picture_doc = reader.obj(raw_picture, f"page {n}, picture {m}")
-                where = f"page {n}, picture {m}"
-                number = reader.check(
-                    validate.integer, picture_doc.get("version"), f"The version number of {where}", 1, 10**9
-                )
-                if number in versions:
-                    raise reader.fail(f"page {n} has two pictures numbered {number}.")
-                versions.add(number)
-                page.pictures.append(
-                    ImportedPicture(
-                        version=number,
-                        image=image(picture_doc.get("image"), where),
-                        settings=reader.check(
-                            validate.settings, picture_doc.get("settings", {}), f"The settings of {where}"
-                        ),
-                        origin=reader.check(validate.origin, picture_doc.get("origin", "generated")),
-                        created=reader.check(
-                            validate.timestamp, picture_doc.get("created"), f"The creation time of {where}"
-                        )
-                        if picture_doc.get("created") is not None
-                        else result.created,
-                        selected=reader.check(
-                            validate.flag, picture_doc.get("selected", False), f"Whether {where} is selected"
-                        ),
-                        state=reader.check(validate.choice, picture_doc.get("state", "kept"), PICTURE_STATES, where),
-                    )
-                )
-            result.pages.append(page)
-        result.characters = _read_characters(reader, doc)
-        for n, raw_src in enumerate(
-            reader.lst(doc.get("source_images", []), "source_images", validate.MAX_SOURCE_IMAGES), start=1
+    path: Path
+    _spool: _Spool
+
+    def __init__(self, path: Path, image: CheckedImage, spool: _Spool):
+        # CheckedImage is frozen; its data field is this class's property, read from disk when asked.
+        for name, value in (
+            ("sha256", image.sha256),
+            ("ext", image.ext),
+            ("width", image.width),
+            ("height", image.height),
+            ("path", path),
+            ("_spool", spool),  # the folder lives as long as any picture in it
         ):
-            src = reader.obj(raw_src, f"source picture {n}")
-            result.source_images.append(
-                (
-                    image(src.get("image"), f"source picture {n}"),
-                    reader.check(
-                        validate.text, src.get("caption", ""), f"Source picture {n}'s caption", validate.MAX_CAPTION
+            object.__setattr__(self, name, value)
+
+    @property
+    def data(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise BundleError(
+                f"The unpacked picture {self.name} could not be read back ({exc.strerror or exc}); import again."
+            ) from None
+
+
+def _read_archive(archive: zipfile.ZipFile, reader: _Reader, spool: _Spool) -> ImportedProject:
+    members: dict[str, zipfile.ZipInfo] = {}
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise reader.fail(f"it holds {len(infos):,} files; the most we accept is {MAX_MEMBERS:,}.")
+    declared_total = 0
+    for info in infos:
+        name = info.filename
+        _check_member_name(name)
+        if name in members:
+            raise reader.fail(f"it holds two files named {name!r}.")
+        if info.flag_bits & 0x1:
+            raise reader.fail("it is encrypted.")
+        mode = (info.external_attr >> 16) & 0o170000
+        if mode and stat.S_ISLNK(mode):
+            raise reader.fail(f"{name!r} is a symbolic link.")
+        if info.is_dir():
+            if name != "images/":
+                raise reader.fail(f"it contains an unexpected folder {name!r}.")
+            continue
+        limit = MAX_JSON_BYTES if name == PROJECT_JSON else MAX_IMAGE_BYTES
+        if name != PROJECT_JSON and not _IMAGE_MEMBER.match(name):
+            raise reader.fail(f"it contains an unexpected file {name!r}.")
+        if info.file_size > limit:
+            raise reader.fail(f"{name!r} would unpack to {info.file_size:,} bytes; the most we accept is {limit:,}.")
+        if info.file_size > 1024 * 1024 and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            raise reader.fail(
+                f"{name!r} is packed {info.file_size // max(info.compress_size, 1):,} times smaller than it unpacks, "
+                f"more than any picture or project (at most {MAX_COMPRESSION_RATIO} times): it looks like a zip bomb."
+            )
+        declared_total += info.file_size
+        if declared_total > MAX_BUNDLE_UNPACKED:
+            raise reader.fail(f"it would unpack to more than {MAX_BUNDLE_UNPACKED // 1024**2:,} MB.")
+        members[name] = info
+    if PROJECT_JSON not in members:
+        raise reader.fail("it has no project.json.")
+
+    def read_member(name: str) -> bytes:
+        info = members[name]
+        limit = MAX_JSON_BYTES if name == PROJECT_JSON else MAX_IMAGE_BYTES
+        try:
+            with archive.open(info) as handle:
+                # The declared size may lie; never read more than the limit allows.
+                raw = handle.read(limit + 1)
+        except _DAMAGED_ZIP:
+            raise reader.fail(f"{name!r} is damaged or packed in a way we do not read.") from None
+        if len(raw) > limit or len(raw) != info.file_size:
+            raise reader.fail(f"{name!r} is larger than it claims to be.")
+        return raw
+
+    doc = reader.obj(_load_json(read_member(PROJECT_JSON), reader, "project.json"), "project.json")
+    if doc.get("format") != BUNDLE_FORMAT:
+        raise reader.fail("project.json is not a Storybook Studio project bundle.")
+    if doc.get("version") not in BUNDLE_VERSIONS_READ:
+        raise reader.fail(
+            f"it was made in bundle format version {doc.get('version')!r}; this app reads versions "
+            f"{BUNDLE_VERSIONS_READ[0]} to {BUNDLE_VERSIONS_READ[-1]}."
+        )
+
+    checked: dict[str, CheckedImage] = {}
+
+    def image(ref: Any, where: str) -> CheckedImage:
+        if not isinstance(ref, str) or not _IMAGE_MEMBER.match(ref):
+            raise reader.fail(f"{where} names its picture file oddly ({str(ref)[:80]!r}).")
+        if ref not in checked:
+            if ref not in members:
+                raise reader.fail(f"{where} names a picture the bundle does not contain ({ref!r}).")
+            raw = read_member(ref)
+            pic = reader.check(check_image, raw, f"The picture {ref}")
+            if f"images/{pic.sha256}.{pic.ext}" != ref:
+                raise reader.fail(f"the picture {ref!r} is damaged (its contents do not match its name).")
+            checked[ref] = spool.keep(raw, pic)  # on disk until the library writes it: one in memory at a time
+            del raw, pic
+        return checked[ref]
+
+    proj = reader.obj(doc.get("project"), "project")
+    story_text = reader.check(validate.text, proj.get("story_text", ""), "The story text", validate.MAX_STORY)
+    result = ImportedProject(
+        title=reader.check(validate.title, proj.get("title"), shorten=True),
+        author=reader.check(validate.text, proj.get("author", ""), "The author", validate.MAX_AUTHOR),
+        style=reader.check(validate.text, proj.get("style", "watercolor"), "The style", validate.MAX_STYLE),
+        profile=reader.check(validate.text, proj.get("profile", "fast"), "The model profile", validate.MAX_STYLE),
+        story_text=story_text,
+        created=reader.check(validate.timestamp, proj.get("created"), "The project's creation time")
+        if proj.get("created") is not None
+        else datetime.now(UTC),
+        story_settings=reader.check(validate.settings, proj["story_settings"], "The story's settings")
+        if proj.get("story_settings") is not None
+        else None,
+        setting=reader.check(validate.setting, proj.get("setting", "")),
+        dedication=reader.check(validate.dedication, proj.get("dedication", "")),
+        title_from_text=reader.check(
+            validate.flag, proj.get("title_from_text", False), "Whether the title is the story's first line"
+        ),
+    )
+    for n, raw_page in enumerate(reader.lst(doc.get("segments", []), "segments", validate.MAX_PAGES), start=1):
+        page_doc = reader.obj(raw_page, f"page {n}")
+        page = _read_page(reader, page_doc, n, story_text)
+        versions: set[int] = set()
+        for m, raw_picture in enumerate(
+            reader.lst(page_doc.get("illustrations", []), f"page {n}'s pictures", validate.MAX_PICTURES_PER_PAGE),
+            start=1,
+        ):
+            picture_doc = reader.obj(raw_picture, f"page {n}, picture {m}")
+            where = f"page {n}, picture {m}"
+            number = reader.check(
+                validate.integer, picture_doc.get("version"), f"The version number of {where}", 1, 10**9
+            )
+            if number in versions:
+                raise reader.fail(f"page {n} has two pictures numbered {number}.")
+            versions.add(number)
+            page.pictures.append(
+                ImportedPicture(
+                    version=number,
+                    image=image(picture_doc.get("image"), where),
+                    settings=reader.check(
+                        validate.settings, picture_doc.get("settings", {}), f"The settings of {where}"
                     ),
+                    origin=reader.check(validate.origin, picture_doc.get("origin", "generated")),
+                    created=reader.check(
+                        validate.timestamp, picture_doc.get("created"), f"The creation time of {where}"
+                    )
+                    if picture_doc.get("created") is not None
+                    else result.created,
+                    selected=reader.check(
+                        validate.flag, picture_doc.get("selected", False), f"Whether {where} is selected"
+                    ),
+                    state=reader.check(validate.choice, picture_doc.get("state", "kept"), PICTURE_STATES, where),
                 )
             )
-        return result
+        result.pages.append(page)
+    result.characters = _read_characters(reader, doc)
+    for n, raw_src in enumerate(
+        reader.lst(doc.get("source_images", []), "source_images", validate.MAX_SOURCE_IMAGES), start=1
+    ):
+        src = reader.obj(raw_src, f"source picture {n}")
+        result.source_images.append(
+            (
+                image(src.get("image"), f"source picture {n}"),
+                reader.check(
+                    validate.text, src.get("caption", ""), f"Source picture {n}'s caption", validate.MAX_CAPTION
+                ),
+            )
+        )
+    return result
 
 
 def _read_page(reader: _Reader, page_doc: dict[str, Any], n: int, story_text: str) -> ImportedPage:

@@ -188,7 +188,7 @@ def test_a_message_does_not_move_the_page_under_it(fresh_home):
 def test_config_listens_locally_and_keeps_reruns_in_order():
     import tomllib
 
-    config = tomllib.loads((Path(HOME).parents[1] / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((Path(HOME).parent / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["fastReruns"] is False
     assert config["server"]["address"] == "127.0.0.1" and config["server"]["enableXsrfProtection"] is True
     # The server takes any bundle the library imports; the picture uploaders ask for what the loader takes.

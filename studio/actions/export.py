@@ -7,10 +7,10 @@ imported when a book is made, not when a screen loads.
 
 from __future__ import annotations
 
-import re
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
+from core.paths import file_stem
 from storage import ProjectView
 
 
@@ -69,7 +69,7 @@ def export_book(project: ProjectView, options, *, preview_pages: int = 3, previe
         except ExportError as exc:
             note = exc.message
     low = tuple((r.page_index, r.dpi) for r in result.image_reports if not r.ok and r.dpi > 0)
-    stem = re.sub(r"[^A-Za-z0-9]+", "-", project.title).strip("-").lower()[:60] or "storybook"
+    stem = file_stem(project.title)
     return ExportOutcome(
         key=export_key(project, options),
         pdf=result.pdf,

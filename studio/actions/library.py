@@ -7,6 +7,7 @@ stories go through here too, so every change to the library has one door.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 from core.errors import InputError
 from engine.profiles import DEFAULT_PROFILE
@@ -77,6 +78,6 @@ def delete_project(lib: Library, project_id: int) -> bytes | None:
     return kept
 
 
-def import_bundle(lib: Library, data: bytes) -> ProjectView:
+def import_bundle(lib: Library, data: bytes | BinaryIO) -> ProjectView:
     """A new story from a bundle (a story exported from the library, or one kept to undo a deletion)."""
     return lib.import_bundle(data)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from functools import partial
 
 import streamlit as st
 
+from core.paths import file_stem
 from storage import ProjectSummary
 from studio import actions, state, ui
 
@@ -72,7 +72,7 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
         and ui.first_click("import")
     ):
         with ui.guard():
-            imported = actions.import_bundle(lib, upload.getvalue())
+            imported = actions.import_bundle(lib, upload)  # the upload itself: Streamlit holds it, no second copy
             st.session_state[state.UPLOAD_GEN] = st.session_state.get(state.UPLOAD_GEN, 0) + 1
             ui.flash("success", f"Imported “{imported.title}” with {ui.plural(len(imported.pages), 'page')}.")
             st.rerun()
@@ -110,8 +110,7 @@ if not projects:
 
 
 def _slug(title: str) -> str:
-    slug = re.sub(r"[^\w-]+", "-", title.lower(), flags=re.UNICODE).strip("-")
-    return (slug or "story")[:60]
+    return file_stem(title, "story", unicode=True)
 
 
 def card_menu(summary: ProjectSummary) -> None:
