@@ -293,14 +293,17 @@ def illustrate_pages(
 ) -> list[DrawnPicture]:
     """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
 
-    characters: (name, description) pairs, described on the pages that name them; setting: where and
+    characters: (name, description) pairs, described on the pages engine.characters finds them on
+    (named, or as "she" or "the old keeper"); setting: where and
     when the story happens, on every page (engine.prompts.build_prompt)."""
+    from engine.characters import page_characters
     from engine.prompts import build_prompt
 
+    cast = page_characters([page.text for page in pages], characters) if characters else [[] for _ in pages]
     with open_illustrator(profile, choice, speed=speed) as illustrator:
         tokenizer = getattr(illustrator.pipe, "tokenizer", None)
         requests = []
-        for page in pages:
+        for page, present in zip(pages, cast):
             pair = build_prompt(
                 page.text,
                 style,
@@ -308,6 +311,7 @@ def illustrate_pages(
                 setting=setting or None,
                 override=page.prompt_override,
                 tokenizer=tokenizer,
+                present=present,
             )
             negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
             requests.append(PictureRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed))
