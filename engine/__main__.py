@@ -164,18 +164,29 @@ def cmd_illustrate(args) -> int:
 
 def cmd_fetch(args) -> int:
     """Download every model a profile names, so the studio can later run offline."""
-    from engine.fetch import fetch_profile
+    from engine.fetch import extra_models, fetch_profile
     from engine.profiles import get_profile
 
     profile = get_profile(args.profile)
-    fetch_profile(profile, args.weights, say=lambda role, what: print(f"{role}: {what}", file=sys.stderr))
+    extras = extra_models(profile)
+    if extras:
+        print(
+            "Scoring and reference models"
+            + (" (fetched now):" if args.extras else " (downloaded on first use, or now with --extras):"),
+            file=sys.stderr,
+        )
+        for role, ref, size, licence in extras:
+            print(f"  {role}: {ref}, {size}, licence {licence}", file=sys.stderr)
+    fetch_profile(
+        profile, args.weights, say=lambda role, what: print(f"{role}: {what}", file=sys.stderr), extras=args.extras
+    )
     print(f"Profile '{profile.name}' is ready to use offline.", file=sys.stderr)
     return 0
 
 
 def cmd_profiles(args) -> int:
     from engine.device import pick_device
-    from engine.profiles import PROFILES, ROLES, get_profile, is_downloaded
+    from engine.profiles import ALL_ROLES, MODEL_INFO, PROFILES, get_profile, is_downloaded
 
     current = get_profile()
     rows = []
@@ -187,10 +198,19 @@ def cmd_profiles(args) -> int:
                 "description": profile.description,
                 "download_size": profile.download_size,
                 "models": {
-                    r: {"ref": profile.model(r), "downloaded": is_downloaded(profile.model(r))}
-                    for r in ROLES
+                    r: {
+                        "ref": profile.model(r),
+                        "downloaded": is_downloaded(profile.model(r)),
+                        **(
+                            {"size": MODEL_INFO[profile.model(r)][0], "licence": MODEL_INFO[profile.model(r)][1]}
+                            if profile.model(r) in MODEL_INFO
+                            else {}
+                        ),
+                    }
+                    for r in ALL_ROLES
                     if profile.model(r)
                 },
+                "reference": profile.reference or "none",
             }
         )
     json.dump({"device": pick_device().describe(), "profiles": rows}, sys.stdout, indent=2)
@@ -244,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="the picture model's weights: fp16 (half the download; what a GPU loads), full (what a "
         "CPU loads), or auto: those this machine will load (default)",
+    )
+    p.add_argument(
+        "--extras",
+        action="store_true",
+        help="also the scoring (CLIP ranker and judge, DINOv2) and reference (IP-Adapter) models",
     )
     p.set_defaults(func=cmd_fetch)
 
