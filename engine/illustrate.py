@@ -21,7 +21,15 @@ from core.seeds import MAX_SEED
 from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable
 from engine.loading import hub_kwargs, loaded_model, oom_guard
-from engine.profiles import Profile
+from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
+from engine.references import (
+    Reference,
+    SharedPlan,
+    ip_image_embeds,
+    load_ip_adapter,
+    shared_attention,
+    unload_ip_adapter,
+)
 
 MAX_SIDE = 1536
 MAX_STEPS = 150
@@ -48,13 +56,18 @@ class PictureRequest:
     guidance: float | None = None
     width: int | None = None
     height: int | None = None
+    reference: Reference | None = None  # a character's reference picture steering this one
 
 
 @dataclass
 class DrawnPicture:
+    """A drawn picture. settings: everything needed to draw it again exactly (reference included);
+    metadata: what was learnt about it after drawing (characters on its page, candidate number, score)."""
+
     key: Any
     image: Image.Image
     settings: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,10 @@ def validate(request: PictureRequest, defaults: Defaults) -> PictureRequest:
             )
     if not 0 <= int(r.seed) <= MAX_SEED:
         raise InputError(f"A seed must be a whole number between 0 and {MAX_SEED}.")
+    if r.reference is not None:
+        r.reference.check()
+        if not 0 <= int(r.reference.seed) <= MAX_SEED:
+            raise InputError(f"A seed must be a whole number between 0 and {MAX_SEED}.")
     return r
 
 
@@ -134,8 +151,10 @@ class Illustrator:
         defaults: Defaults,
         speed: SpeedOptions = SpeedOptions(),
         preview_decoder=None,
+        ip_adapter: str = "",
     ):
         self.pipe = pipe
+        self.ip_adapter = ip_adapter  # the profile's IP-Adapter model reference ("" when it has none)
         self.model_id = model_id
         self.choice = choice
         self.defaults = defaults
@@ -144,6 +163,7 @@ class Illustrator:
         self._apply_speed_options()
 
     def _apply_speed_options(self) -> None:
+        unload_ip_adapter(self.pipe)  # a cached pipeline comes back clean: the adapter loads when a page needs it
         unet = self.pipe.unet
         wanted = torch.channels_last if self.speed.channels_last and self.choice.is_gpu else torch.contiguous_format
         unet.to(memory_format=wanted)
@@ -170,6 +190,7 @@ class Illustrator:
             "prompt": r.prompt,
             "negative_prompt": r.negative_prompt,
             "decoder": "preview" if self.speed.preview and self.preview_decoder is not None else "full",
+            **({"reference": r.reference.to_settings()} if r.reference is not None else {}),
         }
 
     def illustrate(
@@ -190,7 +211,12 @@ class Illustrator:
         """
         requests = [validate(r, self.defaults) for r in requests]
         batch_size = max(1, int(batch_size or self.defaults.batch_size))
-        shape = lambda r: (r.steps, r.guidance, r.width, r.height)  # noqa: E731
+
+        def shape(r: PictureRequest) -> tuple:
+            ref = r.reference
+            how = None if ref is None else (ref.method, ref.share_rate if ref.method != REFERENCE_IP_ADAPTER else 0.0)
+            return (r.steps, r.guidance, r.width, r.height, how or ("", 0.0))
+
         batches: list[list[int]] = []  # indices into requests
         for _, group in groupby(
             sorted(range(len(requests)), key=lambda i: shape(requests[i])), key=lambda i: shape(requests[i])
@@ -228,23 +254,62 @@ class Illustrator:
             return callback_kwargs
 
         use_preview = self.speed.preview and self.preview_decoder is not None
+        method = first.reference.method if first.reference is not None else ""
+        # Shared attention: the references are drawn again in front of the pages, one row per reference.
+        rows: list[tuple[str, str, int]] = []
+        if method == REFERENCE_SHARED_ATTENTION:
+            rows = list(dict.fromkeys(r.reference.row_key() for r in padded))
+        prompts = [row[0] for row in rows] + [r.prompt for r in padded]
+        negatives = [row[1] for row in rows] + [r.negative_prompt for r in padded]
+        seeds = [row[2] for row in rows] + [int(r.seed) for r in padded]
+        extra: dict[str, Any] = {}
+        if method == REFERENCE_IP_ADAPTER and not getattr(self.pipe, "_storybook_ip_adapter", None):
+            self._load_ip_adapter()
+        if getattr(self.pipe, "_storybook_ip_adapter", None):
+            # Every batch of a pipeline holding the adapter passes embeddings; without references at scale 0.
+            ip_rows = [r.reference.image if method == REFERENCE_IP_ADAPTER else None for r in padded]
+            embeds = ip_image_embeds(self.pipe, ip_rows)
+            if first.guidance > 1:
+                embeds = torch.cat([torch.zeros_like(embeds), embeds])
+            self.pipe.set_ip_adapter_scale(float(first.reference.scale) if method == REFERENCE_IP_ADAPTER else 0.0)
+            extra["ip_adapter_image_embeds"] = [embeds]
         try:
-            with oom_guard(f"drawing {len(batch)} picture(s) at {first.width}x{first.height}"), torch.inference_mode():
+            with ExitStack() as stack:
+                stack.enter_context(oom_guard(f"drawing {len(batch)} picture(s) at {first.width}x{first.height}"))
+                stack.enter_context(torch.inference_mode())
+                if rows:
+                    plan = SharedPlan(
+                        [None] * len(rows) + [rows.index(r.reference.row_key()) for r in padded],
+                        first.reference.share_rate,
+                    )
+                    stack.enter_context(shared_attention(self.pipe.unet, plan))
                 out = self.pipe(
-                    prompt=[r.prompt for r in padded],
-                    negative_prompt=[r.negative_prompt for r in padded] if first.guidance > 1 else None,
+                    prompt=prompts,
+                    negative_prompt=negatives if first.guidance > 1 else None,
                     num_inference_steps=first.steps,
                     guidance_scale=first.guidance,
                     width=first.width,
                     height=first.height,
-                    generator=[torch.Generator("cpu").manual_seed(int(r.seed)) for r in padded],
+                    generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],
                     output_type="latent" if use_preview else "pil",
                     callback_on_step_end=step_end,
+                    **extra,
                 )
                 images = self._decode_preview(out.images) if use_preview else list(out.images)
         except _Stop:
             raise Cancelled() from None
-        return images[: len(batch)]
+        return images[len(rows) : len(rows) + len(batch)]
+
+    def _load_ip_adapter(self) -> None:
+        from engine.loading import hub_kwargs
+        from engine.profiles import resolve_model
+
+        if not self.ip_adapter:
+            raise InputError(
+                "This profile's picture model has no IP-Adapter: draw the pages with shared attention, "
+                "or without references."
+            )
+        load_ip_adapter(self.pipe, resolve_model(self.ip_adapter), hub_kwargs()["local_files_only"])
 
     def _decode_preview(self, latents: torch.Tensor) -> list[Image.Image]:
         decoded = self.preview_decoder.decode(latents.to(self.preview_decoder.dtype)).sample
@@ -274,7 +339,9 @@ def open_illustrator(
                 )
             except ModelUnavailable:
                 speed = replace(speed, preview=False)  # no preview decoder: full decoding still works
-        yield Illustrator(pipe, ref, choice, Defaults.from_profile(profile), speed, decoder)
+        yield Illustrator(
+            pipe, ref, choice, Defaults.from_profile(profile), speed, decoder, ip_adapter=profile.model("ip_adapter")
+        )
 
 
 def illustrate_pages(
