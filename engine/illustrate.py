@@ -7,7 +7,7 @@ picture alone or in a batch, on any device type, and any page can be drawn again
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import groupby
@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from core.requests import PageSpec
-from core.seeds import MAX_SEED
+from core.seeds import MAX_SEED, sub_seed
 from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable
 from engine.loading import hub_kwargs, loaded_model, oom_guard
@@ -344,6 +344,22 @@ def open_illustrator(
         )
 
 
+MAX_CANDIDATES = 8
+
+
+def candidate_seed(page_seed: int, candidate: int) -> int:
+    """Candidate 0 is the page's own seed (one candidate draws what it always drew); others derive from it."""
+    return int(page_seed) if candidate == 0 else sub_seed(int(page_seed), "candidate", int(candidate))
+
+
+def page_reference(present: Sequence[str], references: Mapping[str, Reference] | None) -> Reference | None:
+    """The reference a page is drawn with: that of the first character on it who has one."""
+    for name in present:
+        if references and name in references:
+            return references[name]
+    return None
+
+
 def illustrate_pages(
     pages: Sequence[PageSpec],
     profile: Profile,
@@ -357,17 +373,48 @@ def illustrate_pages(
     on_image: Callable[[DrawnPicture], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    candidates: int = 1,
+    score: bool = False,
+    references: Mapping[str, Reference] | None = None,
+    cast: Sequence[Sequence[str]] | None = None,
+    on_chosen: Callable[[DrawnPicture], None] | None = None,
 ) -> list[DrawnPicture]:
     """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
 
     characters: (name, description) pairs, described on the pages engine.characters finds them on
-    (named, or as "she" or "the old keeper"); setting: where and
-    when the story happens, on every page (engine.prompts.build_prompt)."""
+    (named, or as "she" or "the old keeper"), unless `cast` gives the names on each page; setting: where
+    and when the story happens, on every page (engine.prompts.build_prompt).
+
+    candidates: N pictures per page (1..8) in the same batches, candidate k with seed
+    `candidate_seed(page.seed, k)`; all are returned (page by page, candidate by candidate) and the one
+    with the best ranker CLIP score against the page's words is chosen (metadata["chosen"]). score:
+    score every picture even when N is 1. references: character name -> Reference; a page is drawn
+    with the reference of the first character on it that has one.
+
+    Each picture's metadata: characters (on its page), candidate, candidates, chosen and, when scored,
+    clip_score and clip_model. on_image sees each picture once drawn and scored; on_chosen each page's
+    chosen picture once all its candidates are in.
+    """
     from engine.characters import page_characters
     from engine.prompts import build_prompt
 
-    cast = page_characters([page.text for page in pages], characters) if characters else [[] for _ in pages]
-    with open_illustrator(profile, choice, speed=speed) as illustrator:
+    if not 1 <= int(candidates) <= MAX_CANDIDATES:
+        raise InputError(f"Draw between 1 and {MAX_CANDIDATES} candidates per page; {candidates} was asked for.")
+    candidates = int(candidates)
+    if cast is None:
+        cast = page_characters([page.text for page in pages], characters) if characters else [[] for _ in pages]
+    if len(cast) != len(pages):
+        raise InputError("The characters on each page must be given for every page.")
+    scoring = bool(score) or candidates > 1
+    by_key = {page.key: (page, list(present)) for page, present in zip(pages, cast)}
+    drawn: dict[Any, list[DrawnPicture]] = {page.key: [] for page in pages}
+    with ExitStack() as stack:
+        illustrator = stack.enter_context(open_illustrator(profile, choice, speed=speed))
+        scorer = None
+        if scoring:
+            from engine.scoring import open_scorer
+
+            scorer = stack.enter_context(open_scorer(profile, "ranker", illustrator.choice))
         tokenizer = getattr(illustrator.pipe, "tokenizer", None)
         requests = []
         for page, present in zip(pages, cast):
@@ -378,10 +425,53 @@ def illustrate_pages(
                 setting=setting or None,
                 override=page.prompt_override,
                 tokenizer=tokenizer,
-                present=present,
+                present=list(present),
             )
             negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
-            requests.append(PictureRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed))
-        return illustrator.illustrate(
-            requests, batch_size=batch_size, on_image=on_image, on_progress=on_progress, should_cancel=should_cancel
+            reference = page_reference(present, references)
+            for k in range(candidates):
+                requests.append(
+                    PictureRequest(
+                        key=(page.key, k),
+                        prompt=pair.prompt,
+                        negative_prompt=negative,
+                        seed=candidate_seed(page.seed, k),
+                        reference=reference,
+                    )
+                )
+
+        def arrived(picture: DrawnPicture) -> None:
+            page_key, k = picture.key
+            page, present = by_key[page_key]
+            picture.key = page_key
+            picture.metadata.update(characters=present, candidate=k, candidates=candidates, chosen=candidates == 1)
+            if scorer is not None:
+                picture.metadata["clip_score"] = scorer.score([picture.image], [page.text])[0]
+                picture.metadata["clip_model"] = scorer.model_id
+            drawn[page_key].append(picture)
+            if on_image:
+                on_image(picture)
+            if len(drawn[page_key]) == candidates:
+                best = choose_best(drawn[page_key])
+                for other in drawn[page_key]:
+                    other.metadata["chosen"] = other is best
+                if on_chosen:
+                    on_chosen(best)
+
+        illustrator.illustrate(
+            requests, batch_size=batch_size, on_image=arrived, on_progress=on_progress, should_cancel=should_cancel
         )
+    return [p for page in pages for p in sorted(drawn[page.key], key=lambda p: p.metadata["candidate"])]
+
+
+def choose_best(pictures: Sequence[DrawnPicture]) -> DrawnPicture:
+    """The picture with the highest clip_score (ties and unscored: the lowest candidate number)."""
+    return max(
+        sorted(pictures, key=lambda p: p.metadata.get("candidate", 0)),
+        key=lambda p: p.metadata.get("clip_score", float("-inf")),
+    )
+
+
+def chosen(pictures: Sequence[DrawnPicture]) -> list[DrawnPicture]:
+    """The chosen picture of each page, in page order, from what illustrate_pages returned."""
+    return [p for p in pictures if p.metadata.get("chosen", True)]
