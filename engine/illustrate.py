@@ -360,6 +360,74 @@ def page_reference(present: Sequence[str], references: Mapping[str, Reference] |
     return None
 
 
+def draw_references(
+    characters: Sequence[tuple[str, str]],
+    profile: Profile,
+    *,
+    style: str,
+    base_seed: int,
+    method: str | None = None,
+    share_rate: float = 0.5,
+    scale: float = 0.6,
+    uploaded: Mapping[str, Image.Image] | None = None,
+    choice: DeviceChoice | None = None,
+    speed: SpeedOptions | None = None,
+) -> tuple[dict[str, Reference], list[DrawnPicture]]:
+    """A reference picture for each described character: drawn from its description (seed
+    sub_seed(base_seed, "reference", name)) unless `uploaded` has one; and the Reference each page uses.
+
+    method: "shared_attention" or "ip_adapter" (default: the profile's own); an uploaded picture needs the
+    IP-Adapter, since shared attention redraws the reference from its prompt and seed.
+    """
+    from engine.prompts import build_prompt
+    from engine.references import reference_support
+
+    method = method or reference_support(profile)[0]
+    if method not in profile.reference_methods():
+        raise InputError(
+            reference_support(profile)[1]
+            if not method
+            else f"The '{profile.name}' profile cannot "
+            f"draw references with {method}; it can with: {', '.join(profile.reference_methods())}."
+        )
+    uploaded = dict(uploaded or {})
+    if uploaded and method != REFERENCE_IP_ADAPTER:
+        raise InputError("An uploaded reference picture needs the IP-Adapter (an SD 1.5 based profile).")
+    wanted = [(n, d) for n, d in characters if (n or "").strip() and ((d or "").strip() or n in uploaded)]
+    requests = []
+    with open_illustrator(profile, choice, speed=speed) as illustrator:
+        tokenizer = getattr(illustrator.pipe, "tokenizer", None)
+        for name, description in wanted:
+            if name in uploaded:
+                continue
+            pair = build_prompt(f"{description}, {name}", style, characters=[(name, description)], tokenizer=tokenizer)
+            requests.append(
+                PictureRequest(
+                    key=name,
+                    prompt=pair.prompt,
+                    negative_prompt=pair.negative_prompt,
+                    seed=sub_seed(int(base_seed), "reference", name),
+                )
+            )
+        drawn = illustrator.illustrate(requests) if requests else []
+    references: dict[str, Reference] = {}
+    for picture in drawn:
+        s = picture.settings
+        references[picture.key] = Reference(
+            name=picture.key,
+            method=method,
+            prompt=s["prompt"],
+            negative_prompt=s["negative_prompt"],
+            seed=s["seed"],
+            share_rate=share_rate,
+            scale=scale,
+            image=picture.image,
+        )
+    for name, image in uploaded.items():
+        references[name] = Reference(name=name, method=method, scale=scale, image=image.convert("RGB"))
+    return references, drawn
+
+
 def illustrate_pages(
     pages: Sequence[PageSpec],
     profile: Profile,

@@ -156,3 +156,33 @@ def open_consistency(profile: Profile, choice: DeviceChoice | None = None) -> It
     choice = choice or pick_device()
     with loaded_model("consistency", ref, choice, lambda loc: _load_dinov2(loc, choice)) as (model, processor):
         yield ConsistencyScorer(model, processor, ref, choice.device)
+
+
+def judge_book(
+    profile: Profile, images: Sequence[Image.Image], texts: Sequence[str], choice: DeviceChoice | None = None
+) -> dict:
+    """The judge's score of each picture against its page's words, and the book's mean with its interval.
+
+    {"model", "role": "judge", "scores": [...], "summary": bootstrap_mean(scores), "definition"}.
+    """
+    with open_scorer(profile, "judge", choice) as judge:
+        scores = [judge.score([image], [text])[0] for image, text in zip(images, texts)]
+        model = judge.model_id
+    return {
+        "model": model,
+        "role": "judge",
+        "scores": scores,
+        "summary": bootstrap_mean(scores),
+        "definition": CLIP_SCORE_DEFINITION,
+    }
+
+
+def character_consistency(
+    profile: Profile,
+    images: Sequence[Image.Image],
+    cast: Sequence[Sequence[str]],
+    choice: DeviceChoice | None = None,
+) -> dict[str, float | None]:
+    """Per character, how alike the pictures of its pages look (see the module notes); None: under two pages."""
+    with open_consistency(profile, choice) as scorer:
+        return scorer.per_character(images, cast)
