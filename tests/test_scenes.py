@@ -27,7 +27,7 @@ def test_one_description_per_page_and_the_same_again(tiny_models, one_cpu_thread
     for scene, page in zip(first, PAGES):
         assert scene.source in ("storyteller", "page text")
         assert scene.text.strip()
-        assert scene.source == "page text" and scene.text == page or len(scene.text.split()) <= 12
+        assert (scene.source == "page text" and scene.text == page) or len(scene.text.split()) <= 12
 
 
 @pytest.mark.parametrize("chat", [True, False])
