@@ -347,6 +347,58 @@ def open_illustrator(
 MAX_CANDIDATES = 8
 
 
+def request_from_settings(key: Any, settings: dict, reference_image: Image.Image | None = None) -> PictureRequest:
+    """The request that draws a stored picture again exactly, from the settings it was saved with.
+
+    A picture drawn with an IP-Adapter reference needs that picture back (reference_image); one that is
+    not the picture it was drawn with (its SHA-256 differs) is refused, since the page would change.
+    """
+    reference = None
+    stored = settings.get("reference")
+    if stored:
+        method = stored.get("method")
+        if method == REFERENCE_SHARED_ATTENTION:
+            reference = Reference(
+                name=stored.get("name", ""),
+                method=method,
+                prompt=stored.get("prompt", ""),
+                negative_prompt=stored.get("negative_prompt", ""),
+                seed=int(stored.get("seed", 0)),
+                share_rate=float(stored.get("share_rate", 0.5)),
+                reference_id=stored.get("reference_id", ""),
+            )
+        elif method == REFERENCE_IP_ADAPTER:
+            reference = Reference(
+                name=stored.get("name", ""),
+                method=method,
+                scale=float(stored.get("scale", 0.6)),
+                image=reference_image,
+                reference_id=stored.get("reference_id", ""),
+            )
+            if reference_image is None:
+                raise InputError(
+                    f"This picture was drawn with {reference.name}'s reference picture: it is needed to draw it again."
+                )
+            if stored.get("image_sha256") and reference.image_sha256 != stored["image_sha256"]:
+                raise InputError(
+                    f"{reference.name}'s reference picture has changed since this picture was drawn, so it "
+                    "would not come out the same."
+                )
+        else:
+            raise InputError(f"The stored reference method {method!r} is not one this version knows.")
+    return PictureRequest(
+        key=key,
+        prompt=settings["prompt"],
+        negative_prompt=settings.get("negative_prompt", ""),
+        seed=int(settings["seed"]),
+        steps=settings.get("steps"),
+        guidance=settings.get("guidance"),
+        width=settings.get("width"),
+        height=settings.get("height"),
+        reference=reference,
+    )
+
+
 def candidate_seed(page_seed: int, candidate: int) -> int:
     """Candidate 0 is the page's own seed (one candidate draws what it always drew); others derive from it."""
     return int(page_seed) if candidate == 0 else sub_seed(int(page_seed), "candidate", int(candidate))

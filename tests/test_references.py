@@ -127,3 +127,30 @@ def test_each_profile_says_how_it_draws_references():
     bare = replace(PROFILES["fast"], reference="", models={"illustrator": "x"})
     method, sentence = reference_support(bare)
     assert method == "" and "cannot draw with reference pictures" in sentence
+
+
+def test_pictures_redraw_exactly_from_their_stored_settings(profile):
+    import json
+
+    from engine.illustrate import request_from_settings
+
+    picture = Image.effect_noise((64, 64), 60).convert("RGB")
+    ip = Reference("Mara", method="ip_adapter", image=picture, scale=0.8)
+    first = _draw(
+        profile,
+        [
+            PictureRequest(key=1, prompt=PROMPT, seed=5, reference=replace(REF, share_rate=0.25)),
+            PictureRequest(key=2, prompt=PROMPT, seed=6, reference=ip),
+        ],
+    )
+    stored = [json.loads(json.dumps(p.settings)) for p in first]  # what storage keeps: plain JSON
+    again = _draw(
+        profile,
+        [request_from_settings(1, stored[0]), request_from_settings(2, stored[1], reference_image=picture)],
+    )
+    for a, b in zip(first, again):
+        assert np.abs(_px(a) - _px(b)).max() <= 1 and a.settings == b.settings
+    with pytest.raises(InputError, match="needed"):
+        request_from_settings(2, stored[1])
+    with pytest.raises(InputError, match="changed"):
+        request_from_settings(2, stored[1], reference_image=Image.new("RGB", (64, 64), "red"))
