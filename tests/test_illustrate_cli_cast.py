@@ -46,6 +46,9 @@ def test_manifest_records_characters_candidates_scores_references(tmp_path):
     assert scores["ranker"]["chosen"]["n"] == 3 and scores["ranker"]["all"]["n"] == 6
     assert scores["judge"]["model"] == "tiny:judge"
     assert set(manifest["consistency"]) == {"Pip"}
+    from storage.bundle import read_manifest  # the new fields leave the manifest importable
+
+    assert len(read_manifest(out).pages) == 3
 
 
 def test_an_uploaded_reference_needs_the_ip_adapter_and_uses_it(tmp_path, capsys):
