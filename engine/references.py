@@ -228,7 +228,10 @@ def load_ip_adapter(pipe, location: str, local_files_only: bool) -> None:
     folder, subfolder, weights = ip_adapter_location(location)
     try:
         pipe.load_ip_adapter(folder, subfolder=subfolder, weight_name=weights, local_files_only=local_files_only)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
+        if getattr(pipe, "image_encoder", None) is not None:  # loaded before the UNet refused the weights
+            pipe.image_encoder = None
+            pipe.register_to_config(image_encoder=[None, None])
         if "size mismatch" in str(exc) or "shape" in str(exc):
             raise InputError(
                 "This picture model has no IP-Adapter that fits it (the published one is for SD 1.5): "

@@ -154,3 +154,18 @@ def test_pictures_redraw_exactly_from_their_stored_settings(profile):
         request_from_settings(2, stored[1])
     with pytest.raises(InputError, match="changed"):
         request_from_settings(2, stored[1], reference_image=Image.new("RGB", (64, 64), "red"))
+
+
+def test_an_adapter_that_does_not_fit_the_unet_is_refused_in_words(profile, tiny_models, tmp_path):
+    """As the SD 1.5 adapter in an SD 2.1-shaped UNet (768 vs 1024): here a UNet 48 wide instead of 32."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+    from engine.references import load_ip_adapter
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_models["illustrator"], local_files_only=True)
+    config = dict(UNet2DConditionModel.load_config(tiny_models["illustrator"], subfolder="unet"))
+    config["cross_attention_dim"] = 48
+    pipe.unet = UNet2DConditionModel.from_config(config)
+    with pytest.raises(InputError, match="no IP-Adapter that fits"):
+        load_ip_adapter(pipe, str(tiny_models["ip_adapter"]), local_files_only=True)
+    assert pipe.image_encoder is None
