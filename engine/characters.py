@@ -182,7 +182,7 @@ def _reference_end(tokens: list[tuple[str, bool]], start: int, cast: _Cast) -> i
         word = tokens[j][0]
         if _SENTENCE_END.match(word):
             return None
-        if word in cast.heads:
+        if word.removesuffix("'s") in cast.heads:
             return j
     return None
 
@@ -259,7 +259,8 @@ def resolve_characters(pages: Sequence[str], characters: Sequence) -> list[PageC
             if end is not None:
                 if token in _PRONOUNS and not quoted:  # "her grandfather": her is someone too
                     pronoun(index, token)
-                mention(index, cast.heads[tokens[end][0]], " ".join(t[0] for t in tokens[i : end + 1]))
+                head = tokens[end][0].removesuffix("'s")
+                mention(index, cast.heads[head], " ".join(t[0] for t in tokens[i : end + 1]))
                 i = end + 1
                 continue
             if token in _PRONOUNS and not quoted:

@@ -58,6 +58,11 @@ STORIES = [
         [("Captain Hook", "a pirate man with a hook"), ("Wendy", "a girl in a blue dress")],
         [["Captain Hook"], ["Captain Hook", "Wendy"]],
     ),
+    (
+        ["The fox’s tail was red.", "Mara laughed at the fox's scarf.", "It was windy. I like it, you know."],
+        [MARA, PIP],
+        [["Pip"], ["Mara", "Pip"], []],
+    ),
 ]
 
 
