@@ -23,7 +23,6 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from core.requests import PageSpec
@@ -283,4 +282,4 @@ def cmd_cast_bench(args) -> int:
     return 0
 
 
-__all__ = ["STORIES", "cmd_cast_bench", "render_cast", "replace", "run_cast_bench", "shared_attention_flops"]
+__all__ = ["STORIES", "cmd_cast_bench", "render_cast", "run_cast_bench", "shared_attention_flops"]
