@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from core.errors import UserError
 from engine.errors import InputError
@@ -69,9 +70,58 @@ def _character(item: str) -> tuple[str, str]:
     return name, description
 
 
+def _reference_image(item: str) -> tuple[str, Any]:
+    from engine.imageio import load_image
+
+    name, sep, path = item.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise InputError(f"--reference-image takes NAME=PICTURE, as in --reference-image Pip=pip.png; not {item!r}.")
+    return " ".join(name.split()), load_image(Path(path.strip())).image
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "character"
+
+
+def _segment_record(i: int, segment, present: list[str], records: dict, best) -> dict:
+    """A page in manifest.json: its chosen picture, the characters on it, and every candidate when there are more."""
+    k = best.metadata.get("candidate", 0)
+    record = records[(i, k)]
+    settings = record["settings"]
+    candidates = sorted((key[1], value) for key, value in records.items() if key[0] == i)
+    return {
+        "index": i,
+        "text": segment.text,
+        "start": segment.start,
+        "end": segment.end,
+        "characters": present,
+        "prompt": settings["prompt"],
+        "negative_prompt": settings["negative_prompt"],
+        "seed": settings["seed"],
+        "image": record["image"],
+        "settings": settings,
+        "clip_score": record["clip_score"],
+        **({"judge_score": record["judge_score"]} if "judge_score" in record else {}),
+        "reference": settings.get("reference"),
+        "candidates": [
+            {
+                "candidate": n,
+                "image": value["image"],
+                "seed": value["settings"]["seed"],
+                "clip_score": value["clip_score"],
+                "chosen": n == k,
+            }
+            for n, value in candidates
+        ]
+        if len(candidates) > 1
+        else [],
+    }
+
+
 def cmd_illustrate(args) -> int:
     from core.seeds import new_seed, page_seed
-    from engine.illustrate import PageSpec, SpeedOptions, illustrate_pages
+    from engine.characters import page_characters
+    from engine.illustrate import PageSpec, SpeedOptions, chosen, draw_references, illustrate_pages
     from engine.profiles import get_profile
     from engine.prompts import get_style
 
@@ -90,37 +140,96 @@ def cmd_illustrate(args) -> int:
     setting = " ".join((args.setting or "").split())
     base_seed = new_seed() if args.seed is None else args.seed
     pages = [PageSpec(key=i, text=s.text, seed=page_seed(base_seed, i)) for i, s in enumerate(segments)]
+    cast = page_characters([p.text for p in pages], characters) if characters else [[] for _ in pages]
+    uploaded = dict(_reference_image(item) for item in args.reference_image or ())
+    unknown = sorted(set(uploaded) - {name for name, _ in characters})
+    if unknown:
+        raise InputError(f"--reference-image names {', '.join(unknown)}, who is not among the --character list.")
     out = Path(args.out)
     staging = _staging_for(out)
-    records: dict[int, dict] = {}
+    records: dict[tuple[int, int], dict] = {}
     started = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as pool:
             pending = []
 
             def on_image(result) -> None:
-                name = f"segment-{result.key:03d}.png"
-                records[result.key] = {**result.settings, "image": name}
+                k = result.metadata.get("candidate", 0)
+                name = f"segment-{result.key:03d}.png" if k == 0 else f"segment-{result.key:03d}-candidate-{k}.png"
+                records[(result.key, k)] = {
+                    "settings": result.settings,
+                    "image": name,
+                    "clip_score": result.metadata.get("clip_score"),
+                }
                 # PNG encoding and disk writes happen off the drawing thread.
                 pending.append(pool.submit(result.image.save, staging / name, format="PNG"))
                 print(f"  page {result.key + 1}/{len(pages)} drawn", file=sys.stderr)
 
+            speed = SpeedOptions(preview=args.preview)
+            references, reference_records = {}, []
+            if (args.reference or uploaded) and characters:
+                print("Drawing the characters' reference pictures…", file=sys.stderr)
+                references, _drawn = draw_references(
+                    characters,
+                    profile,
+                    style=style,
+                    base_seed=base_seed,
+                    method=args.reference_method,
+                    share_rate=args.share_rate,
+                    scale=args.reference_scale,
+                    uploaded=uploaded,
+                    speed=speed,
+                )
+                for name, ref in references.items():
+                    image_name = f"reference-{_slug(name)}.png"
+                    ref.image.save(staging / image_name, format="PNG")
+                    reference_records.append({"name": name, "image": image_name, "settings": ref.to_settings()})
             print(
                 f"Drawing {len(pages)} page{'s' if len(pages) != 1 else ''} with {profile.model('illustrator')} "
-                f"({profile.steps} steps, {profile.width}x{profile.height})…",
+                f"({profile.steps} steps, {profile.width}x{profile.height}"
+                + (f", {args.candidates} candidates each" if args.candidates > 1 else "")
+                + ")…",
                 file=sys.stderr,
             )
-            illustrate_pages(
+            pictures = illustrate_pages(
                 pages,
                 profile,
                 style=style,
                 characters=characters,
                 setting=setting,
-                speed=SpeedOptions(preview=args.preview),
+                speed=speed,
                 on_image=on_image,
+                candidates=args.candidates,
+                score=args.score,
+                references=references,
+                cast=cast,
             )
             for future in pending:
                 future.result()
+        best = chosen(pictures)
+        book_scores = {}
+        if args.score or args.candidates > 1:
+            from engine.scoring import CLIP_SCORE_DEFINITION, bootstrap_mean, judge_book
+
+            book_scores = {
+                "definition": CLIP_SCORE_DEFINITION,
+                "ranker": {
+                    "model": profile.model("ranker"),
+                    "chosen": bootstrap_mean([p.metadata["clip_score"] for p in best]),
+                    "all": bootstrap_mean([p.metadata["clip_score"] for p in pictures]),
+                },
+            }
+            if args.judge:
+                judged = judge_book(profile, [p.image for p in best], [p.text for p in pages])
+                book_scores["judge"] = {"model": judged["model"], "chosen": judged["summary"]}
+                for p, value in zip(best, judged["scores"]):
+                    p.metadata["judge_score"] = value
+                    records[(p.key, p.metadata["candidate"])]["judge_score"] = value
+        consistency = {}
+        if args.consistency and characters:
+            from engine.scoring import character_consistency
+
+            consistency = character_consistency(profile, [p.image for p in best], cast)
         manifest = {
             "format": "storybook-manifest",
             "version": 1,
@@ -133,20 +242,10 @@ def cmd_illustrate(args) -> int:
             "base_seed": base_seed,
             "characters": [{"name": name, "description": description} for name, description in characters],
             "setting": setting,
-            "segments": [
-                {
-                    "index": i,
-                    "text": s.text,
-                    "start": s.start,
-                    "end": s.end,
-                    "prompt": records[i]["prompt"],
-                    "negative_prompt": records[i]["negative_prompt"],
-                    "seed": records[i]["seed"],
-                    "image": records[i]["image"],
-                    "settings": {k: v for k, v in records[i].items() if k != "image"},
-                }
-                for i, s in enumerate(segments)
-            ],
+            "references": reference_records,
+            "scores": book_scores,
+            "consistency": consistency,
+            "segments": [_segment_record(i, s, cast[i], records, best[i]) for i, s in enumerate(segments)],
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         if out.exists():
@@ -164,18 +263,29 @@ def cmd_illustrate(args) -> int:
 
 def cmd_fetch(args) -> int:
     """Download every model a profile names, so the studio can later run offline."""
-    from engine.fetch import fetch_profile
+    from engine.fetch import extra_models, fetch_profile
     from engine.profiles import get_profile
 
     profile = get_profile(args.profile)
-    fetch_profile(profile, args.weights, say=lambda role, what: print(f"{role}: {what}", file=sys.stderr))
+    extras = extra_models(profile)
+    if extras:
+        print(
+            "Scoring and reference models"
+            + (" (fetched now):" if args.extras else " (downloaded on first use, or now with --extras):"),
+            file=sys.stderr,
+        )
+        for role, ref, size, licence in extras:
+            print(f"  {role}: {ref}, {size}, licence {licence}", file=sys.stderr)
+    fetch_profile(
+        profile, args.weights, say=lambda role, what: print(f"{role}: {what}", file=sys.stderr), extras=args.extras
+    )
     print(f"Profile '{profile.name}' is ready to use offline.", file=sys.stderr)
     return 0
 
 
 def cmd_profiles(args) -> int:
     from engine.device import pick_device
-    from engine.profiles import PROFILES, ROLES, get_profile, is_downloaded
+    from engine.profiles import ALL_ROLES, MODEL_INFO, PROFILES, get_profile, is_downloaded
 
     current = get_profile()
     rows = []
@@ -187,10 +297,19 @@ def cmd_profiles(args) -> int:
                 "description": profile.description,
                 "download_size": profile.download_size,
                 "models": {
-                    r: {"ref": profile.model(r), "downloaded": is_downloaded(profile.model(r))}
-                    for r in ROLES
+                    r: {
+                        "ref": profile.model(r),
+                        "downloaded": is_downloaded(profile.model(r)),
+                        **(
+                            {"size": MODEL_INFO[profile.model(r)][0], "licence": MODEL_INFO[profile.model(r)][1]}
+                            if profile.model(r) in MODEL_INFO
+                            else {}
+                        ),
+                    }
+                    for r in ALL_ROLES
                     if profile.model(r)
                 },
+                "reference": profile.reference or "none",
             }
         )
     json.dump({"device": pick_device().describe(), "profiles": rows}, sys.stdout, indent=2)
@@ -233,6 +352,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="a character and what they look like, described on the pages that name them (repeatable)",
     )
     p.add_argument("--setting", metavar="TEXT", help="where and when the story happens, on every page's prompt")
+    p.add_argument(
+        "--candidates", type=int, default=1, help="draw N pictures per page (1-8) and keep the best CLIP score"
+    )
+    p.add_argument("--score", action="store_true", help="score every picture against its page (CLIP, the ranker)")
+    p.add_argument("--judge", action="store_true", help="also score the chosen pictures with the larger judge CLIP")
+    p.add_argument(
+        "--consistency", action="store_true", help="how alike each character looks across its pages (DINOv2)"
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="draw a reference picture of each character and draw its pages with it",
+    )
+    p.add_argument(
+        "--reference-image",
+        action="append",
+        metavar="NAME=PICTURE",
+        help="a character's own reference picture (IP-Adapter profiles only; repeatable)",
+    )
+    p.add_argument(
+        "--reference-method",
+        choices=("shared_attention", "ip_adapter"),
+        help="how pages use a reference (default: the profile's own)",
+    )
+    p.add_argument("--share-rate", type=float, default=0.5, help="shared attention: share of reference tokens (0-1)")
+    p.add_argument("--reference-scale", type=float, default=0.6, help="IP-Adapter: how strongly the reference counts")
     segment_options(p)
     p.set_defaults(func=cmd_illustrate)
 
@@ -244,6 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="the picture model's weights: fp16 (half the download; what a GPU loads), full (what a "
         "CPU loads), or auto: those this machine will load (default)",
+    )
+    p.add_argument(
+        "--extras",
+        action="store_true",
+        help="also the scoring (CLIP ranker and judge, DINOv2) and reference (IP-Adapter) models",
     )
     p.set_defaults(func=cmd_fetch)
 

@@ -1428,6 +1428,10 @@ def build_report(
 
 
 def cmd_bench(args) -> int:
+    if args.cast:
+        from engine.bench_cast import cmd_cast_bench
+
+        return cmd_cast_bench(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -1498,6 +1502,16 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument("--json", default=None, help="also write the full report as JSON here")
     p.add_argument("--silent", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--cast",
+        action="store_true",
+        help="instead: the cast features on fixed stories (CLIP scores all/chosen/random, consistency with and "
+        "without references, seconds per page of scoring, best of N and references; engine/bench_cast.py)",
+    )
+    p.add_argument("--cast-profile", default=None, dest="cast_profile", help="profile for --cast (default tiny)")
+    p.add_argument(
+        "--cast-candidates", type=int, default=4, dest="cast_candidates", help="best of N for --cast (default 4)"
+    )
     p.set_defaults(func=cmd_bench)
 
 

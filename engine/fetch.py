@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.profiles import ROLES, TINY_PREFIX, Profile, is_downloaded, is_offline
+from engine.profiles import EXTRA_ROLES, MODEL_INFO, ROLES, TINY_PREFIX, Profile, is_downloaded, is_offline
 
 # What a transformers model or a single diffusers model needs: its configs, tokenizer and safetensors
 # weights. Repositories also carry .bin, .h5, .msgpack and ONNX copies of the same weights, never read.
@@ -26,7 +26,28 @@ ROLE_NAMES = {
     "captioner": "caption model",
     "storyteller": "story model",
     "preview_decoder": "quick-preview decoder",
+    "ranker": "CLIP ranker (scores candidates)",
+    "judge": "CLIP judge (scores the book)",
+    "consistency": "character consistency model (DINOv2)",
+    "ip_adapter": "IP-Adapter (reference pictures)",
 }
+# The published SD 1.5 IP-Adapter: its weights and the image encoder beside them, nothing else in the repository.
+IP_ADAPTER_FILES = [
+    "models/ip-adapter_sd15.safetensors",
+    "models/image_encoder/*.json",
+    "models/image_encoder/*.safetensors",
+]
+
+
+def extra_models(profile: Profile) -> list[tuple[str, str, str, str]]:
+    """(role, model, size, licence) of the profile's scoring and reference models, for `fetch` to list."""
+    rows = []
+    for role in EXTRA_ROLES:
+        ref = profile.model(role)
+        if ref:
+            size, licence = MODEL_INFO.get(ref, ("built locally" if ref.startswith(TINY_PREFIX) else "unknown", ""))
+            rows.append((role, ref, size, licence or ("none (random weights)" if ref.startswith(TINY_PREFIX) else "")))
+    return rows
 
 
 def weights_variant(choice) -> str | None:
@@ -41,7 +62,11 @@ def weights_variant(choice) -> str | None:
 
 def fetch_model(role: str, ref: str, variant: str | None) -> None:
     """Download one hub model into the Hugging Face cache: only the files its loader reads."""
-    if role == "illustrator":
+    if role == "ip_adapter":
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(ref, allow_patterns=IP_ADAPTER_FILES)
+    elif role == "illustrator":
         from diffusers import DiffusionPipeline
 
         # The pipeline's own download: the folders model_index.json names, safetensors only, the
@@ -55,10 +80,15 @@ def fetch_model(role: str, ref: str, variant: str | None) -> None:
 
 
 def fetch_profile(
-    profile: Profile, weights: str = "auto", say: Callable[[str, str], None] = lambda role, what: None
+    profile: Profile,
+    weights: str = "auto",
+    say: Callable[[str, str], None] = lambda role, what: None,
+    *,
+    extras: bool = False,
 ) -> None:
     """Make every model of `profile` loadable offline; `say(role, what)` hears about each model in turn.
 
+    extras: also the scoring and reference models (EXTRA_ROLES), which otherwise download on first use.
     InputError (one sentence) when offline or when a download fails; what came before stays downloaded.
     """
     from engine.device import pick_device
@@ -69,7 +99,7 @@ def fetch_profile(
     if is_offline():
         raise InputError("HF_HUB_OFFLINE is set, so nothing can be downloaded: unset it, then try again.")
     variant = weights_variant(pick_device()) if weights == "auto" else ("fp16" if weights == "fp16" else None)
-    for role in ROLES:
+    for role in ROLES + (EXTRA_ROLES if extras else ()):
         ref = profile.model(role)
         if not ref:
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import groupby
@@ -18,11 +18,19 @@ import torch
 from PIL import Image
 
 from core.requests import PageSpec
-from core.seeds import MAX_SEED
+from core.seeds import MAX_SEED, sub_seed
 from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable, OutOfMemory
 from engine.loading import hub_kwargs, loaded_model, oom_guard
-from engine.profiles import Profile
+from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
+from engine.references import (
+    Reference,
+    SharedPlan,
+    ip_image_embeds,
+    load_ip_adapter,
+    shared_attention,
+    unload_ip_adapter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +59,18 @@ class PictureRequest:
     guidance: float | None = None
     width: int | None = None
     height: int | None = None
+    reference: Reference | None = None  # a character's reference picture steering this one
 
 
 @dataclass
 class DrawnPicture:
+    """A drawn picture. settings: everything needed to draw it again exactly (reference included);
+    metadata: what was learnt about it after drawing (characters on its page, candidate number, score)."""
+
     key: Any
     image: Image.Image
     settings: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,10 @@ def validate(request: PictureRequest, defaults: Defaults) -> PictureRequest:
             )
     if not 0 <= int(r.seed) <= MAX_SEED:
         raise InputError(f"A seed must be a whole number between 0 and {MAX_SEED}.")
+    if r.reference is not None:
+        r.reference.check()
+        if not 0 <= int(r.reference.seed) <= MAX_SEED:
+            raise InputError(f"A seed must be a whole number between 0 and {MAX_SEED}.")
     return r
 
 
@@ -137,8 +154,10 @@ class Illustrator:
         defaults: Defaults,
         speed: SpeedOptions = SpeedOptions(),
         preview_decoder=None,
+        ip_adapter: str = "",
     ):
         self.pipe = pipe
+        self.ip_adapter = ip_adapter  # the profile's IP-Adapter model reference ("" when it has none)
         self.model_id = model_id
         self.choice = choice
         self.defaults = defaults
@@ -147,6 +166,7 @@ class Illustrator:
         self._apply_speed_options()
 
     def _apply_speed_options(self) -> None:
+        unload_ip_adapter(self.pipe)  # a cached pipeline comes back clean: the adapter loads when a page needs it
         unet = self.pipe.unet
         wanted = torch.channels_last if self.speed.channels_last and self.choice.is_gpu else torch.contiguous_format
         unet.to(memory_format=wanted)
@@ -173,6 +193,7 @@ class Illustrator:
             "prompt": r.prompt,
             "negative_prompt": r.negative_prompt,
             "decoder": "preview" if self.speed.preview and self.preview_decoder is not None else "full",
+            **({"reference": r.reference.to_settings()} if r.reference is not None else {}),
         }
 
     def illustrate(
@@ -193,7 +214,12 @@ class Illustrator:
         """
         requests = [validate(r, self.defaults) for r in requests]
         batch_size = max(1, int(batch_size or self.defaults.batch_size))
-        shape = lambda r: (r.steps, r.guidance, r.width, r.height)  # noqa: E731
+
+        def shape(r: PictureRequest) -> tuple:
+            ref = r.reference
+            how = None if ref is None else (ref.method, ref.share_rate if ref.method != REFERENCE_IP_ADAPTER else 0.0)
+            return (r.steps, r.guidance, r.width, r.height, how or ("", 0.0))
+
         batches: list[list[int]] = []  # indices into requests
         for _, group in groupby(
             sorted(range(len(requests)), key=lambda i: shape(requests[i])), key=lambda i: shape(requests[i])
@@ -241,23 +267,62 @@ class Illustrator:
             return callback_kwargs
 
         use_preview = self.speed.preview and self.preview_decoder is not None
+        method = first.reference.method if first.reference is not None else ""
+        # Shared attention: the references are drawn again in front of the pages, one row per reference.
+        rows: list[tuple[str, str, int]] = []
+        if method == REFERENCE_SHARED_ATTENTION:
+            rows = list(dict.fromkeys(r.reference.row_key() for r in padded))
+        prompts = [row[0] for row in rows] + [r.prompt for r in padded]
+        negatives = [row[1] for row in rows] + [r.negative_prompt for r in padded]
+        seeds = [row[2] for row in rows] + [int(r.seed) for r in padded]
+        extra: dict[str, Any] = {}
+        if method == REFERENCE_IP_ADAPTER and not getattr(self.pipe, "_storybook_ip_adapter", None):
+            self._load_ip_adapter()
+        if getattr(self.pipe, "_storybook_ip_adapter", None):
+            # Every batch of a pipeline holding the adapter passes embeddings; without references at scale 0.
+            ip_rows = [r.reference.image if method == REFERENCE_IP_ADAPTER else None for r in padded]
+            embeds = ip_image_embeds(self.pipe, ip_rows)
+            if first.guidance > 1:
+                embeds = torch.cat([torch.zeros_like(embeds), embeds])
+            self.pipe.set_ip_adapter_scale(float(first.reference.scale) if method == REFERENCE_IP_ADAPTER else 0.0)
+            extra["ip_adapter_image_embeds"] = [embeds]
         try:
-            with oom_guard(f"drawing {len(batch)} picture(s) at {first.width}x{first.height}"), torch.inference_mode():
+            with ExitStack() as stack:
+                stack.enter_context(oom_guard(f"drawing {len(batch)} picture(s) at {first.width}x{first.height}"))
+                stack.enter_context(torch.inference_mode())
+                if rows:
+                    plan = SharedPlan(
+                        [None] * len(rows) + [rows.index(r.reference.row_key()) for r in padded],
+                        first.reference.share_rate,
+                    )
+                    stack.enter_context(shared_attention(self.pipe.unet, plan))
                 out = self.pipe(
-                    prompt=[r.prompt for r in padded],
-                    negative_prompt=[r.negative_prompt for r in padded] if first.guidance > 1 else None,
+                    prompt=prompts,
+                    negative_prompt=negatives if first.guidance > 1 else None,
                     num_inference_steps=first.steps,
                     guidance_scale=first.guidance,
                     width=first.width,
                     height=first.height,
-                    generator=[torch.Generator("cpu").manual_seed(int(r.seed)) for r in padded],
+                    generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],
                     output_type="latent" if use_preview else "pil",
                     callback_on_step_end=step_end,
+                    **extra,
                 )
                 images = self._decode_preview(out.images) if use_preview else list(out.images)
         except _Stop:
             raise Cancelled() from None
-        return images[: len(batch)]
+        return images[len(rows) : len(rows) + len(batch)]
+
+    def _load_ip_adapter(self) -> None:
+        from engine.loading import hub_kwargs
+        from engine.profiles import resolve_model
+
+        if not self.ip_adapter:
+            raise InputError(
+                "This profile's picture model has no IP-Adapter: draw the pages with shared attention, "
+                "or without references."
+            )
+        load_ip_adapter(self.pipe, resolve_model(self.ip_adapter), hub_kwargs()["local_files_only"])
 
     def _decode_preview(self, latents: torch.Tensor) -> list[Image.Image]:
         decoded = self.preview_decoder.decode(latents.to(self.preview_decoder.dtype)).sample
@@ -287,7 +352,145 @@ def open_illustrator(
                 )
             except ModelUnavailable:
                 speed = replace(speed, preview=False)  # no preview decoder: full decoding still works
-        yield Illustrator(pipe, ref, choice, Defaults.from_profile(profile), speed, decoder)
+        yield Illustrator(
+            pipe, ref, choice, Defaults.from_profile(profile), speed, decoder, ip_adapter=profile.model("ip_adapter")
+        )
+
+
+MAX_CANDIDATES = 8
+
+
+def request_from_settings(key: Any, settings: dict, reference_image: Image.Image | None = None) -> PictureRequest:
+    """The request that draws a stored picture again exactly, from the settings it was saved with.
+
+    A picture drawn with an IP-Adapter reference needs that picture back (reference_image); one that is
+    not the picture it was drawn with (its SHA-256 differs) is refused, since the page would change.
+    """
+    reference = None
+    stored = settings.get("reference")
+    if stored:
+        method = stored.get("method")
+        if method == REFERENCE_SHARED_ATTENTION:
+            reference = Reference(
+                name=stored.get("name", ""),
+                method=method,
+                prompt=stored.get("prompt", ""),
+                negative_prompt=stored.get("negative_prompt", ""),
+                seed=int(stored.get("seed", 0)),
+                share_rate=float(stored.get("share_rate", 0.5)),
+                reference_id=stored.get("reference_id", ""),
+            )
+        elif method == REFERENCE_IP_ADAPTER:
+            reference = Reference(
+                name=stored.get("name", ""),
+                method=method,
+                scale=float(stored.get("scale", 0.6)),
+                image=reference_image,
+                reference_id=stored.get("reference_id", ""),
+            )
+            if reference_image is None:
+                raise InputError(
+                    f"This picture was drawn with {reference.name}'s reference picture: it is needed to draw it again."
+                )
+            if stored.get("image_sha256") and reference.image_sha256 != stored["image_sha256"]:
+                raise InputError(
+                    f"{reference.name}'s reference picture has changed since this picture was drawn, so it "
+                    "would not come out the same."
+                )
+        else:
+            raise InputError(f"The stored reference method {method!r} is not one this version knows.")
+    return PictureRequest(
+        key=key,
+        prompt=settings["prompt"],
+        negative_prompt=settings.get("negative_prompt", ""),
+        seed=int(settings["seed"]),
+        steps=settings.get("steps"),
+        guidance=settings.get("guidance"),
+        width=settings.get("width"),
+        height=settings.get("height"),
+        reference=reference,
+    )
+
+
+def candidate_seed(page_seed: int, candidate: int) -> int:
+    """Candidate 0 is the page's own seed (one candidate draws what it always drew); others derive from it."""
+    return int(page_seed) if candidate == 0 else sub_seed(int(page_seed), "candidate", int(candidate))
+
+
+def page_reference(present: Sequence[str], references: Mapping[str, Reference] | None) -> Reference | None:
+    """The reference a page is drawn with: that of the first character on it who has one."""
+    for name in present:
+        if references and name in references:
+            return references[name]
+    return None
+
+
+def draw_references(
+    characters: Sequence[tuple[str, str]],
+    profile: Profile,
+    *,
+    style: str,
+    base_seed: int,
+    method: str | None = None,
+    share_rate: float = 0.5,
+    scale: float = 0.6,
+    uploaded: Mapping[str, Image.Image] | None = None,
+    choice: DeviceChoice | None = None,
+    speed: SpeedOptions | None = None,
+) -> tuple[dict[str, Reference], list[DrawnPicture]]:
+    """A reference picture for each described character: drawn from its description (seed
+    sub_seed(base_seed, "reference", name)) unless `uploaded` has one; and the Reference each page uses.
+
+    method: "shared_attention" or "ip_adapter" (default: the profile's own); an uploaded picture needs the
+    IP-Adapter, since shared attention redraws the reference from its prompt and seed.
+    """
+    from engine.prompts import build_prompt
+    from engine.references import reference_support
+
+    method = method or reference_support(profile)[0]
+    if method not in profile.reference_methods():
+        raise InputError(
+            reference_support(profile)[1]
+            if not method
+            else f"The '{profile.name}' profile cannot "
+            f"draw references with {method}; it can with: {', '.join(profile.reference_methods())}."
+        )
+    uploaded = dict(uploaded or {})
+    if uploaded and method != REFERENCE_IP_ADAPTER:
+        raise InputError("An uploaded reference picture needs the IP-Adapter (an SD 1.5 based profile).")
+    wanted = [(n, d) for n, d in characters if (n or "").strip() and ((d or "").strip() or n in uploaded)]
+    requests = []
+    with open_illustrator(profile, choice, speed=speed) as illustrator:
+        tokenizer = getattr(illustrator.pipe, "tokenizer", None)
+        for name, description in wanted:
+            if name in uploaded:
+                continue
+            pair = build_prompt(f"{description}, {name}", style, characters=[(name, description)], tokenizer=tokenizer)
+            requests.append(
+                PictureRequest(
+                    key=name,
+                    prompt=pair.prompt,
+                    negative_prompt=pair.negative_prompt,
+                    seed=sub_seed(int(base_seed), "reference", name),
+                )
+            )
+        drawn = illustrator.illustrate(requests) if requests else []
+    references: dict[str, Reference] = {}
+    for picture in drawn:
+        s = picture.settings
+        references[picture.key] = Reference(
+            name=picture.key,
+            method=method,
+            prompt=s["prompt"],
+            negative_prompt=s["negative_prompt"],
+            seed=s["seed"],
+            share_rate=share_rate,
+            scale=scale,
+            image=picture.image,
+        )
+    for name, image in uploaded.items():
+        references[name] = Reference(name=name, method=method, scale=scale, image=image.convert("RGB"))
+    return references, drawn
 
 
 def illustrate_pages(
@@ -303,17 +506,51 @@ def illustrate_pages(
     on_image: Callable[[DrawnPicture], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    candidates: int = 1,
+    score: bool = False,
+    references: Mapping[str, Reference] | None = None,
+    cast: Sequence[Sequence[str]] | None = None,
+    on_chosen: Callable[[DrawnPicture], None] | None = None,
 ) -> list[DrawnPicture]:
     """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
 
-    characters: (name, description) pairs, described on the pages that name them; setting: where and
-    when the story happens, on every page (engine.prompts.build_prompt)."""
+    characters: (name, description) pairs, described on the pages engine.characters finds them on
+    (named, or as "she" or "the old keeper"), unless `cast` gives the names on each page; setting: where
+    and when the story happens, on every page (engine.prompts.build_prompt).
+
+    candidates: N pictures per page (1..8) in the same batches, candidate k with seed
+    `candidate_seed(page.seed, k)`; all are returned (page by page, candidate by candidate) and the one
+    with the best ranker CLIP score against the page's words is chosen (metadata["chosen"]). score:
+    score every picture even when N is 1. references: character name -> Reference; a page is drawn
+    with the reference of the first character on it that has one.
+
+    Each picture's metadata: characters (on its page), candidate, candidates, chosen and, when scored,
+    clip_score and clip_model. on_image sees each picture once drawn and scored; on_chosen each page's
+    chosen picture once all its candidates are in.
+    """
+    from engine.characters import page_characters
     from engine.prompts import build_prompt
 
-    with open_illustrator(profile, choice, speed=speed) as illustrator:
+    if not 1 <= int(candidates) <= MAX_CANDIDATES:
+        raise InputError(f"Draw between 1 and {MAX_CANDIDATES} candidates per page; {candidates} was asked for.")
+    candidates = int(candidates)
+    if cast is None:
+        cast = page_characters([page.text for page in pages], characters) if characters else [[] for _ in pages]
+    if len(cast) != len(pages):
+        raise InputError("The characters on each page must be given for every page.")
+    scoring = bool(score) or candidates > 1
+    by_key = {page.key: (page, list(present)) for page, present in zip(pages, cast)}
+    drawn: dict[Any, list[DrawnPicture]] = {page.key: [] for page in pages}
+    with ExitStack() as stack:
+        illustrator = stack.enter_context(open_illustrator(profile, choice, speed=speed))
+        scorer = None
+        if scoring:
+            from engine.scoring import open_scorer
+
+            scorer = stack.enter_context(open_scorer(profile, "ranker", illustrator.choice))
         tokenizer = getattr(illustrator.pipe, "tokenizer", None)
         requests = []
-        for page in pages:
+        for page, present in zip(pages, cast):
             pair = build_prompt(
                 page.text,
                 style,
@@ -321,9 +558,53 @@ def illustrate_pages(
                 setting=setting or None,
                 override=page.prompt_override,
                 tokenizer=tokenizer,
+                present=list(present),
             )
             negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
-            requests.append(PictureRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed))
-        return illustrator.illustrate(
-            requests, batch_size=batch_size, on_image=on_image, on_progress=on_progress, should_cancel=should_cancel
+            reference = page_reference(present, references)
+            for k in range(candidates):
+                requests.append(
+                    PictureRequest(
+                        key=(page.key, k),
+                        prompt=pair.prompt,
+                        negative_prompt=negative,
+                        seed=candidate_seed(page.seed, k),
+                        reference=reference,
+                    )
+                )
+
+        def arrived(picture: DrawnPicture) -> None:
+            page_key, k = picture.key
+            page, present = by_key[page_key]
+            picture.key = page_key
+            picture.metadata.update(characters=present, candidate=k, candidates=candidates, chosen=candidates == 1)
+            if scorer is not None:
+                picture.metadata["clip_score"] = scorer.score([picture.image], [page.text])[0]
+                picture.metadata["clip_model"] = scorer.model_id
+            drawn[page_key].append(picture)
+            if on_image:
+                on_image(picture)
+            if len(drawn[page_key]) == candidates:
+                best = choose_best(drawn[page_key])
+                for other in drawn[page_key]:
+                    other.metadata["chosen"] = other is best
+                if on_chosen:
+                    on_chosen(best)
+
+        illustrator.illustrate(
+            requests, batch_size=batch_size, on_image=arrived, on_progress=on_progress, should_cancel=should_cancel
         )
+    return [p for page in pages for p in sorted(drawn[page.key], key=lambda p: p.metadata["candidate"])]
+
+
+def choose_best(pictures: Sequence[DrawnPicture]) -> DrawnPicture:
+    """The picture with the highest clip_score (ties and unscored: the lowest candidate number)."""
+    return max(
+        sorted(pictures, key=lambda p: p.metadata.get("candidate", 0)),
+        key=lambda p: p.metadata.get("clip_score", float("-inf")),
+    )
+
+
+def chosen(pictures: Sequence[DrawnPicture]) -> list[DrawnPicture]:
+    """The chosen picture of each page, in page order, from what illustrate_pages returned."""
+    return [p for p in pictures if p.metadata.get("chosen", True)]

@@ -15,7 +15,32 @@ from core.paths import data_home
 from engine.errors import InputError, ModelUnavailable
 
 ROLES = ("illustrator", "captioner", "storyteller", "preview_decoder")
+# Models that judge and steer pictures (issue 19): a CLIP that ranks candidates, a different, larger
+# CLIP that judges a book, DINOv2 for how alike a character looks, and the IP-Adapter for references.
+EXTRA_ROLES = ("ranker", "judge", "consistency", "ip_adapter")
+ALL_ROLES = ROLES + EXTRA_ROLES
 TINY_PREFIX = "tiny:"
+# How a profile draws a page with a character's reference picture.
+REFERENCE_IP_ADAPTER = "ip_adapter"  # SD 1.5 based: diffusers' load_ip_adapter
+REFERENCE_SHARED_ATTENTION = "shared_attention"  # any UNet: StoryDiffusion-style shared self-attention
+REFERENCE_NONE = ""
+
+_CLIP_B32 = "openai/clip-vit-base-patch32"
+_CLIP_L14 = "openai/clip-vit-large-patch14"
+_DINOV2_SMALL = "facebook/dinov2-small"
+_IP_ADAPTER_SD15 = "h94/IP-Adapter"
+_SCORERS = {"ranker": _CLIP_B32, "judge": _CLIP_L14, "consistency": _DINOV2_SMALL}
+
+# What each model of the extra roles costs to download, and under which licence its weights come.
+MODEL_INFO: dict[str, tuple[str, str]] = {
+    _CLIP_B32: ("about 600 MB", "MIT"),
+    _CLIP_L14: ("about 1.7 GB", "MIT"),
+    _DINOV2_SMALL: ("about 90 MB", "Apache-2.0"),
+    _IP_ADAPTER_SD15: (
+        "about 2.6 GB (ip-adapter_sd15.safetensors 44 MB and its OpenCLIP ViT-H image encoder 2.5 GB)",
+        "Apache-2.0",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -31,18 +56,28 @@ class Profile:
     download_size: str = ""
     chat: bool = True  # the storyteller takes a chat template (instruct model) or a plain prompt
     extra: dict = field(default_factory=dict)
+    reference: str = REFERENCE_NONE  # how pages are drawn with a character's reference picture
 
     def model(self, role: str) -> str:
-        if role not in ROLES:
-            raise InputError(f"Unknown model role '{role}': use one of {', '.join(ROLES)}.")
+        if role not in ALL_ROLES:
+            raise InputError(f"Unknown model role '{role}': use one of {', '.join(ALL_ROLES)}.")
         return self.models.get(role, "")
+
+    def reference_methods(self) -> tuple[str, ...]:
+        """The ways this profile can draw with a reference picture, the default first."""
+        methods = [self.reference] if self.reference else []
+        if self.model("ip_adapter") and REFERENCE_IP_ADAPTER not in methods:
+            methods.append(REFERENCE_IP_ADAPTER)
+        if REFERENCE_SHARED_ATTENTION not in methods and self.reference != REFERENCE_NONE:
+            methods.append(REFERENCE_SHARED_ATTENTION)
+        return tuple(methods)
 
     def with_overrides(self, overrides: dict[str, str] | None) -> Profile:
         if not overrides:
             return self
         for role in overrides:
-            if role not in ROLES:
-                raise InputError(f"Unknown model role '{role}': use one of {', '.join(ROLES)}.")
+            if role not in ALL_ROLES:
+                raise InputError(f"Unknown model role '{role}': use one of {', '.join(ALL_ROLES)}.")
         return replace(self, models={**self.models, **{k: v for k, v in overrides.items() if v}})
 
 
@@ -55,7 +90,9 @@ PROFILES: dict[str, Profile] = {
             "captioner": "Salesforce/blip-image-captioning-base",
             "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
             "preview_decoder": "madebyollin/taesd",
+            **_SCORERS,
         },
+        reference=REFERENCE_SHARED_ATTENTION,  # SD 2.1 based: no IP-Adapter exists for it
         steps=4,
         guidance=0.0,
         width=512,
@@ -72,7 +109,10 @@ PROFILES: dict[str, Profile] = {
             "captioner": "Salesforce/blip-image-captioning-base",
             "storyteller": "Qwen/Qwen2.5-0.5B-Instruct",
             "preview_decoder": "madebyollin/taesd",
+            **_SCORERS,
+            "ip_adapter": _IP_ADAPTER_SD15,
         },
+        reference=REFERENCE_IP_ADAPTER,
         steps=30,
         guidance=7.5,
         width=512,
@@ -91,7 +131,10 @@ PROFILES: dict[str, Profile] = {
             "captioner": "Salesforce/blip-image-captioning-large",
             "storyteller": "Qwen/Qwen2.5-1.5B-Instruct",
             "preview_decoder": "madebyollin/taesd",
+            **_SCORERS,
+            "ip_adapter": _IP_ADAPTER_SD15,
         },
+        reference=REFERENCE_IP_ADAPTER,
         steps=40,
         guidance=7.0,
         width=512,
@@ -106,7 +149,8 @@ PROFILES: dict[str, Profile] = {
             "Tiny random-weight models built on this machine: runs offline in seconds, draws noise. "
             "For trying the app and for tests."
         ),
-        models={role: TINY_PREFIX + role for role in ROLES},
+        models={role: TINY_PREFIX + role for role in ALL_ROLES},
+        reference=REFERENCE_SHARED_ATTENTION,
         steps=2,
         guidance=4.0,
         width=64,
@@ -117,7 +161,7 @@ PROFILES: dict[str, Profile] = {
 }
 
 DEFAULT_PROFILE = "fast"
-_ENV_ROLE = {role: "STORYBOOK_" + role.upper() for role in ROLES}
+_ENV_ROLE = {role: "STORYBOOK_" + role.upper() for role in ALL_ROLES}
 
 
 def settings_path() -> Path:
@@ -157,7 +201,7 @@ def get_profile(name: str | None = None, overrides: dict[str, str] | None = None
     merged: dict[str, str] = {}
     saved = settings.get("overrides") if (saved_name or name) == name else None
     if isinstance(saved, dict):
-        merged.update({k: str(v) for k, v in saved.items() if k in ROLES and v})
+        merged.update({k: str(v) for k, v in saved.items() if k in ALL_ROLES and v})
     merged.update({role: os.environ[var].strip() for role, var in _ENV_ROLE.items() if os.environ.get(var, "").strip()})
     merged.update(overrides or {})
     return PROFILES[name].with_overrides(merged)

@@ -273,13 +273,17 @@ def _describe(segment_text: str) -> tuple[list[_Part], list[_Part]]:
     return _clauses(narration, _CONTENT), _clauses(" , ".join(quotes), _QUOTE)
 
 
-def _character_parts(segment_text: str, characters) -> list[_Part]:
+def _character_parts(segment_text: str, characters, present=None) -> list[_Part]:
     parts = []
+    wanted = None if present is None else {(n or "").strip().lower() for n in present}
     for name, description in characters or ():
         name, description = (name or "").strip(), (description or "").strip()
         if not name or not description:
             continue
-        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", segment_text, re.IGNORECASE):
+        if wanted is not None:
+            if name.lower() in wanted:
+                parts.append(_Part(_CHARACTER, description.split() + ["named", name], keep_tail=2))
+        elif re.search(rf"(?<!\w){re.escape(name)}(?!\w)", segment_text, re.IGNORECASE):
             parts.append(_Part(_CHARACTER, description.split() + ["named", name], keep_tail=2))
     return parts
 
@@ -480,11 +484,14 @@ def build_prompt(
     override: str | None = None,
     tokenizer=None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
+    present: list[str] | None = None,
 ) -> PromptPair:
     """The prompt pair for one segment, fitted to `max_tokens` of `tokenizer` (or a guess of it).
 
     characters: (name, description) pairs; a description is added when its name appears in the
-    segment (whole word, any case). setting: a place or period added after the characters.
+    segment (whole word, any case), or, when `present` is given (the names engine.characters found on
+    the page, pronouns and "the old keeper" included), when its name is in `present`.
+    setting: a place or period added after the characters.
     override: the user's own prompt, which replaces the one made from the text (characters and
     setting are then not added, the user said what they want). It gets the style's prefix and suffix,
     unless it already starts with the style's prefix: then it is used exactly as written, unfitted
@@ -505,7 +512,7 @@ def build_prompt(
     if not (segment_text or "").strip():
         raise InputError("This page has no text to illustrate: write some text or your own prompt for it.")
     content, quotes = _describe(segment_text)
-    middle = content + _character_parts(segment_text, characters)
+    middle = content + _character_parts(segment_text, characters, present)
     if setting and setting.strip():
         middle.append(_Part(_SETTING, setting.split()))
     middle += quotes

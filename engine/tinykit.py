@@ -17,8 +17,21 @@ from pathlib import Path
 
 import torch
 
-KIT_VERSION = "2"
-ROLES = ("illustrator", "captioner", "storyteller", "storyteller_plain", "preview_decoder")
+KIT_VERSION = "3"
+ROLES = (
+    "illustrator",
+    "captioner",
+    "storyteller",
+    "storyteller_plain",
+    "preview_decoder",
+    "ranker",
+    "judge",
+    "consistency",
+    "ip_adapter",
+)
+IP_ADAPTER_SUBFOLDER = "models"  # the published h94/IP-Adapter layout: models/ip-adapter_sd15.safetensors
+IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
+IP_ADAPTER_TOKENS = 4
 
 # Words that both text tokenizers know, so prompts and captions tokenize into real pieces.
 _WORDS = (
@@ -51,9 +64,8 @@ def _clip_tokenizer_files(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
 
 
-def build_illustrator(folder: Path) -> Path:
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+def _tiny_unet():
+    from diffusers import UNet2DConditionModel
 
     _seed(0)
     unet = UNet2DConditionModel(
@@ -66,6 +78,14 @@ def build_illustrator(folder: Path) -> Path:
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
     )
+    return unet
+
+
+def build_illustrator(folder: Path) -> Path:
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    unet = _tiny_unet()
     _seed(0)
     vae = AutoencoderKL(
         block_out_channels=[32, 64],
@@ -258,12 +278,132 @@ def build_storyteller(folder: Path, chat: bool = True) -> Path:
     return folder
 
 
+def build_clip(folder: Path, seed: int = 0, width: int = 32, layers: int = 2) -> Path:
+    """A tiny CLIP text-image pair (CLIPModel + CLIPProcessor), the shape of ViT-B/32 and ViT-L/14 scorers."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    tok_dir = folder / "_clip_tok"
+    _clip_tokenizer_files(tok_dir)
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    config = CLIPConfig(
+        text_config=dict(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=width,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=layers,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=77,
+        ),
+        vision_config=dict(
+            hidden_size=width,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=layers,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    _seed(seed)
+    model = CLIPModel(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    shutil.rmtree(tok_dir)
+    return folder
+
+
+def build_consistency(folder: Path) -> Path:
+    """A tiny DINOv2 image encoder with its image processor (the shape of facebook/dinov2-small)."""
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    _seed(0)
+    model = Dinov2Model(
+        Dinov2Config(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=37,
+            image_size=32,
+            patch_size=8,
+        )
+    )
+    model.save_pretrained(folder, safe_serialization=True)
+    BitImageProcessor(
+        size={"shortest_edge": 32},
+        crop_size={"height": 32, "width": 32},
+        do_center_crop=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(folder)
+    return folder
+
+
+def build_ip_adapter(folder: Path) -> Path:
+    """A tiny IP-Adapter for the tiny illustrator, in the published SD 1.5 layout.
+
+    folder/models/ip-adapter_sd15.safetensors holds `image_proj.proj.weight/bias`, `image_proj.norm.*`
+    (image embedding -> 4 tokens of the UNet's cross-attention width) and `ip_adapter.N.to_k_ip.weight`,
+    `ip_adapter.N.to_v_ip.weight` for every cross-attention layer N (odd numbers, in the UNet's processor
+    order), as diffusers' `load_ip_adapter` reads them; folder/models/image_encoder is a tiny
+    CLIPVisionModelWithProjection.
+    """
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    models = folder / IP_ADAPTER_SUBFOLDER
+    models.mkdir(parents=True, exist_ok=True)
+    embed_dim = 16
+    _seed(0)
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=embed_dim,
+        )
+    )
+    encoder.save_pretrained(models / "image_encoder", safe_serialization=True)
+    unet = _tiny_unet()
+    cross = unet.config.cross_attention_dim
+    generator = torch.Generator().manual_seed(1)
+    weights = {
+        "image_proj.proj.weight": torch.randn(cross * IP_ADAPTER_TOKENS, embed_dim, generator=generator) * 0.2,
+        "image_proj.proj.bias": torch.zeros(cross * IP_ADAPTER_TOKENS),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    for number, name in enumerate(unet.attn_processors):
+        if name.endswith("attn2.processor"):
+            block = name.split(".")
+            if block[0] == "mid_block":
+                hidden = unet.config.block_out_channels[-1]
+            elif block[0] == "up_blocks":
+                hidden = list(reversed(unet.config.block_out_channels))[int(block[1])]
+            else:
+                hidden = unet.config.block_out_channels[int(block[1])]
+            for kind in ("to_k_ip", "to_v_ip"):
+                weights[f"ip_adapter.{number}.{kind}.weight"] = torch.randn(hidden, cross, generator=generator) * 0.2
+    save_file(weights, str(models / IP_ADAPTER_WEIGHTS))
+    return folder
+
+
 _BUILDERS = {
     "illustrator": build_illustrator,
     "preview_decoder": build_preview_decoder,
     "captioner": build_captioner,
     "storyteller": lambda folder: build_storyteller(folder, chat=True),
     "storyteller_plain": lambda folder: build_storyteller(folder, chat=False),
+    "ranker": lambda folder: build_clip(folder, seed=1),
+    "judge": lambda folder: build_clip(folder, seed=2, width=48, layers=3),
+    "consistency": build_consistency,
+    "ip_adapter": build_ip_adapter,
 }
 
 
