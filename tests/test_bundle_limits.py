@@ -6,8 +6,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
-import re
 import json
+import re
 import tempfile
 import tracemalloc
 import zipfile
