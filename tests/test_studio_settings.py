@@ -116,14 +116,30 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
     cache = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
 
-    # Offline, the download says why at once and offers to try again.
+    # Started offline, no download button is offered (it could not work before a restart): the page says so in
+    # words and quotes the size for this machine only.
     at = page("screens/settings.py")
     assert any("not downloaded yet" in w for w in texts(at.warning))
+    assert not any("Download" in b.label for b in at.button)
+    assert any("started in offline mode" in i and "about 7 GB" in i and "with a GPU" not in i for i in texts(at.info))
+    # STORYBOOK_PROFILE=fast wins over any choice, so the tiny profile is not offered here (it could not work).
+    assert not any(b.label.startswith("Try the studio now with the tiny profile") for b in at.button)
+
+    # Back online but the hub out of reach: the failure says so in plain words and offers to try again.
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(
+        diffusers.DiffusionPipeline,
+        "download",
+        classmethod(lambda cls, ref, **kw: (_ for _ in ()).throw(ConnectionError("Max retries exceeded"))),
+    )
+    at.run()
+    assert any("about 7 GB" in m for m in texts(at.markdown)), texts(at.markdown)
     next(b for b in at.button if b.label == "Download them now").click().run()
     while fetch.get_downloads().get("fast").running:
         threading.Event().wait(0.05)
     at.run()
-    assert any("HF_HUB_OFFLINE is set" in e for e in texts(at.error)), texts(at.error)
+    assert any("internet could not be reached" in e for e in texts(at.error)), texts(at.error)
+    assert not any("OSError" in e or "ConnectionError" in e for e in texts(at.error))
     assert any(b.label == "Try the download again" for b in at.button)
 
     gate, asked = threading.Event(), []
@@ -141,7 +157,6 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
         diffusers.DiffusionPipeline, "download", classmethod(lambda cls, ref, **kw: land(ref, "model_index.json"))
     )
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda ref, **kw: land(ref, "config.json"))
-    monkeypatch.delenv("HF_HUB_OFFLINE")
     next(b for b in at.button if b.label == "Try the download again").click().run()
     assert any("Downloading the picture model" in i and "stabilityai/sd-turbo" in i for i in texts(at.info)), texts(
         at.info
@@ -160,3 +175,47 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
     ]
     assert any("Every model of this profile is ready" in s for s in texts(at.success)), texts(at.warning)
     assert not at.warning
+
+
+def test_the_tiny_profile_is_one_click_away_when_models_are_missing(home, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    monkeypatch.delenv("STORYBOOK_PROFILE")
+    (home).mkdir(parents=True, exist_ok=True)
+    (home / "settings.json").write_text(json.dumps({"profile": "fast"}))
+    at = page("screens/settings.py")
+    next(b for b in at.button if b.label.startswith("Try the studio now with the tiny profile")).click().run()
+    assert json.loads((home / "settings.json").read_text())["profile"] == "tiny"
+    assert any("'tiny' profile" in s for s in texts(at.success)), texts(at.success)
+    assert any("Every model of this profile is ready" in s for s in texts(at.success))
+
+
+def test_illustrate_ready_says_why_not_in_plain_words(home, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+    from studio import actions
+
+    assert actions.illustrate_ready(PROFILES["tiny"]) is None
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    offline = actions.illustrate_ready(PROFILES["fast"])
+    assert offline and "picture model" in offline and "offline mode" in offline and "tiny" in offline
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    online = actions.illustrate_ready(PROFILES["fast"])
+    assert online and "offline mode" not in online and "Settings" in online
+
+
+def test_download_failures_read_as_plain_sentences():
+    import errno
+
+    from engine.fetch import download_error_message
+
+    class RepositoryNotFoundError(Exception):
+        pass
+
+    assert "internet could not be reached" in download_error_message("a/b", ConnectionError("refused"))
+    assert "internet could not be reached" in download_error_message("a/b", OSError("Network is unreachable"))
+    assert "not found" in download_error_message("a/b", RepositoryNotFoundError("404"))
+    assert "disk is full" in download_error_message("a/b", OSError(errno.ENOSPC, "No space left on device"))
+    assert "ValueError" in download_error_message("a/b", ValueError("odd"))
