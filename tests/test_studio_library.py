@@ -35,6 +35,11 @@ def texts(elements) -> list[str]:
 def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
     at = app()
     assert at.subheader[0].value == "No stories yet — start one or open the sample"
+    # Each way in is offered once: no second "New story" or sample button above the welcome box.
+    labels = [b.label for b in at.button]
+    assert labels.count("Open the sample story") == 1
+    assert [p.proto.popover.label for p in at.get("popover")].count("New story") == 1
+    assert not any(t.label == "Search" for t in at.text_input)  # nothing to search yet
     at.button(key="empty.sample").click().run()
     assert not at.exception
     assert at.title[0].value == "The Lighthouse Fox"
@@ -134,8 +139,13 @@ def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
 
     at.file_uploader[0].set_value(("fox.storybook.zip", bundle, "application/zip")).run()
     next(b for b in at.button if b.label == "Import this bundle").click().run()
-    assert any("Imported “The Lighthouse Fox” with 9 pages" in s for s in texts(at.success)), texts(at.success)
-    assert len(fresh_home.list_projects()) == 2
+    said = [s.replace("\\", "") for s in texts(at.success)]
+    said = [s for s in said if "Imported “The Lighthouse Fox (imported)” with 9 pages" in s]
+    assert said and "already had a story called “The Lighthouse Fox”" in said[0], texts(at.success)
+    titles = sorted(p.title for p in fresh_home.list_projects())
+    assert titles == ["The Lighthouse Fox", "The Lighthouse Fox (imported)"]
+    # A third import of the same bundle gets a title of its own too.
+    assert actions.import_story(fresh_home, bundle).project.title == "The Lighthouse Fox (imported 2)"
 
     at.button(key=f"open.{fox.id}").click().run()
     assert at.title[0].value == "The Lighthouse Fox"
@@ -208,3 +218,13 @@ def test_uploaders_ask_for_what_the_library_and_the_picture_loader_take(fresh_ho
     at.switch_page("screens/from_images.py").run()
     (pictures,) = at.get("file_uploader")
     assert pictures.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2**20
+
+
+def test_a_bundle_of_a_story_not_in_the_library_keeps_its_title(fresh_home, tmp_path):
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    bundle = fresh_home.export_bundle(fox.id)
+    elsewhere = Library(tmp_path / "elsewhere")
+    result = actions.import_story(elsewhere, bundle)
+    assert result.same_title_as is None and result.project.title == "The Lighthouse Fox"
