@@ -36,7 +36,8 @@ def test_settings_show_profile_device_models_and_data_folder(home):
     assert at.radio[0].value == "tiny"
     assert any("STORYBOOK_PROFILE" in i for i in texts(at.info))
     assert any("Every model of this profile is ready" in s for s in texts(at.success))
-    assert (at.metric[0].label == "Device" and "cpu" in at.metric[0].value) or "cuda" in at.metric[0].value
+    assert at.metric[0].label == "Pictures are drawn on"
+    assert "processor (no GPU found)" in at.metric[0].value or "GPU" in at.metric[0].value
     assert str(home) in texts(at.code)
 
     at.radio[0].set_value("classic").run()
@@ -219,3 +220,31 @@ def test_download_failures_read_as_plain_sentences():
     assert "not found" in download_error_message("a/b", RepositoryNotFoundError("404"))
     assert "disk is full" in download_error_message("a/b", OSError(errno.ENOSPC, "No space left on device"))
     assert "ValueError" in download_error_message("a/b", ValueError("odd"))
+
+
+def test_settings_read_for_a_person_with_details_behind_an_expander(home):
+    """No Python tuples, MiB or dtypes on the page itself: what each model is for, whether it is here and loaded,
+    memory in GB; the technical rows are kept in the expander."""
+    import torch
+
+    from engine.cache import get_cache
+
+    key = ("illustrator", "tiny:illustrator", "cpu", "torch.float32")
+    with get_cache().use(key, lambda: torch.nn.Linear(1000, 1000)):
+        pass
+    try:
+        at = page("screens/settings.py")
+        table = at.dataframe[0].value
+        row = table[table["What it does"] == "Draws the pictures"].iloc[0]
+        assert row["On this computer"] == "yes, built on this computer"
+        assert row["Loaded now"] == "yes, under 0.1 GB of memory", row["Loaded now"]
+        assert "tiny" in row["Model"] and "(for trying the app)" in row["Model"]
+        shown = [m.label + " " + m.value for m in at.metric]
+        assert all("GiB" not in m and "MiB" not in m and "float" not in m for m in shown), shown
+        assert any(m.endswith(" GB") for m in shown), shown
+        details = at.expander[-1]
+        assert details.label == "Details for the technically curious"
+        assert any("float32" in m.value for m in details.markdown)
+        assert "tiny:illustrator" in details.dataframe[0].value["What"].iloc[0]
+    finally:
+        get_cache().evict(key)
