@@ -19,6 +19,7 @@ importing torch on the page thread froze the page for 8-9 s after a click.
 from studio.actions.export import (
     MAX_PREVIEW_PAGES,
     ExportOutcome,
+    default_closing_words,
     emoji_font,
     export_book,
     export_key,
@@ -156,6 +157,7 @@ __all__ = [
     "clean_characters",
     "create_project",
     "current_profile",
+    "default_closing_words",
     "delete_page",
     "delete_project",
     "discard_picture",

@@ -117,6 +117,15 @@ with st.container(border=True):
     with right:
         st.toggle("Cover page", key=state.EXPORT_COVER)
         st.toggle("Closing page (“The End”)", key=state.EXPORT_CLOSING)
+        closing_key = f"{state.EXPORT_CLOSING_WORDS}.{project.id}"
+        st.text_input(
+            "Closing words",
+            key=closing_key,
+            placeholder=actions.default_closing_words(project),
+            max_chars=80,
+            disabled=not st.session_state[state.EXPORT_CLOSING],
+            help="What the last page says. Left empty, it says “The End” in the story's language.",
+        )
         st.toggle("Page numbers", key=state.EXPORT_NUMBERS)
         st.toggle(
             "Bleed for a print shop",
@@ -141,13 +150,14 @@ options = PdfOptions(
     closing_page=bool(st.session_state[state.EXPORT_CLOSING]),
     page_numbers=bool(st.session_state[state.EXPORT_NUMBERS]),
 )
-wanted = actions.export_key(project, options)
+closing = st.session_state.get(closing_key, "") or ""
+wanted = actions.export_key(project, options, closing)
 last = st.session_state.get(state.EXPORT_RESULT)
 outcome = last if last is not None and last.key == wanted else None
 
 if st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary", key="export.make") and outcome is None:
     with ui.guard(project.id), st.spinner("Setting the pages of your book…"):
-        outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES)
+        outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES, closing=closing)
         st.session_state[state.EXPORT_RESULT] = outcome
 
 if outcome is None:

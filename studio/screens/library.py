@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import partial
 
 import streamlit as st
@@ -131,8 +130,9 @@ if not projects:
 
 
 def _slug(title: str) -> str:
-    slug = re.sub(r"[^\w-]+", "-", title.lower(), flags=re.UNICODE).strip("-")
-    return (slug or "story")[:60]
+    from exports.names import safe_file_stem  # only once a card's menu is open: exports loads reportlab
+
+    return safe_file_stem(title, fallback="story")
 
 
 def card_menu(summary: ProjectSummary) -> None:
