@@ -54,7 +54,9 @@ def picker() -> None:
         )
         cols = st.columns(2)
         cols[0].page_link(state.SCREEN_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
-        cols[1].page_link(state.SCREEN_FROM_IMAGES, label="Tell a story from pictures", icon=":material/photo_library:")
+        cols[1].page_link(
+            state.SCREEN_FROM_IMAGES, label="From images: a story from your pictures", icon=":material/photo_library:"
+        )
         return
     st.markdown("Which story should become a book?")
     titles = {s.id: f"{s.title} ({ui.plural(s.page_count, 'page')}, saved {ui.ago(s.updated)})" for s in summaries}
