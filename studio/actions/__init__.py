@@ -112,6 +112,7 @@ from studio.actions.profiles import (
     tiny_possible,
     use_tiny_profile,
 )
+from studio.actions.samples import layout_thumbnail, style_sample
 from studio.actions.told import (
     PLACEHOLDER_PASSAGE,
     PictureRead,
@@ -183,6 +184,7 @@ __all__ = [
     "illustrate_ready",
     "import_bundle",
     "import_story",
+    "layout_thumbnail",
     "merge_pages",
     "missing_models",
     "missing_reason",
@@ -216,6 +218,7 @@ __all__ = [
     "story_jobs",
     "story_page_ids",
     "story_report",
+    "style_sample",
     "tiny_possible",
     "title_line_to_page",
     "told_from_pictures",

@@ -104,9 +104,24 @@ for key, value in (
     ui.init_widget(key, value)
 
 with st.container(border=True):
+    st.radio(
+        "Layout",
+        options=list(LAYOUTS),
+        key=state.EXPORT_LAYOUT,
+        format_func=LAYOUT_LABELS.get,
+        horizontal=True,
+    )
+    # Each layout as the exporter itself sets a sample page, at the page size and orientation chosen below.
+    ui.layout_gallery(
+        st.session_state[state.EXPORT_LAYOUT],
+        {k: LAYOUT_LABELS.get(k, k) for k in LAYOUTS},
+        st.session_state[state.EXPORT_SIZE],
+        st.session_state[state.EXPORT_ORIENTATION],
+        key="export.layouts",
+    )
     left, middle, right = st.columns(3, gap="large")
     with left:
-        st.radio("Layout", options=list(LAYOUTS), key=state.EXPORT_LAYOUT, format_func=LAYOUT_LABELS.get)
+        st.radio("Type", options=list(FONT_LABELS), key=state.EXPORT_FONT, format_func=FONT_LABELS.get)
     with middle:
         st.selectbox("Page size", options=list(PAGE_SIZES), key=state.EXPORT_SIZE, format_func=SIZE_LABELS.get)
         st.selectbox(
@@ -115,7 +130,6 @@ with st.container(border=True):
             key=state.EXPORT_ORIENTATION,
             format_func=ORIENTATION_LABELS.get,
         )
-        st.radio("Type", options=list(FONT_LABELS), key=state.EXPORT_FONT, format_func=FONT_LABELS.get)
     with right:
         st.toggle("Cover page", key=state.EXPORT_COVER)
         st.toggle("Closing page (“The End”)", key=state.EXPORT_CLOSING)
