@@ -223,7 +223,7 @@ st.subheader(":material/preview: The first pages", divider="orange")
 if outcome.previews:
     columns = st.columns(len(outcome.previews))
     for number, (column, png) in enumerate(zip(columns, outcome.previews), start=1):
-        column.image(png, caption=f"Page {number}", width="stretch")
+        column.image(png, caption=f"Page {number}", width="stretch", alt=f"Page {number} of the PDF")
 elif outcome.preview_note:
     st.info(outcome.preview_note, icon=":material/visibility_off:")
 
@@ -245,4 +245,4 @@ if outcome.previews and outcome.page_count > len(outcome.previews):
             for number, (column, png) in enumerate(
                 zip(columns, pngs[start : start + ALL_PAGES_COLUMNS]), start=start + 1
             ):
-                column.image(png, caption=f"Page {number}", width="stretch")
+                column.image(png, caption=f"Page {number}", width="stretch", alt=f"Page {number} of the PDF")

@@ -148,7 +148,12 @@ def new_story_form() -> None:
             for column, position in zip(columns, range(start, min(start + THUMB_COLUMNS, len(order)))):
                 picture = read[order[position]]
                 with column, st.container(border=True):
-                    st.image(picture.thumbnail, caption=f"{position + 1}. {picture.name}", width="stretch")
+                    st.image(
+                        picture.thumbnail,
+                        caption=f"{position + 1}. {picture.name}",
+                        width="stretch",
+                        alt=f"Picture {position + 1}: {picture.name}",
+                    )
                     st.caption(f"{picture.size[0]} x {picture.size[1]} pixels")
                     for note in picture.notes:
                         st.caption(f":material/info: {ui.plain(note)}")
@@ -432,7 +437,7 @@ def passage_row(
         with left:
             picture = page.selected.image_path if page.selected is not None else (source.image_path if source else None)
             if picture is not None:
-                st.image(str(picture), width="stretch")
+                st.image(str(picture), width="stretch", alt=f"Picture {n}")
             if page.selected is not None:
                 seed = page.selected.settings.get("seed")
                 who = "your picture" if page.selected.origin == "uploaded" else f"drawn, seed {seed}"

@@ -191,7 +191,7 @@ def card(summary: ProjectSummary) -> None:
     lib = ui.library()
     with st.container(border=True):
         if summary.cover_image is not None and summary.cover_image.exists():
-            st.image(str(summary.cover_image), width="stretch")
+            st.image(str(summary.cover_image), width="stretch", alt=f"Cover of {summary.title}")
         else:
             with st.container(height=180, horizontal_alignment="center", vertical_alignment="center"):
                 st.markdown("## :material/menu_book:")

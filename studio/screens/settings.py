@@ -157,8 +157,8 @@ st.caption(
 
 st.subheader(":material/memory: This computer", divider="orange")
 if device is not None:
-    cols = st.columns(3)
-    cols[0].metric("Pictures are drawn on", device_in_words(device))
+    cols = st.columns([2, 1, 1])
+    cols[0].markdown(f"Pictures are drawn on\n\n**{device_in_words(device)}**")
     used, total = memory.get("used"), memory.get("total")
     where = "graphics card" if device.is_gpu else "computer"
     if used is not None and total:

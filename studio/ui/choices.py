@@ -31,7 +31,12 @@ def picture_choices(
                     chosen = option == selected
                     name = label(option)
                     if png:
-                        st.image(png, width="stretch", caption=f"✓ {name} (chosen)" if chosen else name)
+                        st.image(
+                            png,
+                            width="stretch",
+                            caption=f"✓ {name} (chosen)" if chosen else name,
+                            alt=f"Sample: {name}",
+                        )
                     else:
                         st.caption(f"✓ {name} (chosen)" if chosen else name)
 
