@@ -159,7 +159,7 @@ def new_story_form() -> None:
                         st.caption(f":material/info: {ui.plain(note)}")
                     with st.container(horizontal=True, gap="small"):
                         st.button(
-                            "",
+                            "Earlier",
                             icon=":material/arrow_back:",
                             key=f"images.earlier.{position}",
                             help="Move earlier in the story",
@@ -168,7 +168,7 @@ def new_story_form() -> None:
                             args=(position, -1),
                         )
                         st.button(
-                            "",
+                            "Later",
                             icon=":material/arrow_forward:",
                             key=f"images.later.{position}",
                             help="Move later in the story",
@@ -177,7 +177,7 @@ def new_story_form() -> None:
                             args=(position, 1),
                         )
                         st.button(
-                            "",
+                            "Leave out",
                             icon=":material/close:",
                             key=f"images.leave.{position}",
                             help="Leave this picture out of the story",
