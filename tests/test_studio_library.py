@@ -228,3 +228,19 @@ def test_a_bundle_of_a_story_not_in_the_library_keeps_its_title(fresh_home, tmp_
     elsewhere = Library(tmp_path / "elsewhere")
     result = actions.import_story(elsewhere, bundle)
     assert result.same_title_as is None and result.project.title == "The Lighthouse Fox"
+
+
+def test_the_sidebar_offers_the_storyboard_only_away_from_it(fresh_home):
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    links = {}
+    for screen in ("screens/storyboard.py", "screens/export.py"):
+        tab = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+        tab.query_params["project"] = str(fox.id)
+        tab.switch_page(screen)  # before the first run: AppTest keeps the sidebar of that run
+        tab.run()
+        assert not tab.exception, tab.exception
+        links[screen] = [link.label for link in tab.sidebar.get("page_link")]
+    assert "Go to the storyboard" not in links["screens/storyboard.py"]
+    assert "Go to the storyboard" in links["screens/export.py"]

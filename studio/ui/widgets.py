@@ -120,7 +120,8 @@ def model_download(profile, what: str, tip: str = "", project: ProjectView | Non
             st.caption(tip)
 
 
-def sidebar() -> None:
+def sidebar(on_storyboard: bool = False) -> None:
+    """The open story (with a link to its storyboard, unless that is the screen shown) and the running jobs."""
     with st.sidebar:
         project = None
         pid = current_project_id()
@@ -136,12 +137,13 @@ def sidebar() -> None:
             st.markdown(f":material/menu_book: **{plain(project.title)}**")
             pictures = sum(1 for s in project.pages if s.selected is not None)
             st.caption(f"{plural(len(project.pages), 'page')} · {plural(pictures, 'picture')}")
-            st.page_link(
-                state.SCREEN_STORYBOARD,
-                label="Go to the storyboard",
-                icon=":material/auto_stories:",
-                query_params={state.QP_PROJECT: str(project.id)},
-            )
+            if not on_storyboard:
+                st.page_link(
+                    state.SCREEN_STORYBOARD,
+                    label="Go to the storyboard",
+                    icon=":material/auto_stories:",
+                    query_params={state.QP_PROJECT: str(project.id)},
+                )
         active = worker().jobs(active_only=True)
         st.fragment(_sidebar_jobs, run_every=2 if active else None)()
 
