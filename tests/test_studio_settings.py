@@ -248,3 +248,25 @@ def test_settings_read_for_a_person_with_details_behind_an_expander(home):
         assert "tiny:illustrator" in details.dataframe[0].value["What"].iloc[0]
     finally:
         get_cache().evict(key)
+
+
+def test_the_tiny_button_switches_the_open_story_made_with_the_missing_models(home, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+    from storage import Library
+    from studio import actions
+
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    monkeypatch.delenv("STORYBOOK_PROFILE")
+    lib = Library(home)
+    story = actions.create_project(lib, title="Fox", story_text="One. Two.", profile="fast")
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    at.query_params["project"] = str(story.id)
+    at.run()
+    at.switch_page("screens/storyboard.py").run()
+    assert any("not downloaded yet" in w for w in texts(at.warning))
+    next(b for b in at.button if b.label.startswith("Try the studio now with the tiny profile")).click().run()
+    assert lib.get_project(story.id).profile == "tiny"
+    assert json.loads((home / "settings.json").read_text())["profile"] == "tiny"
+    assert any("This story and new stories now use the 'tiny' profile" in s for s in texts(at.success))
+    assert not any("not downloaded yet" in w for w in texts(at.warning))

@@ -51,10 +51,23 @@ def _use_tiny(project_id: int | None, version: int | None) -> None:
     )
 
 
+def _open_project_using(profile_name: str) -> ProjectView | None:
+    """The tab's open story when it is made with `profile_name`: the tiny button switches it too."""
+    pid = current_project_id()
+    if pid is None:
+        return None
+    try:
+        project = library().get_project(pid)
+    except StorageError:
+        return None
+    return project if project.profile == profile_name else None
+
+
 def model_download(profile, what: str, tip: str = "", project: ProjectView | None = None) -> None:
     """What to do about a profile's missing models, offering only what can work now: a button that downloads
     them while the studio runs (then the screen redraws by itself), unless the studio was started offline;
-    the one-click 'tiny' profile (for `project` too, when given); the terminal command behind an expander.
+    the one-click 'tiny' profile (for `project` too: by default the open story, when it uses `profile`); the
+    terminal command behind an expander.
     `what` says what cannot run without them, `tip` what else the person can do."""
     with st.container(border=True):
         st.warning(
@@ -103,6 +116,8 @@ def model_download(profile, what: str, tip: str = "", project: ProjectView | Non
                 ):
                     actions.start_download(profile)
                     st.rerun()
+        if project is None:
+            project = _open_project_using(profile.name)
         if profile.name != "tiny" and actions.tiny_possible():
             st.button(
                 "Try the studio now with the tiny profile (no download)",
