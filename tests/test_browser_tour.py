@@ -174,7 +174,8 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             welcome = page.get_by_text("No stories yet — start one or open the sample")
             tour.visit("library-empty", lambda: expect(welcome).to_be_visible())
             expect(page.get_by_role("button", name="Open the sample story")).to_have_count(1)
-            expect(page.get_by_role("button", name="New story")).to_have_count(1)
+            expect(page.get_by_role("button", name="Start a new story")).to_have_count(1)
+            expect(page.get_by_role("button", name="New story", exact=True)).to_have_count(0)
 
             # A bundle of a story that is already in the library comes in as "… (imported)".
             fox = actions.open_sample(Library(home))

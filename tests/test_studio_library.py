@@ -37,8 +37,8 @@ def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
     assert at.subheader[0].value == "No stories yet — start one or open the sample"
     # Each way in is offered once: no second "New story" or sample button above the welcome box.
     labels = [b.label for b in at.button]
-    assert labels.count("Open the sample story") == 1
-    assert [p.proto.popover.label for p in at.get("popover")].count("New story") == 1
+    assert labels.count("Open the sample story") == 1 and labels.count("Start a new story") == 1
+    assert not any(p.proto.popover.label == "New story" for p in at.get("popover"))
     assert not any(t.label == "Search" for t in at.text_input)  # nothing to search yet
     at.button(key="empty.sample").click().run()
     assert not at.exception
@@ -49,12 +49,15 @@ def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
 
 
 def test_new_story_form_creates_and_opens_it(fresh_home):
+    from studio import actions
+
+    actions.open_sample(fresh_home)  # the form with title and author is in the top row once a story exists
     at = app()
     next(t for t in at.text_input if t.label == "Title").input("Nora's <b>Kite</b>")
     next(t for t in at.text_input if t.label == "Author").input("Nora")
     next(b for b in at.button if b.label == "Create and open").click().run()
     assert not at.exception
-    project = fresh_home.list_projects()[0]
+    project = next(p for p in fresh_home.list_projects() if p.author == "Nora")
     assert (project.title, project.author) == ("Nora's <b>Kite</b>", "Nora")
     assert at.title[0].value == r"Nora's \<b\>Kite\</b\>"  # markup stays text
     assert at.query_params["project"] == str(project.id)

@@ -37,7 +37,9 @@ with ui.guard():
     ui.watch_library()  # stories made, changed or deleted in another tab appear here by themselves
     empty = not lib.list_projects()
 
-# An empty library shows its two ways in once, in the welcome box below; the top row keeps only Import.
+# An empty library shows its two ways in once, in the welcome box below (a new story opens at once: its title
+# is the story's first line); the top row keeps only Import. The New story form with title and author comes back
+# once there is a story.
 top = (
     st.columns([5.3, 1.1], vertical_alignment="bottom")
     if empty
@@ -120,7 +122,11 @@ if not projects:
                 "for every page. You can redraw, pick between versions, or use your own pictures."
             )
             cols = st.columns(2)
-            new_story_popover(cols[0])
+            if cols[0].button(
+                "Start a new story", icon=":material/add:", type="primary", key="empty.new"
+            ) and ui.first_click("new"):
+                with ui.guard():
+                    ui.start_new()
             if cols[1].button("Open the sample story", icon=":material/pets:", key="empty.sample") and ui.first_click(
                 "sample"
             ):
