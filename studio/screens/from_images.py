@@ -24,7 +24,6 @@ project = ui.load_current_project()
 told_from_pictures = actions.told_from_pictures(project)
 
 st.title(":material/photo_library: From images")
-st.caption("Turn your pictures into a story: one passage for each picture, in the order you choose.")
 ui.show_flash()
 
 
@@ -198,7 +197,7 @@ def new_story_form() -> None:
         placeholder="Names of the people or pets, the place, what happened: "
         "“Our dog Pip, at Grandma's by the sea, finds a crab.”",
     )
-    cols = st.columns(3)
+    cols = st.columns([2, 1, 1])  # the tone names its feeling in words: give it room
     cols[0].selectbox(
         "Tone", options=list(TONES), key=state.IMAGES_TONE, format_func=lambda k: f"{k.capitalize()}: {TONES[k]}"
     )
