@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -25,13 +26,31 @@ WINDOWS_RESERVED_NAMES = frozenset(
 )
 
 
-def file_stem(title: str, fallback: str = "storybook", *, unicode: bool = False, limit: int = 60) -> str:
-    """A file name stem made from a title, safe on every system: letters, digits and dashes, never a reserved name.
+MAX_STEM_BYTES = 120  # well under the 255-byte limit of common file systems, leaving room for ".storybook.zip"
+_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+_SPACES = re.compile(r"\s+")
 
-    `unicode` keeps letters of any script (else ASCII only); `fallback` is used when nothing is left.
+
+def file_stem(title: str, fallback: str = "storybook") -> str:
+    """A file name stem (no extension) from a book's title: readable, in any script, valid on every system.
+
+    Letters of every script stay (a Japanese title gives a Japanese file name); what Windows, macOS or Linux
+    refuse in a name goes (/ \\ : * ? " < > |, control characters, leading and trailing dots and spaces), and a
+    Windows device name (CON, NUL.txt, COM1 ...) gets " (book)" after it. NFC-normalised (macOS stores decomposed
+    names, which look the same) and at most MAX_STEM_BYTES of UTF-8, cut between characters.
     """
-    pattern = r"[^\w-]+" if unicode else r"[^A-Za-z0-9]+"
-    stem = re.sub(pattern, "-", title.lower(), flags=re.UNICODE).strip("-")[:limit].strip("-") or fallback
-    if stem.split(".")[0].lower() in WINDOWS_RESERVED_NAMES:
-        stem = f"{stem}-{fallback}"
-    return stem
+    text = unicodedata.normalize("NFC", title or "")
+    text = "".join(
+        " " if unicodedata.category(ch) == "Cc" else ch
+        for ch in text
+        if unicodedata.category(ch) not in ("Cf", "Cs", "Co", "Cn")
+    )
+    text = _SPACES.sub(" ", _FORBIDDEN.sub(" ", text)).strip(" .")
+    encoded = text.encode("utf-8")
+    if len(encoded) > MAX_STEM_BYTES:
+        text = encoded[:MAX_STEM_BYTES].decode("utf-8", errors="ignore").rstrip(" .")
+    if not text:
+        return fallback
+    if text.split(".")[0].strip().lower() in WINDOWS_RESERVED_NAMES:
+        return f"{text} (book)"
+    return text

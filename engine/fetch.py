@@ -50,6 +50,47 @@ def extra_models(profile: Profile) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+OFFLINE_MESSAGE = (
+    "The studio was started in offline mode (the HF_HUB_OFFLINE setting), so it cannot download anything. "
+    "To download the models, close the studio and start it again without that setting; to try the studio "
+    "now, use the tiny profile, which needs no download."
+)
+
+
+def download_error_message(ref: str, exc: BaseException) -> str:
+    """One plain sentence for a failed download: no network, no such model, a full disk, or something else."""
+    import errno
+
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"RepositoryNotFoundError", "RevisionNotFoundError"}:
+        return f"The model '{ref}' was not found on the Hugging Face hub: check its name in the profile."
+    if "GatedRepoError" in names:
+        return (
+            f"The model '{ref}' needs you to accept its licence on huggingface.co and to log in "
+            "('hf auth login') before it can be downloaded."
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"The disk is full, so '{ref}' could not be downloaded: free some space, then try again."
+    network = {
+        "ConnectionError",
+        "ConnectError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "TimeoutException",
+        "TransportError",
+        "NetworkError",
+        "OfflineModeIsEnabled",
+        "LocalEntryNotFoundError",
+        "timeout",
+    }
+    if names & network or isinstance(exc, OSError):
+        return (
+            "The internet could not be reached, so the models could not be downloaded. Check that this "
+            "computer is connected, then try again."
+        )
+    return f"Downloading '{ref}' stopped with an error ({type(exc).__name__}): try again later."
+
+
 def weights_variant(choice) -> str | None:
     """The weights a pipeline loads on this device: fp16 files for half precision, else the full ones.
 
@@ -97,7 +138,7 @@ def fetch_profile(
     if weights not in WEIGHTS:
         raise InputError(f"The weights must be one of {', '.join(WEIGHTS)}, not {weights!r}.")
     if is_offline():
-        raise InputError("HF_HUB_OFFLINE is set, so nothing can be downloaded: unset it, then try again.")
+        raise InputError(OFFLINE_MESSAGE)
     variant = weights_variant(pick_device()) if weights == "auto" else ("fp16" if weights == "fp16" else None)
     for role in ROLES + (EXTRA_ROLES if extras else ()):
         ref = profile.model(role)
@@ -115,10 +156,7 @@ def fetch_profile(
         try:
             fetch_model(role, ref, variant)
         except Exception as exc:  # noqa: BLE001 - the hub's many error types become one sentence
-            raise InputError(
-                f"Downloading '{ref}' failed ({type(exc).__name__}): check the network and the "
-                f"model id, then try again."
-            ) from None
+            raise InputError(download_error_message(ref, exc)) from None
 
 
 @dataclass
@@ -173,7 +211,7 @@ class Downloads:
         except InputError as exc:
             download.state, download.error = "failed", exc.message
         except Exception as exc:  # noqa: BLE001 - a thread's failure must reach the page as a sentence
-            download.state, download.error = "failed", f"The download stopped ({type(exc).__name__}): try again."
+            download.state, download.error = "failed", download_error_message(profile.name, exc)
         finally:
             download.ended = time.monotonic()
 

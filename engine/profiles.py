@@ -54,6 +54,8 @@ class Profile:
     height: int
     batch_size: int = 4
     download_size: str = ""
+    size_gpu: str = ""  # the download on a machine with a GPU (half-precision weights), in words
+    size_cpu: str = ""  # the download on a machine without one (full-precision weights)
     chat: bool = True  # the storyteller takes a chat template (instruct model) or a plain prompt
     extra: dict = field(default_factory=dict)
     reference: str = REFERENCE_NONE  # how pages are drawn with a character's reference picture
@@ -98,6 +100,8 @@ PROFILES: dict[str, Profile] = {
         width=512,
         height=512,
         batch_size=6,
+        size_gpu="about 5 GB",
+        size_cpu="about 7 GB",
         download_size="about 5 GB with a GPU, 7 GB without (SD-Turbo 2.6 GB in fp16 or 5.2 GB in full precision, "
         "BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
@@ -118,6 +122,8 @@ PROFILES: dict[str, Profile] = {
         width=512,
         height=512,
         batch_size=4,
+        size_gpu="about 5 GB",
+        size_cpu="about 8 GB",
         download_size="about 5 GB with a GPU, 8 GB without (SD 1.5 with its safety checker 2.7 GB in fp16 or 5.5 GB "
         "in full precision, BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
@@ -140,6 +146,8 @@ PROFILES: dict[str, Profile] = {
         width=512,
         height=512,
         batch_size=4,
+        size_gpu="about 8 GB",
+        size_cpu="about 11 GB",
         download_size="about 8 GB with a GPU, 11 GB without (SD 1.5 2.7 or 5.5 GB, BLIP large 1.9 GB, "
         "Qwen2.5-1.5B 3.1 GB)",
     ),
@@ -250,6 +258,15 @@ def is_downloaded(ref: str) -> bool:
     return False
 
 
+def download_size_for(profile: Profile, gpu: bool) -> str:
+    """What downloading the profile's models takes on a machine with (or without) a GPU, in words: GPUs load
+    the half-precision weights, processors the full ones (engine.fetch.weights_variant)."""
+    size = profile.size_gpu if gpu else profile.size_cpu
+    if not size:
+        return profile.download_size
+    return f"{size} to download on this computer ({'it has a GPU' if gpu else 'it has no GPU'})"
+
+
 def fetch_command(profile: Profile) -> str:
     """The shell command that downloads a profile's models for offline use later."""
     return f"python -m engine fetch --profile {profile.name}"
@@ -263,8 +280,12 @@ def unavailable_message(ref: str, role: str, cause: BaseException | None = None)
             f"The {role} model folder '{ref}' could not be loaded{detail}: it must hold a complete "
             f"diffusers or transformers save with safetensors weights."
         )
-    why = " You are offline (HF_HUB_OFFLINE=1), so it must have been downloaded before." if is_offline() else ""
+    why = (
+        " The studio runs in offline mode (HF_HUB_OFFLINE), so the model must have been downloaded before."
+        if is_offline()
+        else ""
+    )
     return (
-        f"The {role} model '{ref}' could not be loaded from the Hugging Face hub{detail}.{why} "
-        f"Download it once with 'python -m engine fetch', or choose the 'tiny' profile to work offline."
+        f"The {role} model '{ref}' is not on this computer or could not be read{detail}.{why} "
+        f"Download it once (Settings, or 'python -m engine fetch'), or choose the 'tiny' profile to work offline."
     )

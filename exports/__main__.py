@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--margin-mm", type=float, default=None)
             p.add_argument("--no-cover", action="store_true")
             p.add_argument("--no-closing-page", action="store_true")
+            p.add_argument(
+                "--closing-words",
+                default="",
+                help="what the closing page says (default: 'The End' in the story's language)",
+            )
             p.add_argument("--no-page-numbers", action="store_true")
     return parser
 
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                 closing_page=not args.no_closing_page,
                 page_numbers=not args.no_page_numbers,
             )
+            if args.closing_words.strip():
+                book.closing = args.closing_words.strip()
             result = render_pdf(book, options)
             _write_atomically(out, result.pdf)
             for warning in result.warnings:

@@ -35,6 +35,7 @@ class Book:
     pages: list[Page] = field(default_factory=list)
     cover_image: bytes | None = None  # None: the first page's picture
     dedication: str = ""  # printed on a page of its own after the cover; "" for none
+    closing: str = ""  # the closing page's words; "" for "The End" in the story's language (exports.closing)
     # Problems found while gathering the book (a missing picture file...); exporters pass them on.
     warnings: list[str] = field(default_factory=list)
 
@@ -126,12 +127,18 @@ def book_from_manifest(path: str | Path) -> Book:
                 )
         extra = {k: segment[k] for k in ("seed", "settings", "prompt") if k in segment}
         pages.append(Page(text=text, image=image, extra=extra))
-    title, author, dedication = (data.get(key) for key in ("title", "author", "dedication"))
+    title, author, dedication, closing = (data.get(key) for key in ("title", "author", "dedication", "closing"))
+    closing = closing if isinstance(closing, str) else ""
     title = title if isinstance(title, str) else ""
     author = author if isinstance(author, str) else ""
     dedication = dedication if isinstance(dedication, str) else ""
     return Book(
-        title=title or "Untitled story", author=author or "", pages=pages, dedication=dedication, warnings=warnings
+        title=title or "Untitled story",
+        author=author or "",
+        pages=pages,
+        dedication=dedication,
+        closing=closing,
+        warnings=warnings,
     )
 
 
@@ -157,5 +164,6 @@ def book_from_project(project: Any) -> Book:
         author=getattr(project, "author", "") or "",
         pages=pages,
         dedication=getattr(project, "dedication", "") or "",
+        closing=getattr(project, "closing", "") or "",
         warnings=warnings,
     )

@@ -23,6 +23,7 @@ from reportlab.platypus import Frame, Paragraph, Spacer
 
 from exports import emoji
 from exports.book import Book, Page
+from exports.closing import closing_words
 from exports.errors import ExportError
 from exports.fonts import FontSet
 from exports.images import BrokenImage, Picture, load_picture, soft_backdrop
@@ -191,6 +192,8 @@ class _Composer:
         self.canvas.setSubject("A picture book")
         self.reports: list[ImageReport] = []
         self.warnings: list[str] = list(book.warnings)
+        # Pictures below MIN_DPI: (story page index or None, dpi, PDF page, px wide, px high, mm wide, mm high).
+        self.low_res: list[tuple[int | None, float, int, int, int, float, float]] = []
         self.broken: set[int] = set()
         self.page_no = 1
         # A facing text page has the whole page to itself, so its type is set larger.
@@ -241,13 +244,35 @@ class _Composer:
         ok = dpi >= MIN_DPI
         self.reports.append(ImageReport(page_index, dpi, ok))
         if not ok:
-            what = "The cover picture" if page_index is None else f"The picture for page {page_index + 1} of the story"
-            self.warnings.append(
-                f"{what} prints at {dpi:.0f} dpi on page {self.page_no} of the PDF ({pic.width} x {pic.height} pixels "
-                f"over {placed.w / mm:.0f} x {placed.h / mm:.0f} mm); {MIN_DPI} dpi or more looks sharp, "
-                "so choose a smaller page or a larger picture."
-            )
+            self.low_res.append((page_index, dpi, self.page_no, pic.width, pic.height, placed.w / mm, placed.h / mm))
         return placed
+
+    def low_res_warning(self) -> str | None:
+        """One sentence for every picture printing below MIN_DPI: the picture itself when there is one, else how
+        many, which pages and the range of dpi (a book of small pictures gets one note, not one per page)."""
+        if not self.low_res:
+            return None
+        if len(self.low_res) == 1:
+            index, dpi, pdf_page, w, h, wmm, hmm = self.low_res[0]
+            what = "The cover picture" if index is None else f"The picture for page {index + 1} of the story"
+            return (
+                f"{what} prints at {dpi:.0f} dpi on page {pdf_page} of the PDF ({w} x {h} pixels over "
+                f"{wmm:.0f} x {hmm:.0f} mm); {MIN_DPI} dpi or more looks sharp, so choose a smaller page or a "
+                "larger picture."
+            )
+        low = min(r[1] for r in self.low_res)
+        high = max(r[1] for r in self.low_res)
+        dpis = f"{low:.0f} dpi" if round(low) == round(high) else f"{low:.0f} to {high:.0f} dpi"
+        pages = sorted({r[0] + 1 for r in self.low_res if r[0] is not None})
+        where = []
+        if any(r[0] is None for r in self.low_res):
+            where.append("the cover")
+        if pages:
+            where.append(("page " if len(pages) == 1 else "pages ") + _number_ranges(pages) + " of the story")
+        return (
+            f"{len(self.low_res)} pictures print at {dpis} ({' and '.join(where)}); {MIN_DPI} dpi or more looks "
+            "sharp, so choose a smaller page or larger pictures."
+        )
 
     def picture_mode(self, pic: Picture, box: _Rect, max_crop: float = 0.2) -> str:
         """Cover (fill, cropping) when little of the picture is lost, else contain."""
@@ -448,7 +473,7 @@ class _Composer:
         width = min(s.content.w, base * 26)
         end_style = paragraph_style("end", self.fonts, base * 2.1, bold=True, align=TA_CENTER, color=INK)
         flow = [
-            Paragraph(markup("The End", self.fonts, end_style.fontSize, bold=True), end_style),
+            *text_flowables(closing_words(self.book), end_style, self.fonts, width, bold=True),
             Spacer(1, base * 1.2),
             _Ornament(width),
         ]
@@ -607,6 +632,9 @@ class _Composer:
                 getattr(self, self.opt.layout)(index, page)
         if self.opt.closing_page:
             self.closing()
+        grouped = self.low_res_warning()
+        if grouped:
+            self.warnings.append(grouped)
         if self.fonts.missing:
             shown = ", ".join(_shown(ch) for ch in sorted(self.fonts.missing)[:16])
             more = len(self.fonts.missing) - 16
@@ -679,6 +707,20 @@ class _Ornament(Spacer):
 
 # reportlab keeps module-level state (font subsets, caches); one book at a time keeps it consistent.
 _render_lock = threading.Lock()
+
+
+def _number_ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8' (sorted, distinct numbers)."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
 
 
 def render_pdf(book: Book, options: PdfOptions | None = None) -> PdfResult:

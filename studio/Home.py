@@ -19,5 +19,5 @@ screens = [
     st.Page(state.SCREEN_SETTINGS, title="Settings", icon=":material/settings:", url_path="settings"),
 ]
 navigation = st.navigation(screens)
-ui.sidebar()
+ui.sidebar(on_storyboard=navigation.url_path == "storyboard")
 navigation.run()

@@ -70,6 +70,7 @@ EXPORT_FONT = "sb.export.font"  # "serif" | "sans"
 EXPORT_COVER = "sb.export.cover"  # bool
 EXPORT_CLOSING = "sb.export.closing"  # bool
 EXPORT_NUMBERS = "sb.export.numbers"  # bool
+EXPORT_CLOSING_WORDS = "sb.export.closing_words"  # + ".<project id>": str, the closing page's words
 EXPORT_PICK = "sb.export.pick"  # int | None: the project picked when none is open
 
 # --- screens (paths relative to studio/Home.py, as st.switch_page takes them) -----------------------

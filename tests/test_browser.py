@@ -206,7 +206,7 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             assert project, page.url
             for path, heading in [
                 ("storyboard", "The Moon Garden"),
-                ("from-images", "From pictures to a story"),
+                ("from-images", "From images"),
                 ("export", "Make the book"),
                 ("settings", "Settings"),
                 ("", "Your library"),

@@ -59,6 +59,7 @@ def test_pdf_and_zip_from_a_manifest(tmp_path, manifest):
     assert len(reader.pages) == 6 and "/TrimBox" in reader.pages[1]
     assert "<b>by</b>" in reader.pages[2].extract_text()
     assert "dpi" in done.stderr  # 96 px pictures on an 8 inch page are reported, not fatal
+    assert sum("dpi" in line for line in done.stderr.splitlines()) == 1  # in one note for all of them
 
     done = run(
         "pdf",

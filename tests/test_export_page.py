@@ -72,13 +72,13 @@ def test_make_the_pdf_download_it_and_the_zip(lib):
     assert outcome.pdf.startswith(b"%PDF")
     assert outcome.page_count == len(PdfReader(io.BytesIO(outcome.pdf)).pages) == len(PAGES) + 2  # cover, closing
     assert any(f"{outcome.page_count} pages" in s for s in texts(at.success))
-    assert outcome.file_stem == "the-moon-garden"
+    assert outcome.file_stem == "The Moon Garden"
 
-    # 64 px pictures are far below 150 dpi on A4: each is named in a warning.
-    assert outcome.low_dpi and all(dpi < 150 for _, dpi in outcome.low_dpi)
+    # 64 px pictures are far below 150 dpi on A4: one message names them all, not one message per picture.
+    assert len(outcome.low_dpi) == 3 and all(dpi < 150 for _, dpi in outcome.low_dpi)  # the cover too
     warnings = texts(at.warning)
-    assert warnings and all("dpi" in w for w in warnings)
-    assert any("page 1 of the story" in w for w in warnings)
+    assert len([w for w in warnings if "dpi" in w]) == 1, warnings
+    assert any("3 pictures print at" in w and "the cover and pages 1-2 of the story" in w for w in warnings), warnings
 
     with zipfile.ZipFile(io.BytesIO(outcome.zip)) as archive:
         names = set(archive.namelist())
@@ -86,7 +86,7 @@ def test_make_the_pdf_download_it_and_the_zip(lib):
         assert "Everyone came to look at it." in archive.read("story.md").decode()
 
     if shutil.which("pdftoppm"):
-        assert [i.captions[0] for i in at.image] == ["Page 1", "Page 2", "Page 3"]
+        assert [i.captions[0] for i in pages_shown(at)] == ["Page 1", "Page 2", "Page 3"]
     else:
         assert any("pdftoppm" in i for i in texts(at.info))
 
@@ -147,17 +147,53 @@ def test_export_errors_are_one_sentence(lib, monkeypatch):
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) is not installed")
+def pages_shown(at) -> list:
+    """The preview images of the PDF (the layout thumbnails above them are not pages of this book)."""
+    return [i for i in at.image if i.captions[0].startswith("Page ")]
+
+
 def test_every_page_can_be_leafed_through_before_printing(lib):
     project = book(lib)
     at = export_page(project.id)
     click(at, "export.make")
     outcome = at.session_state[state.EXPORT_RESULT]
-    assert len(at.image) == 3 and outcome.page_count == 5
+    assert len(pages_shown(at)) == 3 and outcome.page_count == 5
     click(at, "export.all_pages")
-    captions = [i.captions[0] for i in at.image]
+    captions = [i.captions[0] for i in pages_shown(at)]
     assert captions == ["Page 1", "Page 2", "Page 3"] + [f"Page {n}" for n in range(1, 6)]
     assert any("Every page (5 of 5)" in h for h in texts(at.subheader))
     # Other options make another PDF: the pages shown before are not passed off as its pages.
     at.radio(key=state.EXPORT_LAYOUT).set_value("text_band").run()
     click(at, "export.make")
-    assert len(at.image) == 3 and any(b.key == "export.all_pages" for b in at.button)
+    assert len(pages_shown(at)) == 3 and any(b.key == "export.all_pages" for b in at.button)
+
+
+def test_the_closing_page_follows_the_story_language_and_can_be_reworded(lib):
+    from pypdf import PdfReader as Reader
+
+    text = "きつねは とうだいに すんでいました。まいばん あかりを つけました。"
+    project = lib.create_project("きつねの とうだい", story_text=text)
+    project = lib.save_story(project.id, project.version, text, [PageInput(text, 0, len(text))])
+    at = export_page(project.id)
+    closing = at.text_input(key=f"{state.EXPORT_CLOSING_WORDS}.{project.id}")
+    assert closing.placeholder == "おしまい"
+    click(at, "export.make")
+    outcome = at.session_state[state.EXPORT_RESULT]
+    last = Reader(io.BytesIO(outcome.pdf)).pages[-1].extract_text()
+    assert "おしまい" in last.replace(" ", "") and "The End" not in last
+    assert outcome.file_stem == "きつねの とうだい"
+
+    at.text_input(key=f"{state.EXPORT_CLOSING_WORDS}.{project.id}").input("またね").run()
+    assert any("changed since the last PDF" in i for i in texts(at.info))
+    click(at, "export.make")
+    last = Reader(io.BytesIO(at.session_state[state.EXPORT_RESULT].pdf)).pages[-1].extract_text()
+    assert "またね" in last.replace(" ", "")
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="layout thumbnails need poppler's pdftoppm")
+def test_layouts_are_shown_as_thumbnails_with_the_chosen_one_marked(lib):
+    at = export_page(book(lib).id)
+    captions = [i.captions[0] for i in at.image]
+    assert "✓ Picture above the words (chosen)" in captions and "Picture and words on facing pages" in captions
+    at.radio(key=state.EXPORT_LAYOUT).set_value("facing").run()
+    assert "✓ Picture and words on facing pages (chosen)" in [i.captions[0] for i in at.image]

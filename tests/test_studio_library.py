@@ -35,6 +35,11 @@ def texts(elements) -> list[str]:
 def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
     at = app()
     assert at.subheader[0].value == "No stories yet — start one or open the sample"
+    # Each way in is offered once: no second "New story" or sample button above the welcome box.
+    labels = [b.label for b in at.button]
+    assert labels.count("Open the sample story") == 1 and labels.count("Start a new story") == 1
+    assert not any(p.proto.popover.label == "New story" for p in at.get("popover"))
+    assert not any(t.label == "Search" for t in at.text_input)  # nothing to search yet
     at.button(key="empty.sample").click().run()
     assert not at.exception
     assert at.title[0].value == "The Lighthouse Fox"
@@ -44,12 +49,15 @@ def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
 
 
 def test_new_story_form_creates_and_opens_it(fresh_home):
+    from studio import actions
+
+    actions.open_sample(fresh_home)  # the form with title and author is in the top row once a story exists
     at = app()
     next(t for t in at.text_input if t.label == "Title").input("Nora's <b>Kite</b>")
     next(t for t in at.text_input if t.label == "Author").input("Nora")
     next(b for b in at.button if b.label == "Create and open").click().run()
     assert not at.exception
-    project = fresh_home.list_projects()[0]
+    project = next(p for p in fresh_home.list_projects() if p.author == "Nora")
     assert (project.title, project.author) == ("Nora's <b>Kite</b>", "Nora")
     assert at.title[0].value == r"Nora's \<b\>Kite\</b\>"  # markup stays text
     assert at.query_params["project"] == str(project.id)
@@ -134,8 +142,13 @@ def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
 
     at.file_uploader[0].set_value(("fox.storybook.zip", bundle, "application/zip")).run()
     next(b for b in at.button if b.label == "Import this bundle").click().run()
-    assert any("Imported “The Lighthouse Fox” with 9 pages" in s for s in texts(at.success)), texts(at.success)
-    assert len(fresh_home.list_projects()) == 2
+    said = [s.replace("\\", "") for s in texts(at.success)]
+    said = [s for s in said if "Imported “The Lighthouse Fox (imported)” with 9 pages" in s]
+    assert said and "already had a story called “The Lighthouse Fox”" in said[0], texts(at.success)
+    titles = sorted(p.title for p in fresh_home.list_projects())
+    assert titles == ["The Lighthouse Fox", "The Lighthouse Fox (imported)"]
+    # A third import of the same bundle gets a title of its own too.
+    assert actions.import_story(fresh_home, bundle).project.title == "The Lighthouse Fox (imported 2)"
 
     at.button(key=f"open.{fox.id}").click().run()
     assert at.title[0].value == "The Lighthouse Fox"
@@ -208,3 +221,29 @@ def test_uploaders_ask_for_what_the_library_and_the_picture_loader_take(fresh_ho
     at.switch_page("screens/from_images.py").run()
     (pictures,) = at.get("file_uploader")
     assert pictures.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2**20
+
+
+def test_a_bundle_of_a_story_not_in_the_library_keeps_its_title(fresh_home, tmp_path):
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    bundle = fresh_home.export_bundle(fox.id)
+    elsewhere = Library(tmp_path / "elsewhere")
+    result = actions.import_story(elsewhere, bundle)
+    assert result.same_title_as is None and result.project.title == "The Lighthouse Fox"
+
+
+def test_the_sidebar_offers_the_storyboard_only_away_from_it(fresh_home):
+    from studio import actions
+
+    fox = actions.open_sample(fresh_home)
+    links = {}
+    for screen in ("screens/storyboard.py", "screens/export.py"):
+        tab = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+        tab.query_params["project"] = str(fox.id)
+        tab.switch_page(screen)  # before the first run: AppTest keeps the sidebar of that run
+        tab.run()
+        assert not tab.exception, tab.exception
+        links[screen] = [link.label for link in tab.sidebar.get("page_link")]
+    assert "Go to the storyboard" not in links["screens/storyboard.py"]
+    assert "Go to the storyboard" in links["screens/export.py"]

@@ -36,7 +36,8 @@ def test_settings_show_profile_device_models_and_data_folder(home):
     assert at.radio[0].value == "tiny"
     assert any("STORYBOOK_PROFILE" in i for i in texts(at.info))
     assert any("Every model of this profile is ready" in s for s in texts(at.success))
-    assert (at.metric[0].label == "Device" and "cpu" in at.metric[0].value) or "cuda" in at.metric[0].value
+    device = next(m.value for m in at.markdown if m.value.startswith("Pictures are drawn on"))
+    assert "processor (no GPU found)" in device or "GPU" in device
     assert str(home) in texts(at.code)
 
     at.radio[0].set_value("classic").run()
@@ -116,14 +117,30 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
     cache = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
 
-    # Offline, the download says why at once and offers to try again.
+    # Started offline, no download button is offered (it could not work before a restart): the page says so in
+    # words and quotes the size for this machine only.
     at = page("screens/settings.py")
     assert any("not downloaded yet" in w for w in texts(at.warning))
+    assert not any("Download" in b.label for b in at.button)
+    assert any("started in offline mode" in i and "about 7 GB" in i and "with a GPU" not in i for i in texts(at.info))
+    # STORYBOOK_PROFILE=fast wins over any choice, so the tiny profile is not offered here (it could not work).
+    assert not any(b.label.startswith("Try the studio now with the tiny profile") for b in at.button)
+
+    # Back online but the hub out of reach: the failure says so in plain words and offers to try again.
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(
+        diffusers.DiffusionPipeline,
+        "download",
+        classmethod(lambda cls, ref, **kw: (_ for _ in ()).throw(ConnectionError("Max retries exceeded"))),
+    )
+    at.run()
+    assert any("about 7 GB" in m for m in texts(at.markdown)), texts(at.markdown)
     next(b for b in at.button if b.label == "Download them now").click().run()
     while fetch.get_downloads().get("fast").running:
         threading.Event().wait(0.05)
     at.run()
-    assert any("HF_HUB_OFFLINE is set" in e for e in texts(at.error)), texts(at.error)
+    assert any("internet could not be reached" in e for e in texts(at.error)), texts(at.error)
+    assert not any("OSError" in e or "ConnectionError" in e for e in texts(at.error))
     assert any(b.label == "Try the download again" for b in at.button)
 
     gate, asked = threading.Event(), []
@@ -141,7 +158,6 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
         diffusers.DiffusionPipeline, "download", classmethod(lambda cls, ref, **kw: land(ref, "model_index.json"))
     )
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda ref, **kw: land(ref, "config.json"))
-    monkeypatch.delenv("HF_HUB_OFFLINE")
     next(b for b in at.button if b.label == "Try the download again").click().run()
     assert any("Downloading the picture model" in i and "stabilityai/sd-turbo" in i for i in texts(at.info)), texts(
         at.info
@@ -160,3 +176,97 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
     ]
     assert any("Every model of this profile is ready" in s for s in texts(at.success)), texts(at.warning)
     assert not at.warning
+
+
+def test_the_tiny_profile_is_one_click_away_when_models_are_missing(home, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    monkeypatch.delenv("STORYBOOK_PROFILE")
+    (home).mkdir(parents=True, exist_ok=True)
+    (home / "settings.json").write_text(json.dumps({"profile": "fast"}))
+    at = page("screens/settings.py")
+    next(b for b in at.button if b.label.startswith("Try the studio now with the tiny profile")).click().run()
+    assert json.loads((home / "settings.json").read_text())["profile"] == "tiny"
+    assert any("'tiny' profile" in s for s in texts(at.success)), texts(at.success)
+    assert any("Every model of this profile is ready" in s for s in texts(at.success))
+
+
+def test_illustrate_ready_says_why_not_in_plain_words(home, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+    from studio import actions
+
+    assert actions.illustrate_ready(PROFILES["tiny"]) is None
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    offline = actions.illustrate_ready(PROFILES["fast"])
+    assert offline and "picture model" in offline and "offline mode" in offline and "tiny" in offline
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    online = actions.illustrate_ready(PROFILES["fast"])
+    assert online and "offline mode" not in online and "Settings" in online
+
+
+def test_download_failures_read_as_plain_sentences():
+    import errno
+
+    from engine.fetch import download_error_message
+
+    class RepositoryNotFoundError(Exception):
+        pass
+
+    assert "internet could not be reached" in download_error_message("a/b", ConnectionError("refused"))
+    assert "internet could not be reached" in download_error_message("a/b", OSError("Network is unreachable"))
+    assert "not found" in download_error_message("a/b", RepositoryNotFoundError("404"))
+    assert "disk is full" in download_error_message("a/b", OSError(errno.ENOSPC, "No space left on device"))
+    assert "ValueError" in download_error_message("a/b", ValueError("odd"))
+
+
+def test_settings_read_for_a_person_with_details_behind_an_expander(home):
+    """No Python tuples, MiB or dtypes on the page itself: what each model is for, whether it is here and loaded,
+    memory in GB; the technical rows are kept in the expander."""
+    import torch
+
+    from engine.cache import get_cache
+
+    key = ("illustrator", "tiny:illustrator", "cpu", "torch.float32")
+    with get_cache().use(key, lambda: torch.nn.Linear(1000, 1000)):
+        pass
+    try:
+        at = page("screens/settings.py")
+        table = at.dataframe[0].value
+        row = table[table["What it does"] == "Draws the pictures"].iloc[0]
+        assert row["On this computer"] == "yes, built on this computer"
+        assert row["Loaded now"] == "yes, under 0.1 GB of memory", row["Loaded now"]
+        assert "tiny" in row["Model"] and "(for trying the app)" in row["Model"]
+        shown = [m.label + " " + m.value for m in at.metric]
+        assert all("GiB" not in m and "MiB" not in m and "float" not in m for m in shown), shown
+        assert any(m.endswith(" GB") for m in shown), shown
+        details = at.expander[-1]
+        assert details.label == "Details for the technically curious"
+        assert any("float32" in m.value for m in details.markdown)
+        assert "tiny:illustrator" in details.dataframe[0].value["What"].iloc[0]
+    finally:
+        get_cache().evict(key)
+
+
+def test_the_tiny_button_switches_the_open_story_made_with_the_missing_models(home, monkeypatch):
+    from engine.profiles import PROFILES, is_downloaded
+    from storage import Library
+    from studio import actions
+
+    if is_downloaded(PROFILES["fast"].model("illustrator")):
+        pytest.skip("the 'fast' models are downloaded on this machine")
+    monkeypatch.delenv("STORYBOOK_PROFILE")
+    lib = Library(home)
+    story = actions.create_project(lib, title="Fox", story_text="One. Two.", profile="fast")
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    at.query_params["project"] = str(story.id)
+    at.run()
+    at.switch_page("screens/storyboard.py").run()
+    assert any("not downloaded yet" in w for w in texts(at.warning))
+    next(b for b in at.button if b.label.startswith("Try the studio now with the tiny profile")).click().run()
+    assert lib.get_project(story.id).profile == "tiny"
+    assert json.loads((home / "settings.json").read_text())["profile"] == "tiny"
+    assert any("This story and new stories now use the 'tiny' profile" in s for s in texts(at.success))
+    assert not any("not downloaded yet" in w for w in texts(at.warning))

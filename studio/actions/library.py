@@ -6,6 +6,7 @@ stories go through here too, so every change to the library has one door.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,6 +15,7 @@ from engine.profiles import DEFAULT_PROFILE
 from engine.prompts import DEFAULT_STYLE
 from storage import Library, ProjectView, StorageError
 from storage.bundle import MAX_BUNDLE_BYTES
+from storage.validate import MAX_TITLE
 from studio.actions.pages import DEFAULT_TITLE, split_story
 from studio.actions.profiles import current_profile
 
@@ -81,3 +83,36 @@ def delete_project(lib: Library, project_id: int) -> bytes | None:
 def import_bundle(lib: Library, data: bytes | BinaryIO) -> ProjectView:
     """A new story from a bundle (a story exported from the library, or one kept to undo a deletion)."""
     return lib.import_bundle(data)
+
+
+IMPORTED_MARK = "imported"
+
+
+@dataclass(frozen=True)
+class Imported:
+    project: ProjectView
+    same_title_as: str | None = None  # the title it had in the bundle, when a story of that title was here already
+
+
+def _free_title(title: str, taken: set[str]) -> str:
+    """`title` marked "(imported)", "(imported 2)", … as the first of those no other story has, within MAX_TITLE."""
+    for n in range(1, 1000):
+        suffix = f" ({IMPORTED_MARK})" if n == 1 else f" ({IMPORTED_MARK} {n})"
+        base = title
+        if len(base) + len(suffix) > MAX_TITLE:
+            base = base[: MAX_TITLE - len(suffix) - 1].rstrip() + "…"
+        if base + suffix not in taken:
+            return base + suffix
+    return title
+
+
+def import_story(lib: Library, data: bytes | BinaryIO) -> Imported:
+    """A new story from a bundle the person chose. When the library already holds a story with its title,
+    the new one is titled "… (imported)", so the two cards can be told apart, and `same_title_as` says so."""
+    taken = {p.title for p in lib.list_projects()}
+    project = lib.import_bundle(data)
+    if project.title not in taken:
+        return Imported(project)
+    original = project.title
+    project = lib.rename_project(project.id, _free_title(original, taken), project.version)
+    return Imported(project, original)

@@ -16,13 +16,17 @@ from engine.profiles import (
     PROFILES,
     ROLES,
     Profile,
+    download_size_for,
     fetch_command,
     get_profile,
     is_downloaded,
+    is_offline,
     load_settings,
     save_settings,
 )
-from storage import ProjectView
+from storage import Library, ProjectView
+
+TINY = "tiny"
 
 
 def current_profile(name: str | None = None):
@@ -77,27 +81,93 @@ def download_status(profile_name: str):
     return get_downloads().get(profile_name)
 
 
-_MODEL_NAMES = {"illustrator": "picture model", "captioner": "picture reader", "storyteller": "storyteller"}
+_MODEL_NAMES = {
+    "illustrator": "picture model",
+    "captioner": "model that reads pictures",
+    "storyteller": "model that writes stories",
+    "preview_decoder": "quick-preview model",
+}
+
+
+def has_gpu() -> bool:
+    """Whether models run on a GPU here (engine.device.pick_device), which decides the weights downloaded."""
+    from engine.device import pick_device
+    from engine.errors import InputError
+
+    try:
+        return pick_device().is_gpu
+    except InputError:
+        return False
+
+
+def download_size_here(profile: Profile) -> str:
+    """The download the profile's models take on this computer (GPU or not), in words."""
+    return download_size_for(profile, has_gpu())
+
+
+def downloads_possible() -> bool:
+    """False when the studio was started offline (HF_HUB_OFFLINE): nothing can download until a restart."""
+    return not is_offline()
+
+
+def _what_to_do(profile) -> str:
+    command = fetch_command(profile)
+    if downloads_possible():
+        how = f"download it once from Settings (or run '{command}' in a terminal)"
+    else:
+        how = (
+            "the studio was started in offline mode, so start it again without the HF_HUB_OFFLINE setting and "
+            f"download it from Settings (or run '{command}' in a terminal)"
+        )
+    return f"{how}, or switch to the 'tiny' profile to try the studio without any download"
+
+
+def missing_reason(profile, roles: Sequence[str]) -> str | None:
+    """One plain sentence on why work needing the `roles` models cannot run with `profile`; None when it can."""
+    for role, _ref in missing_models(profile, roles):
+        return (
+            f"The {_MODEL_NAMES.get(role, role)} of the '{profile.name}' profile is not on this computer yet: "
+            f"{_what_to_do(profile)}."
+        )
+    return None
+
+
+def illustrate_ready(profile) -> str | None:
+    """None when "Illustrate" can work with `profile`; else the sentence that says why not and what to do.
+
+    For the storyboard: disable Illustrate/Redraw with this sentence as the help, and show ui.model_download.
+    """
+    if profile is None:
+        return "No model profile can be used for this story: pick one in Book details."
+    return missing_reason(profile, ("illustrator",))
 
 
 def ensure_models(profile, roles: Sequence[str]) -> None:
-    """ModelUnavailable, with the command that fetches it, for the first model of `roles` not downloaded."""
-    for role, ref in missing_models(profile, roles):
-        raise ModelUnavailable(
-            f"The {_MODEL_NAMES.get(role, role)} model of the '{profile.name}' profile ({ref}) is not downloaded "
-            f"yet: run '{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile (in the "
-            f"storyboard's Book details, or in Settings for new stories) to try the studio offline."
-        )
+    """ModelUnavailable, saying what to do, for the first model of `roles` not downloaded."""
+    reason = missing_reason(profile, roles)
+    if reason:
+        raise ModelUnavailable(reason)
 
 
 def ensure_illustrator(profile) -> None:
-    """ModelUnavailable, with the command that fetches it, when the profile's picture model is not downloaded."""
-    for _role, ref in missing_models(profile, ("illustrator",)):
-        raise ModelUnavailable(
-            f"The picture model of the '{profile.name}' profile ({ref}) is not downloaded yet: run "
-            f"'{fetch_command(profile)}' in a terminal once, or choose the 'tiny' profile (in this story's "
-            f"Book details, or in Settings for new stories) to try the studio offline."
-        )
+    """ModelUnavailable, saying what to do, when the profile's picture model is not downloaded."""
+    ensure_models(profile, ("illustrator",))
+
+
+def use_tiny_profile(lib: Library | None = None, project_id: int | None = None, expected_version: int | None = None):
+    """The one-click offline try: the 'tiny' profile (tiny models built here, no download) becomes the default for
+    new stories and, when a project is given, that story's own profile. The project (ProjectView) or None.
+    OSError when the settings file cannot be written."""
+    set_default_profile(TINY)
+    if lib is not None and project_id is not None and expected_version is not None:
+        return lib.update_project(project_id, expected_version, profile=TINY)
+    return None
+
+
+def tiny_possible() -> bool:
+    """Whether switching to 'tiny' changes anything: STORYBOOK_PROFILE, when set to another profile, wins."""
+    env = os.environ.get("STORYBOOK_PROFILE", "").strip()
+    return not env or env == TINY
 
 
 def set_default_profile(name: str) -> None:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from core import seeds
 from core.errors import InputError
-from core.limits import DEFAULT_TEMPERATURE
+from core.limits import DEFAULT_TEMPERATURE, MAX_HINTS_CHARS
 from core.requests import check_story_request
 from engine.errors import ImageRejected
 from engine.imageio import load_image, to_png_bytes
@@ -167,12 +167,34 @@ def start_story_from_images(
     return StoryStart(job_id, project, tuple(refused), tuple(notes))
 
 
+SIMPLER_HINT = "Use very short sentences and simple, everyday words a young child knows."
+GRADE_SLACK = 2.0  # how far above the reader's school grade a story may read before it is flagged
+
+
+def expected_grade(age: int) -> float:
+    """The school grade a reader of `age` is in (US grades: 6-year-olds in grade 1); 0 before school."""
+    return float(max(0, age - 5))
+
+
+def grade_too_hard(grade: float | None, age: int) -> bool:
+    """Whether a Flesch-Kincaid `grade` reads too hard for a reader of `age` (more than GRADE_SLACK above)."""
+    return grade is not None and grade > expected_grade(age) + GRADE_SLACK
+
+
 def write_story_again(
-    lib: Library, project_id: int, expected_version: int, *, new_seed: bool = True, profile=None
+    lib: Library,
+    project_id: int,
+    expected_version: int,
+    *,
+    new_seed: bool = True,
+    simpler: bool = False,
+    profile=None,
 ) -> JobStart:
     """Write every passage again from the stored pictures (and their captions, when all have one).
 
-    With new_seed=False the stored seed is used, so the same models write the same story again.
+    With new_seed=False the stored seed is used, so the same models write the same story again. With
+    simpler=True the storyteller is also asked for short sentences and simple words (SIMPLER_HINT, kept in the
+    story's hints, so later rewrites keep it), with a new seed.
     """
     project = lib.get_project(project_id)
     if project.version != expected_version:
@@ -190,8 +212,13 @@ def write_story_again(
         raise InputError("The story is being written right now: wait for it to finish first.")
     profile = profile or project_profile(project).profile
     ensure_models(profile, ("captioner", "storyteller"))
-    if new_seed:
+    if new_seed or simpler:
         request = {**(settings.get("request") or {}), "seed": seeds.new_seed()}
+        if simpler:
+            hints = str(request.get("hints") or "").strip()
+            if SIMPLER_HINT not in hints:
+                room = MAX_HINTS_CHARS - len(SIMPLER_HINT) - 1
+                request["hints"] = f"{hints[:room].rstrip()} {SIMPLER_HINT}".strip()
         project = lib.update_project(project.id, project.version, story_settings={**settings, "request": request})
     job_id = _submit_story(lib, project, profile)
     return JobStart(job_id, project, tuple(s.id for s in project.pages))

@@ -54,7 +54,9 @@ def picker() -> None:
         )
         cols = st.columns(2)
         cols[0].page_link(state.SCREEN_STORYBOARD, label="Go to the storyboard", icon=":material/auto_stories:")
-        cols[1].page_link(state.SCREEN_FROM_IMAGES, label="Tell a story from pictures", icon=":material/photo_library:")
+        cols[1].page_link(
+            state.SCREEN_FROM_IMAGES, label="From images: a story from your pictures", icon=":material/photo_library:"
+        )
         return
     st.markdown("Which story should become a book?")
     titles = {s.id: f"{s.title} ({ui.plural(s.page_count, 'page')}, saved {ui.ago(s.updated)})" for s in summaries}
@@ -102,9 +104,24 @@ for key, value in (
     ui.init_widget(key, value)
 
 with st.container(border=True):
+    st.radio(
+        "Layout",
+        options=list(LAYOUTS),
+        key=state.EXPORT_LAYOUT,
+        format_func=LAYOUT_LABELS.get,
+        horizontal=True,
+    )
+    # Each layout as the exporter itself sets a sample page, at the page size and orientation chosen below.
+    ui.layout_gallery(
+        st.session_state[state.EXPORT_LAYOUT],
+        {k: LAYOUT_LABELS.get(k, k) for k in LAYOUTS},
+        st.session_state[state.EXPORT_SIZE],
+        st.session_state[state.EXPORT_ORIENTATION],
+        key="export.layouts",
+    )
     left, middle, right = st.columns(3, gap="large")
     with left:
-        st.radio("Layout", options=list(LAYOUTS), key=state.EXPORT_LAYOUT, format_func=LAYOUT_LABELS.get)
+        st.radio("Type", options=list(FONT_LABELS), key=state.EXPORT_FONT, format_func=FONT_LABELS.get)
     with middle:
         st.selectbox("Page size", options=list(PAGE_SIZES), key=state.EXPORT_SIZE, format_func=SIZE_LABELS.get)
         st.selectbox(
@@ -113,10 +130,18 @@ with st.container(border=True):
             key=state.EXPORT_ORIENTATION,
             format_func=ORIENTATION_LABELS.get,
         )
-        st.radio("Type", options=list(FONT_LABELS), key=state.EXPORT_FONT, format_func=FONT_LABELS.get)
     with right:
         st.toggle("Cover page", key=state.EXPORT_COVER)
         st.toggle("Closing page (“The End”)", key=state.EXPORT_CLOSING)
+        closing_key = f"{state.EXPORT_CLOSING_WORDS}.{project.id}"
+        st.text_input(
+            "Closing words",
+            key=closing_key,
+            placeholder=actions.default_closing_words(project),
+            max_chars=80,
+            disabled=not st.session_state[state.EXPORT_CLOSING],
+            help="What the last page says. Left empty, it says “The End” in the story's language.",
+        )
         st.toggle("Page numbers", key=state.EXPORT_NUMBERS)
         st.toggle(
             "Bleed for a print shop",
@@ -141,13 +166,14 @@ options = PdfOptions(
     closing_page=bool(st.session_state[state.EXPORT_CLOSING]),
     page_numbers=bool(st.session_state[state.EXPORT_NUMBERS]),
 )
-wanted = actions.export_key(project, options)
+closing = st.session_state.get(closing_key, "") or ""
+wanted = actions.export_key(project, options, closing)
 last = st.session_state.get(state.EXPORT_RESULT)
 outcome = last if last is not None and last.key == wanted else None
 
 if st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary", key="export.make") and outcome is None:
     with ui.guard(project.id), st.spinner("Setting the pages of your book…"):
-        outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES)
+        outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES, closing=closing)
         st.session_state[state.EXPORT_RESULT] = outcome
 
 if outcome is None:
@@ -197,7 +223,7 @@ st.subheader(":material/preview: The first pages", divider="orange")
 if outcome.previews:
     columns = st.columns(len(outcome.previews))
     for number, (column, png) in enumerate(zip(columns, outcome.previews), start=1):
-        column.image(png, caption=f"Page {number}", width="stretch")
+        column.image(png, caption=f"Page {number}", width="stretch", alt=f"Page {number} of the PDF")
 elif outcome.preview_note:
     st.info(outcome.preview_note, icon=":material/visibility_off:")
 
@@ -219,4 +245,4 @@ if outcome.previews and outcome.page_count > len(outcome.previews):
             for number, (column, png) in enumerate(
                 zip(columns, pngs[start : start + ALL_PAGES_COLUMNS]), start=start + 1
             ):
-                column.image(png, caption=f"Page {number}", width="stretch")
+                column.image(png, caption=f"Page {number}", width="stretch", alt=f"Page {number} of the PDF")

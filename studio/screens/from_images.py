@@ -17,14 +17,13 @@ from storage import PageView, ProjectView, StorageError
 from studio import actions, state, ui
 from studio.ui import Editing
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
 THUMB_COLUMNS = 4
 DEFAULT_AGE, DEFAULT_WORDS = 6, 50
 
 project = ui.load_current_project()
 told_from_pictures = actions.told_from_pictures(project)
 
-st.title(":material/photo_library: From pictures to a story")
+st.title(":material/photo_library: From images")
 ui.show_flash()
 
 
@@ -77,7 +76,8 @@ def new_story_form() -> None:
     files = (
         st.file_uploader(
             "Your pictures (PNG, JPEG or WebP)",
-            type=UPLOAD_TYPES,
+            # No type filter: the browser would refuse other files with a faint note inside their chips; here
+            # every file reaches the studio's loader and a refused one is named with its reason below.
             accept_multiple_files=True,
             max_upload_size=actions.MAX_PICTURE_MB,
             key=f"images.upload.{gen}",
@@ -103,8 +103,32 @@ def new_story_form() -> None:
     order += [fid for fid in kept if fid not in order]
     st.session_state[state.IMAGES_ORDER] = order
 
-    for fid in refused:
-        st.error(ui.plain(read[fid].error), icon=":material/hide_image:")
+    if refused or left_out:
+        # Every file that is not in the story, in one place: refused ones with the reason, left-out ones with
+        # a way back. The uploader takes any file, so a refused one (an SVG, a GIF) arrives here to be named.
+        with st.container(border=True, key="images.not_used"):
+            st.markdown(
+                f"**:material/hide_image: Not in the story: {ui.plural(len(refused) + len(left_out), 'file')}**"
+            )
+            for fid in refused:
+                st.error(ui.plain(read[fid].error), icon=":material/block:")
+            if left_out:
+                with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                    st.caption(f"Left out of the story: {ui.plural(len(left_out), 'picture')}.", width="content")
+                    for fid in left_out:
+                        st.button(
+                            f"Put back {ui.plain(read[fid].name)}",
+                            icon=":material/undo:",
+                            key=f"images.putback.{fid}",
+                            type="tertiary",
+                            on_click=_put_back,
+                            args=(fid,),
+                        )
+    if files:
+        st.caption(
+            f"{ui.plural(len(good), 'picture')} of {ui.plural(len(files), 'file')} can be used"
+            + (f"; {len(refused)} cannot (see above)." if refused else ".")
+        )
     if len(order) > MAX_CAPTIONS:
         st.error(
             f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {len(order)}: "
@@ -123,13 +147,18 @@ def new_story_form() -> None:
             for column, position in zip(columns, range(start, min(start + THUMB_COLUMNS, len(order)))):
                 picture = read[order[position]]
                 with column, st.container(border=True):
-                    st.image(picture.thumbnail, caption=f"{position + 1}. {picture.name}", width="stretch")
+                    st.image(
+                        picture.thumbnail,
+                        caption=f"{position + 1}. {picture.name}",
+                        width="stretch",
+                        alt=f"Picture {position + 1}: {picture.name}",
+                    )
                     st.caption(f"{picture.size[0]} x {picture.size[1]} pixels")
                     for note in picture.notes:
                         st.caption(f":material/info: {ui.plain(note)}")
                     with st.container(horizontal=True, gap="small"):
                         st.button(
-                            "",
+                            "Earlier",
                             icon=":material/arrow_back:",
                             key=f"images.earlier.{position}",
                             help="Move earlier in the story",
@@ -138,7 +167,7 @@ def new_story_form() -> None:
                             args=(position, -1),
                         )
                         st.button(
-                            "",
+                            "Later",
                             icon=":material/arrow_forward:",
                             key=f"images.later.{position}",
                             help="Move later in the story",
@@ -147,25 +176,13 @@ def new_story_form() -> None:
                             args=(position, 1),
                         )
                         st.button(
-                            "",
+                            "Leave out",
                             icon=":material/close:",
                             key=f"images.leave.{position}",
                             help="Leave this picture out of the story",
                             on_click=_leave_out,
                             args=(position,),
                         )
-    if left_out:
-        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-            st.caption(f"Left out of the story: {ui.plural(len(left_out), 'picture')}.", width="content")
-            for fid in left_out:
-                st.button(
-                    f"Put back {ui.plain(read[fid].name)}",
-                    icon=":material/undo:",
-                    key=f"images.putback.{fid}",
-                    type="tertiary",
-                    on_click=_put_back,
-                    args=(fid,),
-                )
 
     st.subheader(":material/tune: How the story should be", divider="orange")
     ui.init_widget(state.IMAGES_HINTS, "")
@@ -180,7 +197,7 @@ def new_story_form() -> None:
         placeholder="Names of the people or pets, the place, what happened: "
         "“Our dog Pip, at Grandma's by the sea, finds a crab.”",
     )
-    cols = st.columns(3)
+    cols = st.columns([2, 1, 1])  # the tone names its feeling in words: give it room
     cols[0].selectbox(
         "Tone", options=list(TONES), key=state.IMAGES_TONE, format_func=lambda k: f"{k.capitalize()}: {TONES[k]}"
     )
@@ -353,7 +370,7 @@ def job_panel(jobs: list[JobInfo]) -> None:
     )
 
 
-def metrics_block(whole: dict) -> None:
+def metrics_block(whole: dict, edit: Editing, age: int, busy: bool) -> None:
     with st.container(border=True):
         st.markdown("**:material/query_stats: How the story reads**")
         columns = st.columns(len(METRICS))
@@ -365,6 +382,27 @@ def metrics_block(whole: dict) -> None:
         if missing:
             shown = ", ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
             st.caption(f"Words from the pictures the story does not use: {ui.plain(shown)}")
+        grade = whole.get("flesch_kincaid_grade")
+        if actions.grade_too_hard(grade, age):
+            st.warning(
+                f"This story reads at school grade {ui.reading_grade(grade)}, hard for a {age}-year-old reader "
+                f"(about grade {actions.expected_grade(age):.0f} suits them): long sentences or long words.",
+                icon=":material/school:",
+            )
+            if st.button(
+                "Write it again in simpler words",
+                icon=":material/child_care:",
+                key="images.simpler",
+                type="primary",
+                disabled=busy,
+                help="Every passage is written again, asking for short sentences and simple words; "
+                "words you edited by hand are replaced.",
+            ) and ui.first_click("images.simpler"):
+                with ui.guard(edit.project_id):
+                    start = actions.write_story_again(edit.lib, edit.project_id, edit.base, simpler=True)
+                    ui.set_base_version(start.project)
+                    ui.flash("info", "Writing the whole story again in simpler words…")
+                    st.rerun()
 
 
 def edit_popover(edit: Editing, page: PageView, n: int, busy: bool) -> None:
@@ -398,7 +436,7 @@ def passage_row(
         with left:
             picture = page.selected.image_path if page.selected is not None else (source.image_path if source else None)
             if picture is not None:
-                st.image(str(picture), width="stretch")
+                st.image(str(picture), width="stretch", alt=f"Picture {n}")
             if page.selected is not None:
                 seed = page.selected.settings.get("seed")
                 who = "your picture" if page.selected.origin == "uploaded" else f"drawn, seed {seed}"
@@ -485,7 +523,8 @@ def story_panel(edit: Editing, polling: bool) -> None:
                     st.rerun()
     whole, each = actions.story_report(live)
     if live_written:
-        metrics_block(whole)
+        age = int(((live.story_settings or {}).get("request") or {}).get("age", DEFAULT_AGE))
+        metrics_block(whole, edit, age, bool(busy))
     for page, metrics in zip(live.pages, each):
         passage_row(edit, live, page, metrics if live_written else None, writing, busy, drawing, live_written)
     if live_written:

@@ -32,33 +32,55 @@ if undo is not None:
             st.session_state[state.UNDO_DELETE] = None
             st.rerun()
 
-top = st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
-search = top[0].text_input(
-    "Search",
-    key=state.LIBRARY_SEARCH,
-    placeholder="Search titles, authors and story text",
-    label_visibility="collapsed",
+projects: list[ProjectSummary] = []
+empty = False
+with ui.guard():
+    ui.watch_library()  # stories made, changed or deleted in another tab appear here by themselves
+    empty = not lib.list_projects()
+
+# An empty library shows its two ways in once, in the welcome box below (a new story opens at once: its title
+# is the story's first line); the top row keeps only Import. The New story form with title and author comes back
+# once there is a story.
+top = (
+    st.columns([5.3, 1.1], vertical_alignment="bottom")
+    if empty
+    else st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
+)
+search = (
+    ""
+    if empty
+    else top[0].text_input(
+        "Search",
+        key=state.LIBRARY_SEARCH,
+        placeholder="Search titles, authors and story text",
+        label_visibility="collapsed",
+    )
 )
 
-with top[1].popover("New story", icon=":material/add:", type="primary", width="stretch", key="library.new"):
-    with st.form("new-story", clear_on_submit=True, border=False):
-        title = st.text_input("Title", placeholder=actions.DEFAULT_TITLE)
-        author = st.text_input("Author", placeholder="Who wrote it (optional)")
-        create = st.form_submit_button("Create and open", icon=":material/add:", type="primary")
-    if create and ui.first_click("new"):
+
+def new_story_popover(where) -> None:
+    with where.popover("New story", icon=":material/add:", type="primary", width="stretch", key="library.new"):
+        with st.form("new-story", clear_on_submit=True, border=False):
+            title = st.text_input("Title", placeholder=actions.DEFAULT_TITLE)
+            author = st.text_input("Author", placeholder="Who wrote it (optional)")
+            create = st.form_submit_button("Create and open", icon=":material/add:", type="primary")
+        if create and ui.first_click("new"):
+            with ui.guard():
+                ui.start_new(title, author)
+
+
+if not empty:
+    new_story_popover(top[1])
+    if top[2].button(
+        "Open the sample story",
+        icon=":material/pets:",
+        width="stretch",
+        help="A short story about a fox in a lighthouse, already split into pages.",
+    ) and ui.first_click("sample"):
         with ui.guard():
-            ui.start_new(title, author)
+            ui.start_sample()
 
-if top[2].button(
-    "Open the sample story",
-    icon=":material/pets:",
-    width="stretch",
-    help="A short story about a fox in a lighthouse, already split into pages.",
-) and ui.first_click("sample"):
-    with ui.guard():
-        ui.start_sample()
-
-with top[3].popover("Import", icon=":material/upload_file:", width="stretch", key="library.import"):
+with top[-1].popover("Import", icon=":material/upload_file:", width="stretch", key="library.import"):
     st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
     upload = st.file_uploader(
         "Story bundle",
@@ -72,15 +94,20 @@ with top[3].popover("Import", icon=":material/upload_file:", width="stretch", ke
         and ui.first_click("import")
     ):
         with ui.guard():
-            imported = actions.import_bundle(lib, upload)  # the upload itself: Streamlit holds it, no second copy
+            result = actions.import_story(lib, upload)  # the upload itself: Streamlit holds it, no second copy
+            imported = result.project
             st.session_state[state.UPLOAD_GEN] = st.session_state.get(state.UPLOAD_GEN, 0) + 1
-            ui.flash("success", f"Imported “{imported.title}” with {ui.plural(len(imported.pages), 'page')}.")
+            said = f"Imported “{ui.plain(imported.title)}” with {ui.plural(len(imported.pages), 'page')}."
+            if result.same_title_as is not None:
+                said += (
+                    f" Your library already had a story called “{ui.plain(result.same_title_as)}”, so the imported one "
+                    "is marked “(imported)”: rename it from its card's More menu."
+                )
+            ui.flash("success", said)
             st.rerun()
 
-projects: list[ProjectSummary] = []
 with ui.guard():
-    ui.watch_library()  # stories made, changed or deleted in another tab appear here by themselves
-    projects = lib.list_projects(search=search)
+    projects = [] if empty else lib.list_projects(search=search)
 
 if not projects:
     if search.strip():
@@ -110,7 +137,7 @@ if not projects:
 
 
 def _slug(title: str) -> str:
-    return file_stem(title, "story", unicode=True)
+    return file_stem(title, "story")
 
 
 def card_menu(summary: ProjectSummary) -> None:
@@ -169,7 +196,7 @@ def card(summary: ProjectSummary) -> None:
     lib = ui.library()
     with st.container(border=True):
         if summary.cover_image is not None and summary.cover_image.exists():
-            st.image(str(summary.cover_image), width="stretch")
+            st.image(str(summary.cover_image), width="stretch", alt=f"Cover of {summary.title}")
         else:
             with st.container(height=180, horizontal_alignment="center", vertical_alignment="center"):
                 st.markdown("## :material/menu_book:")

@@ -3,20 +3,56 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
 from core.paths import data_home
 from engine.errors import InputError
-from engine.profiles import PROFILES, ROLES, is_downloaded, load_settings
+from engine.profiles import PROFILES, ROLES, TINY_PREFIX, is_downloaded, load_settings
 from studio import actions, state, ui
 
 ROLE_LABELS = {
-    "illustrator": "Pictures",
-    "captioner": "Picture captions",
-    "storyteller": "Story writing",
-    "preview_decoder": "Quick previews",
+    "illustrator": "Draws the pictures",
+    "captioner": "Reads your pictures (From images)",
+    "storyteller": "Writes stories (From images)",
+    "preview_decoder": "Shows quick previews while drawing",
 }
+
+
+def gb(nbytes: float) -> str:
+    """Bytes as a person reads them: '2.3 GB', '0.4 GB', 'under 0.1 GB' (decimal gigabytes, as disks say)."""
+    value = nbytes / 1e9
+    return "under 0.1 GB" if value < 0.1 else f"{value:.1f} GB"
+
+
+def model_name(ref: str) -> str:
+    if ref.startswith(TINY_PREFIX):
+        return f"tiny {ref.removeprefix(TINY_PREFIX).replace('_', ' ')} (for trying the app)"
+    return ref
+
+
+def where_it_is(ref: str) -> str:
+    if ref.startswith(TINY_PREFIX):
+        return "yes, built on this computer"
+    if not is_downloaded(ref):
+        return "not yet"
+    return "yes, from its folder" if Path(ref).expanduser().is_dir() else "yes, downloaded"
+
+
+def device_in_words(device) -> str:
+    """'This computer's processor (no GPU found)', 'NVIDIA H200 graphics card', 'Apple graphics (Metal)'."""
+    if device.device.startswith("cuda"):
+        import torch
+
+        try:
+            return f"{torch.cuda.get_device_name(torch.device(device.device))} graphics card (GPU)"
+        except (RuntimeError, AssertionError):
+            return "Graphics card (GPU)"
+    if device.device == "mps":
+        return "Apple graphics (Metal GPU)"
+    return "This computer's processor (no GPU found)"
+
 
 st.title("Settings")
 ui.show_flash()
@@ -41,7 +77,8 @@ choice = st.radio(
 )
 chosen = PROFILES[choice]
 st.caption(
-    f"Download: {chosen.download_size}. {chosen.steps} steps, {chosen.width}×{chosen.height} pixels. "
+    f"Download: {actions.download_size_here(chosen)}. Pictures of {chosen.width}×{chosen.height} pixels in "
+    f"{chosen.steps} steps. "
     "Each story records the profile it was made with, so it is drawn and written with the same models "
     "again; change a story's profile in the storyboard's Book details."
 )
@@ -67,38 +104,9 @@ if env_profile:
         icon=":material/info:",
     )
 
-st.markdown(f"**Models of the '{current.name}' profile** (the one in use)")
-rows, missing = [], []
-for role in ROLES:
-    ref = current.model(role)
-    if not ref:
-        continue
-    ready = is_downloaded(ref)
-    if not ready:
-        missing.append(role)
-    rows.append(
-        {
-            "Used for": ROLE_LABELS.get(role, role),
-            "Model": ref,
-            "Ready": "yes, on this machine" if ready else "not downloaded",
-        }
-    )
-st.dataframe(rows, hide_index=True, width="stretch")
-if missing:
-    labels = [ROLE_LABELS.get(r, r).lower() for r in missing]
-    needs = ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
-    ui.model_download(
-        current,
-        f"{needs[0].upper()}{needs[1:]} cannot run yet.",
-        tip="To try the studio now without downloading anything, choose the **tiny** profile: tiny "
-        "models built on this machine, which draw noise.",
-    )
-else:
-    st.success("Every model of this profile is ready on this machine.", icon=":material/check_circle:")
-
 # ------------------------------------------------------------------------------------------- device
-st.subheader(":material/memory: Device and memory", divider="orange")
-with st.spinner("Looking at the device…"):
+with st.spinner("Looking at this computer…"):
+    from engine.cache import get_cache
     from engine.device import memory_report, pick_device
 
     try:
@@ -107,40 +115,93 @@ with st.spinner("Looking at the device…"):
     except InputError as exc:
         device, memory = None, {}
         st.error(exc.message, icon=":material/error:")
+    loaded = get_cache().report()
+loaded_by_ref: dict[str, list[dict]] = {}
+for item in loaded:
+    key = item["key"]
+    ref = key[1] if isinstance(key, tuple) and len(key) > 1 else str(key)
+    loaded_by_ref.setdefault(str(ref), []).append(item)
+
+st.markdown(f"**Models of the '{current.name}' profile** (the one in use)")
+rows, missing = [], []
+for role in ROLES:
+    ref = current.model(role)
+    if not ref:
+        continue
+    if not is_downloaded(ref):
+        missing.append(role)
+    held = loaded_by_ref.get(ref, [])
+    rows.append(
+        {
+            "What it does": ROLE_LABELS.get(role, role),
+            "Model": model_name(ref),
+            "On this computer": where_it_is(ref),
+            "Loaded now": f"yes, {gb(sum(i['bytes'] for i in held))} of memory" if held else "no",
+        }
+    )
+st.dataframe(rows, hide_index=True, width="stretch")
+if missing:
+    labels = [ROLE_LABELS.get(r, r).lower() for r in missing]
+    ui.model_download(
+        current,
+        f"Not ready yet: the model that {'; the model that '.join(labels)}.",
+        tip="To try the studio now without downloading anything, choose the **tiny** profile: tiny "
+        "models built on this machine, which draw noise.",
+    )
+else:
+    st.success("Every model of this profile is ready on this machine.", icon=":material/check_circle:")
+st.caption(
+    "Models load the first time something is drawn or written, and stay loaded while memory allows, "
+    "so the next picture starts at once."
+)
+
+st.subheader(":material/memory: This computer", divider="orange")
 if device is not None:
-    cols = st.columns(3)
-    cols[0].metric("Device", device.describe())
+    cols = st.columns([2, 1, 1])
+    cols[0].markdown(f"Pictures are drawn on\n\n**{device_in_words(device)}**")
     used, total = memory.get("used"), memory.get("total")
+    where = "graphics card" if device.is_gpu else "computer"
     if used is not None and total:
-        cols[1].metric("Memory in use", f"{used / 2**30:.1f} GiB", help=f"of {total / 2**30:.1f} GiB")
-        cols[2].metric("Memory total", f"{total / 2**30:.1f} GiB")
+        cols[1].metric(
+            f"Memory of the {where}",
+            f"{gb(total)}",
+            help="The models of the profile must fit in it while they draw or write.",
+        )
+        cols[2].metric(
+            "Free now",
+            f"{gb(total - used)}",
+            help="What everything running on this computer (the studio included) leaves free.",
+        )
     if not device.is_gpu:
         st.caption(
             "No GPU was found, so pictures are drawn on the processor: expect minutes per picture with "
             "the full-size profiles, seconds with 'tiny'."
         )
-
-st.markdown("**Models loaded now**")
-from engine.cache import get_cache  # noqa: E402  (imports torch; only this page needs it)
-
-loaded = get_cache().report()
-if loaded:
-    st.dataframe(
-        [
-            {
-                "Model": str(item["key"]),
-                "Size": f"{item['bytes'] / 2**20:,.0f} MiB",
-                "In use": "yes" if item["pinned"] else "no",
-                "Load time": f"{item['load_seconds']} s",
-                "Idle": f"{item['idle_seconds']} s",
-            }
-            for item in loaded
-        ],
-        hide_index=True,
-        width="stretch",
-    )
-else:
-    st.caption("None: models load the first time something is drawn, and stay loaded while memory allows.")
+    with st.expander("Details for the technically curious"):
+        st.markdown(
+            f"- Device: `{device.describe()}` (number format {str(device.dtype).removeprefix('torch.')}; "
+            "set STORYBOOK_DEVICE and STORYBOOK_DTYPE to change them)\n"
+            f"- Memory in use by everything on this {where}: {gb(used) if used is not None else 'unknown'}"
+        )
+        if loaded:
+            st.dataframe(
+                [
+                    {
+                        "What": " · ".join(str(k) for k in item["key"])
+                        if isinstance(item["key"], tuple)
+                        else str(item["key"]),
+                        "Memory": gb(item["bytes"]),
+                        "Working now": "yes" if item["pinned"] else "no",
+                        "Took to load": f"{item['load_seconds']} s",
+                        "Last used": f"{item['idle_seconds']} s ago",
+                    }
+                    for item in loaded
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+        else:
+            st.caption("No model is loaded now.")
 
 # ------------------------------------------------------------------------------------------- books
 st.subheader(":material/print: Printing", divider="orange")

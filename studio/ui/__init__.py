@@ -8,11 +8,13 @@
 - ``editors``: widgets drawn from stored values, and typing that is not saved yet.
 - ``watch``: polling fragments that redraw a screen when another tab or a job changed what it shows.
 - ``widgets``: the sidebar, the model download box, the job progress panel, the profile note.
+- ``choices``: choices shown as pictures: style samples, layout thumbnails.
 - ``text``: user text and numbers as shown: escaped markdown, "3 pages", "5 minutes ago".
 
 Screens only draw and dispatch: every change to the library goes through studio.actions.
 """
 
+from studio.ui.choices import layout_gallery, picture_choices, style_gallery
 from studio.ui.clicks import DOUBLE_CLICK_S, first_click, guard
 from studio.ui.editors import follow_stored, init_widget, kept, typed_here
 from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, show_flash
@@ -55,10 +57,12 @@ __all__ = [
     "init_widget",
     "job_panel",
     "kept",
+    "layout_gallery",
     "library",
     "load_current_project",
     "model_download",
     "open_project",
+    "picture_choices",
     "plain",
     "plural",
     "project_profile",
@@ -71,6 +75,7 @@ __all__ = [
     "sidebar",
     "start_new",
     "start_sample",
+    "style_gallery",
     "sync_project_from_url",
     "thumbnail",
     "typed_here",

@@ -34,54 +34,109 @@ def project_profile(project: ProjectView):
 DOWNLOAD_POLL_S = 2.0
 
 
-def model_download(profile, what: str, tip: str = "") -> None:
-    """How to get a profile's models: a button that downloads them while the studio runs, then the screen
-    redraws by itself; or the terminal command. `what` says what cannot run without them, `tip` what
-    else the person can do."""
+def _use_tiny(project_id: int | None, version: int | None) -> None:
+    try:
+        actions.use_tiny_profile(library() if project_id is not None else None, project_id, version)
+    except OSError as exc:
+        flash("error", f"The tiny profile could not be chosen: the settings file could not be written ({exc}).")
+        return
+    except StorageError as exc:
+        flash("error", exc.message)
+        return
+    where = "This story and new stories" if project_id is not None else "New stories"
+    flash(
+        "success",
+        f"{where} now use the 'tiny' profile: tiny models built on this computer, no download and no network. "
+        "They draw noise and write nonsense, but every button works. Switch back in Settings or Book details.",
+    )
+
+
+def _open_project_using(profile_name: str) -> ProjectView | None:
+    """The tab's open story when it is made with `profile_name`: the tiny button switches it too."""
+    pid = current_project_id()
+    if pid is None:
+        return None
+    try:
+        project = library().get_project(pid)
+    except StorageError:
+        return None
+    return project if project.profile == profile_name else None
+
+
+def model_download(profile, what: str, tip: str = "", project: ProjectView | None = None) -> None:
+    """What to do about a profile's missing models, offering only what can work now: a button that downloads
+    them while the studio runs (then the screen redraws by itself), unless the studio was started offline;
+    the one-click 'tiny' profile (for `project` too: by default the open story, when it uses `profile`); the
+    terminal command behind an expander.
+    `what` says what cannot run without them, `tip` what else the person can do."""
     with st.container(border=True):
         st.warning(
-            f"{what} The models of the **{profile.name}** profile are not downloaded yet: "
-            f"{profile.download_size}. Download them once; after that the studio works offline.",
+            f"{what} The models of the **{profile.name}** profile are not downloaded yet.",
             icon=":material/download:",
         )
-        download = actions.download_status(profile.name)
-        if download is not None and download.running:
-
-            @st.fragment(run_every=DOWNLOAD_POLL_S)
-            def progress() -> None:
-                now = actions.download_status(profile.name)
-                if now is None or not now.running:
-                    if now is not None and now.state == "done":
-                        flash(
-                            "success", f"Downloaded: the '{profile.name}' profile's models are ready on this computer."
-                        )
-                    st.rerun(scope="app")
-                elapsed = int(time.monotonic() - now.started)
-                st.info(
-                    f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
-                    "working; this page updates by itself.",
-                    icon=":material/downloading:",
-                )
-
-            progress()
+        size = actions.download_size_here(profile)
+        if not actions.downloads_possible():
+            st.info(
+                "The studio was started in offline mode (the HF_HUB_OFFLINE setting), so it cannot download "
+                f"them now. To get them ({size}), close the studio and start it again without that setting, "
+                "then download them here.",
+                icon=":material/cloud_off:",
+            )
         else:
-            if download is not None and download.state == "failed":
-                st.error(download.error, icon=ERROR_ICON)
-            if st.button(
-                "Try the download again" if download is not None else "Download them now",
-                icon=":material/download:",
-                type="primary",
-                key=f"download.{profile.name}",
-            ):
-                actions.start_download(profile)
-                st.rerun()
-        st.caption("Or in a terminal, from the studio's folder:")
-        st.code(fetch_command(profile), language="bash")
+            download = actions.download_status(profile.name)
+            if download is not None and download.running:
+
+                @st.fragment(run_every=DOWNLOAD_POLL_S)
+                def progress() -> None:
+                    now = actions.download_status(profile.name)
+                    if now is None or not now.running:
+                        if now is not None and now.state == "done":
+                            flash(
+                                "success",
+                                f"Downloaded: the '{profile.name}' profile's models are ready on this computer.",
+                            )
+                        st.rerun(scope="app")
+                    elapsed = int(time.monotonic() - now.started)
+                    st.info(
+                        f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
+                        "working; this page updates by itself.",
+                        icon=":material/downloading:",
+                    )
+
+                progress()
+            else:
+                if download is not None and download.state == "failed":
+                    st.error(download.error, icon=ERROR_ICON)
+                st.markdown(f"Download them once ({size}); after that the studio works without the internet.")
+                if st.button(
+                    "Try the download again" if download is not None else "Download them now",
+                    icon=":material/download:",
+                    type="primary",
+                    key=f"download.{profile.name}",
+                ):
+                    actions.start_download(profile)
+                    st.rerun()
+        if project is None:
+            project = _open_project_using(profile.name)
+        if profile.name != "tiny" and actions.tiny_possible():
+            st.button(
+                "Try the studio now with the tiny profile (no download)",
+                icon=":material/bolt:",
+                key=f"tiny.{profile.name}",
+                help="Tiny models built on this computer in seconds: they draw noise and write nonsense, "
+                "but let you try every step offline.",
+                on_click=_use_tiny,
+                args=(project.id, project.version) if project is not None else (None, None),
+            )
+        with st.expander("Download from a terminal instead"):
+            st.caption("In a terminal, from the studio's folder:")
+            st.code(fetch_command(profile), language="bash")
         if tip:
             st.caption(tip)
 
 
-def sidebar() -> None:
+def sidebar(on_storyboard: bool = False) -> None:
+    """The open story (with a link to its storyboard, unless that is the screen shown) and the running jobs."""
     with st.sidebar:
         project = None
         pid = current_project_id()
@@ -97,12 +152,13 @@ def sidebar() -> None:
             st.markdown(f":material/menu_book: **{plain(project.title)}**")
             pictures = sum(1 for s in project.pages if s.selected is not None)
             st.caption(f"{plural(len(project.pages), 'page')} · {plural(pictures, 'picture')}")
-            st.page_link(
-                state.SCREEN_STORYBOARD,
-                label="Go to the storyboard",
-                icon=":material/auto_stories:",
-                query_params={state.QP_PROJECT: str(project.id)},
-            )
+            if not on_storyboard:
+                st.page_link(
+                    state.SCREEN_STORYBOARD,
+                    label="Go to the storyboard",
+                    icon=":material/auto_stories:",
+                    query_params={state.QP_PROJECT: str(project.id)},
+                )
         active = worker().jobs(active_only=True)
         st.fragment(_sidebar_jobs, run_every=2 if active else None)()
 

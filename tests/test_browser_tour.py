@@ -1,0 +1,251 @@
+"""A newcomer's walk through every page but the storyboard, in a real browser (headless Chromium through
+playwright, as in test_browser.py): the empty library, importing a bundle of a story already there, From
+images with a refused file, the layouts as pictures and the PDF named from the title, Settings, the missing
+models of a studio started offline, and the page after the studio stops.
+
+Every page is photographed in the light and the dark theme at 1400 and 800 px (test-artifacts/tour/), and
+axe-core (tests/vendor/axe.min.js, MPL-2.0) checks it: serious and critical findings fail the test, and every
+finding is written to test-artifacts/tour/axe.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _screenshot
+
+pytestmark = pytest.mark.browser
+
+TOUR = ROOT / "test-artifacts" / "tour"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+WIDTHS = (1400, 800)
+BLOCKING = {"serious", "critical"}
+# Findings inside Streamlit's own widgets that the studio cannot change from Python, each with why.
+STREAMLIT_OWN: dict[str, str] = {}
+
+
+def _start(home: Path, tmp: Path, **env_extra: str):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "STORYBOOK_HOME": str(home),
+        "STORYBOOK_PROFILE": "tiny",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        **env_extra,
+    }
+    for name, value in env_extra.items():
+        if value == "":
+            env.pop(name)
+    log = open(tmp / f"streamlit-{port}.log", "w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "studio/Home.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 40
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return server, url, log
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            log.close()
+            pytest.fail("streamlit did not start:\n" + Path(log.name).read_text()[-3000:])
+        time.sleep(0.2)
+
+
+def _stop(server, log) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+@pytest.fixture
+def studio(tmp_path, tiny_models):
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    home = tmp_path / "home"
+    shutil.copytree(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
+    server, url, log = _start(home, tmp_path)
+    try:
+        yield url, home, server
+    finally:
+        if server.poll() is None:
+            _stop(server, log)
+        else:
+            log.close()
+
+
+class Tour:
+    """Screenshots and accessibility findings of each page visited."""
+
+    def __init__(self, page):
+        self.page = page
+        self.findings: dict[str, list[dict]] = {}
+
+    def theme(self, dark: bool) -> None:
+        """The browser's own light or dark preference, which the studio's two themes follow."""
+        self.page.emulate_media(color_scheme="dark" if dark else "light")
+
+    def axe(self, name: str) -> list[dict]:
+        self.page.add_script_tag(path=str(AXE))
+        found = self.page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ['violations']})).violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 6).map(n => n.target.join(' ') + ' :: ' + n.html.slice(0, 160))}))"""
+        )
+        self.findings[name] = found
+        return found
+
+    def visit(self, name: str, ready) -> None:
+        """Photograph the page as it is now, in both widths, in the light theme and then (reloaded) the dark one,
+        checking it in each; the page is left in the dark theme, which the next visit's goto turns back."""
+        page = self.page
+        for dark in (False, True):
+            if dark:
+                self.theme(True)
+                page.reload()
+                ready()
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 900})
+                page.wait_for_timeout(300)
+                _screenshot(page, TOUR / f"{name}-{'dark' if dark else 'light'}-{width}.png")
+            page.set_viewport_size({"width": 1400, "height": 900})
+            self.axe(f"{name} ({'dark' if dark else 'light'})")
+        self.theme(False)
+
+    def blocking(self) -> dict[str, list[dict]]:
+        return {
+            name: [f for f in found if f["impact"] in BLOCKING and f["id"] not in STREAMLIT_OWN]
+            for name, found in self.findings.items()
+            if any(f["impact"] in BLOCKING and f["id"] not in STREAMLIT_OWN for f in found)
+        }
+
+
+def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect, sync_playwright
+
+    from storage import Library
+    from studio import actions
+
+    url, home, server = studio
+    TOUR.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
+        tour = Tour(page)
+        try:
+            # The empty library offers each way in once.
+            page.goto(url)
+            welcome = page.get_by_text("No stories yet — start one or open the sample")
+            tour.visit("library-empty", lambda: expect(welcome).to_be_visible())
+            expect(page.get_by_role("button", name="Open the sample story")).to_have_count(1)
+            expect(page.get_by_role("button", name="Start a new story")).to_have_count(1)
+            expect(page.get_by_role("button", name="New story", exact=True)).to_have_count(0)
+
+            # A bundle of a story that is already in the library comes in as "… (imported)".
+            fox = actions.open_sample(Library(home))
+            bundle = tmp_path / "fox.storybook.zip"
+            bundle.write_bytes(Library(home).export_bundle(fox.id))
+            page.goto(url)
+            expect(page.get_by_role("heading", name="The Lighthouse Fox")).to_be_visible()
+            page.get_by_role("button", name="Import").click()
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bundle))
+            page.get_by_role("button", name="Import this bundle").click()
+            expect(page.get_by_text(re.compile(r"already had a story called “The Lighthouse Fox”"))).to_be_visible()
+            expect(page.get_by_role("heading", name="The Lighthouse Fox (imported)")).to_be_visible()
+            tour.visit("library", lambda: expect(page.get_by_role("heading", name="Your library")).to_be_visible())
+
+            # From images: a refused file is named with its reason in the one "Not in the story" box.
+            page.goto(f"{url}/from-images")
+            expect(page.get_by_role("heading", name="From images")).to_be_visible()
+            good = tmp_path / "red.png"
+            Image.new("RGB", (80, 60), (220, 30, 30)).save(good)
+            svg = tmp_path / "drawing.svg"
+            svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>')
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(good), str(svg)])
+            expect(page.get_by_text("Not in the story: 1 file")).to_be_visible()
+            expect(page.get_by_text(re.compile(r"'drawing.svg' is a SVG file"))).to_be_visible()
+            tour.visit("from-images", lambda: expect(page.get_by_role("heading", name="From images")).to_be_visible())
+
+            # Export: the layouts as the exporter draws them, and a PDF named from the book's title.
+            page.goto(f"{url}/export?project={fox.id}")
+            expect(page.get_by_role("heading", name="Make the book")).to_be_visible()
+            expect(page.get_by_text("✓ Picture above the words (chosen)")).to_be_visible()
+            page.get_by_role("button", name="Make the PDF").click()
+            download_button = page.get_by_role("button", name="Download the PDF")
+            expect(download_button).to_be_visible(timeout=60_000)
+            with page.expect_download() as pdf:
+                download_button.click()
+            assert pdf.value.suggested_filename == "The Lighthouse Fox.pdf"
+            tour.visit("export", lambda: expect(page.get_by_role("heading", name="Make the book")).to_be_visible())
+
+            # Settings in words.
+            page.goto(f"{url}/settings")
+            expect(page.get_by_text("Pictures are drawn on", exact=True)).to_be_visible()
+            # No jargon in sight: the technical rows stay in the closed expander.
+            expect(page.get_by_text(re.compile(r"MiB|float32|\('illustrator'")).filter(visible=True)).to_have_count(0)
+            drawn_on = page.get_by_text("Pictures are drawn on", exact=True)
+            tour.visit("settings", lambda: expect(drawn_on).to_be_visible())
+
+            # A studio started offline with models missing: no download button that cannot work, plain words.
+            offline, offline_url, offline_log = _start(home, tmp_path, STORYBOOK_PROFILE="fast")
+            try:
+                page.goto(f"{offline_url}/settings")
+                expect(page.get_by_text(re.compile(r"started in offline mode"))).to_be_visible()
+                expect(page.get_by_role("button", name=re.compile("Download them now|Try the download"))).to_have_count(
+                    0
+                )
+                tour.visit(
+                    "settings-models-missing",
+                    lambda: expect(page.get_by_text(re.compile(r"started in offline mode"))).to_be_visible(),
+                )
+            finally:
+                _stop(offline, offline_log)
+
+            # The studio stops: the page, opened as localhost, does not ask about the internet.
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Your library")).to_be_visible()
+            server.terminate()
+            server.wait(timeout=10)
+            expect(page.get_by_text(re.compile("Is Streamlit still running"))).to_be_visible(timeout=60_000)
+            assert page.get_by_text("connected to the internet").count() == 0
+            _screenshot(page, TOUR / "stopped.png", full=False)
+        finally:
+            (TOUR / "axe.json").write_text(json.dumps(tour.findings, indent=1, ensure_ascii=False))
+            browser.close()
+    assert not tour.blocking(), json.dumps(tour.blocking(), indent=1, ensure_ascii=False)
