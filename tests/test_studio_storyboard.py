@@ -326,7 +326,7 @@ def test_missing_models_are_explained_with_the_fetch_command(lib, monkeypatch):
     assert any("not downloaded yet" in w for w in texts(at.warning))
     assert "python -m engine fetch --profile fast" in texts(at.code)
     button = at.button(key="illustrate.all")
-    assert button.disabled and "tiny profile" in button.help  # not a button that can only fail
+    assert button.disabled and "'tiny' profile" in button.help  # not a button that can only fail
     from core.errors import UserError
     from studio import actions
 

@@ -120,6 +120,7 @@ if stale:
 
 profile = ui.project_profile(project)
 missing = actions.missing_models(profile, ("illustrator",)) if profile is not None else []
+not_ready = actions.illustrate_ready(profile)  # None, or why Illustrate cannot work (in plain words)
 if profile is not None and missing:
     ui.model_download(
         profile,
@@ -407,10 +408,8 @@ if (
         type="primary",
         key="illustrate.all",
         width="stretch",
-        disabled=bool(active_now) or (not without and not redo) or bool(missing),
-        help="Download the picture model first (above), or choose the tiny profile in Book details to try it."
-        if missing
-        else None,
+        disabled=bool(active_now) or (not without and not redo) or bool(not_ready),
+        help=not_ready,
     )
     and not active_now
     and ui.first_click("illustrate.all")
@@ -616,7 +615,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
             cols = st.columns(2)
             for col, picture in zip(cols, newest_first[start : start + 2]):
                 with col:
-                    st.image(ui.thumbnail(picture.image_path), width="stretch")
+                    st.image(ui.thumbnail(picture.image_path), width="stretch", alt=f"Version {picture.version}")
                     st.caption(_version_details(picture))
                     with st.container(horizontal=True, gap="xsmall", vertical_alignment="center"):
                         if picture.selected:
@@ -758,7 +757,11 @@ def _short(prompt: str) -> str:
 def picture_area(page: PageView, drawing: str | None) -> None:
     """A card's picture, its version line and, while a job draws it, whether it is being drawn or waits."""
     if page.selected is not None:
-        st.image(ui.thumbnail(page.selected.image_path), width="stretch")
+        st.image(
+            ui.thumbnail(page.selected.image_path),
+            width="stretch",
+            alt=f"Picture for page {page.position + 1}: {page.text[:120]}",
+        )
         seed = page.selected.settings.get("seed")
         who = "your upload" if page.selected.origin == "uploaded" else f"seed {seed}"
         st.caption(f"Version {page.selected.version} of {len(page.pictures)} · {who}")
@@ -815,17 +818,21 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                 "New picture",
                 icon=":material/casino:",
                 key=f"new.{page.id}",
-                disabled=busy or page.locked,
-                help="Unlock the seed to draw with a new one." if page.locked else "Draw again with a new seed.",
+                disabled=busy or page.locked or bool(not_ready),
+                help=not_ready
+                or ("Unlock the seed to draw with a new one." if page.locked else "Draw again with a new seed."),
             )
             same = st.button(
                 "Redraw",
                 icon=":material/refresh:",
                 key=f"same.{page.id}",
-                disabled=busy or page.selected is None,
-                help="Draw again with the same seed (and your edited prompt)."
-                if page.selected is not None
-                else "This page has no picture yet: use New picture.",
+                disabled=busy or page.selected is None or bool(not_ready),
+                help=not_ready
+                or (
+                    "Draw again with the same seed (and your edited prompt)."
+                    if page.selected is not None
+                    else "This page has no picture yet: use New picture."
+                ),
             )
         if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{page.id}"):
             with ui.guard(edit.project_id):
@@ -869,7 +876,7 @@ def tray(edit: Editing, live: ProjectView) -> None:
             cols = st.columns(4)
             for col, picture in zip(itertools.cycle(cols), page.pictures):
                 with col:
-                    st.image(ui.thumbnail(picture.image_path), width="stretch")
+                    st.image(ui.thumbnail(picture.image_path), width="stretch", alt=f"Version {picture.version}")
                     target = st.selectbox(
                         "Put it on page",
                         options=list(numbers),
@@ -906,7 +913,7 @@ def bin_section(edit: Editing, live: ProjectView) -> None:
                     st.rerun()
         for picture in live.bin.pictures:
             cols = st.columns([1, 3, 1], vertical_alignment="center")
-            cols[0].image(str(picture.image_path), width=96)
+            cols[0].image(ui.thumbnail(picture.image_path), width=96, alt=f"Discarded version {picture.version}")
             cols[1].caption(f"Version {picture.version} · seed {picture.settings.get('seed', '—')}")
             if cols[2].button("Bring back", key=f"bin.pic.{picture.id}", icon=":material/restore_from_trash:"):
                 with ui.guard(edit.project_id):
