@@ -278,3 +278,22 @@ def test_deleting_a_story_hands_back_the_bundle_that_brings_it_back(lib):
     back = actions.import_bundle(lib, kept)
     assert [p.text for p in back.pages] == [p.text for p in project.pages]
     assert back.pages[0].selected is not None and back.pages[0].selected.settings == {"seed": 3}
+
+
+def test_opening_a_story_warms_its_picture_model_once_from_disk_only(lib, monkeypatch):
+    from engine.cache import get_cache
+    from engine.profiles import get_profile
+    from studio.actions import jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "_warmed", set())
+    tiny = get_profile("tiny")
+    job_id = actions.warm_up(tiny)
+    assert job_id is not None and actions.warm_up(tiny) is None  # once per profile per process
+    info = finish(job_id)
+    assert info.kind == actions.KIND_WARM and info.message == "Finished."
+    assert any("illustrator" in str(row["key"]) for row in get_cache().report())  # loaded, kept for the first click
+    fast = get_profile("fast")  # not on this computer: warming never downloads
+    from engine.profiles import is_downloaded
+
+    if not is_downloaded(fast.model("illustrator")):
+        assert actions.warm_up(fast) is None

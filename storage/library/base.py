@@ -133,9 +133,17 @@ class LibraryBase:
 
     def _write_freeing(self, action: str, work: Callable[[Session], _T]) -> _T:
         """A write that frees space: on a full disk, give up the space reserve and try once more."""
+        return self._on_full_disk_use_reserve(action, lambda: self._in_write(action, work))
+
+    def _in_write(self, action: str, work: Callable[[Session], _T]) -> _T:
+        with self._write(action) as session:
+            return work(session)
+
+    def _on_full_disk_use_reserve(self, action: str, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``; on a full disk give up the space reserve and run it once more. For the writes that
+        lead to freeing space (putting things in the bin, emptying it, deleting a story), so they work even then."""
         try:
-            with self._write(action) as session:
-                return work(session)
+            return attempt()
         except DiskFullError:
             try:
                 (self.home / RESERVE_NAME).unlink()
@@ -143,8 +151,7 @@ class LibraryBase:
                 raise DiskFullError(
                     f"The disk is full, so {action}: free some space on it (outside the library) and try again."
                 ) from None
-        with self._write(action) as session:
-            return work(session)
+        return attempt()
 
     def close(self) -> None:
         self._engine.dispose()

@@ -119,7 +119,13 @@ class PictureMethods(LibraryBase):
 
     def discard_picture(self, picture_id: int, expected_version: int | None = None) -> ProjectView:
         """Put one picture version in the story's bin, as one undoable step (it stays there, with its file,
-        until the bin is emptied). If it was the page's picture, the newest other version becomes it."""
+        until the bin is emptied). If it was the page's picture, the newest other version becomes it.
+        Works on a full disk (the first step to freeing space)."""
+        return self._on_full_disk_use_reserve(
+            "the picture was not put in the bin", lambda: self._discard(picture_id, expected_version)
+        )
+
+    def _discard(self, picture_id: int, expected_version: int | None) -> ProjectView:
         project_id = self._project_of_picture(picture_id)
         with self._edit(project_id, expected_version, "Discard a picture") as (session, _project):
             picture = self._story_picture(session, picture_id, project_id)

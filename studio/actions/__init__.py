@@ -28,6 +28,7 @@ from studio.actions.export import (
 from studio.actions.jobs import (
     KIND_ILLUSTRATE,
     KIND_STORY,
+    KIND_WARM,
     JobStart,
     active_jobs,
     active_story_jobs,
@@ -36,6 +37,7 @@ from studio.actions.jobs import (
     project_jobs,
     story_jobs,
     story_page_ids,
+    warm_up,
     writing_page_ids,
 )
 from studio.actions.library import (
@@ -133,6 +135,7 @@ __all__ = [
     "DETAIL_SAVED",
     "KIND_ILLUSTRATE",
     "KIND_STORY",
+    "KIND_WARM",
     "MAX_BUNDLE_MB",
     "MAX_DEDICATION_CHARS",
     "MAX_DESCRIPTION_CHARS",
@@ -225,6 +228,7 @@ __all__ = [
     "undo",
     "upload_picture",
     "use_tiny_profile",
+    "warm_up",
     "write_story_again",
     "writing_page_ids",
 ]

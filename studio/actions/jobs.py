@@ -87,3 +87,35 @@ def job_write(lib: Library, project_id: int, write) -> ProjectView:
         except ConflictError:
             continue
     raise ConflictError()
+
+
+KIND_WARM = "warm"
+
+_warmed: set[str] = set()  # profiles whose picture model this process has loaded, or is loading, for a warm-up
+
+
+def warm_up(profile) -> str | None:
+    """Load the profile's picture model on the worker in the background, so the first "New picture" is as quick
+    as the later ones; returns the job id, or None when there is nothing to do.
+
+    Only a model already on this computer is loaded (warming never downloads), once per profile per process,
+    and only when a screen that draws opens a story: someone who only browses the library loads nothing.
+    The job waits behind any job already running, and its progress shows in the sidebar like any other.
+    """
+    from studio.actions.profiles import missing_reason
+
+    if profile is None or profile.name in _warmed or missing_reason(profile, ("illustrator",)):
+        return None
+    _warmed.add(profile.name)
+
+    def run(ctx) -> None:
+        from engine.illustrate import open_illustrator
+
+        ctx.progress(0, 1, message="Loading it from disk…")
+        with open_illustrator(profile):
+            pass
+        ctx.progress(1, 1, message="Ready.")
+
+    return get_worker().submit(
+        run, kind=KIND_WARM, label=f"Getting the '{profile.name}' picture model ready", total=1, meta={}
+    )

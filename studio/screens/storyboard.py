@@ -121,6 +121,8 @@ if stale:
 profile = ui.project_profile(project)
 missing = actions.missing_models(profile, ("illustrator",)) if profile is not None else []
 not_ready = actions.illustrate_ready(profile)  # None, or why Illustrate cannot work (in plain words)
+if not_ready is None:
+    actions.warm_up(profile)  # in the background, from disk only: the first click is then as quick as the next
 if profile is not None and missing:
     ui.model_download(
         profile,

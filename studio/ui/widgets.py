@@ -163,7 +163,11 @@ def sidebar(on_storyboard: bool = False) -> None:
         st.fragment(_sidebar_jobs, run_every=2 if active else None)()
 
 
-_JOB_KINDS = {actions.KIND_ILLUSTRATE: ":material/brush: Drawing", actions.KIND_STORY: ":material/edit_note: Writing"}
+_JOB_KINDS = {
+    actions.KIND_ILLUSTRATE: ":material/brush: Drawing",
+    actions.KIND_STORY: ":material/edit_note: Writing",
+    actions.KIND_WARM: ":material/hourglass_top: Warming up",
+}
 
 
 def _sidebar_jobs() -> None:

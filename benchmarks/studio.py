@@ -1,0 +1,179 @@
+"""How quickly the studio answers, in a real browser: `python -m benchmarks.studio` (issue 16).
+
+Starts the real studio (`streamlit run studio/Home.py`, tiny profile, a fresh library in a temporary folder) and
+drives it with headless Chromium (Playwright), timing what a person waits for:
+
+- time to the storyboard: from starting the server to the storyboard of a 9-page story on screen;
+- the first "New picture", clicked 10 s after the page showed (the picture model warms up meanwhile), from the
+  click until the new version is on screen;
+- the median of ten later "New picture" clicks, the same way;
+- "Redraw all" on the 9 pages, from the click until all nine new versions are on screen, beside the engine's own
+  time for the same nine pictures (drawn in this process with the same profile, warm);
+- a full storyboard run with 120 pages (AppTest, median of 5), the page's own cost.
+
+Needs Chromium at /usr/bin/chromium and the playwright package (the test extras). Prints a table; paste it into
+docs/benchmarks.md with the date and commit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STORY = "The Nine Boats\n\n" + "\n\n".join(
+    f"Boat number {n} sailed out at dawn. It came back with a song." for n in range(1, 10)
+)
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _prepare(home: Path) -> int:
+    """A 9-page story in a fresh library, with the tiny models in place; returns its id."""
+    from engine import tinykit
+    from storage import Library
+    from studio import actions
+
+    built = tinykit.ensure_tiny_models()
+    shutil.copytree(next(iter(built.values())).parent, home / "models" / "tiny")
+    lib = Library(home)
+    project = actions.create_project(lib, story_text=STORY)
+    project = actions.split_story(lib, project.id, project.version, STORY, sentences=2).project
+    assert len(project.pages) == 9, len(project.pages)
+    lib.close()
+    return project.id
+
+
+def _engine_time(pages: int = 9, repeats: int = 3) -> float:
+    """The engine's own time for the same pictures: tiny profile, warm, in this process."""
+    from core.requests import PageSpec
+    from engine.illustrate import illustrate_pages
+    from engine.profiles import get_profile
+    from engine.segment import segment_story
+
+    texts = segment_story(STORY.split("\n\n", 1)[1], sentences_per_segment=2)[:pages]
+    specs = [PageSpec(key=n, text=text.text, seed=1000 + n) for n, text in enumerate(texts)]
+    profile = get_profile("tiny")
+    illustrate_pages(specs[:1], profile, style="watercolor")  # load
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        illustrate_pages(specs, profile, style="watercolor")
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def _storyboard_run_ms(pages: int = 120, repeats: int = 5) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    from storage import Library
+    from studio import actions
+
+    lib = Library()
+    story = "\n\n".join(f"Page {n} tells of a fox. It runs far." for n in range(pages))
+    project = actions.create_project(lib, story_text=story)
+    project = actions.split_story(lib, project.id, project.version, story, sentences=2).project
+    at = AppTest.from_file(str(ROOT / "studio" / "Home.py"), default_timeout=120)
+    at.query_params["project"] = str(project.id)
+    at.run()
+    at.switch_page("screens/storyboard.py")
+    at.run()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        env = {
+            **os.environ,
+            "STORYBOOK_HOME": str(home),
+            "STORYBOOK_PROFILE": "tiny",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+        os.environ.update({k: env[k] for k in ("STORYBOOK_HOME", "STORYBOOK_PROFILE", "HF_HUB_OFFLINE")})
+        project_id = _prepare(home)
+        port = _port()
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "studio/Home.py", "--server.port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                expect.set_options(timeout=180_000)
+                page.goto(f"{url}/storyboard?project={project_id}")
+                expect(page.get_by_role("button", name=re.compile(r"Illustrate all 9 pages"))).to_be_visible()
+                to_storyboard = time.perf_counter() - started
+                # First picture of every page, so "New picture" makes version 2 (not timed: no model yet).
+                page.get_by_role("button", name=re.compile(r"Illustrate all 9 pages")).click()
+                expect(page.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(9)
+
+                def new_picture(version: int) -> float:
+                    began = time.perf_counter()
+                    page.get_by_role("button", name="New picture").first.click()
+                    expect(page.get_by_text(re.compile(rf"^Version {version} of {version}"))).to_have_count(1)
+                    return time.perf_counter() - began
+
+                page.reload()
+                expect(page.get_by_text(re.compile(r"^Version 1 of 1"))).to_have_count(9)
+                page.wait_for_timeout(10_000)
+                first = new_picture(2)
+                later = [new_picture(version) for version in range(3, 13)]
+                page.get_by_text("Redraw all").click()
+                began = time.perf_counter()
+                page.get_by_role("button", name=re.compile(r"Redraw all 9 pages")).click()
+                expect(page.get_by_text(re.compile(r"^Done: 9 pictures drawn and saved"))).to_be_visible()
+                redraw_all = time.perf_counter() - began
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(10)
+        engine = _engine_time()
+        run_ms = _storyboard_run_ms()
+
+    print("| measure | seconds |")
+    print("|---|---|")
+    print(f"| time to the storyboard (server start to page) | {to_storyboard:.2f} |")
+    print(f"| first New picture, 10 s after the page showed | {first:.2f} |")
+    spread = f"{min(later):.2f}-{max(later):.2f}"
+    print(f"| later New picture, median of 10 [min-max] | {statistics.median(later):.2f} [{spread}] |")
+    print(f"| Redraw all 9 pages, click to all on screen | {redraw_all:.2f} |")
+    print(f"| the engine's own time for those 9 pictures | {engine:.2f} |")
+    print(f"| a storyboard run with 120 pages (AppTest, median of 5) | {run_ms / 1000:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
