@@ -36,7 +36,7 @@ def file_stem(title: str, fallback: str = "storybook") -> str:
 
     Letters of every script stay (a Japanese title gives a Japanese file name); what Windows, macOS or Linux
     refuse in a name goes (/ \\ : * ? " < > |, control characters, leading and trailing dots and spaces), and a
-    Windows device name (CON, NUL.txt, COM1 ...) gets " (book)" after it. NFC-normalised (macOS stores decomposed
+    Windows device name (CON, NUL.txt, COM1 ...) gets " (book)" after it, before any dot. NFC-normalised (macOS stores decomposed
     names, which look the same) and at most MAX_STEM_BYTES of UTF-8, cut between characters.
     """
     text = unicodedata.normalize("NFC", title or "")
@@ -51,6 +51,7 @@ def file_stem(title: str, fallback: str = "storybook") -> str:
         text = encoded[:MAX_STEM_BYTES].decode("utf-8", errors="ignore").rstrip(" .")
     if not text:
         return fallback
-    if text.split(".")[0].strip().lower() in WINDOWS_RESERVED_NAMES:
-        return f"{text} (book)"
+    base, dot, rest = text.partition(".")
+    if base.strip().lower() in WINDOWS_RESERVED_NAMES:  # Windows reads the part before the first dot
+        return f"{base.rstrip()} (book){dot}{rest}"
     return text

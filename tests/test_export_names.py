@@ -21,7 +21,7 @@ from exports.closing import WORDS, closing_words, language_of
         ('Why? A "story": part 1/2', "Why A story part 1 2"),
         ("  ...dots and spaces...  ", "dots and spaces"),
         ("CON", "CON (book)"),
-        ("nul.txt", "nul.txt (book)"),
+        ("nul.txt", "nul (book).txt"),
         ("", "storybook"),
         ("???", "storybook"),
         ("tab\there\nnewline", "tab here newline"),

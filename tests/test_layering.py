@@ -56,7 +56,15 @@ def test_the_probe_sees_a_forbidden_import():
 
 
 # What a screen may call on the Library itself: reads. Every other public method changes the library.
-LIBRARY_READS = {"get_project", "list_projects", "project_stamp", "library_stamp", "export_bundle", "integrity_report"}
+LIBRARY_READS = {
+    "get_project",
+    "get_pages",
+    "list_projects",
+    "project_stamp",
+    "library_stamp",
+    "export_bundle",
+    "integrity_report",
+}
 
 
 def _library_writes_outside_actions(path: Path) -> list[str]:
