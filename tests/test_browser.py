@@ -170,12 +170,12 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             expect(other.get_by_text(re.compile(r"^Version 2 of 2"))).to_have_count(1)
             # The first window stored the pages' seeds, a new version of the story; with nothing typed the
             # second one took it quietly, so its own edit is saved, not refused as based on an old version.
-            assert other.get_by_text("changed in another tab").count() == 0
+            expect(other.get_by_text("changed in another tab")).to_have_count(0)
             author = other.get_by_role("textbox", name="Author")
             author.fill("Mira's mum")
             author.press("Enter")  # saved as it is changed: no Save button to forget
             expect(other.get_by_text("Saved the author.")).to_be_visible()
-            assert other.get_by_text("changed in another tab").count() == 0
+            expect(other.get_by_text("changed in another tab")).to_have_count(0)
             # The second window goes to the library, where the story's cover is page 1's picture.
             other.get_by_role("link", name="Library").click()
             expect(other.get_by_role("heading", name="The Moon Garden")).to_be_visible()
