@@ -36,8 +36,8 @@ def file_stem(title: str, fallback: str = "storybook") -> str:
 
     Letters of every script stay (a Japanese title gives a Japanese file name); what Windows, macOS or Linux
     refuse in a name goes (/ \\ : * ? " < > |, control characters, leading and trailing dots and spaces), and a
-    Windows device name (CON, NUL.txt, COM1 ...) gets " (book)" after it, before any dot. NFC-normalised (macOS stores decomposed
-    names, which look the same) and at most MAX_STEM_BYTES of UTF-8, cut between characters.
+    Windows device name (CON, NUL.txt, COM1 ...) gets " (book)" after it, before any dot. NFC-normalised (macOS
+    stores decomposed names, which look the same) and at most MAX_STEM_BYTES of UTF-8, cut between characters.
     """
     text = unicodedata.normalize("NFC", title or "")
     text = "".join(

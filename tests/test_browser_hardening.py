@@ -26,7 +26,7 @@ def _new_split_story(page, url: str, text: str = STORY) -> int:
     story.fill(text)
     story.press("Control+Enter")
     page.get_by_role("button", name="Split into pages").click()
-    expect(page.get_by_text(re.compile(r"Split into \d+ pages"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^\d+ pages[.:]"))).to_be_visible()
     button = page.get_by_role("button", name=re.compile(r"Illustrate all \d+ pages"))
     return int(re.search(r"(\d+) pages", button.inner_text()).group(1))
 

@@ -303,7 +303,12 @@ def test_a_refreshed_page_finds_the_running_job_and_can_stop_it(lib):
         at = storyboard(project.id)  # a new tab / a refresh while the job runs
         bars = list(at.get("progress"))
         assert bars and "The Paper Boat" in bars[0].proto.text
-        assert sum(i.value == "Drawing a new picture…" for i in at.info) == 3
+        # The page being drawn says so; the others wait for their turn.
+        assert [i.value for i in at.info if i.value in ("Drawing a new picture…", "Waiting for its turn…")] == [
+            "Drawing a new picture…",
+            "Waiting for its turn…",
+            "Waiting for its turn…",
+        ]
         assert at.button(key="illustrate.all").disabled
         click(at, "story.split")
         assert any("being drawn" in e for e in texts(at.error))

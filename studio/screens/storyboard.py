@@ -55,8 +55,6 @@ ui.close_finished_menus()
 stale = ui.behind_another_tab(project)
 edit = ui.editing(project)  # what every editor below saves against
 base, gen = edit.base, edit.gen
-if not actions.active_jobs(pid):
-    ui.watch_project(project)  # while pictures are drawn for this story, the storyboard below polls instead
 style_key = project.style if project.style in STYLES else DEFAULT_STYLE
 characters = tuple((c.name, c.description) for c in project.characters)
 
@@ -121,8 +119,12 @@ if stale:
 profile = ui.project_profile(project)
 missing = actions.missing_models(profile, ("illustrator",)) if profile is not None else []
 not_ready = actions.illustrate_ready(profile)  # None, or why Illustrate cannot work (in plain words)
-if not_ready is None:
-    actions.warm_up(profile)  # in the background, from disk only: the first click is then as quick as the next
+if not actions.active_jobs(pid):  # while pictures are drawn for this story, the storyboard follows the job instead
+    # Once the page has stood still for a moment, the story's picture model is loaded in the background (from disk
+    # only): the first click is then as quick as the next. Not at once: loading takes the processor for a few
+    # seconds, and a person typing or clicking should not feel it.
+    warm = not_ready is None and bool(project.pages) and not stale
+    ui.watch_project(project, on_idle=partial(actions.warm_up, profile) if warm else None)
 if profile is not None and missing:
     ui.model_download(
         profile,

@@ -3,6 +3,7 @@ screen when it no longer matches what the screen was drawn from."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import streamlit as st
@@ -11,18 +12,22 @@ from storage import ProjectView, StorageError
 from studio.ui.resources import library, worker
 
 WATCH_EVERY_S = 2.0
+IDLE_AFTER_S = 3.0
 
 
 def _project_jobs(project_id: int) -> tuple[str, ...]:
     return tuple(j.id for j in worker().jobs(active_only=True, project_id=project_id))
 
 
-def watch(read: Callable[[], object], drawn_from: object) -> None:
+def watch(read: Callable[[], object], drawn_from: object, on_idle: Callable[[], object] | None = None) -> None:
     """Redraw the whole screen when ``read()`` no longer gives what the screen was drawn from.
 
     Every WATCH_EVERY_S a small fragment calls ``read`` (a cheap query); a StorageError reads as None
-    (deleted, or the library cannot be read: the full run says which).
+    (deleted, or the library cannot be read: the full run says which). ``on_idle`` is called when nothing
+    changed and the screen has shown unchanged for IDLE_AFTER_S (background work that should not compete with
+    a person who is busy typing and clicking).
     """
+    drawn_at = time.monotonic()
 
     @st.fragment(run_every=WATCH_EVERY_S)
     def check() -> None:
@@ -32,11 +37,13 @@ def watch(read: Callable[[], object], drawn_from: object) -> None:
             now = None
         if now != drawn_from:
             st.rerun(scope="app")
+        if on_idle is not None and time.monotonic() - drawn_at >= IDLE_AFTER_S:
+            on_idle()
 
     check()
 
 
-def watch_project(project: ProjectView) -> None:
+def watch_project(project: ProjectView, on_idle: Callable[[], object] | None = None) -> None:
     """Keep a tab where nothing runs up to date with what another tab or window does to its story.
 
     The screen polls only while this tab knows of a job, so without this a second tab would show old
@@ -48,6 +55,7 @@ def watch_project(project: ProjectView) -> None:
     watch(
         lambda: (library().project_stamp(project.id), _project_jobs(project.id)),
         ((project.version, project.updated), _project_jobs(project.id)),
+        on_idle,
     )
 
 
