@@ -2,6 +2,13 @@
 
 Each picture has its own CPU torch.Generator seeded from a stored integer, so a seed draws the same
 picture alone or in a batch, on any device type, and any page can be drawn again exactly.
+
+Draft and final: a draft is the profile's draft steps (1 for SD-Turbo) decoded by the tiny preview
+autoencoder, about a tenth of a final picture's work; a final picture is the profile's steps through
+the full decoder. `finish_drafts` turns a draft into the finished form of the picture the user saw:
+the same latent (given back, or drawn again exactly from the recorded settings) through the full
+decoder. Refining the draft image-to-image is the other way offered (`method="refine"`): it adds the
+detail of more steps but changes the picture and costs more (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from PIL import Image
 
 from core.requests import PageSpec
 from core.seeds import MAX_SEED
-from engine.device import DeviceChoice, pick_device
+from engine.device import DeviceChoice, pick_device, use_all_cores
 from engine.errors import Cancelled, InputError, ModelUnavailable
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import Profile
@@ -31,7 +38,7 @@ MAX_STEPS = 150
 class SpeedOptions:
     """Each optimisation can be switched off, so the benchmark can show what it buys."""
 
-    channels_last: bool = True  # UNet/VAE convolutions in NHWC: faster on tensor cores
+    channels_last: bool = True  # UNet/VAE convolutions in NHWC: tensor cores, oneDNN's CPU kernels
     sdpa: bool = True  # fused scaled-dot-product attention (off: the plain attention processor)
     compile: bool = False  # torch.compile the UNet (GPU only; pays off after a warm-up)
     fixed_batch: bool = False  # pad the last batch to full size, so a compiled UNet never recompiles
@@ -48,6 +55,11 @@ class PictureRequest:
     guidance: float | None = None
     width: int | None = None
     height: int | None = None
+    draft: bool = False  # the profile's draft steps (unless steps is given) and the tiny decoder
+
+
+FINISH_METHODS = ("decode", "refine")
+REFINE_STRENGTH = 0.5  # refine: half the noise back onto the draft's latent, then the profile's steps
 
 
 @dataclass
@@ -55,6 +67,7 @@ class DrawnPicture:
     key: Any
     image: Image.Image
     settings: dict = field(default_factory=dict)
+    latents: torch.Tensor | None = None  # the denoised latent (1 x C x h x w, CPU float32) the image was decoded from
 
 
 @dataclass(frozen=True)
@@ -64,10 +77,14 @@ class Defaults:
     width: int
     height: int
     batch_size: int
+    draft_steps: int = 1
 
     @classmethod
-    def from_profile(cls, profile: Profile) -> Defaults:
-        return cls(profile.steps, profile.guidance, profile.width, profile.height, profile.batch_size)
+    def from_profile(cls, profile: Profile, choice: DeviceChoice | None = None) -> Defaults:
+        # On a CPU a batch is no faster per picture than one at a time, so pictures come one by one:
+        # the first is ready after one picture's time instead of a whole batch's.
+        batch = profile.batch_size if choice is None or choice.is_gpu else profile.cpu_batch_size
+        return cls(profile.steps, profile.guidance, profile.width, profile.height, batch, profile.draft_steps)
 
 
 class _Stop(Exception):
@@ -99,9 +116,10 @@ def _load_preview_decoder(location: str, choice: DeviceChoice):
 
 def validate(request: PictureRequest, defaults: Defaults) -> PictureRequest:
     """Fill in defaults and refuse settings no pipeline can use, each with a sentence."""
+    default_steps = defaults.draft_steps if request.draft else defaults.steps
     r = replace(
         request,
-        steps=defaults.steps if request.steps is None else int(request.steps),
+        steps=default_steps if request.steps is None else int(request.steps),
         guidance=defaults.guidance if request.guidance is None else float(request.guidance),
         width=defaults.width if request.width is None else int(request.width),
         height=defaults.height if request.height is None else int(request.height),
@@ -145,9 +163,11 @@ class Illustrator:
 
     def _apply_speed_options(self) -> None:
         unet = self.pipe.unet
-        wanted = torch.channels_last if self.speed.channels_last and self.choice.is_gpu else torch.contiguous_format
+        wanted = torch.channels_last if self.speed.channels_last else torch.contiguous_format
         unet.to(memory_format=wanted)
         self.pipe.vae.to(memory_format=wanted)
+        if self.preview_decoder is not None:
+            self.preview_decoder.to(memory_format=wanted)
         from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
         unet.set_attn_processor(AttnProcessor2_0() if self.speed.sdpa else AttnProcessor())
@@ -157,6 +177,9 @@ class Illustrator:
     @property
     def scheduler_name(self) -> str:
         return type(self.pipe.scheduler).__name__
+
+    def uses_preview(self, r: PictureRequest) -> bool:
+        return (r.draft or self.speed.preview) and self.preview_decoder is not None
 
     def settings_for(self, r: PictureRequest) -> dict:
         return {
@@ -169,7 +192,10 @@ class Illustrator:
             "height": r.height,
             "prompt": r.prompt,
             "negative_prompt": r.negative_prompt,
-            "decoder": "preview" if self.speed.preview and self.preview_decoder is not None else "full",
+            "decoder": "preview" if self.uses_preview(r) else "full",
+            "draft": bool(r.draft),
+            # A latent drawn again in another number format differs in its last bits: finish in this one.
+            "dtype": str(self.choice.dtype).removeprefix("torch."),
         }
 
     def illustrate(
@@ -180,17 +206,19 @@ class Illustrator:
         on_image: Callable[[DrawnPicture], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        decode: bool = True,
     ) -> list[DrawnPicture]:
         """Draw every request, in batches of equal settings; report each picture as soon as it exists.
 
         The list returned is in the order of `requests`; on_image sees pictures in the order drawn.
 
         on_progress(done_steps, total_steps) is called after every denoising step; should_cancel()
-        is asked at each step and stops the work within one step.
+        is asked at each step and stops the work within one step. decode=False keeps the latents only
+        (each picture's image is then None): finishing a draft needs its latent, not its preview.
         """
         requests = [validate(r, self.defaults) for r in requests]
         batch_size = max(1, int(batch_size or self.defaults.batch_size))
-        shape = lambda r: (r.steps, r.guidance, r.width, r.height)  # noqa: E731
+        shape = lambda r: (r.steps, r.guidance, r.width, r.height, self.uses_preview(r))  # noqa: E731
         batches: list[list[int]] = []  # indices into requests
         for _, group in groupby(
             sorted(range(len(requests)), key=lambda i: shape(requests[i])), key=lambda i: shape(requests[i])
@@ -204,17 +232,21 @@ class Illustrator:
             if should_cancel and should_cancel():
                 raise Cancelled()
             batch = [requests[i] for i in indices]
-            images = self._draw(batch, batch_size, done_steps, total_steps, on_progress, should_cancel)
+            images, latents = self._draw(
+                batch, batch_size, done_steps, total_steps, on_progress, should_cancel, decode=decode
+            )
             done_steps += batch[0].steps
-            for i, r, image in zip(indices, batch, images):
-                result = DrawnPicture(key=r.key, image=image, settings=self.settings_for(r))
+            for i, r, image, latent in zip(indices, batch, images, latents):
+                result = DrawnPicture(key=r.key, image=image, settings=self.settings_for(r), latents=latent)
                 results[i] = result
                 if on_image:
                     on_image(result)
         # Drawn grouped by size and steps, handed back in the order asked for.
         return [results[i] for i in range(len(requests))]
 
-    def _draw(self, batch, batch_size, done_before, total_steps, on_progress, should_cancel) -> list[Image.Image]:
+    def _draw(
+        self, batch, batch_size, done_before, total_steps, on_progress, should_cancel, *, decode: bool = True
+    ) -> tuple[list, list[torch.Tensor]]:
         padded = list(batch)
         if self.speed.fixed_batch and len(padded) < batch_size:
             padded += [batch[-1]] * (batch_size - len(padded))
@@ -227,7 +259,7 @@ class Illustrator:
                 raise _Stop()
             return callback_kwargs
 
-        use_preview = self.speed.preview and self.preview_decoder is not None
+        use_preview = self.uses_preview(first)
         try:
             with oom_guard(f"drawing {len(batch)} picture(s) at {first.width}x{first.height}"), torch.inference_mode():
                 out = self.pipe(
@@ -238,31 +270,161 @@ class Illustrator:
                     width=first.width,
                     height=first.height,
                     generator=[torch.Generator("cpu").manual_seed(int(r.seed)) for r in padded],
-                    output_type="latent" if use_preview else "pil",
+                    output_type="latent",
                     callback_on_step_end=step_end,
                 )
-                images = self._decode_preview(out.images) if use_preview else list(out.images)
+                latents = out.images[: len(batch)]
+                if not decode:
+                    images = [None] * len(batch)
+                elif use_preview:
+                    images = self._decode_preview(latents)
+                else:
+                    images = self._decode_full(latents)
         except _Stop:
             raise Cancelled() from None
-        return images[: len(batch)]
+        return images, [latent.unsqueeze(0).float().cpu() for latent in latents]
 
     def _decode_preview(self, latents: torch.Tensor) -> list[Image.Image]:
         decoded = self.preview_decoder.decode(latents.to(self.preview_decoder.dtype)).sample
         return self.pipe.image_processor.postprocess(decoded.float(), output_type="pil")
 
+    def _decode_full(self, latents: torch.Tensor) -> list[Image.Image]:
+        """What the pipeline does after its last step: full decoder, safety checker if it has one, to PIL."""
+        vae = self.pipe.vae
+        image = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        flagged = None
+        if getattr(self.pipe, "safety_checker", None) is not None:
+            image, flagged = self.pipe.run_safety_checker(image, self.choice.device, image.dtype)
+        denormalize = [True] * image.shape[0] if flagged is None else [not f for f in flagged]
+        return self.pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=denormalize)
+
+    def finish(
+        self,
+        drafts: Sequence[tuple[Any, dict]],
+        *,
+        method: str = "decode",
+        latents: dict | None = None,
+        on_image: Callable[[DrawnPicture], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> list[DrawnPicture]:
+        """Finish drafts, given as (key, the draft's recorded settings), into full-decoder pictures.
+
+        decode: the draft's own latent through the full decoder. The latent is latents[key] when the
+        caller kept it (no UNet work), else it is drawn again from the settings, exactly, since seed,
+        prompt, steps and size are all recorded. The result is the picture the user saw, decoded in full.
+        refine: REFINE_STRENGTH of the noise put back onto that latent, then the profile's steps
+        image-to-image and the full decoder: more detail, the same composition, not the same pixels.
+        """
+        if method not in FINISH_METHODS:
+            raise InputError(f"A draft is finished by 'decode' or 'refine', not '{method}'.")
+        latents = dict(latents or {})
+        requests, missing = {}, []
+        for key, settings in drafts:
+            r = request_from_settings(key, settings)
+            requests[key] = r
+            if key not in latents:
+                missing.append(r)
+        if missing:
+            # One at a time, as a CPU draws drafts: a batch's matrix shapes change the last bits of a latent.
+            redrawn = self.illustrate(
+                missing,
+                batch_size=1,
+                should_cancel=should_cancel,
+                decode=False,
+            )
+            latents.update({p.key: p.latents for p in redrawn})
+        results = []
+        total = len(requests)
+        for done, (key, r) in enumerate(requests.items()):
+            if should_cancel and should_cancel():
+                raise Cancelled()
+            latent = latents[key]
+            with oom_guard(f"finishing a {r.width}x{r.height} draft"), torch.inference_mode():
+                if method == "refine":
+                    latent = self._refine(r, latent)
+                image = self._decode_full(latent.to(self.choice.device, self.pipe.vae.dtype))[0]
+            settings = {
+                **self.settings_for(replace(r, draft=False)),
+                "finished_from": "draft",
+                "finish": method,
+                "draft_steps": r.steps,
+            }
+            if method == "refine":
+                settings.update(steps=self.defaults.steps, refine_strength=REFINE_STRENGTH)
+            result = DrawnPicture(key=key, image=image, settings=settings, latents=latent.float().cpu())
+            results.append(result)
+            if on_image:
+                on_image(result)
+            if on_progress:
+                on_progress(done + 1, total)
+        return results
+
+    def _refine(self, r: PictureRequest, latent: torch.Tensor) -> torch.Tensor:
+        from diffusers import AutoPipelineForImage2Image
+
+        if getattr(self, "_img2img", None) is None:
+            # Shares every component with the text-to-image pipeline: no memory, no load.
+            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            self._img2img.set_progress_bar_config(disable=True)
+        steps = max(self.defaults.steps, round(1 / REFINE_STRENGTH))
+        out = self._img2img(
+            prompt=r.prompt,
+            negative_prompt=r.negative_prompt if r.guidance > 1 else None,
+            image=latent.to(self.choice.device, self.pipe.unet.dtype),
+            strength=REFINE_STRENGTH,
+            num_inference_steps=steps,
+            guidance_scale=r.guidance,
+            generator=torch.Generator("cpu").manual_seed(int(r.seed)),
+            output_type="latent",
+        )
+        return out.images
+
+
+def request_from_settings(key: Any, settings: dict) -> PictureRequest:
+    """The request that draws a recorded picture again: prompt, seed, steps, guidance, size, draft or not."""
+    try:
+        return PictureRequest(
+            key=key,
+            prompt=str(settings["prompt"]),
+            negative_prompt=str(settings.get("negative_prompt") or ""),
+            seed=int(settings["seed"]),
+            steps=int(settings["steps"]),
+            guidance=float(settings["guidance"]),
+            width=int(settings["width"]),
+            height=int(settings["height"]),
+            draft=bool(settings.get("draft", False)),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise InputError(
+            "This picture's settings do not say how it was drawn (prompt, seed, steps, guidance, size), "
+            "so it cannot be finished: draw the page again instead."
+        ) from None
+
+
+def draft_by_default(profile: Profile, choice: DeviceChoice | None = None) -> bool:
+    """Whether pictures start as drafts: on a CPU, for profiles whose drafts the bench favours there."""
+    choice = choice or pick_device()
+    return not choice.is_gpu and profile.draft_on_cpu
+
 
 @contextmanager
 def open_illustrator(
-    profile: Profile, choice: DeviceChoice | None = None, *, speed: SpeedOptions | None = None
+    profile: Profile, choice: DeviceChoice | None = None, *, speed: SpeedOptions | None = None, draft: bool = False
 ) -> Iterator[Illustrator]:
-    """The profile's illustrator, loaded once per process and pinned in the cache while in use."""
+    """The profile's illustrator, loaded once per process and pinned in the cache while in use.
+
+    draft=True also loads the tiny preview decoder that drafts are decoded with (when the profile has one).
+    """
     choice = choice or pick_device()
     speed = speed or SpeedOptions()
+    if not choice.is_gpu:
+        use_all_cores()
     ref = profile.model("illustrator")
     with ExitStack() as stack:
         pipe = stack.enter_context(loaded_model("illustrator", ref, choice, lambda loc: _load_pipeline(loc, choice)))
         decoder = None
-        if speed.preview and profile.model("preview_decoder"):
+        if (speed.preview or draft) and profile.model("preview_decoder"):
             try:
                 decoder = stack.enter_context(
                     loaded_model(
@@ -274,7 +436,7 @@ def open_illustrator(
                 )
             except ModelUnavailable:
                 speed = replace(speed, preview=False)  # no preview decoder: full decoding still works
-        yield Illustrator(pipe, ref, choice, Defaults.from_profile(profile), speed, decoder)
+        yield Illustrator(pipe, ref, choice, Defaults.from_profile(profile, choice), speed, decoder)
 
 
 def illustrate_pages(
@@ -290,14 +452,18 @@ def illustrate_pages(
     on_image: Callable[[DrawnPicture], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    draft: bool | None = None,
 ) -> list[DrawnPicture]:
     """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
 
     characters: (name, description) pairs, described on the pages that name them; setting: where and
-    when the story happens, on every page (engine.prompts.build_prompt)."""
+    when the story happens, on every page (engine.prompts.build_prompt). draft: quick drafts (True),
+    final pictures (False), or what suits this device (None: `draft_by_default`)."""
     from engine.prompts import build_prompt
 
-    with open_illustrator(profile, choice, speed=speed) as illustrator:
+    choice = choice or pick_device()
+    draft = draft_by_default(profile, choice) if draft is None else bool(draft)
+    with open_illustrator(profile, choice, speed=speed, draft=draft) as illustrator:
         tokenizer = getattr(illustrator.pipe, "tokenizer", None)
         requests = []
         for page in pages:
@@ -310,7 +476,46 @@ def illustrate_pages(
                 tokenizer=tokenizer,
             )
             negative = pair.negative_prompt if page.negative_prompt is None else page.negative_prompt
-            requests.append(PictureRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed))
+            requests.append(
+                PictureRequest(key=page.key, prompt=pair.prompt, negative_prompt=negative, seed=page.seed, draft=draft)
+            )
         return illustrator.illustrate(
             requests, batch_size=batch_size, on_image=on_image, on_progress=on_progress, should_cancel=should_cancel
+        )
+
+
+def finish_drafts(
+    drafts: Sequence[tuple[Any, dict]],
+    profile: Profile,
+    *,
+    method: str = "decode",
+    latents: dict | None = None,
+    choice: DeviceChoice | None = None,
+    on_image: Callable[[DrawnPicture], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> list[DrawnPicture]:
+    """Finish drafts from their stored settings: (key, settings) pairs, as `DrawnPicture.settings` recorded them.
+
+    Runs in the number format the drafts were drawn in, so a latent drawn again is the draft's own to
+    the last bit (on the same device). See Illustrator.finish for the methods.
+    """
+    drafts = list(drafts)
+    if not drafts:
+        return []
+    if choice is None:
+        recorded = {str(settings.get("dtype") or "") for _, settings in drafts}
+        device = pick_device()
+        same = recorded.pop() if len(recorded) == 1 else ""
+        if same in {"float32", "bfloat16"} and not device.is_gpu:
+            device = pick_device("cpu", same)
+        choice = device
+    with open_illustrator(profile, choice, draft=True) as illustrator:
+        return illustrator.finish(
+            drafts,
+            method=method,
+            latents=latents,
+            on_image=on_image,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
         )

@@ -31,6 +31,9 @@ class Profile:
     download_size: str = ""
     chat: bool = True  # the storyteller takes a chat template (instruct model) or a plain prompt
     extra: dict = field(default_factory=dict)
+    draft_steps: int = 1  # a draft: this many steps, decoded by the tiny preview decoder
+    cpu_batch_size: int = 1  # on a CPU batching buys no speed per picture and delays the first one
+    draft_on_cpu: bool = False  # pictures start as drafts on a CPU (docs/benchmarks.md says why)
 
     def model(self, role: str) -> str:
         if role not in ROLES:
@@ -61,6 +64,7 @@ PROFILES: dict[str, Profile] = {
         width=512,
         height=512,
         batch_size=6,
+        draft_on_cpu=True,  # SD-Turbo is distilled for 1 step: a draft is 1 step and the tiny decoder
         download_size="about 5 GB with a GPU, 7 GB without (SD-Turbo 2.6 GB in fp16 or 5.2 GB in full precision, "
         "BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
@@ -75,6 +79,7 @@ PROFILES: dict[str, Profile] = {
         },
         steps=30,
         guidance=7.5,
+        draft_steps=10,
         width=512,
         height=512,
         batch_size=4,
@@ -94,6 +99,7 @@ PROFILES: dict[str, Profile] = {
         },
         steps=40,
         guidance=7.0,
+        draft_steps=10,
         width=512,
         height=512,
         batch_size=4,
