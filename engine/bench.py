@@ -248,12 +248,12 @@ def all_variants() -> list[Variant]:
             dtype="float32",
         ),
         Variant(
-            "engine-default:batched",
-            "pictures only, final pictures in the profile's GPU batches instead of one at a time",
+            "engine-default:one-at-a-time",
+            "pictures only, final pictures one at a time instead of the first alone and then batches",
             profile_steps=True,
             speed=default,
             whole_job=False,
-            batch_size=-1,  # the profile's GPU batch size
+            batch_size=1,
             cpu_only=True,
         ),
         Variant(
@@ -272,12 +272,12 @@ def all_variants() -> list[Variant]:
             dtype="float32",
         ),
         Variant(
-            "engine-draft:batched",
-            "pictures only, drafts in the profile's GPU batches instead of one at a time",
+            "engine-draft:one-at-a-time",
+            "pictures only, drafts one at a time instead of the first alone and then batches",
             speed=default,
             whole_job=False,
             draft=True,
-            batch_size=-1,
+            batch_size=1,
             cpu_only=True,
         ),
         Variant(
@@ -967,8 +967,6 @@ class Bench:
     def batch_size_for(self, variant: Variant) -> int:
         if variant.naive:
             return 1
-        if variant.batch_size == -1:
-            return self.profile.batch_size
         if variant.batch_size:
             return variant.batch_size
         from engine.illustrate import Defaults
@@ -1245,7 +1243,8 @@ def render_table(report: dict) -> str:
         st = v["settings"]
         kind = f"finish:{st['finish']}" if st.get("finish") else "draft" if st.get("draft") else "final"
         dtype = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(st["dtype"], st["dtype"])
-        return f"{kind} {dtype} {st['steps']}st b{st['batch_size']}"
+        batch = f"b1+{st['batch_size']}" if st.get("first_alone") else f"b{st['batch_size']}"
+        return f"{kind} {dtype} {st['steps']}st {batch}"
 
     row("mode, format, steps, batch", mode)
     for stage in STAGES + ("pictures", "end_to_end"):
@@ -1648,6 +1647,8 @@ def build_report(
                 "dtype": dtype_key,
                 "speed": asdict(variant.speed) if variant.speed else None,
                 "batch_size": batch_sizes[variant.name],
+                # On a CPU the engine draws the first picture alone, then full batches.
+                "first_alone": not variant.naive and not choice.is_gpu and batch_sizes[variant.name] > 1,
                 "draft": variant.draft,
                 "finish": variant.finish,
                 "whole_job": variant.whole_job,

@@ -32,7 +32,6 @@ class Profile:
     chat: bool = True  # the storyteller takes a chat template (instruct model) or a plain prompt
     extra: dict = field(default_factory=dict)
     draft_steps: int = 1  # a draft: this many steps, decoded by the tiny preview decoder
-    cpu_batch_size: int = 1  # on a CPU batching buys no speed per picture and delays the first one
     draft_on_cpu: bool = False  # pictures start as drafts on a CPU (docs/benchmarks.md says why)
 
     def model(self, role: str) -> str:

@@ -32,6 +32,7 @@ def test_same_seed_same_pixels_and_other_seed_other_pixels(profile):
             PictureRequest(key=k, prompt="a red fox in a lighthouse", seed=s)
             for k, s in (("a", 11), ("b", 11), ("c", 12))
         ],
+        batch_size=1,  # exact to the bit at one batch size; across batch sizes see the next test
     )
     assert a.image.size == (64, 64)
     assert np.array_equal(_pixels(a.image), _pixels(b.image))
@@ -261,3 +262,23 @@ def test_finishing_refuses_unknown_methods_and_settings_that_say_too_little(prof
         finish_drafts([(0, {"prompt": "a fox"})], profile)
     assert "draw the page again" in info.value.message
     assert finish_drafts([], profile) == []
+
+
+def test_on_a_cpu_the_first_picture_comes_alone_and_the_rest_in_full_batches(profile):
+    from engine.device import DeviceChoice
+
+    sizes = []
+    with open_illustrator(profile, DeviceChoice("cpu", torch.float32)) as illustrator:
+        assert illustrator.defaults.first_alone and illustrator.defaults.batch_size == profile.batch_size == 4
+        original = illustrator._draw
+
+        def counting(batch, *args, **kwargs):
+            sizes.append(len(batch))
+            return original(batch, *args, **kwargs)
+
+        illustrator._draw = counting
+        illustrator.illustrate([PictureRequest(key=i, prompt="a fox", seed=i) for i in range(6)])
+        assert sizes == [1, 4, 1]
+        sizes.clear()
+        illustrator.illustrate([PictureRequest(key=i, prompt="a fox", seed=i) for i in range(3)], batch_size=1)
+        assert sizes == [1, 1, 1]
