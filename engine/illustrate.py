@@ -325,34 +325,28 @@ class Illustrator:
         """Finish drafts, given as (key, the draft's recorded settings), into full-decoder pictures.
 
         decode: the draft's own latent through the full decoder. The latent is latents[key] when the
-        caller kept it (no UNet work), else it is drawn again from the settings, exactly, since seed,
-        prompt, steps and size are all recorded. The result is the picture the user saw, decoded in full.
+        caller kept it (no UNet work, exact), else it is drawn again alone from the settings (seed, prompt,
+        steps, size and number format are recorded): exact for a draft that was drawn alone, within a
+        level or so of 255 for one drawn in a batch, whose matrix shapes changed its last bits. Keep
+        `DrawnPicture.latents` (64 KB at 512 px) to finish exactly. The result is the picture the user
+        saw, decoded in full.
         refine: REFINE_STRENGTH of the noise put back onto that latent, then the profile's steps
         image-to-image and the full decoder: more detail, the same composition, not the same pixels.
         """
         if method not in FINISH_METHODS:
             raise InputError(f"A draft is finished by 'decode' or 'refine', not '{method}'.")
         latents = dict(latents or {})
-        requests, missing = {}, []
-        for key, settings in drafts:
-            r = request_from_settings(key, settings)
-            requests[key] = r
-            if key not in latents:
-                missing.append(r)
-        if missing:
-            # One at a time, as a CPU draws drafts: a batch's matrix shapes change the last bits of a latent.
-            redrawn = self.illustrate(
-                missing,
-                batch_size=1,
-                should_cancel=should_cancel,
-                decode=False,
-            )
-            latents.update({p.key: p.latents for p in redrawn})
+        requests = {key: request_from_settings(key, settings) for key, settings in drafts}
         results = []
         total = len(requests)
+        # Picture by picture, so the first finished picture comes after one picture's work.
         for done, (key, r) in enumerate(requests.items()):
             if should_cancel and should_cancel():
                 raise Cancelled()
+            if key not in latents:
+                # Alone, as the first draft of a book is drawn: a batch's matrix shapes change a latent's last bits.
+                (redrawn,) = self.illustrate([r], batch_size=1, should_cancel=should_cancel, decode=False)
+                latents[key] = redrawn.latents
             latent = latents[key]
             with oom_guard(f"finishing a {r.width}x{r.height} draft"), torch.inference_mode():
                 if method == "refine":
