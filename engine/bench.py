@@ -1084,7 +1084,9 @@ class Bench:
                         on_image=on_image,
                     )
                 else:
-                    illustrator.illustrate(requests, on_image=on_image, batch_size=self.batch_size_for(variant))
+                    # No batch size unless the variant sets one: the engine's own default (on a CPU the
+                    # first picture alone, then batches), as the studio gets it.
+                    illustrator.illustrate(requests, on_image=on_image, batch_size=variant.batch_size)
             with clock.stage("_saver_tail"):  # the last pictures' saves, after the drawing ended
                 for future in saves:
                     future.result()
