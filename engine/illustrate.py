@@ -83,7 +83,8 @@ class Defaults:
     @classmethod
     def from_profile(cls, profile: Profile, choice: DeviceChoice | None = None) -> Defaults:
         # On a CPU the first picture comes alone, ready after one picture's time instead of a batch's, and
-        # the rest in batches, which drew drafts 1.7x faster per picture than one by one (docs/benchmarks.md).
+        # the rest in batches: 1.7x faster per picture than one by one on a loaded machine, 3 % on a quieter
+        # one (docs/benchmarks.md).
         first_alone = choice is not None and not choice.is_gpu
         return cls(
             profile.steps,
