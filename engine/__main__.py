@@ -121,7 +121,8 @@ def _segment_record(i: int, segment, present: list[str], records: dict, best) ->
 def cmd_illustrate(args) -> int:
     from core.seeds import new_seed, page_seed
     from engine.characters import page_characters
-    from engine.illustrate import PageSpec, SpeedOptions, chosen, draw_references, illustrate_pages
+    from engine.device import pick_device
+    from engine.illustrate import PageSpec, SpeedOptions, chosen, draft_by_default, draw_references, illustrate_pages
     from engine.profiles import get_profile
     from engine.prompts import get_style
 
@@ -148,6 +149,9 @@ def cmd_illustrate(args) -> int:
     out = Path(args.out)
     staging = _staging_for(out)
     records: dict[tuple[int, int], dict] = {}
+    latents: dict[str, object] = {}
+    choice = pick_device()
+    draft = draft_by_default(profile, choice) if args.draft is None else args.draft
     started = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as pool:
@@ -161,6 +165,8 @@ def cmd_illustrate(args) -> int:
                     "image": name,
                     "clip_score": result.metadata.get("clip_score"),
                 }
+                if result.settings.get("draft") and result.latents is not None:
+                    latents[name] = result.latents.contiguous()
                 # PNG encoding and disk writes happen off the drawing thread.
                 pending.append(pool.submit(result.image.save, staging / name, format="PNG"))
                 print(f"  page {result.key + 1}/{len(pages)} drawn", file=sys.stderr)
@@ -178,15 +184,18 @@ def cmd_illustrate(args) -> int:
                     share_rate=args.share_rate,
                     scale=args.reference_scale,
                     uploaded=uploaded,
+                    choice=choice,
                     speed=speed,
                 )
                 for name, ref in references.items():
                     image_name = f"reference-{_slug(name)}.png"
                     ref.image.save(staging / image_name, format="PNG")
                     reference_records.append({"name": name, "image": image_name, "settings": ref.to_settings()})
+            steps = profile.draft_steps if draft else profile.steps
             print(
-                f"Drawing {len(pages)} page{'s' if len(pages) != 1 else ''} with {profile.model('illustrator')} "
-                f"({profile.steps} steps, {profile.width}x{profile.height}"
+                f"Drawing {len(pages)} {'draft' if draft else 'final'} page{'s' if len(pages) != 1 else ''} with "
+                f"{profile.model('illustrator')} ({steps} step{'s' if steps != 1 else ''}, "
+                f"{profile.width}x{profile.height}, {choice.describe()}"
                 + (f", {args.candidates} candidates each" if args.candidates > 1 else "")
                 + ")…",
                 file=sys.stderr,
@@ -197,15 +206,22 @@ def cmd_illustrate(args) -> int:
                 style=style,
                 characters=characters,
                 setting=setting,
+                choice=choice,
                 speed=speed,
                 on_image=on_image,
                 candidates=args.candidates,
                 score=args.score,
                 references=references,
                 cast=cast,
+                draft=draft,
             )
             for future in pending:
                 future.result()
+        if latents:
+            # Each draft's latent, so `python -m engine finish` decodes it without drawing it again.
+            from safetensors.torch import save_file
+
+            save_file(latents, str(staging / LATENTS_FILE))
         best = chosen(pictures)
         book_scores = {}
         if args.score or args.candidates > 1:
@@ -258,6 +274,82 @@ def cmd_illustrate(args) -> int:
         f"Wrote {len(pages)} pictures and manifest.json to {out} in {time.perf_counter() - started:.1f} s.",
         file=sys.stderr,
     )
+    if draft:
+        print(f"These are drafts: 'python -m engine finish {out}' finishes them.", file=sys.stderr)
+    return 0
+
+
+LATENTS_FILE = "draft-latents.safetensors"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _book_references(book: Path, manifest: dict) -> dict:
+    """The characters' reference pictures a book was drawn with (reference-NAME.png), by name."""
+    from engine.imageio import load_image
+
+    pictures = {}
+    for entry in manifest.get("references") or ():
+        try:
+            name, image = entry["name"], entry["image"]
+        except (KeyError, TypeError):
+            raise InputError("This book's manifest lists a reference picture it does not name.") from None
+        if Path(image).name != image or not (book / image).is_file():
+            continue  # a draft drawn with it then cannot be drawn again; finish_drafts says so if it must
+        pictures[name] = load_image(book / image).image
+    return pictures
+
+
+def cmd_finish(args) -> int:
+    """Finish a book folder's drafts into full-decoder pictures, in place, picture by picture."""
+    from engine.illustrate import finish_drafts
+    from engine.imageio import to_png_bytes
+    from engine.profiles import get_profile
+
+    _quiet_diffusers()
+    book = Path(args.book)
+    manifest_path = book / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputError(f"There is no book at '{book}': it must be a folder written by 'python -m engine illustrate'.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        segments = manifest["segments"]
+        drafts = [(s["image"], s["settings"]) for s in segments if s.get("settings", {}).get("draft")]
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"'{manifest_path}' is not a book manifest this version can read.") from None
+    if not drafts:
+        print("Every picture in this book is already final.", file=sys.stderr)
+        return 0
+    latents = None
+    if args.method == "decode" and (book / LATENTS_FILE).is_file():
+        from safetensors.torch import load_file
+
+        latents = load_file(str(book / LATENTS_FILE))
+    profile = get_profile(args.profile or manifest.get("profile"))
+    reference_images = _book_references(book, manifest)
+    by_image = {s["image"]: s for s in segments}
+    started = time.perf_counter()
+    print(f"Finishing {len(drafts)} draft{'s' if len(drafts) != 1 else ''} ({args.method})…", file=sys.stderr)
+
+    def on_image(result) -> None:
+        # Each finished picture replaces its draft at once, and the manifest says so: a stop halfway keeps both right.
+        _write_atomically(book / result.key, to_png_bytes(result.image))
+        by_image[result.key]["settings"] = result.settings
+        _write_atomically(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+        print(f"  {result.key} finished", file=sys.stderr)
+
+    finish_drafts(
+        drafts, profile, method=args.method, latents=latents, reference_images=reference_images, on_image=on_image
+    )
+    (book / LATENTS_FILE).unlink(missing_ok=True)
+    print(f"Finished {len(drafts)} pictures in {time.perf_counter() - started:.1f} s.", file=sys.stderr)
     return 0
 
 
@@ -344,7 +436,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float)
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
-    p.add_argument("--preview", action="store_true", help="fast draft decoding with the tiny autoencoder")
+    p.add_argument("--preview", action="store_true", help="decode with the tiny autoencoder (the profile's steps)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--draft",
+        dest="draft",
+        action="store_const",
+        const=True,
+        default=None,
+        help="quick drafts: the profile's draft steps and the tiny decoder (the default on a CPU for 'fast')",
+    )
+    mode.add_argument(
+        "--final", dest="draft", action="store_const", const=False, help="final pictures: all steps, full decoder"
+    )
     p.add_argument(
         "--character",
         action="append",
@@ -380,6 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-scale", type=float, default=0.6, help="IP-Adapter: how strongly the reference counts")
     segment_options(p)
     p.set_defaults(func=cmd_illustrate)
+
+    p = sub.add_parser("finish", help="turn a book folder's drafts into final pictures, in place")
+    p.add_argument("book", help="a folder written by 'python -m engine illustrate --draft'")
+    p.add_argument(
+        "--method",
+        choices=("decode", "refine"),
+        default="decode",
+        help="decode: each draft's own latent through the full decoder, the same picture (default); "
+        "refine: image-to-image from the draft with the profile's steps, more detail, a changed picture",
+    )
+    p.add_argument("--profile", help="the profile to finish with (default: the one the book was drawn with)")
+    p.set_defaults(func=cmd_finish)
 
     p = sub.add_parser("fetch", help="download a profile's models for offline use")
     p.add_argument("--profile")

@@ -202,6 +202,18 @@ class Variant:
     gpu_only: bool = False
     opt_in: bool = False  # run only when named in --variants
     saver_thread: bool = True  # PNG encoding and saving on a saver thread, as the studio's job worker does
+    cpu_only: bool = False
+    dtype: str | None = None  # the engine's number format for this variant (None: the run's, --dtype or detected)
+    draft: bool = False  # drafts: the profile's draft steps and the tiny decoder
+    batch_size: int | None = None  # None: the profile's batch size for the device (one at a time on a CPU)
+    finish: str | None = None  # finish the job's drafts (drawn from their settings) by this method instead
+
+    def steps_and_guidance(self, workload: Workload, profile) -> tuple[int, float]:
+        if self.draft or self.finish:
+            return profile.draft_steps, profile.guidance
+        if self.profile_steps:
+            return profile.steps, profile.guidance
+        return workload.steps, workload.guidance
 
 
 def all_variants() -> list[Variant]:
@@ -228,13 +240,67 @@ def all_variants() -> list[Variant]:
             speed=default,
         ),
         Variant(
+            "engine-default:fp32",
+            "pictures only, final pictures in fp32 (where the engine chose a reduced precision)",
+            profile_steps=True,
+            speed=default,
+            whole_job=False,
+            dtype="float32",
+        ),
+        Variant(
+            "engine-default:one-at-a-time",
+            "pictures only, final pictures one at a time instead of the first alone and then batches",
+            profile_steps=True,
+            speed=default,
+            whole_job=False,
+            batch_size=1,
+            cpu_only=True,
+        ),
+        Variant(
+            "engine-draft",
+            "pictures only, drafts: the profile's draft steps and the tiny decoder (a CPU's default for 'fast')",
+            speed=default,
+            whole_job=False,
+            draft=True,
+        ),
+        Variant(
+            "engine-draft:fp32",
+            "pictures only, drafts in fp32",
+            speed=default,
+            whole_job=False,
+            draft=True,
+            dtype="float32",
+        ),
+        Variant(
+            "engine-draft:one-at-a-time",
+            "pictures only, drafts one at a time instead of the first alone and then batches",
+            speed=default,
+            whole_job=False,
+            draft=True,
+            batch_size=1,
+            cpu_only=True,
+        ),
+        Variant(
+            "engine-finish",
+            "finishing every draft from its settings: its latent drawn again, then the full decoder",
+            speed=default,
+            whole_job=False,
+            finish="decode",
+        ),
+        Variant(
+            "engine-finish:refine",
+            "finishing every draft image-to-image from its latent (half the noise back, the profile's steps)",
+            speed=default,
+            whole_job=False,
+            finish="refine",
+        ),
+        Variant(
             "engine-default:no-channels-last",
             "pictures only, channels_last off",
             profile_steps=True,
             speed=replace(default, channels_last=False),
             own_pipeline=True,
             whole_job=False,
-            gpu_only=True,
         ),
         Variant(
             "engine-default:no-sdpa",
@@ -274,7 +340,12 @@ def all_variants() -> list[Variant]:
 def choose_variants(names: str | None, is_gpu: bool) -> list[Variant]:
     variants = all_variants()
     if not names:
-        return [v for v in variants if not v.opt_in and (is_gpu or not v.gpu_only)]
+        return [
+            v
+            for v in variants
+            # A CPU run skips the variants that load a second copy of the pipeline unless they are named.
+            if not v.opt_in and (is_gpu or not (v.gpu_only or v.own_pipeline)) and not (is_gpu and v.cpu_only)
+        ]
     by_name = {v.name: v for v in variants}
     chosen = []
     for name in [n.strip() for n in names.split(",") if n.strip()]:
@@ -282,6 +353,8 @@ def choose_variants(names: str | None, is_gpu: bool) -> list[Variant]:
             raise InputError(f"Unknown benchmark variant '{name}': choose from {', '.join(by_name)}.")
         if by_name[name].gpu_only and not is_gpu:
             raise InputError(f"The variant '{name}' only means something on a GPU, and this run is on the CPU.")
+        if by_name[name].cpu_only and is_gpu:
+            raise InputError(f"The variant '{name}' only means something on a CPU, and this run is on a GPU.")
         chosen.append(by_name[name])
     return chosen
 
@@ -727,14 +800,20 @@ def save_durably(folder: Path, name: str, data: bytes) -> None:
     os.replace(tmp, folder / name)
 
 
-def measure_roofline(device: str, dtypes: list[torch.dtype], sync: Callable[[], None]) -> dict:
-    """The matmul rate per number format and the memory-copy bandwidth of this device, measured now."""
+def measure_roofline(device: str, dtypes: list[torch.dtype], sync: Callable[[], None], *, small: bool = False) -> dict:
+    """The rates of the job's own kernels per number format, and the memory-copy bandwidth, measured now.
+
+    Two kernels, in each number format the variants run in: a large matmul (attention and linear layers)
+    and the UNet's commonest convolution (320 channels, 3x3, 64x64 latents at 512 px, channels-last as
+    the engine runs it). The roofline of a number format is the faster of the two: what this device can
+    reach on the job's work. small: smaller shapes, for smoke runs on tiny models.
+    """
     import torch
 
     gpu = device.startswith("cuda")
-    n = 8192 if gpu else 2048
-    reps = 50 if gpu else 4
-    out: dict[str, Any] = {"matmul": {}}
+    n = 8192 if gpu else (1024 if small else 4096)
+    reps = 50 if gpu else (4 if small else 2)
+    out: dict[str, Any] = {"matmul": {}, "conv": {}, "best": {}}
     for dtype in dict.fromkeys(dtypes):
         a = torch.randn(n, n, device=device).to(dtype)
         b = torch.randn(n, n, device=device).to(dtype)
@@ -753,6 +832,32 @@ def measure_roofline(device: str, dtypes: list[torch.dtype], sync: Callable[[], 
             "repeats": reps,
         }
         del a, b, c
+    side, channels, batch = (32, 320, 1) if small else (64, 320, 2 if gpu else 1)
+    conv_reps = 20 if gpu else 3
+    for dtype in dict.fromkeys(dtypes):
+        conv = torch.nn.Conv2d(channels, channels, 3, padding=1, device=device, dtype=dtype)
+        conv = conv.to(memory_format=torch.channels_last)
+        x = torch.randn(batch, channels, side, side, device=device, dtype=dtype).contiguous(
+            memory_format=torch.channels_last
+        )
+        with torch.inference_mode():
+            for _ in range(2):
+                conv(x)
+            sync()
+            started = time.perf_counter()
+            for _ in range(conv_reps):
+                conv(x)
+            sync()
+        seconds = time.perf_counter() - started
+        key = str(dtype).removeprefix("torch.")
+        out["conv"][key] = {
+            "flops_per_second": 2 * batch * channels * channels * 9 * side * side * conv_reps / seconds,
+            "shape": f"{batch}x{channels}x{side}x{side}, 3x3",
+            "repeats": conv_reps,
+        }
+        del conv, x
+    for key in out["matmul"]:
+        out["best"][key] = max(out["matmul"][key]["flops_per_second"], out["conv"][key]["flops_per_second"])
     nbytes = (2 * 2**30) if gpu else (256 * 2**20)
     src = torch.empty(nbytes // 4, device=device, dtype=torch.float32).fill_(1.0)
     dst = torch.empty_like(src)
@@ -776,13 +881,16 @@ def measure_roofline(device: str, dtypes: list[torch.dtype], sync: Callable[[], 
 def best_roofline(samples: list[dict]) -> dict:
     """The highest rate seen for each measurement, with every sample kept for the record."""
     best = copy.deepcopy(samples[0])
-    for kind, key in [("matmul", name) for name in best["matmul"]] + [("copy", None)]:
+    kinds = [(kind, name) for kind in ("matmul", "conv") for name in best.get(kind, {})] + [("copy", None)]
+    for kind, key in kinds:
         entries = [s[kind][key] if key else s[kind] for s in samples]
-        field_name = "flops_per_second" if kind == "matmul" else "bytes_per_second"
+        field_name = "bytes_per_second" if kind == "copy" else "flops_per_second"
         target = best[kind][key] if key else best[kind]
         values = [e[field_name] for e in entries]
         target[field_name] = max(values)
         target["samples"] = values
+    for key in best.get("best", {}):
+        best["best"][key] = max(best["matmul"][key]["flops_per_second"], best["conv"][key]["flops_per_second"])
     return best
 
 
@@ -803,6 +911,13 @@ class RunResult:
     peak_gpu_above_start: int | None = None
     peak_host_bytes: int = 0
     flops_counted: dict[str, float] = field(default_factory=dict)
+
+
+def draft_settings(illustrator, request) -> dict:
+    """What a draft of this request records, without drawing it: the engine's own settings_for."""
+    from engine.illustrate import validate
+
+    return illustrator.settings_for(validate(replace(request, draft=True), illustrator.defaults))
 
 
 class Bench:
@@ -838,6 +953,25 @@ class Bench:
         )
         self._run_number = 0
         self._own_illustrators: dict[str, Any] = {}
+
+    def choice_for(self, variant: Variant):
+        """The device and number format a variant's engine runs in."""
+        from engine.device import DeviceChoice, pick_device
+
+        if variant.naive:
+            return self.naive_choice
+        if variant.dtype is None:
+            return self.choice
+        return DeviceChoice(self.choice.device, pick_device(self.choice.device, variant.dtype).dtype)
+
+    def batch_size_for(self, variant: Variant) -> int:
+        if variant.naive:
+            return 1
+        if variant.batch_size:
+            return variant.batch_size
+        from engine.illustrate import Defaults
+
+        return Defaults.from_profile(self.profile, self.choice_for(variant)).batch_size
 
     # -- the pieces of the job --
 
@@ -894,23 +1028,27 @@ class Bench:
         from engine.cache import get_cache
         from engine.illustrate import Defaults, Illustrator, _load_pipeline, open_illustrator
 
+        choice = self.choice_for(variant)
+        drafts = variant.draft or bool(variant.finish)
         if not variant.own_pipeline:
-            return stack.enter_context(open_illustrator(self.profile, self.choice, speed=variant.speed))
+            return stack.enter_context(open_illustrator(self.profile, choice, speed=variant.speed, draft=drafts))
         # A copy of the pipeline whose memory layout or compiled UNet must not leak into the shared one.
         # Its Illustrator is made once: re-applying the options every run could recompile the graph.
         ref = self.profile.model("illustrator")
-        key = ("illustrator", ref, self.choice.device, str(self.choice.dtype), "bench", variant.name)
-        pipe = stack.enter_context(get_cache().use(key, lambda: _load_pipeline(ref, self.choice)))
+        key = ("illustrator", ref, choice.device, str(choice.dtype), "bench", variant.name)
+        pipe = stack.enter_context(get_cache().use(key, lambda: _load_pipeline(ref, choice)))
         illustrator = self._own_illustrators.get(variant.name)
         if illustrator is None or illustrator.pipe is not pipe:
-            illustrator = Illustrator(pipe, ref, self.choice, Defaults.from_profile(self.profile), variant.speed)
+            illustrator = Illustrator(pipe, ref, choice, Defaults.from_profile(self.profile, choice), variant.speed)
             self._own_illustrators[variant.name] = illustrator
         return illustrator
 
     def _engine_pictures(self, variant: Variant, clock: StageClock, folder: Path, started: float, first: list) -> list:
         images: list = []
         w = self.workload
-        steps, guidance = (None, None) if variant.profile_steps else (w.steps, w.guidance)
+        steps, guidance = (
+            (None, None) if variant.profile_steps or variant.draft or variant.finish else (w.steps, w.guidance)
+        )
         # The studio's worker hands each picture to a saver thread and draws on; the saver's own clock
         # never synchronises the device, so its stages overlap the drawing (their sum is not wall time).
         saver_clock = StageClock(lambda: None) if variant.saver_thread else clock
@@ -924,7 +1062,7 @@ class Bench:
             saves: list = []
             with clock.stage("load"):
                 illustrator = self._illustrator(variant, stack)
-            decoder = illustrator.preview_decoder if illustrator.speed.preview else None
+            decoder = illustrator.preview_decoder if illustrator.speed.preview or variant.draft else None
 
             def on_image(result) -> None:
                 if saver is None:
@@ -934,8 +1072,21 @@ class Bench:
 
             with stage_hooks(illustrator.pipe, clock, decoder), clock.stage("_pictures"):
                 # Every story of the job in one call: batches fill across stories, one generator per picture.
-                requests = [r for story in picture_requests(w, steps=steps, guidance=guidance) for r in story]
-                illustrator.illustrate(requests, on_image=on_image)
+                requests = [
+                    replace(r, draft=variant.draft)
+                    for story in picture_requests(w, steps=steps, guidance=guidance)
+                    for r in story
+                ]
+                if variant.finish:
+                    illustrator.finish(
+                        [(r.key, draft_settings(illustrator, r)) for r in requests],
+                        method=variant.finish,
+                        on_image=on_image,
+                    )
+                else:
+                    # No batch size unless the variant sets one: the engine's own default (on a CPU the
+                    # first picture alone, then batches), as the studio gets it.
+                    illustrator.illustrate(requests, on_image=on_image, batch_size=variant.batch_size)
             with clock.stage("_saver_tail"):  # the last pictures' saves, after the drawing ended
                 for future in saves:
                     future.result()
@@ -1089,9 +1240,19 @@ def render_table(report: dict) -> str:
         return lambda v: fmt(v[key]) if v.get(key) else "-"
 
     labels = {**STAGE_LABELS, "pictures": "pictures (wall time)", "end_to_end": "end to end"}
+
+    def mode(v: dict) -> str:
+        st = v["settings"]
+        kind = f"finish:{st['finish']}" if st.get("finish") else "draft" if st.get("draft") else "final"
+        dtype = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(st["dtype"], st["dtype"])
+        batch = f"b1+{st['batch_size']}" if st.get("first_alone") else f"b{st['batch_size']}"
+        return f"{kind} {dtype} {st['steps']}st {batch}"
+
+    row("mode, format, steps, batch", mode)
     for stage in STAGES + ("pictures", "end_to_end"):
         row(labels[stage], lambda v, stage=stage: _fmt_seconds(v["stages"].get(stage)))
     row("pictures per second", lambda v: f"{v['images_per_second']['median']:.3g}")
+    row("seconds per picture", lambda v: _fmt_seconds(v.get("seconds_per_picture")))
     row("first picture after (s)", lambda v: _fmt_seconds(v.get("first_image_seconds")))
     row("story tokens per second", optional("story_tokens_per_second", lambda x: f"{x:.1f}"))
     row("peak GPU memory", lambda v: _fmt_bytes(v.get("peak_gpu_bytes")))
@@ -1099,7 +1260,7 @@ def render_table(report: dict) -> str:
     row("job FLOPs (counted)", lambda v: f"{v['flops']['total'] / 1e12:.3g} T")
     row("achieved, end to end", optional("achieved_flops_per_second", _fmt_rate))
     row("achieved, denoising", optional("denoising_flops_per_second", _fmt_rate))
-    row("% of matmul roofline (e2e)", optional("roofline_fraction", lambda x: f"{100 * x:.1f}%"))
+    row("% of roofline, its format (e2e)", optional("roofline_fraction", lambda x: f"{100 * x:.1f}%"))
     row("FLOP floor (s)", optional("flop_floor_seconds", lambda x: f"{x:.3g}"))
 
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -1116,10 +1277,14 @@ def render_table(report: dict) -> str:
         + (f"; load average {load['start']} at the start, {load['end']} at the end" if load.get("start") else ""),
     ]
     tail = [
-        "matmul roofline: "
+        "roofline (the job's kernels, best of each): matmul "
         + ", ".join(f"{k} {_fmt_rate(v['flops_per_second'])} ({v['shape']})" for k, v in roof["matmul"].items())
+        + "; convolution "
+        + ", ".join(f"{k} {_fmt_rate(v['flops_per_second'])} ({v['shape']})" for k, v in roof.get("conv", {}).items())
         + f"; memory copy {roof['copy']['bytes_per_second'] / 1e9:.1f} GB/s"
     ]
+    if meta.get("cpu_speed"):
+        tail.append(f"CPU number format race at start-up: {meta['cpu_speed']['text']}")
     cold = report.get("cold_start") or {}
     if cold.get("first_image_seconds") is not None:
         line = (
@@ -1130,7 +1295,24 @@ def render_table(report: dict) -> str:
             line += f"; {cold['since_process_start_seconds']:.1f} s after the process started"
             if meta["models_prepare_seconds"] >= 1:
                 line += f" (of which {meta['models_prepare_seconds']:.1f} s building the benchmark models)"
+        if cold.get("peak_host_bytes"):
+            line += (
+                f"; {cold.get('variant')} in {cold.get('dtype')}, loading {cold.get('load_seconds') or 0:.1f} s, "
+                f"peak host memory {_fmt_bytes(cold['peak_host_bytes'])}"
+            )
         tail.append(line)
+    eq = report.get("equivalence") or {}
+    if eq.get("skipped"):
+        tail.append(f"equivalence: skipped, {eq['skipped']}")
+    for name, m in (eq.get("modes") or {}).items():
+        psnr = "identical" if m["psnr_db_min"] is None else f"PSNR {m['psnr_db_min']:.1f} dB (lowest)"
+        tail.append(
+            f"equivalence, {name}: {eq['dtype']} vs float32 over {eq['pictures']} picture(s), same seeds: {psnr}, "
+            f"mean abs diff {m['mean_abs_diff_max']:.2f}/255 (highest), max {m['max_abs_diff']:.0f}; "
+            + ("within" if m["within_thresholds"] else "OUTSIDE")
+            + f" the thresholds (PSNR >= {eq['thresholds']['psnr_db']:g} dB, mean abs diff <= "
+            f"{eq['thresholds']['mean_abs_diff']:g})"
+        )
     tail.append(
         "stages: denoising is the pipeline call minus the timed stages inside it; 'load' is the "
         "naive per-request build, or the warm-cache lookup for the engine"
@@ -1245,17 +1427,30 @@ def run_bench(args) -> dict:
                     cold = {
                         "variant": variant.name,
                         "first_image_seconds": result.first_image,
+                        "load_seconds": result.stages.get("load"),
                         "run_seconds": result.end_to_end,
                         "since_process_start_seconds": (first_at - process_start) if process_start else None,
+                        # Only this variant's models are loaded yet: the host memory that mode needs.
+                        "peak_host_bytes": result.peak_host_bytes,
+                        "dtype": str(bench.choice_for(variant).dtype).removeprefix("torch."),
                     }
         rooflines = []
         for round_number in range(repeats):
             # Measured every round and the best kept: a busy moment on a shared machine only lowers it.
-            rooflines.append(measure_roofline(choice.device, [choice.dtype, torch.float32], bench.sync))
+            dtypes = [choice.dtype, torch.float32] + [bench.choice_for(v).dtype for v in variants]
+            rooflines.append(measure_roofline(choice.device, dtypes, bench.sync, small=workload.arch == "tiny"))
             shift = round_number % len(variants)
             for variant in variants[shift:] + variants[:shift]:
                 log(f"repeat {round_number + 1}/{repeats}: {variant.name}")
                 results[variant.name].append(bench.run(variant))
+        equivalence = None
+        pictures = args.equivalence if args.equivalence is not None else 2
+        if pictures:
+            if choice.dtype == torch.float32:
+                equivalence = {"skipped": "the engine runs in float32 here: nothing to compare"}
+            else:
+                log(f"equivalence: {pictures} picture(s) in float32 and {choice.dtype}, final and draft")
+                equivalence = measure_equivalence(bench, min(pictures, workload.images))
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -1276,7 +1471,74 @@ def run_bench(args) -> dict:
         prepare_seconds,
         models,
         load,
+        variant_choices={v.name: bench.choice_for(v) for v in variants},
+        batch_sizes={v.name: bench.batch_size_for(v) for v in variants},
+        equivalence=equivalence,
+        cpu_speed=None if choice.is_gpu else _cpu_speed(),
     )
+
+
+def _cpu_speed() -> dict:
+    from engine.device import bf16_is_fast, measure_cpu_speed
+
+    speed = measure_cpu_speed()
+    return {**asdict(speed), "speedup": speed.speedup, "bf16_chosen": bf16_is_fast(speed), "text": speed.describe()}
+
+
+# A reduced-precision picture counts as the same picture as fp32's when it is at least this close to it.
+EQUIVALENCE_PSNR_DB = 30.0
+EQUIVALENCE_MEAN_ABS_DIFF = 2.0  # in levels of 0-255
+
+
+def picture_difference(a, b) -> dict:
+    """PSNR (dB) and mean / largest absolute difference (0-255 levels) between two pictures of one size."""
+    import numpy as np
+
+    x = np.asarray(a.convert("RGB"), dtype=np.float64)
+    y = np.asarray(b.convert("RGB"), dtype=np.float64)
+    diff = np.abs(x - y)
+    mse = float((diff**2).mean())
+    return {
+        "psnr_db": None if mse == 0 else 10 * float(np.log10(255.0**2 / mse)),  # None: identical
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff": float(diff.max()),
+    }
+
+
+def measure_equivalence(bench: Bench, pictures: int) -> dict:
+    """The same seeds, steps and decoder in float32 and in the engine's reduced precision, picture by picture."""
+    import torch
+
+    from engine.device import DeviceChoice
+    from engine.illustrate import open_illustrator
+
+    low = bench.choice
+    full = DeviceChoice(low.device, torch.float32)
+    requests = [r for story in picture_requests(bench.workload, steps=None, guidance=None) for r in story][:pictures]
+    out: dict[str, Any] = {
+        "dtype": str(low.dtype).removeprefix("torch."),
+        "pictures": len(requests),
+        "thresholds": {"psnr_db": EQUIVALENCE_PSNR_DB, "mean_abs_diff": EQUIVALENCE_MEAN_ABS_DIFF},
+        "modes": {},
+    }
+    for mode, draft in (("final", False), ("draft", True)):
+        drawn = {}
+        for choice in (full, low):
+            with open_illustrator(bench.profile, choice, draft=draft) as illustrator:
+                drawn[choice.dtype] = illustrator.illustrate([replace(r, draft=draft) for r in requests], batch_size=1)
+        per = [picture_difference(a.image, b.image) for a, b in zip(drawn[full.dtype], drawn[low.dtype])]
+        psnrs = [p["psnr_db"] for p in per if p["psnr_db"] is not None]
+        worst_psnr = min(psnrs) if psnrs else None
+        worst_mad = max(p["mean_abs_diff"] for p in per)
+        out["modes"][mode] = {
+            "psnr_db_min": worst_psnr,
+            "mean_abs_diff_max": worst_mad,
+            "max_abs_diff": max(p["max_abs_diff"] for p in per),
+            "per_picture": per,
+            "within_thresholds": (worst_psnr is None or worst_psnr >= EQUIVALENCE_PSNR_DB)
+            and worst_mad <= EQUIVALENCE_MEAN_ABS_DIFF,
+        }
+    return out
 
 
 def _cpu_name() -> str:
@@ -1308,12 +1570,22 @@ def build_report(
     prepare_seconds,
     models,
     load_average=None,
+    variant_choices=None,
+    batch_sizes=None,
+    equivalence=None,
+    cpu_speed=None,
 ) -> dict:
     import torch
 
     from engine.profiles import PROFILES
 
     base = PROFILES["fast" if workload.arch == "full" else "tiny"]
+    from engine.device import DeviceChoice
+
+    variant_choices = variant_choices or {
+        v.name: DeviceChoice(choice.device, torch.float32) if v.naive else choice for v in variants
+    }
+    batch_sizes = batch_sizes or {v.name: 1 if v.naive else base.batch_size for v in variants}
     device_name = choice.describe()
     if not choice.is_gpu:
         device_name += f" ({_cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
@@ -1336,6 +1608,7 @@ def build_report(
         "profile": {"name": base.name, "steps": base.steps, "guidance": base.guidance, "batch_size": base.batch_size},
         "seed_project": SEED_PROJECT,
         "load_average": load_average,
+        "cpu_speed": cpu_speed,
     }
     if choice.device.startswith("cuda"):
         meta["gpu"] = torch.cuda.get_device_name()
@@ -1343,10 +1616,16 @@ def build_report(
     out_variants = {}
     for variant in variants:
         runs = results[variant.name]
-        steps = base.steps if variant.profile_steps else workload.steps
-        guidance = base.guidance if variant.profile_steps else workload.guidance
-        preview = bool(variant.speed and variant.speed.preview)
+        steps, guidance = variant.steps_and_guidance(workload, base)
+        preview = bool(variant.speed and variant.speed.preview) or variant.draft
         flops = picture_flops(per_picture, workload.images, steps, guidance, preview)
+        if variant.finish == "refine":
+            from engine.illustrate import REFINE_STRENGTH
+
+            refine_steps = int(max(base.steps, round(1 / REFINE_STRENGTH)) * REFINE_STRENGTH)
+            flops["denoising"] += picture_flops(per_picture, workload.images, refine_steps, guidance, False)[
+                "denoising"
+            ]
         if variant.whole_job and workload.captions and caption_story_flops:
             flops["captioning_and_story"] = caption_story_flops
         flops["total"] = sum(flops.values())
@@ -1358,8 +1637,9 @@ def build_report(
         stages["pictures"] = summarise([r.pictures_seconds for r in runs])
         stages["end_to_end"] = summarise([r.end_to_end for r in runs])
         median_e2e = stages["end_to_end"]["median"]
-        dtype_key = "float32" if variant.naive else str(choice.dtype).removeprefix("torch.")
-        rate = roofline["matmul"].get(dtype_key, {}).get("flops_per_second")
+        variant_choice = variant_choices[variant.name]
+        dtype_key = str(variant_choice.dtype).removeprefix("torch.")
+        rate = roofline.get("best", {}).get(dtype_key) or roofline["matmul"].get(dtype_key, {}).get("flops_per_second")
         denoise = stages["denoising"]["median"] if stages.get("denoising") else 0
         entry = {
             "description": variant.description,
@@ -1368,13 +1648,18 @@ def build_report(
                 "guidance": guidance,
                 "dtype": dtype_key,
                 "speed": asdict(variant.speed) if variant.speed else None,
-                "batch_size": 1 if variant.naive else base.batch_size,
+                "batch_size": batch_sizes[variant.name],
+                # On a CPU the engine draws the first picture alone, then full batches.
+                "first_alone": not variant.naive and not choice.is_gpu and batch_sizes[variant.name] > 1,
+                "draft": variant.draft,
+                "finish": variant.finish,
                 "whole_job": variant.whole_job,
                 "saver_thread": variant.saver_thread,
             },
             "stages": stages,
             "images": runs[0].images,
             "images_per_second": summarise([r.images / r.pictures_seconds for r in runs]),
+            "seconds_per_picture": summarise([r.pictures_seconds / r.images for r in runs]),
             "first_image_seconds": summarise([r.first_image for r in runs if r.first_image is not None]),
             "caption_tokens": runs[0].caption_tokens,
             "story_tokens": runs[0].story_tokens,
@@ -1395,7 +1680,7 @@ def build_report(
             "decoding_flops_per_second": (
                 flops["decoding"] / stages["decoding"]["median"] if stages["decoding"]["median"] else None
             ),
-            "matmul_roofline_flops_per_second": rate,
+            "roofline_flops_per_second": rate,
             "flop_floor_seconds": flops["total"] / rate if rate else None,
             "roofline_fraction": (flops["total"] / median_e2e) / rate if rate and median_e2e else None,
         }
@@ -1411,6 +1696,7 @@ def build_report(
         },
         "cold_start": cold,
         "variants": out_variants,
+        "equivalence": equivalence,
     }
     if "naive" in out_variants:
         naive = out_variants["naive"]
@@ -1493,12 +1779,22 @@ def add_parsers(subparsers) -> None:
         help="comma-separated variants (default: all but engine-default:compile; GPU-only ones on GPU)",
     )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: detected)")
-    p.add_argument("--dtype", default=None, help="the engine's number format (default: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        help="the engine's number format (default: bf16 on CUDA; on a CPU bf16 where it races ahead of fp32)",
+    )
     p.add_argument(
         "--models-dir",
         default=None,
         dest="models_dir",
         help="where the benchmark models are built and kept (default: the data folder)",
+    )
+    p.add_argument(
+        "--equivalence",
+        type=int,
+        default=None,
+        help="pictures drawn in fp32 and in the engine's reduced precision to compare (default 2; 0: skip)",
     )
     p.add_argument("--json", default=None, help="also write the full report as JSON here")
     p.add_argument("--silent", action="store_true", help="no progress lines on stderr")

@@ -2,6 +2,13 @@
 
 Each picture has its own CPU torch.Generator seeded from a stored integer, so a seed draws the same
 picture alone or in a batch, on any device type, and any page can be drawn again exactly.
+
+Draft and final: a draft is the profile's draft steps (1 for SD-Turbo) decoded by the tiny preview
+autoencoder, about a tenth of a final picture's work; a final picture is the profile's steps through
+the full decoder. `finish_drafts` turns a draft into the finished form of the picture the user saw:
+the same latent (given back, or drawn again exactly from the recorded settings) through the full
+decoder. Refining the draft image-to-image is the other way offered (`method="refine"`): it adds the
+detail of more steps but changes the picture and costs more (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from PIL import Image
 
 from core.requests import PageSpec
 from core.seeds import MAX_SEED, sub_seed
-from engine.device import DeviceChoice, pick_device
+from engine.device import DeviceChoice, pick_device, use_all_cores
 from engine.errors import Cancelled, InputError, ModelUnavailable, OutOfMemory
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
@@ -42,7 +49,7 @@ MAX_STEPS = 150
 class SpeedOptions:
     """Each optimisation can be switched off, so the benchmark can show what it buys."""
 
-    channels_last: bool = True  # UNet/VAE convolutions in NHWC: faster on tensor cores
+    channels_last: bool = True  # UNet/VAE convolutions in NHWC: tensor cores, oneDNN's CPU kernels
     sdpa: bool = True  # fused scaled-dot-product attention (off: the plain attention processor)
     compile: bool = False  # torch.compile the UNet (GPU only; pays off after a warm-up)
     fixed_batch: bool = False  # pad the last batch to full size, so a compiled UNet never recompiles
@@ -60,6 +67,11 @@ class PictureRequest:
     width: int | None = None
     height: int | None = None
     reference: Reference | None = None  # a character's reference picture steering this one
+    draft: bool = False  # the profile's draft steps (unless steps is given) and the tiny decoder
+
+
+FINISH_METHODS = ("decode", "refine")
+REFINE_STRENGTH = 0.5  # refine: half the noise back onto the draft's latent, then the profile's steps
 
 
 @dataclass
@@ -71,6 +83,7 @@ class DrawnPicture:
     image: Image.Image
     settings: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    latents: torch.Tensor | None = None  # the denoised latent (1 x C x h x w, CPU float32) the image was decoded from
 
 
 @dataclass(frozen=True)
@@ -80,10 +93,24 @@ class Defaults:
     width: int
     height: int
     batch_size: int
+    draft_steps: int = 1
+    first_alone: bool = False  # the first picture in a batch of its own, then full batches
 
     @classmethod
-    def from_profile(cls, profile: Profile) -> Defaults:
-        return cls(profile.steps, profile.guidance, profile.width, profile.height, profile.batch_size)
+    def from_profile(cls, profile: Profile, choice: DeviceChoice | None = None) -> Defaults:
+        # On a CPU the first picture comes alone, ready after one picture's time instead of a batch's, and
+        # the rest in batches: 1.7x faster per picture than one by one on a loaded machine, 3 % on a quieter
+        # one (docs/benchmarks.md).
+        first_alone = choice is not None and not choice.is_gpu
+        return cls(
+            profile.steps,
+            profile.guidance,
+            profile.width,
+            profile.height,
+            profile.batch_size,
+            profile.draft_steps,
+            first_alone,
+        )
 
 
 class _Stop(Exception):
@@ -115,9 +142,10 @@ def _load_preview_decoder(location: str, choice: DeviceChoice):
 
 def validate(request: PictureRequest, defaults: Defaults) -> PictureRequest:
     """Fill in defaults and refuse settings no pipeline can use, each with a sentence."""
+    default_steps = defaults.draft_steps if request.draft else defaults.steps
     r = replace(
         request,
-        steps=defaults.steps if request.steps is None else int(request.steps),
+        steps=default_steps if request.steps is None else int(request.steps),
         guidance=defaults.guidance if request.guidance is None else float(request.guidance),
         width=defaults.width if request.width is None else int(request.width),
         height=defaults.height if request.height is None else int(request.height),
@@ -168,9 +196,11 @@ class Illustrator:
     def _apply_speed_options(self) -> None:
         unload_ip_adapter(self.pipe)  # a cached pipeline comes back clean: the adapter loads when a page needs it
         unet = self.pipe.unet
-        wanted = torch.channels_last if self.speed.channels_last and self.choice.is_gpu else torch.contiguous_format
+        wanted = torch.channels_last if self.speed.channels_last else torch.contiguous_format
         unet.to(memory_format=wanted)
         self.pipe.vae.to(memory_format=wanted)
+        if self.preview_decoder is not None:
+            self.preview_decoder.to(memory_format=wanted)
         from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
         unet.set_attn_processor(AttnProcessor2_0() if self.speed.sdpa else AttnProcessor())
@@ -180,6 +210,9 @@ class Illustrator:
     @property
     def scheduler_name(self) -> str:
         return type(self.pipe.scheduler).__name__
+
+    def uses_preview(self, r: PictureRequest) -> bool:
+        return (r.draft or self.speed.preview) and self.preview_decoder is not None
 
     def settings_for(self, r: PictureRequest) -> dict:
         return {
@@ -192,7 +225,10 @@ class Illustrator:
             "height": r.height,
             "prompt": r.prompt,
             "negative_prompt": r.negative_prompt,
-            "decoder": "preview" if self.speed.preview and self.preview_decoder is not None else "full",
+            "decoder": "preview" if self.uses_preview(r) else "full",
+            "draft": bool(r.draft),
+            # A latent drawn again in another number format differs in its last bits: finish in this one.
+            "dtype": str(self.choice.dtype).removeprefix("torch."),
             **({"reference": r.reference.to_settings()} if r.reference is not None else {}),
         }
 
@@ -204,27 +240,34 @@ class Illustrator:
         on_image: Callable[[DrawnPicture], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        decode: bool = True,
     ) -> list[DrawnPicture]:
         """Draw every request, in batches of equal settings; report each picture as soon as it exists.
 
         The list returned is in the order of `requests`; on_image sees pictures in the order drawn.
 
         on_progress(done_steps, total_steps) is called after every denoising step; should_cancel()
-        is asked at each step and stops the work within one step.
+        is asked at each step and stops the work within one step. decode=False keeps the latents only
+        (each picture's image is then None): finishing a draft needs its latent, not its preview.
         """
         requests = [validate(r, self.defaults) for r in requests]
+        # An explicit batch size draws exactly those batches; the device's default may put the first alone.
+        first_alone = self.defaults.first_alone and batch_size is None
         batch_size = max(1, int(batch_size or self.defaults.batch_size))
 
         def shape(r: PictureRequest) -> tuple:
             ref = r.reference
             how = None if ref is None else (ref.method, ref.share_rate if ref.method != REFERENCE_IP_ADAPTER else 0.0)
-            return (r.steps, r.guidance, r.width, r.height, how or ("", 0.0))
+            return (r.steps, r.guidance, r.width, r.height, self.uses_preview(r), how or ("", 0.0))
 
         batches: list[list[int]] = []  # indices into requests
         for _, group in groupby(
             sorted(range(len(requests)), key=lambda i: shape(requests[i])), key=lambda i: shape(requests[i])
         ):
             group = list(group)
+            if first_alone and not batches and batch_size > 1 and len(group) > 1:
+                batches.append(group[:1])
+                group = group[1:]
             batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
         total_steps = sum(requests[b[0]].steps for b in batches) or 1
         done_steps = 0
@@ -234,26 +277,34 @@ class Illustrator:
                 raise Cancelled()
             batch = [requests[i] for i in indices]
             try:
-                images = self._draw(batch, batch_size, done_steps, total_steps, on_progress, should_cancel)
+                images, latents = self._draw(
+                    batch, batch_size, done_steps, total_steps, on_progress, should_cancel, decode=decode
+                )
             except OutOfMemory:
                 if len(batch) == 1:
                     raise
                 # One retry, a picture at a time: oom_guard has freed what the failed batch held. If a
                 # single picture does not fit either, its OutOfMemory sentence goes to the person.
                 log.warning("Out of GPU memory drawing %d pictures at once; drawing them one at a time", len(batch))
-                images = []
+                images, latents = [], []
                 for request in batch:
-                    images += self._draw([request], 1, done_steps, total_steps, on_progress, should_cancel)
+                    one_image, one_latent = self._draw(
+                        [request], 1, done_steps, total_steps, on_progress, should_cancel, decode=decode
+                    )
+                    images += one_image
+                    latents += one_latent
             done_steps += batch[0].steps
-            for i, r, image in zip(indices, batch, images):
-                result = DrawnPicture(key=r.key, image=image, settings=self.settings_for(r))
+            for i, r, image, latent in zip(indices, batch, images, latents):
+                result = DrawnPicture(key=r.key, image=image, settings=self.settings_for(r), latents=latent)
                 results[i] = result
                 if on_image:
                     on_image(result)
         # Drawn grouped by size and steps, handed back in the order asked for.
         return [results[i] for i in range(len(requests))]
 
-    def _draw(self, batch, batch_size, done_before, total_steps, on_progress, should_cancel) -> list[Image.Image]:
+    def _draw(
+        self, batch, batch_size, done_before, total_steps, on_progress, should_cancel, *, decode: bool = True
+    ) -> tuple[list, list[torch.Tensor]]:
         padded = list(batch)
         if self.speed.fixed_batch and len(padded) < batch_size:
             padded += [batch[-1]] * (batch_size - len(padded))
@@ -266,7 +317,7 @@ class Illustrator:
                 raise _Stop()
             return callback_kwargs
 
-        use_preview = self.speed.preview and self.preview_decoder is not None
+        use_preview = self.uses_preview(first)
         method = first.reference.method if first.reference is not None else ""
         # Shared attention: the references are drawn again in front of the pages, one row per reference.
         rows: list[tuple[str, str, int]] = []
@@ -304,14 +355,21 @@ class Illustrator:
                     width=first.width,
                     height=first.height,
                     generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],
-                    output_type="latent" if use_preview else "pil",
+                    output_type="latent",
                     callback_on_step_end=step_end,
                     **extra,
                 )
-                images = self._decode_preview(out.images) if use_preview else list(out.images)
+                # Shared attention's reference rows come first; only the pages' latents are decoded.
+                latents = out.images[len(rows) : len(rows) + len(batch)]
+                if not decode:
+                    images = [None] * len(batch)
+                elif use_preview:
+                    images = self._decode_preview(latents)
+                else:
+                    images = self._decode_full(latents)
         except _Stop:
             raise Cancelled() from None
-        return images[len(rows) : len(rows) + len(batch)]
+        return images, [latent.unsqueeze(0).float().cpu() for latent in latents]
 
     def _load_ip_adapter(self) -> None:
         from engine.loading import hub_kwargs
@@ -328,19 +386,138 @@ class Illustrator:
         decoded = self.preview_decoder.decode(latents.to(self.preview_decoder.dtype)).sample
         return self.pipe.image_processor.postprocess(decoded.float(), output_type="pil")
 
+    def _decode_full(self, latents: torch.Tensor) -> list[Image.Image]:
+        """What the pipeline does after its last step: full decoder, safety checker if it has one, to PIL."""
+        vae = self.pipe.vae
+        image = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        flagged = None
+        if getattr(self.pipe, "safety_checker", None) is not None:
+            image, flagged = self.pipe.run_safety_checker(image, self.choice.device, image.dtype)
+        denormalize = [True] * image.shape[0] if flagged is None else [not f for f in flagged]
+        return self.pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=denormalize)
+
+    def finish(
+        self,
+        drafts: Sequence[tuple[Any, dict]],
+        *,
+        method: str = "decode",
+        latents: dict | None = None,
+        reference_images: Mapping[str, Image.Image] | None = None,
+        on_image: Callable[[DrawnPicture], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> list[DrawnPicture]:
+        """Finish drafts, given as (key, the draft's recorded settings), into full-decoder pictures.
+
+        decode: the draft's own latent through the full decoder. The latent is latents[key] when the
+        caller kept it (no UNet work, exact), else it is drawn again alone from the settings (seed, prompt,
+        steps, size and number format are recorded): exact for a draft that was drawn alone, within a
+        level or so of 255 for one drawn in a batch, whose matrix shapes changed its last bits. Keep
+        `DrawnPicture.latents` (64 KB at 512 px) to finish exactly. The result is the picture the user
+        saw, decoded in full.
+        refine: REFINE_STRENGTH of the noise put back onto that latent, then the profile's steps
+        image-to-image and the full decoder: more detail, the same composition, not the same pixels.
+
+        A draft drawn with a character's reference keeps it: its latent is drawn again with the same
+        reference (an IP-Adapter one needs reference_images[name], the picture itself), and the finished
+        settings record it. Such a draft is finished by decode only: refining would redraw without it.
+        """
+        if method not in FINISH_METHODS:
+            raise InputError(f"A draft is finished by 'decode' or 'refine', not '{method}'.")
+        if method == "refine" and any(settings.get("reference") for _, settings in drafts):
+            raise InputError(
+                "A draft drawn with a character's reference picture is finished by 'decode' only: refining it "
+                "would draw it again without the reference, and the character would change."
+            )
+        latents = dict(latents or {})
+        pictures = dict(reference_images or {})
+        requests = {}
+        for key, settings in drafts:
+            stored = settings.get("reference") or {}
+            if key in latents and stored:
+                # The latent is kept: decoding it needs no reference, only the rest of its settings.
+                settings = {name: value for name, value in settings.items() if name != "reference"}
+            r = request_from_settings(key, settings, reference_image=pictures.get(stored.get("name", "")))
+            if None in (r.steps, r.guidance, r.width, r.height):
+                raise InputError(_SETTINGS_TOO_LITTLE)  # defaults would draw another picture, not the draft
+            requests[key] = r
+        stored_references = {key: settings.get("reference") for key, settings in drafts}
+        results = []
+        total = len(requests)
+        # Picture by picture, so the first finished picture comes after one picture's work.
+        for done, (key, r) in enumerate(requests.items()):
+            if should_cancel and should_cancel():
+                raise Cancelled()
+            if key not in latents:
+                # Alone, as the first draft of a book is drawn: a batch's matrix shapes change a latent's last bits.
+                (redrawn,) = self.illustrate([r], batch_size=1, should_cancel=should_cancel, decode=False)
+                latents[key] = redrawn.latents
+            latent = latents[key]
+            with oom_guard(f"finishing a {r.width}x{r.height} draft"), torch.inference_mode():
+                if method == "refine":
+                    latent = self._refine(r, latent)
+                image = self._decode_full(latent.to(self.choice.device, self.pipe.vae.dtype))[0]
+            settings = {
+                **self.settings_for(replace(r, draft=False)),
+                "finished_from": "draft",
+                "finish": method,
+                "draft_steps": r.steps,
+                **({"reference": stored_references[key]} if stored_references.get(key) else {}),
+            }
+            if method == "refine":
+                settings.update(steps=self.defaults.steps, refine_strength=REFINE_STRENGTH)
+            result = DrawnPicture(key=key, image=image, settings=settings, latents=latent.float().cpu())
+            results.append(result)
+            if on_image:
+                on_image(result)
+            if on_progress:
+                on_progress(done + 1, total)
+        return results
+
+    def _refine(self, r: PictureRequest, latent: torch.Tensor) -> torch.Tensor:
+        from diffusers import AutoPipelineForImage2Image
+
+        if getattr(self, "_img2img", None) is None:
+            # Shares every component with the text-to-image pipeline: no memory, no load.
+            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            self._img2img.set_progress_bar_config(disable=True)
+        steps = max(self.defaults.steps, round(1 / REFINE_STRENGTH))
+        out = self._img2img(
+            prompt=r.prompt,
+            negative_prompt=r.negative_prompt if r.guidance > 1 else None,
+            image=latent.to(self.choice.device, self.pipe.unet.dtype),
+            strength=REFINE_STRENGTH,
+            num_inference_steps=steps,
+            guidance_scale=r.guidance,
+            generator=torch.Generator("cpu").manual_seed(int(r.seed)),
+            output_type="latent",
+        )
+        return out.images
+
+
+def draft_by_default(profile: Profile, choice: DeviceChoice | None = None) -> bool:
+    """Whether pictures start as drafts: on a CPU, for profiles whose drafts the bench favours there."""
+    choice = choice or pick_device()
+    return not choice.is_gpu and profile.draft_on_cpu
+
 
 @contextmanager
 def open_illustrator(
-    profile: Profile, choice: DeviceChoice | None = None, *, speed: SpeedOptions | None = None
+    profile: Profile, choice: DeviceChoice | None = None, *, speed: SpeedOptions | None = None, draft: bool = False
 ) -> Iterator[Illustrator]:
-    """The profile's illustrator, loaded once per process and pinned in the cache while in use."""
+    """The profile's illustrator, loaded once per process and pinned in the cache while in use.
+
+    draft=True also loads the tiny preview decoder that drafts are decoded with (when the profile has one).
+    """
     choice = choice or pick_device()
     speed = speed or SpeedOptions()
+    if not choice.is_gpu:
+        use_all_cores()
     ref = profile.model("illustrator")
     with ExitStack() as stack:
         pipe = stack.enter_context(loaded_model("illustrator", ref, choice, lambda loc: _load_pipeline(loc, choice)))
         decoder = None
-        if speed.preview and profile.model("preview_decoder"):
+        if (speed.preview or draft) and profile.model("preview_decoder"):
             try:
                 decoder = stack.enter_context(
                     loaded_model(
@@ -353,19 +530,38 @@ def open_illustrator(
             except ModelUnavailable:
                 speed = replace(speed, preview=False)  # no preview decoder: full decoding still works
         yield Illustrator(
-            pipe, ref, choice, Defaults.from_profile(profile), speed, decoder, ip_adapter=profile.model("ip_adapter")
+            pipe,
+            ref,
+            choice,
+            Defaults.from_profile(profile, choice),
+            speed,
+            decoder,
+            ip_adapter=profile.model("ip_adapter"),
         )
 
 
 MAX_CANDIDATES = 8
+_SETTINGS_TOO_LITTLE = (
+    "This picture's settings do not say how it was drawn (prompt, seed, steps, guidance, size), "
+    "so it cannot be drawn again exactly or finished: draw the page again instead."
+)
 
 
 def request_from_settings(key: Any, settings: dict, reference_image: Image.Image | None = None) -> PictureRequest:
-    """The request that draws a stored picture again exactly, from the settings it was saved with.
+    """The request that draws a stored picture again exactly, from the settings it was saved with:
+    prompt, seed, steps, guidance, size, draft or not, and the reference it was drawn with.
 
     A picture drawn with an IP-Adapter reference needs that picture back (reference_image); one that is
     not the picture it was drawn with (its SHA-256 differs) is refused, since the page would change.
     """
+    try:
+        prompt, seed = str(settings["prompt"]), int(settings["seed"])
+        numbers = {
+            name: None if settings.get(name) is None else kind(settings[name])
+            for name, kind in (("steps", int), ("guidance", float), ("width", int), ("height", int))
+        }
+    except (KeyError, TypeError, ValueError):
+        raise InputError(_SETTINGS_TOO_LITTLE) from None
     reference = None
     stored = settings.get("reference")
     if stored:
@@ -401,14 +597,12 @@ def request_from_settings(key: Any, settings: dict, reference_image: Image.Image
             raise InputError(f"The stored reference method {method!r} is not one this version knows.")
     return PictureRequest(
         key=key,
-        prompt=settings["prompt"],
-        negative_prompt=settings.get("negative_prompt", ""),
-        seed=int(settings["seed"]),
-        steps=settings.get("steps"),
-        guidance=settings.get("guidance"),
-        width=settings.get("width"),
-        height=settings.get("height"),
+        prompt=prompt,
+        negative_prompt=str(settings.get("negative_prompt") or ""),
+        seed=seed,
         reference=reference,
+        draft=bool(settings.get("draft", False)),
+        **numbers,
     )
 
 
@@ -511,6 +705,7 @@ def illustrate_pages(
     references: Mapping[str, Reference] | None = None,
     cast: Sequence[Sequence[str]] | None = None,
     on_chosen: Callable[[DrawnPicture], None] | None = None,
+    draft: bool | None = None,
 ) -> list[DrawnPicture]:
     """Turn pages into prompts fitted to the loaded model's text encoder, then draw them all.
 
@@ -527,6 +722,9 @@ def illustrate_pages(
     Each picture's metadata: characters (on its page), candidate, candidates, chosen and, when scored,
     clip_score and clip_model. on_image sees each picture once drawn and scored; on_chosen each page's
     chosen picture once all its candidates are in.
+
+    draft: quick drafts (True), final pictures (False), or what suits this device (None:
+    `draft_by_default`); candidates, scores and references work the same for drafts.
     """
     from engine.characters import page_characters
     from engine.prompts import build_prompt
@@ -541,8 +739,10 @@ def illustrate_pages(
     scoring = bool(score) or candidates > 1
     by_key = {page.key: (page, list(present)) for page, present in zip(pages, cast)}
     drawn: dict[Any, list[DrawnPicture]] = {page.key: [] for page in pages}
+    choice = choice or pick_device()
+    draft = draft_by_default(profile, choice) if draft is None else bool(draft)
     with ExitStack() as stack:
-        illustrator = stack.enter_context(open_illustrator(profile, choice, speed=speed))
+        illustrator = stack.enter_context(open_illustrator(profile, choice, speed=speed, draft=draft))
         scorer = None
         if scoring:
             from engine.scoring import open_scorer
@@ -570,6 +770,7 @@ def illustrate_pages(
                         negative_prompt=negative,
                         seed=candidate_seed(page.seed, k),
                         reference=reference,
+                        draft=draft,
                     )
                 )
 
@@ -608,3 +809,42 @@ def choose_best(pictures: Sequence[DrawnPicture]) -> DrawnPicture:
 def chosen(pictures: Sequence[DrawnPicture]) -> list[DrawnPicture]:
     """The chosen picture of each page, in page order, from what illustrate_pages returned."""
     return [p for p in pictures if p.metadata.get("chosen", True)]
+
+
+def finish_drafts(
+    drafts: Sequence[tuple[Any, dict]],
+    profile: Profile,
+    *,
+    method: str = "decode",
+    latents: dict | None = None,
+    reference_images: Mapping[str, Image.Image] | None = None,
+    choice: DeviceChoice | None = None,
+    on_image: Callable[[DrawnPicture], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> list[DrawnPicture]:
+    """Finish drafts from their stored settings: (key, settings) pairs, as `DrawnPicture.settings` recorded them.
+
+    Runs in the number format the drafts were drawn in, so a latent drawn again is the draft's own to
+    the last bit (on the same device). See Illustrator.finish for the methods.
+    """
+    drafts = list(drafts)
+    if not drafts:
+        return []
+    if choice is None:
+        recorded = {str(settings.get("dtype") or "") for _, settings in drafts}
+        device = pick_device()
+        same = recorded.pop() if len(recorded) == 1 else ""
+        if same in {"float32", "bfloat16"} and not device.is_gpu:
+            device = pick_device("cpu", same)
+        choice = device
+    with open_illustrator(profile, choice, draft=True) as illustrator:
+        return illustrator.finish(
+            drafts,
+            method=method,
+            latents=latents,
+            reference_images=reference_images,
+            on_image=on_image,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+        )

@@ -59,6 +59,8 @@ class Profile:
     chat: bool = True  # the storyteller takes a chat template (instruct model) or a plain prompt
     extra: dict = field(default_factory=dict)
     reference: str = REFERENCE_NONE  # how pages are drawn with a character's reference picture
+    draft_steps: int = 1  # a draft: this many steps, decoded by the tiny preview decoder
+    draft_on_cpu: bool = False  # pictures start as drafts on a CPU (docs/benchmarks.md says why)
 
     def model(self, role: str) -> str:
         if role not in ALL_ROLES:
@@ -102,6 +104,7 @@ PROFILES: dict[str, Profile] = {
         batch_size=6,
         size_gpu="about 5 GB",
         size_cpu="about 7 GB",
+        draft_on_cpu=True,  # SD-Turbo is distilled for 1 step: a draft is 1 step and the tiny decoder
         download_size="about 5 GB with a GPU, 7 GB without (SD-Turbo 2.6 GB in fp16 or 5.2 GB in full precision, "
         "BLIP base 1 GB, Qwen2.5-0.5B 1 GB)",
     ),
@@ -119,6 +122,7 @@ PROFILES: dict[str, Profile] = {
         reference=REFERENCE_IP_ADAPTER,
         steps=30,
         guidance=7.5,
+        draft_steps=10,
         width=512,
         height=512,
         batch_size=4,
@@ -143,6 +147,7 @@ PROFILES: dict[str, Profile] = {
         reference=REFERENCE_IP_ADAPTER,
         steps=40,
         guidance=7.0,
+        draft_steps=10,
         width=512,
         height=512,
         batch_size=4,

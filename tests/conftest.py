@@ -12,6 +12,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tiny models gain nothing from threads, and on a shared 2-core machine (the app server of the browser
 # test, parallel jobs) oversubscribed OpenMP spin-waits make them fifty times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The engine picks bf16 on a CPU that runs it fast; tests draw the same pixels on every machine in fp32
+# (tests/test_device.py and the bf16 tests in tests/test_illustrate.py ask for bf16 themselves).
+os.environ.setdefault("STORYBOOK_DTYPE", "float32")
 
 from pathlib import Path
 

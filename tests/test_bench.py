@@ -62,6 +62,51 @@ def test_quick_tiny_bench_reports_every_variant_and_stage(tmp_path, tiny_models,
     assert report["roofline"]["copy"]["bytes_per_second"] > 0
     assert report["cold_start"]["first_image_seconds"] > 0
     assert set(report["speedups"]) == {"engine-same-steps", "engine-default"}
+    # The CPU path's variants: drafts, finishing, fp32 beside the engine's format, one at a time vs batched.
+    draft, finish = report["variants"]["engine-draft"], report["variants"]["engine-finish"]
+    assert draft["settings"]["draft"] and draft["settings"]["steps"] == 1
+    assert draft["settings"]["batch_size"] == report["meta"]["profile"]["batch_size"]
+    assert report["variants"]["engine-draft:one-at-a-time"]["settings"]["batch_size"] == 1
+    assert report["variants"]["engine-default:fp32"]["settings"]["dtype"] == "float32"
+    assert draft["flops"]["total"] < default["flops"]["total"]
+    assert finish["settings"]["finish"] == "decode" and finish["flops"]["decoding"] == default["flops"]["decoding"]
+    refine = report["variants"]["engine-finish:refine"]
+    assert refine["flops"]["denoising"] > finish["flops"]["denoising"]
+    # The roofline is measured on the job's own kernels, in each number format a variant runs in.
+    for dtype in {v["settings"]["dtype"] for v in report["variants"].values()}:
+        assert report["roofline"]["conv"][dtype]["flops_per_second"] > 0
+        assert report["roofline"]["best"][dtype] >= report["roofline"]["matmul"][dtype]["flops_per_second"]
+    assert report["cold_start"]["peak_host_bytes"] > 0
+
+
+def test_bf16_pictures_are_compared_with_fp32_ones_of_the_same_seeds(tmp_path, tiny_models, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--quick", "--arch", "tiny", "--silent", "--dtype", "bfloat16", "--equivalence", "1"]
+    assert main([*argv, "--variants", "engine-draft,engine-draft:fp32", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    report = json.loads(out.read_text(encoding="utf-8"))
+    eq = report["equivalence"]
+    assert eq["dtype"] == "bfloat16" and eq["pictures"] == 1
+    for mode in ("final", "draft"):
+        m = eq["modes"][mode]
+        assert m["mean_abs_diff_max"] > 0, "bf16 and fp32 differ in their last bits: a real comparison ran"
+        assert m["psnr_db_min"] is not None and m["psnr_db_min"] > 0
+        assert isinstance(m["within_thresholds"], bool)
+        assert f"equivalence, {mode}: bfloat16 vs float32" in table
+    assert report["variants"]["engine-draft"]["settings"]["dtype"] == "bfloat16"
+    assert report["variants"]["engine-draft:fp32"]["settings"]["dtype"] == "float32"
+
+
+def test_picture_difference_is_zero_for_the_same_picture_and_grows_with_noise():
+    from PIL import Image
+
+    a = Image.new("RGB", (8, 8), (100, 150, 200))
+    b = Image.new("RGB", (8, 8), (110, 150, 200))
+    same = bench.picture_difference(a, a)
+    assert same["psnr_db"] is None and same["mean_abs_diff"] == 0
+    diff = bench.picture_difference(a, b)
+    assert abs(diff["mean_abs_diff"] - 10 / 3) < 1e-9 and diff["max_abs_diff"] == 10
+    assert 30 < diff["psnr_db"] < 40
 
 
 def test_bench_is_a_subcommand_with_the_workload_flags():

@@ -81,3 +81,30 @@ def test_a_page_with_a_character_is_drawn_with_its_reference(profile):
         references={"Mara": ref},
     )
     assert [p.settings.get("reference", {}).get("name") for p in pictures] == ["Mara", "Mara", None]
+
+
+def test_drafts_draw_candidates_and_references_and_finish_keeping_the_reference(profile):
+    import torch
+
+    from engine.illustrate import finish_drafts
+
+    ref = Reference("Mara", prompt="a young girl with a yellow raincoat", seed=9, share_rate=0.5)
+    pictures = illustrate_pages(
+        PAGES, profile, style="none", characters=CAST, candidates=2, references={"Mara": ref}, draft=True, batch_size=1
+    )
+    assert [(p.key, p.metadata["candidate"]) for p in pictures] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(p.settings["draft"] and p.settings["decoder"] == "preview" for p in pictures)
+    assert all(p.settings["reference"]["name"] == "Mara" and "clip_score" in p.metadata for p in pictures)
+    # The reference row is drawn in front of each page but only the page's own latent comes back.
+    assert all(p.latents is not None and p.latents.shape[0] == 1 for p in pictures)
+    assert not torch.equal(pictures[0].latents, pictures[1].latents)  # each candidate's own, not the reference's
+    best = chosen(pictures)
+    drafts = [(p.key, p.settings) for p in best]
+    kept = finish_drafts(drafts, profile, latents={p.key: p.latents for p in best})
+    redrawn = finish_drafts(drafts, profile)  # the latents drawn again, with the recorded reference row
+    for draft, a, b in zip(best, kept, redrawn):
+        assert torch.equal(a.latents, draft.latents) and torch.equal(b.latents, draft.latents)
+        assert a.settings["reference"] == b.settings["reference"] == draft.settings["reference"]
+        assert a.settings["finished_from"] == "draft" and a.settings["decoder"] == "full"
+    with pytest.raises(InputError, match="'decode' only"):
+        finish_drafts(drafts, profile, method="refine")

@@ -318,3 +318,33 @@ def test_a_reader_that_stops_early_gets_no_error(tmp_path):
     proc.stderr.close()
     assert proc.wait(timeout=120) == 1
     assert err == "", err
+
+
+def test_a_draft_book_is_finished_in_place_into_the_pictures_it_showed(tmp_path, tiny_models, capsys):
+    drafts = tmp_path / "drafts"
+    assert main(["illustrate", str(SAMPLE), "--out", str(drafts), "--seed", "3", "--draft"]) == 0
+    assert "python -m engine finish" in capsys.readouterr().err
+    manifest = json.loads((drafts / "manifest.json").read_text(encoding="utf-8"))
+    assert all(s["settings"]["draft"] and s["settings"]["decoder"] == "preview" for s in manifest["segments"])
+    assert (drafts / "draft-latents.safetensors").is_file()
+    before = {s["image"]: np.asarray(Image.open(drafts / s["image"])) for s in manifest["segments"]}
+
+    assert main(["finish", str(drafts)]) == 0
+    manifest = json.loads((drafts / "manifest.json").read_text(encoding="utf-8"))
+    settings = [s["settings"] for s in manifest["segments"]]
+    assert all(not s["draft"] and s["decoder"] == "full" and s["finish"] == "decode" for s in settings)
+    assert not (drafts / "draft-latents.safetensors").exists()
+    assert not list(drafts.glob(".*.tmp"))
+    # A final book drawn with the drafts' one step is the finished book, pixel for pixel.
+    final = tmp_path / "final"
+    assert main(["illustrate", str(SAMPLE), "--out", str(final), "--seed", "3", "--final", "--steps", "1"]) == 0
+    for name, draft_pixels in before.items():
+        finished = np.asarray(Image.open(drafts / name))
+        assert np.array_equal(finished, np.asarray(Image.open(final / name)))
+        assert not np.array_equal(finished, draft_pixels)
+
+    capsys.readouterr()
+    assert main(["finish", str(drafts)]) == 0
+    assert "already final" in capsys.readouterr().err
+    assert main(["finish", str(tmp_path / "nowhere")]) == 1
+    assert "no book" in capsys.readouterr().err

@@ -65,3 +65,24 @@ def test_an_uploaded_reference_needs_the_ip_adapter_and_uses_it(tmp_path, capsys
     assert manifest["segments"][0]["candidates"] == [] and manifest["segments"][0]["clip_score"] is None
     assert main([*base, "--out", str(tmp_path / "c"), "--reference-image", f"Mo={picture}"]) == 1
     assert main([*base, "--out", str(tmp_path / "d"), "--candidates", "9"]) == 1
+
+
+def test_a_draft_book_with_candidates_and_references_is_finished_keeping_them(tmp_path, capsys):
+    story = _story(tmp_path, "Pip ran. She slept.")
+    out = tmp_path / "drafts"
+    argv = ["illustrate", str(story), "--out", str(out), "--sentences", "1", "--style", "none", "--seed", "3"]
+    argv += ["--character", "Pip=a red fox girl", "--candidates", "2", "--reference", "--draft"]
+    assert main(argv) == 0
+    pages = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["segments"]
+    assert all(p["settings"]["draft"] and p["reference"]["name"] == "Pip" for p in pages)
+    assert all(len(p["candidates"]) == 2 for p in pages)
+    capsys.readouterr()
+    assert main(["finish", str(out), "--method", "refine"]) == 1
+    assert "'decode' only" in capsys.readouterr().err
+    (out / "draft-latents.safetensors").unlink()  # the latents are drawn again, with the reference row
+    assert main(["finish", str(out)]) == 0
+    finished = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["segments"]
+    for before, after in zip(pages, finished):
+        s = after["settings"]
+        assert not s["draft"] and s["finished_from"] == "draft" and s["reference"] == before["settings"]["reference"]
+        assert after["image"] == before["image"]

@@ -21,8 +21,14 @@ def machine(monkeypatch):
         mps = False
         bf16 = True
         gpus = 1
+        cpu_bf16_speedup = 1.0  # what the CPU's bf16-vs-fp32 race measures (engine.device)
 
     m = Machine()
+    monkeypatch.setattr(
+        device_mod,
+        "measure_cpu_speed",
+        lambda: device_mod.CpuSpeed("AVX512", (), m.cpu_bf16_speedup, m.cpu_bf16_speedup),
+    )
     monkeypatch.delenv("STORYBOOK_DEVICE", raising=False)
     monkeypatch.delenv("STORYBOOK_DTYPE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: m.cuda)
@@ -55,6 +61,9 @@ def test_cuda_then_mps_then_cpu(machine):
 
 def test_half_precision_on_gpus_full_on_cpu(machine):
     assert pick_device().dtype == torch.float32
+    machine.cpu_bf16_speedup = 2.5  # a CPU with fast bf16 kernels (AVX512-BF16, AMX) runs bf16
+    assert pick_device().dtype == torch.bfloat16
+    machine.cpu_bf16_speedup = 1.0
     machine.mps = True
     assert pick_device().dtype == torch.float16
     machine.cuda = True

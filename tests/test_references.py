@@ -169,3 +169,21 @@ def test_an_adapter_that_does_not_fit_the_unet_is_refused_in_words(profile, tiny
     with pytest.raises(InputError, match="no IP-Adapter that fits"):
         load_ip_adapter(pipe, str(tiny_models["ip_adapter"]), local_files_only=True)
     assert pipe.image_encoder is None
+
+
+def test_a_draft_drawn_with_an_ip_adapter_reference_is_finished_with_that_picture(profile):
+    import torch
+
+    from engine.illustrate import finish_drafts
+
+    picture = Image.effect_noise((64, 64), 70).convert("RGB")
+    ip = Reference("Mara", method="ip_adapter", image=picture, scale=0.8)
+    with open_illustrator(profile, draft=True) as illustrator:
+        (draft,) = illustrator.illustrate([PictureRequest(key=0, prompt=PROMPT, seed=5, reference=ip, draft=True)])
+    (finished,) = finish_drafts([(0, draft.settings)], profile, reference_images={"Mara": picture})
+    assert torch.equal(finished.latents, draft.latents)
+    assert finished.settings["reference"] == draft.settings["reference"]
+    with pytest.raises(InputError, match="needed"):
+        finish_drafts([(0, draft.settings)], profile)  # drawing it again needs the reference picture
+    (kept,) = finish_drafts([(0, draft.settings)], profile, latents={0: draft.latents})  # a kept latent does not
+    assert np.array_equal(_px(kept), _px(finished))
