@@ -292,9 +292,9 @@ def test_a_story_job_saves_each_passage_as_it_comes_and_leaves_open_tabs_current
     # Captions first, then one save per passage, in order, each landing while the next is still to come.
     assert [s["what"] for s in saves] == [
         ["captions"],
-        ["passages"],
-        ["passages"],
-        ["passages"],
+        ["passages", "replacing"],  # each passage names the words it replaces: a person's edit meanwhile wins
+        ["passages", "replacing"],
+        ["passages", "replacing"],
         ["based_on", "story_settings", "title"],
     ]
     assert [s["passages"] for s in saves[1:4]] == [{i: p} for i, p in zip(ids, passages)]

@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from storage.errors import InvalidInput, NotFound
+from storage.errors import ConflictError, InvalidInput, NotFound
 from storage.library import UNSET, Library
 from storage.views import PageInput, ProjectView
 
@@ -384,3 +384,18 @@ def test_dedication_keeps_its_lines_and_is_limited_and_copied(tmp_path):
     with pytest.raises(InvalidInput, match="dedication"):
         library.update_project(project.id, project.version, dedication="x" * (MAX_DEDICATION + 1))
     assert library.duplicate_project(project.id).dedication == project.dedication
+
+
+def test_a_job_never_writes_over_words_a_person_edited_meanwhile(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["(words to come 1)", "(words to come 2)"])
+    first, second = project.pages
+    # Another tab (or another process on the same library) edits page one while the storyteller writes.
+    other = Library(tmp_path)
+    other.update_page(first.id, project.version, text="My own words.")
+    with pytest.raises(ConflictError):
+        library.save_job_output(project.id, passages={first.id: "A fox ran."}, replacing={first.id: first.text})
+    out = library.save_job_output(project.id, passages={second.id: "An owl sat."}, replacing={second.id: second.text})
+    assert [p.text for p in out.pages] == ["My own words.", "An owl sat."]
+    assert out.story_text == "My own words.\n\nAn owl sat."
+    other.close()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from storage import history, validate
-from storage.errors import InvalidInput, NotFound
+from storage.errors import ConflictError, InvalidInput, NotFound
 from storage.library.base import UNSET, LibraryBase
 from storage.models import Page, Picture, Project
 from storage.views import PageInput, PagePlanInput, PageView, ProjectView
@@ -394,6 +394,7 @@ class PageMethods(LibraryBase):
         based_on: int | None = None,
         captions: Mapping[int, str] | None = None,
         passages: Mapping[int, str] | None = None,
+        replacing: Mapping[int, str] | None = None,
         title: str | None = None,
         story_settings: dict[str, Any] | None = UNSET,
     ) -> ProjectView:
@@ -404,12 +405,16 @@ class PageMethods(LibraryBase):
         ``captions`` maps source picture ids to captions; ``passages`` maps page ids to their new
         text, and then the story text becomes the pages' texts joined by blank lines, each page's
         offsets pointing into it (a story written page by page has no other text). ``title`` and
-        ``story_settings`` are set as in ``update_project``. ``based_on``, when given, makes the write
+        ``story_settings`` are set as in ``update_project``. ``replacing`` maps page ids to the words a passage
+        replaces, as the job read them when it started: a page whose words changed since (a person edited it, in
+        this tab, another or another process) keeps them, and ConflictError is raised with nothing written.
+        ``based_on``, when given, makes the write
         conditional: ConflictError if the project changed since that version, so a job that read,
         changed and writes back (its story settings) can read again and redo the change.
         """
         caption_changes = self._id_texts(captions, "caption", validate.MAX_CAPTION, required=False)
         passage_changes = self._id_texts(passages, "page's text", validate.MAX_STORY, required=True)
+        expected_words = self._id_texts(replacing, "page's text", validate.MAX_STORY, required=False)
         new_title = validate.title(title) if title is not None else None
         if story_settings is not UNSET and story_settings is not None:
             story_settings = validate.settings(story_settings, "The story's settings")
@@ -431,6 +436,10 @@ class PageMethods(LibraryBase):
                 for page_id, text in passage_changes.items():
                     if page_id not in pages:
                         raise NotFound("That page no longer exists. It may have been removed in another tab or window.")
+                    if page_id in expected_words and pages[page_id].text != expected_words[page_id]:
+                        raise ConflictError(
+                            "This page's words were changed while new ones were being written; yours are kept."
+                        )
                     pages[page_id].text = text
                 story_text = ""
                 for page in self._live_pages(project):

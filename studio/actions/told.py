@@ -244,11 +244,16 @@ def retell_passage(lib: Library, project_id: int, page_id: int, expected_version
         ctx.emit(Storyteller(profile=profile).retell(story, index))
         ctx.progress(1, 1, message="Saving…")
 
+    words_before = page.text
+
     def save(told) -> None:
         try:
-            lib.save_job_output(pid, passages={page_id: told.passages[index]})
+            lib.save_job_output(pid, passages={page_id: told.passages[index]}, replacing={page_id: words_before})
         except NotFound:
             log.info("passage for page %s dropped: the page no longer exists", page_id)
+            return
+        except ConflictError:
+            log.info("passage for page %s dropped: a person edited its words meanwhile", page_id)
             return
         job_write(
             lib,
@@ -353,6 +358,7 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
     known = [src.caption for src in project.source_images]
     captions_known = bool(known) and all(c.strip() for c in known)
     page_ids = tuple(page.id for page in project.pages)
+    words_before = {page.id: page.text for page in project.pages}  # what each passage replaces
     count, pid = len(sources), project.id
 
     def run(ctx) -> None:
@@ -402,10 +408,13 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
         if kind == "passage":
             index, passage = value
             if index < len(page_ids):
+                page_id = page_ids[index]
                 try:
-                    lib.save_job_output(pid, passages={page_ids[index]: passage})
+                    lib.save_job_output(pid, passages={page_id: passage}, replacing={page_id: words_before[page_id]})
                 except NotFound:
-                    log.info("passage for page %s dropped: the page no longer exists", page_ids[index])
+                    log.info("passage for page %s dropped: the page no longer exists", page_id)
+                except ConflictError:
+                    log.info("passage for page %s dropped: a person edited its words meanwhile", page_id)
             return
 
         def finish(p: ProjectView) -> ProjectView:
