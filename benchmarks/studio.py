@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -47,8 +46,7 @@ def _prepare(home: Path) -> int:
     from storage import Library
     from studio import actions
 
-    built = tinykit.ensure_tiny_models()
-    shutil.copytree(next(iter(built.values())).parent, home / "models" / "tiny")
+    tinykit.ensure_tiny_models()  # into STORYBOOK_HOME, the studio's own data folder
     lib = Library(home)
     project = actions.create_project(lib, story_text=STORY)
     project = actions.split_story(lib, project.id, project.version, STORY, sentences=2).project
@@ -152,7 +150,7 @@ def main() -> None:
                 page.wait_for_timeout(10_000)
                 first = new_picture(2)
                 later = [new_picture(version) for version in range(3, 13)]
-                page.get_by_text("Redraw all").click()
+                page.get_by_text("Redraw all", exact=True).click()
                 began = time.perf_counter()
                 page.get_by_role("button", name=re.compile(r"Redraw all 9 pages")).click()
                 expect(page.get_by_text(re.compile(r"^Done: 9 pictures drawn and saved"))).to_be_visible()
