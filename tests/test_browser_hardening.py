@@ -25,6 +25,8 @@ def _new_split_story(page, url: str, text: str = STORY) -> int:
     expect(story).to_be_visible()
     story.fill(text)
     story.press("Control+Enter")
+    # As a person would: the box has kept the words (its run is over) before the next click.
+    expect(page.get_by_text("Last change: Change the story")).to_be_visible()
     page.get_by_role("button", name="Split into pages").click()
     expect(page.get_by_text(re.compile(r"^\d+ pages[.:]"))).to_be_visible()
     button = page.get_by_role("button", name=re.compile(r"Illustrate all \d+ pages"))
