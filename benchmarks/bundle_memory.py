@@ -1,6 +1,6 @@
 """Peak memory of importing hostile and large bundles (storage.bundle.read_bundle through Library.import_bundle).
 
-    python benchmarks/bundle_memory.py [--case NAME]
+    python -m benchmarks.bundle_memory [--case NAME]
 
 Each case runs in a fresh process: the bundle is written to a file first, then imported from the open file
 as `python -m storage import-bundle` does; the figure is the growth of the process's peak resident memory
@@ -19,8 +19,6 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _noise_png(seed: int, width: int, height: int) -> bytes:

@@ -1,6 +1,6 @@
 """How fast a long story prints to PDF (exports.render_pdf), and a run of emoji with no break opportunity.
 
-    python benchmarks/export.py [--chars 1000000] [--repeats 3] [--emoji 20000] [--profile]
+    python -m benchmarks.export [--chars 1000000] [--repeats 3] [--emoji 20000] [--profile]
 
 A 1 MB English story is 700+ printed pages. The story is seeded prose (benchmarks/paging.py's `prose`),
 cut into pages of about two paragraphs, printed text-only (no pictures: pictures cost the same per page
@@ -14,12 +14,8 @@ import argparse
 import cProfile
 import pstats
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.paging import prose
 from exports import Book, Page, PdfOptions, render_pdf

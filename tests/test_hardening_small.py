@@ -132,7 +132,7 @@ def test_engine_refuses_bad_input_before_importing_torch(tmp_path, args):
 def test_the_export_benchmark_runs_and_prints_its_figures(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "export.py"), "--chars", "6000", "--repeats", "1", "--emoji", "40"],
+        [sys.executable, "-m", "benchmarks.export", "--chars", "6000", "--repeats", "1", "--emoji", "40"],
         capture_output=True,
         text=True,
         env=env,
