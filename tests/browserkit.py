@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,13 +41,19 @@ def require_browser() -> None:
     pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 
+@dataclass(frozen=True)
+class Studio:
+    url: str
+    home: Path
+    server: subprocess.Popen
+
+
 @contextmanager
-def running_studio(tmp_path: Path, tiny_models: dict[str, Path]) -> Iterator[str]:
-    """The studio's address while a real server runs it, with its own data folder and the tiny models."""
-    require_browser()
-    home = tmp_path / "home"
-    # The tiny models were built once for the test session; copying them saves building them again.
-    shutil.copytree(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
+def serve(home: Path, log_path: Path, *, host: str = "127.0.0.1", **env_extra: str) -> Iterator[Studio]:
+    """A real `streamlit run` of the studio on a free port, with `home` as its data folder, until the block ends.
+
+    `env_extra` sets (or, with "", removes) environment variables; `host` is the name the browser uses (the
+    server listens on 127.0.0.1 either way)."""
     port = free_port()
     env = {
         **os.environ,
@@ -54,17 +61,19 @@ def running_studio(tmp_path: Path, tiny_models: dict[str, Path]) -> Iterator[str
         "STORYBOOK_PROFILE": "tiny",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        **env_extra,
     }
-    log_path = tmp_path / "streamlit.log"
+    for name, value in env_extra.items():
+        if value == "":
+            env.pop(name)
     with log_path.open("w") as log:
         command = [sys.executable, "-m", "streamlit", "run", "studio/Home.py", "--server.port", str(port)]
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 40
             while True:
                 try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
                         if response.status == 200:
                             break
                 except OSError:
@@ -73,14 +82,35 @@ def running_studio(tmp_path: Path, tiny_models: dict[str, Path]) -> Iterator[str
                     log.flush()
                     pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:])
                 time.sleep(0.2)
-            yield url
+            yield Studio(f"http://{host}:{port}", home, server)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
+
+
+def stop(server: subprocess.Popen) -> None:
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def tiny_home(tmp_path: Path, tiny_models: dict[str, Path]) -> Path:
+    """A fresh data folder holding the tiny models (built once per test session; copying them is quicker)."""
+    require_browser()
+    home = tmp_path / "home"
+    shutil.copytree(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
+    return home
+
+
+@contextmanager
+def running_studio(tmp_path: Path, tiny_models: dict[str, Path], **options: str) -> Iterator[Studio]:
+    """The studio running on a fresh data folder with the tiny models (see serve for the options)."""
+    with serve(tiny_home(tmp_path, tiny_models), tmp_path / "streamlit.log", **options) as studio:
+        yield studio
 
 
 @contextmanager

@@ -35,7 +35,8 @@ def _new_split_story(page, url: str, text: str = STORY) -> int:
 
 @pytest.fixture
 def studio(tmp_path, tiny_models):
-    with running_studio(tmp_path, tiny_models) as url:
+    with running_studio(tmp_path, tiny_models) as running:
+        url = running.url
         yield url
 
 

@@ -11,17 +11,12 @@ finding is written to test-artifacts/tour/axe.json.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _screenshot
+from browserkit import CHROMIUM, CHROMIUM_ARGS, ROOT, running_studio, serve, stop
+from test_browser import _screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -33,78 +28,11 @@ BLOCKING = {"serious", "critical"}
 STREAMLIT_OWN: dict[str, str] = {}
 
 
-def _start(home: Path, tmp: Path, **env_extra: str):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "STORYBOOK_HOME": str(home),
-        "STORYBOOK_PROFILE": "tiny",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        **env_extra,
-    }
-    for name, value in env_extra.items():
-        if value == "":
-            env.pop(name)
-    log = open(tmp / f"streamlit-{port}.log", "w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "studio/Home.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 40
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
-                if response.status == 200:
-                    return server, url, log
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail("streamlit did not start:\n" + Path(log.name).read_text()[-3000:])
-        time.sleep(0.2)
-
-
-def _stop(server, log) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
-
-
 @pytest.fixture
 def studio(tmp_path, tiny_models):
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    home = tmp_path / "home"
-    shutil.copytree(next(iter(tiny_models.values())).parent, home / "models" / "tiny")
-    server, url, log = _start(home, tmp_path)
-    try:
-        yield url, home, server
-    finally:
-        if server.poll() is None:
-            _stop(server, log)
-        else:
-            log.close()
+    # Opened as localhost, as a person's browser opens it (the "connection lost" box words it for that name).
+    with running_studio(tmp_path, tiny_models, host="localhost") as running:
+        yield running.url, running.home, running.server
 
 
 class Tour:
@@ -223,8 +151,8 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             tour.visit("settings", lambda: expect(drawn_on).to_be_visible())
 
             # A studio started offline with models missing: no download button that cannot work, plain words.
-            offline, offline_url, offline_log = _start(home, tmp_path, STORYBOOK_PROFILE="fast")
-            try:
+            with serve(home, tmp_path / "streamlit-offline.log", host="localhost", STORYBOOK_PROFILE="fast") as offline:
+                offline_url = offline.url
                 page.goto(f"{offline_url}/settings")
                 expect(page.get_by_text(re.compile(r"started in offline mode"))).to_be_visible()
                 expect(page.get_by_role("button", name=re.compile("Download them now|Try the download"))).to_have_count(
@@ -234,14 +162,11 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
                     "settings-models-missing",
                     lambda: expect(page.get_by_text(re.compile(r"started in offline mode"))).to_be_visible(),
                 )
-            finally:
-                _stop(offline, offline_log)
 
             # The studio stops: the page, opened as localhost, does not ask about the internet.
             page.goto(url)
             expect(page.get_by_role("heading", name="Your library")).to_be_visible()
-            server.terminate()
-            server.wait(timeout=10)
+            stop(server)
             expect(page.get_by_text(re.compile("Is Streamlit still running"))).to_be_visible(timeout=60_000)
             assert page.get_by_text("connected to the internet").count() == 0
             _screenshot(page, TOUR / "stopped.png", full=False)

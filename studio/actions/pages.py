@@ -84,10 +84,6 @@ class PagesOutcome:
         return text + "."
 
 
-# The old name, for callers that still use it.
-SplitOutcome = PagesOutcome
-
-
 def _spans(project: ProjectView) -> list[PageSpan]:
     return [PageSpan(key=page.id, start=page.start, end=page.end, text=page.text) for page in project.pages]
 
