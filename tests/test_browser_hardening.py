@@ -80,6 +80,10 @@ def test_two_tabs_on_one_story_the_stale_one_is_told_and_nothing_is_lost(studio)
         first.get_by_role("heading", name="The Night Ferry").click()  # the box loses focus: kept
         expect(first.get_by_text(re.compile(r"characters · .* words · saved"))).to_be_visible()
 
+        # The second tab follows the stored story on its own (its server has seen no typing: a box sends its
+        # words when it loses focus), while the browser still holds the typing based on the old words.
+        expect(second.get_by_text("Updated with changes made in another tab or window.")).to_be_visible()
+
         # Now the second tab's words leave its box: refused as based on an old version, and said.
         second.get_by_role("heading", name="The Night Ferry").click()
         expect(second.get_by_text(re.compile(r"not saved yet: the story was changed in another tab"))).to_be_visible()

@@ -501,7 +501,7 @@ def story_panel(edit: Editing, polling: bool) -> None:
         return
     jobs = sorted(actions.story_jobs(pid) + actions.project_jobs(pid), key=lambda j: j.created)
     if polling and not any(not j.finished for j in jobs):
-        st.rerun()  # the jobs ended: a full run redraws the page and stops polling
+        ui.rerun_to_follow()  # the jobs ended: a full run redraws the page and stops polling
     job_panel(jobs)
     busy = actions.story_page_ids(pid)
     writing = actions.writing_page_ids(pid) & busy

@@ -52,6 +52,7 @@ if project is None:
 
 pid = project.id
 ui.close_finished_menus()
+ui.person_ran()
 stale = ui.behind_another_tab(project)
 edit = ui.editing(project)  # what every editor below saves against
 base, gen = edit.base, edit.gen
@@ -147,6 +148,11 @@ def _keep_story(project_id: int, key: str) -> None:
         lib = ui.library()
         stored = lib.get_project(project_id)
         typed = st.session_state.get(key, stored.story_text)
+        if not ui.based_on_followed(key, typed):
+            # The box was given another tab's words while this browser still held typing on the words before:
+            # saving it would replace that change unseen. Kept in the box, refused, said (as any stale edit).
+            st.session_state.setdefault(state.BASE_VERSION, {})[project_id] = stored.version - 1
+            raise ConflictError("The story was changed in another tab.")
         if typed.strip() != stored.story_text.strip():  # spaces at the ends are not an edit worth a step
             # Fetched before saving: a click that arrives meanwhile stops this run at its next st.* call, and
             # the version the save produced must still be recorded (see studio.ui.ledger).
@@ -993,7 +999,7 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     jobs = actions.project_jobs(edit.project_id)
     if not any(not j.finished for j in jobs):
         st.session_state.pop(key, None)
-        st.rerun(scope="app")  # the job ended: a full run redraws the page (and its buttons) once
+        ui.rerun_to_follow()  # the job ended: a full run redraws the page (and its buttons) once
     with panel.container():
         job_panel(jobs)
     drawing = actions.drawing_page_ids(edit.project_id)

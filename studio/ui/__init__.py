@@ -16,7 +16,15 @@ Screens only draw and dispatch: every change to the library goes through studio.
 
 from studio.ui.choices import layout_gallery, picture_choices, style_gallery
 from studio.ui.clicks import DOUBLE_CLICK_S, first_click, guard
-from studio.ui.editors import follow_stored, init_widget, kept, typed_here
+from studio.ui.editors import (
+    based_on_followed,
+    follow_stored,
+    init_widget,
+    kept,
+    person_ran,
+    rerun_to_follow,
+    typed_here,
+)
 from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, show_flash
 from studio.ui.resources import library, thumbnail, worker
 from studio.ui.session import (
@@ -46,6 +54,7 @@ __all__ = [
     "Editing",
     "ago",
     "base_version",
+    "based_on_followed",
     "behind_another_tab",
     "close_finished_menus",
     "current_project_id",
@@ -62,6 +71,7 @@ __all__ = [
     "load_current_project",
     "model_download",
     "open_project",
+    "person_ran",
     "picture_choices",
     "plain",
     "plural",
@@ -69,6 +79,7 @@ __all__ = [
     "reading_grade",
     "reload_gen",
     "reload_project",
+    "rerun_to_follow",
     "set_base_version",
     "set_current_project",
     "show_flash",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from storage import ProjectView, StorageError
+from studio.ui.editors import rerun_to_follow
 from studio.ui.resources import library, worker
 
 WATCH_EVERY_S = 2.0
@@ -36,7 +37,7 @@ def watch(read: Callable[[], object], drawn_from: object, on_idle: Callable[[], 
         except StorageError:
             now = None
         if now != drawn_from:
-            st.rerun(scope="app")
+            rerun_to_follow()
         if on_idle is not None and time.monotonic() - drawn_at >= IDLE_AFTER_S:
             on_idle()
 

@@ -12,6 +12,7 @@ from core.errors import UserError
 from engine.profiles import fetch_command
 from storage import ProjectView, StorageError
 from studio import actions, state
+from studio.ui.editors import rerun_to_follow
 from studio.ui.messages import ERROR_ICON, flash
 from studio.ui.resources import library, worker
 from studio.ui.session import current_project_id
@@ -95,7 +96,7 @@ def model_download(profile, what: str, tip: str = "", project: ProjectView | Non
                                 "success",
                                 f"Downloaded: the '{profile.name}' profile's models are ready on this computer.",
                             )
-                        st.rerun(scope="app")
+                        rerun_to_follow()
                     elapsed = int(time.monotonic() - now.started)
                     st.info(
                         f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
