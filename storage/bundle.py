@@ -31,8 +31,10 @@ from storage.files import MAX_IMAGE_BYTES, CheckedImage, check_image
 from storage.models import PAGE_STATES, PICTURE_STATES
 
 BUNDLE_FORMAT = "storybook-bundle"
-BUNDLE_VERSION = 2  # 2: pages and pictures carry their state (tray, bin), the title line (docs/formats.md)
-BUNDLE_VERSIONS_READ = (1, 2)
+# 2: pages and pictures carry their state (tray, bin), the title line; 3: closing words, drafts first, what was
+# learnt about each picture (meta), the characters' reference pictures (docs/formats.md)
+BUNDLE_VERSION = 3
+BUNDLE_VERSIONS_READ = (1, 2, 3)
 MANIFEST_FORMAT = "storybook-manifest"
 MANIFEST_VERSION = 1
 MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
@@ -73,6 +75,7 @@ class ImportedPicture:
     created: datetime
     selected: bool
     state: str = "kept"
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,10 +106,13 @@ class ImportedProject:
     setting: str = ""
     dedication: str = ""
     title_from_text: bool = False
+    closing: str = ""
+    drafts: bool = False
+    references: dict[int, CheckedImage] = field(default_factory=dict)  # character position -> reference picture
 
     def images(self) -> list[CheckedImage]:
         found = [picture.image for page in self.pages for picture in page.pictures]
-        return found + [image for image, _ in self.source_images]
+        return found + [image for image, _ in self.source_images] + list(self.references.values())
 
 
 def _read_characters(reader: _Reader, doc: dict) -> list[tuple[str, str]]:
@@ -384,6 +390,8 @@ def _read_archive(archive: zipfile.ZipFile, reader: _Reader, spool: _Spool) -> I
         else None,
         setting=reader.check(validate.setting, proj.get("setting", "")),
         dedication=reader.check(validate.dedication, proj.get("dedication", "")),
+        closing=reader.check(validate.closing, proj.get("closing", "")),
+        drafts=reader.check(validate.flag, proj.get("drafts", False), "Whether pages are drawn as drafts first"),
         title_from_text=reader.check(
             validate.flag, proj.get("title_from_text", False), "Whether the title is the story's first line"
         ),
@@ -421,10 +429,14 @@ def _read_archive(archive: zipfile.ZipFile, reader: _Reader, spool: _Spool) -> I
                         validate.flag, picture_doc.get("selected", False), f"Whether {where} is selected"
                     ),
                     state=reader.check(validate.choice, picture_doc.get("state", "kept"), PICTURE_STATES, where),
+                    meta=reader.check(validate.meta, picture_doc.get("meta", {}), f"What was learnt about {where}"),
                 )
             )
         result.pages.append(page)
     result.characters = _read_characters(reader, doc)
+    for n, raw_char in enumerate(doc.get("characters", []), start=1):  # checked as a list by _read_characters
+        if isinstance(raw_char, dict) and raw_char.get("reference") is not None:
+            result.references[n - 1] = image(raw_char["reference"], f"character {n}'s reference picture")
     for n, raw_src in enumerate(
         reader.lst(doc.get("source_images", []), "source_images", validate.MAX_SOURCE_IMAGES), start=1
     ):

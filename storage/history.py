@@ -21,7 +21,18 @@ from sqlalchemy.orm import Session
 from storage.models import Character, History, Page, Picture, Project, utcnow
 
 HISTORY_STEPS = 100  # steps kept per story (the oldest are dropped); undo reaches back at least 50
-_PROJECT_FIELDS = ("title", "author", "style", "profile", "story_text", "setting", "dedication", "title_from_text")
+_PROJECT_FIELDS = (
+    "title",
+    "author",
+    "style",
+    "profile",
+    "story_text",
+    "setting",
+    "dedication",
+    "closing",
+    "drafts",
+    "title_from_text",
+)
 _PAGE_FIELDS = (
     "position",
     "state",
@@ -39,7 +50,9 @@ def take(project: Project) -> dict[str, Any]:
     """The project's editable state, as plain JSON-able data."""
     return {
         "project": {name: getattr(project, name) for name in _PROJECT_FIELDS},
-        "characters": [[c.id, c.position, c.name, c.description] for c in project.characters],
+        "characters": [
+            [c.id, c.position, c.name, c.description, c.reference_sha256, c.reference_ext] for c in project.characters
+        ],
         "pages": [{"id": p.id, **{name: getattr(p, name) for name in _PAGE_FIELDS}} for p in project.pages],
         "pictures": [
             [pic.id, pic.page_id, pic.version, pic.state, bool(pic.selected)]
@@ -142,13 +155,16 @@ def restore(session: Session, project: Project, state: dict[str, Any]) -> None:
             project.characters.remove(character)
     session.flush()
     present = {c.id: c for c in project.characters}
-    for character_id, position, name, description in state["characters"]:
+    for row in state["characters"]:
+        character_id, position, name, description = row[:4]
+        sha, ext = row[4:6] if len(row) >= 6 else (None, None)  # steps taken before references were kept: none
         character = present.get(character_id)
         if character is None:
             character = Character(id=character_id, position=position, name=name, description=description)
             project.characters.append(character)
         else:
             character.position, character.name, character.description = position, name, description
+        character.reference_sha256, character.reference_ext = sha, ext
 
     # Pages, by id: the snapshot's pages as they were; later pages leave the story (their pictures stay).
     pages = {page.id: page for page in project.pages}

@@ -83,6 +83,10 @@ class Project(Base):
     setting: Mapped[str] = mapped_column(Text, default="", server_default="")
     # A line or two printed on its own page after the cover ("For Mia, who loves the sea"); "" for none.
     dedication: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The words on the book's closing page ("" for the default: "The End" in the story's language).
+    closing: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Pages are drawn as quick drafts first (finished later, all at once or one by one); False: final pictures.
+    drafts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     updated: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # Optimistic concurrency: every user edit states the version it was based on.
@@ -169,6 +173,9 @@ class Picture(Base):
     selected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
     # 'kept', or 'binned': discarded by the user, restorable until the story's bin is emptied.
     state: Mapped[str] = mapped_column(String(8), default="kept", server_default="kept")
+    # What was learnt about the picture after drawing (plain JSON): its scores, its place among the candidates
+    # drawn with it, whether it is a draft. Settings say how to draw it again; this is not needed for that.
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=sql_text("'{}'"))
 
     page: Mapped[Page] = relationship(back_populates="pictures")
 
@@ -208,6 +215,9 @@ class Character(Base):
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # The character's reference picture (the cast sheet): a file in the picture store, like a picture's.
+    reference_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reference_ext: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
     project: Mapped[Project] = relationship(back_populates="characters")
 

@@ -19,6 +19,7 @@ MAX_TITLE = 200
 MAX_AUTHOR = 200
 MAX_SETTING = 300  # a picture prompt holds about 60 words in all
 MAX_DEDICATION = 500
+MAX_CLOSING = 200  # "The End", "Goodnight, little ferry", a line or two on the closing page
 MAX_NAME = 200
 MAX_STYLE = 100
 MAX_STORY = 2_000_000
@@ -139,10 +140,10 @@ def setting(value: Any) -> str:
     return " ".join(text(value, "Where and when the story happens", MAX_SETTING).split())
 
 
-def dedication(value: Any) -> str:
+def dedication(value: Any, what: str = "The dedication", limit: int = MAX_DEDICATION) -> str:
     """A dedication as it is kept: at most MAX_DEDICATION characters, spaces folded within each line, its
     line breaks kept (one blank line at most between two lines), nothing blank around it."""
-    raw = text(value, "The dedication", MAX_DEDICATION).replace("\r\n", "\n")
+    raw = text(value, what, limit).replace("\r\n", "\n")
     lines = [" ".join(line.split()) for line in raw.split("\n")]
     kept: list[str] = []
     for line in lines:
@@ -158,3 +159,14 @@ def choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidInput(f"{what}'s state must be one of {', '.join(allowed)}, not {str(value)[:40]!r}.")
     return value
+
+
+def closing(value: Any) -> str:
+    """A book's closing words as they are kept (like a dedication, at most MAX_CLOSING characters); "" for the
+    default ("The End" in the story's language)."""
+    return dedication(value, "The closing words", MAX_CLOSING)
+
+
+def meta(value: Any, what: str = "What was learnt about the picture") -> dict[str, Any]:
+    """A picture's metadata: plain JSON, like its settings."""
+    return settings(value, what)

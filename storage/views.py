@@ -19,6 +19,9 @@ class PictureView:
     created: datetime
     selected: bool
     state: str = "kept"  # or "binned": discarded, in the story's bin until it is emptied
+    # What was learnt after drawing: "scores" ({"character": 0.71, ...}), "candidate" (1-based) and "candidates"
+    # (how many were drawn together), "draft" (True until finished); see docs/formats.md.
+    meta: dict[str, Any] = field(default_factory=dict)
     # The page's words changed since this picture was drawn (False when that is not known).
     words_changed: bool = False
 
@@ -45,6 +48,7 @@ class CharacterView:
     position: int
     name: str
     description: str
+    reference_path: Path | None = None  # the character's reference picture (cast sheet), None for none
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class ProjectView:
     story_settings: dict[str, Any] | None = None  # how a generated story was written; None if typed
     setting: str = ""  # where and when the story happens, for every picture's prompt
     dedication: str = ""  # printed on its own page after the cover
+    closing: str = ""  # the closing page's words; "" for the default ("The End" in the story's language)
+    drafts: bool = False  # pages are drawn as quick drafts first, finished later
     title_from_text: bool = False  # the title is the story text's first line (not a page)
     # Pages whose words left the story while they still hold pictures: the loose-pictures tray.
     loose: list[PageView] = field(default_factory=list)

@@ -24,7 +24,7 @@ from storage import history, validate
 from storage.db import BACKUP_DIRNAME, DB_FILENAME, make_engine, migrate, write_engine
 from storage.errors import ConflictError, DiskFullError, InvalidInput, NotFound, StorageError
 from storage.files import SWEEP_MIN_AGE_S, CheckedImage, ImageStore, disk_full
-from storage.models import Page, Picture, Project, SourceImage, utcnow
+from storage.models import Character, Page, Picture, Project, SourceImage, utcnow
 from storage.views import (
     BinView,
     CharacterView,
@@ -279,6 +279,7 @@ class LibraryBase:
             created=picture.created,
             selected=bool(picture.selected),
             state=picture.state,
+            meta=copy.deepcopy(picture.meta or {}),
             words_changed=isinstance(drawn_for, str)
             and words is not None
             and " ".join(drawn_for.split()) != " ".join(words.split()),
@@ -322,6 +323,14 @@ class LibraryBase:
                 pass
         return BinView(pages=deleted, pictures=binned, files_bytes=size)
 
+    def _reference_path(self, character: Character) -> Path | None:
+        """A character's reference picture; None without one, or when its file is gone (a reference taken
+        away with its character and swept before an undo brought the character back)."""
+        if not character.reference_sha256 or not character.reference_ext:
+            return None
+        path = self.images.path_for(character.reference_sha256, character.reference_ext)
+        return path if path.exists() else None
+
     def _project_view(self, session: Session, project_id: int) -> ProjectView:
         session.flush()
         project = session.execute(
@@ -347,6 +356,8 @@ class LibraryBase:
             story_text=project.story_text,
             setting=project.setting,
             dedication=project.dedication,
+            closing=project.closing,
+            drafts=bool(project.drafts),
             version=project.version,
             created=project.created,
             updated=project.updated,
@@ -361,7 +372,13 @@ class LibraryBase:
             redo=redo,
             title_from_text=bool(project.title_from_text),
             characters=[
-                CharacterView(id=c.id, position=c.position, name=c.name, description=c.description)
+                CharacterView(
+                    id=c.id,
+                    position=c.position,
+                    name=c.name,
+                    description=c.description,
+                    reference_path=self._reference_path(c),
+                )
                 for c in sorted(project.characters, key=lambda c: (c.position, c.id))
             ],
             source_images=[
@@ -400,6 +417,9 @@ class LibraryBase:
             chunk = ordered[i : i + _IN_CHUNK]
             used.update(session.scalars(select(Picture.image_sha256).where(Picture.image_sha256.in_(chunk))))
             used.update(session.scalars(select(SourceImage.image_sha256).where(SourceImage.image_sha256.in_(chunk))))
+            used.update(
+                session.scalars(select(Character.reference_sha256).where(Character.reference_sha256.in_(chunk)))
+            )
         return used
 
     def _collect_garbage(self, shas: set[str]) -> int:

@@ -60,6 +60,8 @@ class BundleMethods(LibraryBase):
                 "updated": view.updated.isoformat(),
                 **({"setting": view.setting} if view.setting else {}),
                 **({"dedication": view.dedication} if view.dedication else {}),
+                **({"closing": view.closing} if view.closing else {}),
+                **({"drafts": True} if view.drafts else {}),
                 **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
             },
             "segments": [  # bundle keys keep their first names (docs/formats.md)
@@ -81,13 +83,21 @@ class BundleMethods(LibraryBase):
                             "created": picture.created.isoformat(),
                             "selected": picture.selected,
                             "state": picture.state,
+                            **({"meta": picture.meta} if picture.meta else {}),
                         }
                         for picture in page.pictures
                     ],
                 }
                 for page in every_page  # the story's pages, then those in the tray and the bin
             ],
-            "characters": [{"name": c.name, "description": c.description} for c in view.characters],
+            "characters": [
+                {
+                    "name": c.name,
+                    "description": c.description,
+                    **({"reference": member(c.reference_path)} if c.reference_path is not None else {}),
+                }
+                for c in view.characters
+            ],
             "source_images": [{"image": member(s.image_path), "caption": s.caption} for s in view.source_images],
         }
         return write_bundle(doc, files)
@@ -138,6 +148,8 @@ class BundleMethods(LibraryBase):
                 title_from_text=title_from_text,
                 setting=imported.setting,
                 dedication=imported.dedication,
+                closing=imported.closing,
+                drafts=imported.drafts,
                 created=min(imported.created, now),
                 updated=now,
                 version=1,
@@ -175,10 +187,20 @@ class BundleMethods(LibraryBase):
                             created=picture.created,
                             selected=picture is chosen,
                             state=picture.state,
+                            meta=picture.meta,
                         )
                     )
             for position, (name, description) in enumerate(imported.characters):
-                project.characters.append(Character(position=position, name=name, description=description))
+                reference = imported.references.get(position)
+                project.characters.append(
+                    Character(
+                        position=position,
+                        name=name,
+                        description=description,
+                        reference_sha256=reference.sha256 if reference else None,
+                        reference_ext=reference.ext if reference else None,
+                    )
+                )
             for position, (image, caption) in enumerate(imported.source_images):
                 project.source_images.append(
                     SourceImage(position=position, image_sha256=image.sha256, image_ext=image.ext, caption=caption)

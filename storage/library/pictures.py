@@ -31,15 +31,18 @@ class PictureMethods(LibraryBase):
         settings: dict[str, Any],
         origin: str = "generated",
         select: bool = True,
+        meta: dict[str, Any] | None = None,
     ) -> PictureView:
         """Keep a new picture version for a page (PNG, JPEG or WebP bytes, checked with Pillow).
 
         Called by background jobs while the user edits, so it takes no expected_version and leaves
         the project's version alone (it bumps ``updated``). The first picture of a page is always
-        selected; later ones only when ``select`` is true.
+        selected; later ones only when ``select`` is true. ``meta``: what was learnt about the picture after
+        drawing (scores, its place among candidates, whether it is a draft; PictureView.meta).
         """
         origin = validate.origin(origin)
         settings = validate.settings(settings)
+        meta = validate.meta(meta if meta is not None else {})
         select = validate.flag(select, "Whether to select the picture")
         image = check_image(png_bytes)
         self.images.write(image)
@@ -76,6 +79,7 @@ class PictureMethods(LibraryBase):
                     origin=origin,
                     created=utcnow(),
                     selected=make_selected,
+                    meta=meta,
                 )
                 session.add(picture)
                 self._touch(page.project, bump=False)

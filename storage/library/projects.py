@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from storage import validate
 from storage.errors import InvalidInput, NotFound
+from storage.files import check_image
 from storage.library.base import ROW_ID_RANGE, UNSET, LibraryBase
 from storage.models import Character, Page, Picture, Project, SourceImage, utcnow
 from storage.views import (
@@ -128,11 +129,14 @@ class ProjectMethods(LibraryBase):
         story_settings: dict[str, Any] | None = UNSET,
         setting: str | None = None,
         dedication: str | None = None,
+        closing: str | None = None,
+        drafts: bool | None = None,
     ) -> ProjectView:
         """Change the given fields (None leaves a field as it is).
 
         ``setting`` says where and when the story happens (at most MAX_SETTING characters, "" for none);
-        ``dedication`` is printed after the cover (its line breaks kept, at most MAX_DEDICATION characters).
+        ``dedication`` is printed after the cover (its line breaks kept, at most MAX_DEDICATION characters);
+        ``closing``: the closing page's words ("" for the default); ``drafts``: draw pages as drafts first.
 
         ``story_text`` keeps a draft of a story that has no pages yet; once it has pages, its words change
         with them (``apply_pages``, ``update_page``), so the story and its pages never disagree.
@@ -154,6 +158,10 @@ class ProjectMethods(LibraryBase):
             changes["setting"] = validate.setting(setting)
         if dedication is not None:
             changes["dedication"] = validate.dedication(dedication)
+        if closing is not None:
+            changes["closing"] = validate.closing(closing)
+        if drafts is not None:
+            changes["drafts"] = validate.flag(drafts, "Whether pages are drawn as drafts first")
         if story_settings is not UNSET:
             changes["story_settings"] = (
                 None if story_settings is None else validate.settings(story_settings, "The story's settings")
@@ -163,6 +171,8 @@ class ProjectMethods(LibraryBase):
             label = "Change the picture style"
         elif set(changes) == {"profile"}:
             label = "Change the models"
+        elif set(changes) == {"drafts"}:
+            label = "Draw drafts first" if changes["drafts"] else "Draw final pictures"
         with self._edit(project_id, expected_version, label) as (_session, project):
             if "story_text" in changes and any(page.state == "live" for page in project.pages):
                 if changes["story_text"] != project.story_text:
@@ -196,6 +206,8 @@ class ProjectMethods(LibraryBase):
                 story_text=source.story_text,
                 setting=source.setting,
                 dedication=source.dedication,
+                closing=source.closing,
+                drafts=source.drafts,
                 title_from_text=source.title_from_text,
                 created=now,
                 updated=now,
@@ -227,10 +239,19 @@ class ProjectMethods(LibraryBase):
                             created=picture.created,
                             selected=picture.selected,
                             state=picture.state,
+                            meta=copy.deepcopy(picture.meta or {}),
                         )
                     )
             for char in source.characters:
-                clone.characters.append(Character(position=char.position, name=char.name, description=char.description))
+                clone.characters.append(
+                    Character(
+                        position=char.position,
+                        name=char.name,
+                        description=char.description,
+                        reference_sha256=char.reference_sha256,
+                        reference_ext=char.reference_ext,
+                    )
+                )
             for src in source.source_images:
                 clone.source_images.append(
                     SourceImage(
@@ -257,6 +278,11 @@ class ProjectMethods(LibraryBase):
     def _project_shas(self, session: Session, project_id: int) -> set[str]:
         shas = set(session.scalars(select(Picture.image_sha256).join(Page).where(Page.project_id == project_id)))
         shas.update(session.scalars(select(SourceImage.image_sha256).where(SourceImage.project_id == project_id)))
+        shas.update(
+            sha
+            for sha in session.scalars(select(Character.reference_sha256).where(Character.project_id == project_id))
+            if sha
+        )
         return shas
 
     def set_characters(
@@ -286,6 +312,15 @@ class ProjectMethods(LibraryBase):
             )
         with self._edit(project_id, expected_version, "Change the characters") as (session, project):
             old = sorted(project.characters, key=lambda c: (c.position, c.id))
+            # A reference picture follows its character's name; the new names take, in order, those of the
+            # characters whose names are gone (renamed).
+            names = {name.casefold() for name, _ in rows}
+            by_name = {c.name.casefold(): (c.reference_sha256, c.reference_ext) for c in old}
+            renamed = iter([(c.reference_sha256, c.reference_ext) for c in old if c.name.casefold() not in names])
+            references: list[tuple[str | None, str | None]] = [
+                by_name[name.casefold()] if name.casefold() in by_name else next(renamed, (None, None))
+                for name, _ in rows
+            ]
             # Characters keep their rows where they can (undo puts the very same rows back).
             for character in old[len(rows) :]:
                 project.characters.remove(character)
@@ -294,16 +329,65 @@ class ProjectMethods(LibraryBase):
                 if position < len(old):
                     old[position].position, old[position].name = position, name
                     old[position].description = description
+                    old[position].reference_sha256, old[position].reference_ext = references[position]
                 else:
-                    project.characters.append(Character(position=position, name=name, description=description))
+                    sha, ext = references[position]
+                    project.characters.append(
+                        Character(
+                            position=position,
+                            name=name,
+                            description=description,
+                            reference_sha256=sha,
+                            reference_ext=ext,
+                        )
+                    )
+        return self.get_project(project_id)
+
+    def set_character_reference(
+        self,
+        project_id: int,
+        expected_version: int,
+        name: str,
+        *,
+        image: bytes | None = None,
+        picture_id: int | None = None,
+    ) -> ProjectView:
+        """Give the character ``name`` a reference picture (the cast sheet): an uploaded picture's bytes
+        (PNG, JPEG or WebP, checked) or one of the story's pictures (``picture_id``); neither takes the
+        reference away (the picture itself stays wherever else it is used). One undoable step."""
+        if image is not None and picture_id is not None:
+            raise InvalidInput("Give the reference as a picture or as one of the story's pictures, not both.")
+        checked = check_image(image) if image is not None else None
+        if checked is not None:
+            self.images.write(checked)
+        with self._edit(project_id, expected_version, "Change a character's reference picture") as (session, project):
+            wanted = validate.text(name, "The character's name", validate.MAX_NAME, required=True).strip().casefold()
+            character = next((c for c in project.characters if c.name.casefold() == wanted), None)
+            if character is None:
+                raise NotFound(f"There is no character called {name.strip()!r} in this story any more.")
+            if checked is not None:
+                self._ensure_files([checked])
+                character.reference_sha256, character.reference_ext = checked.sha256, checked.ext
+            elif picture_id is not None:
+                picture = self._picture(session, picture_id)
+                if picture.page.project_id != project.id:
+                    raise NotFound("That picture is not in this story.")
+                character.reference_sha256, character.reference_ext = picture.image_sha256, picture.image_ext
+            else:
+                character.reference_sha256 = character.reference_ext = None
         return self.get_project(project_id)
 
     def integrity_report(self) -> dict[str, Any]:
         """SQLite's integrity check and the rows whose image file is missing or damaged."""
         with self._read() as session:
             check = [row[0] for row in session.connection().exec_driver_sql("PRAGMA integrity_check").all()]
-            refs = list(session.execute(select(Picture.id, Picture.image_sha256, Picture.image_ext)).all())
+            refs: list[Any] = list(session.execute(select(Picture.id, Picture.image_sha256, Picture.image_ext)).all())
             refs += session.execute(select(SourceImage.id, SourceImage.image_sha256, SourceImage.image_ext)).all()
+            refs += session.execute(
+                select(Character.id, Character.reference_sha256, Character.reference_ext).where(
+                    Character.reference_sha256.is_not(None)
+                )
+            ).all()
         bad = []
         for row_id, sha, ext in refs:
             path = self.images.path_for(sha, ext)
