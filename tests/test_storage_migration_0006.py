@@ -127,7 +127,9 @@ def test_a_library_from_revision_0005_gains_the_columns(tmp_path):
             "INSERT INTO projects (title, author, style, profile, story_text, created, updated, version) "
             "VALUES ('Old fox', '', 'watercolor', 'fast', 'Once.', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 2)"
         )
-        conn.exec_driver_sql("INSERT INTO characters (project_id, position, name, description) VALUES (1, 0, 'Pip', '')")
+        conn.exec_driver_sql(
+            "INSERT INTO characters (project_id, position, name, description) VALUES (1, 0, 'Pip', '')"
+        )
     engine.dispose()
 
     library = Library(tmp_path)
