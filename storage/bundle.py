@@ -109,6 +109,8 @@ class ImportedProject:
     closing: str = ""
     drafts: bool = False
     references: dict[int, CheckedImage] = field(default_factory=dict)  # character position -> reference picture
+    reference_settings: dict[int, dict[str, Any]] = field(default_factory=dict)  # ... -> how it was drawn
+    candidates: int = 1
 
     def images(self) -> list[CheckedImage]:
         found = [picture.image for page in self.pages for picture in page.pictures]
@@ -392,6 +394,9 @@ def _read_archive(archive: zipfile.ZipFile, reader: _Reader, spool: _Spool) -> I
         dedication=reader.check(validate.dedication, proj.get("dedication", "")),
         closing=reader.check(validate.closing, proj.get("closing", "")),
         drafts=reader.check(validate.flag, proj.get("drafts", False), "Whether pages are drawn as drafts first"),
+        candidates=reader.check(
+            validate.integer, proj.get("candidates", 1), "The pictures drawn per page", 1, validate.MAX_CANDIDATES
+        ),
         title_from_text=reader.check(
             validate.flag, proj.get("title_from_text", False), "Whether the title is the story's first line"
         ),
@@ -437,6 +442,10 @@ def _read_archive(archive: zipfile.ZipFile, reader: _Reader, spool: _Spool) -> I
     for n, raw_char in enumerate(doc.get("characters", []), start=1):  # checked as a list by _read_characters
         if isinstance(raw_char, dict) and raw_char.get("reference") is not None:
             result.references[n - 1] = image(raw_char["reference"], f"character {n}'s reference picture")
+            if raw_char.get("reference_settings") is not None:
+                result.reference_settings[n - 1] = reader.check(
+                    validate.settings, raw_char["reference_settings"], f"How character {n}'s reference was drawn"
+                )
     for n, raw_src in enumerate(
         reader.lst(doc.get("source_images", []), "source_images", validate.MAX_SOURCE_IMAGES), start=1
     ):

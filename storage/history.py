@@ -31,6 +31,7 @@ _PROJECT_FIELDS = (
     "dedication",
     "closing",
     "drafts",
+    "candidates",
     "title_from_text",
 )
 _PAGE_FIELDS = (
@@ -51,7 +52,8 @@ def take(project: Project) -> dict[str, Any]:
     return {
         "project": {name: getattr(project, name) for name in _PROJECT_FIELDS},
         "characters": [
-            [c.id, c.position, c.name, c.description, c.reference_sha256, c.reference_ext] for c in project.characters
+            [c.id, c.position, c.name, c.description, c.reference_sha256, c.reference_ext, c.reference_settings]
+            for c in project.characters
         ],
         "pages": [{"id": p.id, **{name: getattr(p, name) for name in _PAGE_FIELDS}} for p in project.pages],
         "pictures": [
@@ -157,14 +159,14 @@ def restore(session: Session, project: Project, state: dict[str, Any]) -> None:
     present = {c.id: c for c in project.characters}
     for row in state["characters"]:
         character_id, position, name, description = row[:4]
-        sha, ext = row[4:6] if len(row) >= 6 else (None, None)  # steps taken before references were kept: none
+        sha, ext, drawn = row[4:7] if len(row) >= 7 else (None, None, None)  # steps from before the cast sheet
         character = present.get(character_id)
         if character is None:
             character = Character(id=character_id, position=position, name=name, description=description)
             project.characters.append(character)
         else:
             character.position, character.name, character.description = position, name, description
-        character.reference_sha256, character.reference_ext = sha, ext
+        character.reference_sha256, character.reference_ext, character.reference_settings = sha, ext, drawn
 
     # Pages, by id: the snapshot's pages as they were; later pages leave the story (their pictures stay).
     pages = {page.id: page for page in project.pages}

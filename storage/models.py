@@ -87,6 +87,8 @@ class Project(Base):
     closing: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Pages are drawn as quick drafts first (finished later, all at once or one by one); False: final pictures.
     drafts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
+    # Pictures drawn per page (best of N, 1..8); the best scored one becomes the page's picture.
+    candidates: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     updated: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # Optimistic concurrency: every user edit states the version it was based on.
@@ -218,6 +220,9 @@ class Character(Base):
     # The character's reference picture (the cast sheet): a file in the picture store, like a picture's.
     reference_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reference_ext: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # How the reference was drawn (its picture's settings: prompt, seed...), for shared attention to draw it
+    # again beside each page; None for an uploaded picture.
+    reference_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     project: Mapped[Project] = relationship(back_populates="characters")
 

@@ -49,6 +49,7 @@ class CharacterView:
     name: str
     description: str
     reference_path: Path | None = None  # the character's reference picture (cast sheet), None for none
+    reference_settings: dict[str, Any] | None = None  # how it was drawn (None: uploaded, or none)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class ProjectView:
     dedication: str = ""  # printed on its own page after the cover
     closing: str = ""  # the closing page's words; "" for the default ("The End" in the story's language)
     drafts: bool = False  # pages are drawn as quick drafts first, finished later
+    candidates: int = 1  # pictures drawn per page (best of N)
     title_from_text: bool = False  # the title is the story text's first line (not a page)
     # Pages whose words left the story while they still hold pictures: the loose-pictures tray.
     loose: list[PageView] = field(default_factory=list)

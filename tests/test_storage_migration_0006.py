@@ -30,6 +30,12 @@ def test_closing_words_and_drafts_are_kept_undone_and_copied(tmp_path):
     assert project.closing == "" and project.drafts is False
     project = library.update_project(project.id, project.version, closing="  Goodnight,   little ferry \n\n\n")
     assert project.closing == "Goodnight, little ferry"
+    project = library.update_project(project.id, project.version, candidates=4)
+    assert project.candidates == 4
+    project, _ = library.undo(project.id, project.version)
+    assert project.candidates == 1
+    with pytest.raises(InvalidInput, match="pictures drawn per page"):
+        library.update_project(project.id, project.version, candidates=9)
     project = library.update_project(project.id, project.version, drafts=True)
     assert project.drafts is True and project.undo == "Draw drafts first"
     project, _ = library.undo(project.id, project.version)
@@ -70,6 +76,8 @@ def test_a_reference_picture_follows_its_character(tmp_path):
     project = library.get_project(project.id)
     project = library.set_character_reference(project.id, project.version, "Mo", picture_id=picture.id)
     assert project.characters[1].reference_path == picture.image_path
+    assert project.characters[1].reference_settings == {"seed": 1}  # to draw it again beside each page
+    assert project.characters[0].reference_settings is None  # uploaded
 
     # Reordered and renamed: the reference follows the name; a character renamed in its place keeps its own.
     project = library.set_characters(project.id, project.version, [("Mo", "a grey mole"), ("Pippa", "a red fox")])
@@ -102,10 +110,12 @@ def test_a_reference_file_is_not_swept_while_a_character_names_it(tmp_path):
 def test_bundle_format_3_carries_closing_drafts_meta_and_references(tmp_path):
     library = Library(tmp_path / "a")
     project = _story(library)
-    project = library.update_project(project.id, project.version, closing="The very end", drafts=True)
+    project = library.update_project(project.id, project.version, closing="The very end", drafts=True, candidates=3)
     library.add_picture(project.pages[0].id, png(), {"seed": 3}, meta={"scores": {"character": 0.5}})
     project = library.get_project(project.id)
-    project = library.set_character_reference(project.id, project.version, "Pip", image=png(color=(7, 7, 7)))
+    project = library.set_character_reference(
+        project.id, project.version, "Pip", image=png(color=(7, 7, 7)), settings={"seed": 11, "prompt": "a fox"}
+    )
     data = library.export_bundle(project.id)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         doc = json.loads(archive.read("project.json"))
@@ -113,7 +123,8 @@ def test_bundle_format_3_carries_closing_drafts_meta_and_references(tmp_path):
 
     other = Library(tmp_path / "b")
     back = other.import_bundle(data)
-    assert back.closing == "The very end" and back.drafts is True
+    assert back.closing == "The very end" and back.drafts is True and back.candidates == 3
+    assert back.characters[0].reference_settings == {"seed": 11, "prompt": "a fox"}
     assert back.pages[0].selected.meta == {"scores": {"character": 0.5}}
     assert back.characters[0].reference_path.read_bytes() == png(color=(7, 7, 7))
     assert back.characters[1].reference_path is None
@@ -135,6 +146,7 @@ def test_a_library_from_revision_0005_gains_the_columns(tmp_path):
     library = Library(tmp_path)
     assert library.last_backup is not None and "0005-to-0006" in library.last_backup.name
     old = library.get_project(library.list_projects()[0].id)
-    assert old.closing == "" and old.drafts is False and old.characters[0].reference_path is None
+    assert old.closing == "" and old.drafts is False and old.candidates == 1
+    assert old.characters[0].reference_path is None
     saved = library.update_project(old.id, old.version, closing="Fin")
     assert saved.closing == "Fin"

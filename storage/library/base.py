@@ -358,6 +358,7 @@ class LibraryBase:
             dedication=project.dedication,
             closing=project.closing,
             drafts=bool(project.drafts),
+            candidates=project.candidates,
             version=project.version,
             created=project.created,
             updated=project.updated,
@@ -378,6 +379,7 @@ class LibraryBase:
                     name=c.name,
                     description=c.description,
                     reference_path=self._reference_path(c),
+                    reference_settings=copy.deepcopy(c.reference_settings) if self._reference_path(c) else None,
                 )
                 for c in sorted(project.characters, key=lambda c: (c.position, c.id))
             ],

@@ -62,6 +62,7 @@ class BundleMethods(LibraryBase):
                 **({"dedication": view.dedication} if view.dedication else {}),
                 **({"closing": view.closing} if view.closing else {}),
                 **({"drafts": True} if view.drafts else {}),
+                **({"candidates": view.candidates} if view.candidates != 1 else {}),
                 **({"story_settings": view.story_settings} if view.story_settings is not None else {}),
             },
             "segments": [  # bundle keys keep their first names (docs/formats.md)
@@ -95,6 +96,7 @@ class BundleMethods(LibraryBase):
                     "name": c.name,
                     "description": c.description,
                     **({"reference": member(c.reference_path)} if c.reference_path is not None else {}),
+                    **({"reference_settings": c.reference_settings} if c.reference_settings else {}),
                 }
                 for c in view.characters
             ],
@@ -150,6 +152,7 @@ class BundleMethods(LibraryBase):
                 dedication=imported.dedication,
                 closing=imported.closing,
                 drafts=imported.drafts,
+                candidates=imported.candidates,
                 created=min(imported.created, now),
                 updated=now,
                 version=1,
@@ -199,6 +202,7 @@ class BundleMethods(LibraryBase):
                         description=description,
                         reference_sha256=reference.sha256 if reference else None,
                         reference_ext=reference.ext if reference else None,
+                        reference_settings=imported.reference_settings.get(position) if reference else None,
                     )
                 )
             for position, (image, caption) in enumerate(imported.source_images):

@@ -131,12 +131,14 @@ class ProjectMethods(LibraryBase):
         dedication: str | None = None,
         closing: str | None = None,
         drafts: bool | None = None,
+        candidates: int | None = None,
     ) -> ProjectView:
         """Change the given fields (None leaves a field as it is).
 
         ``setting`` says where and when the story happens (at most MAX_SETTING characters, "" for none);
         ``dedication`` is printed after the cover (its line breaks kept, at most MAX_DEDICATION characters);
-        ``closing``: the closing page's words ("" for the default); ``drafts``: draw pages as drafts first.
+        ``closing``: the closing page's words ("" for the default); ``drafts``: draw pages as drafts first;
+        ``candidates``: pictures drawn per page, the best scored one chosen (1..MAX_CANDIDATES).
 
         ``story_text`` keeps a draft of a story that has no pages yet; once it has pages, its words change
         with them (``apply_pages``, ``update_page``), so the story and its pages never disagree.
@@ -162,6 +164,10 @@ class ProjectMethods(LibraryBase):
             changes["closing"] = validate.closing(closing)
         if drafts is not None:
             changes["drafts"] = validate.flag(drafts, "Whether pages are drawn as drafts first")
+        if candidates is not None:
+            changes["candidates"] = validate.integer(
+                candidates, "The number of pictures drawn per page", 1, validate.MAX_CANDIDATES
+            )
         if story_settings is not UNSET:
             changes["story_settings"] = (
                 None if story_settings is None else validate.settings(story_settings, "The story's settings")
@@ -173,6 +179,8 @@ class ProjectMethods(LibraryBase):
             label = "Change the models"
         elif set(changes) == {"drafts"}:
             label = "Draw drafts first" if changes["drafts"] else "Draw final pictures"
+        elif set(changes) == {"candidates"}:
+            label = "Change the pictures drawn per page"
         with self._edit(project_id, expected_version, label) as (_session, project):
             if "story_text" in changes and any(page.state == "live" for page in project.pages):
                 if changes["story_text"] != project.story_text:
@@ -208,6 +216,7 @@ class ProjectMethods(LibraryBase):
                 dedication=source.dedication,
                 closing=source.closing,
                 drafts=source.drafts,
+                candidates=source.candidates,
                 title_from_text=source.title_from_text,
                 created=now,
                 updated=now,
@@ -250,6 +259,7 @@ class ProjectMethods(LibraryBase):
                         description=char.description,
                         reference_sha256=char.reference_sha256,
                         reference_ext=char.reference_ext,
+                        reference_settings=copy.deepcopy(char.reference_settings),
                     )
                 )
             for src in source.source_images:
@@ -315,10 +325,19 @@ class ProjectMethods(LibraryBase):
             # A reference picture follows its character's name; the new names take, in order, those of the
             # characters whose names are gone (renamed).
             names = {name.casefold() for name, _ in rows}
-            by_name = {c.name.casefold(): (c.reference_sha256, c.reference_ext) for c in old}
-            renamed = iter([(c.reference_sha256, c.reference_ext) for c in old if c.name.casefold() not in names])
-            references: list[tuple[str | None, str | None]] = [
-                by_name[name.casefold()] if name.casefold() in by_name else next(renamed, (None, None))
+            Ref = tuple[str | None, str | None, dict[str, Any] | None]
+            by_name: dict[str, Ref] = {
+                c.name.casefold(): (c.reference_sha256, c.reference_ext, c.reference_settings) for c in old
+            }
+            renamed = iter(
+                [
+                    (c.reference_sha256, c.reference_ext, c.reference_settings)
+                    for c in old
+                    if c.name.casefold() not in names
+                ]
+            )
+            references: list[Ref] = [
+                by_name[name.casefold()] if name.casefold() in by_name else next(renamed, (None, None, None))
                 for name, _ in rows
             ]
             # Characters keep their rows where they can (undo puts the very same rows back).
@@ -329,9 +348,10 @@ class ProjectMethods(LibraryBase):
                 if position < len(old):
                     old[position].position, old[position].name = position, name
                     old[position].description = description
-                    old[position].reference_sha256, old[position].reference_ext = references[position]
+                    c = old[position]
+                    c.reference_sha256, c.reference_ext, c.reference_settings = references[position]
                 else:
-                    sha, ext = references[position]
+                    sha, ext, drawn = references[position]
                     project.characters.append(
                         Character(
                             position=position,
@@ -339,6 +359,7 @@ class ProjectMethods(LibraryBase):
                             description=description,
                             reference_sha256=sha,
                             reference_ext=ext,
+                            reference_settings=drawn,
                         )
                     )
         return self.get_project(project_id)
@@ -351,13 +372,16 @@ class ProjectMethods(LibraryBase):
         *,
         image: bytes | None = None,
         picture_id: int | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> ProjectView:
-        """Give the character ``name`` a reference picture (the cast sheet): an uploaded picture's bytes
-        (PNG, JPEG or WebP, checked) or one of the story's pictures (``picture_id``); neither takes the
-        reference away (the picture itself stays wherever else it is used). One undoable step."""
+        """Give the character ``name`` a reference picture (the cast sheet): a picture's bytes (PNG, JPEG or
+        WebP, checked; ``settings`` say how it was drawn, None for an upload) or one of the story's pictures
+        (``picture_id``, its settings kept with it); neither takes the reference away (the picture itself
+        stays wherever else it is used). One undoable step."""
         if image is not None and picture_id is not None:
             raise InvalidInput("Give the reference as a picture or as one of the story's pictures, not both.")
         checked = check_image(image) if image is not None else None
+        drawn = validate.settings(settings, "How the reference picture was drawn") if settings is not None else None
         if checked is not None:
             self.images.write(checked)
         with self._edit(project_id, expected_version, "Change a character's reference picture") as (session, project):
@@ -368,13 +392,17 @@ class ProjectMethods(LibraryBase):
             if checked is not None:
                 self._ensure_files([checked])
                 character.reference_sha256, character.reference_ext = checked.sha256, checked.ext
+                character.reference_settings = drawn
             elif picture_id is not None:
                 picture = self._picture(session, picture_id)
                 if picture.page.project_id != project.id:
                     raise NotFound("That picture is not in this story.")
                 character.reference_sha256, character.reference_ext = picture.image_sha256, picture.image_ext
+                character.reference_settings = (
+                    copy.deepcopy(picture.settings) if picture.origin == "generated" and picture.settings else None
+                )
             else:
-                character.reference_sha256 = character.reference_ext = None
+                character.reference_sha256 = character.reference_ext = character.reference_settings = None
         return self.get_project(project_id)
 
     def integrity_report(self) -> dict[str, Any]:
