@@ -275,6 +275,12 @@ def last_draw(page) -> list:
     return sorted(group, key=lambda p: int(p.meta.get("candidate", 0)))
 
 
+def set_pictures_per_page(lib: Library, project_id: int, expected_version: int, count: int) -> ProjectView:
+    """How many pictures each page's draw makes (1..8, best of N: the best scored becomes the page's picture).
+    One undoable step."""
+    return lib.update_project(project_id, expected_version, candidates=int(count))
+
+
 # ---------------------------------------------------------------- the cast sheet's actions
 
 
