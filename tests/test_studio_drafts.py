@@ -141,3 +141,73 @@ def test_drafts_are_recommended_only_where_the_profile_and_the_device_favour_the
     assert actions.drafts_recommended(fast_like) is True
     monkeypatch.setattr(pictures, "_gpu_here", [True])
     assert actions.drafts_recommended(fast_like) is False
+
+
+# --- the storyboard page (AppTest) -----------------------------------------------------------------------------
+
+
+def storyboard(project_id: int):
+    from test_studio_storyboard import storyboard as open_storyboard
+
+    return open_storyboard(project_id)
+
+
+def click(at, key: str):
+    from test_studio_storyboard import click as click_once
+
+    return click_once(at, key)
+
+
+def wait_for_jobs(project_id: int) -> None:
+    for job in get_worker().jobs(project_id=project_id):
+        assert get_worker().wait(job.id, timeout=180).finished
+
+
+def page_text(at) -> str:
+    return " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.info])
+
+
+def test_the_storyboard_draws_drafts_when_the_book_says_so_and_finishes_them_all_or_one(lib):
+    project = book(lib, drafts=False)
+    at = storyboard(project.id)
+    choice = next(r for r in at.radio if r.label == "New pictures")
+    assert choice.value is False and "Finish all drafts" not in " ".join(b.label for b in at.button)
+    choice.set_value(True).run()
+    assert not at.exception, at.exception
+    project = lib.get_project(project.id)
+    assert project.drafts and project.undo == "Draw drafts first"
+
+    click(at, "illustrate.all")
+    wait_for_jobs(project.id)
+    at.run()
+    drawn = lib.get_project(project.id)
+    assert all(actions.is_draft(page.selected) for page in drawn.pages)
+    badges = [m.value for m in at.markdown if m.value == ":gray-badge[:material/bolt: Draft]"]
+    assert len(badges) == 2  # each card says its picture is a draft
+    assert at.button(key="finish.all").label == "Finish all drafts (2)"
+
+    first = drawn.pages[0]
+    click(at, f"finish.{first.id}")  # one card's draft
+    wait_for_jobs(project.id)
+    at.run()
+    assert any(s.startswith("Done: 1 draft finished") for s in (e.value for e in at.success)), page_text(at)
+    now = lib.get_project(project.id)
+    assert now.pages[0].selected.meta == {"draft": False, "finished_from": first.selected.version}
+    assert at.button(key="finish.all").label == "Finish all drafts (1)"
+
+    click(at, "finish.all")
+    wait_for_jobs(project.id)
+    at.run()
+    done = lib.get_project(project.id)
+    assert actions.draft_pages(done) == [] and [len(p.pictures) for p in done.pages] == [2, 2]
+    assert not [b for b in at.button if b.key == "finish.all"]
+    assert not [m for m in at.markdown if "Draft]" in m.value]
+
+    # The Pictures menu draws a final picture in a drafts-first book, and its versions say which is which.
+    at.session_state[f"pop.pictures.{first.id}"] = True
+    at.run()
+    assert "finished from v1" in page_text(at) and "draft" in page_text(at)
+    click(at, f"new.final.{first.id}")
+    wait_for_jobs(project.id)
+    newest = lib.get_project(project.id).pages[0].selected
+    assert newest.version == 3 and newest.meta["draft"] is False and newest.settings["decoder"] == "full"

@@ -100,6 +100,7 @@ from studio.actions.pictures import (
     place_picture,
     regenerate,
     restore_picture,
+    set_drafts,
     upload_picture,
 )
 from studio.actions.profiles import (
@@ -222,6 +223,7 @@ __all__ = [
     "save_draft",
     "save_story_text",
     "set_default_profile",
+    "set_drafts",
     "split_page",
     "split_points",
     "split_story",

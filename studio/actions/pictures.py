@@ -235,6 +235,11 @@ def _submit_pictures(
 # --- drafts ---------------------------------------------------------------------------------------------------
 
 
+def set_drafts(lib: Library, project_id: int, expected_version: int, drafts: bool) -> ProjectView:
+    """Whether the book draws quick drafts first (True) or final pictures (False); one undo step."""
+    return lib.update_project(project_id, expected_version, drafts=bool(drafts))
+
+
 def is_draft(picture: PictureView | None) -> bool:
     """Whether a picture is a quick draft not finished yet (meta["draft"]; older pictures: their settings)."""
     if picture is None or picture.origin == "uploaded":
