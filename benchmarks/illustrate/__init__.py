@@ -19,7 +19,7 @@ post-processing, the preview decoder) for the length of a run, with the device s
 timer; denoising is what is left of the pipeline call (UNet steps, scheduler, latent set-up).
 
 The full architecture is the `fast` profile's models at full size (SD-Turbo, BLIP base, Qwen2.5-0.5B)
-built from the published configs in engine/configs/ with random weights, saved once as safetensors
+built from the published configs in configs/ (beside this file) with random weights, saved once as safetensors
 and loaded through the same from_pretrained paths as real downloads: the compute equals the real
 models'. Their tokenizers are the tinykit's, padded to the models' vocabulary sizes (CLIP prompts are
 padded to 77 tokens as always), since the cost is in the models, not the tokenizers. Random weights

@@ -39,7 +39,7 @@ FULL_CONFIGS = {
 
 
 def load_config(part: str) -> dict:
-    """A published config from engine/configs, without our '_source' note."""
+    """A published config from configs/ beside this module, without our '_source' note."""
     if part not in FULL_CONFIGS:
         raise InputError(f"Unknown model part '{part}': choose from {', '.join(FULL_CONFIGS)}.")
     data = json.loads((CONFIG_DIR / FULL_CONFIGS[part]).read_text(encoding="utf-8"))
