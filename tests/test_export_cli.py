@@ -80,7 +80,7 @@ def test_pdf_and_zip_from_a_manifest(tmp_path, manifest):
     done = run("zip", "--manifest", str(manifest.parent), str(out_zip), home=tmp_path / "home")
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(out_zip) as zf:
-        assert sorted(zf.namelist()) == ["page-01.png", "page-02.png", "story.md"]
+        assert sorted(zf.namelist()) == ["manifest.json", "page-01.png", "page-02.png", "story.md"]
 
 
 def test_errors_are_one_sentence_exit_1_and_leave_no_file(tmp_path, manifest):
