@@ -40,6 +40,7 @@ REDO_ALL_DONE = "sb.redo_all_done"  # bool: a "Redraw all" job was started; the 
 CONFIRM_EMPTY_BIN = "sb.confirm_empty_bin"  # int | None: the story whose bin awaits "empty the bin"
 UNDO_DELETE = "sb.library.undo_delete"  # (title, bundle bytes) of the story deleted last, to bring it back
 UPLOAD_GEN = "sb.upload_gen"  # int: bumped to clear file uploaders after a successful upload
+PROJECT_READ = "sb.project_read"  # (stamp, ProjectView): the open story as read last, reused while its stamp holds
 SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the settings page, before it is saved
 # Keyed widgets named after what they belong to (ID: a project, page or picture id):
 #   library:    menu.ID (card menu popover), open.ID, rename.title.ID, rename.go.ID, dup.ID, export.ID,

@@ -26,6 +26,7 @@ from studio.ui import Editing
 
 MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
+BOARD_WINDOW = 24  # a long story's cards are drawn this many at a time (a multiple of COLUMNS)
 PROMPT_PREVIEW_CHARS = 140
 LIVE_EVERY_S = 0.05  # how soon the live fragment runs again after its wait
 LIVE_WAIT_S = 0.3  # the longest it waits for the worker: a click queued behind it waits no longer
@@ -542,21 +543,17 @@ elif without and with_picture:
     label = f"Illustrate {ui.plural(len(without), 'page')}"  # the caption beside it says which
 else:
     label = f"Illustrate all {ui.plural(len(pages), 'page')}"
-if (
-    bar[0].button(
-        label,
-        icon=":material/brush:",
-        type="primary",
-        key="illustrate.all",
-        width="stretch",
-        disabled=bool(active_now) or (not without and not redo) or bool(not_ready),
-        help=not_ready,
-    )
-    and not active_now
-    and ui.first_click("illustrate.all")
-):
-    with ui.guard(pid):
-        start = actions.illustrate_all(lib, pid, base, redo=redo)
+
+
+def _illustrate_all(project_id: int) -> None:
+    """Start drawing the story's pages. A callback: the run it comes before draws the job at once, so a click
+    costs one run of the page, not two (issue 16)."""
+    if actions.active_jobs(project_id) or not ui.first_click("illustrate.all"):
+        return
+    redo = bool(st.session_state.get(state.REDO_ALL, False))
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        start = actions.illustrate_all(lib_, project_id, ui.base_version(ui.read_project(lib_, project_id)), redo=redo)
         ui.set_base_version(start.project)
         if redo and start.job_id is not None:
             st.session_state[state.REDO_ALL_DONE] = True
@@ -566,7 +563,19 @@ if (
                 f"Drawing {ui.plural(len(start.drawing), 'picture')}; each appears here as soon as it "
                 "is ready. You can keep editing, or leave: nothing is lost.",
             )
-        st.rerun()
+
+
+bar[0].button(
+    label,
+    icon=":material/brush:",
+    type="primary",
+    key="illustrate.all",
+    width="stretch",
+    disabled=bool(active_now) or (not without and not redo) or bool(not_ready),
+    help=not_ready,
+    on_click=_illustrate_all,
+    args=(pid,),
+)
 
 
 def _save_drafts(project_id: int, key: str) -> None:
@@ -1110,12 +1119,34 @@ def _score_badge(picture) -> None:
         st.badge(f"CLIP {score:.1f}", icon=":material/analytics:", color="gray", help=actions.SCORE_HELP)
 
 
+def _redraw_page(project_id: int, page_id: int, n: int, new_seed: bool) -> None:
+    """Draw one page again (New picture, Redraw). A callback, like _illustrate_all: the run after it already shows
+    the page being drawn."""
+    action = f"{'new' if new_seed else 'same'}.{page_id}"
+    if page_id in actions.drawing_page_ids(project_id) or not ui.first_click(action):
+        return
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        version = ui.base_version(ui.read_project(lib_, project_id))
+        start = actions.regenerate(lib_, project_id, page_id, version, new_seed=new_seed)
+        ui.set_base_version(start.project)
+        ui.flash("info", f"Drawing page {n} again {'with a new seed' if new_seed else 'with the same seed'}…")
+
+
+def _finish_page(project_id: int, picture_id: int, n: int) -> None:
+    """Finish a page's draft (a callback, like _redraw_page)."""
+    if not ui.first_click(f"finish.{picture_id}"):
+        return
+    with ui.guard(project_id):
+        actions.finish_drafts(ui.library(), project_id, picture_ids=[picture_id])
+        ui.flash("info", f"Finishing the draft of page {n}…")
+
+
 def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], slots: dict[int, object]) -> None:
     n = page.position + 1
     busy = page.id in drawing
-    auto_prompt = actions.prompt_preview(
-        page.text, live.style, [(c.name, c.description) for c in live.characters], setting=live.setting
-    )
+    characters = tuple((c.name, c.description) for c in live.characters)
+    auto_prompt = ui.prompt_preview(page.text, live.style, characters, live.setting)
     with st.container(border=True, height="stretch"):
         # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
         with st.container(height="stretch"):
@@ -1157,15 +1188,17 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
             if drawn_prompt and " ".join(drawn_prompt.split()) != " ".join(upcoming.split()):
                 st.caption(f"Next picture: {ui.plain(_short(upcoming))}")
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-            new = st.button(
+            st.button(
                 "New picture",
                 icon=":material/casino:",
                 key=f"new.{page.id}",
                 disabled=busy or page.locked or bool(not_ready),
                 help=not_ready
                 or ("Unlock the seed to draw with a new one." if page.locked else "Draw again with a new seed."),
+                on_click=_redraw_page,
+                args=(edit.project_id, page.id, n, True),
             )
-            same = st.button(
+            st.button(
                 "Redraw",
                 icon=":material/refresh:",
                 key=f"same.{page.id}",
@@ -1176,27 +1209,21 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                     if page.selected is not None
                     else "This page has no picture yet: use New picture."
                 ),
+                on_click=_redraw_page,
+                args=(edit.project_id, page.id, n, False),
             )
-            finish = actions.is_draft(page.selected) and st.button(
-                "Finish this picture",
-                icon=":material/auto_fix_high:",
-                key=f"finish.{page.id}",
-                disabled=busy or bool(not_ready),
-                help=not_ready
-                or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft stays "
-                "among the versions.",
-            )
-        if finish and not busy and ui.first_click(f"finish.{page.id}"):
-            with ui.guard(edit.project_id):
-                actions.finish_drafts(edit.lib, edit.project_id, picture_ids=[page.selected.id])
-                ui.flash("info", f"Finishing the draft of page {n}…")
-                st.rerun()
-        if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{page.id}"):
-            with ui.guard(edit.project_id):
-                start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=bool(new))
-                ui.set_base_version(start.project)
-                ui.flash("info", f"Drawing page {n} again {'with a new seed' if new else 'with the same seed'}…")
-                st.rerun()
+            if actions.is_draft(page.selected):
+                st.button(
+                    "Finish this picture",
+                    icon=":material/auto_fix_high:",
+                    key=f"finish.{page.id}",
+                    disabled=busy or bool(not_ready),
+                    help=not_ready
+                    or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft "
+                    "stays among the versions.",
+                    on_click=_finish_page,
+                    args=(edit.project_id, page.selected.id, n),
+                )
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             edit_popover(edit, page, n, auto_prompt)
             pictures_popover(edit, page, n)
@@ -1301,11 +1328,38 @@ def bin_section(edit: Editing, live: ProjectView) -> None:
             st.rerun()
 
 
+def _window_label(windows: list[tuple[int, int]], i: int) -> str:
+    first, end = windows[i]
+    return f"Pages {first + 1}–{end}" if end - first > 1 else f"Page {first + 1}"
+
+
+def shown_pages(project_id: int, pages: list[PageView]) -> list[PageView]:
+    """The pages whose cards this run draws: all of them, or for a long story BOARD_WINDOW at a time, picked above
+    the cards. A card costs a few dozen elements; a 120-page story drawn whole took a third of a second a run, and
+    every click and picture waited for it (issue 16)."""
+    if len(pages) <= BOARD_WINDOW:
+        return pages
+    windows = [(start, min(start + BOARD_WINDOW, len(pages))) for start in range(0, len(pages), BOARD_WINDOW)]
+    key = f"sb.window.{project_id}"
+    if st.session_state.get(key, 0) >= len(windows):  # the story got shorter
+        st.session_state[key] = len(windows) - 1
+    i = st.selectbox(
+        "Show pages",
+        options=list(range(len(windows))),
+        key=key,
+        format_func=partial(_window_label, windows),
+        help=f"A long story's cards are shown {BOARD_WINDOW} pages at a time.",
+    )
+    first, end = windows[i]
+    st.caption(f"Showing pages {first + 1}–{end} of {len(pages)}.")
+    return pages[first:end]
+
+
 def board(edit: Editing) -> tuple[object, dict[int, object]] | None:
-    """The page cards, read fresh from storage. While a job draws, returns the job panel's place and the places of
-    the cards it draws, which follow_jobs (a fragment) then redraws alone as their pictures arrive."""
+    """The page cards, as stored now. While a job draws, returns the job panel's place and the places of the cards
+    it draws, which follow_jobs (a fragment) then redraws alone as their pictures arrive."""
     try:
-        live = edit.lib.get_project(edit.project_id)
+        live = ui.read_project(edit.lib, edit.project_id)  # the view read at the top, unless a picture came since
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return None
@@ -1314,7 +1368,7 @@ def board(edit: Editing) -> tuple[object, dict[int, object]] | None:
     panel = st.empty()
     drawing = actions.drawing_page_ids(edit.project_id)
     slots: dict[int, object] = {}
-    pages = live.pages
+    pages = shown_pages(edit.project_id, live.pages)
     for start in range(0, len(pages), COLUMNS):
         columns = st.columns(COLUMNS)
         for column, page in zip(columns, pages[start : start + COLUMNS]):
@@ -1333,11 +1387,19 @@ def _live_key(project_id: int) -> str:
     return f"sb.live_revision.{project_id}"
 
 
+def _ended_key(project_id: int) -> str:
+    return f"sb.live_ended.{project_id}"
+
+
 def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     """While this story's pictures are drawn: wait (briefly) for the worker to report a change, then redraw the
-    progress and the cards being drawn, and nothing else; when the last job ends, one full run.
+    progress and the cards being drawn, and nothing else. When the last job ends, its last pictures and its outcome
+    are drawn here first, and the full run that redraws the rest of the page (its buttons) comes on the next tick:
+    the person sees the picture one full run sooner (issue 16).
 
     Each wait is short (LIVE_WAIT_S), so a click is never held up for long behind it."""
+    if st.session_state.pop(_ended_key(edit.project_id), False):
+        ui.rerun_to_follow()  # the job ended and its pictures are on screen: one full run redraws the page once
     worker = ui.worker()
     key = _live_key(edit.project_id)
     since = st.session_state.get(key)
@@ -1346,7 +1408,7 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     jobs = actions.project_jobs(edit.project_id)
     if not any(not j.finished for j in jobs):
         st.session_state.pop(key, None)
-        ui.rerun_to_follow()  # the job ended: a full run redraws the page (and its buttons) once
+        st.session_state[_ended_key(edit.project_id)] = True
     with panel.container():
         job_panel(jobs)
     drawing = actions.drawing_page_ids(edit.project_id)
@@ -1378,4 +1440,5 @@ def _drawing_order(jobs: list[JobInfo]) -> list[int]:
 following = board(edit)
 if following is not None:  # pictures are being drawn: follow them as they arrive
     st.session_state.pop(_live_key(pid), None)  # this run drew everything: the live part starts from here
+    st.session_state.pop(_ended_key(pid), None)
     st.fragment(follow_jobs, run_every=LIVE_EVERY_S)(edit, *following)
