@@ -23,6 +23,7 @@ from studio.actions.export import (
     emoji_font,
     export_book,
     export_key,
+    language_closing_words,
     preview_every_page,
 )
 from studio.actions.jobs import (
@@ -56,6 +57,7 @@ from studio.actions.library import (
 from studio.actions.pages import (
     DEFAULT_TITLE,
     DETAIL_SAVED,
+    MAX_CLOSING_CHARS,
     MAX_DEDICATION_CHARS,
     MAX_DESCRIPTION_CHARS,
     MAX_SETTING_CHARS,
@@ -71,6 +73,7 @@ from studio.actions.pages import (
     move_page,
     plan_pages,
     plural_pages,
+    profile_label,
     prompt_preview,
     redo,
     save_characters,
@@ -136,6 +139,7 @@ __all__ = [
     "KIND_STORY",
     "KIND_WARM",
     "MAX_BUNDLE_MB",
+    "MAX_CLOSING_CHARS",
     "MAX_DEDICATION_CHARS",
     "MAX_DESCRIPTION_CHARS",
     "MAX_PICTURE_MB",
@@ -185,6 +189,7 @@ __all__ = [
     "illustrate_ready",
     "import_bundle",
     "import_story",
+    "language_closing_words",
     "layout_thumbnail",
     "merge_pages",
     "missing_models",
@@ -195,6 +200,7 @@ __all__ = [
     "plan_pages",
     "plural_pages",
     "preview_every_page",
+    "profile_label",
     "project_jobs",
     "project_profile",
     "prompt_preview",

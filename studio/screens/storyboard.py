@@ -167,6 +167,25 @@ def _keep_story(project_id: int, key: str) -> None:
         st.session_state[state.STORY_NOT_KEPT] = (project_id, exc.message.split(":")[0].rstrip(".").lower())
 
 
+KEEP_HINT = "click outside the box (or press Ctrl+Enter)"
+
+
+def _story_caption(sent: str, stored: str, why: str | None) -> str:
+    """What the caption under the story box may claim. It knows only what the box has sent: a box sends its
+    words when it loses focus (or on Ctrl+Enter), so typing or a paste since is not counted here; the caption
+    speaks of what is saved, and says how the rest gets kept."""
+    if sent.strip() != stored.strip():
+        return f"{len(sent):,} characters · {count_words(sent):,} words · not saved yet" + (
+            f": {ui.plain(why)}" if why else ""
+        )
+    if not stored.strip():
+        return f"Nothing saved yet: write or paste your story, then {KEEP_HINT} to keep it."
+    return (
+        f"Saved: {len(stored):,} characters · {count_words(stored):,} words. "
+        f"New typing is kept each time you {KEEP_HINT}."
+    )
+
+
 with left:
     # No fingerprint in this key: the box keeps its place (and the cursor) while its text is kept as typed.
     story_key = ui.follow_stored(state.widget_key("story", pid, gen=gen), project.story_text)
@@ -183,14 +202,7 @@ with left:
     text = st.session_state[story_key]
     not_kept = st.session_state.get(state.STORY_NOT_KEPT)
     why = not_kept[1] if not_kept and not_kept[0] == pid else None
-    st.caption(
-        f"{len(text):,} characters · {count_words(text):,} words"
-        + (
-            (" · not saved yet" + (f": {ui.plain(why)}" if why else ""))
-            if text.strip() != project.story_text.strip()
-            else " · saved"
-        )
-    )
+    st.caption(_story_caption(text, project.story_text, why))
 
     with st.container(border=True):
         st.markdown("**:material/groups: Characters**")
@@ -259,6 +271,7 @@ with right:
         dedication_key = ui.init_widget(
             state.widget_key("dedication", pid, stored=project.dedication, gen=gen), project.dedication
         )
+        closing_key = ui.init_widget(state.widget_key("closing", pid, stored=project.closing, gen=gen), project.closing)
         style_widget = ui.init_widget(state.widget_key("style", pid, stored=project.style, gen=gen), style_key)
         profile_widget = ui.init_widget(
             state.widget_key("profile", pid, stored=project.profile, gen=gen),
@@ -285,6 +298,15 @@ with right:
             help="Printed on a page of its own after the cover.",
         )
         st.text_input(
+            "Closing words",
+            key=closing_key,
+            on_change=_save_detail,
+            args=(pid, "closing", closing_key),
+            max_chars=actions.MAX_CLOSING_CHARS,
+            placeholder=actions.language_closing_words(project),
+            help="What the book's last page says. Left empty, it says “The End” in the story's language.",
+        )
+        st.text_input(
             "Where and when",
             key=setting_key,
             on_change=_save_detail,
@@ -308,10 +330,11 @@ with right:
             key=profile_widget,
             on_change=_save_detail,
             args=(pid, "profile", profile_widget),
-            format_func=lambda n: f"{n} — {PROFILES[n].description}",
+            format_func=actions.profile_label,
             help="The models that draw this story's pictures and write its words. New stories start "
             "with the profile chosen in Settings.",
         )
+        st.caption(ui.plain(PROFILES[st.session_state[profile_widget]].description))
         if ENV_PROFILE:
             st.caption(
                 f"STORYBOOK_PROFILE is set to '{ui.plain(ENV_PROFILE)}' on this computer, and it wins over "
