@@ -161,7 +161,7 @@ def test_every_page_can_be_leafed_through_before_printing(lib):
     click(at, "export.all_pages")
     captions = [i.captions[0] for i in pages_shown(at)]
     assert captions == ["Page 1", "Page 2", "Page 3"] + [f"Page {n}" for n in range(1, 6)]
-    assert any("Every page (5 of 5)" in h for h in texts(at.subheader))
+    assert any("Every page (5 of 5)" in h for h in texts(at.header))
     # Other options make another PDF: the pages shown before are not passed off as its pages.
     at.radio(key=state.EXPORT_LAYOUT).set_value("text_band").run()
     click(at, "export.make")

@@ -345,13 +345,13 @@ def test_no_open_project_offers_a_way_in():
     at.switch_page("screens/storyboard.py")
     at.run()
     assert not at.exception
-    assert at.subheader[0].value == "No story is open"
+    assert at.header[0].value == "No story is open"
     gone = AppTest.from_file(HOME, default_timeout=TIMEOUT)
     gone.query_params["project"] = "999999"
     gone.run()
     gone.switch_page("screens/storyboard.py").run()
     assert any("no longer exists" in w for w in texts(gone.warning))
-    assert gone.subheader[0].value == "No story is open"
+    assert gone.header[0].value == "No story is open"
 
 
 def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):

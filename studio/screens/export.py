@@ -236,7 +236,7 @@ if len(outcome.warnings) > WARNINGS_SHOWN:
         for sentence in outcome.warnings[WARNINGS_SHOWN:]:
             st.markdown(f"- {ui.plain(sentence)}")
 
-st.subheader(":material/preview: The first pages", divider="orange")
+st.header(":material/preview: The first pages", divider="orange")
 if outcome.previews:
     columns = st.columns(len(outcome.previews))
     for number, (column, png) in enumerate(zip(columns, outcome.previews), start=1):
@@ -256,7 +256,7 @@ if outcome.previews and outcome.page_count > len(outcome.previews):
                 st.rerun()
     else:
         pngs = every[1]
-        st.subheader(f":material/auto_stories: Every page ({len(pngs)} of {outcome.page_count})", divider="orange")
+        st.header(f":material/auto_stories: Every page ({len(pngs)} of {outcome.page_count})", divider="orange")
         for start in range(0, len(pngs), ALL_PAGES_COLUMNS):
             columns = st.columns(ALL_PAGES_COLUMNS)
             for number, (column, png) in enumerate(

@@ -38,7 +38,7 @@ if project is None:
     st.title("Storyboard")
     ui.show_flash()
     with st.container(border=True):
-        st.subheader("No story is open")
+        st.header("No story is open")
         st.markdown("Pick a story in the library, start a new one, or open the sample story to look around.")
         cols = st.columns(3)
         if cols[0].button("Start a new story", icon=":material/add:", type="primary") and ui.first_click("new"):
@@ -135,8 +135,11 @@ if profile is not None and missing:
 
 # ------------------------------------------------------------------------------------------ story
 
-st.subheader(":material/edit_note: Story", divider="orange")
-left, right = st.columns([3, 2], gap="large")
+st.header(":material/edit_note: Story", divider="orange")
+# The story and, beside it, the Book details at a width their boxes read whole in; in a narrow window (or beside
+# the open sidebar) the details go below the story instead of squeezing into a sliver.
+story_row = st.container(horizontal=True, gap="large")
+left, right = story_row.container(width="stretch"), story_row.container(width=380)
 
 
 def _keep_story(project_id: int, key: str) -> None:
@@ -400,7 +403,7 @@ with right:
 
 # ------------------------------------------------------------------------------------- storyboard
 
-st.subheader(":material/photo_library: Storyboard", divider="orange")
+st.header(":material/photo_library: Storyboard", divider="orange")
 if not project.pages:
     st.info(
         "No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
@@ -887,7 +890,7 @@ def tray(edit: Editing, live: ProjectView) -> None:
     if not live.loose:
         return
     count = sum(len(page.pictures) for page in live.loose)
-    st.subheader(f":material/inventory_2: Loose pictures ({count})", divider="orange")
+    st.header(f":material/inventory_2: Loose pictures ({count})", divider="orange")
     st.caption(
         "Their pages left the story when its words changed. Nothing here is lost: put a picture on a page, "
         "bring its page back, or discard it."
