@@ -581,6 +581,17 @@ def test_the_closing_words_are_a_book_detail_saved_undone_and_printed(lib):
     assert "The End" in last_page(undone)
 
 
+def test_book_details_show_the_picture_styles_as_pictures_with_the_chosen_one_marked(lib):
+    project = new_project(lib, "Ada ran. Ada sat.")
+    at = storyboard(project.id)
+    captions = [i.captions[0] for i in at.image if i.captions]
+    assert "✓ Watercolor picture book (chosen)" in captions and "Pencil sketch" in captions, captions
+    next(s for s in at.selectbox if s.label == "Picture style").set_value("comic").run()
+    assert lib.get_project(project.id).style == "comic"
+    captions = [i.captions[0] for i in at.image if i.captions]
+    assert "✓ Comic (chosen)" in captions and "Watercolor picture book" in captions, captions
+
+
 def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib):
     from core.limits import MAX_STORY_CHARS
 

@@ -327,6 +327,8 @@ with right:
             format_func=lambda k: STYLES[k].label,
             help="Added to every picture's prompt. Redraw pages to see a new style.",
         )
+        with st.expander("The styles as pictures", icon=":material/palette:"):
+            ui.style_gallery(st.session_state[style_widget], key="details.styles", columns=2)
         st.selectbox(
             "Models (profile)",
             options=list(PROFILES),
