@@ -424,7 +424,10 @@ with_picture = [s for s in pages if s.pictures]
 without = [s for s in pages if not s.pictures]
 active_now = actions.active_jobs(pid)
 
-bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
+# The button and the switch as wide as their words (never cut off); the caption takes the rest of the row, or
+# goes below them in a narrow window.
+bar_row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+bar = [bar_row.container(width="content"), bar_row.container(width="content"), bar_row.container(width="stretch")]
 ui.init_widget(state.REDO_ALL, False)
 if not active_now and st.session_state.pop(state.REDO_ALL_DONE, False):
     st.session_state[state.REDO_ALL] = False  # "Redraw all" was for the job that just ended
@@ -445,7 +448,7 @@ if (
         icon=":material/brush:",
         type="primary",
         key="illustrate.all",
-        width="stretch",
+        width="content",
         disabled=bool(active_now) or (not without and not redo) or bool(not_ready),
         help=not_ready,
     )
