@@ -584,6 +584,8 @@ def test_the_closing_words_are_a_book_detail_saved_undone_and_printed(lib):
 def test_book_details_show_the_picture_styles_as_pictures_with_the_chosen_one_marked(lib):
     project = new_project(lib, "Ada ran. Ada sat.")
     at = storyboard(project.id)
+    assert not at.image  # closed: nothing drawn
+    open_popover(at, "details.styles.open")  # opened as a click on it does
     captions = [i.captions[0] for i in at.image if i.captions]
     assert "✓ Watercolor picture book (chosen)" in captions and "Pencil sketch" in captions, captions
     next(s for s in at.selectbox if s.label == "Picture style").set_value("comic").run()

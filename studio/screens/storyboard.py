@@ -327,8 +327,12 @@ with right:
             format_func=lambda k: STYLES[k].label,
             help="Added to every picture's prompt. Redraw pages to see a new style.",
         )
-        with st.expander("The styles as pictures", icon=":material/palette:"):
-            ui.style_gallery(st.session_state[style_widget], key="details.styles", columns=2)
+        styles = st.expander(
+            "The styles as pictures", icon=":material/palette:", key="details.styles.open", on_change="rerun"
+        )
+        if styles.open:  # drawn only while open: eight pictures on every run would slow every edit down
+            with styles:
+                ui.style_gallery(st.session_state[style_widget], key="details.styles", columns=2)
         st.selectbox(
             "Models (profile)",
             options=list(PROFILES),
