@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--closing-words",
                 default="",
-                help="what the closing page says (default: 'The End' in the story's language)",
+                help="what the closing page says (default: the book's own closing words, else 'The End' in the "
+                "story's language)",
             )
             p.add_argument("--no-page-numbers", action="store_true")
     return parser

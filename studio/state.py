@@ -49,7 +49,7 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 #               dl.ID, pop.edit.ID, pop.pictures.ID, pop.more.ID, save.ID, savedraw.ID, use.ID, dlv.ID,
 #               delill.ID, upload.ID.GEN, upload.use.ID, splitat.ID, split.ID, merge.ID, and the editors
 #               made by widget_key() (w.story…, w.title…, w.author…, w.style…, w.seg.text/prompt/neg/seed/lock…,
-#               w.setting…, w.dedication…, w.char.name/desc…), characters.save
+#               w.setting…, w.dedication…, w.closing…, w.char.name/desc…), characters.save
 #               cast sheet: pop.ref.PROJECT.I (I: the character's place), ref.draw.I, ref.prop.I.K, ref.pick.I,
 #               ref.pick.go.I, ref.upload.I.GEN, ref.upload.go.I, ref.remove.I; best of N: w.candidates…,
 #               cand.ID (a picture of the last draw)
@@ -77,8 +77,8 @@ EXPORT_FONT = "sb.export.font"  # "serif" | "sans"
 EXPORT_COVER = "sb.export.cover"  # bool
 EXPORT_CLOSING = "sb.export.closing"  # bool
 EXPORT_NUMBERS = "sb.export.numbers"  # bool
-EXPORT_CLOSING_WORDS = "sb.export.closing_words"  # + ".<project id>": str, the closing page's words
 EXPORT_PICK = "sb.export.pick"  # int | None: the project picked when none is open
+# and the editor made by widget_key("export.closing", …): the book's closing words, saved as typed
 
 # --- screens (paths relative to studio/Home.py, as st.switch_page takes them) -----------------------
 SCREEN_LIBRARY = "screens/library.py"

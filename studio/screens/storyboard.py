@@ -39,7 +39,7 @@ if project is None:
     st.title("Storyboard")
     ui.show_flash()
     with st.container(border=True):
-        st.subheader("No story is open")
+        st.header("No story is open")
         st.markdown("Pick a story in the library, start a new one, or open the sample story to look around.")
         cols = st.columns(3)
         if cols[0].button("Start a new story", icon=":material/add:", type="primary") and ui.first_click("new"):
@@ -136,8 +136,11 @@ if profile is not None and missing:
 
 # ------------------------------------------------------------------------------------------ story
 
-st.subheader(":material/edit_note: Story", divider="orange")
-left, right = st.columns([3, 2], gap="large")
+st.header(":material/edit_note: Story", divider="orange")
+# The story and, beside it, the Book details at a width their boxes read whole in; in a narrow window (or beside
+# the open sidebar) the details go below the story instead of squeezing into a sliver.
+story_row = st.container(horizontal=True, gap="large")
+left, right = story_row.container(width="stretch"), story_row.container(width=380)
 
 
 def _keep_story(project_id: int, key: str) -> None:
@@ -298,6 +301,25 @@ def cast_sheet(edit: Editing, live: ProjectView) -> None:
             reference_popover(edit, live, character, i)
 
 
+KEEP_HINT = "click outside the box (or press Ctrl+Enter)"
+
+
+def _story_caption(sent: str, stored: str, why: str | None) -> str:
+    """What the caption under the story box may claim. It knows only what the box has sent: a box sends its
+    words when it loses focus (or on Ctrl+Enter), so typing or a paste since is not counted here; the caption
+    speaks of what is saved, and says how the rest gets kept."""
+    if sent.strip() != stored.strip():
+        return f"{len(sent):,} characters · {count_words(sent):,} words · not saved yet" + (
+            f": {ui.plain(why)}" if why else ""
+        )
+    if not stored.strip():
+        return f"Nothing saved yet: write or paste your story, then {KEEP_HINT} to keep it."
+    return (
+        f"Saved: {len(stored):,} characters · {count_words(stored):,} words. "
+        f"New typing is kept each time you {KEEP_HINT}."
+    )
+
+
 with left:
     # No fingerprint in this key: the box keeps its place (and the cursor) while its text is kept as typed.
     story_key = ui.follow_stored(state.widget_key("story", pid, gen=gen), project.story_text)
@@ -314,14 +336,7 @@ with left:
     text = st.session_state[story_key]
     not_kept = st.session_state.get(state.STORY_NOT_KEPT)
     why = not_kept[1] if not_kept and not_kept[0] == pid else None
-    st.caption(
-        f"{len(text):,} characters · {count_words(text):,} words"
-        + (
-            (" · not saved yet" + (f": {ui.plain(why)}" if why else ""))
-            if text.strip() != project.story_text.strip()
-            else " · saved"
-        )
-    )
+    st.caption(_story_caption(text, project.story_text, why))
 
     with st.container(border=True):
         st.markdown("**:material/groups: Characters**")
@@ -391,6 +406,7 @@ with right:
         dedication_key = ui.init_widget(
             state.widget_key("dedication", pid, stored=project.dedication, gen=gen), project.dedication
         )
+        closing_key = ui.init_widget(state.widget_key("closing", pid, stored=project.closing, gen=gen), project.closing)
         style_widget = ui.init_widget(state.widget_key("style", pid, stored=project.style, gen=gen), style_key)
         profile_widget = ui.init_widget(
             state.widget_key("profile", pid, stored=project.profile, gen=gen),
@@ -417,6 +433,15 @@ with right:
             help="Printed on a page of its own after the cover.",
         )
         st.text_input(
+            "Closing words",
+            key=closing_key,
+            on_change=_save_detail,
+            args=(pid, "closing", closing_key),
+            max_chars=actions.MAX_CLOSING_CHARS,
+            placeholder=actions.language_closing_words(project),
+            help="What the book's last page says. Left empty, it says “The End” in the story's language.",
+        )
+        st.text_input(
             "Where and when",
             key=setting_key,
             on_change=_save_detail,
@@ -434,16 +459,23 @@ with right:
             format_func=lambda k: STYLES[k].label,
             help="Added to every picture's prompt. Redraw pages to see a new style.",
         )
+        styles = st.expander(
+            "The styles as pictures", icon=":material/palette:", key="details.styles.open", on_change="rerun"
+        )
+        if styles.open:  # drawn only while open: eight pictures on every run would slow every edit down
+            with styles:
+                ui.style_gallery(st.session_state[style_widget], key="details.styles", columns=2)
         st.selectbox(
             "Models (profile)",
             options=list(PROFILES),
             key=profile_widget,
             on_change=_save_detail,
             args=(pid, "profile", profile_widget),
-            format_func=lambda n: f"{n} — {PROFILES[n].description}",
+            format_func=actions.profile_label,
             help="The models that draw this story's pictures and write its words. New stories start "
             "with the profile chosen in Settings.",
         )
+        st.caption(ui.plain(PROFILES[st.session_state[profile_widget]].description))
         if ENV_PROFILE:
             st.caption(
                 f"STORYBOOK_PROFILE is set to '{ui.plain(ENV_PROFILE)}' on this computer, and it wins over "
@@ -509,7 +541,7 @@ with right:
 
 # ------------------------------------------------------------------------------------- storyboard
 
-st.subheader(":material/photo_library: Storyboard", divider="orange")
+st.header(":material/photo_library: Storyboard", divider="orange")
 if not project.pages:
     st.info(
         "No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
@@ -528,7 +560,10 @@ with_picture = [s for s in pages if s.pictures]
 without = [s for s in pages if not s.pictures]
 active_now = actions.active_jobs(pid)
 
-bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
+# The button and the switch as wide as their words (never cut off); the caption takes the rest of the row, or
+# goes below them in a narrow window.
+bar_row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+bar = [bar_row.container(width="content"), bar_row.container(width="content"), bar_row.container(width="stretch")]
 ui.init_widget(state.REDO_ALL, False)
 if not active_now and st.session_state.pop(state.REDO_ALL_DONE, False):
     st.session_state[state.REDO_ALL] = False  # "Redraw all" was for the job that just ended
@@ -570,7 +605,7 @@ bar[0].button(
     icon=":material/brush:",
     type="primary",
     key="illustrate.all",
-    width="stretch",
+    width="content",
     disabled=bool(active_now) or (not without and not redo) or bool(not_ready),
     help=not_ready,
     on_click=_illustrate_all,
@@ -1238,7 +1273,7 @@ def tray(edit: Editing, live: ProjectView) -> None:
     if not live.loose:
         return
     count = sum(len(page.pictures) for page in live.loose)
-    st.subheader(f":material/inventory_2: Loose pictures ({count})", divider="orange")
+    st.header(f":material/inventory_2: Loose pictures ({count})", divider="orange")
     st.caption(
         "Their pages left the story when its words changed. Nothing here is lost: put a picture on a page, "
         "bring its page back, or discard it."
