@@ -256,3 +256,19 @@ def test_the_export_can_print_the_drafts_as_they_are(lib):
     assert [s.value for s in at.success if s.value.startswith("Your book is ready")]
     assert not actions.finishing_jobs(project.id)
     assert len(actions.draft_pages(lib.get_project(project.id))) == 2  # nothing was finished
+
+
+def test_drafts_that_cannot_be_finished_the_same_are_refused_with_a_sentence(lib):
+    import fixtures_images as fx
+
+    project = book(lib, drafts=True)
+    page = project.pages[0]
+    settings = {"prompt": "a kite", "seed": 1, "steps": 1, "guidance": 4.0, "width": 64, "height": 64, "draft": True}
+    other = lib.add_picture(page.id, fx.png(), {**settings, "model_id": "someone/else"}, meta={"draft": True})
+    with pytest.raises(InputError, match="drawn with other models"):
+        actions.finish_drafts(lib, project.id, picture_ids=[other.id])
+    reference = {"method": "ip_adapter", "name": "Mo", "scale": 0.6}
+    with_ref = lib.add_picture(page.id, fx.png(), {**settings, "reference": reference}, meta={"draft": True})
+    with pytest.raises(InputError, match="Mo's reference picture, which this story no longer has"):
+        actions.finish_drafts(lib, project.id, picture_ids=[with_ref.id])
+    assert not actions.finishing_jobs(project.id)  # nothing was started
