@@ -48,6 +48,9 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 #               delill.ID, upload.ID.GEN, upload.use.ID, splitat.ID, split.ID, merge.ID, and the editors
 #               made by widget_key() (w.story…, w.title…, w.author…, w.style…, w.seg.text/prompt/neg/seed/lock…,
 #               w.setting…, w.dedication…, w.char.name/desc…), characters.save
+#               cast sheet: pop.ref.PROJECT.I (I: the character's place), ref.draw.I, ref.prop.I.K, ref.pick.I,
+#               ref.pick.go.I, ref.upload.I.GEN, ref.upload.go.I, ref.remove.I; best of N: w.candidates…,
+#               cand.ID (a picture of the last draw)
 
 # From images (screens/from_images.py)
 IMAGES_UPLOAD_GEN = "sb.images.upload_gen"  # int: bumped to empty the picture uploader once a story is started

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from engine.imageio import MAX_UPLOAD_BYTES, load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER
 from storage import ConflictError, Library, NotFound, PageView, PictureView, ProjectView
+from studio.actions.cast import engine_references, picture_meta, plan_drawing
 from studio.actions.jobs import KIND_ILLUSTRATE, JobStart, active_jobs
 from studio.actions.pages import find_page
 from studio.actions.profiles import ensure_illustrator, has_gpu, project_profile
@@ -167,16 +169,21 @@ def _submit_pictures(
     characters = tuple((c.name, c.description) for c in project.characters)
     setting = project.setting
     count = len(pages_to_draw)
+    plan = plan_drawing(project, profile)  # best of N, scores, references (actions.cast)
+    for note in plan.notes:
+        log.info("drawing %s: %s", label, note)
 
     def run(ctx) -> None:
         ctx.progress(0, message="Getting the picture model ready…")
-        from engine.illustrate import PageSpec, illustrate_pages
+        from engine.illustrate import PageSpec, choose_best, illustrate_pages
 
         specs = [
             PageSpec(key=key, text=text, seed=seed, prompt_override=override, negative_prompt=negative)
             for key, text, seed, override, negative in pages_to_draw
         ]
+        references = engine_references(plan.references)
         ready, steps_done = 0, 0
+        waiting: dict = {}  # page id -> its candidates drawn so far, saved once the page's best is known
 
         def status() -> str:
             return f"Drawing… {ready} of {count} picture{'s' if count != 1 else ''} ready"
@@ -186,26 +193,51 @@ def _submit_pictures(
             steps_done = done
             ctx.progress(done, total, message=status())
 
-        def on_image(result) -> None:
+        def page_ready(results) -> None:
             nonlocal ready
             ready += 1
-            ctx.emit(result)
+            for result in results:
+                ctx.emit(result)
             ctx.progress(steps_done, message=status())
 
-        illustrate_pages(
-            specs,
-            profile,
-            style=style,
-            characters=characters,
-            setting=setting,
-            on_image=on_image,
-            on_progress=on_progress,
-            should_cancel=lambda: ctx.cancelled,
-            draft=draft,
-        )
+        def on_image(result) -> None:
+            if plan.candidates == 1:
+                page_ready([result])
+            else:
+                waiting.setdefault(result.key, []).append(result)
+
+        def on_chosen(best) -> None:
+            # Every candidate is kept as a version; only the chosen one becomes the page's picture.
+            if plan.candidates > 1:
+                page_ready(sorted(waiting.pop(best.key, []), key=lambda r: r.metadata.get("candidate", 0)))
+
+        try:
+            illustrate_pages(
+                specs,
+                profile,
+                style=style,
+                characters=characters,
+                setting=setting,
+                on_image=on_image,
+                on_progress=on_progress,
+                should_cancel=lambda: ctx.cancelled,
+                candidates=plan.candidates,
+                score=plan.score,
+                references=references,
+                on_chosen=on_chosen,
+                draft=draft,
+            )
+        finally:
+            # Stopped part-way: what was drawn of an unfinished page is kept too, its best so far chosen.
+            for group in waiting.values():
+                best = choose_best(group)
+                for result in group:
+                    result.metadata["chosen"] = result is best
+                    ctx.emit(result)
 
     drawn_for = {page.id: page.text for page in pages}
     own_prompt = {page.id for page in pages if page.prompt_override}
+    draw = uuid.uuid4().hex[:12]  # names this draw in each picture's meta: the candidates drawn together
 
     def save(result) -> None:
         # Runs on the worker's saver thread while the next pictures are drawn. A page that left the story
@@ -214,10 +246,12 @@ def _submit_pictures(
         if result.key in drawn_for:
             settings["page_text"] = drawn_for[result.key]  # so the page can say when its words change
             settings["own_prompt"] = result.key in own_prompt
+        meta = picture_meta(result.metadata, draw)
         try:
-            png = to_png_bytes(result.image)
-            meta = {"draft": bool(result.settings.get("draft", draft))}
-            lib.add_picture(result.key, png, settings, origin="generated", select=True, meta=meta)
+            meta["draft"] = bool(result.settings.get("draft", draft))
+            lib.add_picture(
+                result.key, to_png_bytes(result.image), settings, origin="generated", select=meta["chosen"], meta=meta
+            )
         except NotFound:
             # Only when the page was removed for good (its story's bin emptied) while its picture was drawn.
             log.info("picture for page %s dropped: the page was removed for good", result.key)
@@ -226,9 +260,9 @@ def _submit_pictures(
         run,
         kind=KIND_ILLUSTRATE,
         label=label,
-        total=count,
+        total=count * plan.candidates,
         on_result=save,
-        meta={"project_id": project.id, "page_ids": tuple(s.id for s in pages)},
+        meta={"project_id": project.id, "page_ids": tuple(s.id for s in pages), "candidates": plan.candidates},
     )
 
 

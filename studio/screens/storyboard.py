@@ -167,6 +167,136 @@ def _keep_story(project_id: int, key: str) -> None:
         st.session_state[state.STORY_NOT_KEPT] = (project_id, exc.message.split(":")[0].rstrip(".").lower())
 
 
+def _reference_status(character) -> str:
+    if character.reference_path is None:
+        return "No reference picture: its pages use the description."
+    settings = character.reference_settings or {}
+    if settings.get("seed") is not None:
+        return f"Reference drawn by the app (seed {settings['seed']})."
+    return "Reference: your own picture."
+
+
+def _reference_done(message: str) -> None:
+    ui.flash("toast", message)
+    st.rerun()
+
+
+def reference_popover(edit: Editing, live: ProjectView, character, i: int) -> None:
+    """Draw, pick, upload or remove one character's reference picture."""
+    name = character.name
+    pop = st.popover(
+        "Reference picture",
+        icon=":material/portrait:",
+        type="tertiary",
+        key=f"pop.ref.{edit.project_id}.{i}",
+        help=f"Give {name} a reference picture, so every page with {name} shows the same look",
+        on_change="rerun",
+    )
+    if not pop.open:  # popover content is built only while it is open
+        return
+    with pop:
+        busy = bool(actions.reference_jobs(edit.project_id))
+        if st.button(
+            "Draw one from the description",
+            icon=":material/brush:",
+            key=f"ref.draw.{i}",
+            disabled=busy or bool(not_ready) or not character.description.strip(),
+            help=not_ready
+            or (
+                f"Draws {actions.REFERENCE_CANDIDATES} pictures of {name} from the description, in the book's style; "
+                "the best scored one becomes the reference and you can pick another."
+                if character.description.strip()
+                else f"Describe {name} first."
+            ),
+        ) and ui.first_click(f"ref.draw.{i}"):
+            with ui.guard(edit.project_id):
+                actions.draw_reference(edit.lib, edit.project_id, edit.base, name)
+                ui.flash("info", f"Drawing {name}: the best picture becomes the reference when it is ready.")
+                st.rerun()
+        offered = actions.proposals(edit.project_id, name)
+        if offered:
+            st.caption(f"Drawn from the description. Pick the one that looks most like {ui.plain(name)}.")
+            for start in range(0, len(offered), 3):
+                cols = st.columns(3)
+                for k, (col, proposal) in enumerate(zip(cols, offered[start : start + 3]), start=start):
+                    with col:
+                        st.image(proposal.png, width="stretch", alt=f"{name}, picture {k + 1}")
+                        score = "" if proposal.score is None else f"CLIP {proposal.score:.1f}"
+                        st.caption(" · ".join(x for x in (score, "in use" if proposal.chosen else "") if x) or " ")
+                        if not proposal.chosen and st.button("Use this", key=f"ref.prop.{i}.{k}"):
+                            with ui.guard(edit.project_id):
+                                ui.set_base_version(actions.use_proposal(edit.lib, edit.project_id, edit.base, name, k))
+                                _reference_done(f"{name}'s reference picture is the one you picked.")
+        st.divider()
+        choices = actions.story_pictures(live)
+        if choices:
+            labels = {picture_id: label for picture_id, label, _ in choices}
+            picked = st.selectbox(
+                "Use a picture from this story",
+                options=list(labels),
+                format_func=labels.get,
+                key=f"ref.pick.{i}",
+            )
+            if st.button("Use this picture", icon=":material/photo:", key=f"ref.pick.go.{i}"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(
+                        actions.reference_from_picture(edit.lib, edit.project_id, edit.base, name, int(picked))
+                    )
+                    _reference_done(f"{name}'s reference picture is {labels[picked].removesuffix(' (in use)')}.")
+        upload_gen = st.session_state.get(state.UPLOAD_GEN, 0)
+        file = st.file_uploader(
+            "Upload a picture (PNG, JPEG or WebP)",
+            type=["png", "jpg", "jpeg", "webp"],
+            max_upload_size=actions.MAX_PICTURE_MB,
+            key=f"ref.upload.{i}.{upload_gen}",
+        )
+        if (
+            st.button("Use the upload", icon=":material/upload:", key=f"ref.upload.go.{i}", disabled=file is None)
+            and file is not None
+        ):
+            with ui.guard(edit.project_id):
+                saved, notes = actions.upload_reference(
+                    edit.lib, edit.project_id, edit.base, name, file.getvalue(), file.name
+                )
+                ui.set_base_version(saved)
+                st.session_state[state.UPLOAD_GEN] = upload_gen + 1
+                note = actions.character_note(profile, saved.characters[i]) if profile is not None else None
+                _reference_done(
+                    " ".join([f"{name}'s reference picture is your picture.", *notes, *([note] if note else [])])
+                )
+        if character.reference_path is not None:
+            st.divider()
+            if st.button("Remove the reference picture", icon=":material/delete:", key=f"ref.remove.{i}"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.remove_reference(edit.lib, edit.project_id, edit.base, name))
+                    _reference_done(f"{name} has no reference picture now (Undo brings it back).")
+
+
+def cast_sheet(edit: Editing, live: ProjectView) -> None:
+    """The saved characters' reference pictures (the cast sheet), and how this profile uses them."""
+    if not live.characters:
+        return
+    st.markdown("**:material/portrait: Reference pictures**")
+    if profile is not None:
+        st.caption(actions.profile_reference_note(profile))
+    drawing = {job.meta.get("character") for job in actions.reference_jobs(live.id)}
+    for i, character in enumerate(live.characters):
+        cols = st.columns([1, 4], gap="small", vertical_alignment="center")
+        with cols[0]:
+            if character.reference_path is not None:
+                st.image(ui.thumbnail(character.reference_path), width="stretch", alt=f"{character.name}'s reference")
+            else:
+                st.markdown(":material/person:")
+        with cols[1]:
+            st.markdown(f"**{ui.plain(character.name)}** · {_reference_status(character)}")
+            note = actions.character_note(profile, character) if profile is not None else None
+            if note:
+                st.caption(ui.plain(note))
+            if character.name in drawing:
+                st.caption(":material/brush: Drawing a reference picture…")
+            reference_popover(edit, live, character, i)
+
+
 with left:
     # No fingerprint in this key: the box keeps its place (and the cursor) while its text is kept as typed.
     story_key = ui.follow_stored(state.widget_key("story", pid, gen=gen), project.story_text)
@@ -238,6 +368,7 @@ with left:
                     else "The story has no characters now.",
                 )
                 st.rerun()
+        cast_sheet(edit, project)
 
 
 def _save_detail(project_id: int, field: str, key: str) -> None:
@@ -552,6 +683,50 @@ with bar[2]:
         st.caption("Each picture appears below as soon as it is ready.")
 
 
+def _save_candidates(project_id: int, key: str) -> None:
+    """Pictures per page is saved the moment it changes (one undo step)."""
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        version = ui.base_version(lib_.get_project(project_id))
+        view = actions.set_pictures_per_page(lib_, project_id, version, int(st.session_state[key]))
+        ui.set_base_version(view)
+        ui.flash("toast", f"Each page's next draw makes {ui.plural(view.candidates, 'picture')}.")
+
+
+def best_of_n_row(live: ProjectView) -> None:
+    """The "Pictures per page" setting (best of N) and the book's CLIP score."""
+    scoring_off = actions.scoring_note(profile) if profile is not None else None
+    with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
+        key = ui.init_widget(state.widget_key("candidates", pid, stored=live.candidates, gen=gen), live.candidates)
+        st.number_input(
+            "Pictures per page",
+            min_value=1,
+            max_value=8,
+            step=1,
+            key=key,
+            on_change=_save_candidates,
+            args=(pid, key),
+            width=160,
+            help="Each draw makes this many pictures of a page, with different seeds, and keeps them all as "
+            "versions; the one whose CLIP score is best becomes the page's picture (Pictures shows them side by "
+            "side). More pictures take longer to draw.",
+        )
+        summary = actions.book_score(live)
+        if summary["n"]:
+            interval = f" (95 % interval {summary['low']:.1f}–{summary['high']:.1f})" if summary["n"] > 1 else ""
+            models = f" · scored by {', '.join(summary['models'])}" if summary["models"] else ""
+            st.caption(
+                f"Book score: CLIP {summary['mean']:.1f}{interval} over {summary['n']} of "
+                f"{ui.plural(summary['pages'], 'page')}{models}",
+                help=actions.SCORE_HELP + " The interval is a 95 % bootstrap interval of the mean.",
+            )
+        if scoring_off:
+            st.caption(ui.plain(scoring_off))
+
+
+best_of_n_row(project)
+
+
 def _drawing_outcome(last: JobInfo) -> None:
     if last.meta.get("finishing") and last.status.value == "done":
         st.success(
@@ -676,6 +851,9 @@ def _version_details(picture) -> str:
         for key, label in (("style", "style"), ("profile", "models")):
             if settings.get(key):
                 parts.append(f"{label}: {settings[key]}")
+    score = actions.clip_score(picture)
+    if score is not None:
+        parts.append(f"CLIP {score:.1f}")
     if actions.is_draft(picture):
         parts.append("draft")
     elif picture.meta.get("finished_from"):
@@ -685,6 +863,42 @@ def _version_details(picture) -> str:
     if prompt:
         line += f"  \n{'Your prompt' if settings.get('own_prompt') else 'Prompt'}: {ui.plain(_short(prompt))}"
     return line
+
+
+def candidates_view(edit: Editing, page: PageView, n: int) -> None:
+    """The pictures of the page's last draw of several, side by side with their scores, the chosen one marked."""
+    group = actions.last_draw(page)
+    if not group:
+        return
+    st.markdown(f"**The last draw: {ui.plural(len(group), 'picture')}**")
+    st.caption(
+        "Drawn together with different seeds; the one with the best CLIP score became the page's picture. "
+        "Pick another if you like it better."
+    )
+    for start in range(0, len(group), 4):
+        cols = st.columns(4)
+        for col, picture in zip(cols, group[start : start + 4]):
+            with col:
+                st.image(
+                    ui.thumbnail(picture.image_path), width="stretch", alt=f"Candidate {picture.meta['candidate']}"
+                )
+                score = actions.clip_score(picture)
+                parts = [f"#{picture.meta.get('candidate')}"]
+                if score is not None:
+                    parts.append(f"CLIP {score:.1f}")
+                if picture.meta.get("chosen"):
+                    parts.append("best score")
+                st.caption(" · ".join(parts), help=actions.SCORE_HELP)
+                if picture.selected:
+                    st.button("In use", key=f"cand.{picture.id}", icon=":material/check:", disabled=True)
+                elif st.button("Use this", key=f"cand.{picture.id}", icon=":material/touch_app:"):
+                    with ui.guard(edit.project_id):
+                        ui.set_base_version(actions.choose_picture(edit.lib, picture.id, edit.base))
+                        ui.flash(
+                            "toast", f"Page {n} now uses picture #{picture.meta.get('candidate')} of its last draw."
+                        )
+                        st.rerun()
+    st.divider()
 
 
 NEW_KINDS = ((True, "Quick draft", ":material/bolt:"), (False, "Final picture", ":material/brush:"))
@@ -723,6 +937,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
         return
     with pop:
         new_version(edit, page, n)
+        candidates_view(edit, page, n)
         if count:
             st.caption(f"Every picture page {n} has had, newest first. Pick the one the book uses.")
         newest_first = list(reversed(page.pictures))
@@ -890,6 +1105,12 @@ def picture_area(page: PageView, drawing: str | None) -> None:
             st.caption("No picture yet")
 
 
+def _score_badge(picture) -> None:
+    score = actions.clip_score(picture) if picture is not None else None
+    if score is not None:
+        st.badge(f"CLIP {score:.1f}", icon=":material/analytics:", color="gray", help=actions.SCORE_HELP)
+
+
 def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], slots: dict[int, object]) -> None:
     n = page.position + 1
     busy = page.id in drawing
@@ -903,6 +1124,7 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                 st.markdown(f"**Page {n}**", width="content")
                 if page.locked:
                     st.badge("seed locked", icon=":material/lock:", color="orange")
+                _score_badge(page.selected)
                 shown = page.selected
                 drawn_prompt = shown.settings.get("prompt") if shown is not None else None
                 # The badge and the prompt describe the version shown (its own settings), not the page's next one.
@@ -1153,7 +1375,7 @@ def _drawing_order(jobs: list[JobInfo]) -> list[int]:
     order: list[int] = []
     for job in jobs:
         if not job.finished:
-            done = job.results
+            done = job.results // max(1, int(job.meta.get("candidates", 1)))  # every candidate is a result
             ids = list(job.meta.get("page_ids", ()))
             order.extend(ids[done:])
     return order
