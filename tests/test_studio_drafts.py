@@ -272,3 +272,34 @@ def test_drafts_that_cannot_be_finished_the_same_are_refused_with_a_sentence(lib
     with pytest.raises(InputError, match="Mo's reference picture, which this story no longer has"):
         actions.finish_drafts(lib, project.id, picture_ids=[with_ref.id])
     assert not actions.finishing_jobs(project.id)  # nothing was started
+
+
+def test_a_draft_drawn_with_an_uploaded_reference_is_finished_with_that_picture(lib):
+    import fixtures_images as fx
+
+    from engine.illustrate import finish_drafts
+    from engine.profiles import REFERENCE_IP_ADAPTER
+
+    project = book(lib, drafts=True)
+    project = actions.save_characters(lib, project.id, project.version, [("Mo", "a small boy in a green coat")])
+    project, _ = actions.upload_reference(lib, project.id, project.version, "Mo", fx.png(), "mo.png")
+    finish(actions.illustrate_all(lib, project.id, project.version).job_id)
+    drawn = lib.get_project(project.id)
+    draft = drawn.pages[0].selected  # "Mo found a red kite": drawn with Mo's reference picture
+    assert draft.meta["draft"] is True and draft.settings["reference"]["method"] == REFERENCE_IP_ADAPTER
+
+    finish(actions.finish_drafts(lib, project.id, picture_ids=[draft.id]).job_id)
+    finished = lib.get_project(project.id).pages[0].selected
+    assert finished.meta == {"draft": False, "finished_from": draft.version}
+    assert finished.settings["reference"] == draft.settings["reference"]  # still recorded: it redraws exactly
+    with Image.open(drawn.characters[0].reference_path) as image:
+        picture = image.convert("RGB")
+    (expected,) = finish_drafts([(0, draft.settings)], get_profile("tiny"), reference_images={"Mo": picture})
+    assert np.array_equal(pixels(finished.image_path), np.asarray(expected.image.convert("RGB")))
+
+    # Another reference picture since: the draft would not come out the same, so it is refused up front.
+    project, _ = actions.upload_reference(lib, project.id, drawn.version, "Mo", fx.png(color=(9, 99, 199)), "b.png")
+    second = lib.get_project(project.id).pages[0].pictures[0]
+    assert second.id == draft.id
+    with pytest.raises(InputError, match="it has another one now"):
+        actions.finish_drafts(lib, project.id, picture_ids=[draft.id])
