@@ -79,6 +79,7 @@ EXPORT_CLOSING = "sb.export.closing"  # bool
 EXPORT_NUMBERS = "sb.export.numbers"  # bool
 EXPORT_PICK = "sb.export.pick"  # int | None: the project picked when none is open
 # and the editor made by widget_key("export.closing", …): the book's closing words, saved as typed
+EXPORT_AFTER_FINISH = "sb.export.after_finish"  # (project id, job id): make the PDF once that finishing job is done
 
 # --- screens (paths relative to studio/Home.py, as st.switch_page takes them) -----------------------
 SCREEN_LIBRARY = "screens/library.py"

@@ -11,7 +11,7 @@ from core.errors import InputError
 from engine.jobs import get_worker
 from engine.profiles import get_profile
 from storage import Library
-from studio import actions
+from studio import actions, state
 
 STORY = "The Kite\n\nMo found a red kite in the shed. It had a long tail.\n\nThe wind took the kite up high.\n"
 
@@ -211,3 +211,95 @@ def test_the_storyboard_draws_drafts_when_the_book_says_so_and_finishes_them_all
     wait_for_jobs(project.id)
     newest = lib.get_project(project.id).pages[0].selected
     assert newest.version == 3 and newest.meta["draft"] is False and newest.settings["decoder"] == "full"
+
+
+# --- the export screen (AppTest) -------------------------------------------------------------------------------
+
+
+def export_screen(project_id: int):
+    from test_export_page import export_page
+
+    return export_page(project_id)
+
+
+def drafted_book(lib: Library):
+    project = book(lib, drafts=True)
+    finish(actions.illustrate_all(lib, project.id, project.version).job_id)
+    return lib.get_project(project.id)
+
+
+def test_the_export_says_how_many_pages_are_drafts_and_finishes_them_before_making_the_pdf(lib):
+    project = drafted_book(lib)
+    at = export_screen(project.id)
+    assert [w.value for w in at.warning if w.value.startswith("2 pages are drafts")], [w.value for w in at.warning]
+    assert not [b for b in at.button if b.key == "export.make"]  # the two choices stand in its place
+    at.session_state[state.RECENT_ACTIONS] = {}
+    at.button(key="export.finish").click().run()
+    assert not at.exception, at.exception
+    assert actions.finishing_jobs(project.id) and "Finishing the drafts" in " ".join(i.value for i in at.info)
+    wait_for_jobs(project.id)
+    at.run()
+    assert not at.exception, at.exception
+    done = lib.get_project(project.id)
+    assert actions.draft_pages(done) == []
+    assert [s.value for s in at.success if s.value.startswith("Your book is ready")], [s.value for s in at.success]
+    outcome = at.session_state[state.EXPORT_RESULT]
+    assert outcome.key[:3] == (done.id, done.version, done.updated.isoformat())  # made from the finished book
+    assert not [w for w in at.warning if "drafts" in w.value]
+
+
+def test_the_export_can_print_the_drafts_as_they_are(lib):
+    project = drafted_book(lib)
+    at = export_screen(project.id)
+    at.button(key="export.with_drafts").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success if s.value.startswith("Your book is ready")]
+    assert not actions.finishing_jobs(project.id)
+    assert len(actions.draft_pages(lib.get_project(project.id))) == 2  # nothing was finished
+
+
+def test_drafts_that_cannot_be_finished_the_same_are_refused_with_a_sentence(lib):
+    import fixtures_images as fx
+
+    project = book(lib, drafts=True)
+    page = project.pages[0]
+    settings = {"prompt": "a kite", "seed": 1, "steps": 1, "guidance": 4.0, "width": 64, "height": 64, "draft": True}
+    other = lib.add_picture(page.id, fx.png(), {**settings, "model_id": "someone/else"}, meta={"draft": True})
+    with pytest.raises(InputError, match="drawn with other models"):
+        actions.finish_drafts(lib, project.id, picture_ids=[other.id])
+    reference = {"method": "ip_adapter", "name": "Mo", "scale": 0.6}
+    with_ref = lib.add_picture(page.id, fx.png(), {**settings, "reference": reference}, meta={"draft": True})
+    with pytest.raises(InputError, match="Mo's reference picture, which this story no longer has"):
+        actions.finish_drafts(lib, project.id, picture_ids=[with_ref.id])
+    assert not actions.finishing_jobs(project.id)  # nothing was started
+
+
+def test_a_draft_drawn_with_an_uploaded_reference_is_finished_with_that_picture(lib):
+    import fixtures_images as fx
+
+    from engine.illustrate import finish_drafts
+    from engine.profiles import REFERENCE_IP_ADAPTER
+
+    project = book(lib, drafts=True)
+    project = actions.save_characters(lib, project.id, project.version, [("Mo", "a small boy in a green coat")])
+    project, _ = actions.upload_reference(lib, project.id, project.version, "Mo", fx.png(), "mo.png")
+    finish(actions.illustrate_all(lib, project.id, project.version).job_id)
+    drawn = lib.get_project(project.id)
+    draft = drawn.pages[0].selected  # "Mo found a red kite": drawn with Mo's reference picture
+    assert draft.meta["draft"] is True and draft.settings["reference"]["method"] == REFERENCE_IP_ADAPTER
+
+    finish(actions.finish_drafts(lib, project.id, picture_ids=[draft.id]).job_id)
+    finished = lib.get_project(project.id).pages[0].selected
+    assert finished.meta == {"draft": False, "finished_from": draft.version}
+    assert finished.settings["reference"] == draft.settings["reference"]  # still recorded: it redraws exactly
+    with Image.open(drawn.characters[0].reference_path) as image:
+        picture = image.convert("RGB")
+    (expected,) = finish_drafts([(0, draft.settings)], get_profile("tiny"), reference_images={"Mo": picture})
+    assert np.array_equal(pixels(finished.image_path), np.asarray(expected.image.convert("RGB")))
+
+    # Another reference picture since: the draft would not come out the same, so it is refused up front.
+    project, _ = actions.upload_reference(lib, project.id, drawn.version, "Mo", fx.png(color=(9, 99, 199)), "b.png")
+    second = lib.get_project(project.id).pages[0].pictures[0]
+    assert second.id == draft.id
+    with pytest.raises(InputError, match="it has another one now"):
+        actions.finish_drafts(lib, project.id, picture_ids=[draft.id])

@@ -348,10 +348,11 @@ def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] |
             continue  # a shared-attention reference is drawn again from its own prompt and seed
         name = stored.get("name", "")
         path = next((c.reference_path for c in project.characters if c.name == name and c.reference_path), None)
-        if path is None:
+        if path is None or stored.get("reference_id") not in (None, "", Path(path).stem):
             raise InputError(
                 f"The draft of page {page.position + 1} was drawn with {name}'s reference picture, which this story "
-                "no longer has: it cannot be finished the same; draw the page again instead."
+                f"no longer has{'' if path is None else ' (it has another one now)'}: it cannot be finished the "
+                "same; draw the page again instead."
             )
         references[name] = Path(path)
     ensure_illustrator(profile)

@@ -100,9 +100,31 @@ def has_gpu() -> bool:
         return False
 
 
+def half_weights_here() -> bool:
+    """Whether this computer downloads and loads the half-size (fp16) weights: a GPU, or a processor that runs
+    bf16 fast (engine.device, engine.fetch.weights_variant); else the full-precision ones."""
+    from engine.device import pick_device
+    from engine.errors import InputError
+    from engine.fetch import weights_variant
+
+    try:
+        return weights_variant(pick_device()) == "fp16"
+    except InputError:
+        return False
+
+
 def download_size_here(profile: Profile) -> str:
-    """The download the profile's models take on this computer (GPU or not), in words."""
-    return download_size_for(profile, has_gpu())
+    """The download the profile's models take on this computer, in words: what decides it is the weights fetched
+    (half-size on a GPU and on a processor that runs bf16 fast, full precision otherwise), not the GPU alone."""
+    gpu, half = has_gpu(), half_weights_here()
+    if gpu == half or not (profile.size_gpu and profile.size_cpu):
+        return download_size_for(profile, gpu)
+    if half:
+        return (
+            f"{profile.size_gpu} to download on this computer (it has no GPU, but its processor computes in "
+            "bfloat16, so it takes the half-size weights)"
+        )
+    return f"{profile.size_cpu} to download on this computer (its GPU is set to compute in full precision)"
 
 
 def downloads_possible() -> bool:

@@ -33,6 +33,7 @@ FONT_LABELS = {"serif": "Serif, like a storybook", "sans": "Sans-serif, clean an
 PREVIEW_PAGES = 3
 ALL_PAGES_COLUMNS = 4
 WARNINGS_SHOWN = 3
+FOLLOW_EVERY_S = 1.0  # how often the progress of finishing drafts is redrawn
 
 project = ui.load_current_project()
 
@@ -188,7 +189,70 @@ wanted = actions.export_key(project, options)
 last = st.session_state.get(state.EXPORT_RESULT)
 outcome = last if last is not None and last.key == wanted else None
 
-if st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary", key="export.make") and outcome is None:
+
+def _finishing_outcome(job) -> None:
+    if job.status.value == "done":
+        st.success(f"Done: {ui.plural(job.results, 'draft')} finished.", icon=":material/check_circle:")
+    elif job.status.value == "cancelled":
+        kept = f"{ui.plural(job.results, 'draft')} finished before that {'is' if job.results == 1 else 'are'} kept"
+        st.info(f"Stopped: {kept}.", icon=":material/stop_circle:")
+    else:
+        st.error((job.error or "Finishing stopped.") + " Drafts already finished are kept.", icon=ui.ERROR_ICON)
+
+
+# Drafts: the book offers to finish them first (a job on the worker), then makes the PDF when it is done.
+finishing = actions.finishing_jobs(project.id)
+make = False
+if any(not job.finished for job in finishing):
+    st.info(
+        "Finishing the drafts: the PDF is made as soon as they are done. You can leave this screen; the finished "
+        "pictures are kept either way.",
+        icon=":material/auto_fix_high:",
+    )
+
+    @st.fragment(run_every=FOLLOW_EVERY_S)
+    def follow_finishing() -> None:
+        jobs = actions.finishing_jobs(project.id)
+        if all(job.finished for job in jobs):
+            ui.rerun_to_follow()  # done: one full run makes the PDF
+        ui.job_panel(jobs, stop_note="Stopping… drafts already finished are kept.", outcome=_finishing_outcome)
+
+    follow_finishing()
+    st.stop()
+after = st.session_state.get(state.EXPORT_AFTER_FINISH)
+if after is not None and after[0] == project.id:
+    del st.session_state[state.EXPORT_AFTER_FINISH]
+    job = next((j for j in finishing if j.id == after[1]), None)
+    if job is not None and job.status.value == "done" and not job.save_errors:
+        # The drafts are finished: the PDF the person asked for, from the story as it is now.
+        project = ui.library().get_project(project.id)
+        wanted = actions.export_key(project, options, closing)
+        outcome = last if last is not None and last.key == wanted else None
+        make = outcome is None
+    elif job is not None:
+        _finishing_outcome(job)
+drafts = actions.drafts_note(project) if outcome is None and not make else None
+if drafts:
+    st.warning(
+        f"{drafts}: quick pictures not finished yet. Finishing decodes each draft's own picture in full detail "
+        "(the same picture, sharper; the drafts stay among each page's versions).",
+        icon=":material/bolt:",
+    )
+    with st.container(horizontal=True, gap="small"):
+        finish = st.button(
+            "Finish the drafts first", icon=":material/auto_fix_high:", type="primary", key="export.finish"
+        )
+        make = st.button("Export with the drafts", icon=":material/picture_as_pdf:", key="export.with_drafts")
+    if finish and ui.first_click("export.finish"):
+        with ui.guard(project.id):
+            start = actions.finish_drafts(ui.library(), project.id)
+            if start.job_id is not None:
+                st.session_state[state.EXPORT_AFTER_FINISH] = (project.id, start.job_id)
+            st.rerun()
+elif st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary", key="export.make"):
+    make = True
+
+if make and outcome is None:
     with ui.guard(project.id), st.spinner("Setting the pages of your book…"):
         outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES)
         st.session_state[state.EXPORT_RESULT] = outcome

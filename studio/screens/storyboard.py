@@ -595,7 +595,8 @@ def _illustrate_all(project_id: int) -> None:
         if start.job_id is not None:
             ui.flash(
                 "info",
-                f"Drawing {ui.plural(len(start.drawing), 'picture')}; each appears here as soon as it "
+                f"Drawing {ui.plural(len(start.drawing), 'quick draft' if start.project.drafts else 'picture')}; "
+                "each appears here as soon as it "
                 "is ready. You can keep editing, or leave: nothing is lost.",
             )
 
@@ -1229,7 +1230,12 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                 key=f"new.{page.id}",
                 disabled=busy or page.locked or bool(not_ready),
                 help=not_ready
-                or ("Unlock the seed to draw with a new one." if page.locked else "Draw again with a new seed."),
+                or (
+                    "Unlock the seed to draw with a new one."
+                    if page.locked
+                    else f"Draw again with a new seed, as a {'quick draft' if live.drafts else 'final picture'} "
+                    "(the book's choice; the Pictures menu draws either)."
+                ),
                 on_click=_redraw_page,
                 args=(edit.project_id, page.id, n, True),
             )
