@@ -26,6 +26,7 @@ STORY_NOT_KEPT = "sb.story_not_kept"  # (project id, why) when the story text ty
 DRAFTS = "sb.drafts"  # dict[str, object]: editor widget key -> the stored value it started from
 FOLLOWED = "sb.followed"  # dict[str, (str, str)]: editor key -> (text it showed, text stored elsewhere it now shows)
 WATCH_RERUN = "sb.watch_rerun"  # bool: the coming run was asked for by a watcher, not by this tab's person
+WATCHER_RUN = "sb.watcher_run"  # bool: the run going on now was asked for by a watcher (see ui.person_ran)
 SEEN_JOBS = "sb.seen_jobs"  # set[str]: finished jobs whose outcome the user dismissed
 SPLIT_MODE = "sb.split_mode"  # "sentences" | "words"
 SPLIT_SENTENCES = "sb.split_sentences"  # int: sentences per page

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.paths import file_stem
 from storage import ProjectView
+from studio.actions.pictures import draft_pages
 
 
 def emoji_font() -> Path | None:
@@ -47,6 +48,14 @@ def default_closing_words(project: ProjectView) -> str:
 
     own = (getattr(project, "closing", "") or "").strip()
     return own or WORDS[language_of([p.text for p in project.pages] or [project.title])]
+
+
+def drafts_note(project: ProjectView) -> str | None:
+    """ "3 pages are drafts" when pictures the book would print are quick drafts not finished yet, else None."""
+    count = len(draft_pages(project))
+    if not count:
+        return None
+    return f"{count} page{'s' if count != 1 else ''} {'are drafts' if count != 1 else 'is a draft'}"
 
 
 MAX_PREVIEW_PAGES = 200  # "leaf through all pages" draws at most this many

@@ -8,23 +8,31 @@ project from storage to see what has arrived.
 
 Seeds are stored on the page (``update_page(seed=...)``) before its job is submitted, and each
 picture's settings carry the seed it was drawn with, so every page of a book can be drawn again.
+
+Draft or final: a book draws quick drafts first when ``project.drafts`` says so (a page's "New picture" can
+ask for either), and every picture records it in ``meta["draft"]``. ``finish_drafts`` turns drafts into
+final pictures: the draft's own latent (drawn again from its recorded settings) through the full decoder,
+the picture the person saw in full detail, saved as a new version; the draft stays among the versions.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from core import seeds
 from core.errors import InputError
 from engine.imageio import MAX_UPLOAD_BYTES, load_image, to_png_bytes
 from engine.jobs import get_worker
+from engine.profiles import REFERENCE_IP_ADAPTER
 from storage import ConflictError, Library, NotFound, PageView, PictureView, ProjectView
 from studio.actions.cast import engine_references, picture_meta, plan_drawing
 from studio.actions.jobs import KIND_ILLUSTRATE, JobStart, active_jobs
 from studio.actions.pages import find_page
-from studio.actions.profiles import ensure_illustrator, project_profile
+from studio.actions.profiles import ensure_illustrator, has_gpu, project_profile
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +40,19 @@ MAX_PICTURE_MB = MAX_UPLOAD_BYTES // 2**20  # what the picture loader takes; the
 
 
 def illustrate_all(
-    lib: Library, project_id: int, expected_version: int, *, redo: bool = False, profile=None
+    lib: Library,
+    project_id: int,
+    expected_version: int,
+    *,
+    redo: bool = False,
+    profile=None,
+    draft: bool | None = None,
 ) -> JobStart:
     """Draw every page that has no picture yet (every page with redo=True) in one job.
 
     A page without a seed gets one; with redo=True every unlocked page gets a fresh seed, while a
     locked page keeps its seed, so it is drawn again exactly (or with its edited prompt).
+    draft: quick drafts (True) or final pictures (False); None: what the book says (``project.drafts``).
     """
     project = lib.get_project(project_id)
     if project.version != expected_version:
@@ -56,13 +71,23 @@ def illustrate_all(
     ids = {s.id for s in todo}
     pages = [s for s in project.pages if s.id in ids]
     label = f"{len(pages)} picture{'s' if len(pages) != 1 else ''} for “{project.title}”"
-    return JobStart(_submit_pictures(lib, project, pages, profile, label), project, tuple(s.id for s in pages), kept)
+    draft = project.drafts if draft is None else bool(draft)
+    job = _submit_pictures(lib, project, pages, profile, label, draft=draft)
+    return JobStart(job, project, tuple(s.id for s in pages), kept)
 
 
 def regenerate(
-    lib: Library, project_id: int, page_id: int, expected_version: int, *, new_seed: bool = True, profile=None
+    lib: Library,
+    project_id: int,
+    page_id: int,
+    expected_version: int,
+    *,
+    new_seed: bool = True,
+    profile=None,
+    draft: bool | None = None,
 ) -> JobStart:
-    """Draw one page again: with a new seed, or with its stored seed (and its edited prompt)."""
+    """Draw one page again: with a new seed, or with its stored seed (and its edited prompt).
+    draft: a quick draft (True) or a final picture (False); None: what the book says (``project.drafts``)."""
     project = lib.get_project(project_id)
     if project.version != expected_version:
         raise ConflictError()
@@ -75,7 +100,8 @@ def regenerate(
         project = lib.set_seeds(project.id, project.version, {page.id: seeds.new_seed()})
         page = find_page(project, page_id)
     label = f"Page {page.position + 1} of “{project.title}”"
-    return JobStart(_submit_pictures(lib, project, [page], profile, label), project, (page.id,))
+    draft = project.drafts if draft is None else bool(draft)
+    return JobStart(_submit_pictures(lib, project, [page], profile, label, draft=draft), project, (page.id,))
 
 
 def upload_picture(lib: Library, page_id: int, data: bytes, name: str = "") -> tuple[PictureView, list[str]]:
@@ -133,7 +159,9 @@ def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[PageView], 
     return lib.set_seeds(project.id, project.version, chosen) if chosen else project
 
 
-def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageView], profile, label: str) -> str:
+def _submit_pictures(
+    lib: Library, project: ProjectView, pages: Sequence[PageView], profile, label: str, *, draft: bool = False
+) -> str:
     # engine.illustrate imports torch and diffusers (seconds, the first time): that happens on the worker,
     # so the page shows the job at once instead of freezing after the click.
     pages_to_draw = [(page.id, page.text, int(page.seed), page.prompt_override, page.negative_prompt) for page in pages]
@@ -197,6 +225,7 @@ def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageVie
                 score=plan.score,
                 references=references,
                 on_chosen=on_chosen,
+                draft=draft,
             )
         finally:
             # Stopped part-way: what was drawn of an unfinished page is kept too, its best so far chosen.
@@ -219,6 +248,7 @@ def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageVie
             settings["own_prompt"] = result.key in own_prompt
         meta = picture_meta(result.metadata, draw)
         try:
+            meta["draft"] = bool(result.settings.get("draft", draft))
             lib.add_picture(
                 result.key, to_png_bytes(result.image), settings, origin="generated", select=meta["chosen"], meta=meta
             )
@@ -234,3 +264,144 @@ def _submit_pictures(lib: Library, project: ProjectView, pages: Sequence[PageVie
         on_result=save,
         meta={"project_id": project.id, "page_ids": tuple(s.id for s in pages), "candidates": plan.candidates},
     )
+
+
+# --- drafts ---------------------------------------------------------------------------------------------------
+
+
+def set_drafts(lib: Library, project_id: int, expected_version: int, drafts: bool) -> ProjectView:
+    """Whether the book draws quick drafts first (True) or final pictures (False); one undo step."""
+    return lib.update_project(project_id, expected_version, drafts=bool(drafts))
+
+
+def is_draft(picture: PictureView | None) -> bool:
+    """Whether a picture is a quick draft not finished yet (meta["draft"]; older pictures: their settings)."""
+    if picture is None or picture.origin == "uploaded":
+        return False
+    return bool(picture.meta.get("draft", picture.settings.get("draft", False)))
+
+
+def draft_pages(project: ProjectView) -> list[PageView]:
+    """The story's pages whose picture in use (the one the book prints) is a draft, in page order."""
+    return [page for page in project.pages if is_draft(page.selected)]
+
+
+_gpu_here: list[bool] = []  # has_gpu(), once known: it cannot change while the studio runs
+
+
+def drafts_recommended(profile) -> bool | None:
+    """Whether this computer favours quick drafts first for the profile (engine.illustrate.draft_by_default: a
+    profile whose drafts the bench favours on a processor, and no GPU here).
+
+    None when that is not known yet: finding out imports torch (seconds), which a screen does not wait for; the
+    worker imports it when a story's picture model is loaded, and from then on the answer is at hand."""
+    if not getattr(profile, "draft_on_cpu", False):
+        return False
+    if not _gpu_here:
+        if "torch" not in sys.modules:
+            return None
+        _gpu_here.append(has_gpu())
+    return not _gpu_here[0]
+
+
+def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] | None = None, profile=None) -> JobStart:
+    """Finish drafts into final pictures, in one job on the worker.
+
+    By default every page whose picture in use is a draft; ``picture_ids``: these draft versions only. Each draft
+    is finished by decoding its own latent (drawn again exactly from its recorded settings: seed, prompt, steps,
+    size, number format and the character reference it was drawn with) with the full decoder: the picture the
+    person saw, in full detail (engine.illustrate.finish_drafts, method "decode"). Each result is saved as a new
+    version of its page, selected, with meta {"draft": False, "finished_from": the draft's version}; the draft
+    stays among the versions. JobStart.drawing names the pages in the job; job_id is None when there is no draft.
+    """
+    project = lib.get_project(project_id)
+    if picture_ids is None:
+        chosen = [(page, page.selected) for page in draft_pages(project)]
+    else:
+        wanted = {int(i) for i in picture_ids}
+        chosen = [(page, pic) for page in project.pages for pic in page.pictures if pic.id in wanted]
+        if len(chosen) != len(wanted):
+            raise InputError(
+                "That picture is no longer on a page of this story: it may have been deleted or moved in another "
+                "tab or window. Reload the story."
+            )
+        finished = [f"page {page.position + 1}" for page, pic in chosen if not is_draft(pic)]
+        if finished:
+            raise InputError(f"The picture of {finished[0]} is not a draft: it is already a final picture.")
+    if not chosen:
+        return JobStart(None, project, ())
+    if active_jobs(project_id):
+        raise InputError("Pictures for this story are being drawn right now: wait for them, or stop them first.")
+    profile = profile or project_profile(project).profile
+    model = profile.model("illustrator")
+    for page, picture in chosen:
+        drawn_with = picture.settings.get("model_id")
+        if drawn_with and drawn_with != model:
+            raise InputError(
+                f"The draft of page {page.position + 1} was drawn with other models ({drawn_with}) than this story "
+                f"uses now ({model}): choose those models again in Book details to finish it, or draw the page again."
+            )
+    references: dict[str, Path] = {}
+    for page, picture in chosen:
+        stored = picture.settings.get("reference") or {}
+        if stored.get("method") != REFERENCE_IP_ADAPTER:
+            continue  # a shared-attention reference is drawn again from its own prompt and seed
+        name = stored.get("name", "")
+        path = next((c.reference_path for c in project.characters if c.name == name and c.reference_path), None)
+        if path is None:
+            raise InputError(
+                f"The draft of page {page.position + 1} was drawn with {name}'s reference picture, which this story "
+                "no longer has: it cannot be finished the same; draw the page again instead."
+            )
+        references[name] = Path(path)
+    ensure_illustrator(profile)
+    drafts = [(picture.id, dict(picture.settings)) for _, picture in chosen]
+    origin = {picture.id: (page.id, picture.version, picture.settings) for page, picture in chosen}
+    count = len(drafts)
+
+    def run(ctx) -> None:
+        ctx.progress(0, count, message="Getting the picture model ready…")
+        from engine.illustrate import finish_drafts as finish
+
+        images = {name: load_image(path).image for name, path in references.items()}
+
+        def on_progress(done: int, total: int) -> None:
+            ctx.progress(done, total, message=f"Finishing… {done} of {total} ready")
+
+        finish(
+            drafts,
+            profile,
+            method="decode",
+            reference_images=images,
+            on_image=ctx.emit,
+            on_progress=on_progress,
+            should_cancel=lambda: ctx.cancelled,
+        )
+
+    def save(result) -> None:
+        page_id, version, draft_settings = origin[result.key]
+        # What the studio added to the draft's settings (style, profile, the words it was drawn for) still holds.
+        kept = {k: draft_settings[k] for k in ("style", "profile", "page_text", "own_prompt") if k in draft_settings}
+        settings = {**kept, **result.settings, "profile": profile.name}
+        meta = {"draft": False, "finished_from": version}
+        try:
+            lib.add_picture(page_id, to_png_bytes(result.image), settings, origin="generated", select=True, meta=meta)
+        except NotFound:
+            log.info("finished picture for page %s dropped: the page was removed for good", page_id)
+
+    page_ids = tuple(page.id for page, _ in chosen)
+    label = f"Finishing {count} draft{'s' if count != 1 else ''} of “{project.title}”"
+    job = get_worker().submit(
+        run,
+        kind=KIND_ILLUSTRATE,
+        label=label,
+        total=count,
+        on_result=save,
+        meta={"project_id": project.id, "page_ids": page_ids, "finishing": True},
+    )
+    return JobStart(job, project, page_ids)
+
+
+def finishing_jobs(project_id: int) -> list:
+    """This story's jobs that finish drafts, still known to the worker, oldest first."""
+    return get_worker().jobs(kind=KIND_ILLUSTRATE, project_id=project_id, finishing=True)

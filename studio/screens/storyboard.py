@@ -569,6 +569,79 @@ if (
         st.rerun()
 
 
+def _save_drafts(project_id: int, key: str) -> None:
+    """The book's draft-or-final choice is saved the moment it is picked (one undo step)."""
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        version = ui.base_version(lib_.get_project(project_id))
+        view = actions.set_drafts(lib_, project_id, version, bool(st.session_state[key]))
+        ui.set_base_version(view)
+        ui.flash(
+            "success",
+            "New pictures of this book start as quick drafts: finish the ones you like."
+            if view.drafts
+            else "New pictures of this book are drawn as final pictures.",
+        )
+
+
+def _drafts_caption(book_profile, recommended: bool | None) -> str:
+    """What the two modes are with this profile, and what this computer favours."""
+    steps = f"{ui.plural(book_profile.draft_steps, 'step')} and a quick decoder instead of {book_profile.steps}"
+    words = f"A draft is {steps} steps and the full decoder."
+    if recommended is True:
+        return words + " This computer has no GPU: drafts are recommended here, where a final picture takes several "
+        "times longer."
+    if recommended is None and book_profile.draft_on_cpu:
+        return words + " Without a GPU, drafts are recommended with these models."
+    return words
+
+
+def draft_choice(project: ProjectView, book_profile) -> None:
+    """The book's choice between quick drafts first and final pictures, and "Finish all drafts (N)"."""
+    drafts_key = ui.init_widget(state.widget_key("drafts", pid, stored=project.drafts, gen=gen), project.drafts)
+    waiting = actions.draft_pages(project)
+    row = st.columns([2.6, 1.2, 1.7], vertical_alignment="center")
+    row[0].radio(
+        "New pictures",
+        options=[True, False],
+        key=drafts_key,
+        horizontal=True,
+        on_change=_save_drafts,
+        args=(pid, drafts_key),
+        format_func=lambda d: "Quick drafts first" if d else "Final pictures",
+        help="Drafts come quickly, so you can try ideas; finish the ones you keep, all at once or page by page. "
+        "A page's Pictures menu draws either kind.",
+    )
+    if (
+        waiting
+        and row[1].button(
+            f"Finish all drafts ({len(waiting)})",
+            icon=":material/auto_fix_high:",
+            key="finish.all",
+            width="stretch",
+            disabled=bool(active_now) or bool(not_ready),
+            help=not_ready
+            or "Each draft's own picture decoded in full detail: the picture you see, sharper. The drafts stay among "
+            "the versions.",
+        )
+        and ui.first_click("finish.all")
+    ):
+        with ui.guard(pid):
+            start = actions.finish_drafts(lib, pid)
+            if start.job_id is not None:
+                ui.flash(
+                    "info",
+                    f"Finishing {ui.plural(len(start.drawing), 'draft')}; each finished picture becomes its page's "
+                    "new version, and the draft stays among the versions.",
+                )
+            st.rerun()
+    if book_profile is not None:
+        row[2].caption(_drafts_caption(book_profile, actions.drafts_recommended(book_profile)))
+
+
+draft_choice(project, profile)
+
+
 def _page_list(pages: list[PageView]) -> str:
     numbers = [str(s.position + 1) for s in pages]
     if len(numbers) > 8:
@@ -654,7 +727,12 @@ best_of_n_row(project)
 
 
 def _drawing_outcome(last: JobInfo) -> None:
-    if last.status.value == "done":
+    if last.meta.get("finishing") and last.status.value == "done":
+        st.success(
+            f"Done: {ui.plural(last.results, 'draft')} finished; each draft stays among its page's versions.",
+            icon=":material/celebration:",
+        )
+    elif last.status.value == "done":
         st.success(f"Done: {ui.plural(last.results, 'picture')} drawn and saved.", icon=":material/celebration:")
     elif last.status.value == "cancelled":
         kept = f"{ui.plural(last.results, 'picture')} drawn before that {'is' if last.results == 1 else 'are'} kept"
@@ -775,6 +853,10 @@ def _version_details(picture) -> str:
     score = actions.clip_score(picture)
     if score is not None:
         parts.append(f"CLIP {score:.1f}")
+    if actions.is_draft(picture):
+        parts.append("draft")
+    elif picture.meta.get("finished_from"):
+        parts.append(f"finished from v{picture.meta['finished_from']}")
     line = " · ".join(str(p) for p in parts)
     prompt = settings.get("prompt")
     if prompt:
@@ -818,6 +900,27 @@ def candidates_view(edit: Editing, page: PageView, n: int) -> None:
     st.divider()
 
 
+NEW_KINDS = ((True, "Quick draft", ":material/bolt:"), (False, "Final picture", ":material/brush:"))
+
+
+def new_version(edit: Editing, page: PageView, n: int) -> None:
+    """A new picture for the page, as a quick draft or a final picture, whatever the book draws by default."""
+    busy = page.id in actions.drawing_page_ids(edit.project_id)
+    why = not_ready or ("Unlock the seed to draw with a new one." if page.locked else None)
+    st.caption("A new picture with a new seed:")
+    with st.container(horizontal=True, gap="small"):
+        for kind, label, icon in NEW_KINDS:
+            key = f"new.{'draft' if kind else 'final'}.{page.id}"
+            if st.button(label, icon=icon, key=key, disabled=busy or bool(why), help=why) and ui.first_click(
+                f"new.{page.id}"
+            ):
+                with ui.guard(edit.project_id):
+                    start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, draft=kind)
+                    ui.set_base_version(start.project)
+                    ui.flash("info", f"Drawing a {'quick draft' if kind else 'final picture'} for page {n}…")
+                    st.rerun()
+
+
 def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
     """Every version of the page's picture: pick one, download or delete it, or bring your own."""
     count = len(page.pictures)
@@ -832,6 +935,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int) -> None:
     if not pop.open:  # popover content is built only while it is open
         return
     with pop:
+        new_version(edit, page, n)
         candidates_view(edit, page, n)
         if count:
             st.caption(f"Every picture page {n} has had, newest first. Pick the one the book uses.")
@@ -1028,6 +1132,13 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                     st.badge("own prompt", icon=":material/edit:", color="blue")
                 if page.selected is not None and page.selected.origin == "uploaded":
                     st.badge("your picture", icon=":material/upload:", color="green")
+                if actions.is_draft(page.selected):
+                    st.badge(
+                        "Draft",
+                        icon=":material/bolt:",
+                        color="gray",
+                        help="A quick draft: Finish this picture decodes it in full detail.",
+                    )
                 if page.selected is not None and page.selected.words_changed:
                     st.badge(
                         "words changed since this picture",
@@ -1066,6 +1177,20 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                     else "This page has no picture yet: use New picture."
                 ),
             )
+            finish = actions.is_draft(page.selected) and st.button(
+                "Finish this picture",
+                icon=":material/auto_fix_high:",
+                key=f"finish.{page.id}",
+                disabled=busy or bool(not_ready),
+                help=not_ready
+                or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft stays "
+                "among the versions.",
+            )
+        if finish and not busy and ui.first_click(f"finish.{page.id}"):
+            with ui.guard(edit.project_id):
+                actions.finish_drafts(edit.lib, edit.project_id, picture_ids=[page.selected.id])
+                ui.flash("info", f"Finishing the draft of page {n}…")
+                st.rerun()
         if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{page.id}"):
             with ui.guard(edit.project_id):
                 start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=bool(new))

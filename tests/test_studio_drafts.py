@@ -1,0 +1,213 @@
+"""Draft or final in the studio (issue 18): a book that draws drafts first, finishing drafts into new versions,
+and the export that counts them. Real jobs on the worker, tiny models, offline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import InputError
+from engine.jobs import get_worker
+from engine.profiles import get_profile
+from storage import Library
+from studio import actions
+
+STORY = "The Kite\n\nMo found a red kite in the shed. It had a long tail.\n\nThe wind took the kite up high.\n"
+
+
+@pytest.fixture(scope="module")
+def lib(tiny_models, one_cpu_thread) -> Library:
+    return Library()
+
+
+def book(lib: Library, drafts: bool):
+    project = actions.create_project(lib, story_text=STORY)
+    project = actions.split_story(lib, project.id, project.version, STORY).project
+    if drafts:
+        project = lib.update_project(project.id, project.version, drafts=True)
+    return project
+
+
+def finish(job_id: str):
+    info = get_worker().wait(job_id, timeout=180)
+    assert info.status.value == "done", info.error
+    return info
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_a_book_that_says_drafts_first_draws_drafts_and_every_picture_records_which_it_is(lib):
+    project = book(lib, drafts=True)
+    assert project.drafts and project.undo == "Draw drafts first"
+    start = actions.illustrate_all(lib, project.id, project.version)
+    finish(start.job_id)
+    drawn = lib.get_project(project.id)
+    for page in drawn.pages:
+        picture = page.selected
+        assert picture.meta["draft"] is True and actions.is_draft(picture)
+        assert picture.settings["draft"] is True and picture.settings["decoder"] == "preview"
+        assert picture.settings["steps"] == get_profile("tiny").draft_steps
+    assert actions.draft_pages(drawn) == drawn.pages
+    assert actions.drafts_note(drawn) == "2 pages are drafts"
+
+    # A page's "New picture" can ask for a final picture in a drafts-first book.
+    again = actions.regenerate(lib, project.id, drawn.pages[1].id, drawn.version, draft=False)
+    finish(again.job_id)
+    now = lib.get_project(project.id)
+    final = now.pages[1].selected
+    assert final.meta["draft"] is False and final.settings["decoder"] == "full" and not actions.is_draft(final)
+    assert final.settings["steps"] == get_profile("tiny").steps
+    assert actions.drafts_note(now) == "1 page is a draft" and actions.draft_pages(now) == [now.pages[0]]
+
+
+def test_a_book_of_final_pictures_draws_final_pictures(lib):
+    project = book(lib, drafts=False)
+    assert not project.drafts
+    finish(actions.illustrate_all(lib, project.id, project.version).job_id)
+    drawn = lib.get_project(project.id)
+    assert [p.selected.meta["draft"] for p in drawn.pages] == [False, False]
+    assert actions.draft_pages(drawn) == [] and actions.drafts_note(drawn) is None
+    nothing = actions.finish_drafts(lib, project.id)
+    assert nothing.job_id is None and nothing.drawing == ()
+    with pytest.raises(InputError, match="not a draft"):
+        actions.finish_drafts(lib, project.id, picture_ids=[drawn.pages[0].selected.id])
+
+
+def test_finishing_makes_a_new_selected_version_decoded_in_full_and_keeps_the_draft(lib):
+    from engine.illustrate import finish_drafts
+
+    project = book(lib, drafts=True)
+    finish(actions.illustrate_all(lib, project.id, project.version).job_id)
+    drawn = lib.get_project(project.id)
+    drafts = {page.id: page.selected for page in drawn.pages}
+
+    start = actions.finish_drafts(lib, project.id)
+    assert start.drawing == tuple(page.id for page in drawn.pages)
+    job = get_worker().get(start.job_id)
+    assert job.meta["finishing"] and actions.finishing_jobs(project.id)[-1].id == start.job_id
+    info = finish(start.job_id)
+    assert info.results == 2
+
+    done = lib.get_project(project.id)
+    assert actions.draft_pages(done) == [] and actions.drafts_note(done) is None
+    profile = get_profile("tiny")
+    for page in done.pages:
+        draft = drafts[page.id]
+        assert [p.version for p in page.pictures] == [draft.version, draft.version + 1]  # the draft is kept
+        finished = page.selected
+        assert finished.version == draft.version + 1 and finished.selected
+        assert finished.meta == {"draft": False, "finished_from": draft.version}
+        assert page.pictures[0].meta["draft"] is True and not page.pictures[0].selected
+        s = finished.settings
+        assert s["decoder"] == "full" and s["draft"] is False and s["finish"] == "decode"
+        assert s["seed"] == draft.settings["seed"] and s["prompt"] == draft.settings["prompt"]
+        assert s["page_text"] == page.text and s["profile"] == "tiny" and s["style"] == draft.settings["style"]
+        # The same latent decoded with the full decoder, as the engine finishes it from the same settings.
+        (expected,) = finish_drafts([(0, draft.settings)], profile)
+        assert np.array_equal(pixels(finished.image_path), np.asarray(expected.image.convert("RGB")))
+        assert not np.array_equal(pixels(finished.image_path), pixels(draft.image_path)), "not the preview decoder"
+
+
+def test_one_draft_version_is_finished_on_its_own_and_a_busy_story_refuses(lib):
+    project = book(lib, drafts=True)
+    finish(actions.illustrate_all(lib, project.id, project.version).job_id)
+    drawn = lib.get_project(project.id)
+    first = drawn.pages[0].selected
+    start = actions.finish_drafts(lib, project.id, picture_ids=[first.id])
+    assert start.drawing == (drawn.pages[0].id,)
+    with pytest.raises(InputError, match="being drawn right now"):
+        actions.finish_drafts(lib, project.id)
+    finish(start.job_id)
+    done = lib.get_project(project.id)
+    assert done.pages[0].selected.meta["finished_from"] == first.version
+    assert actions.draft_pages(done) == [done.pages[1]]  # the other page is still a draft
+    with pytest.raises(InputError, match="no longer on a page"):
+        actions.finish_drafts(lib, project.id, picture_ids=[10**9])
+
+
+def test_drafts_are_recommended_only_where_the_profile_and_the_device_favour_them(monkeypatch):
+    from dataclasses import replace
+
+    from studio.actions import pictures
+
+    tiny = get_profile("tiny")
+    assert actions.drafts_recommended(tiny) is False  # its drafts are not the bench's choice on a CPU
+    fast_like = replace(tiny, draft_on_cpu=True)
+    monkeypatch.setattr(pictures, "_gpu_here", [False])
+    assert actions.drafts_recommended(fast_like) is True
+    monkeypatch.setattr(pictures, "_gpu_here", [True])
+    assert actions.drafts_recommended(fast_like) is False
+
+
+# --- the storyboard page (AppTest) -----------------------------------------------------------------------------
+
+
+def storyboard(project_id: int):
+    from test_studio_storyboard import storyboard as open_storyboard
+
+    return open_storyboard(project_id)
+
+
+def click(at, key: str):
+    from test_studio_storyboard import click as click_once
+
+    return click_once(at, key)
+
+
+def wait_for_jobs(project_id: int) -> None:
+    for job in get_worker().jobs(project_id=project_id):
+        assert get_worker().wait(job.id, timeout=180).finished
+
+
+def page_text(at) -> str:
+    return " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.info])
+
+
+def test_the_storyboard_draws_drafts_when_the_book_says_so_and_finishes_them_all_or_one(lib):
+    project = book(lib, drafts=False)
+    at = storyboard(project.id)
+    choice = next(r for r in at.radio if r.label == "New pictures")
+    assert choice.value is False and "Finish all drafts" not in " ".join(b.label for b in at.button)
+    choice.set_value(True).run()
+    assert not at.exception, at.exception
+    project = lib.get_project(project.id)
+    assert project.drafts and project.undo == "Draw drafts first"
+
+    click(at, "illustrate.all")
+    wait_for_jobs(project.id)
+    at.run()
+    drawn = lib.get_project(project.id)
+    assert all(actions.is_draft(page.selected) for page in drawn.pages)
+    badges = [m.value for m in at.markdown if m.value == ":gray-badge[:material/bolt: Draft]"]
+    assert len(badges) == 2  # each card says its picture is a draft
+    assert at.button(key="finish.all").label == "Finish all drafts (2)"
+
+    first = drawn.pages[0]
+    click(at, f"finish.{first.id}")  # one card's draft
+    wait_for_jobs(project.id)
+    at.run()
+    assert any(s.startswith("Done: 1 draft finished") for s in (e.value for e in at.success)), page_text(at)
+    now = lib.get_project(project.id)
+    assert now.pages[0].selected.meta == {"draft": False, "finished_from": first.selected.version}
+    assert at.button(key="finish.all").label == "Finish all drafts (1)"
+
+    click(at, "finish.all")
+    wait_for_jobs(project.id)
+    at.run()
+    done = lib.get_project(project.id)
+    assert actions.draft_pages(done) == [] and [len(p.pictures) for p in done.pages] == [2, 2]
+    assert not [b for b in at.button if b.key == "finish.all"]
+    assert not [m for m in at.markdown if "Draft]" in m.value]
+
+    # The Pictures menu draws a final picture in a drafts-first book, and its versions say which is which.
+    at.session_state[f"pop.pictures.{first.id}"] = True
+    at.run()
+    assert "finished from v1" in page_text(at) and "draft" in page_text(at)
+    click(at, f"new.final.{first.id}")
+    wait_for_jobs(project.id)
+    newest = lib.get_project(project.id).pages[0].selected
+    assert newest.version == 3 and newest.meta["draft"] is False and newest.settings["decoder"] == "full"
