@@ -71,6 +71,7 @@ def test_pictures_per_page_scores_and_the_last_draw_side_by_side(lib):
     assert "next draw makes 2 pictures" in words(at)
 
     click(at, "illustrate.all")
+    assert "Each page gets 2 pictures; the best scored one becomes its picture." in words(at)
     wait_for_jobs(project.id)
     rerun(at)
     done = lib.get_project(project.id)

@@ -527,6 +527,20 @@ with_picture = [s for s in pages if s.pictures]
 without = [s for s in pages if not s.pictures]
 active_now = actions.active_jobs(pid)
 
+
+def _draw_notes(live: ProjectView) -> str:
+    """What a draw does beyond one picture a page, and what it could not do (said once, when it starts)."""
+    if profile is None:
+        return ""
+    plan = actions.plan_drawing(live, profile)
+    best = (
+        f" Each page gets {plan.candidates} pictures; the best scored one becomes its picture."
+        if plan.candidates > 1
+        else ""
+    )
+    return best + "".join(f" {note}" for note in plan.notes)
+
+
 bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
 ui.init_widget(state.REDO_ALL, False)
 if not active_now and st.session_state.pop(state.REDO_ALL_DONE, False):
@@ -564,7 +578,7 @@ if (
             ui.flash(
                 "info",
                 f"Drawing {ui.plural(len(start.drawing), 'picture')}; each appears here as soon as it "
-                "is ready. You can keep editing, or leave: nothing is lost.",
+                "is ready. You can keep editing, or leave: nothing is lost." + _draw_notes(start.project),
             )
         st.rerun()
 
@@ -1195,7 +1209,11 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
             with ui.guard(edit.project_id):
                 start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=bool(new))
                 ui.set_base_version(start.project)
-                ui.flash("info", f"Drawing page {n} again {'with a new seed' if new else 'with the same seed'}…")
+                ui.flash(
+                    "info",
+                    f"Drawing page {n} again {'with a new seed' if new else 'with the same seed'}…"
+                    + _draw_notes(start.project),
+                )
                 st.rerun()
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             edit_popover(edit, page, n, auto_prompt)
