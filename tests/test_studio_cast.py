@@ -137,6 +137,13 @@ def test_cast_sheet_upload_from_a_picture_remove_and_undo(lib):
     assert "not drawn here" in cast.character_note(no_adapter, mara)
     assert cast.plan_drawing(project, no_adapter).references == ()
 
+    neither = dataclasses.replace(no_adapter, reference="")
+    assert neither.reference_methods() == ()
+    plan = cast.plan_drawing(project, neither)
+    assert plan.references == () and any("cannot draw with reference pictures" in n for n in plan.notes)
+    assert "descriptions only" in cast.profile_reference_note(neither)
+    assert "IP-Adapter" in cast.profile_reference_note(get_profile("classic"))
+
     with pytest.raises(ImageRejected):
         actions.upload_reference(lib, project.id, project.version, "Mara", b"not a picture", "x.png")
     with pytest.raises(NotFound, match="no character called"):
