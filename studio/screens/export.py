@@ -226,7 +226,7 @@ if after is not None and after[0] == project.id:
     if job is not None and job.status.value == "done" and not job.save_errors:
         # The drafts are finished: the PDF the person asked for, from the story as it is now.
         project = ui.library().get_project(project.id)
-        wanted = actions.export_key(project, options, closing)
+        wanted = actions.export_key(project, options)
         outcome = last if last is not None and last.key == wanted else None
         make = outcome is None
     elif job is not None:

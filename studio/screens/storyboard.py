@@ -560,6 +560,20 @@ with_picture = [s for s in pages if s.pictures]
 without = [s for s in pages if not s.pictures]
 active_now = actions.active_jobs(pid)
 
+
+def _draw_notes(live: ProjectView) -> str:
+    """What a draw does beyond one picture a page, and what it could not do (said once, when it starts)."""
+    if profile is None:
+        return ""
+    plan = actions.plan_drawing(live, profile)
+    best = (
+        f" Each page gets {plan.candidates} pictures; the best scored one becomes its picture."
+        if plan.candidates > 1
+        else ""
+    )
+    return best + "".join(f" {note}" for note in plan.notes)
+
+
 # The button and the switch as wide as their words (never cut off); the caption takes the rest of the row, or
 # goes below them in a narrow window.
 bar_row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
@@ -597,7 +611,7 @@ def _illustrate_all(project_id: int) -> None:
                 "info",
                 f"Drawing {ui.plural(len(start.drawing), 'quick draft' if start.project.drafts else 'picture')}; "
                 "each appears here as soon as it "
-                "is ready. You can keep editing, or leave: nothing is lost.",
+                "is ready. You can keep editing, or leave: nothing is lost." + _draw_notes(start.project),
             )
 
 
@@ -1166,7 +1180,11 @@ def _redraw_page(project_id: int, page_id: int, n: int, new_seed: bool) -> None:
         version = ui.base_version(ui.read_project(lib_, project_id))
         start = actions.regenerate(lib_, project_id, page_id, version, new_seed=new_seed)
         ui.set_base_version(start.project)
-        ui.flash("info", f"Drawing page {n} again {'with a new seed' if new_seed else 'with the same seed'}…")
+        ui.flash(
+            "info",
+            f"Drawing page {n} again {'with a new seed' if new_seed else 'with the same seed'}…"
+            + _draw_notes(start.project),
+        )
 
 
 def _finish_page(project_id: int, picture_id: int, n: int) -> None:
