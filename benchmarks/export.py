@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import statistics
-import time
 from collections.abc import Callable
 
+from benchmarks import timing
 from benchmarks.paging import prose
 from exports import Book, Page, PdfOptions, render_pdf
 
@@ -28,18 +27,8 @@ def story_book(chars: int) -> Book:
 
 
 def measure(label: str, run: Callable[[], object], repeats: int) -> None:
-    walls, cpus = [], []
-    result = None
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = run()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    pages = getattr(result, "page_count", "?")
-    print(
-        f"{label:<46} wall {min(walls):6.2f} s (median {statistics.median(walls):.2f})   "
-        f"cpu {min(cpus):6.2f} s (median {statistics.median(cpus):.2f})   {pages} PDF pages",
-        flush=True,
+    timing.measure(
+        label, run, repeats, width=46, digits=2, detail=lambda pdf: f"   {getattr(pdf, 'page_count', '?')} PDF pages"
     )
 
 

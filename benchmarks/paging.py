@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from benchmarks import timing
 from engine.paging import PageSpan, delete_page, move_page, plan_edit, plan_split
 
 SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "sample_story.txt"
@@ -69,25 +68,18 @@ def rotated(text: str, shift: int) -> str:
     return text.translate(table)
 
 
-def measure(label: str, run: Callable[[], object], repeats: int) -> None:
-    walls, cpus = [], []
-    result = None
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = run()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    summary = getattr(result, "summary", None)
-    detail = (
+def _summary(plan: object) -> str:
+    summary = getattr(plan, "summary", None)
+    if not summary:
+        return ""
+    return (
         f"  pages {summary.pages}: kept {summary.kept}, new {summary.new}, merged {summary.merged}, "
         f"loose {summary.loose}, words changed {summary.words_changed}"
-        if summary
-        else ""
     )
-    print(
-        f"{label:<44} wall {min(walls):6.3f} s (median {statistics.median(walls):.3f})   "
-        f"cpu {min(cpus):6.3f} s (median {statistics.median(cpus):.3f}){detail}"
-    )
+
+
+def measure(label: str, run: Callable[[], object], repeats: int) -> None:
+    timing.measure(label, run, repeats, width=44, digits=3, detail=_summary)
 
 
 def main() -> None:

@@ -187,3 +187,21 @@ def get_cache() -> ModelCache:
         if _cache is None:
             _cache = ModelCache()
         return _cache
+
+
+@contextmanager
+def use_cache(cache: ModelCache) -> Iterator[ModelCache]:
+    """For the block, `get_cache()` hands out `cache` instead of the process-wide one; then the shared one is back.
+
+    For measurements only (a benchmark's own, empty cache: what a process without ours does per request). The
+    swap is process-wide, so nothing else may be loading models meanwhile; models already pinned stay pinned in
+    the cache they came from.
+    """
+    global _cache
+    with _cache_lock:
+        previous, _cache = _cache, cache
+    try:
+        yield cache
+    finally:
+        with _cache_lock:
+            _cache = previous

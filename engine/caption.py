@@ -7,7 +7,8 @@ beam search (or greedy decoding), so the same pictures always get the same words
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,12 @@ class Captioner:
         model = BlipForConditionalGeneration.from_pretrained(location, dtype=self.choice.dtype, **hub_kwargs())
         model.to(self.choice.device).eval()
         return LoadedCaptioner(model=model, processor=processor)
+
+    @contextmanager
+    def loaded(self) -> Iterator[LoadedCaptioner]:
+        """The model and its processor from the shared cache (loaded the first time), pinned for the block."""
+        with loaded_model("captioner", self.ref, self.choice, self._load) as loaded:
+            yield loaded
 
     def caption(
         self,

@@ -117,7 +117,8 @@ class _Stop(Exception):
     """Raised inside the step callback to leave the pipeline at once when the user cancels."""
 
 
-def _load_pipeline(location: str, choice: DeviceChoice):
+def load_pipeline(location: str, choice: DeviceChoice):
+    """A text-to-image pipeline from a model folder or hub id, on the device and in the number format chosen."""
     from diffusers import AutoPipelineForText2Image
 
     kwargs = dict(hub_kwargs(), dtype=choice.dtype)
@@ -515,7 +516,7 @@ def open_illustrator(
         use_all_cores()
     ref = profile.model("illustrator")
     with ExitStack() as stack:
-        pipe = stack.enter_context(loaded_model("illustrator", ref, choice, lambda loc: _load_pipeline(loc, choice)))
+        pipe = stack.enter_context(loaded_model("illustrator", ref, choice, lambda loc: load_pipeline(loc, choice)))
         decoder = None
         if (speed.preview or draft) and profile.model("preview_decoder"):
             try:

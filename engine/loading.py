@@ -22,12 +22,18 @@ def hub_kwargs() -> dict:
 
 
 @contextmanager
-def loaded_model(role: str, ref: str, choice: DeviceChoice, loader: Callable[[str], Any]) -> Iterator[Any]:
+def loaded_model(
+    role: str, ref: str, choice: DeviceChoice, loader: Callable[[str], Any], *, copy: str | None = None
+) -> Iterator[Any]:
     """Yield the cached model of `role` at `ref` for this device, loading it with loader(location) once.
 
+    copy: a separate copy of the model, cached under this name beside the shared one, for a caller that
+    changes the model (its memory layout, a compiled graph) in ways that must not reach everyone else's.
     A model that cannot be found, downloaded or read raises ModelUnavailable with what to do next.
     """
-    key = (role, ref, choice.device, str(choice.dtype))
+    key: tuple = (role, ref, choice.device, str(choice.dtype))
+    if copy is not None:
+        key += ("copy", copy)
 
     def load() -> Any:
         location = resolve_model(ref)

@@ -17,7 +17,8 @@ import copy
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -309,6 +310,12 @@ class Storyteller:
         model = AutoModelForCausalLM.from_pretrained(location, dtype=self.choice.dtype, **hub_kwargs())
         model.to(self.choice.device).eval()
         return LoadedStoryteller(model=model, tokenizer=tokenizer)
+
+    @contextmanager
+    def loaded(self) -> Iterator[LoadedStoryteller]:
+        """The model and its tokenizer from the shared cache (loaded the first time), pinned for the block."""
+        with loaded_model("storyteller", self.ref, self.choice, self._load) as loaded:
+            yield loaded
 
     def _uses_chat(self, loaded: LoadedStoryteller) -> bool:
         if self.chat is not None:

@@ -34,7 +34,7 @@ IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
 IP_ADAPTER_TOKENS = 4
 
 # Words that both text tokenizers know, so prompts and captions tokenize into real pieces.
-_WORDS = (
+WORDS = (
     "a an the and of in on at to with is was were he she it they his her their there once upon time "
     "little big small old young happy sad brave dog cat bird fox bear rabbit girl boy child mother father "
     "king queen dragon castle forest tree river sea boat house garden moon sun star night day sky cloud "
@@ -43,7 +43,7 @@ _WORDS = (
     "mountain park city street car train school cake party birthday family holiday dinner sleep dream"
 ).split()
 
-_CHAT_TEMPLATE = (
+CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -148,10 +148,10 @@ def build_preview_decoder(folder: Path) -> Path:
     return folder
 
 
-def _wordpiece_vocab() -> list[str]:
+def wordpiece_vocab() -> list[str]:
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
     pieces = list(string.ascii_lowercase) + ["##" + c for c in string.ascii_lowercase] + list(".,!?'")
-    return specials + sorted(set(_WORDS)) + pieces
+    return specials + sorted(set(WORDS)) + pieces
 
 
 def build_captioner(folder: Path) -> Path:
@@ -159,7 +159,7 @@ def build_captioner(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab_file = folder / "vocab.txt"
-    vocab = _wordpiece_vocab()
+    vocab = wordpiece_vocab()
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizer(
         str(vocab_file),
@@ -209,7 +209,7 @@ def _train_bpe(special: list[str]):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     corpus_path = Path(__file__).resolve().parent.parent / "assets" / "sample_story.txt"
-    corpus = [" ".join(_WORDS)] * 4
+    corpus = [" ".join(WORDS)] * 4
     if corpus_path.exists():
         corpus.append(corpus_path.read_text(encoding="utf-8"))
     tok = Tokenizer(models.BPE())
@@ -237,7 +237,7 @@ def build_storyteller(folder: Path, chat: bool = True) -> Path:
             pad_token="<|endoftext|>",
             model_max_length=2048,
         )
-        tokenizer.chat_template = _CHAT_TEMPLATE
+        tokenizer.chat_template = CHAT_TEMPLATE
         config = Qwen2Config(
             vocab_size=len(tokenizer),
             hidden_size=32,

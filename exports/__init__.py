@@ -5,8 +5,8 @@ result = render_pdf(book, PdfOptions(layout="facing", page_size="8x8", bleed=Tru
 result.pdf, result.page_count, result.image_reports, result.warnings
 """
 
+from exports.archive import render_zip
 from exports.book import Book, Page, book_from_manifest, book_from_project
-from exports.bundle import render_zip
 from exports.errors import ExportError
 from exports.pdf import LAYOUTS, PAGE_SIZES, ImageReport, PdfOptions, PdfResult, render_pdf
 from exports.preview import preview_available, render_preview

@@ -31,7 +31,10 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m exports", description="Print a story as a PDF book or a ZIP of pictures and text.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, helptext in (("pdf", "write a print-ready PDF"), ("zip", "write the pictures and story.md as a ZIP")):
+    for name, helptext in (
+        ("pdf", "write a print-ready PDF"),
+        ("zip", "write the pictures, story.md and manifest.json as a ZIP"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument(
             "target", nargs="+", metavar="[PROJECT_ID] OUT", help="project id (unless --manifest) and output file"
@@ -54,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--closing-words",
                 default="",
-                help="what the closing page says (default: 'The End' in the story's language)",
+                help="what the closing page says (default: the book's own closing words, else 'The End' in the "
+                "story's language)",
             )
             p.add_argument("--no-page-numbers", action="store_true")
     return parser
@@ -131,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
             print(f"Wrote {out} ({result.page_count} pages).")
         else:
-            from exports.bundle import render_zip
+            from exports.archive import render_zip
 
             for warning in book.warnings:
                 print(f"warning: {warning}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,22 @@ MAX_IMAGE_FILE_BYTES = 80 * 1024 * 1024
 
 @dataclass
 class Page:
-    """One segment of the story: its text and its chosen picture as encoded bytes (PNG or JPEG)."""
+    """One page of the story: its text and its chosen picture as encoded bytes (PNG or JPEG).
+
+    The fields after `caption` are never printed: the ZIP export writes them into its manifest.json, so the
+    book can be imported again (`python -m storage import-manifest`) and every picture drawn again.
+    """
 
     text: str
     image: bytes | None = None
     caption: str | None = None  # printed small under the picture where the layout has room
-    extra: dict[str, Any] = field(default_factory=dict)  # carried along, never printed
+    # The chosen picture's settings as the engine recorded them: what draws it again (seed, prompt, steps,
+    # guidance, size, model, reference...; docs/formats.md). {} when unknown or uploaded without them.
+    settings: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # the page's own seed (None: the picture's settings say it, or nobody knows)
+    prompt: str | None = None  # the page's own prompt, when it has one instead of the one built from its text
+    negative_prompt: str | None = None
+    span: tuple[int, int] | None = None  # where the page's words stand in Book.story_text (end exclusive)
 
 
 @dataclass
@@ -38,6 +49,13 @@ class Book:
     closing: str = ""  # the closing page's words; "" for "The End" in the story's language (exports.closing)
     # Problems found while gathering the book (a missing picture file...); exporters pass them on.
     warnings: list[str] = field(default_factory=list)
+    # What the book was made with, never printed; the ZIP's manifest.json carries it (docs/formats.md).
+    story_text: str = ""  # the whole story as saved; "" when the pages are all there is
+    style: str = ""
+    profile: str = ""
+    setting: str = ""
+    characters: list[tuple[str, str]] = field(default_factory=list)  # (name, description)
+    created: str = ""  # ISO 8601, "" when unknown
 
 
 def _read_image_file(path: Path, label: str, warnings: list[str], *, follow_links: bool = True) -> bytes | None:
@@ -125,20 +143,41 @@ def book_from_manifest(path: str | Path) -> Book:
                     f"The picture for {label} is named with a folder path ({name!r}); "
                     "manifests may only name files beside them, so that page prints without it."
                 )
-        extra = {k: segment[k] for k in ("seed", "settings", "prompt") if k in segment}
-        pages.append(Page(text=text, image=image, extra=extra))
-    title, author, dedication, closing = (data.get(key) for key in ("title", "author", "dedication", "closing"))
-    closing = closing if isinstance(closing, str) else ""
-    title = title if isinstance(title, str) else ""
-    author = author if isinstance(author, str) else ""
-    dedication = dedication if isinstance(dedication, str) else ""
+        settings = segment.get("settings")
+        start, end = segment.get("start"), segment.get("end")
+        pages.append(
+            Page(
+                text=text,
+                image=image,
+                settings=dict(settings) if isinstance(settings, dict) else {},
+                seed=_optional_int(segment.get("seed")),
+                prompt=_optional_str(segment.get("prompt")),
+                negative_prompt=_optional_str(segment.get("negative_prompt")),
+                span=_span(start, end),
+            )
+        )
+    strings = {
+        key: value if isinstance(value := data.get(key), str) else ""
+        for key in ("title", "author", "dedication", "closing", "source_text", "style", "profile", "setting", "created")
+    }
+    raw_characters = data.get("characters")
+    characters: list[tuple[str, str]] = []
+    for entry in raw_characters if isinstance(raw_characters, list) else []:
+        if isinstance(entry, dict) and isinstance(name := entry.get("name"), str):
+            characters.append((name, _optional_str(entry.get("description")) or ""))
     return Book(
-        title=title or "Untitled story",
-        author=author or "",
+        title=strings["title"] or "Untitled story",
+        author=strings["author"],
         pages=pages,
-        dedication=dedication,
-        closing=closing,
+        dedication=strings["dedication"],
+        closing=strings["closing"],
         warnings=warnings,
+        story_text=strings["source_text"],
+        style=strings["style"],
+        profile=strings["profile"],
+        setting=strings["setting"],
+        characters=characters,
+        created=strings["created"],
     )
 
 
@@ -146,19 +185,46 @@ def _as_int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _span(start: Any, end: Any) -> tuple[int, int] | None:
+    first, last = _optional_int(start), _optional_int(end)
+    return None if first is None or last is None else (first, last)
+
+
 def book_from_project(project: Any) -> Book:
-    """Build a Book from storage's ProjectView (duck-typed: title, author, segments with .selected)."""
+    """Build a Book from storage's ProjectView (duck-typed: title, author, pages with .selected)."""
     warnings: list[str] = []
     pages: list[Page] = []
-    segments = sorted(getattr(project, "segments", None) or [], key=lambda s: getattr(s, "position", 0))
-    for number, segment in enumerate(segments, start=1):
-        selected = getattr(segment, "selected", None)
+    found = getattr(project, "pages", None)
+    if found is None:  # an older stand-in that still calls them segments
+        found = getattr(project, "segments", None)
+    for number, page in enumerate(sorted(found or [], key=lambda p: getattr(p, "position", 0)), start=1):
+        selected = getattr(page, "selected", None)
         image = None
-        extra: dict[str, Any] = {"segment_id": getattr(segment, "id", None)}
+        settings: dict[str, Any] = {}
         if selected is not None and getattr(selected, "image_path", None):
             image = _read_image_file(Path(selected.image_path), f"page {number}", warnings)
-            extra["settings"] = dict(getattr(selected, "settings", None) or {})
-        pages.append(Page(text=getattr(segment, "text", "") or "", image=image, extra=extra))
+            settings = dict(getattr(selected, "settings", None) or {})
+        start, end = getattr(page, "start", None), getattr(page, "end", None)
+        pages.append(
+            Page(
+                text=getattr(page, "text", "") or "",
+                image=image,
+                settings=settings,
+                seed=_optional_int(getattr(page, "seed", None)),
+                prompt=_optional_str(getattr(page, "prompt_override", None)),
+                negative_prompt=_optional_str(getattr(page, "negative_prompt", None)),
+                span=_span(start, end),
+            )
+        )
+    created = getattr(project, "created", None)
     return Book(
         title=getattr(project, "title", "") or "Untitled story",
         author=getattr(project, "author", "") or "",
@@ -166,4 +232,13 @@ def book_from_project(project: Any) -> Book:
         dedication=getattr(project, "dedication", "") or "",
         closing=getattr(project, "closing", "") or "",
         warnings=warnings,
+        story_text=_optional_str(getattr(project, "story_text", None)) or "",
+        style=_optional_str(getattr(project, "style", None)) or "",
+        profile=_optional_str(getattr(project, "profile", None)) or "",
+        setting=_optional_str(getattr(project, "setting", None)) or "",
+        characters=[
+            (str(getattr(c, "name", "")), str(getattr(c, "description", "") or ""))
+            for c in getattr(project, "characters", None) or []
+        ],
+        created=created.isoformat() if isinstance(created, datetime) else _optional_str(created) or "",
     )

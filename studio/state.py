@@ -26,6 +26,7 @@ STORY_NOT_KEPT = "sb.story_not_kept"  # (project id, why) when the story text ty
 DRAFTS = "sb.drafts"  # dict[str, object]: editor widget key -> the stored value it started from
 FOLLOWED = "sb.followed"  # dict[str, (str, str)]: editor key -> (text it showed, text stored elsewhere it now shows)
 WATCH_RERUN = "sb.watch_rerun"  # bool: the coming run was asked for by a watcher, not by this tab's person
+WATCHER_RUN = "sb.watcher_run"  # bool: the run going on now was asked for by a watcher (see ui.person_ran)
 SEEN_JOBS = "sb.seen_jobs"  # set[str]: finished jobs whose outcome the user dismissed
 SPLIT_MODE = "sb.split_mode"  # "sentences" | "words"
 SPLIT_SENTENCES = "sb.split_sentences"  # int: sentences per page
@@ -39,6 +40,7 @@ REDO_ALL_DONE = "sb.redo_all_done"  # bool: a "Redraw all" job was started; the 
 CONFIRM_EMPTY_BIN = "sb.confirm_empty_bin"  # int | None: the story whose bin awaits "empty the bin"
 UNDO_DELETE = "sb.library.undo_delete"  # (title, bundle bytes) of the story deleted last, to bring it back
 UPLOAD_GEN = "sb.upload_gen"  # int: bumped to clear file uploaders after a successful upload
+PROJECT_READ = "sb.project_read"  # (stamp, ProjectView): the open story as read last, reused while its stamp holds
 SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the settings page, before it is saved
 # Keyed widgets named after what they belong to (ID: a project, page or picture id):
 #   library:    menu.ID (card menu popover), open.ID, rename.title.ID, rename.go.ID, dup.ID, export.ID,
@@ -47,7 +49,7 @@ SETTINGS_PROFILE = "sb.settings.profile"  # str: the profile picked on the setti
 #               dl.ID, pop.edit.ID, pop.pictures.ID, pop.more.ID, save.ID, savedraw.ID, use.ID, dlv.ID,
 #               delill.ID, upload.ID.GEN, upload.use.ID, splitat.ID, split.ID, merge.ID, and the editors
 #               made by widget_key() (w.story…, w.title…, w.author…, w.style…, w.seg.text/prompt/neg/seed/lock…,
-#               w.setting…, w.dedication…, w.char.name/desc…), characters.save
+#               w.setting…, w.dedication…, w.closing…, w.char.name/desc…), characters.save
 #               cast sheet: pop.ref.PROJECT.I (I: the character's place), ref.draw.I, ref.prop.I.K, ref.pick.I,
 #               ref.pick.go.I, ref.upload.I.GEN, ref.upload.go.I, ref.remove.I; best of N: w.candidates…,
 #               cand.ID (a picture of the last draw)
@@ -75,8 +77,8 @@ EXPORT_FONT = "sb.export.font"  # "serif" | "sans"
 EXPORT_COVER = "sb.export.cover"  # bool
 EXPORT_CLOSING = "sb.export.closing"  # bool
 EXPORT_NUMBERS = "sb.export.numbers"  # bool
-EXPORT_CLOSING_WORDS = "sb.export.closing_words"  # + ".<project id>": str, the closing page's words
 EXPORT_PICK = "sb.export.pick"  # int | None: the project picked when none is open
+# and the editor made by widget_key("export.closing", …): the book's closing words, saved as typed
 EXPORT_AFTER_FINISH = "sb.export.after_finish"  # (project id, job id): make the PDF once that finishing job is done
 
 # --- screens (paths relative to studio/Home.py, as st.switch_page takes them) -----------------------

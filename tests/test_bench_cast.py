@@ -1,4 +1,5 @@
-"""`python -m engine bench --cast`: the cast bench runs the real code paths and says random scores mean nothing."""
+"""`python -m benchmarks.illustrate --cast`: the cast bench runs the real code paths and says random scores mean
+nothing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from engine import bench_cast
+from benchmarks.illustrate import cast as bench_cast
 from engine.__main__ import build_parser
 
 

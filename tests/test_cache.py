@@ -136,3 +136,35 @@ def test_a_model_bigger_than_the_budget_is_served_then_let_go():
     with cache.use("big", lambda: _model(16)) as big:
         assert big.weight.shape == (16, 16) and "big" in cache
     assert "big" not in cache and cache.total_bytes() == 0
+
+
+def test_a_block_can_be_given_its_own_cache_and_the_shared_one_comes_back():
+    from engine.cache import get_cache, use_cache
+
+    shared = get_cache()
+    own = ModelCache(budget_bytes=10**9)
+    with use_cache(own) as given:
+        assert given is own and get_cache() is own
+        with get_cache().use("only-here", lambda: _model(4)):
+            pass
+    assert get_cache() is shared
+    assert "only-here" in own and "only-here" not in shared
+
+
+def test_a_separate_copy_of_a_model_is_cached_beside_the_shared_one(tmp_path):
+    from engine.cache import use_cache
+    from engine.device import DeviceChoice
+    from engine.loading import loaded_model
+
+    choice = DeviceChoice("cpu", torch.float32)
+    loads = []
+    loader = lambda location: loads.append(location) or _model(4)  # noqa: E731
+    with use_cache(ModelCache(budget_bytes=10**9)) as cache:
+        with loaded_model("illustrator", str(tmp_path), choice, loader) as shared:
+            pass
+        with loaded_model("illustrator", str(tmp_path), choice, loader, copy="bench:x") as first:
+            pass
+        with loaded_model("illustrator", str(tmp_path), choice, loader, copy="bench:x") as again:
+            pass
+        assert first is again and first is not shared
+        assert len(loads) == 2 and len(cache.report()) == 2

@@ -51,7 +51,7 @@ def test_manifest_pages_in_index_order_with_pictures(tmp_path):
         assert book.title == "The Lighthouse Fox" and book.author == "Ada"
         assert [p.text for p in book.pages] == ["First.", "Second."]
         assert book.pages[0].image == (tmp_path / "segment-000.png").read_bytes()
-        assert book.pages[0].extra["settings"] == {"steps": 4}
+        assert book.pages[0].settings == {"steps": 4}
         assert book.warnings == []
 
 
@@ -133,7 +133,7 @@ def test_project_adapter_with_a_stand_in(tmp_path):
     )
     book = book_from_project(project)
     assert [p.text for p in book.pages] == ["First page.", "Second page.", "Third page, no picture yet."]
-    assert book.pages[0].image == image.read_bytes() and book.pages[0].extra["settings"] == {"seed": 7}
+    assert book.pages[0].image == image.read_bytes() and book.pages[0].settings == {"seed": 7}
     assert book.pages[1].image is None and any("missing" in w for w in book.warnings)
     assert book.pages[2].image is None
 

@@ -80,7 +80,7 @@ def test_pdf_and_zip_from_a_manifest(tmp_path, manifest):
     done = run("zip", "--manifest", str(manifest.parent), str(out_zip), home=tmp_path / "home")
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(out_zip) as zf:
-        assert sorted(zf.namelist()) == ["page-01.png", "page-02.png", "story.md"]
+        assert sorted(zf.namelist()) == ["manifest.json", "page-01.png", "page-02.png", "story.md"]
 
 
 def test_errors_are_one_sentence_exit_1_and_leave_no_file(tmp_path, manifest):
@@ -118,11 +118,17 @@ def test_pdf_of_a_saved_project(tmp_path):
             ],
         )
         library.add_picture(project.pages[0].id, buffer.getvalue(), {"seed": 1})
+        project = library.update_project(project.id, project.version, closing="Goodnight, Pip")
     out = tmp_path / "saved.pdf"
     done = run("pdf", str(project.id), str(out), "--layout", "text_band", home=home)
     assert done.returncode == 0, done.stderr
     assert len(PdfReader(out).pages) == 4
     assert "One night the lamp went out." in PdfReader(out).pages[2].extract_text()
+    # The closing page says the book's own closing words (as the studio's PDF does); --closing-words wins.
+    assert "Goodnight, Pip" in PdfReader(out).pages[3].extract_text()
+    done = run("pdf", str(project.id), str(out), "--closing-words", "Sleep well", home=home)
+    assert done.returncode == 0, done.stderr
+    assert "Sleep well" in PdfReader(out).pages[-1].extract_text()
     missing = run("pdf", "9999", str(tmp_path / "missing.pdf"), home=home)
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "missing.pdf").exists()

@@ -161,11 +161,15 @@ def test_every_page_can_be_leafed_through_before_printing(lib):
     click(at, "export.all_pages")
     captions = [i.captions[0] for i in pages_shown(at)]
     assert captions == ["Page 1", "Page 2", "Page 3"] + [f"Page {n}" for n in range(1, 6)]
-    assert any("Every page (5 of 5)" in h for h in texts(at.subheader))
+    assert any("Every page (5 of 5)" in h for h in texts(at.header))
     # Other options make another PDF: the pages shown before are not passed off as its pages.
     at.radio(key=state.EXPORT_LAYOUT).set_value("text_band").run()
     click(at, "export.make")
     assert len(pages_shown(at)) == 3 and any(b.key == "export.all_pages" for b in at.button)
+
+
+def closing_box(at: AppTest):
+    return next(t for t in at.text_input if t.label == "Closing words")
 
 
 def test_the_closing_page_follows_the_story_language_and_can_be_reworded(lib):
@@ -175,19 +179,26 @@ def test_the_closing_page_follows_the_story_language_and_can_be_reworded(lib):
     project = lib.create_project("きつねの とうだい", story_text=text)
     project = lib.save_story(project.id, project.version, text, [PageInput(text, 0, len(text))])
     at = export_page(project.id)
-    closing = at.text_input(key=f"{state.EXPORT_CLOSING_WORDS}.{project.id}")
-    assert closing.placeholder == "おしまい"
+    assert closing_box(at).placeholder == "おしまい" and closing_box(at).value == ""
     click(at, "export.make")
     outcome = at.session_state[state.EXPORT_RESULT]
     last = Reader(io.BytesIO(outcome.pdf)).pages[-1].extract_text()
     assert "おしまい" in last.replace(" ", "") and "The End" not in last
     assert outcome.file_stem == "きつねの とうだい"
 
-    at.text_input(key=f"{state.EXPORT_CLOSING_WORDS}.{project.id}").input("またね").run()
+    # The box shows and saves the book's own closing words: the storyboard's Book details and the CLI use them.
+    closing_box(at).input("またね").run()
+    assert lib.get_project(project.id).closing == "またね"
     assert any("changed since the last PDF" in i for i in texts(at.info))
     click(at, "export.make")
     last = Reader(io.BytesIO(at.session_state[state.EXPORT_RESULT].pdf)).pages[-1].extract_text()
     assert "またね" in last.replace(" ", "")
+    assert closing_box(export_page(project.id)).value == "またね"  # a refresh shows what is kept
+    # Saved elsewhere (another tab, Book details): the box follows.
+    stored = lib.get_project(project.id)
+    lib.update_project(stored.id, stored.version, closing="さようなら")
+    at.run()
+    assert closing_box(at).value == "さようなら"
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="layout thumbnails need poppler's pdftoppm")

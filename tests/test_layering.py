@@ -4,6 +4,7 @@ that import pulled in are checked against what the layer may use (docs/architect
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +14,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # package -> top-level modules it must never load, directly or through anything it imports
+# (no layer loads the measuring tools in benchmarks/; only a command-line program, a __main__, may forward to them)
 FORBIDDEN = {
-    "core": ("torch", "streamlit", "sqlalchemy", "engine", "storage", "exports", "studio"),
-    "engine": ("streamlit", "storage", "studio", "exports"),
-    "storage": ("engine", "torch", "streamlit", "studio", "exports"),
-    "exports": ("torch", "streamlit", "studio", "engine"),
+    "core": ("torch", "streamlit", "sqlalchemy", "engine", "storage", "exports", "studio", "benchmarks"),
+    "engine": ("streamlit", "storage", "studio", "exports", "benchmarks"),
+    "storage": ("engine", "torch", "streamlit", "studio", "exports", "benchmarks"),
+    "exports": ("torch", "streamlit", "studio", "engine", "benchmarks"),
     # the one door for changes: used by pages, CLIs and tests alike, and light enough for a page's thread
-    "studio.actions": ("streamlit", "torch", "diffusers", "transformers"),
+    "studio.actions": ("streamlit", "torch", "diffusers", "transformers", "benchmarks"),
+    # the measuring tools load the models inside the functions that measure: `python -m engine segment`, whose
+    # parser names the bench command, never pays for torch
+    "benchmarks": ("torch", "diffusers", "transformers", "streamlit"),
 }
 
 _PROBE = """
@@ -91,3 +96,41 @@ def test_screens_change_the_library_only_through_actions():
     assert len(files) > 10
     found = [hit for path in files for hit in _library_writes_outside_actions(path)]
     assert found == []
+
+
+def _private_names_used(path: Path) -> list[str]:
+    """Names with one leading underscore that a file takes from the engine or reads off another object."""
+    import ast
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__")
+
+    where = os.path.relpath(path, ROOT)
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "engine":
+            found += [f"{where}:{node.lineno} {a.name}" for a in node.names if private(a.name)]
+        elif isinstance(node, ast.Import):
+            found += [f"{where}:{node.lineno} {a.name}" for a in node.names if "._" in a.name]
+        elif isinstance(node, ast.Attribute) and private(node.attr):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(f"{where}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_benchmarks_use_only_public_names():
+    # The measuring tools measure what the app runs, through its public interfaces: a private model cache from
+    # engine.cache.use_cache, a copy of the pipeline from engine.loading.loaded_model(copy=...).
+    files = sorted((ROOT / "benchmarks").rglob("*.py"))
+    assert len(files) > 10
+    assert [hit for path in files for hit in _private_names_used(path)] == []
+
+
+def test_the_private_name_check_sees_a_reach_into_the_engine(tmp_path):
+    sample = tmp_path / "reach.py"
+    sample.write_text(
+        "import engine.cache as c\nfrom engine.illustrate import _load_preview_decoder\nc._cache = None\n",
+        encoding="utf-8",
+    )
+    found = _private_names_used(sample)
+    assert [hit.split(" ")[1] for hit in found] == ["_load_preview_decoder", "c._cache"]

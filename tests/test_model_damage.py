@@ -18,7 +18,7 @@ from engine.cache import get_cache
 from engine.caption import Captioner
 from engine.device import pick_device
 from engine.errors import ModelUnavailable
-from engine.illustrate import _load_pipeline, _load_preview_decoder
+from engine.illustrate import _load_preview_decoder, load_pipeline
 from engine.loading import loaded_model
 from engine.storyteller import Storyteller
 
@@ -71,7 +71,7 @@ def _load(role: str, folder: Path) -> None:
     elif role == "storyteller":
         Storyteller(ref=str(folder), device=choice).tell(["a cat"], words_per_picture=10)
     else:
-        loader = _load_pipeline if role == "illustrator" else _load_preview_decoder
+        loader = load_pipeline if role == "illustrator" else _load_preview_decoder
         with loaded_model(role, str(folder), choice, lambda location: loader(location, choice)):
             pass
 

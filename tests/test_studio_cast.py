@@ -49,6 +49,8 @@ def pixels(path) -> np.ndarray:
 def test_best_of_n_keeps_every_candidate_scored_and_selects_the_best(lib):
     project = story(lib, candidates=3)
     assert project.candidates == 3
+    # Fixed seeds, so the random-weight scores are the same on every run.
+    project = lib.set_seeds(project.id, project.version, {page.id: 3 + i for i, page in enumerate(project.pages)})
     start = actions.illustrate_all(lib, project.id, project.version)
     info = finish(start.job_id)
     assert info.results == 6 and info.meta["candidates"] == 3
@@ -71,6 +73,8 @@ def test_best_of_n_keeps_every_candidate_scored_and_selects_the_best(lib):
         assert [p.id for p in actions.last_draw(page)] == sorted(
             (p.id for p in page.pictures), key=lambda i: next(p.meta["candidate"] for p in page.pictures if p.id == i)
         )
+    # Random-weight scores still differ: on some page the best is not the page's own seed, so choosing matters.
+    assert any(page.selected.meta["candidate"] != 1 for page in done.pages)
     # The book's score is its chosen pictures' mean, with an interval around it.
     summary = actions.book_score(done)
     chosen = [actions.clip_score(page.selected) for page in done.pages]
@@ -132,6 +136,13 @@ def test_cast_sheet_upload_from_a_picture_remove_and_undo(lib):
     assert cast.reference_method(no_adapter, mara) == ""
     assert "not drawn here" in cast.character_note(no_adapter, mara)
     assert cast.plan_drawing(project, no_adapter).references == ()
+
+    neither = dataclasses.replace(no_adapter, reference="")
+    assert neither.reference_methods() == ()
+    plan = cast.plan_drawing(project, neither)
+    assert plan.references == () and any("cannot draw with reference pictures" in n for n in plan.notes)
+    assert "descriptions only" in cast.profile_reference_note(neither)
+    assert "IP-Adapter" in cast.profile_reference_note(get_profile("classic"))
 
     with pytest.raises(ImageRejected):
         actions.upload_reference(lib, project.id, project.version, "Mara", b"not a picture", "x.png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fixtures_images as fx
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -70,6 +71,7 @@ def test_pictures_per_page_scores_and_the_last_draw_side_by_side(lib):
     assert "next draw makes 2 pictures" in words(at)
 
     click(at, "illustrate.all")
+    assert "Each page gets 2 pictures; the best scored one becomes its picture." in words(at)
     wait_for_jobs(project.id)
     rerun(at)
     done = lib.get_project(project.id)
@@ -113,6 +115,16 @@ def test_cast_sheet_draws_a_reference_offers_the_others_and_removes_it(lib):
     other = next(k for k, p in enumerate(offered) if not p.chosen)
     click(at, f"ref.prop.0.{other}")
     assert lib.get_project(project.id).characters[0].reference_settings["seed"] == offered[other].settings["seed"]
+
+    # The person's own picture: read by the hardened loader; on the tiny profile its IP-Adapter looks at it.
+    open_popover(at, f"pop.ref.{project.id}.0")
+    uploader = next(u for u in at.file_uploader if u.label.startswith("Upload a picture"))
+    uploader.set_value(("mara.png", fx.png((48, 48)), "image/png"))
+    rerun(at)
+    click(at, "ref.upload.go.0")
+    mara = lib.get_project(project.id).characters[0]
+    assert mara.reference_path is not None and mara.reference_settings is None
+    assert "Reference: your own picture." in words(at) and "is your picture" in words(at)
 
     open_popover(at, f"pop.ref.{project.id}.0")
     click(at, "ref.remove.0")

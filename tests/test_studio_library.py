@@ -34,7 +34,7 @@ def texts(elements) -> list[str]:
 
 def test_empty_library_offers_a_new_story_and_the_sample(fresh_home):
     at = app()
-    assert at.subheader[0].value == "No stories yet — start one or open the sample"
+    assert at.header[0].value == "No stories yet — start one or open the sample"
     # Each way in is offered once: no second "New story" or sample button above the welcome box.
     labels = [b.label for b in at.button]
     assert labels.count("Open the sample story") == 1 and labels.count("Start a new story") == 1
@@ -69,12 +69,14 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
     fox = actions.open_sample(fresh_home)
     owl = fresh_home.create_project("The Owl Who Could Not Sleep", author="Sam")
     at = app()
-    titles = [m.value for m in at.markdown if m.value.startswith("### ")]
-    assert titles == ["### The Owl Who Could Not Sleep", "### The Lighthouse Fox"]  # newest first
+    titles = [m.value for m in at.markdown if m.value.startswith("## ") and ":material/" not in m.value]
+    assert titles == ["## The Owl Who Could Not Sleep", "## The Lighthouse Fox"]  # newest first
     assert "by Sam · 0 pages · updated just now" in texts(at.caption)
 
     at.text_input(key="sb.library.search").input("lighthouse").run()
-    assert [m.value for m in at.markdown if m.value.startswith("### ")] == ["### The Lighthouse Fox"]
+    assert [m.value for m in at.markdown if m.value.startswith("## ") and ":material/" not in m.value] == [
+        "## The Lighthouse Fox"
+    ]
     at.text_input(key="sb.library.search").input("zebra").run()
     assert any("No stories match" in i for i in texts(at.info))
     at.text_input(key="sb.library.search").input("").run()

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.errors import InputError
 from engine.jobs import get_worker
 from storage import Library
-from studio import state
+from studio import state, ui
 
 HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 TIMEOUT = 60  # the first split and the first picture import torch
@@ -345,13 +345,13 @@ def test_no_open_project_offers_a_way_in():
     at.switch_page("screens/storyboard.py")
     at.run()
     assert not at.exception
-    assert at.subheader[0].value == "No story is open"
+    assert at.header[0].value == "No story is open"
     gone = AppTest.from_file(HOME, default_timeout=TIMEOUT)
     gone.query_params["project"] = "999999"
     gone.run()
     gone.switch_page("screens/storyboard.py").run()
     assert any("no longer exists" in w for w in texts(gone.warning))
-    assert gone.subheader[0].value == "No story is open"
+    assert gone.header[0].value == "No story is open"
 
 
 def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
@@ -378,9 +378,10 @@ def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
     # Book details: a selectbox over the profiles, saved with the other details.
     at = storyboard(tiny.id)
     box = next(s for s in at.selectbox if s.label == "Models (profile)")
-    assert box.value == "tiny" and box.options == [
-        f"{n} — {p.description}" for n, p in engine.profiles.PROFILES.items()
-    ]
+    # Each choice short enough for the dropdown (a name and a few words); the whole description beside it.
+    assert box.value == "tiny" and box.options == [actions.profile_label(n) for n in engine.profiles.PROFILES]
+    assert all(o.split(":")[0] in engine.profiles.PROFILES and len(o) <= 40 for o in box.options), box.options
+    assert ui.plain(engine.profiles.PROFILES["tiny"].description) in texts(at.caption)
     box.set_value("quality")
     at.run()
     assert lib.get_project(tiny.id).profile == "quality"
@@ -549,14 +550,62 @@ def test_where_and_when_and_the_dedication_are_saved_with_the_book_details(lib):
     assert all("rainy village" in p for p in drawn), drawn
 
 
+def test_the_closing_words_are_a_book_detail_saved_undone_and_printed(lib):
+    import io
+
+    from pypdf import PdfReader
+
+    from exports import PdfOptions
+    from studio import actions
+
+    project = new_project(lib, "Ada ran. Ada sat. Ada slept.")
+    at = storyboard(project.id)
+    closing = next(t for t in at.text_input if t.label == "Closing words")
+    assert closing.value == "" and closing.placeholder == "The End"  # the default, in the story's language
+    closing.input("  Goodnight,   little boat  ").run()
+    assert any("Saved the closing words." in s for s in texts(at.success)), texts(at.error)
+    stored = lib.get_project(project.id)
+    assert stored.closing == "Goodnight, little boat"
+    assert next(t for t in at.text_input if t.label == "Closing words").value == "Goodnight, little boat"
+
+    def last_page(view) -> str:
+        pdf = actions.export_book(view, PdfOptions(page_size="A5"), preview_pages=0).pdf
+        return PdfReader(io.BytesIO(pdf)).pages[-1].extract_text()
+
+    assert "Goodnight, little boat" in last_page(stored) and "The End" not in last_page(stored)
+
+    click(at, "history.undo")  # one undo step takes the words back
+    assert any("Undone" in s for s in texts(at.success)), texts(at.error)
+    undone = lib.get_project(project.id)
+    assert undone.closing == "" and next(t for t in at.text_input if t.label == "Closing words").value == ""
+    assert "The End" in last_page(undone)
+
+
+def test_book_details_show_the_picture_styles_as_pictures_with_the_chosen_one_marked(lib):
+    project = new_project(lib, "Ada ran. Ada sat.")
+    at = storyboard(project.id)
+    assert not at.image  # closed: nothing drawn
+    open_popover(at, "details.styles.open")  # opened as a click on it does
+    captions = [i.captions[0] for i in at.image if i.captions]
+    assert "✓ Watercolor picture book (chosen)" in captions and "Pencil sketch" in captions, captions
+    next(s for s in at.selectbox if s.label == "Picture style").set_value("comic").run()
+    assert lib.get_project(project.id).style == "comic"
+    captions = [i.captions[0] for i in at.image if i.captions]
+    assert "✓ Comic (chosen)" in captions and "Watercolor picture book" in captions, captions
+
+
 def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib):
     from core.limits import MAX_STORY_CHARS
 
     project = lib.create_project("Untitled story")
     at = storyboard(project.id)
+    # Nothing sent yet: the caption claims nothing saved, and says how words get kept.
+    hint = "click outside the box (or press Ctrl+Enter)"
+    assert f"Nothing saved yet: write or paste your story, then {hint} to keep it." in texts(at.caption)
     story_area(at).input("Mo found a shell.\n\nMo kept it.").run()  # the box loses focus
     assert lib.get_project(project.id).story_text == "Mo found a shell.\n\nMo kept it."
-    assert any(c.endswith(" · saved") for c in texts(at.caption)), texts(at.caption)
+    saved = f"Saved: 30 characters · 7 words. New typing is kept each time you {hint}."
+    assert saved in texts(at.caption), texts(at.caption)
     assert not at.error and not at.warning  # kept quietly: nothing to read, nothing changed in another tab
     assert story_area(storyboard(project.id)).value == "Mo found a shell.\n\nMo kept it."  # a refresh
     # Another tab changes the story: this box, with nothing typed since, shows the new text.
@@ -565,7 +614,8 @@ def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib)
     assert story_area(at).value == "Mo lost the shell." and not at.warning
 
     # What cannot be kept stays in the box, and the caption says why.
-    story_area(at).input("word " * (MAX_STORY_CHARS // 5 + 10)).run()
+    # (typed on top of the words the box shows now: typing that drops another tab's change is refused for that)
+    story_area(at).input("Mo lost the shell. " + "word " * (MAX_STORY_CHARS // 5 + 10)).run()
     assert any("not saved yet: the story is too long" in c for c in texts(at.caption)), texts(at.caption)
     assert lib.get_project(project.id).story_text == "Mo lost the shell."
     assert len(story_area(at).value) > MAX_STORY_CHARS

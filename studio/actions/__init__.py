@@ -49,6 +49,7 @@ from studio.actions.export import (
     emoji_font,
     export_book,
     export_key,
+    language_closing_words,
     preview_every_page,
 )
 from studio.actions.jobs import (
@@ -82,6 +83,7 @@ from studio.actions.library import (
 from studio.actions.pages import (
     DEFAULT_TITLE,
     DETAIL_SAVED,
+    MAX_CLOSING_CHARS,
     MAX_DEDICATION_CHARS,
     MAX_DESCRIPTION_CHARS,
     MAX_SETTING_CHARS,
@@ -97,6 +99,7 @@ from studio.actions.pages import (
     move_page,
     plan_pages,
     plural_pages,
+    profile_label,
     prompt_preview,
     redo,
     save_characters,
@@ -169,6 +172,7 @@ __all__ = [
     "KIND_STORY",
     "KIND_WARM",
     "MAX_BUNDLE_MB",
+    "MAX_CLOSING_CHARS",
     "MAX_DEDICATION_CHARS",
     "MAX_DESCRIPTION_CHARS",
     "MAX_PICTURE_MB",
@@ -232,6 +236,7 @@ __all__ = [
     "import_bundle",
     "import_story",
     "is_draft",
+    "language_closing_words",
     "last_draw",
     "layout_thumbnail",
     "merge_pages",
@@ -244,6 +249,7 @@ __all__ = [
     "plan_pages",
     "plural_pages",
     "preview_every_page",
+    "profile_label",
     "profile_reference_note",
     "project_jobs",
     "project_profile",

@@ -35,19 +35,24 @@ class ExportOutcome:
     file_stem: str  # a safe file name for the downloads, from the title
 
 
-def export_key(project: ProjectView, options, closing: str = "") -> tuple:
-    """What a PDF depends on: the project as saved (a new picture changes `updated`, not `version`), the options
-    and the closing page's words."""
-    return (project.id, project.version, project.updated.isoformat(), astuple(options), closing.strip())
+def export_key(project: ProjectView, options) -> tuple:
+    """What a PDF depends on: the project as saved (a new picture changes `updated`, not `version`; the closing
+    words, like every book detail, change `version`) and the options."""
+    return (project.id, project.version, project.updated.isoformat(), astuple(options))
+
+
+def language_closing_words(project: ProjectView) -> str:
+    """ "The End" in the story's language (exports.closing), for the scripts the PDF's fonts draw: what the
+    closing page says while the book has no closing words of its own."""
+    from exports.closing import WORDS, language_of
+
+    return WORDS[language_of([p.text for p in project.pages] or [project.title])]
 
 
 def default_closing_words(project: ProjectView) -> str:
-    """The closing page's words when the person gives none: the project's own, else "The End" in the story's
-    language (exports.closing), for the scripts the PDF's fonts draw."""
-    from exports.closing import WORDS, language_of
-
-    own = (getattr(project, "closing", "") or "").strip()
-    return own or WORDS[language_of([p.text for p in project.pages] or [project.title])]
+    """What the closing page says: the book's own closing words (ProjectView.closing), else "The End" in the
+    story's language."""
+    return project.closing.strip() or language_closing_words(project)
 
 
 def drafts_note(project: ProjectView) -> str | None:
@@ -68,16 +73,12 @@ def preview_every_page(outcome: ExportOutcome, dpi: int = 40) -> tuple[bytes, ..
     return tuple(render_preview(outcome.pdf, pages=min(outcome.page_count, MAX_PREVIEW_PAGES), dpi=dpi))
 
 
-def export_book(
-    project: ProjectView, options, *, preview_pages: int = 3, preview_dpi: int = 60, closing: str = ""
-) -> ExportOutcome:
+def export_book(project: ProjectView, options, *, preview_pages: int = 3, preview_dpi: int = 60) -> ExportOutcome:
     """The PDF (with a preview of its first pages) and the ZIP of a saved project; ExportError says what to change.
-    `closing`: the closing page's words; "" for the default (default_closing_words)."""
+    The closing page says the project's closing words (default_closing_words)."""
     from exports import ExportError, book_from_project, preview_available, render_pdf, render_preview, render_zip
 
     book = book_from_project(project)
-    if closing.strip():
-        book.closing = closing.strip()
     result = render_pdf(book, options)
     archive = render_zip(book)
     previews: list[bytes] = []
@@ -95,7 +96,7 @@ def export_book(
     low = tuple((r.page_index, r.dpi) for r in result.image_reports if not r.ok and r.dpi > 0)
     stem = file_stem(project.title)
     return ExportOutcome(
-        key=export_key(project, options, closing),
+        key=export_key(project, options),
         pdf=result.pdf,
         page_count=result.page_count,
         warnings=tuple(dict.fromkeys(result.warnings)),

@@ -16,9 +16,10 @@ from core.limits import MAX_STORY_CHARS
 from core.seeds import parse_seed
 from engine import paging
 from engine.paging import PagePlan, PageSpan
+from engine.profiles import PROFILES
 from engine.prompts import build_prompt
 from storage import ConflictError, Library, NotFound, PageInput, PageView, ProjectView
-from storage.validate import MAX_DEDICATION, MAX_SETTING
+from storage.validate import MAX_CLOSING, MAX_DEDICATION, MAX_SETTING
 from storage.views import PagePlanInput
 from studio.actions.jobs import active_jobs
 
@@ -31,6 +32,8 @@ MAX_DESCRIPTION_CHARS = 300  # a picture prompt holds about 60 words in all; mor
 MAX_SETTING_CHARS = MAX_SETTING  # where and when the story happens, on every page's prompt
 
 MAX_DEDICATION_CHARS = MAX_DEDICATION  # printed on its own page after the cover
+
+MAX_CLOSING_CHARS = MAX_CLOSING  # the closing page's words ("The End", "Goodnight, little ferry")
 
 
 def told_from_pictures(project: ProjectView | None) -> bool:
@@ -433,11 +436,36 @@ def save_characters(
     return lib.set_characters(project_id, expected_version, clean_characters(rows))
 
 
+# A few words per profile for the Book details' dropdown, which cuts a long line off; the profile's whole
+# description goes in the help beside it.
+PROFILE_WORDS = {
+    "fast": "quick pictures on a GPU",
+    "classic": "the picture-book look, slower",
+    "quality": "best pictures, needs a big GPU",
+    "tiny": "try it offline, draws noise",
+}
+PROFILE_WORDS_MAX = 32  # characters: what the dropdown shows beside a name without cutting it
+
+
+def profile_label(name: str) -> str:
+    """ "fast: quick pictures on a GPU": a profile's name and a few words, short enough for a dropdown. A profile
+    without its own words gets the first part of its description, cut at a word."""
+    words = PROFILE_WORDS.get(name)
+    if words is None:
+        profile = PROFILES.get(name)
+        first = (profile.description if profile is not None else "").split(":")[0].split(". ")[0].strip()
+        if len(first) > PROFILE_WORDS_MAX:
+            first = first[: PROFILE_WORDS_MAX + 1].rsplit(" ", 1)[0].rstrip(",;") + "…"
+        words = first
+    return f"{name}: {words}" if words else name
+
+
 DETAIL_SAVED = {
     "title": "Saved the title.",
     "author": "Saved the author.",
     "setting": "Saved where and when the story happens. Redraw pages to see it.",
     "dedication": "Saved the dedication.",
+    "closing": "Saved the closing words.",
     "style": "Saved the picture style: the next pictures are drawn in it. Redraw pages to see it.",
     "profile": "Saved the models: the next pictures and words are made with them.",
 }
@@ -461,8 +489,10 @@ def save_details(
     dedication: str,
     style: str,
     profile: str,
+    closing: str | None = None,
 ) -> ProjectView:
-    """Keep the book details: title, author, where and when, dedication, picture style and models (profile)."""
+    """Keep the book details: title, author, where and when, dedication, picture style, models (profile) and,
+    when given, the closing page's words ("" for "The End" in the story's language)."""
     return lib.update_project(
         project_id,
         expected_version,
@@ -472,4 +502,5 @@ def save_details(
         dedication=dedication,
         style=style,
         profile=profile,
+        closing=closing,
     )

@@ -104,6 +104,17 @@ for key, value in (
 ):
     ui.init_widget(key, value)
 
+
+def _save_closing(project_id: int, key: str) -> None:
+    """The closing words are the book's, like its dedication: saved the moment they are changed (one undo step)."""
+    with ui.guard(project_id):
+        lib = ui.library()
+        version = ui.base_version(lib.get_project(project_id))
+        view = actions.save_detail(lib, project_id, version, "closing", st.session_state[key])
+        ui.set_base_version(view)
+        ui.flash("toast", actions.DETAIL_SAVED["closing"])
+
+
 with st.container(border=True):
     st.radio(
         "Layout",
@@ -134,14 +145,21 @@ with st.container(border=True):
     with right:
         st.toggle("Cover page", key=state.EXPORT_COVER)
         st.toggle("Closing page (“The End”)", key=state.EXPORT_CLOSING)
-        closing_key = f"{state.EXPORT_CLOSING_WORDS}.{project.id}"
+        # The book's own closing words (Book details in the storyboard shows the same field): saved as typed.
+        closing_key = ui.init_widget(
+            state.widget_key("export.closing", project.id, stored=project.closing, gen=ui.reload_gen()),
+            project.closing,
+        )
         st.text_input(
             "Closing words",
             key=closing_key,
-            placeholder=actions.default_closing_words(project),
-            max_chars=80,
+            on_change=_save_closing,
+            args=(project.id, closing_key),
+            placeholder=actions.language_closing_words(project),
+            max_chars=actions.MAX_CLOSING_CHARS,
             disabled=not st.session_state[state.EXPORT_CLOSING],
-            help="What the last page says. Left empty, it says “The End” in the story's language.",
+            help="What the last page says, kept with the book (also in the storyboard's Book details). "
+            "Left empty, it says “The End” in the story's language.",
         )
         st.toggle("Page numbers", key=state.EXPORT_NUMBERS)
         st.toggle(
@@ -167,8 +185,7 @@ options = PdfOptions(
     closing_page=bool(st.session_state[state.EXPORT_CLOSING]),
     page_numbers=bool(st.session_state[state.EXPORT_NUMBERS]),
 )
-closing = st.session_state.get(closing_key, "") or ""
-wanted = actions.export_key(project, options, closing)
+wanted = actions.export_key(project, options)
 last = st.session_state.get(state.EXPORT_RESULT)
 outcome = last if last is not None and last.key == wanted else None
 
@@ -209,7 +226,7 @@ if after is not None and after[0] == project.id:
     if job is not None and job.status.value == "done" and not job.save_errors:
         # The drafts are finished: the PDF the person asked for, from the story as it is now.
         project = ui.library().get_project(project.id)
-        wanted = actions.export_key(project, options, closing)
+        wanted = actions.export_key(project, options)
         outcome = last if last is not None and last.key == wanted else None
         make = outcome is None
     elif job is not None:
@@ -237,7 +254,7 @@ elif st.button("Make the PDF", icon=":material/picture_as_pdf:", type="primary",
 
 if make and outcome is None:
     with ui.guard(project.id), st.spinner("Setting the pages of your book…"):
-        outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES, closing=closing)
+        outcome = actions.export_book(project, options, preview_pages=PREVIEW_PAGES)
         st.session_state[state.EXPORT_RESULT] = outcome
 
 if outcome is None:
@@ -283,7 +300,7 @@ if len(outcome.warnings) > WARNINGS_SHOWN:
         for sentence in outcome.warnings[WARNINGS_SHOWN:]:
             st.markdown(f"- {ui.plain(sentence)}")
 
-st.subheader(":material/preview: The first pages", divider="orange")
+st.header(":material/preview: The first pages", divider="orange")
 if outcome.previews:
     columns = st.columns(len(outcome.previews))
     for number, (column, png) in enumerate(zip(columns, outcome.previews), start=1):
@@ -303,7 +320,7 @@ if outcome.previews and outcome.page_count > len(outcome.previews):
                 st.rerun()
     else:
         pngs = every[1]
-        st.subheader(f":material/auto_stories: Every page ({len(pngs)} of {outcome.page_count})", divider="orange")
+        st.header(f":material/auto_stories: Every page ({len(pngs)} of {outcome.page_count})", divider="orange")
         for start in range(0, len(pngs), ALL_PAGES_COLUMNS):
             columns = st.columns(ALL_PAGES_COLUMNS)
             for number, (column, png) in enumerate(

@@ -137,7 +137,7 @@ def new_story_form() -> None:
         )
 
     if order:
-        st.subheader(":material/reorder: The pictures, in story order", divider="orange")
+        st.header(":material/reorder: The pictures, in story order", divider="orange")
         st.caption(
             "The story follows this order: move a picture earlier or later with its arrows, or leave it "
             "out of the story."
@@ -184,7 +184,7 @@ def new_story_form() -> None:
                             args=(position,),
                         )
 
-    st.subheader(":material/tune: How the story should be", divider="orange")
+    st.header(":material/tune: How the story should be", divider="orange")
     ui.init_widget(state.IMAGES_HINTS, "")
     ui.init_widget(state.IMAGES_TONE, "gentle")
     ui.init_widget(state.IMAGES_AGE, DEFAULT_AGE)

@@ -117,7 +117,7 @@ if not projects:
         )
     else:
         with st.container(border=True):
-            st.subheader("No stories yet — start one or open the sample")
+            st.header("No stories yet — start one or open the sample")
             st.markdown(
                 "Write a story (or paste one), split it into pages, and let the studio draw a picture "
                 "for every page. You can redraw, pick between versions, or use your own pictures."
@@ -201,7 +201,7 @@ def card(summary: ProjectSummary) -> None:
             with st.container(height=180, horizontal_alignment="center", vertical_alignment="center"):
                 st.markdown("## :material/menu_book:")
                 st.caption("No pictures yet")
-        st.markdown(f"### {ui.plain(summary.title)}")
+        st.markdown(f"## {ui.plain(summary.title)}")  # h2 under the page title (one level, no skip)
         by = f"by {ui.plain(summary.author)} · " if summary.author else ""
         st.caption(f"{by}{ui.plural(summary.page_count, 'page')} · updated {ui.ago(summary.updated)}")
         row = st.columns([1, 1], vertical_alignment="center")

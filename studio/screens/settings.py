@@ -58,7 +58,7 @@ st.title("Settings")
 ui.show_flash()
 
 # ------------------------------------------------------------------------------------------ profile
-st.subheader(":material/neurology: Model profile", divider="orange")
+st.header(":material/neurology: Model profile", divider="orange")
 try:
     current = actions.current_profile()
 except InputError as exc:
@@ -155,7 +155,7 @@ st.caption(
     "so the next picture starts at once."
 )
 
-st.subheader(":material/memory: This computer", divider="orange")
+st.header(":material/memory: This computer", divider="orange")
 if device is not None:
     cols = st.columns([2, 1, 1])
     cols[0].markdown(f"Pictures are drawn on\n\n**{device_in_words(device)}**")
@@ -204,7 +204,7 @@ if device is not None:
             st.caption("No model is loaded now.")
 
 # ------------------------------------------------------------------------------------------- books
-st.subheader(":material/print: Printing", divider="orange")
+st.header(":material/print: Printing", divider="orange")
 emoji_font = actions.emoji_font()
 if emoji_font is not None:
     st.markdown("Emoji in a story print in colour, drawn from this computer's emoji font:")
@@ -220,7 +220,7 @@ else:
     )
 
 # --------------------------------------------------------------------------------------------- data
-st.subheader(":material/folder: Your data", divider="orange")
+st.header(":material/folder: Your data", divider="orange")
 home = data_home()
 st.markdown("Stories, pictures, settings and downloaded tiny models are kept in this folder:")
 st.code(str(home), language=None)

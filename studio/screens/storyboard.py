@@ -26,6 +26,7 @@ from studio.ui import Editing
 
 MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
 COLUMNS = 3
+BOARD_WINDOW = 24  # a long story's cards are drawn this many at a time (a multiple of COLUMNS)
 PROMPT_PREVIEW_CHARS = 140
 LIVE_EVERY_S = 0.05  # how soon the live fragment runs again after its wait
 LIVE_WAIT_S = 0.3  # the longest it waits for the worker: a click queued behind it waits no longer
@@ -38,7 +39,7 @@ if project is None:
     st.title("Storyboard")
     ui.show_flash()
     with st.container(border=True):
-        st.subheader("No story is open")
+        st.header("No story is open")
         st.markdown("Pick a story in the library, start a new one, or open the sample story to look around.")
         cols = st.columns(3)
         if cols[0].button("Start a new story", icon=":material/add:", type="primary") and ui.first_click("new"):
@@ -135,8 +136,11 @@ if profile is not None and missing:
 
 # ------------------------------------------------------------------------------------------ story
 
-st.subheader(":material/edit_note: Story", divider="orange")
-left, right = st.columns([3, 2], gap="large")
+st.header(":material/edit_note: Story", divider="orange")
+# The story and, beside it, the Book details at a width their boxes read whole in; in a narrow window (or beside
+# the open sidebar) the details go below the story instead of squeezing into a sliver.
+story_row = st.container(horizontal=True, gap="large")
+left, right = story_row.container(width="stretch"), story_row.container(width=380)
 
 
 def _keep_story(project_id: int, key: str) -> None:
@@ -297,6 +301,25 @@ def cast_sheet(edit: Editing, live: ProjectView) -> None:
             reference_popover(edit, live, character, i)
 
 
+KEEP_HINT = "click outside the box (or press Ctrl+Enter)"
+
+
+def _story_caption(sent: str, stored: str, why: str | None) -> str:
+    """What the caption under the story box may claim. It knows only what the box has sent: a box sends its
+    words when it loses focus (or on Ctrl+Enter), so typing or a paste since is not counted here; the caption
+    speaks of what is saved, and says how the rest gets kept."""
+    if sent.strip() != stored.strip():
+        return f"{len(sent):,} characters · {count_words(sent):,} words · not saved yet" + (
+            f": {ui.plain(why)}" if why else ""
+        )
+    if not stored.strip():
+        return f"Nothing saved yet: write or paste your story, then {KEEP_HINT} to keep it."
+    return (
+        f"Saved: {len(stored):,} characters · {count_words(stored):,} words. "
+        f"New typing is kept each time you {KEEP_HINT}."
+    )
+
+
 with left:
     # No fingerprint in this key: the box keeps its place (and the cursor) while its text is kept as typed.
     story_key = ui.follow_stored(state.widget_key("story", pid, gen=gen), project.story_text)
@@ -313,14 +336,7 @@ with left:
     text = st.session_state[story_key]
     not_kept = st.session_state.get(state.STORY_NOT_KEPT)
     why = not_kept[1] if not_kept and not_kept[0] == pid else None
-    st.caption(
-        f"{len(text):,} characters · {count_words(text):,} words"
-        + (
-            (" · not saved yet" + (f": {ui.plain(why)}" if why else ""))
-            if text.strip() != project.story_text.strip()
-            else " · saved"
-        )
-    )
+    st.caption(_story_caption(text, project.story_text, why))
 
     with st.container(border=True):
         st.markdown("**:material/groups: Characters**")
@@ -390,6 +406,7 @@ with right:
         dedication_key = ui.init_widget(
             state.widget_key("dedication", pid, stored=project.dedication, gen=gen), project.dedication
         )
+        closing_key = ui.init_widget(state.widget_key("closing", pid, stored=project.closing, gen=gen), project.closing)
         style_widget = ui.init_widget(state.widget_key("style", pid, stored=project.style, gen=gen), style_key)
         profile_widget = ui.init_widget(
             state.widget_key("profile", pid, stored=project.profile, gen=gen),
@@ -416,6 +433,15 @@ with right:
             help="Printed on a page of its own after the cover.",
         )
         st.text_input(
+            "Closing words",
+            key=closing_key,
+            on_change=_save_detail,
+            args=(pid, "closing", closing_key),
+            max_chars=actions.MAX_CLOSING_CHARS,
+            placeholder=actions.language_closing_words(project),
+            help="What the book's last page says. Left empty, it says “The End” in the story's language.",
+        )
+        st.text_input(
             "Where and when",
             key=setting_key,
             on_change=_save_detail,
@@ -433,16 +459,23 @@ with right:
             format_func=lambda k: STYLES[k].label,
             help="Added to every picture's prompt. Redraw pages to see a new style.",
         )
+        styles = st.expander(
+            "The styles as pictures", icon=":material/palette:", key="details.styles.open", on_change="rerun"
+        )
+        if styles.open:  # drawn only while open: eight pictures on every run would slow every edit down
+            with styles:
+                ui.style_gallery(st.session_state[style_widget], key="details.styles", columns=2)
         st.selectbox(
             "Models (profile)",
             options=list(PROFILES),
             key=profile_widget,
             on_change=_save_detail,
             args=(pid, "profile", profile_widget),
-            format_func=lambda n: f"{n} — {PROFILES[n].description}",
+            format_func=actions.profile_label,
             help="The models that draw this story's pictures and write its words. New stories start "
             "with the profile chosen in Settings.",
         )
+        st.caption(ui.plain(PROFILES[st.session_state[profile_widget]].description))
         if ENV_PROFILE:
             st.caption(
                 f"STORYBOOK_PROFILE is set to '{ui.plain(ENV_PROFILE)}' on this computer, and it wins over "
@@ -508,7 +541,7 @@ with right:
 
 # ------------------------------------------------------------------------------------- storyboard
 
-st.subheader(":material/photo_library: Storyboard", divider="orange")
+st.header(":material/photo_library: Storyboard", divider="orange")
 if not project.pages:
     st.info(
         "No pages yet. Write your story above and press **Split into pages**: every page gets its own picture.",
@@ -527,7 +560,24 @@ with_picture = [s for s in pages if s.pictures]
 without = [s for s in pages if not s.pictures]
 active_now = actions.active_jobs(pid)
 
-bar = st.columns([1.5, 1.1, 3], vertical_alignment="center")
+
+def _draw_notes(live: ProjectView) -> str:
+    """What a draw does beyond one picture a page, and what it could not do (said once, when it starts)."""
+    if profile is None:
+        return ""
+    plan = actions.plan_drawing(live, profile)
+    best = (
+        f" Each page gets {plan.candidates} pictures; the best scored one becomes its picture."
+        if plan.candidates > 1
+        else ""
+    )
+    return best + "".join(f" {note}" for note in plan.notes)
+
+
+# The button and the switch as wide as their words (never cut off); the caption takes the rest of the row, or
+# goes below them in a narrow window.
+bar_row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+bar = [bar_row.container(width="content"), bar_row.container(width="content"), bar_row.container(width="stretch")]
 ui.init_widget(state.REDO_ALL, False)
 if not active_now and st.session_state.pop(state.REDO_ALL_DONE, False):
     st.session_state[state.REDO_ALL] = False  # "Redraw all" was for the job that just ended
@@ -542,21 +592,17 @@ elif without and with_picture:
     label = f"Illustrate {ui.plural(len(without), 'page')}"  # the caption beside it says which
 else:
     label = f"Illustrate all {ui.plural(len(pages), 'page')}"
-if (
-    bar[0].button(
-        label,
-        icon=":material/brush:",
-        type="primary",
-        key="illustrate.all",
-        width="stretch",
-        disabled=bool(active_now) or (not without and not redo) or bool(not_ready),
-        help=not_ready,
-    )
-    and not active_now
-    and ui.first_click("illustrate.all")
-):
-    with ui.guard(pid):
-        start = actions.illustrate_all(lib, pid, base, redo=redo)
+
+
+def _illustrate_all(project_id: int) -> None:
+    """Start drawing the story's pages. A callback: the run it comes before draws the job at once, so a click
+    costs one run of the page, not two (issue 16)."""
+    if actions.active_jobs(project_id) or not ui.first_click("illustrate.all"):
+        return
+    redo = bool(st.session_state.get(state.REDO_ALL, False))
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        start = actions.illustrate_all(lib_, project_id, ui.base_version(ui.read_project(lib_, project_id)), redo=redo)
         ui.set_base_version(start.project)
         if redo and start.job_id is not None:
             st.session_state[state.REDO_ALL_DONE] = True
@@ -565,9 +611,21 @@ if (
                 "info",
                 f"Drawing {ui.plural(len(start.drawing), 'quick draft' if start.project.drafts else 'picture')}; "
                 "each appears here as soon as it "
-                "is ready. You can keep editing, or leave: nothing is lost.",
+                "is ready. You can keep editing, or leave: nothing is lost." + _draw_notes(start.project),
             )
-        st.rerun()
+
+
+bar[0].button(
+    label,
+    icon=":material/brush:",
+    type="primary",
+    key="illustrate.all",
+    width="content",
+    disabled=bool(active_now) or (not without and not redo) or bool(not_ready),
+    help=not_ready,
+    on_click=_illustrate_all,
+    args=(pid,),
+)
 
 
 def _save_drafts(project_id: int, key: str) -> None:
@@ -1111,12 +1169,38 @@ def _score_badge(picture) -> None:
         st.badge(f"CLIP {score:.1f}", icon=":material/analytics:", color="gray", help=actions.SCORE_HELP)
 
 
+def _redraw_page(project_id: int, page_id: int, n: int, new_seed: bool) -> None:
+    """Draw one page again (New picture, Redraw). A callback, like _illustrate_all: the run after it already shows
+    the page being drawn."""
+    action = f"{'new' if new_seed else 'same'}.{page_id}"
+    if page_id in actions.drawing_page_ids(project_id) or not ui.first_click(action):
+        return
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        version = ui.base_version(ui.read_project(lib_, project_id))
+        start = actions.regenerate(lib_, project_id, page_id, version, new_seed=new_seed)
+        ui.set_base_version(start.project)
+        ui.flash(
+            "info",
+            f"Drawing page {n} again {'with a new seed' if new_seed else 'with the same seed'}…"
+            + _draw_notes(start.project),
+        )
+
+
+def _finish_page(project_id: int, picture_id: int, n: int) -> None:
+    """Finish a page's draft (a callback, like _redraw_page)."""
+    if not ui.first_click(f"finish.{picture_id}"):
+        return
+    with ui.guard(project_id):
+        actions.finish_drafts(ui.library(), project_id, picture_ids=[picture_id])
+        ui.flash("info", f"Finishing the draft of page {n}…")
+
+
 def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], slots: dict[int, object]) -> None:
     n = page.position + 1
     busy = page.id in drawing
-    auto_prompt = actions.prompt_preview(
-        page.text, live.style, [(c.name, c.description) for c in live.characters], setting=live.setting
-    )
+    characters = tuple((c.name, c.description) for c in live.characters)
+    auto_prompt = ui.prompt_preview(page.text, live.style, characters, live.setting)
     with st.container(border=True, height="stretch"):
         # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
         with st.container(height="stretch"):
@@ -1158,7 +1242,7 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
             if drawn_prompt and " ".join(drawn_prompt.split()) != " ".join(upcoming.split()):
                 st.caption(f"Next picture: {ui.plain(_short(upcoming))}")
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-            new = st.button(
+            st.button(
                 "New picture",
                 icon=":material/casino:",
                 key=f"new.{page.id}",
@@ -1170,8 +1254,10 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                     else f"Draw again with a new seed, as a {'quick draft' if live.drafts else 'final picture'} "
                     "(the book's choice; the Pictures menu draws either)."
                 ),
+                on_click=_redraw_page,
+                args=(edit.project_id, page.id, n, True),
             )
-            same = st.button(
+            st.button(
                 "Redraw",
                 icon=":material/refresh:",
                 key=f"same.{page.id}",
@@ -1182,27 +1268,21 @@ def card(edit: Editing, live: ProjectView, page: PageView, drawing: set[int], sl
                     if page.selected is not None
                     else "This page has no picture yet: use New picture."
                 ),
+                on_click=_redraw_page,
+                args=(edit.project_id, page.id, n, False),
             )
-            finish = actions.is_draft(page.selected) and st.button(
-                "Finish this picture",
-                icon=":material/auto_fix_high:",
-                key=f"finish.{page.id}",
-                disabled=busy or bool(not_ready),
-                help=not_ready
-                or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft stays "
-                "among the versions.",
-            )
-        if finish and not busy and ui.first_click(f"finish.{page.id}"):
-            with ui.guard(edit.project_id):
-                actions.finish_drafts(edit.lib, edit.project_id, picture_ids=[page.selected.id])
-                ui.flash("info", f"Finishing the draft of page {n}…")
-                st.rerun()
-        if (new or same) and not busy and ui.first_click(f"{'new' if new else 'same'}.{page.id}"):
-            with ui.guard(edit.project_id):
-                start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=bool(new))
-                ui.set_base_version(start.project)
-                ui.flash("info", f"Drawing page {n} again {'with a new seed' if new else 'with the same seed'}…")
-                st.rerun()
+            if actions.is_draft(page.selected):
+                st.button(
+                    "Finish this picture",
+                    icon=":material/auto_fix_high:",
+                    key=f"finish.{page.id}",
+                    disabled=busy or bool(not_ready),
+                    help=not_ready
+                    or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft "
+                    "stays among the versions.",
+                    on_click=_finish_page,
+                    args=(edit.project_id, page.selected.id, n),
+                )
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             edit_popover(edit, page, n, auto_prompt)
             pictures_popover(edit, page, n)
@@ -1217,7 +1297,7 @@ def tray(edit: Editing, live: ProjectView) -> None:
     if not live.loose:
         return
     count = sum(len(page.pictures) for page in live.loose)
-    st.subheader(f":material/inventory_2: Loose pictures ({count})", divider="orange")
+    st.header(f":material/inventory_2: Loose pictures ({count})", divider="orange")
     st.caption(
         "Their pages left the story when its words changed. Nothing here is lost: put a picture on a page, "
         "bring its page back, or discard it."
@@ -1307,11 +1387,38 @@ def bin_section(edit: Editing, live: ProjectView) -> None:
             st.rerun()
 
 
+def _window_label(windows: list[tuple[int, int]], i: int) -> str:
+    first, end = windows[i]
+    return f"Pages {first + 1}–{end}" if end - first > 1 else f"Page {first + 1}"
+
+
+def shown_pages(project_id: int, pages: list[PageView]) -> list[PageView]:
+    """The pages whose cards this run draws: all of them, or for a long story BOARD_WINDOW at a time, picked above
+    the cards. A card costs a few dozen elements; a 120-page story drawn whole took a third of a second a run, and
+    every click and picture waited for it (issue 16)."""
+    if len(pages) <= BOARD_WINDOW:
+        return pages
+    windows = [(start, min(start + BOARD_WINDOW, len(pages))) for start in range(0, len(pages), BOARD_WINDOW)]
+    key = f"sb.window.{project_id}"
+    if st.session_state.get(key, 0) >= len(windows):  # the story got shorter
+        st.session_state[key] = len(windows) - 1
+    i = st.selectbox(
+        "Show pages",
+        options=list(range(len(windows))),
+        key=key,
+        format_func=partial(_window_label, windows),
+        help=f"A long story's cards are shown {BOARD_WINDOW} pages at a time.",
+    )
+    first, end = windows[i]
+    st.caption(f"Showing pages {first + 1}–{end} of {len(pages)}.")
+    return pages[first:end]
+
+
 def board(edit: Editing) -> tuple[object, dict[int, object]] | None:
-    """The page cards, read fresh from storage. While a job draws, returns the job panel's place and the places of
-    the cards it draws, which follow_jobs (a fragment) then redraws alone as their pictures arrive."""
+    """The page cards, as stored now. While a job draws, returns the job panel's place and the places of the cards
+    it draws, which follow_jobs (a fragment) then redraws alone as their pictures arrive."""
     try:
-        live = edit.lib.get_project(edit.project_id)
+        live = ui.read_project(edit.lib, edit.project_id)  # the view read at the top, unless a picture came since
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return None
@@ -1320,7 +1427,7 @@ def board(edit: Editing) -> tuple[object, dict[int, object]] | None:
     panel = st.empty()
     drawing = actions.drawing_page_ids(edit.project_id)
     slots: dict[int, object] = {}
-    pages = live.pages
+    pages = shown_pages(edit.project_id, live.pages)
     for start in range(0, len(pages), COLUMNS):
         columns = st.columns(COLUMNS)
         for column, page in zip(columns, pages[start : start + COLUMNS]):
@@ -1339,11 +1446,19 @@ def _live_key(project_id: int) -> str:
     return f"sb.live_revision.{project_id}"
 
 
+def _ended_key(project_id: int) -> str:
+    return f"sb.live_ended.{project_id}"
+
+
 def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     """While this story's pictures are drawn: wait (briefly) for the worker to report a change, then redraw the
-    progress and the cards being drawn, and nothing else; when the last job ends, one full run.
+    progress and the cards being drawn, and nothing else. When the last job ends, its last pictures and its outcome
+    are drawn here first, and the full run that redraws the rest of the page (its buttons) comes on the next tick:
+    the person sees the picture one full run sooner (issue 16).
 
     Each wait is short (LIVE_WAIT_S), so a click is never held up for long behind it."""
+    if st.session_state.pop(_ended_key(edit.project_id), False):
+        ui.rerun_to_follow()  # the job ended and its pictures are on screen: one full run redraws the page once
     worker = ui.worker()
     key = _live_key(edit.project_id)
     since = st.session_state.get(key)
@@ -1352,7 +1467,7 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     jobs = actions.project_jobs(edit.project_id)
     if not any(not j.finished for j in jobs):
         st.session_state.pop(key, None)
-        ui.rerun_to_follow()  # the job ended: a full run redraws the page (and its buttons) once
+        st.session_state[_ended_key(edit.project_id)] = True
     with panel.container():
         job_panel(jobs)
     drawing = actions.drawing_page_ids(edit.project_id)
@@ -1384,4 +1499,5 @@ def _drawing_order(jobs: list[JobInfo]) -> list[int]:
 following = board(edit)
 if following is not None:  # pictures are being drawn: follow them as they arrive
     st.session_state.pop(_live_key(pid), None)  # this run drew everything: the live part starts from here
+    st.session_state.pop(_ended_key(pid), None)
     st.fragment(follow_jobs, run_every=LIVE_EVERY_S)(edit, *following)

@@ -1,6 +1,6 @@
 """What the screens share, one module per job (the screens call them as ``ui.flash(...)``, ``ui.guard(...)``):
 
-- ``resources``: the process-wide Library and job worker.
+- ``resources``: the process-wide Library and job worker; card pictures and prompts, made once.
 - ``messages``: flash messages, shown once at the top of the next run.
 - ``clicks``: a double click does its action once; guard() shows a person's error as one sentence.
 - ``ledger``: the bookkeeping inside guard() that a second click cannot cut short.
@@ -26,7 +26,7 @@ from studio.ui.editors import (
     typed_here,
 )
 from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, show_flash
-from studio.ui.resources import library, thumbnail, worker
+from studio.ui.resources import library, prompt_preview, thumbnail, worker
 from studio.ui.session import (
     Editing,
     base_version,
@@ -35,6 +35,7 @@ from studio.ui.session import (
     editing,
     load_current_project,
     open_project,
+    read_project,
     reload_gen,
     reload_project,
     set_base_version,
@@ -76,6 +77,8 @@ __all__ = [
     "plain",
     "plural",
     "project_profile",
+    "prompt_preview",
+    "read_project",
     "reading_grade",
     "reload_gen",
     "reload_project",

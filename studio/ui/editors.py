@@ -30,9 +30,10 @@ def follow_stored(key: str, stored: str) -> str:
     if key not in st.session_state:
         st.session_state[key] = drafts[key] = stored
     elif drafts.get(key) != stored and st.session_state[key] == drafts.get(key):
-        followed: dict = st.session_state.setdefault(state.FOLLOWED, {})
-        before = followed[key][0] if key in followed else drafts.get(key)
-        followed[key] = (before, stored)
+        if st.session_state.get(state.WATCHER_RUN):  # a person's run comes after the box sent its words
+            followed: dict = st.session_state.setdefault(state.FOLLOWED, {})
+            before = followed[key][0] if key in followed else drafts.get(key)
+            followed[key] = (before, stored)
         st.session_state[key] = drafts[key] = stored
     return key
 
@@ -40,7 +41,8 @@ def follow_stored(key: str, stored: str) -> str:
 def person_ran() -> None:
     """Call once at the top of a screen's run. A run this tab's person asked for (a click, a box left) comes
     after every text box in the tab sent its words, so what follow_stored replaced quietly is what they see."""
-    if not st.session_state.pop(state.WATCH_RERUN, False):
+    watcher = st.session_state[state.WATCHER_RUN] = st.session_state.pop(state.WATCH_RERUN, False)
+    if not watcher:
         st.session_state.pop(state.FOLLOWED, None)
 
 

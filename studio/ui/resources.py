@@ -11,6 +11,7 @@ from PIL import Image
 
 from engine.jobs import JobWorker, get_worker
 from storage import Library
+from studio import actions
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,3 +55,10 @@ def thumbnail(path) -> bytes | str:
     except OSError:
         return path
     return _thumbnail(path, size)
+
+
+@functools.lru_cache(maxsize=4096)
+def prompt_preview(text: str, style: str, characters: tuple[tuple[str, str], ...] = (), setting: str = "") -> str:
+    """actions.prompt_preview, remembered: every card shows its page's prompt on every run, and building one counts
+    tokens (a 120-page storyboard spent a tenth of its run on it). A pure function of its arguments."""
+    return actions.prompt_preview(text, style, characters, setting=setting)

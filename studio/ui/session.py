@@ -65,13 +65,28 @@ def start_new(title: str = "", author: str = "") -> None:
     open_project(project)
 
 
+def read_project(lib: Library, project_id: int) -> ProjectView:
+    """The project as stored now: read whole only when its (version, updated) stamp moved since this tab last read
+    it (every edit and every job's picture moves it), else the view read then. The sidebar and the screen ask for
+    the open story on every run; a whole read of a 120-page story is most of a run's database time (issue 16).
+    NotFound and StorageError as Library.get_project."""
+    stamp = lib.project_stamp(project_id)
+    kept = st.session_state.get(state.PROJECT_READ)
+    if kept is not None and kept[0] == (project_id, *stamp):
+        return kept[1]
+    view = lib.get_project(project_id)
+    # Stamped with what was read: a change landing between the two reads only makes the next run read again.
+    st.session_state[state.PROJECT_READ] = ((view.id, view.version, view.updated), view)
+    return view
+
+
 def load_current_project() -> ProjectView | None:
-    """The open project, read fresh from storage; None (with a message) when none is open or it is gone."""
+    """The open project as stored now (read_project); None (with a message) when none is open or it is gone."""
     pid = current_project_id()
     if pid is None:
         return None
     try:
-        return library().get_project(pid)
+        return read_project(library(), pid)
     except NotFound:
         set_current_project(None)
         st.warning(

@@ -15,7 +15,7 @@ from studio import actions, state
 from studio.ui.editors import rerun_to_follow
 from studio.ui.messages import ERROR_ICON, flash
 from studio.ui.resources import library, worker
-from studio.ui.session import current_project_id
+from studio.ui.session import current_project_id, read_project
 from studio.ui.text import plain, plural
 
 
@@ -143,7 +143,7 @@ def sidebar(on_storyboard: bool = False) -> None:
         pid = current_project_id()
         if pid is not None:
             try:
-                project = library().get_project(pid)
+                project = read_project(library(), pid)
             except StorageError:
                 project = None
         st.caption("Open story")

@@ -1,4 +1,4 @@
-"""`python -m engine bench --cast`: what the cast features cost and give, on fixed stories and seeds.
+"""`python -m benchmarks.illustrate --cast`: what the cast features cost and give, on fixed stories and seeds.
 
 For stories with recurring characters (STORIES), drawn with the profile's models:
 
@@ -217,7 +217,7 @@ def run_cast_bench(
         "cost_per_page": cost,
     }
     if count_flops:
-        from engine.bench import build_full_model
+        from benchmarks.illustrate.models import build_full_model
 
         log("Counting shared-attention FLOPs on the full-size SD-Turbo UNet (meta device)…")
         report["shared_attention_flops"] = shared_attention_flops(build_full_model("unet", device="meta"))
