@@ -108,7 +108,7 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             _screenshot(page, ARTIFACTS / "storyboard.png")
 
             # Browse the versions of that page and go back to the first picture.
-            page.get_by_role("button", name=re.compile(r"Pictures")).first.click()
+            page.get_by_role("button", name="Pictures", exact=True).first.click()
             page.wait_for_timeout(300)
             _screenshot(page, ARTIFACTS / "pictures-popover.png", full=False)
             page.get_by_role("button", name="Use this", exact=True).click()

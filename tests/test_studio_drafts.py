@@ -170,7 +170,7 @@ def page_text(at) -> str:
 def test_the_storyboard_draws_drafts_when_the_book_says_so_and_finishes_them_all_or_one(lib):
     project = book(lib, drafts=False)
     at = storyboard(project.id)
-    choice = next(r for r in at.radio if r.label == "New pictures")
+    choice = next(r for r in at.radio if r.label == "Draw pages as")
     assert choice.value is False and "Finish all drafts" not in " ".join(b.label for b in at.button)
     choice.set_value(True).run()
     assert not at.exception, at.exception

@@ -661,7 +661,7 @@ def draft_choice(project: ProjectView, book_profile) -> None:
     waiting = actions.draft_pages(project)
     row = st.columns([2.6, 1.2, 1.7], vertical_alignment="center")
     row[0].radio(
-        "New pictures",
+        "Draw pages as",
         options=[True, False],
         key=drafts_key,
         horizontal=True,
