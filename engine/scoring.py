@@ -16,7 +16,6 @@ code paths are the real ones.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from itertools import combinations
 import torch
 from PIL import Image
 
+from core.stats import bootstrap_mean
 from engine.device import DeviceChoice, pick_device
 from engine.errors import InputError
 from engine.loading import hub_kwargs, loaded_model
@@ -35,7 +35,6 @@ CLIP_SCORE_DEFINITION = (
     "CLIP score = max(100 * cosine(image embedding, text embedding), 0), as torchmetrics defines it; "
     "the text is cut to the CLIP text encoder's 77 tokens (start and end included)."
 )
-BOOTSTRAP_RESAMPLES = 2000
 
 
 def _features(output) -> torch.Tensor:
@@ -93,20 +92,6 @@ def open_scorer(profile: Profile, role: str = "ranker", choice: DeviceChoice | N
     choice = choice or pick_device()
     with loaded_model(role, ref, choice, lambda loc: _load_clip(loc, choice)) as (model, processor):
         yield ClipScorer(model, processor, ref, role, choice.device)
-
-
-def bootstrap_mean(values: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
-    """{"mean", "low", "high", "n"}: the mean and its 95 % percentile bootstrap interval (n=0: all None)."""
-    values = [float(v) for v in values]
-    if not values:
-        return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return {"mean": mean, "low": mean, "high": mean, "n": 1}
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
-    return {"mean": mean, "low": means[int(0.025 * resamples)], "high": means[int(0.975 * resamples) - 1], "n": n}
 
 
 # ---------------------------------------------------------------- character consistency

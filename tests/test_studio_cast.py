@@ -110,12 +110,20 @@ def test_without_a_scoring_model_pages_are_drawn_one_each_and_it_says_so(lib):
     assert cast.plan_drawing(project, get_profile("tiny")) == cast.DrawPlan(candidates=4, score=True)
 
 
-def test_book_score_interval_is_the_engines_bootstrap():
-    from engine.scoring import bootstrap_mean
+def test_the_book_score_counts_the_pictures_in_use_and_names_their_scoring_model(lib):
+    from core.stats import bootstrap_mean
 
-    values = [21.5, 30.25, 18.0, 27.75, 25.0]
-    assert cast.bootstrap_mean(values) == bootstrap_mean(values)
-    assert cast.bootstrap_mean([]) == bootstrap_mean([])
+    project = story(lib)
+    scored = [21.5, 30.25]
+    for page, value in zip(project.pages, scored):
+        lib.add_picture(page.id, fx.png(), {"seed": 1}, meta={"scores": {"clip": value}, "score_model": "tiny:ranker"})
+    # A version not in use does not count; nor does a page without a scored picture.
+    lib.add_picture(
+        project.pages[0].id, fx.png(color=(1, 2, 3)), {"seed": 2}, select=False, meta={"scores": {"clip": 99.0}}
+    )
+    summary = cast.book_score(lib.get_project(project.id))
+    assert summary == {**bootstrap_mean(scored), "pages": len(project.pages), "models": ["tiny:ranker"]}
+    assert summary["n"] == 2 and summary["mean"] == pytest.approx(25.875)
 
 
 def test_cast_sheet_upload_from_a_picture_remove_and_undo(lib):

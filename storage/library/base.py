@@ -323,13 +323,21 @@ class LibraryBase:
                 pass
         return BinView(pages=deleted, pictures=binned, files_bytes=size)
 
-    def _reference_path(self, character: Character) -> Path | None:
-        """A character's reference picture; None without one, or when its file is gone (a reference taken
-        away with its character and swept before an undo brought the character back)."""
-        if not character.reference_sha256 or not character.reference_ext:
-            return None
-        path = self.images.path_for(character.reference_sha256, character.reference_ext)
-        return path if path.exists() else None
+    def _character_view(self, c: Character) -> CharacterView:
+        """A character with its reference picture; none when its file is gone (a reference taken away with its
+        character and swept before an undo brought the character back)."""
+        path = None
+        if c.reference_sha256 and c.reference_ext:
+            path = self.images.path_for(c.reference_sha256, c.reference_ext)
+            path = path if path.exists() else None
+        return CharacterView(
+            id=c.id,
+            position=c.position,
+            name=c.name,
+            description=c.description,
+            reference_path=path,
+            reference_settings=copy.deepcopy(c.reference_settings) if path is not None else None,
+        )
 
     def _project_view(self, session: Session, project_id: int) -> ProjectView:
         session.flush()
@@ -372,17 +380,7 @@ class LibraryBase:
             undo=undo,
             redo=redo,
             title_from_text=bool(project.title_from_text),
-            characters=[
-                CharacterView(
-                    id=c.id,
-                    position=c.position,
-                    name=c.name,
-                    description=c.description,
-                    reference_path=self._reference_path(c),
-                    reference_settings=copy.deepcopy(c.reference_settings) if self._reference_path(c) else None,
-                )
-                for c in sorted(project.characters, key=lambda c: (c.position, c.id))
-            ],
+            characters=[self._character_view(c) for c in sorted(project.characters, key=lambda c: (c.position, c.id))],
             source_images=[
                 SourceImageView(
                     id=s.id,

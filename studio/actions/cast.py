@@ -21,7 +21,6 @@ style; the best-scored one becomes the reference (one undoable step) and the oth
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from core import seeds
 from core.errors import InputError
+from core.stats import bootstrap_mean
 from engine.imageio import load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
@@ -42,7 +42,6 @@ KIND_REFERENCE = "reference"
 REFERENCE_CANDIDATES = 3  # pictures drawn when a reference is drawn from a description
 SHARE_RATE = 0.5  # engine.references.DEFAULT_SHARE_RATE, without importing torch here
 IP_SCALE = 0.6  # engine.references.DEFAULT_IP_SCALE
-BOOTSTRAP_RESAMPLES = 2000  # as engine.scoring.bootstrap_mean
 
 SCORE_HELP = (
     "CLIP score: how well the picture matches its page's words, as the CLIP model sees it "
@@ -233,21 +232,6 @@ def clip_score(picture) -> float | None:
     scores = (getattr(picture, "meta", None) or {}).get("scores") or {}
     value = scores.get("clip")
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def bootstrap_mean(values: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
-    """{"mean", "low", "high", "n"}: the mean and its 95 % percentile bootstrap interval, computed exactly as
-    engine.scoring.bootstrap_mean does (tests hold them equal) but without importing torch on a screen."""
-    values = [float(v) for v in values]
-    if not values:
-        return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return {"mean": mean, "low": mean, "high": mean, "n": 1}
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
-    return {"mean": mean, "low": means[int(0.025 * resamples)], "high": means[int(0.975 * resamples) - 1], "n": n}
 
 
 def book_score(project: ProjectView) -> dict:
