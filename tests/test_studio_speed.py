@@ -179,3 +179,35 @@ def test_a_long_picture_job_is_followed_live_and_older_ones_cost_a_run_no_wait(l
     finally:
         get_worker().cancel(job_id)
         get_worker().wait(job_id, timeout=30)
+
+
+def _clicks_script():
+    import streamlit as st
+
+    from studio import ui
+
+    done = st.session_state.setdefault("done", [])
+    for action in ("new.5", "story.split"):
+        if ui.first_click(action):
+            with ui.guard():
+                done.append(action)
+
+
+def test_new_picture_may_be_clicked_again_once_its_quick_result_shows():
+    # A quick picture shows half a second after the click; a person trying seeds clicks again then. Only a click that
+    # close to the last one's end is taken for a double click's second click; other actions keep the longer window.
+    from streamlit.testing.v1 import AppTest
+
+    from studio import state
+    from studio.ui.clicks import DOUBLE_CLICK_S, REPEAT_CLICK_S
+
+    at = AppTest.from_function(_clicks_script)
+    at.run()
+    assert at.session_state["done"] == ["new.5", "story.split"]
+    at.run()  # at once: a double click's second click, for both
+    assert at.session_state["done"] == ["new.5", "story.split"]
+    gone = REPEAT_CLICK_S + 0.1
+    assert gone < DOUBLE_CLICK_S
+    at.session_state[state.RECENT_ACTIONS] = {k: v - gone for k, v in at.session_state[state.RECENT_ACTIONS].items()}
+    at.run()
+    assert at.session_state["done"] == ["new.5", "story.split", "new.5"]
