@@ -18,19 +18,21 @@ IDLE_AFTER_S = 3.0
 
 
 QUICK_JOB_S = 0.6  # how long after a picture job's start a run waits for it before drawing the page
+QUICK_JOB_PAGES = 1  # ... when it draws this many pages at most (New picture, Redraw; Illustrate all is followed live)
 
 
 def let_quick_jobs_finish() -> None:
-    """In a run right after a picture job started (a click on New picture, Redraw, Illustrate all), give the job
+    """In a run right after a picture job for one page started (a click on New picture or Redraw), give the job
     until QUICK_JOB_S after its start before the page is drawn. A picture that takes a moment (the tiny profile, a
     GPU) is then on the page that this one run draws, with no live fragment and no second full run after it, each
-    of which the browser would draw again (issue 16). A longer job is followed live as before; while an older job
-    runs (a long one, another tab's) a run waits for nothing."""
+    of which the browser would draw again (issue 16). A longer job is followed live as before, and so is one that
+    draws several pages (on a CPU, Illustrate all takes seconds: its first run shows the cards being drawn at once);
+    while an older job runs (a long one, another tab's) a run waits for nothing."""
     jobs_worker = worker()
     while True:
         revision = jobs_worker.revision
         active = jobs_worker.jobs(kind=KIND_ILLUSTRATE, active_only=True)
-        if not active:
+        if not active or any(len(job.meta.get("page_ids", ())) > QUICK_JOB_PAGES for job in active):
             return
         left = min(job.created for job in active) + QUICK_JOB_S - time.time()
         if left <= 0:
