@@ -17,6 +17,8 @@ from studio.screens.storyboard.common import BOARD_WINDOW, LIVE_EVERY_S, LIVE_WA
 from studio.screens.storyboard.tray import bin_section, tray
 from studio.ui import Editing
 
+ENDED_PAUSE_S = 0.3  # from a job's end drawn by the fragment to the full run that follows it
+
 
 def _drawing_outcome(last: JobInfo) -> None:
     if last.meta.get("finishing") and last.status.value == "done":
@@ -103,8 +105,13 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     so a click is never held up for long behind it. When the last job ends, its last pictures and its outcome are
     drawn here first, and the full run that redraws the rest of the page (its buttons) comes on the next tick: the
     browser draws the picture before that full run, not after it (issue 16)."""
-    if st.session_state.pop(_ended_key(edit.project_id), False):
-        ui.rerun_to_follow()  # the job ended and its pictures are on screen: one full run redraws the page once
+    ended_at = st.session_state.pop(_ended_key(edit.project_id), None)
+    if ended_at is not None:
+        # The job ended and its pictures and outcome were sent: one full run redraws the page once, after a pause
+        # that lets the browser show them first (the next tick comes at once, and the browser drew a full run's
+        # worth of changes before the outcome showed).
+        time.sleep(max(0.0, ended_at + ENDED_PAUSE_S - time.monotonic()))
+        ui.rerun_to_follow()
     worker = ui.worker()
     key = _live_key(edit.project_id)
     since = st.session_state.get(key)
@@ -124,7 +131,7 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     st.session_state[key] = since
     if not any(not j.finished for j in jobs):
         st.session_state.pop(key, None)
-        st.session_state[_ended_key(edit.project_id)] = True
+        st.session_state[_ended_key(edit.project_id)] = time.monotonic()
     with panel.container():
         job_panel(jobs)
 
