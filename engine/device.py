@@ -195,11 +195,12 @@ def usable_cores() -> int:
 # shared with a browser and the studio's server: one tiny picture 0.35-0.43 s with one thread, 3.1-3.5 s with two
 # (docs/benchmarks.md, issue 16). Full-size models (SD-Turbo's UNet alone has 865 million) use every core.
 SMALL_MODEL_PARAMS = 50_000_000
-# An app whose own page shares the CPU with the models (the studio) sets this to the cores it keeps for itself;
-# the CLI and the benches leave it unset and use every core. Only where at least MIN_CORES_TO_SPARE cores exist:
-# on 2 cores, one thread would halve a full-size picture's speed to keep a page responsive that mostly waits.
+# An app whose own page shares the CPU with the models (the studio: its server and the browser) sets this to the
+# cores it keeps for itself; the CLI and the benches leave it unset and use every core. With other work on the
+# cores, a second torch thread loses more to waiting than it gains: SD-Turbo's full-size UNet, one 256 px step in
+# bf16 on this 2-core machine at load average 5, took 2.1-2.6 s on one thread and 5.7-11.8 s on two (issue 16).
 SPARE_CORES_ENV = "STORYBOOK_SPARE_CORES"
-MIN_CORES_TO_SPARE = 4
+MIN_CORES_TO_SPARE = 2  # a single core is never spared
 
 
 def spare_cores() -> int:

@@ -70,14 +70,19 @@ def test_small_models_get_one_thread_and_full_size_ones_every_core(monkeypatch):
     assert device.threads_for(3_000_000) == 3 and device.threads_for(None) == 3  # told wins
 
 
-def test_an_interactive_app_keeps_cores_for_its_page_only_where_there_are_enough(monkeypatch):
+def test_an_interactive_app_keeps_a_core_for_its_page_but_never_the_only_one(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv(device.SPARE_CORES_ENV, "1")
     monkeypatch.setattr(device, "usable_cores", lambda: 8)
     assert device.threads_for(865_000_000) == 7
     assert device.threads_for(3_000_000) == 1
     monkeypatch.setattr(device, "usable_cores", lambda: 2)
-    assert device.threads_for(865_000_000) == 2  # one thread would halve a full-size picture's speed
+    assert device.threads_for(865_000_000) == 1
+    monkeypatch.setattr(device, "usable_cores", lambda: 1)
+    assert device.threads_for(865_000_000) == 1
+    monkeypatch.delenv(device.SPARE_CORES_ENV)  # the CLI and the benches: every core
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    assert device.threads_for(865_000_000) == 2
 
 
 def test_parameters_are_counted_through_pipelines_tuples_and_dataclasses():
