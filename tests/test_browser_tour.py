@@ -161,10 +161,13 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             models = page.get_by_role("combobox", name="Models (profile)")
             expect(models).to_have_value("tiny: try it offline, draws noise")
             illustrate = page.get_by_role("button", name=re.compile(r"^Illustrate all \d+ pages$"))
-            for width in WIDTHS:  # the dropdown and the Illustrate button read whole, in a wide and a narrow window
+            # The first card's New picture button: the cards wrap at a width their buttons read whole in, rather
+            # than three to a row whatever the window (at 800 px they were 63 px for 81 px of words, "New pi…").
+            new_picture = page.get_by_role("button", name="New picture").first
+            for width in WIDTHS:  # the dropdown and these buttons read whole, in a wide and a narrow window
                 page.set_viewport_size({"width": width, "height": 900})
                 page.wait_for_timeout(300)
-                for control in (models, illustrate):
+                for control in (models, illustrate, new_picture):
                     assert not cut_off(control), f"cut off at {width} px: {cut_off(control)}"
             page.set_viewport_size({"width": 1400, "height": 900})
             tour.visit("storyboard", lambda: expect(page.get_by_role("textbox", name="Closing words")).to_be_visible())

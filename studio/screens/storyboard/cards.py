@@ -11,8 +11,11 @@ import streamlit as st
 
 from storage import PageView, ProjectView
 from studio import actions, state, ui
-from studio.screens.storyboard.common import COLUMNS, draw_notes, short_prompt
+from studio.screens.storyboard.common import draw_notes, short_prompt
 from studio.ui import Editing
+
+CARDS_KEY = "board-cards"  # the cards' container; its CSS class is st-key-board-cards
+CARD_MIN_REM = 17  # the narrowest a card gets: New picture and Redraw side by side, read whole
 
 
 def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> None:
@@ -363,9 +366,9 @@ def picture_area(page: PageView, drawing: str | None) -> None:
     elif drawing == "waiting":
         st.info("Waiting for its turn…", icon=":material/hourglass_top:")
     elif page.selected is None:
+        # Words, not an icon as a heading (a screen reader read it as "image"): what the empty frame means.
         with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
-            st.markdown("### :material/image:")
-            st.caption("No picture yet")
+            st.markdown("No picture yet", width="content")
 
 
 def _score_badge(picture) -> None:
@@ -513,9 +516,17 @@ def grid(
     profile,
     not_ready: str | None,
 ) -> None:
-    """The cards of these pages, COLUMNS to a row, in reading order."""
-    for start in range(0, len(pages), COLUMNS):
-        columns = st.columns(COLUMNS)
-        for column, page in zip(columns, pages[start : start + COLUMNS]):
-            with column:
-                card(edit, live, page, drawing, slots, profile, not_ready)
+    """The cards of these pages in reading order, as many to a row as fit at CARD_MIN_REM or wider: three or four
+    in a wide window, one or two in a narrow one, never so narrow that a button's words are cut off. (Columns
+    kept three to a row whatever the window: at 800 px a card was 140 px wide and its buttons read "New pi…".)
+
+    A wrapping row of cards, laid out as an even grid by one CSS rule on its key (Streamlit cannot know the
+    window's width on the server, and its own widths are fixed or shared: fixed widths leave a gap up to a card
+    wide at the end of each row, shared ones squeeze every card into one row). Cards in a row share its height."""
+    st.html(
+        f"<style>.st-key-{CARDS_KEY} {{ display: grid !important; "
+        f"grid-template-columns: repeat(auto-fill, minmax(min({CARD_MIN_REM}rem, 100%), 1fr)); }}</style>"
+    )
+    with st.container(horizontal=True, gap="small", key=CARDS_KEY):
+        for page in pages:
+            card(edit, live, page, drawing, slots, profile, not_ready)
