@@ -438,7 +438,7 @@ def card(
                         "Draft",
                         icon=":material/bolt:",
                         color="gray",
-                        help="A quick draft: Finish this picture decodes it in full detail.",
+                        help="A quick draft: Finish this picture draws it in full detail.",
                     )
                 if page.selected is not None and page.selected.words_changed:
                     st.badge(
@@ -494,8 +494,8 @@ def card(
                     key=f"finish.{page.id}",
                     disabled=busy or bool(not_ready),
                     help=not_ready
-                    or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft "
-                    "stays among the versions.",
+                    or "This draft finished in full detail: the same picture you see, sharper. The draft stays "
+                    "among the versions.",
                     on_click=_finish_page,
                     args=(edit.project_id, page.selected.id, n),
                 )
@@ -516,17 +516,8 @@ def grid(
     profile,
     not_ready: str | None,
 ) -> None:
-    """The cards of these pages in reading order, as many to a row as fit at CARD_MIN_REM or wider: three or four
-    in a wide window, one or two in a narrow one, never so narrow that a button's words are cut off. (Columns
-    kept three to a row whatever the window: at 800 px a card was 140 px wide and its buttons read "New pi…".)
-
-    A wrapping row of cards, laid out as an even grid by one CSS rule on its key (Streamlit cannot know the
-    window's width on the server, and its own widths are fixed or shared: fixed widths leave a gap up to a card
-    wide at the end of each row, shared ones squeeze every card into one row). Cards in a row share its height."""
-    st.html(
-        f"<style>.st-key-{CARDS_KEY} {{ display: grid !important; "
-        f"grid-template-columns: repeat(auto-fill, minmax(min({CARD_MIN_REM}rem, 100%), 1fr)); }}</style>"
-    )
-    with st.container(horizontal=True, gap="small", key=CARDS_KEY):
+    """The cards of these pages in reading order, as many to a row as fit at CARD_MIN_REM or wider (ui.card_grid):
+    three or four in a wide window, one or two in a narrow one, never so narrow that a button's words are cut off."""
+    with ui.card_grid(CARDS_KEY, CARD_MIN_REM):
         for page in pages:
             card(edit, live, page, drawing, slots, profile, not_ready)
