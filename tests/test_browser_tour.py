@@ -141,6 +141,7 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             page.get_by_role("button", name="Import this bundle").click()
             expect(page.get_by_text(re.compile(r"already had a story called “The Lighthouse Fox”"))).to_be_visible()
             expect(page.get_by_role("heading", name="The Lighthouse Fox (imported)")).to_be_visible()
+            expect(page.get_by_role("button", name="Import this bundle")).to_be_hidden()  # the menu did its job
             # The top row and the story cards wrap rather than cut their buttons short ("Open …", "I…" at 800 px).
             top_row = [page.get_by_role("button", name=name, exact=True) for name in ("New story", "Import")]
             top_row.append(page.get_by_role("button", name="Open the sample story"))

@@ -14,6 +14,7 @@ CARD_MIN_REM = 16  # the narrowest a story card gets: its title and its two butt
 SEARCH_WIDTH_PX = 340
 
 lib = ui.library()
+ui.close_finished_menus()  # after an action in a menu (Import, a card's More), before any menu is drawn
 
 st.title("Your library")
 st.caption("Every story you write is saved here as you go, with all its pictures.")
@@ -80,7 +81,7 @@ if not empty:
         with ui.guard():
             ui.start_sample()
 
-with top_row.popover("Import", icon=":material/upload_file:", key="library.import"):
+with top_row.popover("Import", icon=":material/upload_file:", key="pop.library.import", on_change="rerun"):
     st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
     upload = st.file_uploader(
         "Story bundle",
@@ -104,6 +105,7 @@ with top_row.popover("Import", icon=":material/upload_file:", key="library.impor
                     "is marked “(imported)”: rename it from its card's More menu."
                 )
             ui.flash("success", said)
+            ui.menu_done()
             st.rerun()
 
 with ui.guard():
@@ -149,6 +151,7 @@ def card_menu(summary: ProjectSummary) -> None:
             with ui.guard():
                 actions.rename_project(lib, summary.id, new_title)
                 ui.flash("success", f"Renamed to “{new_title.strip()}”.")
+                ui.menu_done()
                 st.rerun()
     if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:") and ui.first_click(
         f"dup.{summary.id}"
@@ -156,6 +159,7 @@ def card_menu(summary: ProjectSummary) -> None:
         with ui.guard():
             copy = actions.duplicate_project(lib, summary.id)
             ui.flash("success", f"Made a copy: “{copy.title}”.")
+            ui.menu_done()
             st.rerun()
     st.download_button(
         "Export bundle",
@@ -213,7 +217,7 @@ def card(summary: ProjectSummary) -> None:
             with ui.guard():
                 ui.open_project(lib.get_project(summary.id))
         menu = row[1].popover(
-            "More", icon=":material/more_horiz:", width="stretch", key=f"menu.{summary.id}", on_change="rerun"
+            "More", icon=":material/more_horiz:", width="stretch", key=f"pop.menu.{summary.id}", on_change="rerun"
         )
         if menu.open:
             with menu:

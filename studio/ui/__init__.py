@@ -27,7 +27,7 @@ from studio.ui.editors import (
     typed_here,
 )
 from studio.ui.layout import card_grid
-from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, show_flash
+from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, menu_done, show_flash
 from studio.ui.resources import library, prompt_preview, thumbnail, worker
 from studio.ui.session import (
     Editing,
@@ -73,6 +73,7 @@ __all__ = [
     "layout_gallery",
     "library",
     "load_current_project",
+    "menu_done",
     "model_download",
     "open_project",
     "person_ran",
