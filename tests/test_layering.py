@@ -91,7 +91,7 @@ def _library_writes_outside_actions(path: Path) -> list[str]:
 
 def test_screens_change_the_library_only_through_actions():
     # One door: screens and their shared helpers read the library, and every change goes through studio.actions.
-    files = sorted((ROOT / "studio" / "screens").glob("*.py")) + sorted((ROOT / "studio" / "ui").glob("*.py"))
+    files = sorted((ROOT / "studio" / "screens").rglob("*.py")) + sorted((ROOT / "studio" / "ui").glob("*.py"))
     files.append(ROOT / "studio" / "Home.py")
     assert len(files) > 10
     found = [hit for path in files for hit in _library_writes_outside_actions(path)]

@@ -143,6 +143,44 @@ def test_drafts_are_recommended_only_where_the_profile_and_the_device_favour_the
     assert actions.drafts_recommended(fast_like) is False
 
 
+def test_a_new_book_starts_with_drafts_where_this_computer_favours_them(lib, monkeypatch):
+    from studio.actions import pictures
+
+    monkeypatch.setattr(pictures, "_gpu_here", [False])
+    fast = actions.create_project(lib, title="On a CPU", profile="fast")
+    assert fast.drafts is True  # SD-Turbo drafts are the bench's choice without a GPU
+    assert actions.create_project(lib, title="Tiny", profile="tiny").drafts is False
+    monkeypatch.setattr(pictures, "_gpu_here", [True])
+    assert actions.create_project(lib, title="On a GPU", profile="fast").drafts is False
+    # Before torch is loaded, the guess comes from the drivers' files, without importing torch.
+    monkeypatch.setattr(pictures, "_gpu_here", [])
+    monkeypatch.setattr(pictures, "drafts_recommended", lambda profile: None)
+    monkeypatch.setattr(pictures, "gpu_likely", lambda: False)
+    assert actions.create_project(lib, title="Guessed", profile="fast").drafts is True
+    monkeypatch.setattr(pictures, "gpu_likely", lambda: True)
+    assert actions.create_project(lib, title="Guessed GPU", profile="fast").drafts is False
+    # The choice is how the book starts, not an edit: there is nothing to undo yet.
+    assert lib.get_project(fast.id).undo is None
+
+
+def test_a_gpu_is_guessed_from_the_setting_and_the_drivers_files(monkeypatch, tmp_path):
+    from core.hardware import gpu_likely
+
+    monkeypatch.setenv("STORYBOOK_DEVICE", "cpu")
+    assert gpu_likely() is False
+    monkeypatch.setenv("STORYBOOK_DEVICE", "cuda")
+    assert gpu_likely() is True
+    monkeypatch.delenv("STORYBOOK_DEVICE")
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    assert gpu_likely(marks=(str(tmp_path / "no-driver"),)) is False
+    (tmp_path / "nvidiactl").write_text("")
+    assert gpu_likely(marks=(str(tmp_path / "nvidiactl"),)) is True
+    monkeypatch.setattr("platform.system", lambda: "Darwin")
+    monkeypatch.setattr("platform.machine", lambda: "arm64")
+    assert gpu_likely(marks=()) is True
+
+
 # --- the storyboard page (AppTest) -----------------------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from studio.screens.storyboard.common import BOARD_WINDOW
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,7 +22,6 @@ def test_no_full_garbage_collection_after_every_run():
 
 
 HOME = str(ROOT / "studio" / "Home.py")
-BOARD_WINDOW = 24  # studio/screens/storyboard.py's (a page script, not importable)
 
 
 def _storyboard(project_id: int):

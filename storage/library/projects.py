@@ -28,14 +28,22 @@ class ProjectMethods(LibraryBase):
     """A project as a whole, and its characters."""
 
     def create_project(
-        self, title: str, author: str = "", style: str = "watercolor", profile: str = "fast", story_text: str = ""
+        self,
+        title: str,
+        author: str = "",
+        style: str = "watercolor",
+        profile: str = "fast",
+        story_text: str = "",
+        drafts: bool = False,
     ) -> ProjectView:
+        """A new story; ``drafts``: its new pictures start as quick drafts (the studio's default on a CPU)."""
         fields = dict(
             title=validate.title(title),
             author=validate.text(author, "The author", validate.MAX_AUTHOR),
             style=validate.text(style, "The style", validate.MAX_STYLE),
             profile=validate.text(profile, "The model profile", validate.MAX_STYLE),
             story_text=validate.text(story_text, "The story", validate.MAX_STORY),
+            drafts=validate.flag(drafts, "Whether pages are drawn as drafts first"),
         )
         now = utcnow()
         with self._write("the project was not created") as session:

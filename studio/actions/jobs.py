@@ -98,21 +98,24 @@ def warm_up(profile) -> str | None:
     """Load the profile's picture model on the worker in the background, so the first "New picture" is as quick
     as the later ones; returns the job id, or None when there is nothing to do.
 
+    The quick decoder that drafts are decoded with is loaded too, when the profile has one on this computer.
     Only a model already on this computer is loaded (warming never downloads), once per profile per process,
     and only when a screen that draws opens a story: someone who only browses the library loads nothing.
     The job waits behind any job already running, and its progress shows in the sidebar like any other.
     """
-    from studio.actions.profiles import missing_reason
+    from studio.actions.profiles import missing_models, missing_reason
 
     if profile is None or profile.name in _warmed or missing_reason(profile, ("illustrator",)):
         return None
     _warmed.add(profile.name)
+    # The quick decoder drafts use comes too (a few MB), so a draft is as quick as the next one, when it is here.
+    draft = bool(profile.model("preview_decoder")) and not missing_models(profile, ("preview_decoder",))
 
     def run(ctx) -> None:
         from engine.illustrate import open_illustrator
 
         ctx.progress(0, 1, message="Loading it from disk…")
-        with open_illustrator(profile):
+        with open_illustrator(profile, draft=draft):
             pass
         ctx.progress(1, 1, message="Ready.")
 

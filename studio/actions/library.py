@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.errors import InputError
-from engine.profiles import DEFAULT_PROFILE
+from engine.profiles import DEFAULT_PROFILE, get_profile
 from engine.prompts import DEFAULT_STYLE
 from storage import Library, ProjectView, StorageError
 from storage.bundle import MAX_BUNDLE_BYTES
 from storage.validate import MAX_TITLE
 from studio.actions.pages import DEFAULT_TITLE, split_story
+from studio.actions.pictures import drafts_for_new_book
 from studio.actions.profiles import current_profile
 
 SAMPLE_STORY = Path(__file__).resolve().parents[2] / "assets" / "sample_story.txt"
@@ -39,18 +40,24 @@ def bundle_for_undo(lib: Library, project_id: int) -> bytes | None:
 def create_project(
     lib: Library, title: str = "", author: str = "", story_text: str = "", profile: str | None = None
 ) -> ProjectView:
-    """A new project; it records `profile`, else the current default profile (see project_profile)."""
+    """A new project; it records `profile`, else the current default profile (see project_profile). Its pictures
+    start as quick drafts where this computer favours them for that profile (drafts_for_new_book)."""
     if profile is None:
         try:
             profile = current_profile().name
         except InputError:
             profile = DEFAULT_PROFILE
+    try:
+        drafts = drafts_for_new_book(get_profile(profile))
+    except (InputError, KeyError):
+        drafts = False
     return lib.create_project(
         (title or "").strip() or DEFAULT_TITLE,
         author=author or "",
         style=DEFAULT_STYLE,
         profile=profile,
         story_text=story_text,
+        drafts=drafts,
     )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from core import seeds
 from core.errors import InputError
+from core.hardware import gpu_likely
 from engine.imageio import MAX_UPLOAD_BYTES, load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER
@@ -302,6 +303,16 @@ def drafts_recommended(profile) -> bool | None:
             return None
         _gpu_here.append(has_gpu())
     return not _gpu_here[0]
+
+
+def drafts_for_new_book(profile) -> bool:
+    """Whether a new book with this profile starts with quick drafts: what this computer favours
+    (`drafts_recommended`), guessed without torch when torch is not loaded yet (core.hardware.gpu_likely). The
+    person can change it on the storyboard at any time."""
+    recommended = drafts_recommended(profile)
+    if recommended is None:
+        return not gpu_likely()
+    return recommended
 
 
 def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] | None = None, profile=None) -> JobStart:

@@ -1,0 +1,26 @@
+"""What this computer has, told without importing torch (a screen cannot wait seconds for that).
+
+`gpu_likely` is a guess for defaults only (a new book's "Draw pages as"); where it matters for running,
+engine.device.pick_device asks torch itself.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from pathlib import Path
+
+# Files an installed GPU driver leaves: NVIDIA's kernel module and device nodes, AMD's ROCm compute node.
+_GPU_MARKS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
+
+
+def gpu_likely(marks: tuple[str, ...] = _GPU_MARKS) -> bool:
+    """Whether models will most likely run on a GPU here, judged from STORYBOOK_DEVICE, the drivers' files and
+    the platform: an Apple silicon Mac has a Metal GPU; elsewhere a GPU driver must be installed."""
+    told = os.environ.get("STORYBOOK_DEVICE", "").strip().lower()
+    if told:
+        return told != "cpu"
+    if platform.system() == "Darwin":
+        return platform.machine() == "arm64"
+    return any(Path(mark).exists() for mark in marks) or shutil.which("nvidia-smi") is not None

@@ -1,0 +1,198 @@
+"""The story's characters: the Characters box, each one's reference picture (drawn, picked or uploaded) and the
+cast sheet that shows them."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from storage import ProjectView
+from studio import actions, state, ui
+from studio.ui import Editing
+
+MAX_NEW_CHARACTERS = 10  # empty rows the Characters box grows by before one is saved
+
+
+def _reference_status(character) -> str:
+    if character.reference_path is None:
+        return "No reference picture: its pages use the description."
+    settings = character.reference_settings or {}
+    if settings.get("seed") is not None:
+        return f"Reference drawn by the app (seed {settings['seed']})."
+    return "Reference: your own picture."
+
+
+def _reference_done(message: str) -> None:
+    ui.flash("toast", message)
+    st.rerun()
+
+
+def reference_popover(edit: Editing, live: ProjectView, character, i: int, profile, not_ready: str | None) -> None:
+    """Draw, pick, upload or remove one character's reference picture."""
+    name = character.name
+    pop = st.popover(
+        "Reference picture",
+        icon=":material/portrait:",
+        type="tertiary",
+        key=f"pop.ref.{edit.project_id}.{i}",
+        help=f"Give {name} a reference picture, so every page with {name} shows the same look",
+        on_change="rerun",
+    )
+    if not pop.open:  # popover content is built only while it is open
+        return
+    with pop:
+        busy = bool(actions.reference_jobs(edit.project_id))
+        if st.button(
+            "Draw one from the description",
+            icon=":material/brush:",
+            key=f"ref.draw.{i}",
+            disabled=busy or bool(not_ready) or not character.description.strip(),
+            help=not_ready
+            or (
+                f"Draws {actions.REFERENCE_CANDIDATES} pictures of {name} from the description, in the book's style; "
+                "the best scored one becomes the reference and you can pick another."
+                if character.description.strip()
+                else f"Describe {name} first."
+            ),
+        ) and ui.first_click(f"ref.draw.{i}"):
+            with ui.guard(edit.project_id):
+                actions.draw_reference(edit.lib, edit.project_id, edit.base, name)
+                ui.flash("info", f"Drawing {name}: the best picture becomes the reference when it is ready.")
+                st.rerun()
+        offered = actions.proposals(edit.project_id, name)
+        if offered:
+            st.caption(f"Drawn from the description. Pick the one that looks most like {ui.plain(name)}.")
+            for start in range(0, len(offered), 3):
+                cols = st.columns(3)
+                for k, (col, proposal) in enumerate(zip(cols, offered[start : start + 3]), start=start):
+                    with col:
+                        st.image(proposal.png, width="stretch", alt=f"{name}, picture {k + 1}")
+                        score = "" if proposal.score is None else f"CLIP {proposal.score:.1f}"
+                        st.caption(" · ".join(x for x in (score, "in use" if proposal.chosen else "") if x) or " ")
+                        if not proposal.chosen and st.button("Use this", key=f"ref.prop.{i}.{k}"):
+                            with ui.guard(edit.project_id):
+                                ui.set_base_version(actions.use_proposal(edit.lib, edit.project_id, edit.base, name, k))
+                                _reference_done(f"{name}'s reference picture is the one you picked.")
+        st.divider()
+        choices = actions.story_pictures(live)
+        if choices:
+            labels = {picture_id: label for picture_id, label, _ in choices}
+            picked = st.selectbox(
+                "Use a picture from this story",
+                options=list(labels),
+                format_func=labels.get,
+                key=f"ref.pick.{i}",
+            )
+            if st.button("Use this picture", icon=":material/photo:", key=f"ref.pick.go.{i}"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(
+                        actions.reference_from_picture(edit.lib, edit.project_id, edit.base, name, int(picked))
+                    )
+                    _reference_done(f"{name}'s reference picture is {labels[picked].removesuffix(' (in use)')}.")
+        upload_gen = st.session_state.get(state.UPLOAD_GEN, 0)
+        file = st.file_uploader(
+            "Upload a picture (PNG, JPEG or WebP)",
+            type=["png", "jpg", "jpeg", "webp"],
+            max_upload_size=actions.MAX_PICTURE_MB,
+            key=f"ref.upload.{i}.{upload_gen}",
+        )
+        if (
+            st.button("Use the upload", icon=":material/upload:", key=f"ref.upload.go.{i}", disabled=file is None)
+            and file is not None
+        ):
+            with ui.guard(edit.project_id):
+                saved, notes = actions.upload_reference(
+                    edit.lib, edit.project_id, edit.base, name, file.getvalue(), file.name
+                )
+                ui.set_base_version(saved)
+                st.session_state[state.UPLOAD_GEN] = upload_gen + 1
+                note = actions.character_note(profile, saved.characters[i]) if profile is not None else None
+                _reference_done(
+                    " ".join([f"{name}'s reference picture is your picture.", *notes, *([note] if note else [])])
+                )
+        if character.reference_path is not None:
+            st.divider()
+            if st.button("Remove the reference picture", icon=":material/delete:", key=f"ref.remove.{i}"):
+                with ui.guard(edit.project_id):
+                    ui.set_base_version(actions.remove_reference(edit.lib, edit.project_id, edit.base, name))
+                    _reference_done(f"{name} has no reference picture now (Undo brings it back).")
+
+
+def cast_sheet(edit: Editing, live: ProjectView, profile, not_ready: str | None) -> None:
+    """The saved characters' reference pictures (the cast sheet), and how this profile uses them."""
+    if not live.characters:
+        return
+    st.markdown("**:material/portrait: Reference pictures**")
+    if profile is not None:
+        st.caption(actions.profile_reference_note(profile))
+    drawing = {job.meta.get("character") for job in actions.reference_jobs(live.id)}
+    for i, character in enumerate(live.characters):
+        cols = st.columns([1, 4], gap="small", vertical_alignment="center")
+        with cols[0]:
+            if character.reference_path is not None:
+                st.image(ui.thumbnail(character.reference_path), width="stretch", alt=f"{character.name}'s reference")
+            else:
+                st.markdown(":material/person:")
+        with cols[1]:
+            st.markdown(f"**{ui.plain(character.name)}** · {_reference_status(character)}")
+            note = actions.character_note(profile, character) if profile is not None else None
+            if note:
+                st.caption(ui.plain(note))
+            if character.name in drawing:
+                st.caption(":material/brush: Drawing a reference picture…")
+            reference_popover(edit, live, character, i, profile, not_ready)
+
+
+def characters_box(edit: Editing, project: ProjectView, profile, not_ready: str | None) -> None:
+    """Who the pictures keep the same: a name and a description a row, saved together, then the cast sheet."""
+    characters = tuple((c.name, c.description) for c in project.characters)
+    with st.container(border=True):
+        st.markdown("**:material/groups: Characters**")
+        st.caption(
+            "Who the pictures should keep the same. A page that names a character gets its description in "
+            "its picture prompt, so Pip is the same fox on every page."
+        )
+        # The stored characters, then empty rows: one more each time the last one gets a name.
+        rows = list(characters)
+        while len(rows) < len(characters) + MAX_NEW_CHARACTERS:
+            rows.append(("", ""))
+            if not st.session_state.get(
+                state.widget_key("char.name", edit.project_id, len(rows) - 1, stored=characters, gen=edit.gen), ""
+            ):
+                break
+        typed: list[tuple[str, str]] = []
+        for i, (name, description) in enumerate(rows):
+            name_key = ui.init_widget(
+                state.widget_key("char.name", edit.project_id, i, stored=characters, gen=edit.gen), name
+            )
+            desc_key = ui.init_widget(
+                state.widget_key("char.desc", edit.project_id, i, stored=characters, gen=edit.gen), description
+            )
+            cols = st.columns([1, 2], gap="small")
+            shown = "visible" if i == 0 else "collapsed"
+            example = i == 0  # the first empty row of a story without characters shows an example
+            cols[0].text_input(
+                "Name", key=name_key, max_chars=200, label_visibility=shown, placeholder="Pip" if example else "Name"
+            )
+            cols[1].text_input(
+                "Looks like",
+                key=desc_key,
+                max_chars=actions.MAX_DESCRIPTION_CHARS,
+                label_visibility=shown,
+                placeholder="a small red fox in a blue scarf" if example else "What they look like",
+            )
+            typed.append((st.session_state[name_key], st.session_state[desc_key]))
+        if characters:
+            st.caption("Clear a row to take that character out.")
+        if st.button("Save characters", icon=":material/save:", key="characters.save"):
+            with ui.guard(edit.project_id):
+                saved = actions.save_characters(edit.lib, edit.project_id, edit.base, typed)
+                ui.set_base_version(saved)
+                ui.flash(
+                    "success",
+                    f"Saved {ui.plural(len(saved.characters), 'character')}. Redraw the pages that name them "
+                    "to see them in the pictures."
+                    if saved.characters
+                    else "The story has no characters now.",
+                )
+                st.rerun()
+        cast_sheet(edit, project, profile, not_ready)

@@ -1,0 +1,150 @@
+"""The board while pictures are drawn: the cards shown (a window of a long story), the job panel, and the
+fragment that follows a running job and redraws only the cards it draws, as their pictures arrive."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import streamlit as st
+
+from engine.jobs import JobInfo
+from storage import PageView, StorageError
+from studio import actions, ui
+from studio.screens.storyboard.cards import grid, picture_area
+from studio.screens.storyboard.common import BOARD_WINDOW, LIVE_EVERY_S, LIVE_WAIT_S
+from studio.screens.storyboard.tray import bin_section, tray
+from studio.ui import Editing
+
+
+def _drawing_outcome(last: JobInfo) -> None:
+    if last.meta.get("finishing") and last.status.value == "done":
+        st.success(
+            f"Done: {ui.plural(last.results, 'draft')} finished; each draft stays among its page's versions.",
+            icon=":material/celebration:",
+        )
+    elif last.status.value == "done":
+        st.success(f"Done: {ui.plural(last.results, 'picture')} drawn and saved.", icon=":material/celebration:")
+    elif last.status.value == "cancelled":
+        kept = f"{ui.plural(last.results, 'picture')} drawn before that {'is' if last.results == 1 else 'are'} kept"
+        st.info(f"Stopped. {kept}.", icon=":material/stop_circle:")
+    else:
+        st.error((last.error or "Drawing stopped.") + " Pictures already drawn are kept.", icon=":material/error:")
+
+
+def job_panel(jobs: list[JobInfo]) -> None:
+    ui.job_panel(jobs, stop_note="Stopping… every picture already drawn is kept.", outcome=_drawing_outcome)
+
+
+def _window_label(windows: list[tuple[int, int]], i: int) -> str:
+    first, end = windows[i]
+    return f"Pages {first + 1}–{end}" if end - first > 1 else f"Page {first + 1}"
+
+
+def shown_pages(project_id: int, pages: list[PageView]) -> list[PageView]:
+    """The pages whose cards this run draws: all of them, or for a long story BOARD_WINDOW at a time, picked above
+    the cards. A card costs a few dozen elements; a 120-page story drawn whole took a third of a second a run, and
+    every click and picture waited for it (issue 16)."""
+    if len(pages) <= BOARD_WINDOW:
+        return pages
+    windows = [(start, min(start + BOARD_WINDOW, len(pages))) for start in range(0, len(pages), BOARD_WINDOW)]
+    key = f"sb.window.{project_id}"
+    if st.session_state.get(key, 0) >= len(windows):  # the story got shorter
+        st.session_state[key] = len(windows) - 1
+    i = st.selectbox(
+        "Show pages",
+        options=list(range(len(windows))),
+        key=key,
+        format_func=partial(_window_label, windows),
+        help=f"A long story's cards are shown {BOARD_WINDOW} pages at a time.",
+    )
+    first, end = windows[i]
+    st.caption(f"Showing pages {first + 1}–{end} of {len(pages)}.")
+    return pages[first:end]
+
+
+def board(edit: Editing, profile, not_ready: str | None) -> tuple[object, dict[int, object]] | None:
+    """The page cards, as stored now. While a job draws, returns the job panel's place and the places of the cards
+    it draws, which follow_jobs (a fragment) then redraws alone as their pictures arrive."""
+    try:
+        live = ui.read_project(edit.lib, edit.project_id)  # the view read at the top, unless a picture came since
+    except StorageError as exc:
+        st.error(exc.message, icon=":material/error:")
+        return None
+    edit = dataclasses.replace(edit, base=ui.base_version(live))  # as behind_another_tab() left it above
+    jobs = actions.project_jobs(edit.project_id)
+    panel = st.empty()
+    drawing = actions.drawing_page_ids(edit.project_id)
+    slots: dict[int, object] = {}
+    pages = shown_pages(edit.project_id, live.pages)
+    grid(edit, live, pages, drawing, slots, profile, not_ready)
+    tray(edit, live)
+    bin_section(edit, live)
+    if any(not j.finished for j in jobs):
+        return panel, slots
+    with panel.container():
+        job_panel(jobs)
+    return None
+
+
+def _live_key(project_id: int) -> str:
+    return f"sb.live_revision.{project_id}"
+
+
+def _ended_key(project_id: int) -> str:
+    return f"sb.live_ended.{project_id}"
+
+
+def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
+    """While this story's pictures are drawn: wait (briefly) for the worker to report a change, then redraw the
+    progress and the cards being drawn, and nothing else. When the last job ends, its last pictures and its outcome
+    are drawn here first, and the full run that redraws the rest of the page (its buttons) comes on the next tick:
+    the person sees the picture one full run sooner (issue 16).
+
+    Each wait is short (LIVE_WAIT_S), so a click is never held up for long behind it."""
+    if st.session_state.pop(_ended_key(edit.project_id), False):
+        ui.rerun_to_follow()  # the job ended and its pictures are on screen: one full run redraws the page once
+    worker = ui.worker()
+    key = _live_key(edit.project_id)
+    since = st.session_state.get(key)
+    revision = worker.wait_for_change(since, LIVE_WAIT_S) if since is not None else worker.revision
+    st.session_state[key] = revision
+    jobs = actions.project_jobs(edit.project_id)
+    if not any(not j.finished for j in jobs):
+        st.session_state.pop(key, None)
+        st.session_state[_ended_key(edit.project_id)] = True
+    with panel.container():
+        job_panel(jobs)
+    drawing = actions.drawing_page_ids(edit.project_id)
+    try:
+        pages = {page.id: page for page in edit.lib.get_pages(edit.project_id, list(slots))}
+    except StorageError:
+        return
+    first_waiting = next((page_id for page_id in _drawing_order(jobs) if page_id in drawing), None)
+    for page_id, slot in slots.items():
+        page = pages.get(page_id)
+        if page is None:
+            continue
+        state_now = None if page_id not in drawing else ("drawing" if page_id == first_waiting else "waiting")
+        with slot.container():
+            picture_area(page, state_now)
+
+
+def _drawing_order(jobs: list[JobInfo]) -> list[int]:
+    """The pages of the unfinished jobs, in the order the worker draws them."""
+    order: list[int] = []
+    for job in jobs:
+        if not job.finished:
+            done = job.results // max(1, int(job.meta.get("candidates", 1)))  # every candidate is a result
+            ids = list(job.meta.get("page_ids", ()))
+            order.extend(ids[done:])
+    return order
+
+
+def show_board(edit: Editing, profile, not_ready: str | None) -> None:
+    """The cards, the tray and the bin; while a job draws this story's pictures, the fragment that follows it."""
+    following = board(edit, profile, not_ready)
+    if following is not None:  # pictures are being drawn: follow them as they arrive
+        st.session_state.pop(_live_key(edit.project_id), None)  # this run drew everything: the live part starts here
+        st.session_state.pop(_ended_key(edit.project_id), None)
+        st.fragment(follow_jobs, run_every=LIVE_EVERY_S)(edit, *following)
