@@ -233,3 +233,18 @@ def test_a_best_of_n_draw_stopped_part_way_keeps_its_candidates_and_chooses_the_
     assert [p.id for p in actions.last_draw(first)] == [
         p.id for p in sorted(first.pictures, key=lambda p: p.meta["candidate"])
     ]
+
+
+def test_a_wild_strength_from_a_hand_edited_bundle_is_kept_in_range():
+    from pathlib import Path
+
+    from storage import CharacterView
+
+    def mara(settings):
+        return CharacterView(1, 0, "Mara", "", reference_path=Path("x.png"), reference_settings=settings)
+
+    assert cast.follow_value(mara({"share_rate": 5}), REFERENCE_SHARED_ATTENTION) == 1.0
+    assert cast.follow_value(mara({"ip_scale": -3}), REFERENCE_IP_ADAPTER) == 0.0
+    assert cast.follow_value(mara({"share_rate": "lots"}), REFERENCE_SHARED_ATTENTION) == 0.5
+    assert cast.follow_value(mara({"ip_scale": True}), REFERENCE_IP_ADAPTER) == 0.6
+    assert cast.follow_value(mara(None), REFERENCE_IP_ADAPTER) == cast.IP_SCALE

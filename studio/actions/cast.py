@@ -30,6 +30,7 @@ with the character, with the pictures it was measured on, so the cast sheet can 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -549,6 +550,7 @@ def draw_reference(
 
 _FOLLOW_KEY = {REFERENCE_SHARED_ATTENTION: "share_rate", REFERENCE_IP_ADAPTER: "ip_scale"}
 _FOLLOW_DEFAULT = {REFERENCE_SHARED_ATTENTION: SHARE_RATE, REFERENCE_IP_ADAPTER: IP_SCALE}
+_FOLLOW_RANGE = {REFERENCE_SHARED_ATTENTION: (0.0, 1.0), REFERENCE_IP_ADAPTER: (0.0, 2.0)}
 
 
 @dataclass(frozen=True)
@@ -569,8 +571,9 @@ def follow_value(character: CharacterView, method: str) -> float:
     """How closely pages follow the character's reference with this method: the person's choice kept in the
     reference's settings, else the engine's default (share rate 0.5, IP-Adapter scale 0.6)."""
     value = (character.reference_settings or {}).get(_FOLLOW_KEY[method])
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        low, high = _FOLLOW_RANGE[method]
+        return min(max(float(value), low), high)  # a hand-edited bundle cannot stop a draw with a wild value
     return _FOLLOW_DEFAULT[method]
 
 
@@ -583,8 +586,8 @@ def follow_control(profile: Profile, character: CharacterView) -> FollowControl 
             method=method,
             label="How closely pages follow this picture",
             value=follow_value(character, method),
-            low=0.0,
-            high=1.0,
+            low=_FOLLOW_RANGE[method][0],
+            high=_FOLLOW_RANGE[method][1],
             default=SHARE_RATE,
             step=0.05,
             help=(
@@ -600,8 +603,8 @@ def follow_control(profile: Profile, character: CharacterView) -> FollowControl 
             method=method,
             label="How closely pages follow this picture",
             value=follow_value(character, method),
-            low=0.0,
-            high=2.0,
+            low=_FOLLOW_RANGE[method][0],
+            high=_FOLLOW_RANGE[method][1],
             default=IP_SCALE,
             step=0.05,
             help=(
