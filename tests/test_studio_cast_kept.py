@@ -6,6 +6,7 @@ a best-of-N draw stopped part-way keeping its candidates with the best so far ch
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -159,13 +160,29 @@ def test_likeness_is_measured_on_the_worker_kept_and_told_stale(lib):
     assert shown.current and shown.text == f"Likeness {mara.likeness['score']:.1f} across 3 pages"
     assert "meaningless" in actions.LIKENESS_HELP and "DINOv2" in actions.LIKENESS_HELP
 
-    # A page drawn again: the figure is kept, and said to be out of date until measured again.
+    # Once measured, a likeness follows its pages: a page drawn again, and its characters are measured again
+    # behind the draw (Mara is on page 2, Bo is not).
     finish(actions.regenerate(lib, measured.id, measured.pages[1].id, measured.version).job_id)
+    for _ in range(200):  # the draw's on_finish queues it just after the draw is marked done
+        jobs = actions.likeness_jobs(project.id, active_only=False)
+        if len(jobs) == 2:
+            break
+        time.sleep(0.05)
+    for job in jobs:
+        finish(job.id)
+    assert len(jobs) == 2
     later = lib.get_project(project.id)
-    assert later.characters[0].likeness == mara.likeness
-    assert not actions.likeness(later, later.characters[0]).current
-    assert "measure again" in actions.likeness(later, later.characters[0]).text
-    assert actions.likeness(later, later.characters[1]).current  # Bo is not on page 2
+    assert later.characters[0].likeness["shas"] != mara.likeness["shas"]
+    assert later.characters[0].likeness["shas"][1] == later.pages[1].selected.image_path.stem
+    assert later.characters[1].likeness == bo.likeness
+    assert actions.likeness(later, later.characters[0]).current and actions.likeness(later, later.characters[1]).current
+
+    # A picture that is not a draw (an upload) leaves the figures as they were, said to be out of date.
+    actions.upload_picture(lib, later.pages[0].id, fx_png(), "mine.png")
+    later = lib.get_project(project.id)
+    for character in later.characters:
+        assert not actions.likeness(later, character).current
+        assert "measure again" in actions.likeness(later, character).text
 
     missing = dataclasses.replace(tiny, models={**tiny.models, "consistency": "nobody/none"})
     with pytest.raises(InputError, match="not on this computer"):

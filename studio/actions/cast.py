@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core import seeds
-from core.errors import InputError
+from core.errors import InputError, UserError
 from core.stats import bootstrap_mean
 from engine.characters import page_characters
 from engine.imageio import load_image, to_png_bytes
@@ -775,3 +775,20 @@ def measure_likeness(
     return get_worker().submit(
         run, kind=KIND_LIKENESS, label=label, total=total, on_result=save, meta={"project_id": project_id}
     )
+
+
+def remeasure_after_draw(lib: Library, project_id: int, page_ids: Sequence[int], profile: Profile) -> str | None:
+    """After a draw: measure again the likeness of the characters on the drawn pages whose likeness was measured
+    before (the person asked for it once; from then on it follows the pages). A job queued behind the draw; None
+    when there is nothing to measure again. Never raises: a figure not refreshed says so on the cast sheet."""
+    try:
+        if not can_measure_likeness(profile):
+            return None
+        project = lib.get_project(project_id)
+        drawn = {page.position for page in project.pages if page.id in set(page_ids)}
+        on_them = {name for name, positions in character_pages(project).items() if drawn & set(positions)}
+        names = [c.name for c in project.characters if c.likeness and c.name in on_them]
+        return measure_likeness(lib, project_id, names, profile=profile) if names else None
+    except UserError as exc:  # the story is gone, or a measure is already running
+        log.info("likeness not measured again after a draw: %s", exc.message)
+        return None
