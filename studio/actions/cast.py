@@ -633,10 +633,11 @@ def set_reference_follow(
 LIKENESS_HELP = (
     "Likeness: how alike this character looks on the pages it is on. Each page's picture (the one in the book) "
     "is turned into a DINOv2 image embedding, a summary of what the picture shows; the figure is the mean cosine "
-    "similarity of every pair of those pages' pictures, times 100 (100: they look identical to the model; real "
-    "books of one character usually score well above unrelated pictures). It compares whole pictures, so a "
-    "shared background raises it too. It needs two pages with pictures. The tiny profile's random-weight models "
-    "give meaningless numbers."
+    "similarity of every pair of those pages' pictures, times 100 (100: they look identical to the model). Higher "
+    "is more alike: compare the figure before and after a change (a reference picture, another draw). It compares "
+    "whole pictures, so a shared background raises it too. It needs two pages with pictures; once measured, it is "
+    "measured again after each draw of a page the character is on. The tiny profile's random-weight models give "
+    "meaningless numbers."
 )
 
 
