@@ -149,7 +149,7 @@ def _save_follow(project_id: int, name: str, method: str, key: str) -> None:
 
 
 def follow_slider(edit: Editing, character, i: int, profile) -> None:
-    """ "How closely pages follow this picture", in the words of the method this profile uses the reference by."""
+    """The slider "How closely pages follow this picture", in the words of the method the profile uses."""
     control = actions.follow_control(profile, character) if profile is not None else None
     if control is None:
         return
