@@ -453,14 +453,8 @@ def best_of_n_row(edit: Editing, live: ProjectView, profile) -> None:
             "versions; the one whose CLIP score is best becomes the page's picture (Pictures shows them side by "
             "side). More pictures take longer to draw.",
         )
-        summary = actions.book_score(live)
-        if summary["n"]:
-            interval = f" (95 % interval {summary['low']:.1f}–{summary['high']:.1f})" if summary["n"] > 1 else ""
-            models = f" · scored by {', '.join(summary['models'])}" if summary["models"] else ""
-            st.caption(
-                f"Book score: CLIP {summary['mean']:.1f}{interval} over {summary['n']} of "
-                f"{ui.plural(summary['pages'], 'page')}{models}",
-                help=actions.SCORE_HELP + " The interval is a 95 % bootstrap interval of the mean.",
-            )
+        line, help_text = actions.book_score_line(actions.book_score(live))  # the Export screen's words too
+        if line:
+            st.caption(ui.plain(line), help=help_text)
         if scoring_off:
             st.caption(ui.plain(scoring_off))
