@@ -26,7 +26,7 @@ from PIL import Image
 
 from core.requests import PageSpec
 from core.seeds import MAX_SEED, sub_seed
-from engine.device import DeviceChoice, pick_device, use_all_cores
+from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable, OutOfMemory
 from engine.loading import hub_kwargs, loaded_model, oom_guard
 from engine.openvino_unet import check_runtime, compiled_unet, openvino_forward, runtime_from_env
@@ -530,9 +530,7 @@ def open_illustrator(
     """
     choice = choice or pick_device()
     speed = speed or SpeedOptions()
-    if not choice.is_gpu:
-        use_all_cores()
-    ref = profile.model("illustrator")
+    ref = profile.model("illustrator")  # on the CPU, loaded_model fits torch's threads to the model
     with ExitStack() as stack:
         pipe = stack.enter_context(loaded_model("illustrator", ref, choice, lambda loc: load_pipeline(loc, choice)))
         decoder = None

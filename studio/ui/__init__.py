@@ -47,7 +47,7 @@ from studio.ui.session import (
     sync_project_from_url,
 )
 from studio.ui.text import ago, plain, plural, reading_grade
-from studio.ui.watch import WATCH_EVERY_S, watch, watch_library, watch_project
+from studio.ui.watch import WATCH_EVERY_S, let_quick_jobs_finish, watch, watch_library, watch_project
 from studio.ui.widgets import job_panel, model_download, project_profile, sidebar
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "job_panel",
     "kept",
     "layout_gallery",
+    "let_quick_jobs_finish",
     "library",
     "load_current_project",
     "menu_done",
