@@ -129,6 +129,9 @@ def compiled_unet(unet, threads: int | None = None, on_status=None):
             model = ov.convert_model(
                 _FloatIO(unet),
                 example_input=(sample, timestep, context),
+                # Own copies of the weights: saving a model that shares torch's bf16 storage crashed (segfault
+                # in save_model, OpenVINO 2026.4, SD-Turbo's UNet); the copy lasts only until it is saved.
+                share_weights=False,
                 input=[
                     ov.PartialShape([-1, sample.shape[1], -1, -1]),
                     ov.PartialShape([-1]),
