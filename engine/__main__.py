@@ -171,7 +171,7 @@ def cmd_illustrate(args) -> int:
                 pending.append(pool.submit(result.image.save, staging / name, format="PNG"))
                 print(f"  page {result.key + 1}/{len(pages)} drawn", file=sys.stderr)
 
-            speed = SpeedOptions(preview=args.preview)
+            speed = SpeedOptions(preview=args.preview, **({"runtime": args.runtime} if args.runtime else {}))
             references, reference_records = {}, []
             if (args.reference or uploaded) and characters:
                 print("Drawing the characters' reference pictures…", file=sys.stderr)
@@ -437,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--preview", action="store_true", help="decode with the tiny autoencoder (the profile's steps)")
+    p.add_argument(
+        "--runtime",
+        choices=("torch", "openvino"),
+        help="who runs the UNet on a CPU: torch (the default) or OpenVINO, optional: pip install openvino "
+        "(default: STORYBOOK_CPU_RUNTIME, else torch)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--draft",

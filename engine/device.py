@@ -7,9 +7,13 @@ that emulates bf16 keeps fp32, where bf16 would be slower than full precision.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -176,15 +180,83 @@ def cpu_threads() -> int:
     told = os.environ.get("OMP_NUM_THREADS", "").strip()
     if told.isdigit() and int(told) > 0:
         return int(told)
+    return usable_cores()
+
+
+def usable_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
 
 
-def use_all_cores() -> int:
-    """Give torch one thread per usable core (its default counts physical cores only); returns the count."""
-    threads = cpu_threads()
-    if torch.get_num_threads() != threads:
+# A model below this many parameters (the tiny test models, a few million) does too little per op for a second
+# thread to help: handing every small op between threads costs more than the op. Measured on a 2-core machine
+# shared with a browser and the studio's server: one tiny picture 0.35-0.43 s with one thread, 3.1-3.5 s with two
+# (docs/benchmarks.md, issue 16). Full-size models (SD-Turbo's UNet alone has 865 million) use every core.
+SMALL_MODEL_PARAMS = 50_000_000
+# An app whose own page shares the CPU with the models (the studio) sets this to the cores it keeps for itself;
+# the CLI and the benches leave it unset and use every core. Only where at least MIN_CORES_TO_SPARE cores exist:
+# on 2 cores, one thread would halve a full-size picture's speed to keep a page responsive that mostly waits.
+SPARE_CORES_ENV = "STORYBOOK_SPARE_CORES"
+MIN_CORES_TO_SPARE = 4
+
+
+def spare_cores() -> int:
+    told = os.environ.get(SPARE_CORES_ENV, "").strip()
+    return int(told) if told.isdigit() else 0
+
+
+def threads_for(params: int | None) -> int:
+    """torch threads for work with a model of `params` parameters (None: unknown, counted as full-size).
+
+    OMP_NUM_THREADS, when set, wins. A small model gets one thread; a full-size one every usable core, less
+    the cores an interactive app keeps for itself (spare_cores) where there are enough of them."""
+    told = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if told.isdigit() and int(told) > 0:
+        return int(told)
+    if params is not None and params < SMALL_MODEL_PARAMS:
+        return 1
+    cores = usable_cores()
+    spare = spare_cores() if cores >= MIN_CORES_TO_SPARE else 0
+    return max(1, cores - spare)
+
+
+def count_params(model: object) -> int | None:
+    """Parameters of a loaded model: a torch module, a diffusers pipeline (its components), or a tuple or
+    dataclass holding modules (with processors and tokenizers beside them); None when no module is found."""
+    if isinstance(model, torch.nn.Module):
+        return sum(p.numel() for p in model.parameters())
+    if isinstance(model, (tuple, list)):
+        parts: list = list(model)
+    elif isinstance(getattr(model, "components", None), dict):
+        parts = list(model.components.values())
+    elif dataclasses.is_dataclass(model) and not isinstance(model, type):
+        parts = [getattr(model, f.name) for f in dataclasses.fields(model)]
+    else:
+        return None
+    counts = [c for c in (count_params(part) for part in parts) if c is not None]
+    return sum(counts) if counts else None
+
+
+_held = threading.local()  # per thread: the parameter counts of the models it holds open on the CPU
+
+
+@contextmanager
+def cpu_threads_while_held(params: int | None) -> Iterator[int]:
+    """While a model of `params` parameters is in use on this thread: torch threads fitted to the largest model
+    this thread holds (threads_for), restored when it is put down. A job holding a full-size picture model and a
+    small scorer keeps every core; one holding only small models runs on one thread."""
+    sizes: list = _held.__dict__.setdefault("sizes", [])
+    before = torch.get_num_threads()
+    sizes.append(params)
+    largest = None if any(size is None for size in sizes) else max(sizes)
+    threads = threads_for(largest)
+    if threads != before:
         torch.set_num_threads(threads)
-    return threads
+    try:
+        yield threads
+    finally:
+        sizes.pop()
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

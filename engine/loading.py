@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from engine.cache import _release_memory, get_cache
-from engine.device import DeviceChoice
+from engine.device import DeviceChoice, count_params, cpu_threads_while_held
 from engine.errors import ModelUnavailable, OutOfMemory
 from engine.profiles import is_offline, resolve_model, unavailable_message
 
@@ -54,7 +54,12 @@ def loaded_model(
             raise
 
     with get_cache().use(key, load) as model:
-        yield model
+        if choice.is_gpu:
+            yield model
+        else:
+            # On the CPU, torch's threads fit the model: one for a small one, every core for a full-size one.
+            with cpu_threads_while_held(count_params(model)):
+                yield model
 
 
 @contextmanager

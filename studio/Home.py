@@ -7,6 +7,7 @@ st.set_page_config(page_title="Storybook Studio", page_icon="📖", layout="wide
 from studio import state, ui  # noqa: E402  (set_page_config first)
 
 ui.sync_project_from_url()
+ui.let_quick_jobs_finish()  # a picture started by the click before this run: drawn in it when it takes a moment
 
 # The screens live in screens/, not pages/: Streamlit still reads a pages/ folder beside the entry script as
 # the old automatic page list, and a fresh load of any address that list lacks (/from-images) then

@@ -1,4 +1,5 @@
-"""The CPU path picks its number format by measurement and uses every core it may."""
+"""The CPU path picks its number format by measurement, and torch's threads by the model: one for a small model,
+every core it may use for a full-size one."""
 
 import pytest
 import torch
@@ -56,3 +57,78 @@ def test_threads_follow_the_usable_cores_unless_told(monkeypatch):
     import os
 
     assert cpu_threads() == len(os.sched_getaffinity(0))
+
+
+def test_small_models_get_one_thread_and_full_size_ones_every_core(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv(device.SPARE_CORES_ENV, raising=False)
+    monkeypatch.setattr(device, "usable_cores", lambda: 8)
+    assert device.threads_for(3_000_000) == 1  # a tiny test model
+    assert device.threads_for(865_000_000) == 8  # SD-Turbo's UNet
+    assert device.threads_for(None) == 8  # unknown: counted as full-size
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert device.threads_for(3_000_000) == 3 and device.threads_for(None) == 3  # told wins
+
+
+def test_an_interactive_app_keeps_cores_for_its_page_only_where_there_are_enough(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv(device.SPARE_CORES_ENV, "1")
+    monkeypatch.setattr(device, "usable_cores", lambda: 8)
+    assert device.threads_for(865_000_000) == 7
+    assert device.threads_for(3_000_000) == 1
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    assert device.threads_for(865_000_000) == 2  # one thread would halve a full-size picture's speed
+
+
+def test_parameters_are_counted_through_pipelines_tuples_and_dataclasses():
+    import dataclasses
+
+    linear = torch.nn.Linear(10, 10)  # 110 parameters
+    assert device.count_params(linear) == 110
+
+    class Pipeline:
+        def __init__(self):
+            self.components = {"unet": torch.nn.Linear(10, 10), "tokenizer": object(), "scheduler": None}
+
+    @dataclasses.dataclass
+    class Loaded:
+        model: torch.nn.Module
+        processor: object
+
+    assert device.count_params(Pipeline()) == 110
+    assert device.count_params((linear, "processor")) == 110
+    assert device.count_params(Loaded(torch.nn.Linear(2, 2), object())) == 6
+    assert device.count_params(object()) is None and device.count_params(("a", "b")) is None
+
+
+def test_threads_follow_the_largest_model_held_and_come_back(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv(device.SPARE_CORES_ENV, raising=False)
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    before = torch.get_num_threads()
+    with device.cpu_threads_while_held(865_000_000) as big:
+        assert big == 2 and torch.get_num_threads() == 2
+        with device.cpu_threads_while_held(3_000_000) as with_scorer:  # a small scorer beside the big model
+            assert with_scorer == 2 and torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before
+    with device.cpu_threads_while_held(3_000_000) as small:
+        assert small == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_a_tiny_model_is_used_with_one_thread(monkeypatch, tiny_models):
+    from engine.illustrate import open_illustrator
+    from engine.profiles import get_profile
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv(device.SPARE_CORES_ENV, raising=False)
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with open_illustrator(get_profile("tiny"), pick_device("cpu", "float32")):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

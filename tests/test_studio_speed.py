@@ -108,3 +108,74 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), "orange").save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _picture_job(project, page, *, quick: bool):
+    """A picture job on the real worker, as New picture submits it: quick saves the page's picture at once; a
+    slow one draws until it is stopped."""
+    import time
+
+    from engine.jobs import get_worker
+    from studio import actions
+
+    def run(ctx) -> None:
+        ctx.progress(0, 1, message="Drawing… 0 of 1 picture ready")
+        if quick:
+            time.sleep(0.05)
+            ctx.emit(page.id)
+            return
+        while not ctx.cancelled:
+            time.sleep(0.02)
+        ctx.check_cancel()
+
+    from storage import Library
+
+    lib = Library()
+    return get_worker().submit(
+        run,
+        kind=actions.KIND_ILLUSTRATE,
+        label="1 picture",
+        total=1,
+        on_result=lambda page_id: lib.add_picture(page_id, _png(), {"seed": 7}),
+        meta={"project_id": project.id, "page_ids": (page.id,)},
+    )
+
+
+def test_a_quick_picture_is_drawn_in_the_run_its_click_started(lib):
+    # The run after a click waits (briefly) for the picture job it started: the page is drawn once, with the new
+    # version and no live fragment, instead of a "Drawing…" card that a fragment and a second full run replace.
+    project = _long_story(lib, 3)
+    at = _storyboard(project.id)
+    _picture_job(project, project.pages[0], quick=True)
+    at.run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Version 1 of 1") for c in at.caption)
+    assert "Drawing a new picture…" not in [i.value for i in at.info]
+    assert not list(at.get("progress"))  # the job is over: no panel following it
+
+
+def test_a_long_picture_job_is_followed_live_and_older_ones_cost_a_run_no_wait(lib, monkeypatch):
+    from engine.jobs import JobWorker, get_worker
+    from studio import ui
+
+    project = _long_story(lib, 3)
+    at = _storyboard(project.id)
+    job_id = _picture_job(project, project.pages[0], quick=False)
+    try:
+        at.run()  # waits QUICK_JOB_S at most, then shows the job being drawn
+        assert not at.exception, at.exception
+        assert "Drawing a new picture…" in [i.value for i in at.info]
+        assert list(at.get("progress"))
+        waits: list[float] = []
+        real_wait = JobWorker.wait_for_change
+
+        def counted(self, since, timeout):
+            waits.append(timeout)
+            return real_wait(self, since, timeout)
+
+        monkeypatch.setattr(JobWorker, "wait_for_change", counted)
+        ui.let_quick_jobs_finish()  # the job started more than QUICK_JOB_S ago: no wait
+        assert waits == []
+    finally:
+        get_worker().cancel(job_id)
+        get_worker().wait(job_id, timeout=30)

@@ -26,6 +26,9 @@ def library() -> Library:
 
 @st.cache_resource(show_spinner=False, validate=lambda worker: worker.alive)
 def worker() -> JobWorker:
+    # Full-size models on a CPU leave a core to this page and the browser (engine.device.SPARE_CORES_ENV, only on
+    # a machine with 4 cores or more); the CLI and the benches use every core. Set it to 0 to give the models all.
+    os.environ.setdefault("STORYBOOK_SPARE_CORES", "1")
     return get_worker()
 
 

@@ -9,11 +9,33 @@ from collections.abc import Callable
 import streamlit as st
 
 from storage import ProjectView, StorageError
+from studio.actions import KIND_ILLUSTRATE
 from studio.ui.editors import rerun_to_follow
 from studio.ui.resources import library, worker
 
 WATCH_EVERY_S = 2.0
 IDLE_AFTER_S = 3.0
+
+
+QUICK_JOB_S = 0.6  # how long after a picture job's start a run waits for it before drawing the page
+
+
+def let_quick_jobs_finish() -> None:
+    """In a run right after a picture job started (a click on New picture, Redraw, Illustrate all), give the job
+    until QUICK_JOB_S after its start before the page is drawn. A picture that takes a moment (the tiny profile, a
+    GPU) is then on the page that this one run draws, with no live fragment and no second full run after it, each
+    of which the browser would draw again (issue 16). A longer job is followed live as before; while an older job
+    runs (a long one, another tab's) a run waits for nothing."""
+    jobs_worker = worker()
+    while True:
+        revision = jobs_worker.revision
+        active = jobs_worker.jobs(kind=KIND_ILLUSTRATE, active_only=True)
+        if not active:
+            return
+        left = min(job.created for job in active) + QUICK_JOB_S - time.time()
+        if left <= 0:
+            return
+        jobs_worker.wait_for_change(revision, left)
 
 
 def _project_jobs(project_id: int) -> tuple[str, ...]:

@@ -185,8 +185,8 @@ def book_details(project: ProjectView, profile, gen: int) -> None:
         env_profile = os.environ.get("STORYBOOK_PROFILE", "").strip()  # read each run, as it may change
         if env_profile:
             st.caption(
-                f"STORYBOOK_PROFILE is set to '{ui.plain(env_profile)}' on this computer, and it wins over "
-                "the profile chosen here."
+                f"This studio was started to use the “{ui.plain(env_profile)}” models for every story (its "
+                "STORYBOOK_PROFILE setting), so they draw this one whatever is chosen here."
             )
         st.caption("Saved as you change them (Undo takes a change back).")
 
@@ -291,13 +291,13 @@ def _save_drafts(project_id: int, key: str) -> None:
 
 def _drafts_caption(book_profile, recommended: bool | None) -> str:
     """What the two modes are with this profile, and what this computer favours."""
-    steps = f"{ui.plural(book_profile.draft_steps, 'step')} and a quick decoder instead of {book_profile.steps}"
-    words = f"A draft is {steps} steps and the full decoder."
+    steps = ui.plural(book_profile.draft_steps, "drawing step")
+    words = f"A quick draft takes {steps} instead of {book_profile.steps}, with a rougher finish."
     if recommended is True:
-        return words + " This computer has no GPU: drafts are recommended here, where a final picture takes several "
-        "times longer."
+        return words + " This computer has no graphics card to draw with, so drafts are recommended: here a final "
+        "picture takes several times longer."
     if recommended is None and book_profile.draft_on_cpu:
-        return words + " Without a GPU, drafts are recommended with these models."
+        return words + " Without a graphics card, drafts are recommended with these models."
     return words
 
 
@@ -307,7 +307,10 @@ def draft_choice(edit: Editing, project: ProjectView, book_profile, not_ready: s
         state.widget_key("drafts", edit.project_id, stored=project.drafts, gen=edit.gen), project.drafts
     )
     waiting = actions.draft_pages(project)
-    row = st.columns([2.6, 1.2, 1.7], vertical_alignment="center")
+    # The choice and the button as wide as their words; the caption takes the rest of the row, or goes below them in
+    # a narrow window (columns squeezed it to a sliver at 800 px).
+    line = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    row = [line.container(width="content"), line.container(width="content"), line.container(width="stretch")]
     row[0].radio(
         "Draw pages as",
         options=[True, False],
@@ -325,11 +328,10 @@ def draft_choice(edit: Editing, project: ProjectView, book_profile, not_ready: s
             f"Finish all drafts ({len(waiting)})",
             icon=":material/auto_fix_high:",
             key="finish.all",
-            width="stretch",
             disabled=bool(active_now) or bool(not_ready),
             help=not_ready
-            or "Each draft's own picture decoded in full detail: the picture you see, sharper. The drafts stay among "
-            "the versions.",
+            or "Each draft finished in full detail: the same picture you see, sharper. The drafts stay among the "
+            "versions.",
         )
         and ui.first_click("finish.all")
     ):

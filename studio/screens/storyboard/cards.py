@@ -11,8 +11,11 @@ import streamlit as st
 
 from storage import PageView, ProjectView
 from studio import actions, state, ui
-from studio.screens.storyboard.common import COLUMNS, draw_notes, short_prompt
+from studio.screens.storyboard.common import draw_notes, short_prompt
 from studio.ui import Editing
+
+CARDS_KEY = "board-cards"  # the cards' container; its CSS class is st-key-board-cards
+CARD_MIN_REM = 17  # the narrowest a card gets: New picture and Redraw side by side, read whole
 
 
 def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> None:
@@ -363,9 +366,9 @@ def picture_area(page: PageView, drawing: str | None) -> None:
     elif drawing == "waiting":
         st.info("Waiting for its turn…", icon=":material/hourglass_top:")
     elif page.selected is None:
+        # Words, not an icon as a heading (a screen reader read it as "image"): what the empty frame means.
         with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
-            st.markdown("### :material/image:")
-            st.caption("No picture yet")
+            st.markdown("No picture yet", width="content")
 
 
 def _score_badge(picture) -> None:
@@ -435,7 +438,7 @@ def card(
                         "Draft",
                         icon=":material/bolt:",
                         color="gray",
-                        help="A quick draft: Finish this picture decodes it in full detail.",
+                        help="A quick draft: Finish this picture draws it in full detail.",
                     )
                 if page.selected is not None and page.selected.words_changed:
                     st.badge(
@@ -491,8 +494,8 @@ def card(
                     key=f"finish.{page.id}",
                     disabled=busy or bool(not_ready),
                     help=not_ready
-                    or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft "
-                    "stays among the versions.",
+                    or "This draft finished in full detail: the same picture you see, sharper. The draft stays "
+                    "among the versions.",
                     on_click=_finish_page,
                     args=(edit.project_id, page.selected.id, n),
                 )
@@ -513,9 +516,8 @@ def grid(
     profile,
     not_ready: str | None,
 ) -> None:
-    """The cards of these pages, COLUMNS to a row, in reading order."""
-    for start in range(0, len(pages), COLUMNS):
-        columns = st.columns(COLUMNS)
-        for column, page in zip(columns, pages[start : start + COLUMNS]):
-            with column:
-                card(edit, live, page, drawing, slots, profile, not_ready)
+    """The cards of these pages in reading order, as many to a row as fit at CARD_MIN_REM or wider (ui.card_grid):
+    three or four in a wide window, one or two in a narrow one, never so narrow that a button's words are cut off."""
+    with ui.card_grid(CARDS_KEY, CARD_MIN_REM):
+        for page in pages:
+            card(edit, live, page, drawing, slots, profile, not_ready)

@@ -4,6 +4,7 @@ fragment that follows a running job and redraws only the cards it draws, as thei
 from __future__ import annotations
 
 import dataclasses
+import time
 from functools import partial
 
 import streamlit as st
@@ -96,30 +97,46 @@ def _ended_key(project_id: int) -> str:
 
 
 def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
-    """While this story's pictures are drawn: wait (briefly) for the worker to report a change, then redraw the
-    progress and the cards being drawn, and nothing else. When the last job ends, its last pictures and its outcome
-    are drawn here first, and the full run that redraws the rest of the page (its buttons) comes on the next tick:
-    the person sees the picture one full run sooner (issue 16).
-
-    Each wait is short (LIVE_WAIT_S), so a click is never held up for long behind it."""
+    """While this story's pictures are drawn: wait on the worker and redraw the cards being drawn, and nothing else,
+    the moment a picture is saved; the progress panel once per run (its Stop button may be drawn only once). Called
+    by the full run first, which draws the cards at once, then as a fragment, each run waiting for up to LIVE_WAIT_S
+    so a click is never held up for long behind it. When the last job ends, its last pictures and its outcome are
+    drawn here first, and the full run that redraws the rest of the page (its buttons) comes on the next tick: the
+    browser draws the picture before that full run, not after it (issue 16)."""
     if st.session_state.pop(_ended_key(edit.project_id), False):
         ui.rerun_to_follow()  # the job ended and its pictures are on screen: one full run redraws the page once
     worker = ui.worker()
     key = _live_key(edit.project_id)
     since = st.session_state.get(key)
-    revision = worker.wait_for_change(since, LIVE_WAIT_S) if since is not None else worker.revision
-    st.session_state[key] = revision
-    jobs = actions.project_jobs(edit.project_id)
+    if since is None:  # the full run: what is there now, at once
+        since = worker.revision
+        jobs = _draw_cards(edit, slots)
+    else:  # a fragment run: the cards again when a picture came (or as they were: a fragment run clears what it
+        deadline = time.monotonic() + LIVE_WAIT_S  # does not draw), and again for each picture within LIVE_WAIT_S
+        since = worker.wait_for_change(since, LIVE_WAIT_S)
+        jobs = _draw_cards(edit, slots)
+        while any(not j.finished for j in jobs) and (left := deadline - time.monotonic()) > 0:
+            revision = worker.wait_for_change(since, left)
+            if revision == since:
+                break
+            since = revision
+            jobs = _draw_cards(edit, slots)
+    st.session_state[key] = since
     if not any(not j.finished for j in jobs):
         st.session_state.pop(key, None)
         st.session_state[_ended_key(edit.project_id)] = True
     with panel.container():
         job_panel(jobs)
+
+
+def _draw_cards(edit: Editing, slots: dict[int, object]) -> list[JobInfo]:
+    """Draw the cards being drawn as stored now; returns the jobs read just before."""
+    jobs = actions.project_jobs(edit.project_id)
     drawing = actions.drawing_page_ids(edit.project_id)
     try:
         pages = {page.id: page for page in edit.lib.get_pages(edit.project_id, list(slots))}
     except StorageError:
-        return
+        return jobs
     first_waiting = next((page_id for page_id in _drawing_order(jobs) if page_id in drawing), None)
     for page_id, slot in slots.items():
         page = pages.get(page_id)
@@ -128,6 +145,7 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
         state_now = None if page_id not in drawing else ("drawing" if page_id == first_waiting else "waiting")
         with slot.container():
             picture_area(page, state_now)
+    return jobs
 
 
 def _drawing_order(jobs: list[JobInfo]) -> list[int]:
