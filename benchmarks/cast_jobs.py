@@ -17,18 +17,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-
 from benchmarks import timing
-from engine.scoring import ClipScorer, ConsistencyScorer
 
 PAGE_TEXT = "Mara walked on the rocks by the sea, and a gull flew over the water."
 
 
+# torch, transformers and the engine's scorers are imported inside the functions: importing the benchmarks
+# package stays light (tests/test_layering.py).
+
+
 def dinov2_small():
+    import torch
     from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    from engine.scoring import ConsistencyScorer
 
     torch.manual_seed(0)
     model = Dinov2Model(
@@ -45,12 +47,13 @@ def dinov2_small():
 
 
 def clip_l14(folder: Path):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from engine.tinykit import _clip_tokenizer_files
+    from engine.scoring import ClipScorer
+    from engine.tinykit import build_clip
 
-    _clip_tokenizer_files(folder)
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+    tokenizer = CLIPProcessor.from_pretrained(build_clip(folder / "tiny")).tokenizer  # the test kit's tokenizer
     torch.manual_seed(0)
     model = CLIPModel(
         CLIPConfig(
@@ -92,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the number format (the engine picks bfloat16 on a processor that runs it fast, engine.device)",
     )
     args = parser.parse_args(argv)
+    import numpy as np
+    import torch
+    from PIL import Image
+
     dtype = getattr(torch, args.dtype)
     rng = np.random.default_rng(0)
     pictures = [
