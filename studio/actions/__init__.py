@@ -9,6 +9,7 @@ One module per subject (docs/architecture.md lists what each owns):
 - ``pictures``: draw every page, draw one again, upload one's own, choose or delete a version.
 - ``cast``: the cast sheet (each character's reference picture) and what a draw takes from the story: best of N,
   CLIP scores, references; the book's score.
+- ``scenes``: scene descriptions the storyteller writes, as pages' prompts or suggestions beside their own.
 - ``told``: stories told from pictures: the source pictures, the story job, a passage again or by hand.
 - ``library``: whole stories: create, the sample, rename, duplicate, delete (with the bundle for Undo), import.
 - ``export``: the PDF and the ZIP of a saved book.
@@ -169,6 +170,20 @@ from studio.actions.profiles import (
     use_tiny_profile,
 )
 from studio.actions.samples import layout_thumbnail, style_sample
+from studio.actions.scenes import (
+    KIND_SCENES,
+    SceneOutcome,
+    SceneSuggestion,
+    describe_scene,
+    describe_scenes,
+    drop_scene_suggestion,
+    scene_jobs,
+    scene_note,
+    scene_outcome,
+    scene_suggestion,
+    storyteller_wrote,
+    use_scene_suggestion,
+)
 from studio.actions.told import (
     PLACEHOLDER_PASSAGE,
     PictureRead,
@@ -191,6 +206,7 @@ __all__ = [
     "KIND_JUDGE",
     "KIND_LIKENESS",
     "KIND_REFERENCE",
+    "KIND_SCENES",
     "KIND_STORY",
     "KIND_WARM",
     "LIKENESS_HELP",
@@ -217,6 +233,8 @@ __all__ = [
     "PictureRead",
     "ProfileChoice",
     "Proposal",
+    "SceneOutcome",
+    "SceneSuggestion",
     "StoryStart",
     "active_jobs",
     "active_story_jobs",
@@ -237,6 +255,8 @@ __all__ = [
     "default_closing_words",
     "delete_page",
     "delete_project",
+    "describe_scene",
+    "describe_scenes",
     "discard_picture",
     "download_size_here",
     "download_status",
@@ -246,6 +266,7 @@ __all__ = [
     "drafts_recommended",
     "draw_reference",
     "drawing_page_ids",
+    "drop_scene_suggestion",
     "duplicate_project",
     "edit_page",
     "edit_passage",
@@ -308,6 +329,10 @@ __all__ = [
     "save_details",
     "save_draft",
     "save_story_text",
+    "scene_jobs",
+    "scene_note",
+    "scene_outcome",
+    "scene_suggestion",
     "scoring_note",
     "set_default_profile",
     "set_drafts",
@@ -323,6 +348,7 @@ __all__ = [
     "story_page_ids",
     "story_pictures",
     "story_report",
+    "storyteller_wrote",
     "style_sample",
     "tiny_possible",
     "title_line_to_page",
@@ -331,6 +357,7 @@ __all__ = [
     "upload_picture",
     "upload_reference",
     "use_proposal",
+    "use_scene_suggestion",
     "use_tiny_profile",
     "warm_up",
     "write_story_again",

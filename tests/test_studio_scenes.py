@@ -1,0 +1,138 @@
+"""Issue 19 item 1, the studio side: the storyteller writes each page's scene on the worker; a page without its
+own prompt takes it as its prompt (one undo step for the whole job), a page with its own prompt keeps it and is
+offered the scene, and a model that wrote nothing usable changes nothing and says so (tiny profile, offline)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import InputError
+from engine.characters import page_characters
+from engine.jobs import get_worker
+from engine.profiles import get_profile
+from engine.scenes import SceneDescription
+from engine.scenes import describe_scenes as engine_describe
+from storage import Library
+from studio import actions
+
+STORY = (
+    "Mara lived by the sea.\n\n'Quite sure,' she said, and stepped onto the rocks.\n\n"
+    "Tobin lit the lamp at the top of the tower.\n"
+)
+CAST = [("Mara", "a young girl with a yellow raincoat"), ("Tobin", "an old lighthouse keeper")]
+
+
+@pytest.fixture(scope="module")
+def lib(tiny_models, one_cpu_thread) -> Library:
+    return Library()
+
+
+@pytest.fixture(scope="module")
+def writer(tiny_models):
+    """The tiny plain storyteller: it writes words (random ones) for every page, so its scenes are usable."""
+    return get_profile("tiny").with_overrides({"storyteller": "tiny:storyteller_plain"})
+
+
+def story(lib: Library):
+    project = actions.create_project(lib, story_text=STORY)
+    project = actions.split_story(lib, project.id, project.version, STORY).project
+    project = actions.save_characters(lib, project.id, project.version, CAST)
+    assert len(project.pages) == 3
+    return project
+
+
+def finish(job_id: str):
+    info = get_worker().wait(job_id, timeout=300)
+    assert info.status.value == "done", (info.error, info.save_errors)
+    return info
+
+
+def expected_scenes(project, profile) -> list[SceneDescription]:
+    texts = [p.text for p in project.pages]
+    return engine_describe(
+        texts, profile, characters=CAST, cast=page_characters(texts, CAST), style=project.style, seed=project.id
+    )
+
+
+def test_scenes_become_the_prompts_of_pages_without_one_in_one_undo_step(lib, writer):
+    project = story(lib)
+    own = project.pages[1]
+    edited = actions.edit_page(
+        lib, own, project.version, text=own.text, prompt="my own words", negative_prompt="", seed="", locked=False
+    )
+    project = edited.project
+    words = [p.text for p in project.pages]
+    expected = expected_scenes(project, writer)
+    assert [s.source for s in expected] == ["storyteller"] * 3  # the plain tiny storyteller writes something
+
+    finish(actions.describe_scenes(lib, project.id, profile=writer))
+    done = lib.get_project(project.id)
+    first, second, third = done.pages
+    assert [p.text for p in done.pages] == words  # the page's words are untouched
+    assert first.prompt_override == expected[0].text and third.prompt_override == expected[2].text
+    assert actions.storyteller_wrote(first) and actions.storyteller_wrote(third)
+    # A person's prompt is never overwritten: the scene waits as a suggestion.
+    assert second.prompt_override == "my own words" and not actions.storyteller_wrote(second)
+    offered = actions.scene_suggestion(second)
+    assert offered is not None and offered.text == expected[1].text
+    assert actions.scene_suggestion(first) is None
+    outcome = actions.scene_outcome(project.id)
+    assert outcome.set_pages == (1, 3) and outcome.suggested == (2,) and outcome.unusable == ()
+    assert "pages 1 and 3" in outcome.lines()[0] and "Page 2 keeps its own prompt" in outcome.lines()[1]
+    assert done.version == project.version + 1  # one step for the whole job
+
+    # One undo takes every written prompt back; the person's prompt stays.
+    undone, _label = actions.undo(lib, done.id, done.version)
+    assert [p.prompt_override for p in undone.pages] == [None, "my own words", None]
+    redone, _label = actions.redo(lib, undone.id, undone.version)
+    assert [p.prompt_override for p in redone.pages] == [expected[0].text, "my own words", expected[2].text]
+
+    # "Use this" makes the suggestion the page's prompt (one undoable step) and it is offered no more.
+    used = actions.use_scene_suggestion(lib, redone.pages[1], redone.version)
+    assert used.pages[1].prompt_override == expected[1].text and actions.storyteller_wrote(used.pages[1])
+    assert actions.scene_suggestion(used.pages[1]) is None
+    back, _label = actions.undo(lib, used.id, used.version)
+    assert back.pages[1].prompt_override == "my own words"
+
+
+def test_one_page_s_scene_is_the_one_the_book_run_writes_and_draws_from_it(lib, writer):
+    project = story(lib)
+    expected = expected_scenes(project, writer)
+    target = project.pages[1]
+    finish(actions.describe_scene(lib, project.id, target.id, profile=writer))
+    done = lib.get_project(project.id)
+    assert [p.prompt_override for p in done.pages] == [None, expected[1].text, None]
+    assert actions.scene_outcome(project.id).set_pages == (2,)
+    # The page is drawn from the written scene, and the picture records it (redraws stay exact).
+    start = actions.regenerate(lib, project.id, target.id, done.version, new_seed=False)
+    finish(start.job_id)
+    drawn = lib.get_project(project.id).pages[1].selected
+    assert drawn.settings["own_prompt"] is True
+    assert expected[1].text.split()[0] in drawn.settings["prompt"]
+
+
+def test_nothing_usable_changes_nothing_and_says_so(lib, writer, monkeypatch):
+    # The one case forced: a storyteller that writes nothing usable gives the page's own words back.
+    import engine.scenes
+
+    def nothing(pages, profile, **kwargs):
+        return [SceneDescription(pages[i], "page text") for i in kwargs["only"]]
+
+    monkeypatch.setattr(engine.scenes, "describe_scenes", nothing)
+    project = story(lib)
+    finish(actions.describe_scenes(lib, project.id, profile=writer))
+    done = lib.get_project(project.id)
+    assert [p.prompt_override for p in done.pages] == [None, None, None]
+    assert done.version == project.version  # no step recorded
+    outcome = actions.scene_outcome(project.id)
+    assert outcome.set_pages == () and outcome.unusable == (1, 2, 3)
+    assert outcome.lines() == ["The storyteller wrote nothing usable for pages 1, 2 and 3; their prompts are unchanged."]
+
+
+def test_a_storyteller_not_on_this_computer_is_said_in_words_before_any_job(lib):
+    project = story(lib)
+    away = get_profile("tiny").with_overrides({"storyteller": "someone/not-downloaded-storyteller"})
+    before = len(actions.scene_jobs(project.id, active_only=False))
+    with pytest.raises(InputError, match="model that writes stories of the 'tiny' profile is not on this computer"):
+        actions.describe_scenes(lib, project.id, profile=away)
+    assert len(actions.scene_jobs(project.id, active_only=False)) == before
