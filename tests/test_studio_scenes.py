@@ -126,7 +126,8 @@ def test_nothing_usable_changes_nothing_and_says_so(lib, writer, monkeypatch):
     assert done.version == project.version  # no step recorded
     outcome = actions.scene_outcome(project.id)
     assert outcome.set_pages == () and outcome.unusable == (1, 2, 3)
-    assert outcome.lines() == ["The storyteller wrote nothing usable for pages 1, 2 and 3; their prompts are unchanged."]
+    said = "The storyteller wrote nothing usable for pages 1, 2 and 3; their prompts are unchanged."
+    assert outcome.lines() == [said]
 
 
 def test_a_storyteller_not_on_this_computer_is_said_in_words_before_any_job(lib):
