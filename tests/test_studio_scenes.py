@@ -4,6 +4,8 @@ offered the scene, and a model that wrote nothing usable changes nothing and say
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.errors import InputError
@@ -19,6 +21,7 @@ STORY = (
     "Mara lived by the sea.\n\n'Quite sure,' she said, and stepped onto the rocks.\n\n"
     "Tobin lit the lamp at the top of the tower.\n"
 )
+HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 CAST = [("Mara", "a young girl with a yellow raincoat"), ("Tobin", "an old lighthouse keeper")]
 
 
@@ -137,3 +140,59 @@ def test_a_storyteller_not_on_this_computer_is_said_in_words_before_any_job(lib)
     with pytest.raises(InputError, match="model that writes stories of the 'tiny' profile is not on this computer"):
         actions.describe_scenes(lib, project.id, profile=away)
     assert len(actions.scene_jobs(project.id, active_only=False)) == before
+
+
+def test_the_edit_menu_and_the_book_row_describe_scenes_and_offer_one_beside_a_persons_prompt(lib, writer, monkeypatch):
+    from types import SimpleNamespace
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio import state
+    from studio.actions import scenes
+
+    # The story's profile, with the storyteller that writes words (the app reads the profile per story).
+    monkeypatch.setattr(scenes, "project_profile", lambda project: SimpleNamespace(profile=writer))
+    project = story(lib)
+    first, second, _ = project.pages
+    project = lib.update_page(second.id, project.version, prompt_override="my own words")
+    expected = expected_scenes(project, writer)
+
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.query_params["project"] = str(project.id)
+    at.run()
+    at.switch_page("screens/storyboard.py")
+    at.run()
+    assert not at.exception, at.exception
+
+    def click(key: str) -> None:
+        at.session_state[state.RECENT_ACTIONS] = {}
+        at.button(key=key).click().run()
+        assert not at.exception, at.exception
+
+    def open_edit(page_id: int) -> None:
+        at.session_state[f"pop.edit.{page_id}"] = True
+        at.run()
+        assert not at.exception, at.exception
+
+    open_edit(first.id)
+    click(f"scene.{first.id}")
+    for job in actions.scene_jobs(project.id, active_only=False):
+        finish(job.id)
+    open_edit(first.id)
+    assert lib.get_project(project.id).pages[0].prompt_override == expected[0].text
+    prompt_box = next(t for t in at.text_area if t.key.startswith(f"w.seg.prompt.{first.id}."))
+    assert prompt_box.value == expected[0].text
+    assert any("storyteller wrote this prompt" in c.value for c in at.caption)
+
+    click("scenes.all")
+    for job in actions.scene_jobs(project.id, active_only=False):
+        finish(job.id)
+    at.run()
+    said = actions.scene_outcome(project.id).lines()
+    assert said[0].startswith("The storyteller wrote the scene of page 3 as its prompt")
+    assert "Page 2 keeps its own prompt" in said[1] and said[2] == "Page 1 already has this scene as prompt."
+    assert any("Page 2 keeps its own prompt" in c.value for c in at.caption)
+    open_edit(second.id)
+    assert any(expected[1].text in c.value for c in at.caption)
+    click(f"scene.use.{second.id}")
+    assert lib.get_project(project.id).pages[1].prompt_override == expected[1].text

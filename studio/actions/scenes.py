@@ -53,6 +53,7 @@ class SceneOutcome:
     suggested: tuple[int, ...]  # page numbers with their own prompt, now holding a suggestion
     unusable: tuple[int, ...]  # page numbers the model wrote nothing usable for
     gone: int = 0  # pages that left the story while the job ran
+    already: tuple[int, ...] = ()  # page numbers whose prompt already was this very scene
 
     def lines(self) -> list[str]:
         """The outcome in plain sentences."""
@@ -68,6 +69,11 @@ class SceneOutcome:
                 f"{_pages(self.suggested).capitalize()} "
                 f"{'keeps its' if len(self.suggested) == 1 else 'keep their'} own prompt: the storyteller's scene "
                 "waits in the Edit menu, with “Use this”."
+            )
+        if self.already:
+            out.append(
+                f"{_pages(self.already).capitalize()} already {'has' if len(self.already) == 1 else 'have'} "
+                "this scene as prompt."
             )
         if self.unusable:
             out.append(
@@ -185,7 +191,8 @@ def _save_scenes(lib: Library, project_id: int, result: list[tuple[int, str, str
     if empty:
         project, set_ids = lib.set_page_prompts(project_id, None, empty, label="Describe the scenes")
         live = {p.id: p for p in project.pages}
-    suggested = []
+    suggested: list[int] = []
+    already: list[int] = []
     with _lock:
         for page_id in set_ids:
             _written[page_id] = empty[page_id]
@@ -194,7 +201,9 @@ def _save_scenes(lib: Library, project_id: int, result: list[tuple[int, str, str
             page = live.get(page_id)
             if page is None or page_id in set_ids:
                 continue
-            if page.prompt_override:
+            if page.prompt_override == text:
+                already.append(page.position + 1)  # written again as it was (the same book writes the same scene)
+            elif page.prompt_override:
                 _suggestions[page_id] = SceneSuggestion(text, page.prompt_override)
                 suggested.append(page.position + 1)
         _outcomes[project_id] = SceneOutcome(
@@ -203,6 +212,7 @@ def _save_scenes(lib: Library, project_id: int, result: list[tuple[int, str, str
             tuple(sorted(suggested)),
             tuple(sorted(unusable)),
             gone,
+            tuple(sorted(already)),
         )
 
 

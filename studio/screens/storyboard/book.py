@@ -458,3 +458,38 @@ def best_of_n_row(edit: Editing, live: ProjectView, profile) -> None:
             st.caption(ui.plain(line), help=help_text)
         if scoring_off:
             st.caption(ui.plain(scoring_off))
+    scenes_row(edit, live, profile)
+
+
+def _describe_scenes(project_id: int) -> None:
+    """Let the storyteller write every page's scene, on the worker (a callback)."""
+    if actions.scene_jobs(project_id) or not ui.first_click("scenes.all"):
+        return
+    with ui.guard(project_id):
+        if actions.describe_scenes(ui.library(), project_id) is not None:
+            ui.flash("info", "The storyteller is writing every page's scene…")
+
+
+def scenes_row(edit: Editing, live: ProjectView, profile) -> None:
+    """ "Describe every page's scene" and what the newest scene job did."""
+    if not live.pages:
+        return
+    writing = bool(actions.scene_jobs(edit.project_id))
+    off = actions.scene_note(profile) if profile is not None else None
+    with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
+        st.button(
+            "Writing the scenes…" if writing else "Describe every page's scene",
+            icon=":material/auto_stories:",
+            key="scenes.all",
+            width="content",
+            disabled=writing or bool(off),
+            on_click=_describe_scenes,
+            args=(edit.project_id,),
+            help=off
+            or "The storyteller model writes what each picture shows (who, where, what is happening) in the book's "
+            "style. Pages without their own prompt take it as their prompt (one Undo takes them all back); a page "
+            "with your own prompt keeps it, and the scene is offered in its Edit menu.",
+        )
+        outcome = actions.scene_outcome(edit.project_id)
+        if outcome is not None and not writing:
+            st.caption(ui.plain(" ".join(outcome.lines())))
