@@ -196,3 +196,18 @@ def test_the_edit_menu_and_the_book_row_describe_scenes_and_offer_one_beside_a_p
     assert any(expected[1].text in c.value for c in at.caption)
     click(f"scene.use.{second.id}")
     assert lib.get_project(project.id).pages[1].prompt_override == expected[1].text
+
+
+def test_set_page_prompts_is_one_step_and_never_overwrites_a_prompt(lib):
+    project = story(lib)
+    first, second, third = project.pages
+    project = lib.update_page(second.id, project.version, prompt_override="typed meanwhile")
+    done, set_ids = lib.set_page_prompts(
+        project.id, project.version, {first.id: " a fox ", second.id: "a gull", 999_999: "gone"}
+    )
+    assert set_ids == (first.id,) and done.version == project.version + 1
+    assert [p.prompt_override for p in done.pages] == ["a fox", "typed meanwhile", None]
+    same, none_set = lib.set_page_prompts(done.id, done.version, {second.id: "again"})
+    assert none_set == () and same.version == done.version  # nothing set: no step
+    with pytest.raises(InputError):
+        lib.set_page_prompts(done.id, done.version, {third.id: "   "})
