@@ -493,7 +493,12 @@ def card(
                 if own:
                     st.badge("own prompt", icon=":material/edit:", color="blue")
                 if actions.storyteller_wrote(page):
-                    st.badge("storyteller's prompt", icon=":material/auto_stories:", color="violet")
+                    st.badge(
+                        "storyteller's prompt",
+                        icon=":material/auto_stories:",
+                        color="violet",
+                        help="The storyteller wrote this page's prompt from its words: edit it in the Edit menu.",
+                    )
                 if page.selected is not None and page.selected.origin == "uploaded":
                     st.badge("your picture", icon=":material/upload:", color="green")
                 if actions.is_draft(page.selected):
