@@ -211,3 +211,26 @@ def test_set_page_prompts_is_one_step_and_never_overwrites_a_prompt(lib):
     assert none_set == () and same.version == done.version  # nothing set: no step
     with pytest.raises(InputError):
         lib.set_page_prompts(done.id, done.version, {third.id: "   "})
+
+
+def test_a_prompt_typed_while_the_scenes_are_written_is_kept(lib, writer, monkeypatch):
+    import engine.scenes
+
+    real = engine.scenes.describe_scenes
+    project = story(lib)
+    first = project.pages[0]
+
+    def typing_meanwhile(pages, profile, **kwargs):
+        written = real(pages, profile, **kwargs)  # the real storyteller; a person saves a prompt meanwhile
+        now = lib.get_project(project.id)
+        lib.update_page(first.id, now.version, prompt_override="typed while it wrote")
+        return written
+
+    monkeypatch.setattr(engine.scenes, "describe_scenes", typing_meanwhile)
+    finish(actions.describe_scenes(lib, project.id, profile=writer))
+    done = lib.get_project(project.id)
+    expected = expected_scenes(project, writer)
+    assert done.pages[0].prompt_override == "typed while it wrote"
+    assert actions.scene_suggestion(done.pages[0]).text == expected[0].text
+    assert [p.prompt_override for p in done.pages[1:]] == [expected[1].text, expected[2].text]
+    assert actions.scene_outcome(project.id).suggested == (1,)
