@@ -83,8 +83,9 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "character"
 
 
-def _segment_record(i: int, segment, present: list[str], records: dict, best) -> dict:
-    """A page in manifest.json: its chosen picture, the characters on it, and every candidate when there are more."""
+def _segment_record(i: int, segment, present: list[str], records: dict, best, scene=None) -> dict:
+    """A page in manifest.json: its chosen picture, the characters on it, its scene (with --scenes), and every
+    candidate when there are more."""
     k = best.metadata.get("candidate", 0)
     record = records[(i, k)]
     settings = record["settings"]
@@ -95,6 +96,7 @@ def _segment_record(i: int, segment, present: list[str], records: dict, best) ->
         "start": segment.start,
         "end": segment.end,
         "characters": present,
+        **({"scene": scene.text, "scene_source": scene.source} if scene is not None else {}),
         "prompt": settings["prompt"],
         "negative_prompt": settings["negative_prompt"],
         "seed": settings["seed"],
@@ -116,6 +118,23 @@ def _segment_record(i: int, segment, present: list[str], records: dict, best) ->
         if len(candidates) > 1
         else [],
     }
+
+
+def _write_scenes(pages, profile, characters, cast, style: str, seed: int) -> list:
+    """--scenes: the profile's storyteller writes each page's scene (engine.scenes); a page it wrote nothing usable
+    for is drawn from its own words, and the terminal says which."""
+    from engine.scenes import describe_scenes
+
+    print(f"Writing each page's scene with {profile.model('storyteller')}…", file=sys.stderr)
+    scenes = describe_scenes([p.text for p in pages], profile, characters=characters, cast=cast, style=style, seed=seed)
+    unusable = [str(i + 1) for i, scene in enumerate(scenes) if scene.source != "storyteller"]
+    if unusable:
+        print(
+            f"The storyteller wrote nothing usable for page{'s' if len(unusable) > 1 else ''} {', '.join(unusable)}: "
+            f"{'they are' if len(unusable) > 1 else 'it is'} drawn from the page's own words.",
+            file=sys.stderr,
+        )
+    return scenes
 
 
 def cmd_illustrate(args) -> int:
@@ -142,6 +161,12 @@ def cmd_illustrate(args) -> int:
     base_seed = new_seed() if args.seed is None else args.seed
     pages = [PageSpec(key=i, text=s.text, seed=page_seed(base_seed, i)) for i, s in enumerate(segments)]
     cast = page_characters([p.text for p in pages], characters) if characters else [[] for _ in pages]
+    scenes = _write_scenes(pages, profile, characters, cast, style, base_seed) if args.scenes else None
+    if scenes is not None:
+        pages = [
+            replace(page, prompt_override=scene.text) if scene.source == "storyteller" else page
+            for page, scene in zip(pages, scenes)
+        ]
     uploaded = dict(_reference_image(item) for item in args.reference_image or ())
     unknown = sorted(set(uploaded) - {name for name, _ in characters})
     if unknown:
@@ -171,7 +196,7 @@ def cmd_illustrate(args) -> int:
                 pending.append(pool.submit(result.image.save, staging / name, format="PNG"))
                 print(f"  page {result.key + 1}/{len(pages)} drawn", file=sys.stderr)
 
-            speed = SpeedOptions(preview=args.preview)
+            speed = SpeedOptions(preview=args.preview, **({"runtime": args.runtime} if args.runtime else {}))
             references, reference_records = {}, []
             if (args.reference or uploaded) and characters:
                 print("Drawing the characters' reference pictures…", file=sys.stderr)
@@ -261,7 +286,10 @@ def cmd_illustrate(args) -> int:
             "references": reference_records,
             "scores": book_scores,
             "consistency": consistency,
-            "segments": [_segment_record(i, s, cast[i], records, best[i]) for i, s in enumerate(segments)],
+            "segments": [
+                _segment_record(i, s, cast[i], records, best[i], None if scenes is None else scenes[i])
+                for i, s in enumerate(segments)
+            ],
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         if out.exists():
@@ -437,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--preview", action="store_true", help="decode with the tiny autoencoder (the profile's steps)")
+    p.add_argument(
+        "--runtime",
+        choices=("torch", "openvino"),
+        help="who runs the UNet on a CPU: torch (the default) or OpenVINO, optional: pip install openvino "
+        "(default: STORYBOOK_CPU_RUNTIME, else torch)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--draft",
@@ -458,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", metavar="TEXT", help="where and when the story happens, on every page's prompt")
     p.add_argument(
         "--candidates", type=int, default=1, help="draw N pictures per page (1-8) and keep the best CLIP score"
+    )
+    p.add_argument(
+        "--scenes",
+        action="store_true",
+        help="the profile's storyteller writes each page's scene (who, where, what happens) and it is drawn from that",
     )
     p.add_argument("--score", action="store_true", help="score every picture against its page (CLIP, the ranker)")
     p.add_argument("--judge", action="store_true", help="also score the chosen pictures with the larger judge CLIP")

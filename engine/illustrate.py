@@ -29,6 +29,7 @@ from core.seeds import MAX_SEED, sub_seed
 from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable, OutOfMemory
 from engine.loading import hub_kwargs, loaded_model, oom_guard
+from engine.openvino_unet import check_runtime, compiled_unet, openvino_forward, runtime_from_env
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
 from engine.references import (
     Reference,
@@ -54,6 +55,8 @@ class SpeedOptions:
     compile: bool = False  # torch.compile the UNet (GPU only; pays off after a warm-up)
     fixed_batch: bool = False  # pad the last batch to full size, so a compiled UNet never recompiles
     preview: bool = False  # decode with the tiny preview autoencoder: drafts in a fraction of the time
+    # The UNet's runtime on a CPU: torch, or OpenVINO where installed (engine.openvino_unet); STORYBOOK_CPU_RUNTIME.
+    runtime: str = field(default_factory=runtime_from_env)
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,17 @@ class Illustrator:
         unet.set_attn_processor(AttnProcessor2_0() if self.speed.sdpa else AttnProcessor())
         if self.speed.compile and self.choice.is_gpu and not hasattr(unet, "_orig_mod"):
             self.pipe.unet = torch.compile(unet, mode="max-autotune-no-cudagraphs", fullgraph=False)
+        self._openvino = None
+        if self.speed.runtime == "openvino" and not self.choice.is_gpu:
+            check_runtime("openvino")
+            self._openvino = compiled_unet(unet, threads=torch.get_num_threads())
+
+    def runtime_for(self, r: PictureRequest) -> str:
+        """Which runtime draws this request: OpenVINO when chosen, on a CPU, for a page without a reference (and
+        no IP-Adapter in the pipeline: its image embeddings need torch's attention processors)."""
+        if self._openvino is None or r.reference is not None or getattr(self.pipe, "_storybook_ip_adapter", None):
+            return "torch"
+        return "openvino"
 
     @property
     def scheduler_name(self) -> str:
@@ -231,6 +245,8 @@ class Illustrator:
             # A latent drawn again in another number format differs in its last bits: finish in this one.
             "dtype": str(self.choice.dtype).removeprefix("torch."),
             **({"reference": r.reference.to_settings()} if r.reference is not None else {}),
+            # Another runtime's kernels differ in the last bits: only recorded when it is not torch.
+            **({"runtime": runtime} if (runtime := self.runtime_for(r)) != "torch" else {}),
         }
 
     def illustrate(
@@ -348,6 +364,8 @@ class Illustrator:
                         first.reference.share_rate,
                     )
                     stack.enter_context(shared_attention(self.pipe.unet, plan))
+                if self.runtime_for(first) == "openvino":
+                    stack.enter_context(openvino_forward(self.pipe.unet, self._openvino))
                 out = self.pipe(
                     prompt=prompts,
                     negative_prompt=negatives if first.guidance > 1 else None,
@@ -837,13 +855,29 @@ def finish_drafts(
         if same in {"float32", "bfloat16"} and not device.is_gpu:
             device = pick_device("cpu", same)
         choice = device
-    with open_illustrator(profile, choice, draft=True) as illustrator:
-        return illustrator.finish(
-            drafts,
-            method=method,
-            latents=latents,
-            reference_images=reference_images,
-            on_image=on_image,
-            on_progress=on_progress,
-            should_cancel=should_cancel,
-        )
+    # A latent is drawn again by the runtime that drew the draft (settings say "runtime" when not torch).
+    by_runtime: dict[str, list[tuple[Any, dict]]] = {}
+    for key, settings in drafts:
+        by_runtime.setdefault(str(settings.get("runtime") or "torch"), []).append((key, settings))
+    finished: dict[int, DrawnPicture] = {}
+    order = {id(settings): i for i, (_, settings) in enumerate(drafts)}
+    for runtime, group in by_runtime.items():
+        before = len(finished)
+
+        def progress(done: int, _total: int, before: int = before) -> None:
+            if on_progress:
+                on_progress(before + done, len(drafts))
+
+        with open_illustrator(profile, choice, speed=SpeedOptions(runtime=runtime), draft=True) as illustrator:
+            done = illustrator.finish(
+                group,
+                method=method,
+                latents=latents,
+                reference_images=reference_images,
+                on_image=on_image,
+                on_progress=progress,
+                should_cancel=should_cancel,
+            )
+        for (_, settings), picture in zip(group, done):
+            finished[order[id(settings)]] = picture
+    return [finished[i] for i in sorted(finished)]

@@ -63,8 +63,11 @@ def describe_scenes(
     style: str = "watercolor",
     seed: int = 0,
     max_words: int = SCENE_WORDS,
+    only: Sequence[int] | None = None,
 ) -> list[SceneDescription]:
-    """One scene description per page, written by the profile's storyteller (see the module notes)."""
+    """One scene description per page, written by the profile's storyteller (see the module notes); with `only`,
+    just for the pages at those indices (in that order), each still read with the page before it and written
+    with the seed it has in the whole book, so one page's scene is the same as in a run over every page."""
     from engine.characters import page_characters
 
     if cast is None:
@@ -73,7 +76,8 @@ def describe_scenes(
     out = []
     with loaded_model("storyteller", teller.ref, teller.choice, teller._load) as loaded:
         chat = teller._uses_chat(loaded)
-        for i, text in enumerate(pages):
+        for i in range(len(pages)) if only is None else only:
+            text = pages[i]
             messages = scene_messages(
                 text, previous=pages[i - 1] if i else "", characters=characters, present=cast[i], style=style
             )

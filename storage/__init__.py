@@ -14,6 +14,7 @@ from storage.views import (
     PictureView,
     ProjectSummary,
     ProjectView,
+    ProposalView,
     SourceImageView,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "PictureView",
     "ProjectSummary",
     "ProjectView",
+    "ProposalView",
     "SourceImageView",
     "StorageError",
     "SweepReport",

@@ -32,9 +32,10 @@ from storage.models import PAGE_STATES, PICTURE_STATES
 
 BUNDLE_FORMAT = "storybook-bundle"
 # 2: pages and pictures carry their state (tray, bin), the title line; 3: closing words, drafts first, what was
-# learnt about each picture (meta), the characters' reference pictures (docs/formats.md)
-BUNDLE_VERSION = 3
-BUNDLE_VERSIONS_READ = (1, 2, 3)
+# learnt about each picture (meta), the characters' reference pictures; 4: the pictures drawn for each reference
+# (proposals) and each character's measured likeness (docs/formats.md)
+BUNDLE_VERSION = 4
+BUNDLE_VERSIONS_READ = (1, 2, 3, 4)
 MANIFEST_FORMAT = "storybook-manifest"
 MANIFEST_VERSION = 1
 MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
@@ -111,10 +112,14 @@ class ImportedProject:
     references: dict[int, CheckedImage] = field(default_factory=dict)  # character position -> reference picture
     reference_settings: dict[int, dict[str, Any]] = field(default_factory=dict)  # ... -> how it was drawn
     candidates: int = 1
+    # character position -> the pictures drawn for its reference: (picture, how it was drawn, CLIP score)
+    proposals: dict[int, list[tuple[CheckedImage, dict[str, Any] | None, float | None]]] = field(default_factory=dict)
+    likeness: dict[int, dict[str, Any]] = field(default_factory=dict)  # character position -> its measured likeness
 
     def images(self) -> list[CheckedImage]:
         found = [picture.image for page in self.pages for picture in page.pictures]
-        return found + [image for image, _ in self.source_images] + list(self.references.values())
+        offered = [image for kept in self.proposals.values() for image, _, _ in kept]
+        return found + [image for image, _ in self.source_images] + list(self.references.values()) + offered
 
 
 def _read_characters(reader: _Reader, doc: dict) -> list[tuple[str, str]]:
@@ -446,6 +451,26 @@ def _read_archive(archive: zipfile.ZipFile, reader: _Reader, spool: _Spool) -> I
                 result.reference_settings[n - 1] = reader.check(
                     validate.settings, raw_char["reference_settings"], f"How character {n}'s reference was drawn"
                 )
+        if isinstance(raw_char, dict) and raw_char.get("proposals") is not None:
+            kept = []
+            for m, raw_offer in enumerate(
+                reader.lst(raw_char["proposals"], f"character {n}'s drawn pictures", validate.MAX_PROPOSALS), start=1
+            ):
+                where = f"character {n}'s drawn picture {m}"
+                offer = reader.obj(raw_offer, where)
+                picture = image(offer.get("image"), where)
+                entry = reader.check(
+                    validate.proposal,
+                    {"sha256": picture.sha256, "ext": picture.ext, **{k: offer.get(k) for k in ("settings", "score")}},
+                    where[0].upper() + where[1:],
+                )
+                kept.append((picture, entry["settings"], entry["score"]))
+            if kept:
+                result.proposals[n - 1] = kept
+        if isinstance(raw_char, dict) and raw_char.get("likeness") is not None:
+            result.likeness[n - 1] = reader.check(
+                validate.settings, raw_char["likeness"], f"How alike character {n} looks across its pages"
+            )
     for n, raw_src in enumerate(
         reader.lst(doc.get("source_images", []), "source_images", validate.MAX_SOURCE_IMAGES), start=1
     ):

@@ -33,7 +33,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BEGIN_OPTION = "storybook_begin"
 # The newest migration in migrations/versions (a test checks). Knowing it without alembic lets a
 # start-up with nothing to migrate skip importing alembic (about a third of the CLI's start time).
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 

@@ -52,7 +52,16 @@ def take(project: Project) -> dict[str, Any]:
     return {
         "project": {name: getattr(project, name) for name in _PROJECT_FIELDS},
         "characters": [
-            [c.id, c.position, c.name, c.description, c.reference_sha256, c.reference_ext, c.reference_settings]
+            [
+                c.id,
+                c.position,
+                c.name,
+                c.description,
+                c.reference_sha256,
+                c.reference_ext,
+                c.reference_settings,
+                c.reference_proposals,
+            ]
             for c in project.characters
         ],
         "pages": [{"id": p.id, **{name: getattr(p, name) for name in _PAGE_FIELDS}} for p in project.pages],
@@ -167,6 +176,9 @@ def restore(session: Session, project: Project, state: dict[str, Any]) -> None:
         else:
             character.position, character.name, character.description = position, name, description
         character.reference_sha256, character.reference_ext, character.reference_settings = sha, ext, drawn
+        # The proposals drawn for the reference (steps from before revision 0007 have none). The measured likeness
+        # is not part of a step: it is a measure, like a picture's scores, and stays as it is.
+        character.reference_proposals = row[7] if len(row) >= 8 else None
 
     # Pages, by id: the snapshot's pages as they were; later pages leave the story (their pictures stay).
     pages = {page.id: page for page in project.pages}

@@ -223,6 +223,12 @@ class Character(Base):
     # How the reference was drawn (its picture's settings: prompt, seed...), for shared attention to draw it
     # again beside each page; None for an uploaded picture.
     reference_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The pictures drawn for the reference, kept so the person can take another one later: a list of
+    # {"sha256", "ext", "settings", "score"} naming files in the picture store (docs/formats.md); None for none.
+    reference_proposals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # How alike the character looks across its pages, as measured on the job worker (studio.actions.cast):
+    # {"score", "model", "pictures", "measured", ...}; None until measured. A measure, not an edit: undo keeps it.
+    likeness: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     project: Mapped[Project] = relationship(back_populates="characters")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from core.seeds import MAX_SEED
 from storage.errors import InvalidInput
+from storage.files import ALLOWED_EXTENSIONS
 
 MAX_TITLE = 200
 MAX_AUTHOR = 200
@@ -33,6 +34,11 @@ MAX_CHARACTERS = 500
 MAX_SOURCE_IMAGES = 500
 MAX_PICTURES_PER_PAGE = 1_000
 MAX_SETTINGS_BYTES = 64 * 1024
+MAX_PROPOSALS = 12  # pictures drawn for one character's reference kept on offer (the newest)
+# How closely pages follow a character's reference picture: shared attention's share rate (0..1: the share of
+# the reference's tokens a page attends to) and the IP-Adapter's scale (0..2); engine.references has the defaults.
+SHARE_RATE_RANGE = (0.0, 1.0)
+IP_SCALE_RANGE = (0.0, 2.0)
 ORIGINS = ("generated", "uploaded")
 
 
@@ -171,3 +177,33 @@ def closing(value: Any) -> str:
 def meta(value: Any, what: str = "What was learnt about the picture") -> dict[str, Any]:
     """A picture's metadata: plain JSON, like its settings."""
     return settings(value, what)
+
+
+def number(value: Any, what: str, low: float, high: float) -> float:
+    """A finite number between low and high (a strength, a score)."""
+    if not finite_number(value):
+        raise InvalidInput(f"{what} must be a number.")
+    if not low <= value <= high:
+        raise InvalidInput(f"{what} must be between {low:g} and {high:g}.")
+    return float(value)
+
+
+def proposal(value: Any, what: str) -> dict[str, Any]:
+    """One picture drawn for a character's reference, as a character keeps it: the file's SHA-256 and extension,
+    how it was drawn (or None) and its CLIP score (or None)."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a mapping.")
+    sha = value.get("sha256")
+    if not isinstance(sha, str) or len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
+        raise InvalidInput(f"{what} names its picture file oddly.")
+    ext = value.get("ext")
+    if ext not in ALLOWED_EXTENSIONS:
+        raise InvalidInput(f"{what} has a picture of a kind this app does not keep.")
+    drawn = value.get("settings")
+    score = value.get("score")
+    return {
+        "sha256": sha,
+        "ext": ext,
+        "settings": None if drawn is None else settings(drawn, f"How {what[0].lower() + what[1:]} was drawn"),
+        "score": None if score is None else number(score, f"The score of {what[0].lower() + what[1:]}", 0, 100),
+    }

@@ -50,6 +50,20 @@ class CharacterView:
     description: str
     reference_path: Path | None = None  # the character's reference picture (cast sheet), None for none
     reference_settings: dict[str, Any] | None = None  # how it was drawn (None: uploaded, or none)
+    # The pictures drawn for its reference, oldest first, whose files are still there (the cast sheet offers them).
+    proposals: tuple[ProposalView, ...] = ()
+    likeness: dict[str, Any] | None = None  # how alike it looks across its pages, when measured (see models)
+
+
+@dataclass(frozen=True)
+class ProposalView:
+    """A picture drawn for a character's reference, on offer: ``index`` names it in the character's list."""
+
+    index: int
+    image_path: Path
+    settings: dict[str, Any] | None
+    score: float | None
+    in_use: bool  # it is the character's reference picture now
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def test_cast_sheet_and_scores_in_the_browser(tmp_path, tiny_models, one_cpu_thr
             expect(page.get_by_text("Reference drawn by the app", exact=False)).to_be_visible()
             expect(page.get_by_text("Pages with a character share attention", exact=False)).to_be_visible()
             expect(page.get_by_text("Book score: CLIP", exact=False)).to_be_visible()
+            expect(page.get_by_text("Likeness not measured yet.").first).to_be_visible()
+            expect(page.get_by_role("button", name="Measure likeness")).to_be_visible()
             expect(page.get_by_text("CLIP", exact=False).first).to_be_visible()
             tall(page)
             page.screenshot(path=str(ARTIFACTS / "cast.png"), full_page=True)
@@ -63,4 +65,7 @@ def test_cast_sheet_and_scores_in_the_browser(tmp_path, tiny_models, one_cpu_thr
             page.get_by_role("button", name="Reference picture").first.click()
             expect(page.get_by_role("button", name="Draw one from the description").first).to_be_visible()
             expect(page.get_by_text("Use a picture from this story").first).to_be_visible()
+            # The pictures drawn for the reference, kept in the library, and how closely pages follow it.
+            expect(page.get_by_text("kept with the story until you remove them", exact=False)).to_be_visible()
+            expect(page.get_by_text("How closely pages follow this picture").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "reference.png"))

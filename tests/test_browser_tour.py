@@ -95,6 +95,16 @@ def cut_off(control) -> list[str]:
     )
 
 
+def assert_read_whole(page, controls) -> None:
+    """Each control's words read whole in a wide and a narrow window (the page is left at 1400 px)."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(300)
+        for control in controls:
+            assert not cut_off(control), f"cut off at {width} px: {cut_off(control)}"
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
 def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
@@ -131,6 +141,11 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             page.get_by_role("button", name="Import this bundle").click()
             expect(page.get_by_text(re.compile(r"already had a story called “The Lighthouse Fox”"))).to_be_visible()
             expect(page.get_by_role("heading", name="The Lighthouse Fox (imported)")).to_be_visible()
+            expect(page.get_by_role("button", name="Import this bundle")).to_be_hidden()  # the menu did its job
+            # The top row and the story cards wrap rather than cut their buttons short ("Open …", "I…" at 800 px).
+            top_row = [page.get_by_role("button", name=name, exact=True) for name in ("New story", "Import")]
+            top_row.append(page.get_by_role("button", name="Open the sample story"))
+            assert_read_whole(page, (*top_row, page.get_by_role("button", name="Open", exact=True).first))
             tour.visit("library", lambda: expect(page.get_by_role("heading", name="Your library")).to_be_visible())
 
             # A new story's box: words pasted but not yet sent are not called saved; leaving the box keeps them.
@@ -161,12 +176,10 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             models = page.get_by_role("combobox", name="Models (profile)")
             expect(models).to_have_value("tiny: try it offline, draws noise")
             illustrate = page.get_by_role("button", name=re.compile(r"^Illustrate all \d+ pages$"))
-            for width in WIDTHS:  # the dropdown and the Illustrate button read whole, in a wide and a narrow window
-                page.set_viewport_size({"width": width, "height": 900})
-                page.wait_for_timeout(300)
-                for control in (models, illustrate):
-                    assert not cut_off(control), f"cut off at {width} px: {cut_off(control)}"
-            page.set_viewport_size({"width": 1400, "height": 900})
+            # The first card's New picture button: the cards wrap at a width their buttons read whole in, rather
+            # than three to a row whatever the window (at 800 px they were 63 px for 81 px of words, "New pi…").
+            new_picture = page.get_by_role("button", name="New picture").first
+            assert_read_whole(page, (models, illustrate, new_picture))
             tour.visit("storyboard", lambda: expect(page.get_by_role("textbox", name="Closing words")).to_be_visible())
 
             # From images: a refused file is named with its reason in the one "Not in the story" box.
@@ -179,6 +192,8 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(good), str(svg)])
             expect(page.get_by_text("Not in the story: 1 file")).to_be_visible()
             expect(page.get_by_text(re.compile(r"'drawing.svg' is a SVG file"))).to_be_visible()
+            # The pictures' own buttons read whole (four columns cut them to "E…" and "L…" at 800 px).
+            assert_read_whole(page, [page.get_by_role("button", name=n, exact=True) for n in ("Earlier", "Leave out")])
             tour.visit("from-images", lambda: expect(page.get_by_role("heading", name="From images")).to_be_visible())
 
             # Export: the layouts as the exporter draws them, and a PDF named from the book's title.

@@ -122,7 +122,13 @@ def test_the_book_score_counts_the_pictures_in_use_and_names_their_scoring_model
         project.pages[0].id, fx.png(color=(1, 2, 3)), {"seed": 2}, select=False, meta={"scores": {"clip": 99.0}}
     )
     summary = cast.book_score(lib.get_project(project.id))
-    assert summary == {**bootstrap_mean(scored), "pages": len(project.pages), "models": ["tiny:ranker"]}
+    assert summary == {
+        **bootstrap_mean(scored),
+        "pages": len(project.pages),
+        "models": ["tiny:ranker"],
+        "role": "ranker",
+        "unjudged": 2,
+    }
     assert summary["n"] == 2 and summary["mean"] == pytest.approx(25.875)
 
 
@@ -183,8 +189,8 @@ def test_a_reference_drawn_from_the_description_steers_the_pages_and_each_redraw
     project = lib.get_project(project.id)
     mara = project.characters[0]
     assert mara.reference_path is not None
-    offered = actions.proposals(project.id, "Mara")
-    assert len(offered) == 3 and [p.chosen for p in offered].count(True) == 1
+    offered = actions.proposals(project, "Mara")  # kept in the library, with the character
+    assert len(offered) == 3 and [p.in_use for p in offered].count(True) == 1
     best = max(offered, key=lambda p: p.score)
     assert mara.reference_settings["seed"] == best.settings["seed"]
     assert "yellow raincoat" in mara.reference_settings["prompt"]
@@ -205,10 +211,10 @@ def test_a_reference_drawn_from_the_description_steers_the_pages_and_each_redraw
     assert np.array_equal(np.asarray(again.image.convert("RGB")), pixels(first.image_path))
 
     # Another proposal becomes the reference, with the settings it was drawn with (one undoable step).
-    other = next(i for i, p in enumerate(offered) if not p.chosen)
+    other = next(i for i, p in enumerate(offered) if not p.in_use)
     changed = actions.use_proposal(lib, done.id, done.version, "Mara", other)
     assert changed.characters[0].reference_settings["seed"] == offered[other].settings["seed"]
-    assert actions.proposals(done.id, "Mara")[other].chosen
+    assert actions.proposals(changed, "Mara")[other].in_use
 
 
 def test_an_uploaded_reference_goes_to_the_ip_adapter_and_is_recorded(lib):

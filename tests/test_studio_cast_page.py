@@ -56,7 +56,7 @@ def wait_for_jobs(project_id: int) -> None:
 
 
 def words(at: AppTest) -> str:
-    return " ".join(e.value for e in [*at.markdown, *at.caption, *at.toast, *at.info])
+    return " ".join(e.value for e in [*at.markdown, *at.caption, *at.toast, *at.info]).replace("\\", "")
 
 
 def test_pictures_per_page_scores_and_the_last_draw_side_by_side(lib):
@@ -78,6 +78,8 @@ def test_pictures_per_page_scores_and_the_last_draw_side_by_side(lib):
     assert [len(page.pictures) for page in done.pages] == [2, 2]
     text = words(at)
     assert "Book score: CLIP" in text and "over 2 of 2 pages" in text and "scored by tiny:ranker" in text
+    line, _ = actions.book_score_line(actions.book_score(done))
+    assert line in text  # the words the Export screen shows too
     for page in done.pages:  # each card shows its picture's score
         assert f"CLIP {actions.clip_score(page.selected):.1f}" in text
 
@@ -111,10 +113,32 @@ def test_cast_sheet_draws_a_reference_offers_the_others_and_removes_it(lib):
     assert f"Reference drawn by the app (seed {mara.reference_settings['seed']})" in words(at)
 
     open_popover(at, f"pop.ref.{project.id}.0")
-    offered = actions.proposals(project.id, "Mara")
-    other = next(k for k, p in enumerate(offered) if not p.chosen)
+    offered = actions.proposals(lib.get_project(project.id), "Mara")
+    assert len(offered) == actions.REFERENCE_CANDIDATES and "kept with the story" in words(at)
+    other = next(p.index for p in offered if not p.in_use)
     click(at, f"ref.prop.0.{other}")
     assert lib.get_project(project.id).characters[0].reference_settings["seed"] == offered[other].settings["seed"]
+
+    # A new tab (nothing in memory) still offers them; one is removed, and Undo brings it back.
+    at = storyboard(project.id)
+    open_popover(at, f"pop.ref.{project.id}.0")
+    dropped = next(p.index for p in offered if not p.in_use)
+    click(at, f"ref.prop.rm.0.{dropped}")
+    assert len(actions.proposals(lib.get_project(project.id), "Mara")) == len(offered) - 1
+    assert "no longer on offer" in words(at)
+    back, _ = actions.undo(lib, project.id, lib.get_project(project.id).version)
+    assert len(actions.proposals(back, "Mara")) == len(offered)
+
+    # How closely pages follow the picture: shared attention on the tiny profile, saved on change, undoable.
+    at = storyboard(project.id)
+    open_popover(at, f"pop.ref.{project.id}.0")
+    slider = next(s for s in at.slider if s.label == "How closely pages follow this picture")
+    assert slider.value == 0.5 and "shared attention" in slider.help
+    slider.set_value(0.25)
+    rerun(at)
+    mara = lib.get_project(project.id).characters[0]
+    assert mara.reference_settings["share_rate"] == 0.25
+    assert actions.plan_drawing(lib.get_project(project.id), actions.current_profile()).references[0].share_rate == 0.25
 
     # The person's own picture: read by the hardened loader; on the tiny profile its IP-Adapter looks at it.
     open_popover(at, f"pop.ref.{project.id}.0")
@@ -123,10 +147,34 @@ def test_cast_sheet_draws_a_reference_offers_the_others_and_removes_it(lib):
     rerun(at)
     click(at, "ref.upload.go.0")
     mara = lib.get_project(project.id).characters[0]
-    assert mara.reference_path is not None and mara.reference_settings is None
+    # No seed or prompt (an upload); how closely pages follow a reference stays the person's choice.
+    assert mara.reference_path is not None and mara.reference_settings == {"share_rate": 0.25}
     assert "Reference: your own picture." in words(at) and "is your picture" in words(at)
 
     open_popover(at, f"pop.ref.{project.id}.0")
     click(at, "ref.remove.0")
     assert lib.get_project(project.id).characters[0].reference_path is None
     assert "has no reference picture now" in words(at)
+
+
+def test_the_cast_sheet_measures_each_characters_likeness_and_says_what_it_is(lib):
+    project = actions.create_project(lib, story_text=STORY)
+    project = actions.split_story(lib, project.id, project.version, STORY).project
+    project = actions.save_characters(lib, project.id, project.version, [("Mara", "a girl in a yellow raincoat")])
+    at = storyboard(project.id)
+    assert "Likeness not measured yet." in words(at)
+    assert not [b for b in at.button if b.key == "cast.measure"]  # nothing drawn: nothing to measure
+    actions.illustrate_all(lib, project.id, project.version)
+    wait_for_jobs(project.id)
+    at = storyboard(project.id)
+    button = at.button(key="cast.measure")
+    assert "DINOv2" in button.help and "meaningless" in button.help
+    click(at, "cast.measure")
+    for job in actions.likeness_jobs(project.id, active_only=False):
+        assert get_worker().wait(job.id, timeout=300).status.value == "done"
+    rerun(at)
+    mara = lib.get_project(project.id).characters[0]
+    assert mara.likeness["pictures"] == 2 and mara.likeness["model"] == "tiny:consistency"
+    line = next(c for c in at.caption if "Likeness" in c.value)
+    assert f"Likeness {mara.likeness['score']:.1f} across 2 pages" in line.value.replace("\\", "")
+    assert line.help == actions.LIKENESS_HELP

@@ -81,18 +81,25 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
     assert any("No stories match" in i for i in texts(at.info))
     at.text_input(key="sb.library.search").input("").run()
 
-    at.session_state[f"menu.{owl.id}"] = True  # open the card's menu
-    at.session_state[f"menu.{fox.id}"] = True
+    at.session_state[f"pop.menu.{owl.id}"] = True  # open the card's menu
+    at.session_state[f"pop.menu.{fox.id}"] = True
     at.run()
     at.text_input(key=f"rename.title.{owl.id}").input("The Owl Who Slept at Last")
     at.button(key=f"rename.go.{owl.id}").click().run()
     assert fresh_home.get_project(owl.id).title == "The Owl Who Slept at Last"
     assert any("Renamed" in s for s in texts(at.success))
+    assert at.session_state[f"pop.menu.{owl.id}"] is False  # the menus close once their action is done
 
+    at.session_state[f"pop.menu.{fox.id}"] = True
+    at.run()
     at.button(key=f"dup.{fox.id}").click().run()
     copies = [p for p in fresh_home.list_projects() if p.title == "The Lighthouse Fox (copy)"]
     assert len(copies) == 1 and copies[0].page_count == 9
+    assert at.session_state[f"pop.menu.{fox.id}"] is False
 
+    at.session_state[f"pop.menu.{owl.id}"] = True
+    at.session_state[f"pop.menu.{fox.id}"] = True
+    at.run()
     at.button(key=f"delete.{owl.id}").click().run()
     assert any("You can undo it" in w for w in texts(at.warning))
     assert fresh_home.get_project(owl.id)  # nothing deleted before the confirmation
@@ -132,15 +139,18 @@ def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
     fox = actions.open_sample(fresh_home)
     bundle = fresh_home.export_bundle(fox.id)
     at = app()
-    at.session_state[f"menu.{fox.id}"] = True
+    at.session_state[f"pop.menu.{fox.id}"] = True
     at.run()
     assert at.download_button(key=f"export.{fox.id}").label == "Export bundle"
 
+    at.session_state["pop.library.import"] = True  # the Import menu is open
+    at.run()
     uploader = at.file_uploader[0]
     uploader.set_value(("broken.zip", b"PK\x03\x04 not really a zip", "application/zip")).run()
     next(b for b in at.button if b.label == "Import this bundle").click().run()
     assert len(at.error) == 1 and not at.exception
     assert len(fresh_home.list_projects()) == 1
+    assert at.session_state["pop.library.import"] is True  # refused: the menu stays open, to pick another file
 
     at.file_uploader[0].set_value(("fox.storybook.zip", bundle, "application/zip")).run()
     next(b for b in at.button if b.label == "Import this bundle").click().run()
@@ -149,6 +159,7 @@ def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
     assert said and "already had a story called “The Lighthouse Fox”" in said[0], texts(at.success)
     titles = sorted(p.title for p in fresh_home.list_projects())
     assert titles == ["The Lighthouse Fox", "The Lighthouse Fox (imported)"]
+    assert at.session_state["pop.library.import"] is False  # imported: the menu has done its job and closes
     # A third import of the same bundle gets a title of its own too.
     assert actions.import_story(fresh_home, bundle).project.title == "The Lighthouse Fox (imported 2)"
 
@@ -172,10 +183,10 @@ def test_a_double_click_on_duplicate_makes_one_copy(fresh_home):
 
     fox = actions.open_sample(fresh_home)
     at = app()
-    at.session_state[f"menu.{fox.id}"] = True  # the card's menu is open
+    at.session_state[f"pop.menu.{fox.id}"] = True  # the card's menu is open
     at.run()
     at.button(key=f"dup.{fox.id}").click().run()
-    at.session_state[f"menu.{fox.id}"] = True
+    at.session_state[f"pop.menu.{fox.id}"] = True
     at.run()
     at.button(key=f"dup.{fox.id}").click().run()  # the second click of the double click
     assert not at.exception, at.exception
@@ -191,7 +202,7 @@ def test_a_message_does_not_move_the_page_under_it(fresh_home):
     fox = actions.open_sample(fresh_home)
     at = app()
     without = len(at.main.children)
-    at.session_state[f"menu.{fox.id}"] = True
+    at.session_state[f"pop.menu.{fox.id}"] = True
     at.run()
     at.button(key=f"dup.{fox.id}").click().run()
     assert any(s.startswith("Made a copy") for s in texts(at.success))

@@ -403,7 +403,7 @@ def test_a_story_keeps_its_own_profile_chosen_in_book_details(lib, monkeypatch):
     assert actions.project_profile(lib.get_project(gone.id)).profile.name == "tiny"
     at = storyboard(gone.id)
     assert not any("no longer exists" in i for i in texts(at.info))
-    assert any("STORYBOOK_PROFILE is set to 'tiny'" in c for c in texts(at.caption))
+    assert any("started to use the “tiny” models for every story" in c for c in texts(at.caption))
 
 
 def _cut_short_after_saving():

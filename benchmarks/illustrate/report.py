@@ -75,7 +75,8 @@ def render_table(report: dict) -> str:
         kind = f"finish:{st['finish']}" if st.get("finish") else "draft" if st.get("draft") else "final"
         dtype = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(st["dtype"], st["dtype"])
         batch = f"b1+{st['batch_size']}" if st.get("first_alone") else f"b{st['batch_size']}"
-        return f"{kind} {dtype} {st['steps']}st {batch}"
+        runtime = (st.get("speed") or {}).get("runtime", "torch")
+        return f"{kind} {dtype} {st['steps']}st {batch}" + ("" if runtime == "torch" else f" {runtime}")
 
     row("mode, format, steps, batch", mode)
     for stage in STAGES + ("pictures", "end_to_end"):

@@ -432,7 +432,10 @@ def run_bench(args) -> dict:
                 equivalence = {"skipped": "the engine runs in float32 here: nothing to compare"}
             else:
                 log(f"equivalence: {pictures} picture(s) in float32 and {choice.dtype}, final and draft")
-                equivalence = measure_equivalence(bench, min(pictures, workload.images))
+                runtimes = {v.speed.runtime for v in variants if v.speed is not None}
+                equivalence = measure_equivalence(
+                    bench, min(pictures, workload.images), openvino="openvino" in runtimes
+                )
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -467,12 +470,13 @@ def _cpu_speed() -> dict:
     return {**asdict(speed), "speedup": speed.speedup, "bf16_chosen": bf16_is_fast(speed), "text": speed.describe()}
 
 
-def measure_equivalence(bench: Bench, pictures: int) -> dict:
-    """The same seeds, steps and decoder in float32 and in the engine's reduced precision, picture by picture."""
+def measure_equivalence(bench: Bench, pictures: int, openvino: bool = False) -> dict:
+    """The same seeds, steps and decoder in float32 and in the engine's reduced precision, picture by picture;
+    with `openvino`, drafts whose UNet OpenVINO ran in that precision too, against the same float32 ones."""
     import torch
 
     from engine.device import DeviceChoice
-    from engine.illustrate import open_illustrator
+    from engine.illustrate import SpeedOptions, open_illustrator
 
     low = bench.choice
     full = DeviceChoice(low.device, torch.float32)
@@ -483,10 +487,13 @@ def measure_equivalence(bench: Bench, pictures: int) -> dict:
         "thresholds": {"psnr_db": EQUIVALENCE_PSNR_DB, "mean_abs_diff": EQUIVALENCE_MEAN_ABS_DIFF},
         "modes": {},
     }
-    for mode, draft in (("final", False), ("draft", True)):
+    modes = [("final", False, "torch"), ("draft", True, "torch")]
+    if openvino:
+        modes.append(("draft on OpenVINO", True, "openvino"))
+    for mode, draft, runtime in modes:
         drawn = {}
-        for choice in (full, low):
-            with open_illustrator(bench.profile, choice, draft=draft) as illustrator:
+        for choice, speed in ((full, SpeedOptions(runtime="torch")), (low, SpeedOptions(runtime=runtime))):
+            with open_illustrator(bench.profile, choice, speed=speed, draft=draft) as illustrator:
                 drawn[choice.dtype] = illustrator.illustrate([replace(r, draft=draft) for r in requests], batch_size=1)
         per = [picture_difference(a.image, b.image) for a, b in zip(drawn[full.dtype], drawn[low.dtype])]
         psnrs = [p["psnr_db"] for p in per if p["psnr_db"] is not None]

@@ -152,6 +152,7 @@ class Variant:
 
 def all_variants() -> list[Variant]:
     from engine.illustrate import SpeedOptions
+    from engine.openvino_unet import openvino_installed
 
     default = SpeedOptions()
     return [
@@ -213,6 +214,15 @@ def all_variants() -> list[Variant]:
             draft=True,
             batch_size=1,
             cpu_only=True,
+        ),
+        Variant(
+            "engine-draft:openvino",
+            "pictures only, drafts with the UNet run by OpenVINO (optional: pip install openvino)",
+            speed=replace(default, runtime="openvino"),
+            whole_job=False,
+            draft=True,
+            cpu_only=True,
+            opt_in=not openvino_installed(),  # in the default set where it is installed
         ),
         Variant(
             "engine-finish",

@@ -31,6 +31,7 @@ from storage.views import (
     PageView,
     PictureView,
     ProjectView,
+    ProposalView,
     SourceImageView,
 )
 
@@ -330,6 +331,19 @@ class LibraryBase:
         if c.reference_sha256 and c.reference_ext:
             path = self.images.path_for(c.reference_sha256, c.reference_ext)
             path = path if path.exists() else None
+        proposals = []
+        for index, item in enumerate(c.reference_proposals or ()):
+            proposal = self.images.path_for(item["sha256"], item["ext"])
+            if proposal.exists():  # a proposal removed, swept, then brought back by an undo is gone for good
+                proposals.append(
+                    ProposalView(
+                        index=index,
+                        image_path=proposal,
+                        settings=copy.deepcopy(item.get("settings")),
+                        score=item.get("score"),
+                        in_use=path is not None and item["sha256"] == c.reference_sha256,
+                    )
+                )
         return CharacterView(
             id=c.id,
             position=c.position,
@@ -337,6 +351,8 @@ class LibraryBase:
             description=c.description,
             reference_path=path,
             reference_settings=copy.deepcopy(c.reference_settings) if path is not None else None,
+            proposals=tuple(proposals),
+            likeness=copy.deepcopy(c.likeness) if c.likeness else None,
         )
 
     def _project_view(self, session: Session, project_id: int) -> ProjectView:
@@ -420,7 +436,17 @@ class LibraryBase:
             used.update(
                 session.scalars(select(Character.reference_sha256).where(Character.reference_sha256.in_(chunk)))
             )
+        # A character's proposals live in a JSON list; characters are few, so they are read whole, once.
+        used.update(self._proposal_shas(session) & shas)
         return used
+
+    @staticmethod
+    def _proposal_shas(session: Session, project_id: int | None = None) -> set[str]:
+        """The files named by the characters' reference proposals (of one project, or of every project)."""
+        query = select(Character.reference_proposals).where(Character.reference_proposals.is_not(None))
+        if project_id is not None:
+            query = query.where(Character.project_id == project_id)
+        return {item["sha256"] for proposals in session.scalars(query) for item in proposals or ()}
 
     def _collect_garbage(self, shas: set[str]) -> int:
         """Remove the files of ``shas`` that no row names any more (under the write lock)."""

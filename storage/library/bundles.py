@@ -97,6 +97,17 @@ class BundleMethods(LibraryBase):
                     "description": c.description,
                     **({"reference": member(c.reference_path)} if c.reference_path is not None else {}),
                     **({"reference_settings": c.reference_settings} if c.reference_settings else {}),
+                    **(
+                        {
+                            "proposals": [
+                                {"image": member(offer.image_path), "settings": offer.settings, "score": offer.score}
+                                for offer in c.proposals
+                            ]
+                        }
+                        if c.proposals
+                        else {}
+                    ),
+                    **({"likeness": c.likeness} if c.likeness else {}),
                 }
                 for c in view.characters
             ],
@@ -195,6 +206,7 @@ class BundleMethods(LibraryBase):
                     )
             for position, (name, description) in enumerate(imported.characters):
                 reference = imported.references.get(position)
+                offered = imported.proposals.get(position)
                 project.characters.append(
                     Character(
                         position=position,
@@ -203,6 +215,13 @@ class BundleMethods(LibraryBase):
                         reference_sha256=reference.sha256 if reference else None,
                         reference_ext=reference.ext if reference else None,
                         reference_settings=imported.reference_settings.get(position) if reference else None,
+                        reference_proposals=[
+                            {"sha256": image.sha256, "ext": image.ext, "settings": drawn, "score": score}
+                            for image, drawn, score in offered
+                        ]
+                        if offered
+                        else None,
+                        likeness=imported.likeness.get(position),
                     )
                 )
             for position, (image, caption) in enumerate(imported.source_images):

@@ -278,6 +278,40 @@ class PageMethods(LibraryBase):
                 setattr(page, name, value)
         return self.get_project(project_id)
 
+    def set_page_prompts(
+        self,
+        project_id: int,
+        expected_version: int | None,
+        prompts: Mapping[int, str],
+        *,
+        only_empty: bool = True,
+        label: str = "Use the written scenes as prompts",
+    ) -> tuple[ProjectView, tuple[int, ...]]:
+        """Give several live pages their own prompt (page id -> prompt), as one undoable step. With ``only_empty``
+        a page that has its own prompt by now keeps it (a person's words are never overwritten). Returns the
+        project and the ids of the pages whose prompt was set; nothing set: no step is recorded."""
+        if not isinstance(prompts, Mapping):
+            raise InvalidInput("The prompts must be given by page id, as a mapping.")
+        checked = {
+            validate.integer(k, "A page", 0, 2**63 - 1): validate.text(
+                v, "The prompt", validate.MAX_PROMPT, required=True
+            )
+            for k, v in prompts.items()
+        }
+        with self._read() as session:
+            project = self._project(session, project_id)
+            live = {page.id: page for page in project.pages if page.state == "live"}
+            todo = [k for k in checked if k in live and not (only_empty and live[k].prompt_override)]
+        if not todo:
+            return self.get_project(project_id), ()
+        set_ids: list[int] = []
+        with self._edit(project_id, expected_version, label) as (session, project):
+            for page in project.pages:
+                if page.id in checked and page.state == "live" and not (only_empty and page.prompt_override):
+                    page.prompt_override = checked[page.id].strip()
+                    set_ids.append(page.id)
+        return self.get_project(project_id), tuple(set_ids)
+
     def _replace_words(self, project: Project, page: Page, words: str) -> None:
         story = project.story_text
         new_story = story[: page.start] + words + story[page.end :]

@@ -3,6 +3,7 @@ source pictures a story is told from. A picture's file is in place before the ro
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,6 +91,22 @@ class PictureMethods(LibraryBase):
             raise NotFound(
                 "The page this picture was made for no longer exists, so the picture was not kept."
             ) from None
+
+    def add_picture_scores(self, picture_id: int, scores: dict[str, Any], **meta: Any) -> PictureView:
+        """Add what a later job learnt about a picture (a judge's score: ``scores`` joins ``meta["scores"]``,
+        other keywords join ``meta``). A job's write: no expected version, the project's version and undo
+        history left alone."""
+        scores = validate.meta(scores, "The picture's scores")
+        extra = validate.meta(meta)
+        with self._write("the picture's score was not saved") as session:
+            picture = self._picture(session, picture_id)
+            merged = copy.deepcopy(picture.meta or {})
+            merged["scores"] = {**(merged.get("scores") or {}), **scores}
+            merged.update(extra)
+            picture.meta = validate.meta(merged)
+            self._touch(picture.page.project, bump=False)
+            session.flush()
+            return self._picture_view(picture)
 
     def _select(self, session: Session, picture: Picture) -> None:
         session.execute(

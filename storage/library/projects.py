@@ -268,6 +268,8 @@ class ProjectMethods(LibraryBase):
                         reference_sha256=char.reference_sha256,
                         reference_ext=char.reference_ext,
                         reference_settings=copy.deepcopy(char.reference_settings),
+                        reference_proposals=copy.deepcopy(char.reference_proposals),
+                        likeness=copy.deepcopy(char.likeness),
                     )
                 )
             for src in source.source_images:
@@ -301,6 +303,7 @@ class ProjectMethods(LibraryBase):
             for sha in session.scalars(select(Character.reference_sha256).where(Character.project_id == project_id))
             if sha
         )
+        shas.update(self._proposal_shas(session, project_id))
         return shas
 
     def set_characters(
@@ -333,20 +336,10 @@ class ProjectMethods(LibraryBase):
             # A reference picture follows its character's name; the new names take, in order, those of the
             # characters whose names are gone (renamed).
             names = {name.casefold() for name, _ in rows}
-            Ref = tuple[str | None, str | None, dict[str, Any] | None]
-            by_name: dict[str, Ref] = {
-                c.name.casefold(): (c.reference_sha256, c.reference_ext, c.reference_settings) for c in old
-            }
-            renamed = iter(
-                [
-                    (c.reference_sha256, c.reference_ext, c.reference_settings)
-                    for c in old
-                    if c.name.casefold() not in names
-                ]
-            )
-            references: list[Ref] = [
-                by_name[name.casefold()] if name.casefold() in by_name else next(renamed, (None, None, None))
-                for name, _ in rows
+            by_name: dict[str, _Cast] = {c.name.casefold(): _cast_of(c) for c in old}
+            renamed = iter([_cast_of(c) for c in old if c.name.casefold() not in names])
+            references: list[_Cast] = [
+                by_name[name.casefold()] if name.casefold() in by_name else next(renamed, _NO_CAST) for name, _ in rows
             ]
             # Characters keep their rows where they can (undo puts the very same rows back).
             for character in old[len(rows) :]:
@@ -356,20 +349,11 @@ class ProjectMethods(LibraryBase):
                 if position < len(old):
                     old[position].position, old[position].name = position, name
                     old[position].description = description
-                    c = old[position]
-                    c.reference_sha256, c.reference_ext, c.reference_settings = references[position]
+                    _give_cast(old[position], references[position])
                 else:
-                    sha, ext, drawn = references[position]
-                    project.characters.append(
-                        Character(
-                            position=position,
-                            name=name,
-                            description=description,
-                            reference_sha256=sha,
-                            reference_ext=ext,
-                            reference_settings=drawn,
-                        )
-                    )
+                    character = Character(position=position, name=name, description=description)
+                    _give_cast(character, references[position])
+                    project.characters.append(character)
         return self.get_project(project_id)
 
     def set_character_reference(
@@ -397,20 +381,140 @@ class ProjectMethods(LibraryBase):
             character = next((c for c in project.characters if c.name.casefold() == wanted), None)
             if character is None:
                 raise NotFound(f"There is no character called {name.strip()!r} in this story any more.")
+            strength = _strength(character.reference_settings)
             if checked is not None:
                 self._ensure_files([checked])
                 character.reference_sha256, character.reference_ext = checked.sha256, checked.ext
-                character.reference_settings = drawn
+                character.reference_settings = _with_strength(drawn, strength)
             elif picture_id is not None:
                 picture = self._picture(session, picture_id)
                 if picture.page.project_id != project.id:
                     raise NotFound("That picture is not in this story.")
                 character.reference_sha256, character.reference_ext = picture.image_sha256, picture.image_ext
-                character.reference_settings = (
-                    copy.deepcopy(picture.settings) if picture.origin == "generated" and picture.settings else None
+                character.reference_settings = _with_strength(
+                    copy.deepcopy(picture.settings) if picture.origin == "generated" and picture.settings else None,
+                    strength,
                 )
             else:
                 character.reference_sha256 = character.reference_ext = character.reference_settings = None
+        return self.get_project(project_id)
+
+    def _cast_member(self, project: Project, name: Any) -> Character:
+        wanted = validate.text(name, "The character's name", validate.MAX_NAME, required=True).strip().casefold()
+        character = next((c for c in project.characters if c.name.casefold() == wanted), None)
+        if character is None:
+            raise NotFound(f"There is no character called {str(name).strip()!r} in this story any more.")
+        return character
+
+    def add_reference_proposals(
+        self,
+        project_id: int,
+        expected_version: int | None,
+        name: str,
+        proposals: Sequence[tuple[bytes, dict[str, Any] | None, float | None]],
+        use: int | None = 0,
+    ) -> ProjectView:
+        """Keep pictures drawn for the character's reference ((bytes, how it was drawn, CLIP score or None), the
+        newest MAX_PROPOSALS kept, older ones first) and make ``proposals[use]`` its reference (None: keep the
+        reference). The files are checked and written first. One undoable step."""
+        if not isinstance(proposals, (list, tuple)) or not proposals:
+            raise InvalidInput("Give at least one picture drawn for the reference.")
+        if len(proposals) > validate.MAX_PROPOSALS:
+            raise InvalidInput(f"A character keeps at most {validate.MAX_PROPOSALS} pictures drawn for its reference.")
+        if use is not None and not 0 <= use < len(proposals):
+            raise InvalidInput("The picture to use is not among those drawn.")
+        checked, entries = [], []
+        for n, item in enumerate(proposals, start=1):
+            if not isinstance(item, (tuple, list)) or len(item) != 3:
+                raise InvalidInput(f"Drawn picture {n} must be given as (picture, settings, score).")
+            data, drawn, score = item
+            image = check_image(data)
+            checked.append(image)
+            entries.append(
+                validate.proposal(
+                    {"sha256": image.sha256, "ext": image.ext, "settings": drawn, "score": score},
+                    f"Drawn picture {n}",
+                )
+            )
+        self.images.write_all(checked)
+        with self._edit(project_id, expected_version, "Draw a reference picture") as (_, project):
+            character = self._cast_member(project, name)
+            self._ensure_files(checked)
+            fresh = {entry["sha256"] for entry in entries}
+            kept = [item for item in character.reference_proposals or () if item["sha256"] not in fresh]
+            character.reference_proposals = (kept + entries)[-validate.MAX_PROPOSALS :]
+            if use is not None:
+                chosen = entries[use]
+                character.reference_settings = _with_strength(
+                    copy.deepcopy(chosen["settings"]), _strength(character.reference_settings)
+                )
+                character.reference_sha256, character.reference_ext = chosen["sha256"], chosen["ext"]
+        return self.get_project(project_id)
+
+    def use_reference_proposal(self, project_id: int, expected_version: int, name: str, index: int) -> ProjectView:
+        """Make the character's kept proposal number ``index`` its reference, with the settings it was drawn with
+        (how closely pages follow it stays as it was). One undoable step."""
+        with self._edit(project_id, expected_version, "Change a character's reference picture") as (_, project):
+            character = self._cast_member(project, name)
+            item = self._proposal(character, index)
+            character.reference_settings = _with_strength(
+                copy.deepcopy(item.get("settings")), _strength(character.reference_settings)
+            )
+            character.reference_sha256, character.reference_ext = item["sha256"], item["ext"]
+        return self.get_project(project_id)
+
+    def remove_reference_proposal(self, project_id: int, expected_version: int, name: str, index: int) -> ProjectView:
+        """Take one picture off the character's offer (the reference in use stays the reference). One undoable
+        step: the file stays where it is, for an undo, until a sweep finds that no row names it."""
+        with self._edit(project_id, expected_version, "Remove a picture drawn for a reference") as (_, project):
+            character = self._cast_member(project, name)
+            self._proposal(character, index)
+            kept = list(character.reference_proposals or ())
+            del kept[index]
+            character.reference_proposals = kept or None
+        return self.get_project(project_id)
+
+    @staticmethod
+    def _proposal(character: Character, index: Any) -> dict[str, Any]:
+        kept = character.reference_proposals or []
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(kept):
+            raise NotFound("That picture is no longer on offer: it may have been removed in another tab or window.")
+        return kept[index]
+
+    def set_reference_strength(
+        self,
+        project_id: int,
+        expected_version: int,
+        name: str,
+        *,
+        share_rate: float | None = None,
+        ip_scale: float | None = None,
+    ) -> ProjectView:
+        """How closely pages follow the character's reference picture, kept in its settings (JSON) beside how it
+        was drawn: ``share_rate`` for shared attention (0..1), ``ip_scale`` for the IP-Adapter (0..2); None leaves
+        one as it is. One undoable step."""
+        changes: dict[str, float] = {}
+        if share_rate is not None:
+            changes["share_rate"] = validate.number(share_rate, "The share rate", *validate.SHARE_RATE_RANGE)
+        if ip_scale is not None:
+            changes["ip_scale"] = validate.number(ip_scale, "The reference strength", *validate.IP_SCALE_RANGE)
+        with self._edit(project_id, expected_version, "Change how closely pages follow a reference") as (_, project):
+            character = self._cast_member(project, name)
+            if not character.reference_sha256:
+                raise NotFound(f"{character.name} has no reference picture any more.")
+            character.reference_settings = {**copy.deepcopy(character.reference_settings or {}), **changes}
+        return self.get_project(project_id)
+
+    def set_character_likeness(self, project_id: int, name: str, likeness: dict[str, Any] | None) -> ProjectView:
+        """Keep how alike the character looks across its pages (measured by a job). Like a job's picture it takes
+        no expected version, leaves the project's version and undo history alone, and a character renamed or
+        removed meanwhile simply does not get it (NotFound)."""
+        measured = None if likeness is None else validate.settings(likeness, "The likeness measured")
+        with self._write("the likeness was not saved") as session:
+            project = self._project(session, project_id)
+            character = self._cast_member(project, name)
+            character.likeness = measured
+            self._touch(project, bump=False)
         return self.get_project(project_id)
 
     def integrity_report(self) -> dict[str, Any]:
@@ -424,6 +528,10 @@ class ProjectMethods(LibraryBase):
                     Character.reference_sha256.is_not(None)
                 )
             ).all()
+            for character_id, proposals in session.execute(
+                select(Character.id, Character.reference_proposals).where(Character.reference_proposals.is_not(None))
+            ).all():
+                refs += [(character_id, item["sha256"], item["ext"]) for item in proposals or ()]
         bad = []
         for row_id, sha, ext in refs:
             path = self.images.path_for(sha, ext)
@@ -434,3 +542,29 @@ class ProjectMethods(LibraryBase):
             if not ok:
                 bad.append((row_id, path))
         return {"integrity_check": check, "rows_checked": len(refs), "bad_files": bad}
+
+
+# What follows a character's name when the characters are saved again: its reference picture, how it was drawn,
+# the proposals drawn for it and its measured likeness.
+_Cast = tuple[str | None, str | None, dict[str, Any] | None, list[dict[str, Any]] | None, dict[str, Any] | None]
+_NO_CAST: _Cast = (None, None, None, None, None)
+_STRENGTH_KEYS = ("share_rate", "ip_scale")
+
+
+def _cast_of(c: Character) -> _Cast:
+    return (c.reference_sha256, c.reference_ext, c.reference_settings, c.reference_proposals, c.likeness)
+
+
+def _give_cast(c: Character, cast: _Cast) -> None:
+    c.reference_sha256, c.reference_ext, c.reference_settings, c.reference_proposals, c.likeness = cast
+
+
+def _strength(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """How closely pages follow a reference (the person's choice), kept when the reference picture changes."""
+    return {key: settings[key] for key in _STRENGTH_KEYS if settings and key in settings}
+
+
+def _with_strength(settings: dict[str, Any] | None, strength: dict[str, Any]) -> dict[str, Any] | None:
+    if not strength:
+        return settings
+    return {**(settings or {}), **strength}

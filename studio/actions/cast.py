@@ -14,31 +14,44 @@ Reference objects from it on the worker. Scores are stored in a picture's meta a
 ``meta["scores"]["clip"]``: the ranker's CLIP score on CLIP's own 0..100 scale (docs/formats.md).
 
 A reference drawn from a description is a small job: a few candidates from the description in the book's
-style; the best-scored one becomes the reference (one undoable step) and the others stay on offer
-(`proposals`) until the studio restarts, so the person can take another one.
+style; the best-scored one becomes the reference (one undoable step) and all of them are kept in the library
+with the character (`proposals`: files in the picture store, carried by bundles), so the person can take
+another one later, or remove one (undoable).
+
+How closely pages follow a reference is the person's choice, kept in the reference's settings: the share rate
+for shared attention (0..1) and the scale for the IP-Adapter (0..2); absent, the engine's defaults (0.5, 0.6).
+Each page records the value it was drawn with (engine.references.Reference.to_settings), so it redraws exactly.
+
+A character's likeness (how alike it looks across the pages it is on: DINOv2 embeddings of those pages'
+pictures, engine.scoring.ConsistencyScorer) is measured by a job on the worker (`measure_likeness`) and kept
+with the character, with the pictures it was measured on, so the cast sheet can tell when pages changed since.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core import seeds
-from core.errors import InputError
+from core.errors import InputError, UserError
 from core.stats import bootstrap_mean
+from engine.characters import page_characters
 from engine.imageio import load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
-from storage import CharacterView, ConflictError, Library, NotFound, ProjectView
+from storage import CharacterView, ConflictError, Library, NotFound, ProjectView, ProposalView
 from studio.actions.jobs import job_write
 from studio.actions.profiles import ensure_illustrator, missing_models, project_profile
 
 log = logging.getLogger(__name__)
 
 KIND_REFERENCE = "reference"
+KIND_LIKENESS = "likeness"
+KIND_JUDGE = "judge"
 REFERENCE_CANDIDATES = 3  # pictures drawn when a reference is drawn from a description
 SHARE_RATE = 0.5  # engine.references.DEFAULT_SHARE_RATE, without importing torch here
 IP_SCALE = 0.6  # engine.references.DEFAULT_IP_SCALE
@@ -62,6 +75,8 @@ class ReferencePlan:
     negative_prompt: str = ""
     seed: int = 0
     image_path: str = ""  # the picture, for the IP-Adapter
+    share_rate: float = SHARE_RATE  # how closely pages follow it (the person's choice, kept in its settings)
+    scale: float = IP_SCALE
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,8 @@ def plan_drawing(project: ProjectView, profile: Profile) -> DrawPlan:
                 else "",
                 seed=int(settings.get("seed") or 0) if method == REFERENCE_SHARED_ATTENTION else 0,
                 image_path=str(character.reference_path) if method == REFERENCE_IP_ADAPTER else "",
+                share_rate=follow_value(character, REFERENCE_SHARED_ATTENTION),
+                scale=follow_value(character, REFERENCE_IP_ADAPTER),
             )
         )
     return DrawPlan(candidates=candidates, score=score, references=tuple(references), notes=tuple(notes))
@@ -201,8 +218,8 @@ def engine_references(plans: Sequence[ReferencePlan]) -> dict:
             prompt=plan.prompt,
             negative_prompt=plan.negative_prompt,
             seed=plan.seed,
-            share_rate=SHARE_RATE,
-            scale=IP_SCALE,
+            share_rate=plan.share_rate,
+            scale=plan.scale,
             image=image,
             reference_id=plan.reference_id,
         )
@@ -234,16 +251,137 @@ def clip_score(picture) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def judge_score(picture) -> float | None:
+    """The picture's stored judge score (0..100: the profile's judge, a larger CLIP than the ranker), or None."""
+    scores = (getattr(picture, "meta", None) or {}).get("scores") or {}
+    value = scores.get("judge")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def book_score(project: ProjectView) -> dict:
-    """The book's CLIP score: the mean of its pages' pictures' scores with a 95 % bootstrap interval, and how
-    many pages have a scored picture ({"mean", "low", "high", "n", "pages", "models"})."""
-    scores, models = [], set()
-    for page in project.pages:
-        value = clip_score(page.selected) if page.selected is not None else None
-        if value is not None:
-            scores.append(value)
-            models.add(str(page.selected.meta.get("score_model") or ""))  # type: ignore[union-attr]
-    return {**bootstrap_mean(scores), "pages": len(project.pages), "models": sorted(m for m in models if m)}
+    """The book's CLIP score: the mean of its pages' pictures' scores with a 95 % bootstrap interval
+    ({"mean", "low", "high", "n", "pages", "models", "role", "unjudged"}).
+
+    The judge's scores when the book was judged ("Judge the book": a different, larger CLIP than the ranker that
+    chose the pictures, so the book is not graded by its chooser; role "judge", "unjudged" counting the pictures
+    in use it has not scored yet); else the ranker's scores stored with the pictures (role "ranker")."""
+    in_use = [page.selected for page in project.pages if page.selected is not None]
+    judged = [(judge_score(p), str(p.meta.get("judge_model") or "")) for p in in_use if judge_score(p) is not None]
+    if judged:
+        scores = [value for value, _ in judged]
+        models = {model for _, model in judged}
+        role, unjudged = "judge", len(in_use) - len(judged)
+    else:
+        ranked = [(clip_score(p), str(p.meta.get("score_model") or "")) for p in in_use if clip_score(p) is not None]
+        scores = [value for value, _ in ranked]  # type: ignore[misc]
+        models = {model for _, model in ranked}
+        role, unjudged = "ranker", len(in_use)
+    return {
+        **bootstrap_mean(scores),
+        "pages": len(project.pages),
+        "models": sorted(m for m in models if m),
+        "role": role,
+        "unjudged": unjudged,
+    }
+
+
+def book_score_line(summary: dict) -> tuple[str, str]:
+    """The book score in words, as the storyboard and the Export screen both show it: (line, help); ("", help)
+    when no picture in use has a score."""
+    help_text = SCORE_HELP + " The interval is a 95 % bootstrap interval of the mean."
+    if not summary.get("n"):
+        return "", help_text
+    n = summary["n"]
+    interval = f" (95 % interval {summary['low']:.1f}–{summary['high']:.1f})" if n > 1 else ""
+    pages = summary["pages"]
+    line = f"Book score: CLIP {summary['mean']:.1f}{interval} over {n} of {pages} page{'s' if pages != 1 else ''}"
+    models = ", ".join(summary.get("models") or [])
+    if summary.get("role") == "judge":
+        if models:
+            line += f" · judged by {models}"
+        help_text += (
+            " Judged by the profile's judge, a larger CLIP model than the one that chose the pictures, so the book "
+            "is not graded by its chooser."
+        )
+        if summary.get("unjudged"):
+            line += f" ({summary['unjudged']} not judged yet)"
+    else:
+        if models:
+            line += f" · scored by {models}, the model that chose the pictures"
+        help_text += (
+            " These are the scores of the model that chose the pictures, which favour them: Judge the book for a "
+            "score from a different, larger model."
+        )
+    return line, help_text
+
+
+def can_judge(profile: Profile) -> bool:
+    """Whether the profile's judge (a larger CLIP) is set and on this computer."""
+    return bool(profile.model("judge")) and not missing_models(profile, ("judge",))
+
+
+def judge_note(profile: Profile) -> str | None:
+    """One sentence when the book cannot be judged with this profile; None when it can."""
+    if can_judge(profile):
+        return None
+    if not profile.model("judge"):
+        return f"The '{profile.name}' profile has no judge model to score the book with."
+    return (
+        f"The judge model of the '{profile.name}' profile is not on this computer yet (download the profile's "
+        "models in Settings to judge the book)."
+    )
+
+
+def judge_jobs(project_id: int, active_only: bool = True):
+    return get_worker().jobs(kind=KIND_JUDGE, active_only=active_only, project_id=project_id)
+
+
+def judge_book(lib: Library, project_id: int, *, profile: Profile | None = None) -> str | None:
+    """Score every page's picture in use against its page's words with the profile's judge, on the worker; each
+    score is kept with its picture (meta scores.judge, judge_model; not an undo step). Returns the job id, or None
+    when no page has a picture."""
+    project = lib.get_project(project_id)
+    profile = profile or project_profile(project).profile
+    note = judge_note(profile)
+    if note:
+        raise InputError(note)
+    todo = [
+        (page.selected.id, page.selected.image_path, page.text, page.position)
+        for page in project.pages
+        if page.selected is not None
+    ]
+    if not todo:
+        return None
+    if judge_jobs(project_id):
+        raise InputError("The book is being judged right now: wait for it first.")
+    total = len(todo)
+
+    def run(ctx) -> None:
+        ctx.progress(0, total, message="Getting the judge model ready…")
+        from engine.scoring import open_scorer
+
+        with open_scorer(profile, "judge") as judge:
+            for done, (picture_id, path, text, position) in enumerate(todo, start=1):
+                ctx.check_cancel()
+                image = load_image(path, name=f"page {position + 1}'s picture").image
+                ctx.emit((picture_id, round(judge.score([image], [text])[0], 4), judge.model_id))
+                ctx.progress(done, total, message=f"Judged {done} of {total} pages")
+
+    def save(result: tuple[int, float, str]) -> None:
+        picture_id, value, model = result
+        try:
+            lib.add_picture_scores(picture_id, {"judge": value}, judge_model=model)
+        except NotFound:
+            log.info("judge score of picture %s dropped: the picture is gone", picture_id)
+
+    return get_worker().submit(
+        run,
+        kind=KIND_JUDGE,
+        label=f"Judging “{project.title}”",
+        total=total,
+        on_result=save,
+        meta={"project_id": project_id},
+    )
 
 
 def last_draw(page) -> list:
@@ -308,41 +446,28 @@ def story_pictures(project: ProjectView) -> list[tuple[int, str, object]]:
     return out
 
 
-@dataclass(frozen=True)
-class Proposal:
-    """A reference picture drawn from a description, on offer to the person."""
-
-    png: bytes
-    settings: dict
-    score: float | None
-    chosen: bool
+Proposal = ProposalView  # a picture drawn for a character's reference, on offer (storage.ProposalView)
 
 
-_proposals: dict[tuple[int, str], list[Proposal]] = {}
-_proposals_lock = threading.Lock()
-
-
-def proposals(project_id: int, name: str) -> list[Proposal]:
-    """The pictures last drawn for this character's reference (kept until the studio restarts)."""
-    with _proposals_lock:
-        return list(_proposals.get((project_id, name.strip().casefold()), ()))
+def proposals(project: ProjectView, name: str) -> list[ProposalView]:
+    """The pictures drawn for this character's reference that the library keeps, oldest first (in_use: the one
+    that is its reference now); [] when it has none or there is no such character."""
+    wanted = (name or "").strip().casefold()
+    character = next((c for c in project.characters if c.name.casefold() == wanted), None)
+    return list(character.proposals) if character is not None else []
 
 
 def use_proposal(lib: Library, project_id: int, expected_version: int, name: str, index: int) -> ProjectView:
-    """Make another of the drawn proposals the character's reference, with the settings it was drawn with."""
-    offered = proposals(project_id, name)
-    if not 0 <= index < len(offered):
-        raise InputError("That picture is no longer on offer: draw the reference again.")
-    chosen = offered[index]
-    project = lib.set_character_reference(
-        project_id, expected_version, name, image=chosen.png, settings=chosen.settings
-    )
-    with _proposals_lock:
-        key = (project_id, name.strip().casefold())
-        _proposals[key] = [
-            Proposal(p.png, p.settings, p.score, i == index) for i, p in enumerate(_proposals.get(key, offered))
-        ]
-    return project
+    """Make another of the kept proposals the character's reference, with the settings it was drawn with (how
+    closely pages follow it stays as it was). One undoable step."""
+    _character(lib.get_project(project_id), name)
+    return lib.use_reference_proposal(project_id, expected_version, name, int(index))
+
+
+def remove_proposal(lib: Library, project_id: int, expected_version: int, name: str, index: int) -> ProjectView:
+    """Take one drawn picture off the character's offer (Undo brings it back); the reference in use stays."""
+    _character(lib.get_project(project_id), name)
+    return lib.remove_reference_proposal(project_id, expected_version, name, int(index))
 
 
 def reference_jobs(project_id: int, active_only: bool = True):
@@ -376,7 +501,6 @@ def draw_reference(
     if not score:
         count = 1
     who, description, style, base_seed = character.name, character.description, project.style, seeds.new_seed()
-    key = (project_id, who.casefold())
 
     def run(ctx) -> None:
         ctx.progress(0, message="Getting the picture model ready…")
@@ -394,26 +518,23 @@ def draw_reference(
             on_progress=lambda done, total: ctx.progress(done, total, message=f"Drawing {who}…"),
             should_cancel=lambda: ctx.cancelled,
         )
+        if not drawn:
+            return  # stopped before the first picture
         offered = [
-            Proposal(
+            (
                 to_png_bytes(p.image),
                 {**p.settings, "style": style, "profile": profile.name, "reference_of": who},
-                p.metadata.get("clip_score"),
-                bool(p.metadata.get("chosen", True)),
+                None if p.metadata.get("clip_score") is None else round(float(p.metadata["clip_score"]), 4),
             )
             for p in drawn
         ]
-        with _proposals_lock:
-            _proposals[key] = offered
-        best = next(p for p in offered if p.chosen)
-        ctx.emit(best)
+        best = next((k for k, p in enumerate(drawn) if p.metadata.get("chosen")), 0)
+        ctx.emit((offered, best))
 
-    def save(best: Proposal) -> None:
-        job_write(
-            lib,
-            project_id,
-            lambda p: lib.set_character_reference(p.id, p.version, who, image=best.png, settings=best.settings),
-        )
+    def save(result: tuple[list, int]) -> None:
+        # All of them are kept with the character (the library, not memory): the person can take another later.
+        offered, best = result
+        job_write(lib, project_id, lambda p: lib.add_reference_proposals(p.id, p.version, who, offered, use=best))
 
     return get_worker().submit(
         run,
@@ -423,3 +544,252 @@ def draw_reference(
         on_result=save,
         meta={"project_id": project_id, "character": who},
     )
+
+
+# ---------------------------------------------------------------- how closely pages follow a reference
+
+_FOLLOW_KEY = {REFERENCE_SHARED_ATTENTION: "share_rate", REFERENCE_IP_ADAPTER: "ip_scale"}
+_FOLLOW_DEFAULT = {REFERENCE_SHARED_ATTENTION: SHARE_RATE, REFERENCE_IP_ADAPTER: IP_SCALE}
+_FOLLOW_RANGE = {REFERENCE_SHARED_ATTENTION: (0.0, 1.0), REFERENCE_IP_ADAPTER: (0.0, 2.0)}
+
+
+@dataclass(frozen=True)
+class FollowControl:
+    """The cast sheet's "How closely pages follow this picture" for one character, in the method's own terms."""
+
+    method: str
+    label: str
+    value: float
+    low: float
+    high: float
+    default: float
+    step: float
+    help: str
+
+
+def follow_value(character: CharacterView, method: str) -> float:
+    """How closely pages follow the character's reference with this method: the person's choice kept in the
+    reference's settings, else the engine's default (share rate 0.5, IP-Adapter scale 0.6)."""
+    value = (character.reference_settings or {}).get(_FOLLOW_KEY[method])
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        low, high = _FOLLOW_RANGE[method]
+        return min(max(float(value), low), high)  # a hand-edited bundle cannot stop a draw with a wild value
+    return _FOLLOW_DEFAULT[method]
+
+
+def follow_control(profile: Profile, character: CharacterView) -> FollowControl | None:
+    """The slider for how closely pages follow this character's reference picture with this profile, with words
+    for the method it is used by; None when the reference is not used (no picture, or the profile cannot)."""
+    method = reference_method(profile, character)
+    if method == REFERENCE_SHARED_ATTENTION:
+        return FollowControl(
+            method=method,
+            label="How closely pages follow this picture",
+            value=follow_value(character, method),
+            low=_FOLLOW_RANGE[method][0],
+            high=_FOLLOW_RANGE[method][1],
+            default=SHARE_RATE,
+            step=0.05,
+            help=(
+                "The share of this picture that each page looks at while it is drawn (shared attention: the "
+                "picture is drawn again beside the page, and the page borrows that part of it). Higher keeps the "
+                f"face, clothes and colours closer to the picture, and may copy its pose too; lower lets the page "
+                f"follow its own words more; 0 ignores the picture. {SHARE_RATE:g} is the usual setting. "
+                "Higher takes a little longer to draw."
+            ),
+        )
+    if method == REFERENCE_IP_ADAPTER:
+        return FollowControl(
+            method=method,
+            label="How closely pages follow this picture",
+            value=follow_value(character, method),
+            low=_FOLLOW_RANGE[method][0],
+            high=_FOLLOW_RANGE[method][1],
+            default=IP_SCALE,
+            step=0.05,
+            help=(
+                "How strongly each page is pushed toward this picture (the IP-Adapter looks at the picture and "
+                f"adds what it sees to the page's words). 0 ignores the picture; {IP_SCALE:g} is the usual "
+                "setting; above 1 pages copy the picture more and follow their own words less."
+            ),
+        )
+    return None
+
+
+def set_reference_follow(
+    lib: Library, project_id: int, expected_version: int, name: str, method: str, value: float
+) -> ProjectView:
+    """Keep how closely pages follow the character's reference picture with this method (shared attention's
+    share rate, 0..1, or the IP-Adapter's scale, 0..2) in the reference's settings. One undoable step; pages
+    already drawn keep what they were drawn with (their settings record it), the next draw uses the new value."""
+    if method not in _FOLLOW_KEY:
+        raise InputError("Pages follow a reference picture by shared attention or by the IP-Adapter.")
+    _character(lib.get_project(project_id), name)
+    return lib.set_reference_strength(project_id, expected_version, name, **{_FOLLOW_KEY[method]: float(value)})
+
+
+# ---------------------------------------------------------------- likeness across pages
+
+LIKENESS_HELP = (
+    "Likeness: how alike this character looks on the pages it is on. Each page's picture (the one in the book) "
+    "is turned into a DINOv2 image embedding, a summary of what the picture shows; the figure is the mean cosine "
+    "similarity of every pair of those pages' pictures, times 100 (100: they look identical to the model). Higher "
+    "is more alike: compare the figure before and after a change (a reference picture, another draw). It compares "
+    "whole pictures, so a shared background raises it too. It needs two pages with pictures; once measured, it is "
+    "measured again after each draw of a page the character is on. The tiny profile's random-weight models give "
+    "meaningless numbers."
+)
+
+
+def can_measure_likeness(profile: Profile) -> bool:
+    """Whether the profile's consistency model (DINOv2-small) is set and on this computer."""
+    return bool(profile.model("consistency")) and not missing_models(profile, ("consistency",))
+
+
+def likeness_note(profile: Profile) -> str | None:
+    """One sentence when likeness cannot be measured with this profile; None when it can."""
+    if can_measure_likeness(profile):
+        return None
+    if not profile.model("consistency"):
+        return f"The '{profile.name}' profile has no model to measure how alike a character looks across pages."
+    return (
+        f"The model that measures likeness for the '{profile.name}' profile is not on this computer yet "
+        "(download the profile's models in Settings)."
+    )
+
+
+def character_pages(project: ProjectView) -> dict[str, list[int]]:
+    """For each character, the positions of the story's pages it is on (by name, pronoun or "the old keeper":
+    engine.characters, the resolver the draws use)."""
+    names = [(c.name, c.description) for c in project.characters]
+    found: dict[str, list[int]] = {c.name: [] for c in project.characters}
+    if not names or not project.pages:
+        return found
+    for page, present in zip(project.pages, page_characters([p.text for p in project.pages], names)):
+        for name in present:
+            found.setdefault(name, []).append(page.position)
+    return found
+
+
+def _measured_pictures(project: ProjectView) -> dict[str, list[tuple[int, str, Path]]]:
+    """name -> (page position, picture SHA-256, path) of the picture in use on each of its pages that has one."""
+    pages = {page.position: page for page in project.pages}
+    out: dict[str, list[tuple[int, str, Path]]] = {}
+    for name, positions in character_pages(project).items():
+        out[name] = [
+            (position, pages[position].selected.image_path.stem, pages[position].selected.image_path)  # type: ignore[union-attr]
+            for position in positions
+            if pages[position].selected is not None
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class Likeness:
+    """A character's likeness as the cast sheet shows it."""
+
+    score: float | None  # None: not measured, or fewer than two pages with pictures
+    pictures: int  # pictures it was measured on
+    model: str
+    current: bool  # measured on the pictures the pages have now
+    text: str  # one line for the cast sheet
+
+
+def likeness(project: ProjectView, character: CharacterView) -> Likeness:
+    """The character's measured likeness, and whether its pages' pictures changed since."""
+    stored = character.likeness or {}
+    now = [sha for _, sha, _ in _measured_pictures(project).get(character.name, [])]
+    if not stored:
+        return Likeness(None, 0, "", False, "Likeness not measured yet.")
+    score = stored.get("score")
+    score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+    count = int(stored.get("pictures") or 0)
+    current = list(stored.get("shas") or []) == now
+    if score is None:
+        text = f"Likeness needs two pages with pictures of {character.name} (measured on {count})."
+    else:
+        text = f"Likeness {score:.1f} across {count} pages"
+    if not current:
+        text += " · the pages' pictures changed since: measure again"
+    return Likeness(score, count, str(stored.get("model") or ""), current, text)
+
+
+def likeness_jobs(project_id: int, active_only: bool = True):
+    return get_worker().jobs(kind=KIND_LIKENESS, active_only=active_only, project_id=project_id)
+
+
+def measure_likeness(
+    lib: Library, project_id: int, names: Sequence[str] | None = None, *, profile: Profile | None = None
+) -> str | None:
+    """Measure how alike each character (or those named) looks across the pages it is on, on the worker: the
+    DINOv2 embeddings of those pages' pictures in use (engine.scoring.ConsistencyScorer). Each figure is kept with
+    its character (not an undo step). Returns the job id, or None when no character is on a page with a picture."""
+    project = lib.get_project(project_id)
+    profile = profile or project_profile(project).profile
+    note = likeness_note(profile)
+    if note:
+        raise InputError(note)
+    wanted = None if names is None else {n.strip().casefold() for n in names}
+    todo = {
+        name: found
+        for name, found in _measured_pictures(project).items()
+        if found and (wanted is None or name.casefold() in wanted)
+    }
+    if not todo:
+        return None
+    if likeness_jobs(project_id):
+        raise InputError("Likeness is being measured for this story right now: wait for it first.")
+    total = len(todo)
+
+    def run(ctx) -> None:
+        ctx.progress(0, total, message="Getting the likeness model ready…")
+        from engine.scoring import open_consistency
+
+        with open_consistency(profile) as scorer:
+            for done, (name, found) in enumerate(todo.items(), start=1):
+                ctx.check_cancel()
+                images = [load_image(path, name=f"page {position + 1}'s picture").image for position, _, path in found]
+                score = scorer.score(images)
+                ctx.emit(
+                    (
+                        name,
+                        {
+                            "score": None if score is None else round(float(score), 4),
+                            "model": scorer.model_id,
+                            "pictures": len(found),
+                            "pages": [position + 1 for position, _, _ in found],
+                            "shas": [sha for _, sha, _ in found],
+                            "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+                        },
+                    )
+                )
+                ctx.progress(done, total, message=f"Measured {done} of {total}")
+
+    def save(result: tuple[str, dict]) -> None:
+        name, measured = result
+        try:
+            lib.set_character_likeness(project_id, name, measured)
+        except NotFound:
+            log.info("likeness of %s dropped: the character or the story is gone", name)
+
+    label = "Likeness of " + (next(iter(todo)) if total == 1 else f"{total} characters")
+    return get_worker().submit(
+        run, kind=KIND_LIKENESS, label=label, total=total, on_result=save, meta={"project_id": project_id}
+    )
+
+
+def remeasure_after_draw(lib: Library, project_id: int, page_ids: Sequence[int], profile: Profile) -> str | None:
+    """After a draw: measure again the likeness of the characters on the drawn pages whose likeness was measured
+    before (the person asked for it once; from then on it follows the pages). A job queued behind the draw; None
+    when there is nothing to measure again. Never raises: a figure not refreshed says so on the cast sheet."""
+    try:
+        if not can_measure_likeness(profile):
+            return None
+        project = lib.get_project(project_id)
+        drawn = {page.position for page in project.pages if page.id in set(page_ids)}
+        on_them = {name for name, positions in character_pages(project).items() if drawn & set(positions)}
+        names = [c.name for c in project.characters if c.likeness and c.name in on_them]
+        return measure_likeness(lib, project_id, names, profile=profile) if names else None
+    except UserError as exc:  # the story is gone, or a measure is already running
+        log.info("likeness not measured again after a draw: %s", exc.message)
+        return None

@@ -30,7 +30,7 @@ from engine.imageio import MAX_UPLOAD_BYTES, load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER
 from storage import ConflictError, Library, NotFound, PageView, PictureView, ProjectView
-from studio.actions.cast import engine_references, picture_meta, plan_drawing
+from studio.actions.cast import engine_references, picture_meta, plan_drawing, remeasure_after_draw
 from studio.actions.jobs import KIND_ILLUSTRATE, JobStart, active_jobs
 from studio.actions.pages import find_page
 from studio.actions.profiles import ensure_illustrator, has_gpu, project_profile
@@ -257,13 +257,21 @@ def _submit_pictures(
             # Only when the page was removed for good (its story's bin emptied) while its picture was drawn.
             log.info("picture for page %s dropped: the page was removed for good", result.key)
 
+    page_ids = tuple(s.id for s in pages)
+
+    def after(info) -> None:
+        # A character's likeness, once measured, follows its pages: measured again behind the draw (actions.cast).
+        if info.results:
+            remeasure_after_draw(lib, project.id, page_ids, profile)
+
     return get_worker().submit(
         run,
         kind=KIND_ILLUSTRATE,
         label=label,
         total=count * plan.candidates,
         on_result=save,
-        meta={"project_id": project.id, "page_ids": tuple(s.id for s in pages), "candidates": plan.candidates},
+        on_finish=after,
+        meta={"project_id": project.id, "page_ids": page_ids, "candidates": plan.candidates},
     )
 
 

@@ -91,6 +91,38 @@ if pictures < len(project.pages):
         f"{'prints' if len(project.pages) - pictures == 1 else 'print'} with words only."
     )
 
+
+def book_score_row(project) -> None:
+    """The book's CLIP score, worded as on the storyboard (actions.book_score_line), and "Judge the book": the
+    profile's judge (a larger CLIP than the ranker that chose the pictures) scores every picture in use, on the
+    worker; the screen follows the story, so the judged score shows when the job is done."""
+    summary = actions.book_score(project)
+    line, help_text = actions.book_score_line(summary)
+    judging = bool(actions.judge_jobs(project.id))
+    profile = actions.project_profile(project).profile
+    judge_off = actions.judge_note(profile)
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        if line:
+            st.caption(ui.plain(line), help=help_text)
+        if pictures and (summary["role"] != "judge" or summary["unjudged"]):
+            if st.button(
+                "Judging…" if judging else "Judge the book",
+                icon=":material/analytics:",
+                type="tertiary",
+                key="export.judge",
+                disabled=judging or bool(judge_off),
+                help=judge_off
+                or "Scores every page's picture against its words with the judge, a larger CLIP model than the one "
+                "that chose the pictures, so the book is not graded by its chooser.",
+            ) and ui.first_click("export.judge"):
+                with ui.guard(project.id):
+                    actions.judge_book(ui.library(), project.id, profile=profile)
+                    ui.flash("toast", "Judging the book: its score shows here when it is done.")
+                    st.rerun()
+
+
+book_score_row(project)
+
 for key, value in (
     (state.EXPORT_LAYOUT, "picture_above"),
     (state.EXPORT_SIZE, "A4"),

@@ -17,7 +17,7 @@ from storage import PageView, ProjectView, StorageError
 from studio import actions, state, ui
 from studio.ui import Editing
 
-THUMB_COLUMNS = 4
+THUMB_MIN_REM = 12  # the narrowest a picture card gets: its Leave out button reads whole
 DEFAULT_AGE, DEFAULT_WORDS = 6, 50
 
 project = ui.load_current_project()
@@ -142,11 +142,11 @@ def new_story_form() -> None:
             "The story follows this order: move a picture earlier or later with its arrows, or leave it "
             "out of the story."
         )
-        for start in range(0, len(order), THUMB_COLUMNS):
-            columns = st.columns(THUMB_COLUMNS)
-            for column, position in zip(columns, range(start, min(start + THUMB_COLUMNS, len(order)))):
+        # As many to a row as fit (ui.card_grid): four columns cut the buttons to "E…" and "L…" at 800 px.
+        with ui.card_grid("images-order", THUMB_MIN_REM):
+            for position in range(len(order)):
                 picture = read[order[position]]
-                with column, st.container(border=True):
+                with st.container(border=True):
                     st.image(
                         picture.thumbnail,
                         caption=f"{position + 1}. {picture.name}",

@@ -10,9 +10,11 @@ from core.paths import file_stem
 from storage import ProjectSummary
 from studio import actions, state, ui
 
-COLUMNS = 3
+CARD_MIN_REM = 16  # the narrowest a story card gets: its title and its two buttons read whole
+SEARCH_WIDTH_PX = 340
 
 lib = ui.library()
+ui.close_finished_menus()  # after an action in a menu (Import, a card's More), before any menu is drawn
 
 st.title("Your library")
 st.caption("Every story you write is saved here as you go, with all its pictures.")
@@ -41,25 +43,25 @@ with ui.guard():
 # An empty library shows its two ways in once, in the welcome box below (a new story opens at once: its title
 # is the story's first line); the top row keeps only Import. The New story form with title and author comes back
 # once there is a story.
-top = (
-    st.columns([5.3, 1.1], vertical_alignment="bottom")
-    if empty
-    else st.columns([2.6, 1.1, 1.6, 1.1], vertical_alignment="bottom")
+# One row that wraps in a narrow window, each button as wide as its words (columns cut them to "Open …" at 800 px).
+top_row = st.container(
+    horizontal=True, gap="small", vertical_alignment="bottom", horizontal_alignment="right" if empty else "left"
 )
 search = (
     ""
     if empty
-    else top[0].text_input(
+    else top_row.text_input(
         "Search",
         key=state.LIBRARY_SEARCH,
         placeholder="Search titles, authors and story text",
         label_visibility="collapsed",
+        width=SEARCH_WIDTH_PX,
     )
 )
 
 
 def new_story_popover(where) -> None:
-    with where.popover("New story", icon=":material/add:", type="primary", width="stretch", key="library.new"):
+    with where.popover("New story", icon=":material/add:", type="primary", key="library.new"):
         with st.form("new-story", clear_on_submit=True, border=False):
             title = st.text_input("Title", placeholder=actions.DEFAULT_TITLE)
             author = st.text_input("Author", placeholder="Who wrote it (optional)")
@@ -70,17 +72,16 @@ def new_story_popover(where) -> None:
 
 
 if not empty:
-    new_story_popover(top[1])
-    if top[2].button(
+    new_story_popover(top_row)
+    if top_row.button(
         "Open the sample story",
         icon=":material/pets:",
-        width="stretch",
         help="A short story about a fox in a lighthouse, already split into pages.",
     ) and ui.first_click("sample"):
         with ui.guard():
             ui.start_sample()
 
-with top[-1].popover("Import", icon=":material/upload_file:", width="stretch", key="library.import"):
+with top_row.popover("Import", icon=":material/upload_file:", key="pop.library.import", on_change="rerun"):
     st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
     upload = st.file_uploader(
         "Story bundle",
@@ -104,6 +105,7 @@ with top[-1].popover("Import", icon=":material/upload_file:", width="stretch", k
                     "is marked “(imported)”: rename it from its card's More menu."
                 )
             ui.flash("success", said)
+            ui.menu_done()
             st.rerun()
 
 with ui.guard():
@@ -149,6 +151,7 @@ def card_menu(summary: ProjectSummary) -> None:
             with ui.guard():
                 actions.rename_project(lib, summary.id, new_title)
                 ui.flash("success", f"Renamed to “{new_title.strip()}”.")
+                ui.menu_done()
                 st.rerun()
     if st.button("Duplicate", key=f"dup.{summary.id}", icon=":material/content_copy:") and ui.first_click(
         f"dup.{summary.id}"
@@ -156,6 +159,7 @@ def card_menu(summary: ProjectSummary) -> None:
         with ui.guard():
             copy = actions.duplicate_project(lib, summary.id)
             ui.flash("success", f"Made a copy: “{copy.title}”.")
+            ui.menu_done()
             st.rerun()
     st.download_button(
         "Export bundle",
@@ -194,16 +198,18 @@ def card_menu(summary: ProjectSummary) -> None:
 
 def card(summary: ProjectSummary) -> None:
     lib = ui.library()
-    with st.container(border=True):
-        if summary.cover_image is not None and summary.cover_image.exists():
-            st.image(str(summary.cover_image), width="stretch", alt=f"Cover of {summary.title}")
-        else:
-            with st.container(height=180, horizontal_alignment="center", vertical_alignment="center"):
-                st.markdown("## :material/menu_book:")
-                st.caption("No pictures yet")
-        st.markdown(f"## {ui.plain(summary.title)}")  # h2 under the page title (one level, no skip)
-        by = f"by {ui.plain(summary.author)} · " if summary.author else ""
-        st.caption(f"{by}{ui.plural(summary.page_count, 'page')} · updated {ui.ago(summary.updated)}")
+    with st.container(border=True, height="stretch"):
+        # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
+        with st.container(height="stretch"):
+            if summary.cover_image is not None and summary.cover_image.exists():
+                st.image(str(summary.cover_image), width="stretch", alt=f"Cover of {summary.title}")
+            else:
+                # Words, not an icon as a heading (a screen reader read it as "menu_book").
+                with st.container(height=180, horizontal_alignment="center", vertical_alignment="center"):
+                    st.markdown("No pictures yet", width="content")
+            st.markdown(f"## {ui.plain(summary.title)}")  # h2 under the page title (one level, no skip)
+            by = f"by {ui.plain(summary.author)} · " if summary.author else ""
+            st.caption(f"{by}{ui.plural(summary.page_count, 'page')} · updated {ui.ago(summary.updated)}")
         row = st.columns([1, 1], vertical_alignment="center")
         if row[0].button(
             "Open", key=f"open.{summary.id}", icon=":material/auto_stories:", type="primary", width="stretch"
@@ -211,7 +217,7 @@ def card(summary: ProjectSummary) -> None:
             with ui.guard():
                 ui.open_project(lib.get_project(summary.id))
         menu = row[1].popover(
-            "More", icon=":material/more_horiz:", width="stretch", key=f"menu.{summary.id}", on_change="rerun"
+            "More", icon=":material/more_horiz:", width="stretch", key=f"pop.menu.{summary.id}", on_change="rerun"
         )
         if menu.open:
             with menu:
@@ -223,8 +229,6 @@ st.caption(
     if not search.strip()
     else f"{ui.plural(len(projects), 'story', 'stories')} matching “{ui.plain(search.strip())}”"
 )
-for start in range(0, len(projects), COLUMNS):
-    columns = st.columns(COLUMNS)
-    for column, summary in zip(columns, projects[start : start + COLUMNS]):
-        with column:
-            card(summary)
+with ui.card_grid("library-cards", CARD_MIN_REM):  # as many to a row as fit, in reading order
+    for summary in projects:
+        card(summary)

@@ -9,6 +9,7 @@
 - ``watch``: polling fragments that redraw a screen when another tab or a job changed what it shows.
 - ``widgets``: the sidebar, the model download box, the job progress panel, the profile note.
 - ``choices``: choices shown as pictures: style samples, layout thumbnails.
+- ``layout``: cards that wrap at a width they read whole in (card_grid).
 - ``text``: user text and numbers as shown: escaped markdown, "3 pages", "5 minutes ago".
 
 Screens only draw and dispatch: every change to the library goes through studio.actions.
@@ -25,7 +26,8 @@ from studio.ui.editors import (
     rerun_to_follow,
     typed_here,
 )
-from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, show_flash
+from studio.ui.layout import card_grid
+from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, menu_done, show_flash
 from studio.ui.resources import library, prompt_preview, thumbnail, worker
 from studio.ui.session import (
     Editing,
@@ -57,6 +59,7 @@ __all__ = [
     "base_version",
     "based_on_followed",
     "behind_another_tab",
+    "card_grid",
     "close_finished_menus",
     "current_project_id",
     "editing",
@@ -71,6 +74,7 @@ __all__ = [
     "let_quick_jobs_finish",
     "library",
     "load_current_project",
+    "menu_done",
     "model_download",
     "open_project",
     "person_ran",

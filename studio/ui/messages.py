@@ -22,7 +22,12 @@ def flash(kind: str, message: str) -> None:
     record = ledger.active()
     (record.flash if record is not None else st.session_state.setdefault(state.FLASH, [])).append((kind, message))
     if kind == "toast":
-        st.session_state[state.CLOSE_MENUS] = True  # the menu the action was taken in has done its job
+        menu_done()
+
+
+def menu_done() -> None:
+    """The action taken in a popover menu is done: the menus close on the next run (close_finished_menus)."""
+    st.session_state[state.CLOSE_MENUS] = True
 
 
 def close_finished_menus() -> None:

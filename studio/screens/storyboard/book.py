@@ -185,8 +185,8 @@ def book_details(project: ProjectView, profile, gen: int) -> None:
         env_profile = os.environ.get("STORYBOOK_PROFILE", "").strip()  # read each run, as it may change
         if env_profile:
             st.caption(
-                f"STORYBOOK_PROFILE is set to '{ui.plain(env_profile)}' on this computer, and it wins over "
-                "the profile chosen here."
+                f"This studio was started to use the “{ui.plain(env_profile)}” models for every story (its "
+                "STORYBOOK_PROFILE setting), so they draw this one whatever is chosen here."
             )
         st.caption("Saved as you change them (Undo takes a change back).")
 
@@ -291,13 +291,13 @@ def _save_drafts(project_id: int, key: str) -> None:
 
 def _drafts_caption(book_profile, recommended: bool | None) -> str:
     """What the two modes are with this profile, and what this computer favours."""
-    steps = f"{ui.plural(book_profile.draft_steps, 'step')} and a quick decoder instead of {book_profile.steps}"
-    words = f"A draft is {steps} steps and the full decoder."
+    steps = ui.plural(book_profile.draft_steps, "drawing step")
+    words = f"A quick draft takes {steps} instead of {book_profile.steps}, with a rougher finish."
     if recommended is True:
-        return words + " This computer has no GPU: drafts are recommended here, where a final picture takes several "
-        "times longer."
+        return words + " This computer has no graphics card to draw with, so drafts are recommended: here a final "
+        "picture takes several times longer."
     if recommended is None and book_profile.draft_on_cpu:
-        return words + " Without a GPU, drafts are recommended with these models."
+        return words + " Without a graphics card, drafts are recommended with these models."
     return words
 
 
@@ -307,7 +307,10 @@ def draft_choice(edit: Editing, project: ProjectView, book_profile, not_ready: s
         state.widget_key("drafts", edit.project_id, stored=project.drafts, gen=edit.gen), project.drafts
     )
     waiting = actions.draft_pages(project)
-    row = st.columns([2.6, 1.2, 1.7], vertical_alignment="center")
+    # The choice and the button as wide as their words; the caption takes the rest of the row, or goes below them in
+    # a narrow window (columns squeezed it to a sliver at 800 px).
+    line = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    row = [line.container(width="content"), line.container(width="content"), line.container(width="stretch")]
     row[0].radio(
         "Draw pages as",
         options=[True, False],
@@ -325,11 +328,10 @@ def draft_choice(edit: Editing, project: ProjectView, book_profile, not_ready: s
             f"Finish all drafts ({len(waiting)})",
             icon=":material/auto_fix_high:",
             key="finish.all",
-            width="stretch",
             disabled=bool(active_now) or bool(not_ready),
             help=not_ready
-            or "Each draft's own picture decoded in full detail: the picture you see, sharper. The drafts stay among "
-            "the versions.",
+            or "Each draft finished in full detail: the same picture you see, sharper. The drafts stay among the "
+            "versions.",
         )
         and ui.first_click("finish.all")
     ):
@@ -451,14 +453,43 @@ def best_of_n_row(edit: Editing, live: ProjectView, profile) -> None:
             "versions; the one whose CLIP score is best becomes the page's picture (Pictures shows them side by "
             "side). More pictures take longer to draw.",
         )
-        summary = actions.book_score(live)
-        if summary["n"]:
-            interval = f" (95 % interval {summary['low']:.1f}–{summary['high']:.1f})" if summary["n"] > 1 else ""
-            models = f" · scored by {', '.join(summary['models'])}" if summary["models"] else ""
-            st.caption(
-                f"Book score: CLIP {summary['mean']:.1f}{interval} over {summary['n']} of "
-                f"{ui.plural(summary['pages'], 'page')}{models}",
-                help=actions.SCORE_HELP + " The interval is a 95 % bootstrap interval of the mean.",
-            )
+        line, help_text = actions.book_score_line(actions.book_score(live))  # the Export screen's words too
+        if line:
+            st.caption(ui.plain(line), help=help_text)
         if scoring_off:
             st.caption(ui.plain(scoring_off))
+    scenes_row(edit, live, profile)
+
+
+def _describe_scenes(project_id: int) -> None:
+    """Let the storyteller write every page's scene, on the worker (a callback)."""
+    if actions.scene_jobs(project_id) or not ui.first_click("scenes.all"):
+        return
+    with ui.guard(project_id):
+        if actions.describe_scenes(ui.library(), project_id) is not None:
+            ui.flash("info", "The storyteller is writing every page's scene…")
+
+
+def scenes_row(edit: Editing, live: ProjectView, profile) -> None:
+    """ "Describe every page's scene" and what the newest scene job did."""
+    if not live.pages:
+        return
+    writing = bool(actions.scene_jobs(edit.project_id))
+    off = actions.scene_note(profile) if profile is not None else None
+    with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
+        st.button(
+            "Writing the scenes…" if writing else "Describe every page's scene",
+            icon=":material/auto_stories:",
+            key="scenes.all",
+            width="content",
+            disabled=writing or bool(off),
+            on_click=_describe_scenes,
+            args=(edit.project_id,),
+            help=off
+            or "The storyteller model writes what each picture shows (who, where, what is happening) in the book's "
+            "style. Pages without their own prompt take it as their prompt (one Undo takes them all back); a page "
+            "with your own prompt keeps it, and the scene is offered in its Edit menu.",
+        )
+        outcome = actions.scene_outcome(edit.project_id)
+        if outcome is not None and not writing:
+            st.caption(ui.plain(" ".join(outcome.lines())))

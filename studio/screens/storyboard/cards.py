@@ -11,8 +11,11 @@ import streamlit as st
 
 from storage import PageView, ProjectView
 from studio import actions, state, ui
-from studio.screens.storyboard.common import COLUMNS, draw_notes, short_prompt
+from studio.screens.storyboard.common import draw_notes, short_prompt
 from studio.ui import Editing
+
+CARDS_KEY = "board-cards"  # the cards' container; its CSS class is st-key-board-cards
+CARD_MIN_REM = 17  # the narrowest a card gets: New picture and Redraw side by side, read whole
 
 
 def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> None:
@@ -48,6 +51,7 @@ def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> Non
             placeholder=auto_prompt,
             help="Leave empty to draw from the page text. The picture style is added for you.",
         )
+        scene_part(edit, page, n)
         st.text_input(
             "Leave out of the picture",
             key=neg_key,
@@ -91,6 +95,66 @@ def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> Non
                 else:
                     ui.flash("toast", f"Saved page {n}." if saved.changed else f"Page {n} had no changes to save.")
                 st.rerun()
+
+
+def _describe_scene(project_id: int, page_id: int, n: int) -> None:
+    """Let the storyteller write one page's scene, on the worker (a callback)."""
+    if actions.scene_jobs(project_id) or not ui.first_click(f"scene.{page_id}"):
+        return
+    with ui.guard(project_id):
+        actions.describe_scene(ui.library(), project_id, page_id)
+        ui.flash("info", f"The storyteller is writing the scene of page {n}…")
+
+
+def _use_scene(project_id: int, page_id: int, n: int) -> None:
+    """Make the storyteller's suggestion the page's prompt (a callback; one undo step)."""
+    if not ui.first_click(f"scene.use.{page_id}"):
+        return
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        project = ui.read_project(lib_, project_id)
+        page = next(p for p in project.pages if p.id == page_id)
+        ui.set_base_version(actions.use_scene_suggestion(lib_, page, ui.base_version(project)))
+        ui.flash("toast", f"Page {n} is drawn from the storyteller's scene now (Undo takes it back).")
+
+
+def scene_part(edit: Editing, page: PageView, n: int) -> None:
+    """In the Edit menu: who wrote the prompt, the storyteller's scene waiting beside a person's own prompt (Use
+    this / Ignore), and "Describe the scene"."""
+    if actions.storyteller_wrote(page):
+        st.caption(":material/auto_stories: The storyteller wrote this prompt from the page: edit it as you like.")
+    offered = actions.scene_suggestion(page)
+    if offered is not None:
+        st.caption(f"The storyteller's scene (your prompt is kept): {ui.plain(offered.text)}")
+        cols = st.columns(2)
+        cols[0].button(
+            "Use this",
+            icon=":material/check:",
+            key=f"scene.use.{page.id}",
+            width="stretch",
+            on_click=_use_scene,
+            args=(edit.project_id, page.id, n),
+            help="Make the storyteller's scene this page's prompt (Undo takes it back).",
+        )
+        if cols[1].button("Ignore", icon=":material/close:", key=f"scene.drop.{page.id}", width="stretch"):
+            actions.drop_scene_suggestion(page.id)
+            st.rerun()
+    outcome = actions.scene_outcome(edit.project_id)
+    if outcome is not None and n in outcome.unusable and offered is None and not actions.storyteller_wrote(page):
+        st.caption("The storyteller wrote nothing usable for this page last time; its prompt is unchanged.")
+    writing = bool(actions.scene_jobs(edit.project_id))
+    st.button(
+        "Writing the scene…" if writing else "Describe the scene",
+        icon=":material/auto_stories:",
+        type="tertiary",
+        key=f"scene.{page.id}",
+        disabled=writing,
+        on_click=_describe_scene,
+        args=(edit.project_id, page.id, n),
+        help="The storyteller model writes what the picture shows (who, where, what is happening) in the book's "
+        "style. Without your own prompt it becomes the prompt; your own prompt is kept, and the scene is offered "
+        "here.",
+    )
 
 
 def _download(picture, n: int, key: str, label: str = "") -> None:
@@ -363,9 +427,9 @@ def picture_area(page: PageView, drawing: str | None) -> None:
     elif drawing == "waiting":
         st.info("Waiting for its turn…", icon=":material/hourglass_top:")
     elif page.selected is None:
+        # Words, not an icon as a heading (a screen reader read it as "image"): what the empty frame means.
         with st.container(height=160, horizontal_alignment="center", vertical_alignment="center"):
-            st.markdown("### :material/image:")
-            st.caption("No picture yet")
+            st.markdown("No picture yet", width="content")
 
 
 def _score_badge(picture) -> None:
@@ -428,6 +492,13 @@ def card(
                 own = bool(shown.settings.get("own_prompt")) if drawn_prompt else bool(page.prompt_override)
                 if own:
                     st.badge("own prompt", icon=":material/edit:", color="blue")
+                if actions.storyteller_wrote(page):
+                    st.badge(
+                        "storyteller's prompt",
+                        icon=":material/auto_stories:",
+                        color="violet",
+                        help="The storyteller wrote this page's prompt from its words: edit it in the Edit menu.",
+                    )
                 if page.selected is not None and page.selected.origin == "uploaded":
                     st.badge("your picture", icon=":material/upload:", color="green")
                 if actions.is_draft(page.selected):
@@ -435,7 +506,7 @@ def card(
                         "Draft",
                         icon=":material/bolt:",
                         color="gray",
-                        help="A quick draft: Finish this picture decodes it in full detail.",
+                        help="A quick draft: Finish this picture draws it in full detail.",
                     )
                 if page.selected is not None and page.selected.words_changed:
                     st.badge(
@@ -491,8 +562,8 @@ def card(
                     key=f"finish.{page.id}",
                     disabled=busy or bool(not_ready),
                     help=not_ready
-                    or "This draft's own picture decoded in full detail: the picture you see, sharper. The draft "
-                    "stays among the versions.",
+                    or "This draft finished in full detail: the same picture you see, sharper. The draft stays "
+                    "among the versions.",
                     on_click=_finish_page,
                     args=(edit.project_id, page.selected.id, n),
                 )
@@ -513,9 +584,8 @@ def grid(
     profile,
     not_ready: str | None,
 ) -> None:
-    """The cards of these pages, COLUMNS to a row, in reading order."""
-    for start in range(0, len(pages), COLUMNS):
-        columns = st.columns(COLUMNS)
-        for column, page in zip(columns, pages[start : start + COLUMNS]):
-            with column:
-                card(edit, live, page, drawing, slots, profile, not_ready)
+    """The cards of these pages in reading order, as many to a row as fit at CARD_MIN_REM or wider (ui.card_grid):
+    three or four in a wide window, one or two in a narrow one, never so narrow that a button's words are cut off."""
+    with ui.card_grid(CARDS_KEY, CARD_MIN_REM):
+        for page in pages:
+            card(edit, live, page, drawing, slots, profile, not_ready)

@@ -58,20 +58,41 @@ def reference_popover(edit: Editing, live: ProjectView, character, i: int, profi
                 actions.draw_reference(edit.lib, edit.project_id, edit.base, name)
                 ui.flash("info", f"Drawing {name}: the best picture becomes the reference when it is ready.")
                 st.rerun()
-        offered = actions.proposals(edit.project_id, name)
+        offered = actions.proposals(live, name)  # kept in the library with the character
         if offered:
-            st.caption(f"Drawn from the description. Pick the one that looks most like {ui.plain(name)}.")
+            st.caption(
+                f"Drawn from the description. Pick the one that looks most like {ui.plain(name)}; they are kept "
+                "with the story until you remove them."
+            )
             for start in range(0, len(offered), 3):
                 cols = st.columns(3)
-                for k, (col, proposal) in enumerate(zip(cols, offered[start : start + 3]), start=start):
+                for col, proposal in zip(cols, offered[start : start + 3]):
+                    k = proposal.index
                     with col:
-                        st.image(proposal.png, width="stretch", alt=f"{name}, picture {k + 1}")
+                        st.image(ui.thumbnail(proposal.image_path), width="stretch", alt=f"{name}, picture {k + 1}")
                         score = "" if proposal.score is None else f"CLIP {proposal.score:.1f}"
-                        st.caption(" · ".join(x for x in (score, "in use" if proposal.chosen else "") if x) or " ")
-                        if not proposal.chosen and st.button("Use this", key=f"ref.prop.{i}.{k}"):
+                        st.caption(" · ".join(x for x in (score, "in use" if proposal.in_use else "") if x) or " ")
+                        with st.container(horizontal=True, gap="small"):
+                            use = not proposal.in_use and st.button("Use this", key=f"ref.prop.{i}.{k}")
+                            drop = st.button(
+                                "Remove",
+                                icon=":material/close:",
+                                type="tertiary",
+                                key=f"ref.prop.rm.{i}.{k}",
+                                help="Take this picture off the offer (Undo brings it back). The reference in use "
+                                "stays.",
+                            )
+                        if use:
                             with ui.guard(edit.project_id):
                                 ui.set_base_version(actions.use_proposal(edit.lib, edit.project_id, edit.base, name, k))
                                 _reference_done(f"{name}'s reference picture is the one you picked.")
+                        if drop:
+                            with ui.guard(edit.project_id):
+                                ui.set_base_version(
+                                    actions.remove_proposal(edit.lib, edit.project_id, edit.base, name, k)
+                                )
+                                _reference_done(f"That picture of {name} is no longer on offer (Undo brings it back).")
+        follow_slider(edit, character, i, profile)
         st.divider()
         choices = actions.story_pictures(live)
         if choices:
@@ -117,6 +138,56 @@ def reference_popover(edit: Editing, live: ProjectView, character, i: int, profi
                     _reference_done(f"{name} has no reference picture now (Undo brings it back).")
 
 
+def _save_follow(project_id: int, name: str, method: str, key: str) -> None:
+    """How closely pages follow a reference is saved the moment the slider is let go (one undo step)."""
+    with ui.guard(project_id):
+        lib_ = ui.library()
+        version = ui.base_version(lib_.get_project(project_id))
+        view = actions.set_reference_follow(lib_, project_id, version, name, method, float(st.session_state[key]))
+        ui.set_base_version(view)
+        ui.flash("toast", f"{name}'s pages follow the reference picture that closely from their next draw.")
+
+
+def follow_slider(edit: Editing, character, i: int, profile) -> None:
+    """The slider "How closely pages follow this picture", in the words of the method the profile uses."""
+    control = actions.follow_control(profile, character) if profile is not None else None
+    if control is None:
+        return
+    key = ui.init_widget(
+        state.widget_key("ref.follow", edit.project_id, i, stored=(control.method, control.value), gen=edit.gen),
+        control.value,
+    )
+    st.slider(
+        control.label,
+        min_value=control.low,
+        max_value=control.high,
+        step=control.step,
+        key=key,
+        on_change=_save_follow,
+        args=(edit.project_id, character.name, control.method, key),
+        help=control.help + f" Pages drawn before keep what they were drawn with. Usual: {control.default:g}.",
+    )
+
+
+def _measure(edit: Editing) -> None:
+    with ui.guard(edit.project_id):
+        job = actions.measure_likeness(edit.lib, edit.project_id)
+        ui.flash(
+            "info" if job else "warning",
+            "Measuring likeness: the figures show here when they are ready."
+            if job
+            else "No character is on a page with a picture yet: draw the pages first.",
+        )
+        st.rerun()
+
+
+def likeness_line(live: ProjectView, character, measuring: bool) -> None:
+    """The character's likeness across its pages, with what it measures."""
+    shown = actions.likeness(live, character)
+    text = "Measuring likeness…" if measuring else shown.text
+    st.caption(f":material/compare: {ui.plain(text)}", help=actions.LIKENESS_HELP)
+
+
 def cast_sheet(edit: Editing, live: ProjectView, profile, not_ready: str | None) -> None:
     """The saved characters' reference pictures (the cast sheet), and how this profile uses them."""
     if not live.characters:
@@ -125,6 +196,18 @@ def cast_sheet(edit: Editing, live: ProjectView, profile, not_ready: str | None)
     if profile is not None:
         st.caption(actions.profile_reference_note(profile))
     drawing = {job.meta.get("character") for job in actions.reference_jobs(live.id)}
+    measuring = bool(actions.likeness_jobs(live.id))
+    measure_off = actions.likeness_note(profile) if profile is not None else None
+    if any(page.selected is not None for page in live.pages):
+        if st.button(
+            "Measuring likeness…" if measuring else "Measure likeness",
+            icon=":material/compare:",
+            type="tertiary",
+            key="cast.measure",
+            disabled=measuring or bool(measure_off),
+            help=measure_off or actions.LIKENESS_HELP,
+        ) and ui.first_click("cast.measure"):
+            _measure(edit)
     for i, character in enumerate(live.characters):
         cols = st.columns([1, 4], gap="small", vertical_alignment="center")
         with cols[0]:
@@ -139,6 +222,7 @@ def cast_sheet(edit: Editing, live: ProjectView, profile, not_ready: str | None)
                 st.caption(ui.plain(note))
             if character.name in drawing:
                 st.caption(":material/brush: Drawing a reference picture…")
+            likeness_line(live, character, measuring)
             reference_popover(edit, live, character, i, profile, not_ready)
 
 

@@ -1,0 +1,51 @@
+"""Issue 19's "How it is checked": every new model (ranker, judge, consistency, IP-Adapter) is named in the
+profiles and listed by `python -m engine fetch` with its size and licence, and `fetch --extras` downloads exactly
+those (the hub is not reached: the download call is recorded instead)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import fetch
+from engine.__main__ import main
+from engine.profiles import EXTRA_ROLES, MODEL_INFO, PROFILES
+
+EXPECTED = {
+    "ranker": "openai/clip-vit-base-patch32",
+    "judge": "openai/clip-vit-large-patch14",
+    "consistency": "facebook/dinov2-small",
+}
+
+
+@pytest.mark.parametrize("name", ["fast", "classic", "quality"])
+def test_every_new_model_is_in_the_profile_and_listed_by_fetch_with_size_and_licence(name, monkeypatch, capsys):
+    profile = PROFILES[name]
+    assert {role: profile.model(role) for role in EXPECTED} == EXPECTED
+    # SD 1.5 based profiles have the published IP-Adapter; SD-Turbo (SD 2.1) has none and shares attention.
+    sd15 = profile.model("illustrator").startswith("stable-diffusion-v1-5/")
+    assert profile.model("ip_adapter") == ("h94/IP-Adapter" if sd15 else "")
+    assert profile.reference_methods()[0] == ("ip_adapter" if sd15 else "shared_attention")
+
+    fetched: list[tuple[str, str]] = []
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "fetch_model", lambda role, ref, variant: fetched.append((role, ref)))
+    assert main(["fetch", "--profile", name, "--extras"]) == 0
+    listed = capsys.readouterr().err
+    for role in EXTRA_ROLES:
+        ref = profile.model(role)
+        if not ref:
+            continue
+        size, licence = MODEL_INFO[ref]
+        assert size.startswith("about ") and licence in {"MIT", "Apache-2.0"}
+        assert f"  {role}: {ref}, {size}, licence {licence}" in listed
+        assert (role, ref) in fetched
+    assert [role for role, _ in fetched if role in EXTRA_ROLES] == [r for r in EXTRA_ROLES if profile.model(r)]
+
+
+def test_without_extras_fetch_lists_them_to_download_on_first_use(monkeypatch, capsys):
+    fetched: list[str] = []
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "fetch_model", lambda role, ref, variant: fetched.append(role))
+    assert main(["fetch", "--profile", "fast"]) == 0
+    assert "downloaded on first use, or now with --extras" in capsys.readouterr().err
+    assert not set(fetched) & set(EXTRA_ROLES)
