@@ -46,6 +46,8 @@ def _keep_story(project_id: int, key: str) -> None:
 
 
 KEEP_HINT = "click outside the box (or press Ctrl+Enter)"
+SENTENCES_PER_PAGE = 2  # the Pages box's defaults (actions.split_story's too)
+WORDS_PER_PAGE = 40
 
 
 def _story_caption(sent: str, stored: str, why: str | None) -> str:
@@ -195,20 +197,30 @@ def pages_box(edit: Editing, project: ProjectView, text: str) -> None:
     """How the story is cut into pages, Split into pages and Save story (of the words in the story box)."""
     with st.container(border=True):
         st.markdown("**:material/content_cut: Pages**")
-        ui.init_widget(state.SPLIT_MODE, "sentences")
-        ui.init_widget(state.SPLIT_SENTENCES, 2)
-        ui.init_widget(state.SPLIT_WORDS, 40)
+        # Defaults through value=, not Session State: a number box whose value was put in Session State before
+        # it first showed could show, and split with, its minimum (1 sentence a page) in the browser, and jump
+        # back to 2 later, so the next split cut the story differently (seen in test_browser).
         mode = st.radio(
             "Cut the story into pages of",
             ["sentences", "words"],
+            index=0,
             key=state.SPLIT_MODE,
             horizontal=True,
             format_func=lambda m: {"sentences": "a few sentences", "words": "about N words"}[m],
         )
         if mode == "sentences":
-            st.number_input("Sentences per page", min_value=1, max_value=20, step=1, key=state.SPLIT_SENTENCES)
+            st.number_input(
+                "Sentences per page",
+                min_value=1,
+                max_value=20,
+                value=SENTENCES_PER_PAGE,
+                step=1,
+                key=state.SPLIT_SENTENCES,
+            )
         else:
-            st.number_input("Words per page", min_value=5, max_value=500, step=5, key=state.SPLIT_WORDS)
+            st.number_input(
+                "Words per page", min_value=5, max_value=500, value=WORDS_PER_PAGE, step=5, key=state.SPLIT_WORDS
+            )
         with st.container(horizontal=True, gap="small"):
             split = st.button("Split into pages", icon=":material/content_cut:", type="primary", key="story.split")
             draft = st.button(
@@ -223,8 +235,12 @@ def pages_box(edit: Editing, project: ProjectView, text: str) -> None:
         )
         if split and ui.first_click("story.split"):
             with ui.guard(edit.project_id):
-                sentences = int(st.session_state[state.SPLIT_SENTENCES]) if mode == "sentences" else None
-                words = int(st.session_state[state.SPLIT_WORDS]) if mode == "words" else None
+                sentences = (
+                    int(st.session_state.get(state.SPLIT_SENTENCES, SENTENCES_PER_PAGE))
+                    if mode == "sentences"
+                    else None
+                )
+                words = int(st.session_state.get(state.SPLIT_WORDS, WORDS_PER_PAGE)) if mode == "words" else None
                 outcome = actions.split_story(
                     edit.lib, edit.project_id, edit.base, text, sentences=sentences, words=words
                 )
@@ -233,8 +249,12 @@ def pages_box(edit: Editing, project: ProjectView, text: str) -> None:
                 st.rerun()
         if draft:
             with ui.guard(edit.project_id):
-                sentences = int(st.session_state[state.SPLIT_SENTENCES]) if mode == "sentences" else None
-                words = int(st.session_state[state.SPLIT_WORDS]) if mode == "words" else None
+                sentences = (
+                    int(st.session_state.get(state.SPLIT_SENTENCES, SENTENCES_PER_PAGE))
+                    if mode == "sentences"
+                    else None
+                )
+                words = int(st.session_state.get(state.SPLIT_WORDS, WORDS_PER_PAGE)) if mode == "words" else None
                 outcome = actions.save_story_text(
                     edit.lib, edit.project_id, edit.base, text, sentences=sentences, words=words
                 )
