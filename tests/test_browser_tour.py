@@ -71,6 +71,8 @@ class Tour:
         """Photograph the page as it is now, in both widths, in the light theme and then (reloaded) the dark one,
         checking it in each; the page is left in the dark theme, which the next visit's goto turns back."""
         page = self.page
+        # Every control says what it does in words: none is named by its icon alone ("delete icon").
+        assert page.get_by_role("button", name=re.compile(r"^\w+ icon$")).count() == 0, name
         for dark in (False, True):
             if dark:
                 self.theme(True)

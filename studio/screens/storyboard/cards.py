@@ -96,10 +96,10 @@ def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> Non
                 st.rerun()
 
 
-def _download(picture, n: int, key: str, label: str = "") -> None:
+def _download(picture, n: int, key: str) -> None:
     path = Path(picture.image_path)
     st.download_button(
-        label,
+        "Download",  # words, not only an icon: an icon alone was read out as "download icon"
         data=partial(path.read_bytes),
         icon=":material/download:",
         key=key,
@@ -229,7 +229,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int, not_ready: str | Non
                                 st.rerun()
                         _download(picture, n, key=f"dlv.{picture.id}")
                         if not picture.selected and st.button(
-                            "",
+                            "Discard",
                             key=f"delill.{picture.id}",
                             icon=":material/delete:",
                             type="tertiary",
