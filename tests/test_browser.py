@@ -111,6 +111,11 @@ def test_write_split_illustrate_regenerate_and_open_the_library(studio_url):
             page.get_by_role("button", name="Pictures", exact=True).first.click()
             page.wait_for_timeout(300)
             _screenshot(page, ARTIFACTS / "pictures-popover.png", full=False)
+            # Every control says what it does in words: none is named by its icon alone ("download icon").
+            expect(page.get_by_role("button", name=re.compile(r"^\w+ icon$"))).to_have_count(0)
+            # One on every card, and one for each of the two versions in the menu.
+            expect(page.get_by_role("button", name="Download", exact=True)).to_have_count(pages + 2)
+            expect(page.get_by_role("button", name="Discard", exact=True)).to_have_count(1)  # the version not in use
             page.get_by_role("button", name="Use this", exact=True).click()
             expect(page.get_by_text("now uses version 1").first).to_be_visible()
             expect(page.get_by_text(re.compile(r"^Version 1 of 2"))).to_have_count(1)

@@ -157,7 +157,9 @@ st.caption(
 
 st.header(":material/memory: This computer", divider="orange")
 if device is not None:
-    cols = st.columns([2, 1, 1])
+    # One row that wraps in a narrow window: three columns cut the figures to "25.3 …" at 800 px.
+    row = st.container(horizontal=True, gap="large")
+    cols = [row.container(width="stretch"), row.container(width="content"), row.container(width="content")]
     cols[0].markdown(f"Pictures are drawn on\n\n**{device_in_words(device)}**")
     used, total = memory.get("used"), memory.get("total")
     where = "graphics card" if device.is_gpu else "computer"

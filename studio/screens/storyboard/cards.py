@@ -157,10 +157,10 @@ def scene_part(edit: Editing, page: PageView, n: int) -> None:
     )
 
 
-def _download(picture, n: int, key: str, label: str = "") -> None:
+def _download(picture, n: int, key: str) -> None:
     path = Path(picture.image_path)
     st.download_button(
-        label,
+        "Download",  # words, not only an icon: an icon alone was read out as "download icon"
         data=partial(path.read_bytes),
         icon=":material/download:",
         key=key,
@@ -290,7 +290,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int, not_ready: str | Non
                                 st.rerun()
                         _download(picture, n, key=f"dlv.{picture.id}")
                         if not picture.selected and st.button(
-                            "",
+                            "Discard",
                             key=f"delill.{picture.id}",
                             icon=":material/delete:",
                             type="tertiary",

@@ -53,7 +53,9 @@ def tray(edit: Editing, live: ProjectView) -> None:
                                 ui.set_base_version(view)
                                 ui.flash("success", f"Page {numbers[target]} now has this picture.")
                                 st.rerun()
-                        if st.button("", key=f"tray.bin.{picture.id}", icon=":material/delete:", help="Discard"):
+                        if st.button(
+                            "Discard", key=f"tray.bin.{picture.id}", icon=":material/delete:", help="Put it in the bin"
+                        ):
                             with ui.guard(edit.project_id):
                                 ui.set_base_version(actions.discard_picture(edit.lib, picture.id, edit.base))
                                 ui.flash("success", "The picture is in the bin.")
