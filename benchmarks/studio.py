@@ -96,8 +96,9 @@ def _click_until(page, button, selector: str, pattern: str) -> float:
 OUTSIDE: list[float] = []  # the same clicks timed from Python: Playwright's click (its checks) to the frame seen
 
 
-def _engine_time(pages: int = 9, repeats: int = 3) -> float:
-    """The engine's own time for the same pictures: tiny profile, warm, in this process."""
+def _engine_time(pages: int = 9, repeats: int = 3, score: bool = False) -> float:
+    """The engine's own time for the same pictures: tiny profile, warm, in this process. score=True also scores
+    each picture against its words, as the studio's job does where the profile can score (actions.plan_drawing)."""
     from core.requests import PageSpec
     from engine.illustrate import illustrate_pages
     from engine.profiles import get_profile
@@ -106,11 +107,11 @@ def _engine_time(pages: int = 9, repeats: int = 3) -> float:
     texts = segment_story(STORY.split("\n\n", 1)[1], sentences_per_segment=2)[:pages]
     specs = [PageSpec(key=n, text=text.text, seed=1000 + n) for n, text in enumerate(texts)]
     profile = get_profile("tiny")
-    illustrate_pages(specs[:1], profile, style="watercolor")  # load
+    illustrate_pages(specs[:1], profile, style="watercolor", score=score)  # load
     times = []
     for _ in range(repeats):
         began = time.perf_counter()
-        illustrate_pages(specs, profile, style="watercolor")
+        illustrate_pages(specs, profile, style="watercolor", score=score)
         times.append(time.perf_counter() - began)
     return statistics.median(times)
 
@@ -218,6 +219,7 @@ def main() -> None:
             server.terminate()
             server.wait(10)
         engine = _engine_time()
+        engine_scored = _engine_time(score=True)
         run_ms, run_cpu_ms = _storyboard_run_ms()
 
     print("| measure | seconds |")
@@ -230,6 +232,7 @@ def main() -> None:
     print(f"| the same, timed from Python (Playwright's click and checks included) | {outside:.2f} |")
     print(f"| Redraw all 9 pages, click to all on screen | {redraw_all:.2f} |")
     print(f"| the engine's own time for those 9 pictures | {engine:.2f} |")
+    print(f"| the same, each picture also scored as the studio's job does (ranker CLIP) | {engine_scored:.2f} |")
     print(f"| a storyboard run with 120 pages (AppTest, median of 5) | {run_ms / 1000:.3f} |")
     print(f"| the same run's CPU time (this process, median of 5) | {run_cpu_ms / 1000:.3f} |")
 

@@ -221,6 +221,14 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             expect(page.get_by_role("textbox", name="Closing words")).to_have_value("Goodnight, little fox")
             last = PdfReader(pdf.value.path()).pages[-1].extract_text()
             assert "Goodnight, little fox" in last and "The End" not in last, last
+            # The options read whole in a narrow window too (three fixed columns cut them to "Cover …", "A4 (210 …").
+            assert_read_whole(
+                page,
+                [
+                    page.get_by_text(name, exact=True).first
+                    for name in ("Cover page", "Page numbers", "Bleed for a print shop", "Page size")
+                ],
+            )
             tour.visit("export", lambda: expect(page.get_by_role("heading", name="Make the book")).to_be_visible())
 
             # Settings in words.

@@ -163,7 +163,9 @@ with st.container(border=True):
         st.session_state[state.EXPORT_ORIENTATION],
         key="export.layouts",
     )
-    left, middle, right = st.columns(3, gap="large")
+    # Three groups that wrap in a narrow window (three fixed columns cut their labels short at 800 px).
+    with ui.card_grid("export.options", min_rem=15):
+        left, middle, right = st.container(), st.container(), st.container()
     with left:
         st.radio("Type", options=list(FONT_LABELS), key=state.EXPORT_FONT, format_func=FONT_LABELS.get)
     with middle:
