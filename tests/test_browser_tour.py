@@ -225,8 +225,12 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             assert_read_whole(
                 page,
                 [
-                    page.get_by_text(name, exact=True).first
-                    for name in ("Cover page", "Page numbers", "Bleed for a print shop", "Page size")
+                    *(
+                        page.get_by_test_id("stCheckbox")
+                        .filter(has_text=name)
+                        .first.get_by_test_id("stMarkdownContainer")
+                        for name in ("Cover page", "Page numbers", "Bleed for a print shop")
+                    ),
                 ],
             )
             tour.visit("export", lambda: expect(page.get_by_role("heading", name="Make the book")).to_be_visible())
