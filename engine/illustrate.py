@@ -856,12 +856,11 @@ def finish_drafts(
             device = pick_device("cpu", same)
         choice = device
     # A latent is drawn again by the runtime that drew the draft (settings say "runtime" when not torch).
-    by_runtime: dict[str, list[tuple[Any, dict]]] = {}
-    for key, settings in drafts:
-        by_runtime.setdefault(str(settings.get("runtime") or "torch"), []).append((key, settings))
+    by_runtime: dict[str, list[int]] = {}  # runtime -> indices into drafts
+    for i, (_, settings) in enumerate(drafts):
+        by_runtime.setdefault(str(settings.get("runtime") or "torch"), []).append(i)
     finished: dict[int, DrawnPicture] = {}
-    order = {id(settings): i for i, (_, settings) in enumerate(drafts)}
-    for runtime, group in by_runtime.items():
+    for runtime, indices in by_runtime.items():
         before = len(finished)
 
         def progress(done: int, _total: int, before: int = before) -> None:
@@ -870,7 +869,7 @@ def finish_drafts(
 
         with open_illustrator(profile, choice, speed=SpeedOptions(runtime=runtime), draft=True) as illustrator:
             done = illustrator.finish(
-                group,
+                [drafts[i] for i in indices],
                 method=method,
                 latents=latents,
                 reference_images=reference_images,
@@ -878,6 +877,5 @@ def finish_drafts(
                 on_progress=progress,
                 should_cancel=should_cancel,
             )
-        for (_, settings), picture in zip(group, done):
-            finished[order[id(settings)]] = picture
-    return [finished[i] for i in sorted(finished)]
+        finished.update(zip(indices, done))
+    return [finished[i] for i in range(len(drafts))]

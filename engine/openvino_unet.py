@@ -1,13 +1,15 @@
 """An optional OpenVINO runtime for the picture model's UNet on a processor (issue 18).
 
 The UNet is most of a picture's work on a CPU (one SD-Turbo step is 0.8 of a draft's 0.99 TFLOP). OpenVINO runs
-the same network with its own CPU kernels; on this project's 2-core machine a UNet step ran 1.4-1.8x faster than
-torch's in bf16 (docs/benchmarks.md). It stays optional: install it with ``pip install openvino`` (the
-``cpu-runtime`` extra) and choose it with ``STORYBOOK_CPU_RUNTIME=openvino`` or ``--runtime openvino``.
+the same network with its own CPU kernels; on this project's 2-core machine, quiet, its UNet steps took 1.22x less
+time than torch's in bf16, and a book of 12 drafts 1.11x less (docs/benchmarks.md). It stays optional: install it
+with ``pip install openvino`` (the ``cpu-runtime`` extra) and choose it with ``STORYBOOK_CPU_RUNTIME=openvino`` or
+``--runtime openvino``.
 
 The network is converted from the torch UNet already loaded, so the weights are the same hub weights. The
 converted model is kept under the data folder (keyed by the weights' files, the UNet's config, the number format
-and OpenVINO's version), so the conversion (about a minute for SD-Turbo's UNet on 2 cores) happens once per model.
+and OpenVINO's version), so the conversion (about 160 s for SD-Turbo's UNet on 2 busy cores) happens once per
+model. Use it with bf16: a float32 UNet's compilation grew past 16 GiB of host memory here.
 Pages drawn with a character reference (shared attention or IP-Adapter) need torch's attention processors: they
 run on torch, and every picture's settings say which runtime drew it, so it redraws the same.
 """
@@ -105,7 +107,7 @@ def _example(unet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     )
 
 
-def compiled_unet(unet, threads: int | None = None, on_status=None):
+def compiled_unet(unet, threads: int | None = None):
     """The UNet compiled by OpenVINO for this CPU: converted once and kept on disk, compiled once per loaded
     model. bf16 inside where the torch model is bf16 (the CPU was found to run it fast), else f32."""
     held = getattr(unet, _HELD, None)
@@ -117,8 +119,6 @@ def compiled_unet(unet, threads: int | None = None, on_status=None):
     xml = folder / "unet.xml"
     core = ov.Core()
     if not xml.is_file():
-        if on_status:
-            on_status("Preparing the picture model for OpenVINO (once for this model)…")
         log.info("Converting the UNet for OpenVINO into %s", folder)
         sample, timestep, context = _example(unet)
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():

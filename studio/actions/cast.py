@@ -45,7 +45,7 @@ from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
 from storage import CharacterView, ConflictError, Library, NotFound, ProjectView, ProposalView
 from studio.actions.jobs import job_write
-from studio.actions.profiles import ensure_illustrator, missing_models, project_profile
+from studio.actions.profiles import ensure_illustrator, missing_models, model_here, project_profile
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class DrawPlan:
 
 def can_score(profile: Profile) -> bool:
     """Whether the profile's ranker (a small CLIP) is set and on this computer."""
-    return bool(profile.model("ranker")) and not missing_models(profile, ("ranker",))
+    return model_here(profile, "ranker")
 
 
 def scoring_note(profile: Profile) -> str | None:
@@ -317,7 +317,7 @@ def book_score_line(summary: dict) -> tuple[str, str]:
 
 def can_judge(profile: Profile) -> bool:
     """Whether the profile's judge (a larger CLIP) is set and on this computer."""
-    return bool(profile.model("judge")) and not missing_models(profile, ("judge",))
+    return model_here(profile, "judge")
 
 
 def judge_note(profile: Profile) -> str | None:
@@ -643,7 +643,7 @@ LIKENESS_HELP = (
 
 def can_measure_likeness(profile: Profile) -> bool:
     """Whether the profile's consistency model (DINOv2-small) is set and on this computer."""
-    return bool(profile.model("consistency")) and not missing_models(profile, ("consistency",))
+    return model_here(profile, "consistency")
 
 
 def likeness_note(profile: Profile) -> str | None:

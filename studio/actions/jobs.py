@@ -103,13 +103,13 @@ def warm_up(profile) -> str | None:
     and only when a screen that draws opens a story: someone who only browses the library loads nothing.
     The job waits behind any job already running, and its progress shows in the sidebar like any other.
     """
-    from studio.actions.profiles import missing_models, missing_reason
+    from studio.actions.profiles import missing_reason, model_here
 
     if profile is None or profile.name in _warmed or missing_reason(profile, ("illustrator",)):
         return None
     _warmed.add(profile.name)
     # The quick decoder drafts use comes too (a few MB), so a draft is as quick as the next one, when it is here.
-    draft = bool(profile.model("preview_decoder")) and not missing_models(profile, ("preview_decoder",))
+    draft = model_here(profile, "preview_decoder")
 
     def run(ctx) -> None:
         from engine.illustrate import open_illustrator

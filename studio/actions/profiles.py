@@ -71,6 +71,11 @@ def missing_models(profile, roles: Sequence[str] | None = None) -> list[tuple[st
     return missing
 
 
+def model_here(profile, role: str) -> bool:
+    """Whether the profile names a model for `role` and it is on this computer (loading it needs no network)."""
+    return bool(profile.model(role)) and not missing_models(profile, (role,))
+
+
 def start_download(profile):
     """Start downloading the profile's models on a thread of their own (engine.fetch); every tab sees it."""
     return get_downloads().start(profile)

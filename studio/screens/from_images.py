@@ -304,18 +304,7 @@ with st.container(horizontal=True, gap="small"):
     )
 
 if stale:
-    st.warning(
-        "This story was changed in another tab or window since you opened it here. Reload it to see "
-        "the latest version; edits made here before reloading will not be saved.",
-        icon=":material/refresh:",
-    )
-    st.button(
-        "Reload the latest version",
-        key="images.stale.reload",
-        icon=":material/refresh:",
-        on_click=ui.reload_project,
-        args=(pid,),
-    )
+    ui.stale_notice(pid, "images.stale.reload")
 ui.project_profile(project)  # one line when the story's own profile no longer exists
 
 METRICS = (

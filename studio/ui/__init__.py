@@ -27,7 +27,7 @@ from studio.ui.editors import (
     typed_here,
 )
 from studio.ui.layout import card_grid
-from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, menu_done, show_flash
+from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, menu, menu_done, show_flash
 from studio.ui.resources import library, prompt_preview, thumbnail, worker
 from studio.ui.session import (
     Editing,
@@ -42,6 +42,7 @@ from studio.ui.session import (
     reload_project,
     set_base_version,
     set_current_project,
+    stale_notice,
     start_new,
     start_sample,
     sync_project_from_url,
@@ -74,6 +75,7 @@ __all__ = [
     "let_quick_jobs_finish",
     "library",
     "load_current_project",
+    "menu",
     "menu_done",
     "model_download",
     "open_project",
@@ -92,6 +94,7 @@ __all__ = [
     "set_current_project",
     "show_flash",
     "sidebar",
+    "stale_notice",
     "start_new",
     "start_sample",
     "style_gallery",

@@ -136,6 +136,22 @@ def reload_project(project_id: int) -> None:
     flash("info", "Reloaded: you are looking at the latest saved version.")
 
 
+def stale_notice(project_id: int, key: str) -> None:
+    """The warning a tab gets when another tab or window changed its story, with the Reload button."""
+    st.warning(
+        "This story was changed in another tab or window since you opened it here. Reload it to see "
+        "the latest version; edits made here before reloading will not be saved.",
+        icon=":material/refresh:",
+    )
+    st.button(
+        "Reload the latest version",
+        key=key,
+        icon=":material/refresh:",
+        on_click=reload_project,
+        args=(project_id,),
+    )
+
+
 def reload_gen() -> int:
     return st.session_state.get(state.RELOAD_GEN, 0)
 

@@ -92,18 +92,7 @@ def render() -> None:
             st.caption(f"Last change: {ui.plain(project.undo)}")
 
     if stale:
-        st.warning(
-            "This story was changed in another tab or window since you opened it here. Reload it to see "
-            "the latest version; edits made here before reloading will not be saved.",
-            icon=":material/refresh:",
-        )
-        st.button(
-            "Reload the latest version",
-            key="stale.reload",
-            icon=":material/refresh:",
-            on_click=ui.reload_project,
-            args=(pid,),
-        )
+        ui.stale_notice(pid, "stale.reload")
 
     profile = ui.project_profile(project)
     missing = actions.missing_models(profile, ("illustrator",)) if profile is not None else []

@@ -50,6 +50,13 @@ SENTENCES_PER_PAGE = 2  # the Pages box's defaults (actions.split_story's too)
 WORDS_PER_PAGE = 40
 
 
+def _page_size(mode: str) -> tuple[int | None, int | None]:
+    """(sentences, words) per page as the Pages box says, for split_story and save_story_text."""
+    if mode == "sentences":
+        return int(st.session_state.get(state.SPLIT_SENTENCES, SENTENCES_PER_PAGE)), None
+    return None, int(st.session_state.get(state.SPLIT_WORDS, WORDS_PER_PAGE))
+
+
 def _story_caption(sent: str, stored: str, why: str | None) -> str:
     """What the caption under the story box may claim. It knows only what the box has sent: a box sends its
     words when it loses focus (or on Ctrl+Enter), so typing or a paste since is not counted here; the caption
@@ -235,12 +242,7 @@ def pages_box(edit: Editing, project: ProjectView, text: str) -> None:
         )
         if split and ui.first_click("story.split"):
             with ui.guard(edit.project_id):
-                sentences = (
-                    int(st.session_state.get(state.SPLIT_SENTENCES, SENTENCES_PER_PAGE))
-                    if mode == "sentences"
-                    else None
-                )
-                words = int(st.session_state.get(state.SPLIT_WORDS, WORDS_PER_PAGE)) if mode == "words" else None
+                sentences, words = _page_size(mode)
                 outcome = actions.split_story(
                     edit.lib, edit.project_id, edit.base, text, sentences=sentences, words=words
                 )
@@ -249,12 +251,7 @@ def pages_box(edit: Editing, project: ProjectView, text: str) -> None:
                 st.rerun()
         if draft:
             with ui.guard(edit.project_id):
-                sentences = (
-                    int(st.session_state.get(state.SPLIT_SENTENCES, SENTENCES_PER_PAGE))
-                    if mode == "sentences"
-                    else None
-                )
-                words = int(st.session_state.get(state.SPLIT_WORDS, WORDS_PER_PAGE)) if mode == "words" else None
+                sentences, words = _page_size(mode)
                 outcome = actions.save_story_text(
                     edit.lib, edit.project_id, edit.base, text, sentences=sentences, words=words
                 )

@@ -19,15 +19,10 @@ CARD_MIN_REM = 17  # the narrowest a card gets: New picture and Redraw side by s
 
 
 def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> None:
-    pop = st.popover(
-        "Edit",
-        icon=":material/edit:",
-        key=f"pop.edit.{page.id}",
-        type="tertiary",
-        help="Change the text, the prompt or the seed",
-        on_change="rerun",
+    pop = ui.menu(
+        "Edit", icon=":material/edit:", key=f"pop.edit.{page.id}", help="Change the text, the prompt or the seed"
     )
-    if not pop.open:  # popover content is built only while it is open
+    if pop is None:
         return
     with pop:
         text_key = ui.init_widget(state.widget_key("seg.text", page.id, stored=page.text, gen=edit.gen), page.text)
@@ -258,15 +253,13 @@ def new_version(edit: Editing, page: PageView, n: int, not_ready: str | None) ->
 def pictures_popover(edit: Editing, page: PageView, n: int, not_ready: str | None) -> None:
     """Every version of the page's picture: pick one, download or delete it, or bring your own."""
     count = len(page.pictures)
-    pop = st.popover(
+    pop = ui.menu(
         "Pictures",
         icon=":material/photo_library:",
-        type="tertiary",
         key=f"pop.pictures.{page.id}",
         help=f"Browse the {ui.plural(count, 'version')} of this picture, pick one, or use your own",
-        on_change="rerun",
     )
-    if not pop.open:  # popover content is built only while it is open
+    if pop is None:
         return
     with pop:
         new_version(edit, page, n, not_ready)
@@ -322,15 +315,10 @@ def pictures_popover(edit: Editing, page: PageView, n: int, not_ready: str | Non
 
 
 def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_last: bool) -> None:
-    pop = st.popover(
-        "Page",
-        icon=":material/content_cut:",
-        key=f"pop.more.{page.id}",
-        help="Split, merge, move or delete pages",
-        type="tertiary",
-        on_change="rerun",
+    pop = ui.menu(
+        "Page", icon=":material/content_cut:", key=f"pop.more.{page.id}", help="Split, merge, move or delete pages"
     )
-    if not pop.open:  # popover content is built only while it is open
+    if pop is None:
         return
     with pop:
         points = actions.split_points(page.text)

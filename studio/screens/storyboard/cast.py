@@ -29,15 +29,13 @@ def _reference_done(message: str) -> None:
 def reference_popover(edit: Editing, live: ProjectView, character, i: int, profile, not_ready: str | None) -> None:
     """Draw, pick, upload or remove one character's reference picture."""
     name = character.name
-    pop = st.popover(
+    pop = ui.menu(
         "Reference picture",
         icon=":material/portrait:",
-        type="tertiary",
         key=f"pop.ref.{edit.project_id}.{i}",
         help=f"Give {name} a reference picture, so every page with {name} shows the same look",
-        on_change="rerun",
     )
-    if not pop.open:  # popover content is built only while it is open
+    if pop is None:
         return
     with pop:
         busy = bool(actions.reference_jobs(edit.project_id))
