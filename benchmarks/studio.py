@@ -11,7 +11,8 @@ drives it with headless Chromium (Playwright), timing what a person waits for:
 - the median of ten later "New picture" clicks, the same way, each 0.7 s after the last one's picture showed (a
   person looking at it; a click sooner than studio.ui's REPEAT_CLICK_S after the last is a double click's second);
 - "Redraw all" on the 9 pages, from the click until "Done: 9 pictures drawn and saved" is on screen, beside the
-  engine's own time for the same nine pictures (drawn in this process with the same profile, warm);
+  engine's own time for the same nine pictures (drawn in this process with the same profile, warm), and how many
+  messages the studio sent the page meanwhile (the browser's work on them takes a core the worker would use);
 - a full storyboard run with 120 pages (AppTest, median of 5, after the page was shown twice, with the studio's
   runner settings), the page's own cost, in wall-clock and CPU time (CPU time is steadier on a shared machine).
   The board draws a long story's cards 24 at a time, so this is the run of the first 24 cards plus everything
@@ -94,6 +95,7 @@ def _click_until(page, button, selector: str, pattern: str) -> float:
 
 
 OUTSIDE: list[float] = []  # the same clicks timed from Python: Playwright's click (its checks) to the frame seen
+FRAMES: list[float] = []  # when each message from the studio reached the page (one websocket frame each)
 
 
 def _engine_time(pages: int = 9, repeats: int = 3, score: bool = False) -> float:
@@ -180,6 +182,7 @@ def main() -> None:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.on("websocket", lambda ws: ws.on("framereceived", lambda _: FRAMES.append(time.perf_counter())))
                 expect.set_options(timeout=180_000)
                 page.goto(f"{url}/storyboard?project={project_id}")
                 expect(page.get_by_role("button", name=re.compile(r"Illustrate all 9 pages"))).to_be_visible()
@@ -208,12 +211,16 @@ def main() -> None:
                     page.wait_for_timeout(700)
                     later.append(new_picture(version))
                 page.get_by_text("Redraw all", exact=True).click()
+                expect(page.get_by_role("button", name=re.compile(r"Redraw all 9 pages"))).to_be_enabled()
+                page.wait_for_timeout(500)  # the switch's own run is over
+                began = len(FRAMES)
                 redraw_all = _click_until(
                     page,
                     page.get_by_role("button", name=re.compile(r"Redraw all 9 pages")),
                     MESSAGES,
                     r"^Done: 9 pictures drawn and saved",
                 )
+                redraw_messages = len(FRAMES) - began
                 browser.close()
         finally:
             server.terminate()
@@ -231,6 +238,7 @@ def main() -> None:
     outside = statistics.median(OUTSIDE[1:11])
     print(f"| the same, timed from Python (Playwright's click and checks included) | {outside:.2f} |")
     print(f"| Redraw all 9 pages, click to all on screen | {redraw_all:.2f} |")
+    print(f"| messages the page received from that click to the outcome on screen (count) | {redraw_messages} |")
     print(f"| the engine's own time for those 9 pictures | {engine:.2f} |")
     print(f"| the same, each picture also scored as the studio's job does (ranker CLIP) | {engine_scored:.2f} |")
     print(f"| a storyboard run with 120 pages (AppTest, median of 5) | {run_ms / 1000:.3f} |")

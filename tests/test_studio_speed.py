@@ -19,6 +19,9 @@ def test_no_full_garbage_collection_after_every_run():
     # second or more of held GIL per run, fragment ticks included (profiled in issue 16).
     config = tomllib.loads((ROOT / "studio" / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["postScriptGC"] is False
+    # Nor a walk of every loaded module after each run by the source file watcher (the studio's files do not change
+    # while a person uses it).
+    assert config["server"]["fileWatcherType"] == "none"
 
 
 HOME = str(ROOT / "studio" / "Home.py")
@@ -219,3 +222,38 @@ def test_new_picture_may_be_clicked_again_once_its_quick_result_shows():
     at.session_state[state.RECENT_ACTIONS] = {k: v - gone for k, v in at.session_state[state.RECENT_ACTIONS].items()}
     at.run()
     assert at.session_state["done"] == ["new.5", "story.split", "new.5"]
+
+
+def test_the_live_board_redraws_when_what_a_person_sees_changes_and_only_then(lib):
+    # Every live redraw sends every followed card again (Streamlit clears what a fragment run leaves out), and the
+    # browser's work on those messages took a core from the worker: a run with nothing new to show sends nothing.
+    import io
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from engine.jobs import JobInfo, JobStatus
+    from studio.screens.storyboard.live import PROGRESS_STEP, _Live
+
+    project = _long_story(lib, 2)
+    first, second = project.pages
+    job = JobInfo(
+        id="j1", kind="illustrate", label="Drawing 2 pictures", status=JobStatus.RUNNING, done=10, total=100,
+        message="Drawing… 0 of 2 pictures ready",
+    )  # fmt: skip
+
+    def shown(job=job, first_state="drawing", page=first):
+        return _Live([job], [(None, page, first_state), (None, second, "waiting")]).shown()
+
+    before = shown()
+    assert shown(job=replace(job, done=11)) == before  # a step within the bar's PROGRESS_STEP
+    assert shown(job=replace(job, done=10 + round(100 * PROGRESS_STEP))) != before  # the bar moves
+    assert shown(job=replace(job, message="Drawing… 1 of 2 pictures ready")) != before
+    assert shown(first_state=None) != before  # page 1 is no longer being drawn
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "navy").save(buffer, "PNG")
+    lib.add_picture(first.id, buffer.getvalue(), {"seed": 1})
+    drawn = next(p for p in lib.get_project(project.id).pages if p.id == first.id)
+    assert shown(page=drawn) != before  # its picture arrived
+    assert shown(job=replace(job, status=JobStatus.DONE)) != before
+    assert _Live([job], []).running and not _Live([replace(job, status=JobStatus.DONE)], []).running

@@ -17,7 +17,10 @@ from studio.screens.storyboard.common import BOARD_WINDOW, LIVE_EVERY_S, LIVE_WA
 from studio.screens.storyboard.tray import bin_section, tray
 from studio.ui import Editing
 
-ENDED_PAUSE_S = 0.3  # from a job's end drawn by the fragment to the full run that follows it
+ENDED_PAUSE_S = 0.2  # from a job's end drawn by the fragment to the full run that follows it
+SEND_PAUSE_S = 0.03  # at the end of a live run that drew something: for it to be sent before the next run starts
+BURST_S = 0.05  # changes this close together are drawn together
+PROGRESS_STEP = 0.05  # the live progress bar moves in steps of this
 
 
 def _drawing_outcome(last: JobInfo) -> None:
@@ -91,68 +94,96 @@ def board(edit: Editing, profile, not_ready: str | None) -> tuple[object, dict[i
 
 
 def _live_key(project_id: int) -> str:
-    return f"sb.live_revision.{project_id}"
+    return f"sb.live.{project_id}"
 
 
-def _ended_key(project_id: int) -> str:
-    return f"sb.live_ended.{project_id}"
+@dataclasses.dataclass(frozen=True)
+class _Live:
+    """What the fragment shows of the running jobs: the jobs, and each followed card's page and state."""
+
+    jobs: list[JobInfo]
+    cards: list[tuple[object, PageView, str | None]]  # (slot, page as stored now, "drawing" / "waiting" / None)
+
+    @property
+    def running(self) -> bool:
+        return any(not job.finished for job in self.jobs)
+
+    def shown(self) -> tuple:
+        """What a person sees of this: equal when a redraw would show the same (the progress bar in steps of
+        PROGRESS_STEP, so that a fast machine's many small steps do not each redraw every card)."""
+        cards = tuple(
+            (page.id, page.selected.id if page.selected is not None else None, len(page.pictures), state)
+            for _, page, state in self.cards
+        )
+        jobs = tuple(
+            (job.id, job.status.value, job.results, job.message, round(job.fraction / PROGRESS_STEP))
+            for job in self.jobs
+        )
+        return cards, jobs
 
 
 def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     """While this story's pictures are drawn: wait on the worker and redraw the cards being drawn, and nothing else,
-    the moment a picture is saved; the progress panel once per run (its Stop button may be drawn only once). Called
-    by the full run first, which draws the cards at once, then as a fragment, each run waiting for up to LIVE_WAIT_S
-    so a click is never held up for long behind it. When the last job ends, its last pictures and its outcome are
-    drawn here first, and the full run that redraws the rest of the page (its buttons) comes on the next tick: the
-    browser draws the picture before that full run, not after it (issue 16)."""
-    ended_at = st.session_state.pop(_ended_key(edit.project_id), None)
-    if ended_at is not None:
-        # The job ended and its pictures and outcome were sent: one full run redraws the page once, after a pause
-        # that lets the browser show them first (the next tick comes at once, and the browser drew a full run's
-        # worth of changes before the outcome showed).
-        time.sleep(max(0.0, ended_at + ENDED_PAUSE_S - time.monotonic()))
-        ui.rerun_to_follow()
+    when a picture is saved; the progress panel with them (its Stop button may be drawn only once a run). Called by
+    the full run first, which draws the cards at once, then as a fragment, each run waiting for up to LIVE_WAIT_S so
+    a click is never held up for long behind it.
+
+    Each redraw costs the browser: Streamlit clears what a fragment run that ends does not draw, so every run that
+    ends draws every followed card again. A run in which nothing a person would see changed therefore sends nothing
+    and starts over (st.rerun(scope="fragment"): a run stopped for a rerun clears nothing); the pictures of a
+    batch, saved one after another, are drawn together. When the last job ends, its pictures and outcome are drawn
+    and sent first, then one full run redraws the rest of the page (its buttons) (issue 16)."""
     worker = ui.worker()
     key = _live_key(edit.project_id)
-    since = st.session_state.get(key)
-    if since is None:  # the full run: what is there now, at once
-        since = worker.revision
-        jobs = _draw_cards(edit, slots)
-    else:  # a fragment run: the cards again when a picture came (or as they were: a fragment run clears what it
-        deadline = time.monotonic() + LIVE_WAIT_S  # does not draw), and again for each picture within LIVE_WAIT_S
-        since = worker.wait_for_change(since, LIVE_WAIT_S)
-        jobs = _draw_cards(edit, slots)
-        while any(not j.finished for j in jobs) and (left := deadline - time.monotonic()) > 0:
-            revision = worker.wait_for_change(since, left)
-            if revision == since:
-                break
+    last = st.session_state.get(key)
+    if last is None:  # the full run: what is there now, at once
+        since, drawn = worker.revision, None
+    else:
+        since, drawn = last
+        revision = worker.wait_for_change(since, LIVE_WAIT_S)
+        if revision == since:
+            st.rerun(scope="fragment")  # nothing changed: nothing to send
+        while revision != since:  # a burst of changes (a batch saving its pictures) is drawn once
             since = revision
-            jobs = _draw_cards(edit, slots)
-    st.session_state[key] = since
-    if not any(not j.finished for j in jobs):
-        st.session_state.pop(key, None)
-        st.session_state[_ended_key(edit.project_id)] = time.monotonic()
+            revision = worker.wait_for_change(since, BURST_S)
+    live = _read(edit, slots)
+    shown = live.shown()
+    if live.running and shown == drawn:
+        st.session_state[key] = (since, drawn)
+        st.rerun(scope="fragment")
+    for slot, page, state_now in live.cards:
+        with slot.container():
+            picture_area(page, state_now)
     with panel.container():
-        job_panel(jobs)
+        job_panel(live.jobs)
+    if not live.running:
+        # The last job ended: its last pictures and its outcome go to the browser first (a moment to be sent and
+        # drawn), then one full run redraws the page with its buttons ready again.
+        st.session_state.pop(key, None)
+        time.sleep(ENDED_PAUSE_S)
+        ui.rerun_to_follow()
+    st.session_state[key] = (since, shown)
+    # The next run is asked for already (run_every); as it starts, Streamlit drops what this run sent that has not
+    # gone out yet. A moment for it to go.
+    time.sleep(SEND_PAUSE_S)
 
 
-def _draw_cards(edit: Editing, slots: dict[int, object]) -> list[JobInfo]:
-    """Draw the cards being drawn as stored now; returns the jobs read just before."""
+def _read(edit: Editing, slots: dict[int, object]) -> _Live:
+    """The followed cards' pages as stored now, and the jobs read just before."""
     jobs = actions.project_jobs(edit.project_id)
     drawing = actions.drawing_page_ids(edit.project_id)
     try:
         pages = {page.id: page for page in edit.lib.get_pages(edit.project_id, list(slots))}
     except StorageError:
-        return jobs
+        return _Live(jobs, [])
     first_waiting = next((page_id for page_id in _drawing_order(jobs) if page_id in drawing), None)
+    cards = []
     for page_id, slot in slots.items():
         page = pages.get(page_id)
-        if page is None:
-            continue
-        state_now = None if page_id not in drawing else ("drawing" if page_id == first_waiting else "waiting")
-        with slot.container():
-            picture_area(page, state_now)
-    return jobs
+        if page is not None:
+            state_now = None if page_id not in drawing else ("drawing" if page_id == first_waiting else "waiting")
+            cards.append((slot, page, state_now))
+    return _Live(jobs, cards)
 
 
 def _drawing_order(jobs: list[JobInfo]) -> list[int]:
@@ -171,5 +202,4 @@ def show_board(edit: Editing, profile, not_ready: str | None) -> None:
     following = board(edit, profile, not_ready)
     if following is not None:  # pictures are being drawn: follow them as they arrive
         st.session_state.pop(_live_key(edit.project_id), None)  # this run drew everything: the live part starts here
-        st.session_state.pop(_ended_key(edit.project_id), None)
         st.fragment(follow_jobs, run_every=LIVE_EVERY_S)(edit, *following)
