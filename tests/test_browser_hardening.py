@@ -93,3 +93,28 @@ def test_two_tabs_on_one_story_the_stale_one_is_told_and_nothing_is_lost(studio)
         # The first tab's story is the one kept; a fresh load shows it.
         first.reload()
         expect(first.get_by_role("textbox", name="Your story")).to_have_value(theirs)
+
+
+def test_stop_while_pictures_are_drawn_keeps_what_was_drawn(studio):
+    # The live board sends nothing while nothing changes (it starts its run over without drawing); a click on the
+    # panel's Stop button must still be answered in the run it starts, at once.
+    from playwright.sync_api import expect
+
+    long_story = "The Long Ferry\n\n" + "\n\n".join(
+        f"At stop {n} the ferry waited. The fox carried a lantern." for n in range(1, 41)
+    )
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        pages = _new_split_story(page, studio, long_story)
+        assert pages >= 24
+        page.get_by_role("button", name=re.compile(r"Illustrate all \d+ pages")).click()
+        stop = page.get_by_role("button", name="Stop")
+        expect(stop).to_be_visible()
+        page.wait_for_timeout(300)  # a live run is waiting on the worker now
+        stop.click()
+        expect(page.get_by_text(re.compile(r"^Stopped\. \d+ pictures? drawn before that"))).to_be_visible()
+        kept = int(re.search(r"Stopped\. (\d+)", page.get_by_text(re.compile(r"^Stopped\.")).inner_text()).group(1))
+        assert kept < pages  # it stopped before the end
+        expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+        assert page.get_by_text("Something went wrong").count() == 0

@@ -49,7 +49,7 @@ from studio.ui.session import (
 )
 from studio.ui.text import ago, plain, plural, reading_grade
 from studio.ui.watch import WATCH_EVERY_S, let_quick_jobs_finish, watch, watch_library, watch_project
-from studio.ui.widgets import job_panel, model_download, project_profile, sidebar
+from studio.ui.widgets import job_panel, model_download, project_profile, sidebar, stop_clicked
 
 __all__ = [
     "DOUBLE_CLICK_S",
@@ -97,6 +97,7 @@ __all__ = [
     "stale_notice",
     "start_new",
     "start_sample",
+    "stop_clicked",
     "style_gallery",
     "sync_project_from_url",
     "thumbnail",

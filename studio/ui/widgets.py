@@ -188,6 +188,16 @@ def _mark_seen(job_id: str) -> None:
     st.session_state.setdefault(state.SEEN_JOBS, set()).add(job_id)
 
 
+def _stop_key(job_id: str) -> str:
+    return f"stop.{job_id}"
+
+
+def stop_clicked(jobs: list) -> bool:
+    """Whether this run follows a click on one of these jobs' Stop buttons (a screen that skips drawing its panel
+    when nothing changed must draw it in this run, or the click is lost)."""
+    return any(st.session_state.get(_stop_key(job.id)) for job in jobs if not job.finished)
+
+
 def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: str | None = None) -> None:
     """A progress bar and a Stop button for each unfinished job; once none is left, the outcome of the
     last finished one (of `outcome_kind`, if given), drawn by outcome(job), until the user dismisses it."""
@@ -198,7 +208,7 @@ def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: st
             waiting = job.status.value == "queued"
             text = f"**{plain(job.label)}** — {plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
             cols[0].progress(job.fraction, text=text)
-            if cols[1].button("Stop", icon=":material/stop_circle:", key=f"stop.{job.id}", width="stretch"):
+            if cols[1].button("Stop", icon=":material/stop_circle:", key=_stop_key(job.id), width="stretch"):
                 actions.cancel_job(job.id)
                 flash("info", stop_note)
                 st.rerun()

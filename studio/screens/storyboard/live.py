@@ -140,12 +140,15 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
         since, drawn = worker.revision, None
     else:
         since, drawn = last
-        revision = worker.wait_for_change(since, LIVE_WAIT_S)
-        if revision == since:
-            st.rerun(scope="fragment")  # nothing changed: nothing to send
-        while revision != since:  # a burst of changes (a batch saving its pictures) is drawn once
-            since = revision
-            revision = worker.wait_for_change(since, BURST_S)
+        if ui.stop_clicked(actions.project_jobs(edit.project_id)):
+            drawn = None  # the panel's Stop button was clicked: its panel is drawn in this run, at once
+        else:
+            revision = worker.wait_for_change(since, LIVE_WAIT_S)
+            if revision == since:
+                st.rerun(scope="fragment")  # nothing changed: nothing to send
+            while revision != since:  # a burst of changes (a batch saving its pictures) is drawn once
+                since = revision
+                revision = worker.wait_for_change(since, BURST_S)
     live = _read(edit, slots)
     shown = live.shown()
     if live.running and shown == drawn:
