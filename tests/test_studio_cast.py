@@ -236,3 +236,27 @@ def test_an_uploaded_reference_goes_to_the_ip_adapter_and_is_recorded(lib):
     with open_illustrator(get_profile("tiny")) as illustrator:
         (again,) = illustrator.illustrate([request])
     assert np.array_equal(np.asarray(again.image.convert("RGB")), pixels(picture.image_path))
+
+
+def test_a_page_drawn_alone_gets_the_characters_the_story_puts_on_it_and_its_card_says_when_that_changes(lib):
+    from studio.screens.storyboard.cards import _next_differs
+
+    project = story(lib)
+    she = project.pages[1]
+    assert she.text.startswith("She walked")  # "she" is Mara, named on the page before
+    start = actions.regenerate(lib, project.id, she.id, project.version)
+    finish(start.job_id)
+    drawn = lib.get_project(project.id).pages[1].selected
+    # As when the whole book is drawn: who "she" is was read across the story, not on the page alone. (The tiny
+    # model's tokenizer leaves no room for her description in the prompt it draws from; a real one does.)
+    assert drawn.meta["characters"] == ["Mara"]
+    upcoming = actions.planned_prompt(she, project.style, CAST, project.setting, ["Mara"])
+    assert drawn.settings["planned_prompt"] == upcoming
+    assert "yellow raincoat" in upcoming  # what the card shows as the page's prompt has her too
+    # The card's "Next picture" line: not when nothing changed (even where the model's tokenizer fitted the prompt
+    # otherwise than the card's guess), but when the character's description changed.
+    assert not _next_differs(drawn.settings, drawn.settings["prompt"] + " cut otherwise", upcoming)
+    changed = actions.planned_prompt(
+        she, project.style, [("Mara", "a girl with a red kite")], project.setting, ["Mara"]
+    )
+    assert _next_differs(drawn.settings, drawn.settings["prompt"], changed)

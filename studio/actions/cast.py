@@ -658,15 +658,27 @@ def likeness_note(profile: Profile) -> str | None:
     )
 
 
+def story_cast(project: ProjectView) -> dict[int, list[str]]:
+    """page id -> the characters on that page (by name, pronoun or "the old keeper": engine.characters), read
+    across the whole story, so a page drawn alone ("she" on page 3) gets the same characters as when the whole
+    book is drawn (page 2 named her). Empty when the story has no characters."""
+    return cast_by_page([(p.id, p.text) for p in project.pages], [(c.name, c.description) for c in project.characters])
+
+
+def cast_by_page(pages: Sequence[tuple[int, str]], characters: Sequence[tuple[str, str]]) -> dict[int, list[str]]:
+    """story_cast from the pages' (id, words), in reading order, and the characters' (name, description)."""
+    if not characters or not pages:
+        return {page_id: [] for page_id, _ in pages}
+    present = page_characters([text for _, text in pages], list(characters))
+    return {page_id: list(found) for (page_id, _), found in zip(pages, present)}
+
+
 def character_pages(project: ProjectView) -> dict[str, list[int]]:
-    """For each character, the positions of the story's pages it is on (by name, pronoun or "the old keeper":
-    engine.characters, the resolver the draws use)."""
-    names = [(c.name, c.description) for c in project.characters]
+    """For each character, the positions of the story's pages it is on (story_cast: the resolver the draws use)."""
     found: dict[str, list[int]] = {c.name: [] for c in project.characters}
-    if not names or not project.pages:
-        return found
-    for page, present in zip(project.pages, page_characters([p.text for p in project.pages], names)):
-        for name in present:
+    cast = story_cast(project)
+    for page in project.pages:
+        for name in cast.get(page.id, []):
             found.setdefault(name, []).append(page.position)
     return found
 

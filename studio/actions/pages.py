@@ -392,12 +392,23 @@ def edit_page(
 
 
 def prompt_preview(
-    text: str, style: str, characters: Sequence[tuple[str, str]] = (), override: str | None = None, setting: str = ""
+    text: str,
+    style: str,
+    characters: Sequence[tuple[str, str]] = (),
+    override: str | None = None,
+    setting: str = "",
+    present: Sequence[str] | None = None,
 ) -> str:
-    """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly)."""
+    """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly). present: the
+    characters on the page as the story reads (actions.story_cast); without it, those it names."""
     try:
         return build_prompt(
-            text, style, characters=list(characters) or None, setting=setting or None, override=override
+            text,
+            style,
+            characters=list(characters) or None,
+            setting=setting or None,
+            override=override,
+            present=list(present) if present is not None and characters else None,
         ).prompt
     except InputError:
         return override or ""

@@ -30,9 +30,9 @@ from engine.imageio import MAX_UPLOAD_BYTES, load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER
 from storage import ConflictError, Library, NotFound, PageView, PictureView, ProjectView
-from studio.actions.cast import engine_references, picture_meta, plan_drawing, remeasure_after_draw
+from studio.actions.cast import engine_references, picture_meta, plan_drawing, remeasure_after_draw, story_cast
 from studio.actions.jobs import KIND_ILLUSTRATE, JobStart, active_jobs
-from studio.actions.pages import find_page
+from studio.actions.pages import find_page, prompt_preview
 from studio.actions.profiles import ensure_illustrator, has_gpu, project_profile
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,19 @@ def _store_seeds(lib: Library, project: ProjectView, pages: Sequence[PageView], 
     return lib.set_seeds(project.id, project.version, chosen) if chosen else project
 
 
+STUDIO_SETTINGS = ("style", "profile", "page_text", "own_prompt", "planned_prompt")  # what the studio adds
+
+
+def planned_prompt(
+    page: PageView, style: str, characters: Sequence[tuple[str, str]], setting: str, present: Sequence[str]
+) -> str:
+    """The prompt the studio shows for a page's next picture (the job fits the one it draws from to the model's
+    tokenizer). Kept with each picture drawn, so a card says "Next picture" only when what it would show changed
+    since (the words, the style, the characters, the setting or the page's own prompt), not whenever the
+    tokenizer's fit differs from the studio's guess of it."""
+    return page.prompt_override or prompt_preview(page.text, style, characters, setting=setting, present=present)
+
+
 def _submit_pictures(
     lib: Library, project: ProjectView, pages: Sequence[PageView], profile, label: str, *, draft: bool = False
 ) -> str:
@@ -170,6 +183,13 @@ def _submit_pictures(
     characters = tuple((c.name, c.description) for c in project.characters)
     setting = project.setting
     count = len(pages_to_draw)
+    # Who is on each page is read across the whole story, as when the whole book is drawn: a page redrawn alone
+    # that says "she" still gets the description of the girl named on the page before.
+    cast_by_page = story_cast(project)
+    cast = [cast_by_page.get(page.id, []) for page in pages] if characters else None
+    planned = {
+        page.id: planned_prompt(page, style, characters, setting, cast_by_page.get(page.id, [])) for page in pages
+    }
     plan = plan_drawing(project, profile)  # best of N, scores, references (actions.cast)
     for note in plan.notes:
         log.info("drawing %s: %s", label, note)
@@ -227,6 +247,7 @@ def _submit_pictures(
                 references=references,
                 on_chosen=on_chosen,
                 draft=draft,
+                cast=cast,
             )
         finally:
             # Stopped part-way: what was drawn of an unfinished page is kept too, its best so far chosen.
@@ -247,6 +268,7 @@ def _submit_pictures(
         if result.key in drawn_for:
             settings["page_text"] = drawn_for[result.key]  # so the page can say when its words change
             settings["own_prompt"] = result.key in own_prompt
+            settings["planned_prompt"] = planned[result.key]  # so its card can say when the next one differs
         meta = picture_meta(result.metadata, draw)
         try:
             meta["draft"] = bool(result.settings.get("draft", draft))
@@ -401,7 +423,7 @@ def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] |
     def save(result) -> None:
         page_id, version, draft_settings = origin[result.key]
         # What the studio added to the draft's settings (style, profile, the words it was drawn for) still holds.
-        kept = {k: draft_settings[k] for k in ("style", "profile", "page_text", "own_prompt") if k in draft_settings}
+        kept = {k: draft_settings[k] for k in STUDIO_SETTINGS if k in draft_settings}
         settings = {**kept, **result.settings, "profile": profile.name}
         meta = {"draft": False, "finished_from": version}
         try:

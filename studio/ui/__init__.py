@@ -28,7 +28,7 @@ from studio.ui.editors import (
 )
 from studio.ui.layout import card_grid
 from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, menu, menu_done, show_flash
-from studio.ui.resources import library, prompt_preview, thumbnail, worker
+from studio.ui.resources import library, prompt_preview, story_cast, thumbnail, worker
 from studio.ui.session import (
     Editing,
     base_version,
@@ -98,6 +98,7 @@ __all__ = [
     "start_new",
     "start_sample",
     "stop_clicked",
+    "story_cast",
     "style_gallery",
     "sync_project_from_url",
     "thumbnail",

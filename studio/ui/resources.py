@@ -10,7 +10,7 @@ import streamlit as st
 from PIL import Image
 
 from engine.jobs import JobWorker, get_worker
-from storage import Library
+from storage import Library, ProjectView
 from studio import actions
 
 
@@ -61,7 +61,24 @@ def thumbnail(path) -> bytes | str:
 
 
 @functools.lru_cache(maxsize=4096)
-def prompt_preview(text: str, style: str, characters: tuple[tuple[str, str], ...] = (), setting: str = "") -> str:
+def prompt_preview(
+    text: str,
+    style: str,
+    characters: tuple[tuple[str, str], ...] = (),
+    setting: str = "",
+    present: tuple[str, ...] | None = None,
+) -> str:
     """actions.prompt_preview, remembered: every card shows its page's prompt on every run, and building one counts
     tokens (a 120-page storyboard spent a tenth of its run on it). A pure function of its arguments."""
-    return actions.prompt_preview(text, style, characters, setting=setting)
+    return actions.prompt_preview(text, style, characters, setting=setting, present=present)
+
+
+def story_cast(project: ProjectView) -> dict[int, list[str]]:
+    """actions.story_cast, remembered for the story's words and characters as they are (read on every run)."""
+    texts = tuple((page.id, page.text) for page in project.pages)
+    return _story_cast(texts, tuple((c.name, c.description) for c in project.characters))
+
+
+@functools.lru_cache(maxsize=64)
+def _story_cast(texts: tuple[tuple[int, str], ...], characters: tuple[tuple[str, str], ...]) -> dict[int, list[str]]:
+    return actions.cast_by_page(texts, characters)

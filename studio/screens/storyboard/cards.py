@@ -453,6 +453,15 @@ def _finish_page(project_id: int, picture_id: int, n: int) -> None:
         ui.flash("info", f"Finishing the draft of page {n}…")
 
 
+def _next_differs(settings: dict, drawn_prompt: str, upcoming: str) -> bool:
+    """Whether the page's next picture would be drawn from another prompt than the one shown: compared with what the
+    card showed as the next prompt when the picture was drawn (the job fits the prompt it draws from to the model's
+    tokenizer, which the card only guesses), or for older pictures with the prompt they were drawn from."""
+    planned = settings.get("planned_prompt")
+    before = planned if isinstance(planned, str) else drawn_prompt
+    return " ".join(before.split()) != " ".join(upcoming.split())
+
+
 def card(
     edit: Editing,
     live: ProjectView,
@@ -465,7 +474,8 @@ def card(
     n = page.position + 1
     busy = page.id in drawing
     characters = tuple((c.name, c.description) for c in live.characters)
-    auto_prompt = ui.prompt_preview(page.text, live.style, characters, live.setting)
+    present = tuple(ui.story_cast(live).get(page.id, ())) if characters else None
+    auto_prompt = ui.prompt_preview(page.text, live.style, characters, live.setting, present)
     with st.container(border=True, height="stretch"):
         # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
         with st.container(height="stretch"):
@@ -511,7 +521,7 @@ def card(
             st.markdown(ui.plain(page.text))
             upcoming = page.prompt_override or auto_prompt
             st.caption(f"{'Your prompt' if own else 'Prompt'}: {ui.plain(short_prompt(drawn_prompt or upcoming))}")
-            if drawn_prompt and " ".join(drawn_prompt.split()) != " ".join(upcoming.split()):
+            if shown is not None and drawn_prompt and _next_differs(shown.settings, drawn_prompt, upcoming):
                 st.caption(f"Next picture: {ui.plain(short_prompt(upcoming))}")
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
             st.button(
