@@ -6,13 +6,16 @@ from __future__ import annotations
 import io
 import shutil
 import zipfile
+from dataclasses import astuple
 from pathlib import Path
 
 import fixtures_images as fx
 import pytest
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
+from widgetkit import shows_what_it_holds
 
+from exports import PdfOptions
 from storage import Library, PageInput
 from studio import actions, state
 
@@ -110,6 +113,43 @@ def test_make_the_pdf_download_it_and_the_zip(lib):
     lib.add_picture(project.pages[2].id, fx.png((64, 64)), {}, origin="uploaded")
     at.run()
     assert any("changed since the last PDF" in i for i in texts(at.info))
+
+
+def test_a_fresh_session_shows_the_defaults_the_pdf_is_made_with(lib):
+    """Each option's widget shows on its own (from its own default, as a browser draws it) the value the server
+    holds, the exporter's default, and the PDF is made with exactly those options: cover, closing page and page
+    numbers on. Defaults put in Session State before the widgets showed could leave a toggle off in the browser
+    while the PDF was made with it on."""
+    project = book(lib)
+    at = export_page(project.id)
+    defaults = PdfOptions()
+    widgets = {
+        "layout": at.radio(key=state.EXPORT_LAYOUT),
+        "page_size": at.selectbox(key=state.EXPORT_SIZE),
+        "orientation": at.selectbox(key=state.EXPORT_ORIENTATION),
+        "font": at.radio(key=state.EXPORT_FONT),
+        "bleed": at.toggle(key=state.EXPORT_BLEED),
+        "crop_marks": at.checkbox(key=state.EXPORT_CROP_MARKS),
+        "cover": at.toggle(key=state.EXPORT_COVER),
+        "closing_page": at.toggle(key=state.EXPORT_CLOSING),
+        "page_numbers": at.toggle(key=state.EXPORT_NUMBERS),
+    }
+    for field, widget in widgets.items():
+        assert widget.value == getattr(defaults, field), field
+        assert shows_what_it_holds(widget), (field, widget.proto)
+    assert defaults.cover and defaults.closing_page and defaults.page_numbers  # the toggles that could show off
+
+    click(at, "export.make")
+    outcome = at.session_state[state.EXPORT_RESULT]
+    assert outcome.key[3] == astuple(defaults)
+    pdf = PdfReader(io.BytesIO(outcome.pdf))
+    assert len(pdf.pages) == len(PAGES) + 2  # the cover and the closing page
+    assert "The Moon Garden" in pdf.pages[0].extract_text() and "The End" in pdf.pages[-1].extract_text()
+    # Still one source after a change: the widget keeps what was chosen, and the PDF follows it.
+    at.toggle(key=state.EXPORT_COVER).set_value(False)
+    click(at, "export.make")
+    assert at.toggle(key=state.EXPORT_COVER).value is False
+    assert len(PdfReader(io.BytesIO(at.session_state[state.EXPORT_RESULT].pdf)).pages) == len(PAGES) + 1
 
 
 def test_a_story_without_pictures_prints_text_only_and_no_dpi_warning(lib):

@@ -9,6 +9,7 @@ import fixtures_images as fx
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from widgetkit import shows_what_it_holds
 
 from core.errors import InputError
 from engine.jobs import get_worker
@@ -71,6 +72,32 @@ def color_of(path: Path) -> tuple[int, int, int]:
 
 def near(a, b) -> bool:
     return all(abs(x - y) <= 12 for x, y in zip(a, b))  # JPEG and WebP are lossy
+
+
+def test_a_fresh_session_shows_the_defaults_the_story_is_asked_with(lib):
+    """The story's settings show on their own (from each widget's own default, as a browser draws it) the values
+    the server holds, and the story is asked for with exactly those. Defaults put in Session State before the
+    widgets showed could leave a number box at its minimum in the browser while the story was asked with more."""
+    at = from_images()
+    at.file_uploader[0].set_value([upload("red.png", RED)]).run()
+    assert not at.exception, at.exception
+    widgets = {
+        "hints": at.text_area(key=state.IMAGES_HINTS),
+        "tone": at.selectbox(key=state.IMAGES_TONE),
+        "age": at.number_input(key=state.IMAGES_AGE),
+        "words_per_picture": at.number_input(key=state.IMAGES_WORDS),
+    }
+    shown = {name: widget.value for name, widget in widgets.items()}
+    assert shown == {"hints": "", "tone": "gentle", "age": 6, "words_per_picture": 50}
+    for name, widget in widgets.items():
+        assert shows_what_it_holds(widget), (name, widget.proto)
+    assert widgets["age"].proto.default != widgets["age"].proto.min  # a box at its minimum would not tell
+
+    click(at, "images.write")
+    project = lib.get_project(at.session_state[state.PROJECT_ID])
+    request = project.story_settings["request"]
+    assert {name: request[name] for name in shown} == shown
+    wait_for_jobs(project.id)
 
 
 def test_pictures_to_story_retell_edit_illustrate_and_reload(lib):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from widgetkit import shows_what_it_holds
 
 HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 TIMEOUT = 60  # the settings page imports torch to describe the device
@@ -44,6 +45,23 @@ def test_settings_show_profile_device_models_and_data_folder(home):
     next(b for b in at.button if b.label == "Use this profile").click().run()
     assert json.loads((home / "settings.json").read_text())["profile"] == "classic"
     assert any("'classic' profile" in s for s in texts(at.success))
+
+
+def test_the_profile_radio_shows_on_its_own_the_saved_profile(home):
+    """The saved profile (not the first one) is what the radio shows from its own default, as a browser draws
+    it, and what the server holds: given through Session State, a browser could show the first profile."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "settings.json").write_text(json.dumps({"profile": "quality"}))
+    at = page("screens/settings.py")
+    radio = at.radio[0]
+    assert radio.value == "quality" and radio.index != 0
+    assert shows_what_it_holds(radio), radio.proto
+    assert next(b for b in at.button if b.label == "Use this profile").disabled  # already the saved one
+    # A new choice, saved: the radio keeps it (its default follows the saved profile without starting it over).
+    at.radio[0].set_value("classic").run()
+    next(b for b in at.button if b.label == "Use this profile").click().run()
+    assert at.radio[0].value == "classic" and shows_what_it_holds(at.radio[0])
+    assert json.loads((home / "settings.json").read_text())["profile"] == "classic"
 
 
 def test_settings_say_whether_emoji_will_print_and_how_to_get_them(home, monkeypatch, tmp_path):

@@ -8,6 +8,7 @@ from, so reruns and downloads never render it again.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import streamlit as st
 
@@ -123,18 +124,35 @@ def book_score_row(project) -> None:
 
 book_score_row(project)
 
-for key, value in (
-    (state.EXPORT_LAYOUT, "picture_above"),
-    (state.EXPORT_SIZE, "A4"),
-    (state.EXPORT_ORIENTATION, "auto"),
-    (state.EXPORT_BLEED, False),
-    (state.EXPORT_CROP_MARKS, True),
-    (state.EXPORT_FONT, "serif"),
-    (state.EXPORT_COVER, True),
-    (state.EXPORT_CLOSING, True),
-    (state.EXPORT_NUMBERS, True),
-):
-    ui.init_widget(key, value)
+# Each option's widget and the PdfOptions field it sets. The widgets get their defaults, the exporter's own
+# (PdfOptions()), through value=/index=, never through Session State: a toggle whose True was put in Session State
+# before it first showed could show, and later send back, its own default (off) in the browser while the PDF was
+# made with it on (the Pages box's "Sentences per page" did so, see the storyboard).
+OPTION_FIELDS = {
+    state.EXPORT_LAYOUT: "layout",
+    state.EXPORT_SIZE: "page_size",
+    state.EXPORT_ORIENTATION: "orientation",
+    state.EXPORT_BLEED: "bleed",
+    state.EXPORT_CROP_MARKS: "crop_marks",
+    state.EXPORT_FONT: "font",
+    state.EXPORT_COVER: "cover",
+    state.EXPORT_CLOSING: "closing_page",
+    state.EXPORT_NUMBERS: "page_numbers",
+}
+DEFAULTS = PdfOptions()
+
+
+def default(key: str):
+    return getattr(DEFAULTS, OPTION_FIELDS[key])
+
+
+def chosen(key: str):
+    """An option as its widget holds it, or its default before the widget is drawn in this session."""
+    return st.session_state.get(key, default(key))
+
+
+def default_index(options: list, key: str) -> int:
+    return options.index(default(key))
 
 
 def _save_closing(project_id: int, key: str) -> None:
@@ -151,34 +169,50 @@ with st.container(border=True):
     st.radio(
         "Layout",
         options=list(LAYOUTS),
+        index=default_index(list(LAYOUTS), state.EXPORT_LAYOUT),
         key=state.EXPORT_LAYOUT,
         format_func=LAYOUT_LABELS.get,
         horizontal=True,
     )
     # Each layout as the exporter itself sets a sample page, at the page size and orientation chosen below.
     ui.layout_gallery(
-        st.session_state[state.EXPORT_LAYOUT],
+        chosen(state.EXPORT_LAYOUT),
         {k: LAYOUT_LABELS.get(k, k) for k in LAYOUTS},
-        st.session_state[state.EXPORT_SIZE],
-        st.session_state[state.EXPORT_ORIENTATION],
+        chosen(state.EXPORT_SIZE),  # drawn below: its default until then
+        chosen(state.EXPORT_ORIENTATION),
         key="export.layouts",
     )
     # Three groups that wrap in a narrow window (three fixed columns cut their labels short at 800 px).
     with ui.card_grid("export.options", min_rem=15):
         left, middle, right = st.container(), st.container(), st.container()
     with left:
-        st.radio("Type", options=list(FONT_LABELS), key=state.EXPORT_FONT, format_func=FONT_LABELS.get)
+        st.radio(
+            "Type",
+            options=list(FONT_LABELS),
+            index=default_index(list(FONT_LABELS), state.EXPORT_FONT),
+            key=state.EXPORT_FONT,
+            format_func=FONT_LABELS.get,
+        )
     with middle:
-        st.selectbox("Page size", options=list(PAGE_SIZES), key=state.EXPORT_SIZE, format_func=SIZE_LABELS.get)
+        st.selectbox(
+            "Page size",
+            options=list(PAGE_SIZES),
+            index=default_index(list(PAGE_SIZES), state.EXPORT_SIZE),
+            key=state.EXPORT_SIZE,
+            format_func=SIZE_LABELS.get,
+        )
         st.selectbox(
             "Orientation",
             options=list(ORIENTATION_LABELS),
+            index=default_index(list(ORIENTATION_LABELS), state.EXPORT_ORIENTATION),
             key=state.EXPORT_ORIENTATION,
             format_func=ORIENTATION_LABELS.get,
         )
     with right:
-        st.toggle("Cover page", key=state.EXPORT_COVER)
-        st.toggle("Closing page (“The End”)", key=state.EXPORT_CLOSING)
+        st.toggle("Cover page", value=default(state.EXPORT_COVER), key=state.EXPORT_COVER)
+        closing_page = st.toggle(
+            "Closing page (“The End”)", value=default(state.EXPORT_CLOSING), key=state.EXPORT_CLOSING
+        )
         # The book's own closing words (Book details in the storyboard shows the same field): saved as typed.
         closing_key = ui.init_widget(
             state.widget_key("export.closing", project.id, stored=project.closing, gen=ui.reload_gen()),
@@ -191,34 +225,26 @@ with st.container(border=True):
             args=(project.id, closing_key),
             placeholder=actions.language_closing_words(project),
             max_chars=actions.MAX_CLOSING_CHARS,
-            disabled=not st.session_state[state.EXPORT_CLOSING],
+            disabled=not closing_page,
             help="What the last page says, kept with the book (also in the storyboard's Book details). "
             "Left empty, it says “The End” in the story's language.",
         )
-        st.toggle("Page numbers", key=state.EXPORT_NUMBERS)
-        st.toggle(
+        st.toggle("Page numbers", value=default(state.EXPORT_NUMBERS), key=state.EXPORT_NUMBERS)
+        bleed = st.toggle(
             "Bleed for a print shop",
+            value=default(state.EXPORT_BLEED),
             key=state.EXPORT_BLEED,
             help="Adds 3 mm around every page so pictures run off the edge once the paper is trimmed.",
         )
         st.checkbox(
             "Crop marks",
+            value=default(state.EXPORT_CROP_MARKS),
             key=state.EXPORT_CROP_MARKS,
-            disabled=not st.session_state[state.EXPORT_BLEED],
+            disabled=not bleed,
             help="Marks where the printer cuts; drawn outside the bleed.",
         )
 
-options = PdfOptions(
-    layout=st.session_state[state.EXPORT_LAYOUT],
-    page_size=st.session_state[state.EXPORT_SIZE],
-    orientation=st.session_state[state.EXPORT_ORIENTATION],
-    bleed=bool(st.session_state[state.EXPORT_BLEED]),
-    crop_marks=bool(st.session_state[state.EXPORT_CROP_MARKS]),
-    font=st.session_state[state.EXPORT_FONT],
-    cover=bool(st.session_state[state.EXPORT_COVER]),
-    closing_page=bool(st.session_state[state.EXPORT_CLOSING]),
-    page_numbers=bool(st.session_state[state.EXPORT_NUMBERS]),
-)
+options = replace(DEFAULTS, **{field: chosen(key) for key, field in OPTION_FIELDS.items()})
 wanted = actions.export_key(project, options)
 last = st.session_state.get(state.EXPORT_RESULT)
 outcome = last if last is not None and last.key == wanted else None

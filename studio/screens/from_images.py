@@ -18,7 +18,7 @@ from studio import actions, state, ui
 from studio.ui import Editing
 
 THUMB_MIN_REM = 12  # the narrowest a picture card gets: its Leave out button reads whole
-DEFAULT_AGE, DEFAULT_WORDS = 6, 50
+DEFAULT_AGE, DEFAULT_WORDS, DEFAULT_TONE = 6, 50, "gentle"
 
 project = ui.load_current_project()
 told_from_pictures = actions.told_from_pictures(project)
@@ -185,12 +185,12 @@ def new_story_form() -> None:
                         )
 
     st.header(":material/tune: How the story should be", divider="orange")
-    ui.init_widget(state.IMAGES_HINTS, "")
-    ui.init_widget(state.IMAGES_TONE, "gentle")
-    ui.init_widget(state.IMAGES_AGE, DEFAULT_AGE)
-    ui.init_widget(state.IMAGES_WORDS, DEFAULT_WORDS)
+    # Defaults through value=/index=, never through Session State: a number box whose value was put in Session
+    # State before it first showed could show, and later send back, its minimum in the browser while the story
+    # was written with the default (the storyboard's "Sentences per page" did so).
     st.text_area(
         "Hints for the storyteller (optional)",
+        value="",
         key=state.IMAGES_HINTS,
         height=90,
         max_chars=1000,
@@ -199,12 +199,17 @@ def new_story_form() -> None:
     )
     cols = st.columns([2, 1, 1])  # the tone names its feeling in words: give it room
     cols[0].selectbox(
-        "Tone", options=list(TONES), key=state.IMAGES_TONE, format_func=lambda k: f"{k.capitalize()}: {TONES[k]}"
+        "Tone",
+        options=list(TONES),
+        index=list(TONES).index(DEFAULT_TONE),
+        key=state.IMAGES_TONE,
+        format_func=lambda k: f"{k.capitalize()}: {TONES[k]}",
     )
     cols[1].number_input(
         "Reader's age",
         min_value=MIN_AGE,
         max_value=MAX_AGE,
+        value=DEFAULT_AGE,
         step=1,
         key=state.IMAGES_AGE,
         help="Younger readers get shorter sentences and simpler words.",
@@ -213,6 +218,7 @@ def new_story_form() -> None:
         "Words per picture",
         min_value=MIN_WORDS,
         max_value=MAX_WORDS,
+        value=DEFAULT_WORDS,
         step=5,
         key=state.IMAGES_WORDS,
         help="About how long each picture's passage is.",
@@ -279,7 +285,7 @@ written = isinstance(settings.get("story"), dict)
 st.header(ui.plain(project.title), anchor=False)
 facts = [
     ui.plural(len(project.source_images), "picture"),
-    str(request.get("tone", "gentle")).capitalize(),
+    str(request.get("tone", DEFAULT_TONE)).capitalize(),
     f"for age {request.get('age', DEFAULT_AGE)}",
     f"about {request.get('words_per_picture', DEFAULT_WORDS)} words a picture",
 ]

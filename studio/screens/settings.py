@@ -68,11 +68,13 @@ except InputError as exc:
 env_profile = os.environ.get("STORYBOOK_PROFILE", "").strip()
 saved = load_settings().get("profile")
 names = list(PROFILES)
-choice_key = ui.init_widget(state.SETTINGS_PROFILE, saved if saved in PROFILES else current.name)
+# The saved profile through index=, never through Session State: a radio given its value in Session State before it
+# first showed could show its first option in the browser while the server held the saved one.
 choice = st.radio(
     "The models new stories are made with",
     names,
-    key=choice_key,
+    index=names.index(saved if saved in PROFILES else current.name),
+    key=state.SETTINGS_PROFILE,
     format_func=lambda n: f"{n} — {PROFILES[n].description}",
 )
 chosen = PROFILES[choice]

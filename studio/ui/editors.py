@@ -10,7 +10,12 @@ from studio import state
 
 
 def init_widget(key: str, value) -> str:
-    """Give a keyed widget its first value from storage (never through value=, so typing is not lost)."""
+    """Give a keyed widget its first value from storage (never through value=, so typing is not lost).
+
+    Only for editors that follow storage (their key changes with the stored value). A constant default goes
+    through the widget's own value=/index=: a value put here before the widget first showed could leave the
+    browser showing, and later sending back, the widget's own default (a number box's minimum, a toggle off)
+    while the server used this one (tests/widgetkit.py's shows_what_it_holds checks a screen for it)."""
     if key not in st.session_state:
         st.session_state[key] = value
         st.session_state.setdefault(state.DRAFTS, {})[key] = value
