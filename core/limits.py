@@ -19,3 +19,6 @@ MAX_TITLE_CHARS = 120
 MIN_WORDS, MAX_WORDS = 10, 250
 MAX_TEMPERATURE = 2.0
 DEFAULT_TEMPERATURE = 0.8
+# What a story from pictures is asked with unless a person says otherwise: the studio's boxes show these, and the
+# engine, the CLI and a saved request without them use the same.
+DEFAULT_TONE, DEFAULT_AGE, DEFAULT_WORDS = "gentle", 6, 50

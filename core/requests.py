@@ -12,7 +12,10 @@ from typing import Any
 
 from core.errors import InputError
 from core.limits import (
+    DEFAULT_AGE,
     DEFAULT_TEMPERATURE,
+    DEFAULT_TONE,
+    DEFAULT_WORDS,
     MAX_AGE,
     MAX_CAPTION_CHARS,
     MAX_CAPTIONS,
@@ -45,9 +48,9 @@ def check_story_request(
     count: int | None,
     *,
     hints: str = "",
-    tone: str = "gentle",
-    age: int = 6,
-    words_per_picture: int = 60,
+    tone: str = DEFAULT_TONE,
+    age: int = DEFAULT_AGE,
+    words_per_picture: int = DEFAULT_WORDS,
     temperature: float = DEFAULT_TEMPERATURE,
 ) -> None:
     """The storyteller's limits, checked before anything is saved or submitted (count None: not yet known)."""

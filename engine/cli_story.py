@@ -11,7 +11,16 @@ import json
 import sys
 from pathlib import Path
 
-from core.limits import DEFAULT_TEMPERATURE, MAX_AGE, MAX_CAPTIONS, MIN_AGE, TONES
+from core.limits import (
+    DEFAULT_AGE,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TONE,
+    DEFAULT_WORDS,
+    MAX_AGE,
+    MAX_CAPTIONS,
+    MIN_AGE,
+    TONES,
+)
 from core.requests import check_story_request
 from engine.errors import InputError
 from engine.imageio import LoadedImage, load_image
@@ -38,9 +47,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     _common(tell)
     tell.add_argument("--prefix", default=None, help="caption prefix (e.g. 'a picture of')")
     tell.add_argument("--hints", default="", help="what the story should be about (at most 1000 characters)")
-    tell.add_argument("--tone", default="gentle", choices=list(TONES), help="default: gentle")
-    tell.add_argument("--age", type=int, default=6, help=f"reader's age, {MIN_AGE} to {MAX_AGE} (default 6)")
-    tell.add_argument("--words", type=int, default=60, help="about this many words per picture (default 60)")
+    tell.add_argument("--tone", default=DEFAULT_TONE, choices=list(TONES), help=f"default: {DEFAULT_TONE}")
+    tell.add_argument(
+        "--age", type=int, default=DEFAULT_AGE, help=f"reader's age, {MIN_AGE} to {MAX_AGE} (default {DEFAULT_AGE})"
+    )
+    tell.add_argument(
+        "--words", type=int, default=DEFAULT_WORDS, help=f"about this many words per picture (default {DEFAULT_WORDS})"
+    )
     tell.add_argument("--seed", type=int, default=0, help="same seed, same story (default 0)")
     tell.add_argument(
         "--temperature",

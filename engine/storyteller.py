@@ -25,7 +25,10 @@ from typing import Any
 import torch
 
 from core.limits import (
+    DEFAULT_AGE,
     DEFAULT_TEMPERATURE,
+    DEFAULT_TONE,
+    DEFAULT_WORDS,
     MAX_TITLE_CHARS,
     TONES,
 )
@@ -329,9 +332,9 @@ class Storyteller:
         captions: Sequence[str],
         *,
         hints: str = "",
-        tone: str = "gentle",
-        age: int = 6,
-        words_per_picture: int = 60,
+        tone: str = DEFAULT_TONE,
+        age: int = DEFAULT_AGE,
+        words_per_picture: int = DEFAULT_WORDS,
         temperature: float = DEFAULT_TEMPERATURE,
         seed: int = 0,
         title: str | None = None,
@@ -443,9 +446,9 @@ class Storyteller:
                 f"in this story of {len(story.passages)}."
             )
         hints = settings.get("hints", "") if hints is None else hints
-        tone = settings.get("tone", "gentle")
-        age = int(settings.get("age", 6))
-        words = int(settings.get("words_per_picture", 60))
+        tone = settings.get("tone", DEFAULT_TONE)
+        age = int(settings.get("age", DEFAULT_AGE))
+        words = int(settings.get("words_per_picture", DEFAULT_WORDS))
         if temperature is None:
             temperature = float(settings.get("temperature", DEFAULT_TEMPERATURE)) or DEFAULT_TEMPERATURE
         captions = _check_inputs(captions, hints, tone, age, words, temperature)

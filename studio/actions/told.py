@@ -23,7 +23,7 @@ from PIL import Image
 
 from core import seeds
 from core.errors import InputError
-from core.limits import DEFAULT_TEMPERATURE, MAX_HINTS_CHARS
+from core.limits import DEFAULT_AGE, DEFAULT_TEMPERATURE, DEFAULT_TONE, DEFAULT_WORDS, MAX_HINTS_CHARS
 from core.requests import check_story_request
 from engine.errors import ImageRejected
 from engine.imageio import load_image, to_png_bytes
@@ -81,9 +81,9 @@ def start_story_from_images(
     pictures: Sequence[tuple[bytes, str]],
     *,
     hints: str = "",
-    tone: str = "gentle",
-    age: int = 6,
-    words_per_picture: int = 60,
+    tone: str = DEFAULT_TONE,
+    age: int = DEFAULT_AGE,
+    words_per_picture: int = DEFAULT_WORDS,
     seed: int | None = None,
     profile=None,
 ) -> StoryStart:
@@ -389,9 +389,9 @@ def _submit_story(lib: Library, project: ProjectView, profile) -> str:
         story = Storyteller(profile=profile).tell(
             captions,
             hints=request.get("hints", ""),
-            tone=request.get("tone", "gentle"),
-            age=int(request.get("age", 6)),
-            words_per_picture=int(request.get("words_per_picture", 60)),
+            tone=request.get("tone", DEFAULT_TONE),
+            age=int(request.get("age", DEFAULT_AGE)),
+            words_per_picture=int(request.get("words_per_picture", DEFAULT_WORDS)),
             temperature=float(request.get("temperature", 0.8)),
             seed=int(request.get("seed", 0)),
             progress=wrote,

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.limits import MAX_AGE, MAX_CAPTIONS, MAX_WORDS, MIN_AGE, MIN_WORDS, TONES
+from core.limits import (
+    DEFAULT_AGE,
+    DEFAULT_TONE,
+    DEFAULT_WORDS,
+    MAX_AGE,
+    MAX_CAPTIONS,
+    MAX_WORDS,
+    MIN_AGE,
+    MIN_WORDS,
+    TONES,
+)
 from engine.errors import InputError
 from engine.jobs import JobInfo
 from storage import PageView, ProjectView, StorageError
@@ -18,7 +28,6 @@ from studio import actions, state, ui
 from studio.ui import Editing
 
 THUMB_MIN_REM = 12  # the narrowest a picture card gets: its Leave out button reads whole
-DEFAULT_AGE, DEFAULT_WORDS, DEFAULT_TONE = 6, 50, "gentle"
 
 project = ui.load_current_project()
 told_from_pictures = actions.told_from_pictures(project)
