@@ -7,6 +7,7 @@ since, storage refuses the edit with ConflictError and nothing is overwritten.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -400,7 +401,27 @@ def prompt_preview(
     present: Sequence[str] | None = None,
 ) -> str:
     """The prompt a page would be drawn from (the token count is guessed; the job fits it exactly). present: the
-    characters on the page as the story reads (actions.story_cast); without it, those it names."""
+    characters on the page as the story reads (actions.story_cast); without it, those it names. Remembered: the
+    cards show it on every run and a job records it for each page it draws."""
+    return _prompt_preview(
+        text,
+        style,
+        tuple((name, description) for name, description in characters),
+        override,
+        setting,
+        tuple(present) if present is not None and characters else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _prompt_preview(
+    text: str,
+    style: str,
+    characters: tuple[tuple[str, str], ...],
+    override: str | None,
+    setting: str,
+    present: tuple[str, ...] | None,
+) -> str:
     try:
         return build_prompt(
             text,
@@ -408,7 +429,7 @@ def prompt_preview(
             characters=list(characters) or None,
             setting=setting or None,
             override=override,
-            present=list(present) if present is not None and characters else None,
+            present=list(present) if present is not None else None,
         ).prompt
     except InputError:
         return override or ""

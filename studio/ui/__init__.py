@@ -28,7 +28,7 @@ from studio.ui.editors import (
 )
 from studio.ui.layout import card_grid
 from studio.ui.messages import ERROR_ICON, close_finished_menus, flash, menu, menu_done, show_flash
-from studio.ui.resources import library, prompt_preview, story_cast, thumbnail, worker
+from studio.ui.resources import library, story_cast, thumbnail, worker
 from studio.ui.session import (
     Editing,
     base_version,
@@ -84,7 +84,6 @@ __all__ = [
     "plain",
     "plural",
     "project_profile",
-    "prompt_preview",
     "read_project",
     "reading_grade",
     "reload_gen",

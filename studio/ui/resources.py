@@ -60,19 +60,6 @@ def thumbnail(path) -> bytes | str:
     return _thumbnail(path, size)
 
 
-@functools.lru_cache(maxsize=4096)
-def prompt_preview(
-    text: str,
-    style: str,
-    characters: tuple[tuple[str, str], ...] = (),
-    setting: str = "",
-    present: tuple[str, ...] | None = None,
-) -> str:
-    """actions.prompt_preview, remembered: every card shows its page's prompt on every run, and building one counts
-    tokens (a 120-page storyboard spent a tenth of its run on it). A pure function of its arguments."""
-    return actions.prompt_preview(text, style, characters, setting=setting, present=present)
-
-
 def story_cast(project: ProjectView) -> dict[int, list[str]]:
     """actions.story_cast, remembered for the story's words and characters as they are (read on every run)."""
     texts = tuple((page.id, page.text) for page in project.pages)

@@ -475,7 +475,7 @@ def card(
     busy = page.id in drawing
     characters = tuple((c.name, c.description) for c in live.characters)
     present = tuple(ui.story_cast(live).get(page.id, ())) if characters else None
-    auto_prompt = ui.prompt_preview(page.text, live.style, characters, live.setting, present)
+    auto_prompt = actions.prompt_preview(page.text, live.style, characters, setting=live.setting, present=present)
     with st.container(border=True, height="stretch"):
         # The body grows to the row's tallest card, so every card's buttons line up at the bottom.
         with st.container(height="stretch"):
