@@ -63,6 +63,7 @@ IMAGES_HINTS = "sb.images.hints"  # str: names of people or pets, the place, wha
 IMAGES_TONE = "sb.images.tone"  # str: a key of engine.storyteller.TONES
 IMAGES_AGE = "sb.images.age"  # int: the reader's age
 IMAGES_WORDS = "sb.images.words"  # int: words per picture
+IMAGES_CLICKED = "sb.images.clicked"  # bool: a story panel button acted; the page runs in full next
 IMAGES_NEW = "sb.images.new"  # bool: show the uploader although a story from pictures is open
 
 # Export (screens/export.py)

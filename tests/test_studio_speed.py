@@ -233,7 +233,8 @@ def test_the_live_board_redraws_when_what_a_person_sees_changes_and_only_then(li
     from PIL import Image
 
     from engine.jobs import JobInfo, JobStatus
-    from studio.screens.storyboard.live import PROGRESS_STEP, _Live
+    from studio.screens.storyboard.live import _Live
+    from studio.ui.watch import PROGRESS_STEP
 
     project = _long_story(lib, 2)
     first, second = project.pages

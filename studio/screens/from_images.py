@@ -1,9 +1,9 @@
 """From images: upload pictures, put them in order, and get a story told from them, one passage a picture.
 
 The pictures are saved at once in a new project (studio.actions), and one job on the engine's worker
-describes them and writes the story into that project; a fragment re-reads the project every second
-while the job runs. Each passage can then be written again alone, edited by hand, or its picture
-drawn anew; the storyboard and the export page work on the project unchanged.
+describes them and writes the story into that project; while the job runs, a live fragment draws
+each passage as soon as it is saved (ui.live_news). Each passage can then be written again alone,
+edited by hand, or its picture drawn anew; the storyboard and the export page work on the project unchanged.
 """
 
 from __future__ import annotations
@@ -374,6 +374,63 @@ def job_panel(jobs: list[JobInfo]) -> None:
     )
 
 
+# The story panel's buttons act in callbacks: a callback runs before the run its click starts, so a live run that
+# draws nothing (story_panel, while a job runs) never loses a click. Each asks for a full run after it (CLICKED):
+# the page around the panel (whether it follows a job) changes with what the click started; not after an error, which
+# ui.guard shows in this run.
+
+
+def _clicked() -> None:
+    st.session_state[state.IMAGES_CLICKED] = True
+
+
+def _write_again(project_id: int, action: str, note: str | None, *, new_seed: bool = False, simpler: bool = False):
+    if not ui.first_click(action):
+        return
+    with ui.guard(project_id):
+        lib = ui.library()
+        base = ui.base_version(ui.read_project(lib, project_id))
+        start = actions.write_story_again(lib, project_id, base, new_seed=new_seed, simpler=simpler)
+        ui.set_base_version(start.project)
+        if note:
+            ui.flash("info", note)
+        _clicked()
+
+
+def _save_passage(project_id: int, page_id: int, key: str, n: int) -> None:
+    with ui.guard(project_id):
+        lib = ui.library()
+        base = ui.base_version(ui.read_project(lib, project_id))
+        view = actions.edit_passage(lib, project_id, page_id, base, st.session_state[key])
+        ui.set_base_version(view)
+        ui.flash("success", f"Saved the words for picture {n}.")
+        _clicked()
+
+
+def _retell(project_id: int, page_id: int, n: int) -> None:
+    if not ui.first_click(f"retell.{page_id}"):
+        return
+    with ui.guard(project_id):
+        lib = ui.library()
+        base = ui.base_version(ui.read_project(lib, project_id))
+        start = actions.retell_passage(lib, project_id, page_id, base)
+        ui.set_base_version(start.project)
+        ui.flash("info", f"Writing the words for picture {n} again…")
+        _clicked()
+
+
+def _illustrate_anew(project_id: int, page_id: int, n: int) -> None:
+    if page_id in actions.drawing_page_ids(project_id) or not ui.first_click(f"illustrate.{page_id}"):
+        return
+    with ui.guard(project_id):
+        lib = ui.library()
+        base = ui.base_version(ui.read_project(lib, project_id))
+        start = actions.regenerate(lib, project_id, page_id, base, new_seed=True)
+        ui.set_base_version(start.project)
+        ui.flash("info", f"Drawing a new picture for picture {n}; yours is kept as version 1.")
+        _clicked()
+
+
 def metrics_block(whole: dict, edit: Editing, age: int, busy: bool) -> None:
     with st.container(border=True):
         st.markdown("**:material/query_stats: How the story reads**")
@@ -393,7 +450,7 @@ def metrics_block(whole: dict, edit: Editing, age: int, busy: bool) -> None:
                 f"(about grade {actions.expected_grade(age):.0f} suits them): long sentences or long words.",
                 icon=":material/school:",
             )
-            if st.button(
+            st.button(
                 "Write it again in simpler words",
                 icon=":material/child_care:",
                 key="images.simpler",
@@ -401,24 +458,23 @@ def metrics_block(whole: dict, edit: Editing, age: int, busy: bool) -> None:
                 disabled=busy,
                 help="Every passage is written again, asking for short sentences and simple words; "
                 "words you edited by hand are replaced.",
-            ) and ui.first_click("images.simpler"):
-                with ui.guard(edit.project_id):
-                    start = actions.write_story_again(edit.lib, edit.project_id, edit.base, simpler=True)
-                    ui.set_base_version(start.project)
-                    ui.flash("info", "Writing the whole story again in simpler words…")
-                    st.rerun()
+                on_click=_write_again,
+                args=(edit.project_id, "images.simpler", "Writing the whole story again in simpler words…"),
+                kwargs={"simpler": True},
+            )
 
 
 def edit_popover(edit: Editing, page: PageView, n: int, busy: bool) -> None:
     with st.popover("Edit", icon=":material/edit:", key=f"pop.passage.{page.id}", disabled=busy):
         key = ui.init_widget(state.widget_key("passage", page.id, stored=page.text, gen=edit.gen), page.text)
         st.text_area(f"The words for picture {n}", key=key, height=160)
-        if st.button("Save", icon=":material/save:", key=f"passage.save.{page.id}"):
-            with ui.guard(edit.project_id):
-                view = actions.edit_passage(edit.lib, edit.project_id, page.id, edit.base, st.session_state[key])
-                ui.set_base_version(view)
-                ui.flash("success", f"Saved the words for picture {n}.")
-                st.rerun()
+        st.button(
+            "Save",
+            icon=":material/save:",
+            key=f"passage.save.{page.id}",
+            on_click=_save_passage,
+            args=(edit.project_id, page.id, key, n),
+        )
 
 
 def passage_row(
@@ -465,47 +521,64 @@ def passage_row(
                     f"{ui.reading_grade(metrics['flesch_kincaid_grade'])}"
                 )
             with st.container(horizontal=True, gap="small"):
-                retell = st.button(
+                st.button(
                     "Write again",
                     icon=":material/refresh:",
                     key=f"retell.{page.id}",
                     disabled=busy_words or not done or bool(busy),
                     help="Write the words for this picture again; the others stay as they are.",
+                    on_click=_retell,
+                    args=(edit.project_id, page.id, n),
                 )
                 edit_popover(edit, page, n, busy_words)
-                draw = st.button(
+                st.button(
                     "Illustrate anew",
                     icon=":material/brush:",
                     key=f"illustrate.{page.id}",
                     disabled=busy_picture,
                     help="Draw a new picture for these words with the picture model; your "
                     "picture stays as an older version.",
+                    on_click=_illustrate_anew,
+                    args=(edit.project_id, page.id, n),
                 )
-        if retell and ui.first_click(f"retell.{page.id}"):
-            with ui.guard(edit.project_id):
-                start = actions.retell_passage(edit.lib, edit.project_id, page.id, edit.base)
-                ui.set_base_version(start.project)
-                ui.flash("info", f"Writing the words for picture {n} again…")
-                st.rerun()
-        if draw and not busy_picture and ui.first_click(f"illustrate.{page.id}"):
-            with ui.guard(edit.project_id):
-                start = actions.regenerate(edit.lib, edit.project_id, page.id, edit.base, new_seed=True)
-                ui.set_base_version(start.project)
-                ui.flash("info", f"Drawing a new picture for picture {n}; yours is kept as version 1.")
-                st.rerun()
+
+
+def _live_key(project_id: int) -> str:
+    return f"images.live.{project_id}"
+
+
+def _jobs(project_id: int) -> list[JobInfo]:
+    return sorted(actions.story_jobs(project_id) + actions.project_jobs(project_id), key=lambda j: j.created)
 
 
 def story_panel(edit: Editing, polling: bool) -> None:
-    """The passages, read fresh from storage; while `polling` (a job runs) this fragment runs every second."""
+    """The passages, read fresh from storage. While `polling` (a job runs for this story) it is a live fragment
+    (ui.live_news): each run waits on the worker and draws when a passage or a picture is saved or the progress
+    moves, and sends nothing when nothing changed; its buttons act in callbacks, so no click is lost then."""
     pid = edit.project_id
+    if st.session_state.pop(state.IMAGES_CLICKED, False):
+        # A button here started or saved something, and only this fragment ran: the whole page follows it.
+        st.rerun()
+    key, since, shown = _live_key(pid), 0, ()
+    if polling:
+        stop = ui.stop_clicked(_jobs(pid))  # the panel's Stop button is answered in the run its click starts
+        since = ui.live_news(key, answer_now=stop)
+        jobs = _jobs(pid)
+        if not any(not j.finished for j in jobs):
+            ui.rerun_to_follow()  # the jobs ended: a full run redraws the page and stops following
+        try:
+            stamp: object = edit.lib.project_stamp(pid)
+        except StorageError:
+            stamp = None  # the read below says what is wrong
+        shown = (stamp, ui.jobs_shown(jobs))
+        if not stop:
+            ui.live_unchanged(key, since, shown)
     try:
         live = edit.lib.get_project(pid)
     except StorageError as exc:
         st.error(exc.message, icon=":material/error:")
         return
-    jobs = sorted(actions.story_jobs(pid) + actions.project_jobs(pid), key=lambda j: j.created)
-    if polling and not any(not j.finished for j in jobs):
-        ui.rerun_to_follow()  # the jobs ended: a full run redraws the page and stops polling
+    jobs = _jobs(pid)
     job_panel(jobs)
     busy = actions.story_page_ids(pid)
     writing = actions.writing_page_ids(pid) & busy
@@ -518,13 +591,14 @@ def story_panel(edit: Editing, polling: bool) -> None:
                 "while it ran. Your pictures are saved.",
                 icon=":material/edit_off:",
             )
-            if st.button(
-                "Write the story", icon=":material/auto_stories:", type="primary", key="images.rewrite"
-            ) and ui.first_click("images.rewrite"):
-                with ui.guard(pid):
-                    start = actions.write_story_again(edit.lib, pid, edit.base, new_seed=False)
-                    ui.set_base_version(start.project)
-                    st.rerun()
+            st.button(
+                "Write the story",
+                icon=":material/auto_stories:",
+                type="primary",
+                key="images.rewrite",
+                on_click=_write_again,
+                args=(pid, "images.rewrite", None),
+            )
     whole, each = actions.story_report(live)
     if live_written:
         age = int(((live.story_settings or {}).get("request") or {}).get("age", DEFAULT_AGE))
@@ -538,22 +612,29 @@ def story_panel(edit: Editing, polling: bool) -> None:
                 "by hand are replaced."
             )
             cols = st.columns(2)
-            again_same = cols[0].button(
+            cols[0].button(
                 "Same seed",
                 icon=":material/replay:",
                 key="images.again.same",
                 disabled=bool(busy),
                 help="The same settings and seed write the same story again.",
+                on_click=_write_again,
+                args=(pid, "images.again", "Writing the whole story again…"),
             )
-            again_new = cols[1].button(
-                "New seed", icon=":material/casino:", key="images.again.new", disabled=bool(busy)
+            cols[1].button(
+                "New seed",
+                icon=":material/casino:",
+                key="images.again.new",
+                disabled=bool(busy),
+                on_click=_write_again,
+                args=(pid, "images.again", "Writing the whole story again…"),
+                kwargs={"new_seed": True},
             )
-            if (again_same or again_new) and not busy and ui.first_click("images.again"):
-                with ui.guard(pid):
-                    start = actions.write_story_again(edit.lib, pid, edit.base, new_seed=bool(again_new))
-                    ui.set_base_version(start.project)
-                    ui.flash("info", "Writing the whole story again…")
-                    st.rerun()
+    if polling:
+        ui.live_drawn(key, since, shown)
 
 
-st.fragment(story_panel, run_every=1.0 if polling else None)(edit, polling)
+# This run draws the panel whole: following starts from it, and a click's callback needs no further full run.
+st.session_state.pop(_live_key(pid), None)
+st.session_state.pop(state.IMAGES_CLICKED, None)
+st.fragment(story_panel, run_every=ui.LIVE_EVERY_S if polling else None)(edit, polling)

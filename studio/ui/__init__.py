@@ -48,12 +48,24 @@ from studio.ui.session import (
     sync_project_from_url,
 )
 from studio.ui.text import ago, plain, plural, reading_grade
-from studio.ui.watch import WATCH_EVERY_S, let_quick_jobs_finish, watch, watch_library, watch_project
+from studio.ui.watch import (
+    LIVE_EVERY_S,
+    WATCH_EVERY_S,
+    jobs_shown,
+    let_quick_jobs_finish,
+    live_drawn,
+    live_news,
+    live_unchanged,
+    watch,
+    watch_library,
+    watch_project,
+)
 from studio.ui.widgets import job_panel, model_download, project_profile, sidebar, stop_clicked
 
 __all__ = [
     "DOUBLE_CLICK_S",
     "ERROR_ICON",
+    "LIVE_EVERY_S",
     "WATCH_EVERY_S",
     "Editing",
     "ago",
@@ -70,10 +82,14 @@ __all__ = [
     "guard",
     "init_widget",
     "job_panel",
+    "jobs_shown",
     "kept",
     "layout_gallery",
     "let_quick_jobs_finish",
     "library",
+    "live_drawn",
+    "live_news",
+    "live_unchanged",
     "load_current_project",
     "menu",
     "menu_done",

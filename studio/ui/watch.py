@@ -16,6 +16,59 @@ from studio.ui.resources import library, worker
 WATCH_EVERY_S = 2.0
 IDLE_AFTER_S = 3.0
 
+# A live fragment follows running jobs (the storyboard's cards, From images' story panel): it runs again LIVE_EVERY_S
+# after each run, and each run waits on the worker for up to LIVE_WAIT_S (a click queued behind it waits no longer).
+LIVE_EVERY_S = 0.05
+LIVE_WAIT_S = 0.3
+BURST_S = 0.05  # changes this close together are drawn together (a batch saving its pictures)
+SEND_PAUSE_S = 0.03  # at the end of a live run that drew something: for it to be sent before the next run starts
+PROGRESS_STEP = 0.05  # a live progress bar moves in steps of this
+
+
+def live_news(key: str, *, answer_now: bool = False) -> int:
+    """The start of a live fragment's run: the worker's revision to draw from. In a full run (no record under
+    `key`: the full run pops it) that is the revision now. In a fragment run it waits for the worker to change (up
+    to LIVE_WAIT_S, then for a burst of changes to end); when nothing changed it starts the run over at once,
+    sending nothing (st.rerun(scope="fragment"): unlike a run that ends, a run stopped for a rerun clears nothing
+    on the page, and every message costs the browser work on the cores the models use). answer_now: a click
+    inside the fragment started this run (a button drawn only when the run draws): draw at once.
+
+    Each run that goes on to draw calls live_unchanged() with what it would show, and live_drawn() after drawing."""
+    jobs_worker = worker()
+    last = st.session_state.get(key)
+    if last is None or answer_now:
+        return jobs_worker.revision if last is None else last[0]
+    since = last[0]
+    revision = jobs_worker.wait_for_change(since, LIVE_WAIT_S)
+    if revision == since:
+        st.rerun(scope="fragment")
+    while revision != since:
+        since = revision
+        revision = jobs_worker.wait_for_change(since, BURST_S)
+    return since
+
+
+def live_unchanged(key: str, since: int, shown: tuple) -> None:
+    """Start the run over, sending nothing, when a person would see the same as the last run drew (see live_news)."""
+    last = st.session_state.get(key)
+    if last is not None and last[1] == shown:
+        st.session_state[key] = (since, shown)
+        st.rerun(scope="fragment")
+
+
+def live_drawn(key: str, since: int, shown: tuple) -> None:
+    """The end of a live run that drew `shown`: remembered, and a moment for the messages to be sent (the next run,
+    asked for already by run_every, starts as soon as this one ends, and Streamlit drops what is not yet sent)."""
+    st.session_state[key] = (since, shown)
+    time.sleep(SEND_PAUSE_S)
+
+
+def jobs_shown(jobs: list) -> tuple:
+    """What a progress panel shows of these jobs: equal when it would show the same (the bar in PROGRESS_STEP)."""
+    return tuple(
+        (job.id, job.status.value, job.results, job.message, round(job.fraction / PROGRESS_STEP)) for job in jobs
+    )
+
 
 QUICK_JOB_S = 0.6  # how long after a picture job's start a run waits for it before drawing the page
 QUICK_JOB_PAGES = 1  # ... when it draws this many pages at most (New picture, Redraw; Illustrate all is followed live)

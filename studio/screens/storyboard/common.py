@@ -8,8 +8,6 @@ from studio import actions
 
 BOARD_WINDOW = 24  # a long story's cards are drawn this many at a time (full rows of 2, 3 or 4)
 PROMPT_PREVIEW_CHARS = 140
-LIVE_EVERY_S = 0.05  # how soon the live fragment runs again after its wait
-LIVE_WAIT_S = 0.3  # the longest it waits for the worker: a click queued behind it waits no longer
 
 
 def draw_notes(live: ProjectView, profile) -> str:

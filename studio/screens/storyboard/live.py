@@ -13,14 +13,11 @@ from engine.jobs import JobInfo
 from storage import PageView, StorageError
 from studio import actions, ui
 from studio.screens.storyboard.cards import grid, picture_area
-from studio.screens.storyboard.common import BOARD_WINDOW, LIVE_EVERY_S, LIVE_WAIT_S
+from studio.screens.storyboard.common import BOARD_WINDOW
 from studio.screens.storyboard.tray import bin_section, tray
 from studio.ui import Editing
 
 ENDED_PAUSE_S = 0.2  # from a job's end drawn by the fragment to the full run that follows it
-SEND_PAUSE_S = 0.03  # at the end of a live run that drew something: for it to be sent before the next run starts
-BURST_S = 0.05  # changes this close together are drawn together
-PROGRESS_STEP = 0.05  # the live progress bar moves in steps of this
 
 
 def _drawing_outcome(last: JobInfo) -> None:
@@ -109,51 +106,28 @@ class _Live:
         return any(not job.finished for job in self.jobs)
 
     def shown(self) -> tuple:
-        """What a person sees of this: equal when a redraw would show the same (the progress bar in steps of
-        PROGRESS_STEP, so that a fast machine's many small steps do not each redraw every card)."""
+        """What a person sees of this: equal when a redraw would show the same (ui.jobs_shown for the panel)."""
         cards = tuple(
             (page.id, page.selected.id if page.selected is not None else None, len(page.pictures), state)
             for _, page, state in self.cards
         )
-        jobs = tuple(
-            (job.id, job.status.value, job.results, job.message, round(job.fraction / PROGRESS_STEP))
-            for job in self.jobs
-        )
-        return cards, jobs
+        return cards, ui.jobs_shown(self.jobs)
 
 
 def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     """While this story's pictures are drawn: wait on the worker and redraw the cards being drawn, and nothing else,
     when a picture is saved; the progress panel with them (its Stop button may be drawn only once a run). Called by
-    the full run first, which draws the cards at once, then as a fragment, each run waiting for up to LIVE_WAIT_S so
-    a click is never held up for long behind it.
-
-    Each redraw costs the browser: Streamlit clears what a fragment run that ends does not draw, so every run that
-    ends draws every followed card again. A run in which nothing a person would see changed therefore sends nothing
-    and starts over (st.rerun(scope="fragment"): a run stopped for a rerun clears nothing); the pictures of a
-    batch, saved one after another, are drawn together. When the last job ends, its pictures and outcome are drawn
-    and sent first, then one full run redraws the rest of the page (its buttons) (issue 16)."""
-    worker = ui.worker()
+    the full run first, which draws the cards at once, then as a fragment (ui.live_news: a run with nothing new to
+    show sends nothing; the pictures of a batch are drawn together). When the last job ends, its pictures and
+    outcome are drawn and sent first, then one full run redraws the rest of the page (its buttons) (issue 16)."""
     key = _live_key(edit.project_id)
-    last = st.session_state.get(key)
-    if last is None:  # the full run: what is there now, at once
-        since, drawn = worker.revision, None
-    else:
-        since, drawn = last
-        if ui.stop_clicked(actions.project_jobs(edit.project_id)):
-            drawn = None  # the panel's Stop button was clicked: its panel is drawn in this run, at once
-        else:
-            revision = worker.wait_for_change(since, LIVE_WAIT_S)
-            if revision == since:
-                st.rerun(scope="fragment")  # nothing changed: nothing to send
-            while revision != since:  # a burst of changes (a batch saving its pictures) is drawn once
-                since = revision
-                revision = worker.wait_for_change(since, BURST_S)
+    # The panel's Stop button is drawn only in a run that draws: a click on it is answered in the run it starts.
+    stop = ui.stop_clicked(actions.project_jobs(edit.project_id))
+    since = ui.live_news(key, answer_now=stop)
     live = _read(edit, slots)
     shown = live.shown()
-    if live.running and shown == drawn:
-        st.session_state[key] = (since, drawn)
-        st.rerun(scope="fragment")
+    if live.running and not stop:
+        ui.live_unchanged(key, since, shown)
     for slot, page, state_now in live.cards:
         with slot.container():
             picture_area(page, state_now)
@@ -165,10 +139,7 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
         st.session_state.pop(key, None)
         time.sleep(ENDED_PAUSE_S)
         ui.rerun_to_follow()
-    st.session_state[key] = (since, shown)
-    # The next run is asked for already (run_every); as it starts, Streamlit drops what this run sent that has not
-    # gone out yet. A moment for it to go.
-    time.sleep(SEND_PAUSE_S)
+    ui.live_drawn(key, since, shown)
 
 
 def _read(edit: Editing, slots: dict[int, object]) -> _Live:
@@ -205,4 +176,4 @@ def show_board(edit: Editing, profile, not_ready: str | None) -> None:
     following = board(edit, profile, not_ready)
     if following is not None:  # pictures are being drawn: follow them as they arrive
         st.session_state.pop(_live_key(edit.project_id), None)  # this run drew everything: the live part starts here
-        st.fragment(follow_jobs, run_every=LIVE_EVERY_S)(edit, *following)
+        st.fragment(follow_jobs, run_every=ui.LIVE_EVERY_S)(edit, *following)
