@@ -643,6 +643,13 @@ def test_the_lock_toggle_shows_on_its_own_the_stored_lock(lib):
     assert not at.exception, at.exception
     assert lock().value is False and shows_what_it_holds(lock()), lock().proto
     assert not lib.get_project(project.id).pages[1].locked
+    # Switched on here and not saved yet: unsaved like typing, so a change from another tab is not followed quietly.
+    lock().set_value(True).run()
+    stored = lib.get_project(project.id)
+    actions.save_detail(lib, stored.id, stored.version, "title", "Another tab's title")
+    at.run()
+    assert any("changed in another tab or window" in w for w in texts(at.warning)), texts(at.warning)
+    assert lock().value is True
 
 
 def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib):
