@@ -41,8 +41,13 @@ def test_drafts_first_then_the_export_finishes_them_before_the_pdf(studio):
         illustrate = page.get_by_role("button", name=re.compile(r"Illustrate all \d+ pages"))
         n = int(re.search(r"(\d+) pages", illustrate.inner_text()).group(1))
 
+        # What the browser shows is what the server holds (the radio and the number box drawn from their own
+        # defaults): a new book draws final pictures, one picture a page.
+        expect(page.get_by_role("radio", name="Final pictures")).to_be_checked()
+        expect(page.get_by_role("spinbutton", name="Pictures per page")).to_have_value("1")
         page.get_by_text("Quick drafts first").click()
         expect(page.get_by_text("Last change: Draw drafts first")).to_be_visible()
+        expect(page.get_by_role("radio", name="Quick drafts first")).to_be_checked()
         illustrate.click()
         expect(page.get_by_text(re.compile(rf"Drawing {n} quick drafts"))).to_be_visible()
         expect(page.get_by_role("button", name=f"Finish all drafts ({n})")).to_be_visible(timeout=180_000)
@@ -60,4 +65,5 @@ def test_drafts_first_then_the_export_finishes_them_before_the_pdf(studio):
         page.get_by_role("link", name="Storyboard").first.click()
         expect(page.get_by_text(re.compile(r"^Version 2 of 2"))).to_have_count(n)
         expect(page.get_by_text(DRAFT_BADGE)).to_have_count(0)
+        expect(page.get_by_role("radio", name="Quick drafts first")).to_be_checked()  # the book's stored choice
         assert page.get_by_text("Something went wrong").count() == 0

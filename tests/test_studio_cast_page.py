@@ -8,6 +8,7 @@ from pathlib import Path
 import fixtures_images as fx
 import pytest
 from streamlit.testing.v1 import AppTest
+from widgetkit import shows_what_it_holds
 
 from engine.jobs import get_worker
 from storage import Library
@@ -94,6 +95,36 @@ def test_pictures_per_page_scores_and_the_last_draw_side_by_side(lib):
     back, _ = actions.undo(lib, project.id, lib.get_project(project.id).version)  # the pick
     back, message = actions.undo(lib, project.id, back.version)
     assert back.candidates == 1 and message == "Undone: Change the pictures drawn per page."
+
+
+def test_pictures_per_page_and_the_follow_slider_show_on_their_own_the_stored_values(lib):
+    """The boxes "Pictures per page" and "How closely pages follow this picture" show, from their own default as
+    a browser draws them, the stored values (not their minimum); values saved another way come as new widgets
+    showing them."""
+    project = actions.create_project(lib, story_text=STORY)
+    project = actions.split_story(lib, project.id, project.version, STORY).project
+    project = actions.save_characters(lib, project.id, project.version, [("Mara", "a girl in a yellow raincoat")])
+    project, _ = actions.upload_reference(lib, project.id, project.version, "Mara", fx.png((48, 48)), "mara.png")
+    project = actions.set_pictures_per_page(lib, project.id, project.version, 3)
+    control = actions.follow_control(actions.current_profile(), project.characters[0])
+    assert control is not None and control.value > control.low
+    at = storyboard(project.id)
+    open_popover(at, f"pop.ref.{project.id}.0")
+
+    def widgets():
+        per_page = next(n for n in at.number_input if n.label == "Pictures per page")
+        return per_page, next(s for s in at.slider if s.label == control.label)
+
+    per_page, follow = widgets()
+    assert (per_page.value, follow.value) == (3, control.value)
+    assert shows_what_it_holds(per_page) and shows_what_it_holds(follow), (per_page.proto, follow.proto)
+    project = actions.set_pictures_per_page(lib, project.id, project.version, 5)  # as another tab would
+    high = round(control.value + control.step * 3, 2)
+    actions.set_reference_follow(lib, project.id, project.version, "Mara", control.method, high)
+    rerun(at)
+    per_page, follow = widgets()
+    assert (per_page.value, follow.value) == (5, high)
+    assert shows_what_it_holds(per_page) and shows_what_it_holds(follow), (per_page.proto, follow.proto)
 
 
 def test_cast_sheet_draws_a_reference_offers_the_others_and_removes_it(lib):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from widgetkit import shows_what_it_holds
 
 from core.errors import InputError
 from engine.jobs import get_worker
@@ -203,6 +204,25 @@ def wait_for_jobs(project_id: int) -> None:
 
 def page_text(at) -> str:
     return " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.info])
+
+
+def test_the_draw_pages_as_radio_shows_on_its_own_the_stored_choice(lib):
+    """A book of final pictures: "Draw pages as" shows "Final pictures" (its second option) from its own default,
+    as a browser draws it; the choice saved another way comes as a new radio showing it on its own."""
+    project = book(lib, drafts=False)
+    at = storyboard(project.id)
+
+    def choice():
+        return next(r for r in at.radio if r.label == "Draw pages as")
+
+    assert choice().value is False and choice().index == 1 and shows_what_it_holds(choice()), choice().proto
+    actions.set_drafts(lib, project.id, project.version, True)  # as another tab would
+    at.run()
+    assert not at.exception, at.exception
+    assert choice().value is True and shows_what_it_holds(choice()), choice().proto
+    choice().set_value(False).run()  # chosen here: saved, and shown on its own
+    assert not lib.get_project(project.id).drafts
+    assert choice().value is False and shows_what_it_holds(choice()), choice().proto
 
 
 def test_the_storyboard_draws_drafts_when_the_book_says_so_and_finishes_them_all_or_one(lib):

@@ -7,6 +7,7 @@ from pathlib import Path
 import fixtures_images as fx
 import pytest
 from streamlit.testing.v1 import AppTest
+from widgetkit import shows_what_it_holds
 
 from core.errors import InputError
 from engine.jobs import get_worker
@@ -592,6 +593,63 @@ def test_book_details_show_the_picture_styles_as_pictures_with_the_chosen_one_ma
     assert lib.get_project(project.id).style == "comic"
     captions = [i.captions[0] for i in at.image if i.captions]
     assert "✓ Comic (chosen)" in captions and "Watercolor picture book" in captions, captions
+
+
+def test_book_details_show_on_their_own_the_stored_style_and_models_and_follow_a_new_one(lib):
+    """The style and models selectboxes show, from their own default as a browser draws them, what the server
+    holds (not their first option); a value saved another way comes as a new widget showing it on its own."""
+    from studio import actions
+
+    project = new_project(lib, "Ada ran. Ada sat.")
+    project = actions.save_detail(lib, project.id, project.version, "style", "comic")
+    at = storyboard(project.id)
+
+    def boxes():
+        return [next(s for s in at.selectbox if s.label == label) for label in ("Picture style", "Models (profile)")]
+
+    style, models = boxes()
+    assert (style.value, models.value) == ("comic", project.profile) and 0 not in (style.index, models.index)
+    assert shows_what_it_holds(style) and shows_what_it_holds(models), (style.proto, models.proto)
+    project = actions.save_detail(lib, project.id, project.version, "style", "oil")  # as another tab would
+    actions.save_detail(lib, project.id, project.version, "profile", "quality")
+    at.run()
+    assert not at.exception, at.exception
+    style, models = boxes()
+    assert (style.value, models.value) == ("oil", "quality")
+    assert shows_what_it_holds(style) and shows_what_it_holds(models), (style.proto, models.proto)
+    style.set_value("pencil").run()  # chosen here: saved, and the new widget shows it on its own
+    assert lib.get_project(project.id).style == "pencil"
+    assert boxes()[0].value == "pencil" and shows_what_it_holds(boxes()[0])
+
+
+def test_the_lock_toggle_shows_on_its_own_the_stored_lock(lib):
+    """A locked page's "Lock the seed" shows on, from its own default (a toggle's own default is off)."""
+    from studio import actions
+
+    project = new_project(lib)
+    page = project.pages[1]
+    fields = dict(text=page.text, prompt="", negative_prompt="", seed="7")
+    project = actions.edit_page(lib, page, project.version, **fields, locked=True).project
+    at = storyboard(project.id)
+    open_popover(at, f"pop.edit.{page.id}")
+
+    def lock():
+        return next(t for t in at.toggle if t.key.startswith(f"w.seg.lock.{page.id}."))
+
+    assert lock().value is True and shows_what_it_holds(lock()), lock().proto
+    page = project.pages[1]
+    actions.edit_page(lib, page, project.version, **fields, locked=False)  # unlocked in another tab
+    at.run()
+    assert not at.exception, at.exception
+    assert lock().value is False and shows_what_it_holds(lock()), lock().proto
+    assert not lib.get_project(project.id).pages[1].locked
+    # Switched on here and not saved yet: unsaved like typing, so a change from another tab is not followed quietly.
+    lock().set_value(True).run()
+    stored = lib.get_project(project.id)
+    actions.save_detail(lib, stored.id, stored.version, "title", "Another tab's title")
+    at.run()
+    assert any("changed in another tab or window" in w for w in texts(at.warning)), texts(at.warning)
+    assert lock().value is True
 
 
 def test_the_story_text_is_kept_as_it_is_typed_and_a_refresh_brings_it_back(lib):

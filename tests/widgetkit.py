@@ -13,4 +13,8 @@ def shows_what_it_holds(widget) -> bool:
         return False
     if hasattr(widget, "index"):  # a radio or a selectbox: its default is an option's position
         return proto.default == widget.index
-    return proto.default == widget.value
+    if isinstance(proto.default, (bool, int, float, str)):
+        return proto.default == widget.value
+    # A numeric slider: its default is a list (one value, or a range's two ends).
+    held = widget.value
+    return list(proto.default) == (list(held) if isinstance(held, (list, tuple)) else [held])

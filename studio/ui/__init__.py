@@ -24,6 +24,7 @@ from studio.ui.editors import (
     kept,
     person_ran,
     rerun_to_follow,
+    starts_from,
     typed_here,
 )
 from studio.ui.layout import card_grid
@@ -112,6 +113,7 @@ __all__ = [
     "stale_notice",
     "start_new",
     "start_sample",
+    "starts_from",
     "stop_clicked",
     "story_cast",
     "style_gallery",

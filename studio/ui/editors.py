@@ -22,6 +22,15 @@ def init_widget(key: str, value) -> str:
     return key
 
 
+def starts_from(key: str, value):
+    """For a widget given its stored value through value=/index= (its key changes with the stored value, so a
+    new value is a new widget): remember the value it starts from, as init_widget does, so that typed_here()
+    counts a change not saved yet; nothing is put in Session State (the browser draws the widget from its own
+    default, which is then this value). Returns the value."""
+    st.session_state.setdefault(state.DRAFTS, {}).setdefault(key, value)
+    return value
+
+
 def follow_stored(key: str, stored: str) -> str:
     """Like init_widget for an editor whose key does not change with the stored value: it shows a value
     stored elsewhere (another tab) when nothing is typed in it, and keeps what is typed otherwise.

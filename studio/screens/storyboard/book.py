@@ -122,9 +122,13 @@ def book_details(project: ProjectView, profile, gen: int) -> None:
         closing_key = ui.init_widget(
             state.widget_key("closing", project.id, stored=project.closing, gen=gen), project.closing
         )
-        style_widget = ui.init_widget(state.widget_key("style", project.id, stored=project.style, gen=gen), style_key)
-        profile_widget = ui.init_widget(
-            state.widget_key("profile", project.id, stored=project.profile, gen=gen),
+        # The style and the models through index=, never through Session State: a selectbox given its value there
+        # before it first showed could show its first option in the browser while the server held the stored one.
+        # Their keys change with the stored value, so a value stored elsewhere comes as a new widget showing it.
+        style_widget = state.widget_key("style", project.id, stored=project.style, gen=gen)
+        profile_widget = state.widget_key("profile", project.id, stored=project.profile, gen=gen)
+        profile_name = ui.starts_from(
+            profile_widget,
             project.profile
             if project.profile in PROFILES
             else (profile.name if profile is not None and profile.name in PROFILES else DEFAULT_PROFILE),
@@ -168,6 +172,7 @@ def book_details(project: ProjectView, profile, gen: int) -> None:
         st.selectbox(
             "Picture style",
             options=list(STYLES),
+            index=list(STYLES).index(ui.starts_from(style_widget, style_key)),
             key=style_widget,
             on_change=_save_detail,
             args=(project.id, "style", style_widget),
@@ -183,6 +188,7 @@ def book_details(project: ProjectView, profile, gen: int) -> None:
         st.selectbox(
             "Models (profile)",
             options=list(PROFILES),
+            index=list(PROFILES).index(profile_name),
             key=profile_widget,
             on_change=_save_detail,
             args=(project.id, "profile", profile_widget),
@@ -320,9 +326,10 @@ def _drafts_caption(book_profile, recommended: bool | None) -> str:
 
 def draft_choice(edit: Editing, project: ProjectView, book_profile, not_ready: str | None, active_now) -> None:
     """The book's choice between quick drafts first and final pictures, and "Finish all drafts (N)"."""
-    drafts_key = ui.init_widget(
-        state.widget_key("drafts", edit.project_id, stored=project.drafts, gen=edit.gen), project.drafts
-    )
+    # The stored choice through index=, never through Session State (a radio given it there before it first showed
+    # could show its first option in the browser); the key changes with the stored choice.
+    drafts_key = state.widget_key("drafts", edit.project_id, stored=project.drafts, gen=edit.gen)
+    drafts_index = [True, False].index(ui.starts_from(drafts_key, bool(project.drafts)))
     waiting = actions.draft_pages(project)
     # The choice and the button as wide as their words; the caption takes the rest of the row, or goes below them in
     # a narrow window (columns squeezed it to a sliver at 800 px).
@@ -331,6 +338,7 @@ def draft_choice(edit: Editing, project: ProjectView, book_profile, not_ready: s
     row[0].radio(
         "Draw pages as",
         options=[True, False],
+        index=drafts_index,
         key=drafts_key,
         horizontal=True,
         on_change=_save_drafts,
@@ -454,13 +462,14 @@ def best_of_n_row(edit: Editing, live: ProjectView, profile) -> None:
     """The "Pictures per page" setting (best of N) and the book's CLIP score."""
     scoring_off = actions.scoring_note(profile) if profile is not None else None
     with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
-        key = ui.init_widget(
-            state.widget_key("candidates", edit.project_id, stored=live.candidates, gen=edit.gen), live.candidates
-        )
+        # The stored number through value=, never through Session State (a number box given it there before it
+        # first showed could show its minimum in the browser); the key changes with the stored number.
+        key = state.widget_key("candidates", edit.project_id, stored=live.candidates, gen=edit.gen)
         st.number_input(
             "Pictures per page",
             min_value=1,
             max_value=8,
+            value=ui.starts_from(key, live.candidates),
             step=1,
             key=key,
             on_change=_save_candidates,

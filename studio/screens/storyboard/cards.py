@@ -37,7 +37,9 @@ def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> Non
             state.widget_key("seg.seed", page.id, stored=page.seed, gen=edit.gen),
             "" if page.seed is None else str(page.seed),
         )
-        lock_key = ui.init_widget(state.widget_key("seg.lock", page.id, stored=page.locked, gen=edit.gen), page.locked)
+        # The lock through value= (a toggle given it in Session State before it first showed could show "off" in
+        # the browser); its key changes with the stored lock. The text editors keep init_widget.
+        lock_key = state.widget_key("seg.lock", page.id, stored=page.locked, gen=edit.gen)
         st.text_area("Page text", key=text_key, height=140)
         st.text_area(
             "Picture prompt",
@@ -59,7 +61,12 @@ def edit_popover(edit: Editing, page: PageView, n: int, auto_prompt: str) -> Non
             placeholder="a new one is picked when drawing",
             help="The same seed and prompt draw the same picture again.",
         )
-        st.toggle("Lock the seed", key=lock_key, help="“Illustrate all” keeps a locked page's seed.")
+        st.toggle(
+            "Lock the seed",
+            value=ui.starts_from(lock_key, bool(page.locked)),
+            key=lock_key,
+            help="“Illustrate all” keeps a locked page's seed.",
+        )
         cols = st.columns(2)
         save = cols[0].button("Save", icon=":material/save:", key=f"save.{page.id}", width="stretch")
         save_draw = cols[1].button(

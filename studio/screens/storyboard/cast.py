@@ -151,14 +151,14 @@ def follow_slider(edit: Editing, character, i: int, profile) -> None:
     control = actions.follow_control(profile, character) if profile is not None else None
     if control is None:
         return
-    key = ui.init_widget(
-        state.widget_key("ref.follow", edit.project_id, i, stored=(control.method, control.value), gen=edit.gen),
-        control.value,
-    )
+    # The stored value through value=, never through Session State (a slider given it there before it first showed
+    # could show its minimum in the browser); the key changes with the stored value.
+    key = state.widget_key("ref.follow", edit.project_id, i, stored=(control.method, control.value), gen=edit.gen)
     st.slider(
         control.label,
         min_value=control.low,
         max_value=control.high,
+        value=ui.starts_from(key, control.value),
         step=control.step,
         key=key,
         on_change=_save_follow,
