@@ -234,7 +234,7 @@ def test_the_live_board_redraws_when_what_a_person_sees_changes_and_only_then(li
 
     from engine.jobs import JobInfo, JobStatus
     from studio.screens.storyboard.live import _Live
-    from studio.ui.watch import PROGRESS_STEP
+    from studio.ui.watch import BAR_EVERY_S, PROGRESS_STEP, worth_drawing
 
     project = _long_story(lib, 2)
     first, second = project.pages
@@ -258,3 +258,12 @@ def test_the_live_board_redraws_when_what_a_person_sees_changes_and_only_then(li
     assert shown(page=drawn) != before  # its picture arrived
     assert shown(job=replace(job, status=JobStatus.DONE)) != before
     assert _Live([job], []).running and not _Live([replace(job, status=JobStatus.DONE)], []).running
+
+    # Drawn when what it shows changed; a move of the bar alone at most every BAR_EVERY_S (a fast machine's steps
+    # come many a second, and each draw sends every card again).
+    moved = shown(job=replace(job, done=10 + round(100 * PROGRESS_STEP)))
+    assert worth_drawing(None, 0.0, before, 100.0)  # nothing drawn yet
+    assert not worth_drawing(before, 100.0, before, 100.1)
+    assert not worth_drawing(before, 100.0, moved, 100.0 + BAR_EVERY_S / 2)
+    assert worth_drawing(before, 100.0, moved, 100.0 + BAR_EVERY_S)
+    assert worth_drawing(before, 100.0, shown(first_state=None), 100.1)  # a card changed: at once

@@ -570,7 +570,8 @@ def story_panel(edit: Editing, polling: bool) -> None:
             stamp: object = edit.lib.project_stamp(pid)
         except StorageError:
             stamp = None  # the read below says what is wrong
-        shown = (stamp, ui.jobs_shown(jobs))
+        states, bars = ui.jobs_shown(jobs)
+        shown = ((stamp, states), bars)
         if not stop:
             ui.live_unchanged(key, since, shown)
     try:

@@ -23,6 +23,7 @@ LIVE_WAIT_S = 0.3
 BURST_S = 0.05  # changes this close together are drawn together (a batch saving its pictures)
 SEND_PAUSE_S = 0.03  # at the end of a live run that drew something: for it to be sent before the next run starts
 PROGRESS_STEP = 0.05  # a live progress bar moves in steps of this
+BAR_EVERY_S = 0.5  # and a change of the bar alone is drawn at most this often (each draw sends every card again)
 
 
 def live_news(key: str, *, answer_now: bool = False) -> int:
@@ -33,7 +34,8 @@ def live_news(key: str, *, answer_now: bool = False) -> int:
     on the page, and every message costs the browser work on the cores the models use). answer_now: a click
     inside the fragment started this run (a button drawn only when the run draws): draw at once.
 
-    Each run that goes on to draw calls live_unchanged() with what it would show, and live_drawn() after drawing."""
+    Each run that goes on to draw calls live_unchanged() with what it would show (a pair: what the screen shows,
+    and its progress bars, jobs_shown), and live_drawn() after drawing."""
     jobs_worker = worker()
     last = st.session_state.get(key)
     if last is None or answer_now:
@@ -48,26 +50,34 @@ def live_news(key: str, *, answer_now: bool = False) -> int:
     return since
 
 
+def worth_drawing(drawn: tuple | None, drawn_at: float, shown: tuple, now: float) -> bool:
+    """Whether a live run should draw `shown` ((what the screen shows, its progress bars)) after `drawn` was drawn at
+    `drawn_at`: when what it shows changed, or its bars alone moved and BAR_EVERY_S has passed (on a fast machine a
+    job's steps come many a second, and each draw sends every followed card again)."""
+    if drawn is None or drawn[0] != shown[0]:
+        return True
+    return drawn[1] != shown[1] and now - drawn_at >= BAR_EVERY_S
+
+
 def live_unchanged(key: str, since: int, shown: tuple) -> None:
-    """Start the run over, sending nothing, when a person would see the same as the last run drew (see live_news)."""
+    """Start the run over, sending nothing, when the last run's drawing will do (see live_news, worth_drawing)."""
     last = st.session_state.get(key)
-    if last is not None and last[1] == shown:
-        st.session_state[key] = (since, shown)
+    if last is not None and not worth_drawing(last[1], last[2], shown, time.monotonic()):
+        st.session_state[key] = (since, last[1], last[2])
         st.rerun(scope="fragment")
 
 
 def live_drawn(key: str, since: int, shown: tuple) -> None:
     """The end of a live run that drew `shown`: remembered, and a moment for the messages to be sent (the next run,
     asked for already by run_every, starts as soon as this one ends, and Streamlit drops what is not yet sent)."""
-    st.session_state[key] = (since, shown)
+    st.session_state[key] = (since, shown, time.monotonic())
     time.sleep(SEND_PAUSE_S)
 
 
-def jobs_shown(jobs: list) -> tuple:
-    """What a progress panel shows of these jobs: equal when it would show the same (the bar in PROGRESS_STEP)."""
-    return tuple(
-        (job.id, job.status.value, job.results, job.message, round(job.fraction / PROGRESS_STEP)) for job in jobs
-    )
+def jobs_shown(jobs: list) -> tuple[tuple, tuple]:
+    """What a progress panel shows of these jobs, as (their states and messages, their bars in PROGRESS_STEP)."""
+    states = tuple((job.id, job.status.value, job.results, job.message) for job in jobs)
+    return states, tuple(round(job.fraction / PROGRESS_STEP) for job in jobs)
 
 
 QUICK_JOB_S = 0.6  # how long after a picture job's start a run waits for it before drawing the page

@@ -106,12 +106,13 @@ class _Live:
         return any(not job.finished for job in self.jobs)
 
     def shown(self) -> tuple:
-        """What a person sees of this: equal when a redraw would show the same (ui.jobs_shown for the panel)."""
+        """What a person sees of this, as (the cards and the jobs' states, the progress bars): ui.worth_drawing."""
         cards = tuple(
             (page.id, page.selected.id if page.selected is not None else None, len(page.pictures), state)
             for _, page, state in self.cards
         )
-        return cards, ui.jobs_shown(self.jobs)
+        states, bars = ui.jobs_shown(self.jobs)
+        return (cards, states), bars
 
 
 def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
