@@ -187,6 +187,9 @@ def _looks_like_text(sample: bytes) -> bool:
     return printable / len(text) > 0.95
 
 
+_SAID_WITH_AN = frozenset({"SVG", "ICO", "AVIF"})  # "an SVG file", read letter by letter; "a PNG file"
+
+
 def _refusal_for(kind: str, label: str) -> str:
     if kind == "TEXT":
         return f"'{label}' holds text, not a picture: only {ACCEPTED_LABEL} pictures can be used."
@@ -196,7 +199,10 @@ def _refusal_for(kind: str, label: str) -> str:
             f"so save it as PNG first."
         )
     if kind:
-        return f"'{label}' is a {kind} file: only {ACCEPTED_LABEL} pictures can be used, so save it as PNG first."
+        article = "an" if kind in _SAID_WITH_AN else "a"
+        return (
+            f"'{label}' is {article} {kind} file: only {ACCEPTED_LABEL} pictures can be used, so save it as PNG first."
+        )
     return f"'{label}' is not a {ACCEPTED_LABEL} picture, or it is damaged beyond reading."
 
 

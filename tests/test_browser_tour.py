@@ -202,7 +202,7 @@ def test_a_newcomer_tours_every_page_but_the_storyboard(studio, tmp_path):
             svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>')
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(good), str(svg)])
             expect(page.get_by_text("Not in the story: 1 file")).to_be_visible()
-            expect(page.get_by_text(re.compile(r"'drawing.svg' is a SVG file"))).to_be_visible()
+            expect(page.get_by_text(re.compile(r"'drawing.svg' is an SVG file"))).to_be_visible()
             # The pictures' own buttons read whole (four columns cut them to "E…" and "L…" at 800 px).
             assert_read_whole(page, [page.get_by_role("button", name=n, exact=True) for n in ("Earlier", "Leave out")])
             tour.visit("from-images", lambda: expect(page.get_by_role("heading", name="From images")).to_be_visible())

@@ -421,7 +421,7 @@ def test_every_refused_file_is_listed_with_its_reason_in_one_place(lib):
     ).run()
     assert not at.exception, at.exception
     errors = texts(at.error)
-    assert len(errors) == 2 and "'drawing.svg' is a SVG file" in errors[0] and "'notes.txt' holds text" in errors[1]
+    assert len(errors) == 2 and "'drawing.svg' is an SVG file" in errors[0] and "'notes.txt' holds text" in errors[1]
     assert any("Not in the story: 2 files" in m for m in texts(at.markdown)), texts(at.markdown)
     assert any("1 picture of 3 files can be used; 2 cannot" in c for c in texts(at.caption)), texts(at.caption)
     click(at, "images.leave.0")  # a picture left out by hand joins the same list
