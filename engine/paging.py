@@ -135,11 +135,11 @@ from difflib import SequenceMatcher
 from typing import Any, NamedTuple
 
 from core.errors import InputError
-from core.limits import MAX_STORY_CHARS
 from engine.segment import (
     CJK_CHARS,
     PARAGRAPH_BREAK,
     check_options,
+    check_text,
     has_paragraph_break,
     has_words,
     paragraph_spans,
@@ -600,26 +600,6 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _validate_text(text: str) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"story text must be str, not {type(text).__name__}")
-    if len(text) > MAX_STORY_CHARS:
-        raise InputError(
-            f"The story is too long: the limit is {MAX_STORY_CHARS:,} characters and this one has "
-            f"{len(text):,}, so split it into several books."
-        )
-    if "\x00" in text:
-        raise InputError(
-            "The story contains NUL characters, which usually means a binary file was pasted: paste plain text instead."
-        )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(
-            "The story contains broken characters (unpaired surrogates): copy it again from its source."
-        ) from None
-
-
 def _check_old(old_pages: Sequence[PageSpan]) -> list[PageSpan]:
     pages = list(old_pages)
     keys = [p.key for p in pages]
@@ -681,7 +661,7 @@ def plan_split(
     break ties. Raises InputError for a story segment_story refuses (empty, too long, bad sizes).
     """
     old = _check_old(old_pages)
-    _validate_text(text)
+    check_text(text)
     per, budget = _sizes(sentences, words, language)
     title, body_start = split_title(text) if take_title else (None, 0)
     cut = segment_story(text, sentences_per_segment=per, words_per_segment=budget, language=language, start=body_start)
@@ -876,7 +856,7 @@ def plan_edit(
     plan_split does (with take_title when a title is given).
     """
     old = _check_old(old_pages)
-    _validate_text(new_text)
+    check_text(new_text)
     sizes = _sizes(sentences, words, language)
     if not isinstance(old_text, str) or not _tiles(old_text, old):
         if not new_text.strip():
@@ -1223,7 +1203,7 @@ def edit_page(text: str, pages: Sequence[Any], index: int, words: str) -> tuple[
         )
     s, e = spans[index]
     new_text = text[:s] + words + text[e:]
-    _validate_text(new_text)
+    check_text(new_text)
     shift = len(words) - (e - s)
     new_spans = [span if n < index else Span(span.start + shift, span.end + shift) for n, span in enumerate(spans)]
     new_spans[index] = Span(s, s + len(words))

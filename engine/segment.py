@@ -201,7 +201,9 @@ def _resolve_language(language: str) -> str:
     return key
 
 
-def _validate(text: str) -> None:
+def check_text(text: str) -> None:
+    """InputError for a story that cannot be cut into pages: too long, binary (NUL characters) or with broken
+    characters (unpaired surrogates). An empty story passes here (see _validate)."""
     if not isinstance(text, str):
         raise TypeError(f"story text must be str, not {type(text).__name__}")
     if len(text) > MAX_STORY_CHARS:
@@ -219,6 +221,10 @@ def _validate(text: str) -> None:
         raise InputError(
             "The story contains broken characters (unpaired surrogates): copy it again from its source."
         ) from None
+
+
+def _validate(text: str) -> None:
+    check_text(text)
     if not text.strip():
         raise InputError("The story is empty: write or paste some text first.")
 
