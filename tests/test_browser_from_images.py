@@ -53,3 +53,30 @@ def test_a_story_is_written_live_and_each_passage_can_be_written_again_and_edite
         page.keyboard.press("Escape")
         expect(page.get_by_text("Pip found a red crab on the sand.")).to_be_visible()
         assert page.get_by_text("Something went wrong").count() == 0
+
+
+def test_stop_while_the_story_is_written_keeps_the_pictures(studio, tmp_path):
+    # The panel's Stop button is drawn only in a live run that draws: a click on it must be answered at once.
+    from playwright.sync_api import expect
+
+    files = []
+    for n in range(8):
+        path = tmp_path / f"picture-{n}.png"
+        path.write_bytes(fx.encode(Image.new("RGB", (80, 60), (30 * n, 120, 220 - 25 * n)), "PNG"))
+        files.append(str(path))
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{studio}/from-images")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files)
+        write = page.get_by_role("button", name="Write the story")
+        expect(write).to_be_enabled()
+        write.click()
+        stop = page.get_by_role("button", name="Stop")
+        expect(stop).to_be_visible()
+        page.wait_for_timeout(300)  # a live run is waiting on the worker now
+        stop.click()
+        expect(page.get_by_text(re.compile(r"^Stopped\. Your pictures are kept"))).to_be_visible()
+        expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+        expect(page.get_by_text(re.compile(r"^Picture [1-8]$"))).to_have_count(8)  # every picture is still there
+        assert page.get_by_text("Something went wrong").count() == 0
