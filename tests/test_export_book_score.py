@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import fixtures_images as fx
 import pytest
+from apptestkit import TIMEOUT, open_screen
 from streamlit.testing.v1 import AppTest
 
 from engine.jobs import get_worker
 from storage import Library, PageInput
 from studio import actions, state
 
-HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
-TIMEOUT = 60
 PAGES = ["Mira planted a silver seed.", "The seed grew into a moon flower.", "Everyone came to look at it."]
 
 
@@ -43,13 +40,7 @@ def book(lib: Library, scores: list[float]):
 
 
 def export_page(project_id: int) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-    at.query_params["project"] = str(project_id)
-    at.run()
-    at.switch_page("screens/export.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_screen("export", project_id, timeout=TIMEOUT)
 
 
 def captions(at: AppTest) -> list[str]:

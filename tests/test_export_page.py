@@ -7,10 +7,10 @@ import io
 import shutil
 import zipfile
 from dataclasses import astuple
-from pathlib import Path
 
 import fixtures_images as fx
 import pytest
+from apptestkit import click, open_screen
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
 from widgetkit import shows_what_it_holds
@@ -19,7 +19,6 @@ from exports import PdfOptions
 from storage import Library, PageInput
 from studio import actions, state
 
-HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
 TIMEOUT = 30
 PAGES = ["Mira planted a silver seed.", "The seed grew into a moon flower.", "Everyone came to look at it."]
 
@@ -45,20 +44,7 @@ def book(lib: Library, pictures: int = 2):
 
 
 def export_page(project_id: int | None = None) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-    if project_id is not None:
-        at.query_params["project"] = str(project_id)
-    at.run()
-    at.switch_page("screens/export.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def click(at: AppTest, key: str) -> AppTest:
-    at.button(key=key).click().run()
-    assert not at.exception, at.exception
-    return at
+    return open_screen("export", project_id, timeout=TIMEOUT)
 
 
 def texts(elements) -> list[str]:

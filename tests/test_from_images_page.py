@@ -7,6 +7,8 @@ from pathlib import Path
 
 import fixtures_images as fx
 import pytest
+from apptestkit import HOME, TIMEOUT, click, open_screen
+from apptestkit import wait_for_jobs as wait_jobs
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from widgetkit import shows_what_it_holds
@@ -16,8 +18,6 @@ from engine.jobs import get_worker
 from storage import Library
 from studio import actions, state, ui
 
-HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
-TIMEOUT = 60  # the first run imports torch
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 60), (40, 60, 220)
 BROKEN = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 20  # a PNG cut short
 
@@ -33,31 +33,11 @@ def lib(tiny_models) -> Library:
 
 
 def from_images(project_id: int | None = None) -> AppTest:
-    """A fresh session (as after a refresh, with ?project=ID when given), then the From images page."""
-    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-    if project_id is not None:
-        at.query_params["project"] = str(project_id)
-    at.run()
-    at.switch_page("screens/from_images.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def click(at: AppTest, key: str) -> AppTest:
-    """A person's separate click. With tiny models a test clicks again sooner than DOUBLE_CLICK_S after
-    the same action, which the app would take for a double click; the double-click tests click directly."""
-    at.session_state[state.RECENT_ACTIONS] = {}
-    at.button(key=key).click().run()
-    assert not at.exception, at.exception
-    return at
+    return open_screen("from_images", project_id)
 
 
 def wait_for_jobs(project_id: int) -> None:
-    for job in get_worker().jobs(project_id=project_id):
-        info = get_worker().wait(job.id, timeout=180)
-        assert info.finished, f"job {job.id} did not finish"
-        assert info.status.value == "done", (info.status, info.error)
+    wait_jobs(project_id, timeout=180, done=True)
 
 
 def texts(elements) -> list[str]:

@@ -3,10 +3,9 @@ on the tiny profile (real engine, offline)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import fixtures_images as fx
 import pytest
+from apptestkit import open_screen
 from streamlit.testing.v1 import AppTest
 from widgetkit import shows_what_it_holds
 
@@ -14,8 +13,6 @@ from engine.jobs import get_worker
 from storage import Library
 from studio import actions, state
 
-HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
-TIMEOUT = 60
 STORY = "Mara by the Sea\n\nMara lived by the sea.\n\nShe walked on the rocks. A gull flew over the water.\n"
 
 
@@ -25,13 +22,7 @@ def lib(tiny_models, one_cpu_thread) -> Library:
 
 
 def storyboard(project_id: int) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-    at.query_params["project"] = str(project_id)
-    at.run()
-    at.switch_page("screens/storyboard.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_screen("storyboard", project_id)
 
 
 def rerun(at: AppTest) -> AppTest:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from apptestkit import click, open_screen, wait_for_jobs
 from PIL import Image
 from widgetkit import shows_what_it_holds
 
@@ -186,20 +187,7 @@ def test_a_gpu_is_guessed_from_the_setting_and_the_drivers_files(monkeypatch, tm
 
 
 def storyboard(project_id: int):
-    from test_studio_storyboard import storyboard as open_storyboard
-
-    return open_storyboard(project_id)
-
-
-def click(at, key: str):
-    from test_studio_storyboard import click as click_once
-
-    return click_once(at, key)
-
-
-def wait_for_jobs(project_id: int) -> None:
-    for job in get_worker().jobs(project_id=project_id):
-        assert get_worker().wait(job.id, timeout=180).finished
+    return open_screen("storyboard", project_id)
 
 
 def page_text(at) -> str:

@@ -6,16 +6,14 @@ from pathlib import Path
 
 import fixtures_images as fx
 import pytest
+from apptestkit import HOME, TIMEOUT, click, open_screen, wait_for_jobs
 from streamlit.testing.v1 import AppTest
 from widgetkit import shows_what_it_holds
 
 from core.errors import InputError
 from engine.jobs import get_worker
 from storage import Library
-from studio import state, ui
-
-HOME = str(Path(__file__).resolve().parents[1] / "studio" / "Home.py")
-TIMEOUT = 60  # the first split and the first picture import torch
+from studio import ui
 
 STORY = """The Paper Boat
 
@@ -33,24 +31,7 @@ def lib(tiny_models) -> Library:
 
 
 def storyboard(project_id: int) -> AppTest:
-    """A fresh session on ?project=ID (as after a refresh), then the storyboard page.
-
-    AppTest's switch_page clears the query string as a click in the navigation does, so the first run
-    (on the library page) reads ?project= into the session, as a refreshed tab does.
-    """
-    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-    at.query_params["project"] = str(project_id)
-    at.run()
-    at.switch_page("screens/storyboard.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def wait_for_jobs(project_id: int) -> None:
-    for job in get_worker().jobs(project_id=project_id):
-        info = get_worker().wait(job.id, timeout=180)
-        assert info.finished, f"job {job.id} did not finish"
+    return open_screen("storyboard", project_id)
 
 
 def story_area(at: AppTest):
@@ -59,15 +40,6 @@ def story_area(at: AppTest):
 
 def texts(elements) -> list[str]:
     return [e.value for e in elements]
-
-
-def click(at: AppTest, key: str) -> AppTest:
-    """A person's separate click. With tiny models a test clicks again sooner than DOUBLE_CLICK_S after
-    the same action, which the app would take for a double click; the double-click tests click directly."""
-    at.session_state[state.RECENT_ACTIONS] = {}
-    at.button(key=key).click().run()
-    assert not at.exception, at.exception
-    return at
 
 
 def open_popover(at: AppTest, key: str) -> AppTest:
