@@ -34,7 +34,6 @@ FONT_LABELS = {"serif": "Serif, like a storybook", "sans": "Sans-serif, clean an
 PREVIEW_PAGES = 3
 ALL_PAGES_COLUMNS = 4
 WARNINGS_SHOWN = 3
-FOLLOW_EVERY_S = 1.0  # how often the progress of finishing drafts is redrawn
 
 project = ui.load_current_project()
 
@@ -270,13 +269,24 @@ if any(not job.finished for job in finishing):
         icon=":material/auto_fix_high:",
     )
 
-    @st.fragment(run_every=FOLLOW_EVERY_S)
+    live_key = f"export.live.{project.id}"
+
+    @st.fragment(run_every=ui.LIVE_EVERY_S)
     def follow_finishing() -> None:
+        # Live, like the storyboard (ui.live_news): drawn as the drafts are finished, nothing sent in between.
+        stop = ui.stop_clicked(actions.finishing_jobs(project.id))  # its Stop button answers in the click's run
+        since = ui.live_news(live_key, answer_now=stop)
         jobs = actions.finishing_jobs(project.id)
         if all(job.finished for job in jobs):
+            st.session_state.pop(live_key, None)
             ui.rerun_to_follow()  # done: one full run makes the PDF
+        shown = ui.jobs_shown(jobs)
+        if not stop:
+            ui.live_unchanged(live_key, since, shown)
         ui.job_panel(jobs, stop_note="Stopping… drafts already finished are kept.", outcome=_finishing_outcome)
+        ui.live_drawn(live_key, since, shown)
 
+    st.session_state.pop(live_key, None)  # this run draws the panel: following starts from it
     follow_finishing()
     st.stop()
 after = st.session_state.get(state.EXPORT_AFTER_FINISH)
