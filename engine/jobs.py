@@ -56,6 +56,7 @@ class JobInfo:
     started: float | None = None
     finished_at: float | None = None
     meta: dict = field(default_factory=dict)
+    stopping: bool = False  # a stop was asked for: the job ends at its next check (what it saved is kept)
 
     @property
     def fraction(self) -> float:
@@ -172,8 +173,9 @@ class JobWorker:
             if event is None or info is None or info.finished:
                 return False
             event.set()
-            if info.status is JobStatus.QUEUED:
-                self._jobs[job_id] = replace(info, message="Cancelling…")
+            # Said at once to whoever follows the job (a screen waiting on the revision redraws its panel).
+            self._jobs[job_id] = replace(info, stopping=True)
+            self._bump()
         return True
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:

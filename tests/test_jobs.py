@@ -68,7 +68,11 @@ def test_cancel_running_and_queued_jobs(worker):
     running = worker.submit(long_job, kind="k", label="long")
     queued = worker.submit(long_job, kind="k", label="queued")
     assert started.wait(5)
+    revision = worker.revision
     assert worker.cancel(queued) and worker.cancel(running)
+    # Said at once, to whoever waits on the worker: both jobs are stopping (a screen redraws its panel then).
+    assert worker.wait_for_change(revision, 0) > revision
+    assert all(j.stopping for j in worker.jobs() if j.id in (queued, running) and not j.finished)
     assert worker.wait(running, timeout=10).status is JobStatus.CANCELLED
     info = worker.wait(queued, timeout=10)
     assert info.status is JobStatus.CANCELLED and info.started is None

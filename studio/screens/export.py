@@ -274,15 +274,13 @@ if any(not job.finished for job in finishing):
     @st.fragment(run_every=ui.LIVE_EVERY_S)
     def follow_finishing() -> None:
         # Live, like the storyboard (ui.live_news): drawn as the drafts are finished, nothing sent in between.
-        stop = ui.stop_clicked(actions.finishing_jobs(project.id))  # its Stop button answers in the click's run
-        since = ui.live_news(live_key, answer_now=stop)
+        since = ui.live_news(live_key)
         jobs = actions.finishing_jobs(project.id)
         if all(job.finished for job in jobs):
             st.session_state.pop(live_key, None)
             ui.rerun_to_follow()  # done: one full run makes the PDF
         shown = ui.jobs_shown(jobs)
-        if not stop:
-            ui.live_unchanged(live_key, since, shown)
+        ui.live_unchanged(live_key, since, shown)
         ui.job_panel(jobs, stop_note="Stopping… drafts already finished are kept.", outcome=_finishing_outcome)
         ui.live_drawn(live_key, since, shown)
 

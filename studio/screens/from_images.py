@@ -561,8 +561,7 @@ def story_panel(edit: Editing, polling: bool) -> None:
         st.rerun()
     key, since, shown = _live_key(pid), 0, ()
     if polling:
-        stop = ui.stop_clicked(_jobs(pid))  # the panel's Stop button is answered in the run its click starts
-        since = ui.live_news(key, answer_now=stop)
+        since = ui.live_news(key)
         jobs = _jobs(pid)
         if not any(not j.finished for j in jobs):
             ui.rerun_to_follow()  # the jobs ended: a full run redraws the page and stops following
@@ -572,8 +571,7 @@ def story_panel(edit: Editing, polling: bool) -> None:
             stamp = None  # the read below says what is wrong
         states, bars = ui.jobs_shown(jobs)
         shown = ((stamp, states), bars)
-        if not stop:
-            ui.live_unchanged(key, since, shown)
+        ui.live_unchanged(key, since, shown)
     try:
         live = edit.lib.get_project(pid)
     except StorageError as exc:

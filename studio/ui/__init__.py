@@ -61,7 +61,7 @@ from studio.ui.watch import (
     watch_library,
     watch_project,
 )
-from studio.ui.widgets import job_panel, model_download, project_profile, sidebar, stop_clicked
+from studio.ui.widgets import job_panel, model_download, project_profile, sidebar
 
 __all__ = [
     "DOUBLE_CLICK_S",
@@ -114,7 +114,6 @@ __all__ = [
     "start_new",
     "start_sample",
     "starts_from",
-    "stop_clicked",
     "story_cast",
     "style_gallery",
     "sync_project_from_url",

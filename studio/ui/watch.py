@@ -26,20 +26,20 @@ PROGRESS_STEP = 0.05  # a live progress bar moves in steps of this
 BAR_EVERY_S = 0.5  # and a change of the bar alone is drawn at most this often (each draw sends every card again)
 
 
-def live_news(key: str, *, answer_now: bool = False) -> int:
+def live_news(key: str) -> int:
     """The start of a live fragment's run: the worker's revision to draw from. In a full run (no record under
     `key`: the full run pops it) that is the revision now. In a fragment run it waits for the worker to change (up
     to LIVE_WAIT_S, then for a burst of changes to end); when nothing changed it starts the run over at once,
     sending nothing (st.rerun(scope="fragment"): unlike a run that ends, a run stopped for a rerun clears nothing
-    on the page, and every message costs the browser work on the cores the models use). answer_now: a click
-    inside the fragment started this run (a button drawn only when the run draws): draw at once.
+    on the page, and every message costs the browser work on the cores the models use). So a widget inside such a
+    fragment acts in a callback (a run that draws nothing would lose an `if st.button(...)` click).
 
     Each run that goes on to draw calls live_unchanged() with what it would show (a pair: what the screen shows,
     and its progress bars, jobs_shown), and live_drawn() after drawing."""
     jobs_worker = worker()
     last = st.session_state.get(key)
-    if last is None or answer_now:
-        return jobs_worker.revision if last is None else last[0]
+    if last is None:
+        return jobs_worker.revision
     since = last[0]
     revision = jobs_worker.wait_for_change(since, LIVE_WAIT_S)
     if revision == since:
@@ -76,7 +76,7 @@ def live_drawn(key: str, since: int, shown: tuple) -> None:
 
 def jobs_shown(jobs: list) -> tuple[tuple, tuple]:
     """What a progress panel shows of these jobs, as (their states and messages, their bars in PROGRESS_STEP)."""
-    states = tuple((job.id, job.status.value, job.results, job.message) for job in jobs)
+    states = tuple((job.id, job.status.value, job.results, job.message, job.stopping) for job in jobs)
     return states, tuple(round(job.fraction / PROGRESS_STEP) for job in jobs)
 
 

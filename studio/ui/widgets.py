@@ -188,16 +188,6 @@ def _mark_seen(job_id: str) -> None:
     st.session_state.setdefault(state.SEEN_JOBS, set()).add(job_id)
 
 
-def _stop_key(job_id: str) -> str:
-    return f"stop.{job_id}"
-
-
-def stop_clicked(jobs: list) -> bool:
-    """Whether this run follows a click on one of these jobs' Stop buttons (a screen that skips drawing its panel
-    when nothing changed must draw it in this run, or the click is lost)."""
-    return any(st.session_state.get(_stop_key(job.id)) for job in jobs if not job.finished)
-
-
 def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: str | None = None) -> None:
     """A progress bar and a Stop button for each unfinished job; once none is left, the outcome of the
     last finished one (of `outcome_kind`, if given), drawn by outcome(job), until the user dismisses it."""
@@ -206,12 +196,19 @@ def job_panel(jobs: list, *, stop_note: str, outcome: Callable, outcome_kind: st
         with st.container(border=True):
             cols = st.columns([5, 1], vertical_alignment="center")
             waiting = job.status.value == "queued"
-            text = f"**{plain(job.label)}** — {plain(job.message or ('Waiting…' if waiting else 'Working…'))}"
-            cols[0].progress(job.fraction, text=text)
-            if cols[1].button("Stop", icon=":material/stop_circle:", key=_stop_key(job.id), width="stretch"):
-                actions.cancel_job(job.id)
-                flash("info", stop_note)
-                st.rerun()
+            doing = stop_note if job.stopping else job.message or ("Waiting…" if waiting else "Working…")
+            cols[0].progress(job.fraction, text=f"**{plain(job.label)}** — {plain(doing)}")
+            # A callback: it acts before the run its click starts, so a live panel that draws nothing in that run
+            # (ui.live_news) loses no click; the job says it is stopping, and the panel follows that.
+            cols[1].button(
+                "Stop",
+                icon=":material/stop_circle:",
+                key=f"stop.{job.id}",
+                width="stretch",
+                disabled=job.stopping,
+                on_click=actions.cancel_job,
+                args=(job.id,),
+            )
     finished = [j for j in jobs if j.finished and (outcome_kind is None or j.kind == outcome_kind)]
     if active or not finished:
         return

@@ -122,12 +122,10 @@ def follow_jobs(edit: Editing, panel, slots: dict[int, object]) -> None:
     show sends nothing; the pictures of a batch are drawn together). When the last job ends, its pictures and
     outcome are drawn and sent first, then one full run redraws the rest of the page (its buttons) (issue 16)."""
     key = _live_key(edit.project_id)
-    # The panel's Stop button is drawn only in a run that draws: a click on it is answered in the run it starts.
-    stop = ui.stop_clicked(actions.project_jobs(edit.project_id))
-    since = ui.live_news(key, answer_now=stop)
+    since = ui.live_news(key)
     live = _read(edit, slots)
     shown = live.shown()
-    if live.running and not stop:
+    if live.running:
         ui.live_unchanged(key, since, shown)
     for slot, page, state_now in live.cards:
         with slot.container():
