@@ -175,14 +175,6 @@ def cpu_dtype() -> torch.dtype:
     return torch.bfloat16 if bf16_is_fast(measure_cpu_speed()) else torch.float32
 
 
-def cpu_threads() -> int:
-    """Threads for torch on the CPU: the cores this process may use, unless OMP_NUM_THREADS says otherwise."""
-    told = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if told.isdigit() and int(told) > 0:
-        return int(told)
-    return usable_cores()
-
-
 def usable_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -190,17 +182,17 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# A model below this many parameters (the tiny test models, a few million) does too little per op for a second
+# A model below this many parameters (the tiny test models: 2.1 million at most) does too little per op for a second
 # thread to help: handing every small op between threads costs more than the op. Measured on a 2-core machine
 # shared with a browser and the studio's server: one tiny picture 0.35-0.43 s with one thread, 3.1-3.5 s with two
-# (docs/benchmarks.md, issue 16). Full-size models (SD-Turbo's UNet alone has 865 million) use every core.
-SMALL_MODEL_PARAMS = 50_000_000
+# (docs/benchmarks.md, issue 16). Real models use every core, the smallest too (DINOv2-small, the likeness scorer,
+# has 22 million; SD-Turbo's UNet alone 865 million).
+SMALL_MODEL_PARAMS = 10_000_000
 # An app whose own page shares the CPU with the models (the studio: its server and the browser) sets this to the
 # cores it keeps for itself; the CLI and the benches leave it unset and use every core. With other work on the
 # cores, a second torch thread loses more to waiting than it gains: SD-Turbo's full-size UNet, one 256 px step in
 # bf16 on this 2-core machine at load average 5, took 2.1-2.6 s on one thread and 5.7-11.8 s on two (issue 16).
 SPARE_CORES_ENV = "STORYBOOK_SPARE_CORES"
-MIN_CORES_TO_SPARE = 2  # a single core is never spared
 
 
 def spare_cores() -> int:
@@ -218,9 +210,7 @@ def threads_for(params: int | None) -> int:
         return int(told)
     if params is not None and params < SMALL_MODEL_PARAMS:
         return 1
-    cores = usable_cores()
-    spare = spare_cores() if cores >= MIN_CORES_TO_SPARE else 0
-    return max(1, cores - spare)
+    return max(1, usable_cores() - spare_cores())  # never less than one: a single core is never spared
 
 
 def count_params(model: object) -> int | None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engine import device
-from engine.device import CpuSpeed, bf16_is_fast, cpu_threads, measure_cpu_speed, pick_device
+from engine.device import CpuSpeed, bf16_is_fast, measure_cpu_speed, pick_device, threads_for
 from engine.errors import InputError
 
 
@@ -51,12 +51,14 @@ def test_the_race_runs_once_per_process_and_measures_both_kernels(one_cpu_thread
 
 
 def test_threads_follow_the_usable_cores_unless_told(monkeypatch):
+    monkeypatch.delenv("STORYBOOK_SPARE_CORES", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert cpu_threads() == 3
+    assert threads_for(None) == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
     import os
 
-    assert cpu_threads() == len(os.sched_getaffinity(0))
+    assert threads_for(None) == len(os.sched_getaffinity(0))
+    assert threads_for(22_000_000) == len(os.sched_getaffinity(0))  # DINOv2-small, the likeness scorer, is real
 
 
 def test_small_models_get_one_thread_and_full_size_ones_every_core(monkeypatch):
