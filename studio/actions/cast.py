@@ -446,9 +446,6 @@ def story_pictures(project: ProjectView) -> list[tuple[int, str, object]]:
     return out
 
 
-Proposal = ProposalView  # a picture drawn for a character's reference, on offer (storage.ProposalView)
-
-
 def proposals(project: ProjectView, name: str) -> list[ProposalView]:
     """The pictures drawn for this character's reference that the library keeps, oldest first (in_use: the one
     that is its reference now); [] when it has none or there is no such character."""
@@ -673,21 +670,24 @@ def cast_by_page(pages: Sequence[tuple[int, str]], characters: Sequence[tuple[st
     return {page_id: list(found) for (page_id, _), found in zip(pages, present)}
 
 
-def character_pages(project: ProjectView) -> dict[str, list[int]]:
-    """For each character, the positions of the story's pages it is on (story_cast: the resolver the draws use)."""
+def character_pages(project: ProjectView, cast: dict[int, list[str]] | None = None) -> dict[str, list[int]]:
+    """For each character, the positions of the story's pages it is on (story_cast, the resolver the draws use;
+    given when the caller has it already)."""
     found: dict[str, list[int]] = {c.name: [] for c in project.characters}
-    cast = story_cast(project)
+    cast = story_cast(project) if cast is None else cast
     for page in project.pages:
         for name in cast.get(page.id, []):
             found.setdefault(name, []).append(page.position)
     return found
 
 
-def _measured_pictures(project: ProjectView) -> dict[str, list[tuple[int, str, Path]]]:
+def _measured_pictures(
+    project: ProjectView, cast: dict[int, list[str]] | None = None
+) -> dict[str, list[tuple[int, str, Path]]]:
     """name -> (page position, picture SHA-256, path) of the picture in use on each of its pages that has one."""
     pages = {page.position: page for page in project.pages}
     out: dict[str, list[tuple[int, str, Path]]] = {}
-    for name, positions in character_pages(project).items():
+    for name, positions in character_pages(project, cast).items():
         out[name] = [
             (position, pages[position].selected.image_path.stem, pages[position].selected.image_path)  # type: ignore[union-attr]
             for position in positions
@@ -707,12 +707,13 @@ class Likeness:
     text: str  # one line for the cast sheet
 
 
-def likeness(project: ProjectView, character: CharacterView) -> Likeness:
-    """The character's measured likeness, and whether its pages' pictures changed since."""
+def likeness(project: ProjectView, character: CharacterView, cast: dict[int, list[str]] | None = None) -> Likeness:
+    """The character's measured likeness, and whether its pages' pictures changed since. The cast sheet asks for
+    every character on every run: it passes the story's cast it read once (story_cast)."""
     stored = character.likeness or {}
-    now = [sha for _, sha, _ in _measured_pictures(project).get(character.name, [])]
     if not stored:
         return Likeness(None, 0, "", False, "Likeness not measured yet.")
+    now = [sha for _, sha, _ in _measured_pictures(project, cast).get(character.name, [])]
     score = stored.get("score")
     score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
     count = int(stored.get("pictures") or 0)

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import InputError
-from engine.characters import page_characters
 from engine.jobs import get_worker
 from engine.profiles import Profile
 from storage import Library, NotFound, PageView, ProjectView
+from studio.actions.cast import story_cast
 from studio.actions.profiles import missing_reason, project_profile
 
 log = logging.getLogger(__name__)
@@ -122,15 +122,17 @@ def describe_scenes(
     if note:
         raise InputError(note)
     pages = list(project.pages)
-    wanted = [p for p in pages if page_ids is None or p.id in set(page_ids)]
+    named = None if page_ids is None else set(page_ids)
+    indices = [i for i, p in enumerate(pages) if named is None or p.id in named]
+    wanted = [pages[i] for i in indices]
     if not wanted:
         return None
     if scene_jobs(project_id):
         raise InputError("Scenes are being written for this story right now: wait for them first.")
     texts = [p.text for p in pages]
     characters = [(c.name, c.description) for c in project.characters]
-    cast = page_characters(texts, characters) if characters else [[] for _ in pages]
-    indices = [pages.index(p) for p in wanted]
+    by_page = story_cast(project)  # who is on each page, as the draws read it
+    cast = [by_page[p.id] for p in pages]
     ids = [p.id for p in wanted]
     style = project.style
     seed = _book_seed(project)

@@ -181,7 +181,7 @@ def _measure(edit: Editing) -> None:
 
 def likeness_line(live: ProjectView, character, measuring: bool) -> None:
     """The character's likeness across its pages, with what it measures."""
-    shown = actions.likeness(live, character)
+    shown = actions.likeness(live, character, ui.story_cast(live))
     text = "Measuring likeness…" if measuring else shown.text
     st.caption(f":material/compare: {ui.plain(text)}", help=actions.LIKENESS_HELP)
 
