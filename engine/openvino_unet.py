@@ -80,6 +80,7 @@ def _weights_stamp(folder: str) -> list:
 
 
 def _cache_folder(unet) -> Path:
+    import diffusers
     import openvino as ov
 
     source = str(getattr(unet.config, "_name_or_path", "") or "")
@@ -89,7 +90,8 @@ def _cache_folder(unet) -> Path:
             "source": os.path.realpath(source) if source and os.path.isdir(source) else source,
             "weights": _weights_stamp(source),
             "dtype": str(unet.dtype),
-            "openvino": ov.__version__,
+            # The converted model is a trace of diffusers' UNet code run by torch: a new version of either traces anew.
+            "versions": [ov.__version__, torch.__version__, diffusers.__version__],
         },
         sort_keys=True,
         default=str,
@@ -139,7 +141,7 @@ def compiled_unet(unet, threads: int | None = None):
                 ],
             )
         folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / "unet.partial.xml"
+        partial = folder / f"unet.partial-{os.getpid()}.xml"  # two studios converting at once do not mix files
         ov.save_model(model, partial, compress_to_fp16=False)
         partial.with_suffix(".bin").replace(folder / "unet.bin")
         partial.replace(xml)  # the .xml last: a folder with it is complete
