@@ -44,6 +44,7 @@ from engine.imageio import load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
 from storage import CharacterView, ConflictError, Library, NotFound, ProjectView, ProposalView
+from storage.validate import IP_SCALE_RANGE, SHARE_RATE_RANGE
 from studio.actions.jobs import job_write
 from studio.actions.profiles import ensure_illustrator, missing_models, model_here, project_profile
 
@@ -547,7 +548,7 @@ def draw_reference(
 
 _FOLLOW_KEY = {REFERENCE_SHARED_ATTENTION: "share_rate", REFERENCE_IP_ADAPTER: "ip_scale"}
 _FOLLOW_DEFAULT = {REFERENCE_SHARED_ATTENTION: SHARE_RATE, REFERENCE_IP_ADAPTER: IP_SCALE}
-_FOLLOW_RANGE = {REFERENCE_SHARED_ATTENTION: (0.0, 1.0), REFERENCE_IP_ADAPTER: (0.0, 2.0)}
+_FOLLOW_RANGE = {REFERENCE_SHARED_ATTENTION: SHARE_RATE_RANGE, REFERENCE_IP_ADAPTER: IP_SCALE_RANGE}  # storage's limits
 
 
 @dataclass(frozen=True)
