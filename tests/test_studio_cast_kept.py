@@ -265,3 +265,19 @@ def test_a_wild_strength_from_a_hand_edited_bundle_is_kept_in_range():
     assert cast.follow_value(mara({"share_rate": "lots"}), REFERENCE_SHARED_ATTENTION) == 0.5
     assert cast.follow_value(mara({"ip_scale": True}), REFERENCE_IP_ADAPTER) == 0.6
     assert cast.follow_value(mara(None), REFERENCE_IP_ADAPTER) == cast.IP_SCALE
+
+
+@pytest.mark.parametrize(
+    ("role", "note", "unset"),
+    [("judge", actions.judge_note, "no judge model"), ("consistency", actions.likeness_note, "no model to measure")],
+)
+def test_a_score_whose_model_is_unset_or_not_downloaded_says_which_and_what_to_do(role, note, unset, monkeypatch):
+    tiny = get_profile("tiny")
+    assert note(tiny) is None
+    without = dataclasses.replace(tiny, models={k: v for k, v in tiny.models.items() if k != role})
+    assert unset in note(without)
+    missing = dataclasses.replace(tiny, models={**tiny.models, role: "nobody/none"})
+    sentence = note(missing)
+    assert "'tiny' profile is not on this computer yet" in sentence and "Settings" in sentence
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "started in offline mode" in note(missing)

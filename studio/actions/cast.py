@@ -46,7 +46,7 @@ from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Pr
 from storage import CharacterView, ConflictError, Library, NotFound, ProjectView, ProposalView
 from storage.validate import IP_SCALE_RANGE, SHARE_RATE_RANGE
 from studio.actions.jobs import job_write
-from studio.actions.profiles import ensure_illustrator, missing_models, model_here, project_profile
+from studio.actions.profiles import ensure_illustrator, missing_models, model_here, project_profile, role_note
 
 log = logging.getLogger(__name__)
 
@@ -323,14 +323,7 @@ def can_judge(profile: Profile) -> bool:
 
 def judge_note(profile: Profile) -> str | None:
     """One sentence when the book cannot be judged with this profile; None when it can."""
-    if can_judge(profile):
-        return None
-    if not profile.model("judge"):
-        return f"The '{profile.name}' profile has no judge model to score the book with."
-    return (
-        f"The judge model of the '{profile.name}' profile is not on this computer yet (download the profile's "
-        "models in Settings to judge the book)."
-    )
+    return role_note(profile, "judge", f"The '{profile.name}' profile has no judge model to score the book with.")
 
 
 def judge_jobs(project_id: int, active_only: bool = True):
@@ -646,13 +639,10 @@ def can_measure_likeness(profile: Profile) -> bool:
 
 def likeness_note(profile: Profile) -> str | None:
     """One sentence when likeness cannot be measured with this profile; None when it can."""
-    if can_measure_likeness(profile):
-        return None
-    if not profile.model("consistency"):
-        return f"The '{profile.name}' profile has no model to measure how alike a character looks across pages."
-    return (
-        f"The model that measures likeness for the '{profile.name}' profile is not on this computer yet "
-        "(download the profile's models in Settings)."
+    return role_note(
+        profile,
+        "consistency",
+        f"The '{profile.name}' profile has no model to measure how alike a character looks across pages.",
     )
 
 

@@ -91,6 +91,8 @@ _MODEL_NAMES = {
     "captioner": "model that reads pictures",
     "storyteller": "model that writes stories",
     "preview_decoder": "quick-preview model",
+    "judge": "judge model that scores the book",
+    "consistency": "model that measures how alike a character looks",
 }
 
 
@@ -157,6 +159,16 @@ def missing_reason(profile, roles: Sequence[str]) -> str | None:
             f"{_what_to_do(profile)}."
         )
     return None
+
+
+def role_note(profile, role: str, unset: str) -> str | None:
+    """None when the profile's model for `role` is on this computer; `unset` when the profile names none; else
+    missing_reason's sentence (what to download, and how when the studio runs offline)."""
+    if model_here(profile, role):
+        return None
+    if not profile.model(role):
+        return unset
+    return missing_reason(profile, (role,))
 
 
 def illustrate_ready(profile) -> str | None:
