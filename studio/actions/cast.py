@@ -267,15 +267,17 @@ def book_score(project: ProjectView) -> dict:
     chose the pictures, so the book is not graded by its chooser; role "judge", "unjudged" counting the pictures
     in use it has not scored yet); else the ranker's scores stored with the pictures (role "ranker")."""
     in_use = [page.selected for page in project.pages if page.selected is not None]
-    judged = [(judge_score(p), str(p.meta.get("judge_model") or "")) for p in in_use if judge_score(p) is not None]
-    if judged:
-        scores = [value for value, _ in judged]
-        models = {model for _, model in judged}
-        role, unjudged = "judge", len(in_use) - len(judged)
-    else:
-        ranked = [(clip_score(p), str(p.meta.get("score_model") or "")) for p in in_use if clip_score(p) is not None]
-        scores = [value for value, _ in ranked]  # type: ignore[misc]
-        models = {model for _, model in ranked}
+
+    def scored(score, model_key: str) -> tuple[list[float], set[str]]:
+        pairs = [(score(p), str(p.meta.get(model_key) or "")) for p in in_use]
+        return [value for value, _ in pairs if value is not None], {
+            model for value, model in pairs if value is not None
+        }
+
+    scores, models = scored(judge_score, "judge_model")
+    role, unjudged = "judge", len(in_use) - len(scores)
+    if not scores:
+        scores, models = scored(clip_score, "score_model")
         role, unjudged = "ranker", len(in_use)
     return {
         **bootstrap_mean(scores),
