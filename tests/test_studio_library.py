@@ -133,9 +133,12 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
     assert not any(b.key == "undo.delete" for b in at.button)
 
 
-def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
+def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home, monkeypatch):
     from studio import actions
 
+    given = []  # what the page hands the library: Streamlit's upload itself, never a copy of its bytes
+    real_import = Library.import_bundle
+    monkeypatch.setattr(Library, "import_bundle", lambda self, data: (given.append(data), real_import(self, data))[1])
     fox = actions.open_sample(fresh_home)
     bundle = fresh_home.export_bundle(fox.id)
     at = app()
@@ -160,6 +163,7 @@ def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
     titles = sorted(p.title for p in fresh_home.list_projects())
     assert titles == ["The Lighthouse Fox", "The Lighthouse Fox (imported)"]
     assert at.session_state["pop.library.import"] is False  # imported: the menu has done its job and closes
+    assert len(given) == 2 and not any(isinstance(data, (bytes, bytearray)) for data in given), given
     # A third import of the same bundle gets a title of its own too.
     assert actions.import_story(fresh_home, bundle).project.title == "The Lighthouse Fox (imported 2)"
 
