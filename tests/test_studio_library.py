@@ -230,14 +230,29 @@ def test_config_listens_locally_and_keeps_reruns_in_order():
 def test_uploaders_ask_for_what_the_library_and_the_picture_loader_take(fresh_home):
     from engine.imageio import MAX_UPLOAD_BYTES
     from storage.bundle import MAX_BUNDLE_BYTES
+    from studio import actions
 
     at = AppTest.from_file(HOME, default_timeout=60)
     at.run()
     (bundle,) = at.get("file_uploader")
-    assert bundle.proto.max_upload_size_mb == MAX_BUNDLE_BYTES // 2**20
+    assert bundle.proto.max_upload_size_mb == actions.bundle_upload_mb() <= MAX_BUNDLE_BYTES // 2**20
     at.switch_page("screens/from_images.py").run()
     (pictures,) = at.get("file_uploader")
     assert pictures.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2**20
+
+
+def test_the_bundle_upload_limit_is_what_this_computer_can_hold(fresh_home, monkeypatch):
+    from studio import actions
+
+    gb = 2**30
+    # Streamlit holds an upload in memory: an eighth of the computer's memory, at most what the library imports.
+    assert actions.bundle_upload_mb(16 * gb) == actions.bundle_upload_mb(64 * gb) == actions.MAX_BUNDLE_MB == 1024
+    assert actions.bundle_upload_mb(4 * gb) == 512 and actions.bundle_upload_mb(gb // 4) == 64
+    monkeypatch.setattr(actions, "bundle_upload_mb", lambda: 512)  # a computer of 4 GB
+    at = app()
+    (bundle,) = at.get("file_uploader")
+    assert bundle.proto.max_upload_size_mb == 512
+    assert any("python -m storage import-bundle" in c for c in texts(at.caption)), texts(at.caption)
 
 
 def test_a_bundle_of_a_story_not_in_the_library_keeps_its_title(fresh_home, tmp_path):
