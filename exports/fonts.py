@@ -35,6 +35,7 @@ SCRIPT_FONTS: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
     "StoryBengali": ("NotoSansBengali-Regular.ttf", ((0x0980, 0x09FF),)),
     "StoryGurmukhi": ("NotoSansGurmukhi-Regular.ttf", ((0x0A00, 0x0A7F),)),
     "StoryGujarati": ("NotoSansGujarati-Regular.ttf", ((0x0A80, 0x0AFF),)),
+    "StoryOriya": ("NotoSansOriya-Regular.ttf", ((0x0B00, 0x0B7F),)),
     "StoryTamil": ("NotoSansTamil-Regular.ttf", ((0x0B80, 0x0BFF),)),
     "StoryTelugu": ("NotoSansTelugu-Regular.ttf", ((0x0C00, 0x0C7F),)),
     "StoryKannada": ("NotoSansKannada-Regular.ttf", ((0x0C80, 0x0CFF),)),
@@ -60,6 +61,7 @@ NEEDS_SHAPING = frozenset(
     "\u09bf\u09c7\u09c8\u09cb\u09cc\u09cd"  # Bengali: I, E, AI, O, AU, virama
     "\u0a3f\u0a4d"  # Gurmukhi: I, virama
     "\u0abf\u0acd"  # Gujarati: I, virama
+    "\u0b47\u0b48\u0b4b\u0b4c\u0b4d"  # Odia: E, AI, O, AU, virama
     "\u0bc6\u0bc7\u0bc8\u0bca\u0bcb\u0bcc\u0bcd"  # Tamil: E, EE, AI, O, OO, AU, virama
     "\u0c4d"  # Telugu: virama
     "\u0ccd"  # Kannada: virama

@@ -145,3 +145,16 @@ def test_a_real_projects_json_is_far_below_the_item_limit(tmp_path):
     items = raw.count(b",") + raw.count(b"[") + raw.count(b"{")
     # At the page limit, with room for pictures and their settings three times over the pages themselves.
     assert items * (validate.MAX_PAGES / 3000) * 4 < MAX_JSON_ITEMS
+
+
+def test_a_bundle_unpacking_to_more_than_the_total_limit_is_refused_before_it_unpacks(monkeypatch, private_tmp):
+    import storage.bundle as bundle_module
+
+    images = [_noise_png(seed, 300) for seed in range(3)]  # each well within the limits of one picture
+    bundle = _bundle(images)
+    monkeypatch.setattr(bundle_module, "MAX_BUNDLE_UNPACKED", 2 * max(len(data) for data in images))
+    spooled = []
+    monkeypatch.setattr(bundle_module._Spool, "keep", lambda self, data, image: spooled.append(image))
+    with pytest.raises(BundleError, match="would unpack to more than"):
+        read_bundle(bundle)
+    assert not spooled and not list(private_tmp.iterdir())  # refused before a picture was unpacked

@@ -21,6 +21,7 @@ SAMPLES = {
     "StoryTelugu": "తెలుగు పుస్తకం",
     "StoryGujarati": "ગુજરાતી પુસ્તક",
     "StoryGurmukhi": "ਪੰਜਾਬੀ ਕਿਤਾਬ",
+    "StoryOriya": "ଓଡ଼ିଆ ବହି",
     "StoryKannada": "ಕನ್ನಡ ಪುಸ್ತಕ",
     "StoryMalayalam": "മലയാളം പുസ്തകം",
 }
@@ -57,6 +58,9 @@ def test_letters_that_need_shaping_are_named_thai_is_not():
     hindi = render_pdf(Book("Hindi", "", [Page(SAMPLES["StoryDevanagari"])]), OPTIONS)
     (warning,) = [w for w in hindi.warnings if "could not be joined" in w]
     assert "U+093F" in warning and "U+094D" in warning  # the pre-base vowel sign and the virama
+    odia = render_pdf(Book("Odia", "", [Page("ଘୋଡ଼ା")]), OPTIONS)  # a horse: O is written on both sides
+    (warning,) = [w for w in odia.warnings if "could not be joined" in w]
+    assert "U+0B4B" in warning and not any("left out" in w for w in odia.warnings)
 
 
 def test_combining_marks_no_font_has_are_named_not_printed_as_boxes():

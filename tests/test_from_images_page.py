@@ -439,3 +439,62 @@ def test_a_story_too_hard_for_its_reader_is_flagged_with_a_simpler_rewrite(lib, 
     assert told.SIMPLER_HINT in request["hints"] and request["seed"] != seed_before
     wait_for_jobs(pid)
     assert all(p.text != hard for p in lib.get_project(pid).pages)  # written again, through the usual job
+
+
+def _edit_in_another_process(page_id: int, version: int, text: str) -> None:
+    """Another process on the same library (a second studio, the command line) saves a page's words."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from storage import Library; "
+        "Library().update_page(int(sys.argv[1]), int(sys.argv[2]), text=sys.argv[3])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(HOME).resolve().parents[1])}
+    args = [sys.executable, "-c", code, str(page_id), str(version), text]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def _start_then_edit(lib: Library, start, edit) -> int:
+    """start() a job while the worker is busy, edit(project) in another process, then let the job run to its end."""
+    import threading
+
+    gate = threading.Event()
+    blocker = get_worker().submit(lambda ctx: gate.wait(60), kind="test", label="hold the worker")
+    try:
+        pid = start().project.id
+        edit(lib.get_project(pid))
+    finally:
+        gate.set()
+        get_worker().wait(blocker, timeout=60)
+    wait_for_jobs(pid)
+    return pid
+
+
+def test_words_edited_in_another_process_while_a_job_writes_are_kept(lib):
+    """The story job and 'write this passage again' write a page's words only over the words they replace: a
+    person's edit saved meanwhile, in another process, is kept (issue 14 item 8)."""
+    pictures = [(fx.encode(Image.new("RGB", (40, 30), c), "PNG"), f"{n}.png") for n, c in enumerate((RED, GREEN, BLUE))]
+    pid = _start_then_edit(
+        lib,
+        lambda: actions.start_story_from_images(lib, pictures, words_per_picture=12),
+        lambda p: _edit_in_another_process(p.pages[1].id, p.version, "Pip's own words."),
+    )
+    project = lib.get_project(pid)
+    told = [s.text for s in project.pages]
+    assert told[1] == "Pip's own words."
+    assert all(t and not t.startswith("(The words for picture") for t in told), told
+    assert project.story_text == "\n\n".join(told)
+
+    # Write picture 3's passage again while another process edits it: the edit stays.
+    third = project.pages[2]
+    _start_then_edit(
+        lib,
+        lambda: actions.retell_passage(lib, pid, third.id, project.version),
+        lambda p: _edit_in_another_process(third.id, p.version, "Pip went home."),
+    )
+    after = lib.get_project(pid)
+    assert [s.text for s in after.pages] == [told[0], "Pip's own words.", "Pip went home."]
+    assert after.story_text == "\n\n".join(s.text for s in after.pages)

@@ -123,3 +123,24 @@ def test_the_command_line_says_the_sentence(damaged, tmp_path):
     )
     assert result.returncode == 1, result.stderr
     assert "damaged or incomplete" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_studio_says_the_sentence(damaged, monkeypatch):
+    """In the app: a story written from pictures with a damaged picture reader stops with the sentence, not
+    "Something went wrong (SafetensorError: ...)", and the pictures are kept."""
+    import fixtures_images as fx
+    from apptestkit import click, open_screen, wait_for_jobs
+
+    from studio import state
+
+    folder = damaged("captioner", "cut short")
+    monkeypatch.setenv("STORYBOOK_CAPTIONER", str(folder))
+    at = open_screen("from_images")
+    at.file_uploader[0].set_value([("red.png", fx.encode(Image.new("RGB", (32, 32), "red"), "PNG"), "image/png")])
+    at.run()
+    click(at, "images.write")
+    wait_for_jobs(at.session_state[state.PROJECT_ID], timeout=120)
+    at.run()
+    errors = [e.value for e in at.error]
+    assert any("damaged or incomplete" in e and str(folder) in e.replace("\\", "") for e in errors), errors
+    assert not any("Something went wrong" in e for e in errors), errors

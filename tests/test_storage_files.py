@@ -241,6 +241,20 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
+def _fill(path) -> None:
+    """Fill the disk `path` is on to the last byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for block in (b"\0" * 65536, b"\0" * 512, b"\0"):
+            try:
+                while True:
+                    os.write(fd, block)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
 def test_the_bin_can_be_emptied_on_a_completely_full_disk(small_disk):
     library = Library(small_disk / "home")
     project = _story(library, ["One.", "Two."])
@@ -253,17 +267,7 @@ def test_the_bin_can_be_emptied_on_a_completely_full_disk(small_disk):
     version = library.get_project(project.id).version
     for picture in pictures[:3]:
         version = library.discard_picture(picture.id, version).version
-    # Fill the disk to the last byte.
-    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for block in (b"\0" * 65536, b"\0" * 512, b"\0"):
-            try:
-                while True:
-                    os.write(fd, block)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
+    _fill(small_disk / "filler")
     with pytest.raises(DiskFullError):
         library.add_picture(project.pages[0].id, _noise_png(), {})  # full indeed
     library.discard_picture(pictures[3].id, version)  # the last one goes to the bin on the full disk
@@ -279,3 +283,10 @@ def test_the_bin_can_be_emptied_on_a_completely_full_disk(small_disk):
     (small_disk / "filler").unlink()
     library.add_picture(project.pages[0].id, _noise_png(), {})  # space again: works, and the reserve is back
     assert (small_disk / "home" / ".space-reserve").stat().st_size > 0
+
+    # Full again: a whole story can be deleted too, and its files leave the disk.
+    _fill(small_disk / "filler")
+    with pytest.raises(DiskFullError):
+        library.add_picture(project.pages[0].id, _noise_png(), {})
+    library.delete_project(project.id)
+    assert library.list_projects() == [] and all(not picture.image_path.exists() for picture in pictures)

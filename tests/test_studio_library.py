@@ -133,9 +133,12 @@ def test_cards_search_rename_duplicate_delete(fresh_home):
     assert not any(b.key == "undo.delete" for b in at.button)
 
 
-def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
+def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home, monkeypatch):
     from studio import actions
 
+    given = []  # what the page hands the library: Streamlit's upload itself, never a copy of its bytes
+    real_import = Library.import_bundle
+    monkeypatch.setattr(Library, "import_bundle", lambda self, data: (given.append(data), real_import(self, data))[1])
     fox = actions.open_sample(fresh_home)
     bundle = fresh_home.export_bundle(fox.id)
     at = app()
@@ -160,6 +163,7 @@ def test_open_a_card_then_import_a_bundle_and_refuse_a_broken_one(fresh_home):
     titles = sorted(p.title for p in fresh_home.list_projects())
     assert titles == ["The Lighthouse Fox", "The Lighthouse Fox (imported)"]
     assert at.session_state["pop.library.import"] is False  # imported: the menu has done its job and closes
+    assert len(given) == 2 and not any(isinstance(data, (bytes, bytearray)) for data in given), given
     # A third import of the same bundle gets a title of its own too.
     assert actions.import_story(fresh_home, bundle).project.title == "The Lighthouse Fox (imported 2)"
 
@@ -226,14 +230,29 @@ def test_config_listens_locally_and_keeps_reruns_in_order():
 def test_uploaders_ask_for_what_the_library_and_the_picture_loader_take(fresh_home):
     from engine.imageio import MAX_UPLOAD_BYTES
     from storage.bundle import MAX_BUNDLE_BYTES
+    from studio import actions
 
     at = AppTest.from_file(HOME, default_timeout=60)
     at.run()
     (bundle,) = at.get("file_uploader")
-    assert bundle.proto.max_upload_size_mb == MAX_BUNDLE_BYTES // 2**20
+    assert bundle.proto.max_upload_size_mb == actions.bundle_upload_mb() <= MAX_BUNDLE_BYTES // 2**20
     at.switch_page("screens/from_images.py").run()
     (pictures,) = at.get("file_uploader")
     assert pictures.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2**20
+
+
+def test_the_bundle_upload_limit_is_what_this_computer_can_hold(fresh_home, monkeypatch):
+    from studio import actions
+
+    gb = 2**30
+    # Streamlit holds an upload in memory: an eighth of the computer's memory, at most what the library imports.
+    assert actions.bundle_upload_mb(16 * gb) == actions.bundle_upload_mb(64 * gb) == actions.MAX_BUNDLE_MB == 1024
+    assert actions.bundle_upload_mb(4 * gb) == 512 and actions.bundle_upload_mb(gb // 4) == 64
+    monkeypatch.setattr(actions, "bundle_upload_mb", lambda: 512)  # a computer of 4 GB
+    at = app()
+    (bundle,) = at.get("file_uploader")
+    assert bundle.proto.max_upload_size_mb == 512
+    assert any("python -m storage import-bundle" in c for c in texts(at.caption)), texts(at.caption)
 
 
 def test_a_bundle_of_a_story_not_in_the_library_keeps_its_title(fresh_home, tmp_path):

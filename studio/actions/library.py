@@ -6,6 +6,7 @@ stories go through here too, so every change to the library has one door.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,22 @@ SAMPLE_STORY = Path(__file__).resolve().parents[2] / "assets" / "sample_story.tx
 MAX_UNDO_BYTES = 512 * 1024 * 1024  # a story bigger than this as a bundle is deleted without an undo
 
 MAX_BUNDLE_MB = MAX_BUNDLE_BYTES // 2**20  # what the library imports (server.maxUploadSize allows it)
+# Streamlit holds an uploaded bundle in memory for as long as the page shows it; the models may take half of
+# this computer's memory (engine.cache's budget). An upload may take an eighth of it, and never less than this.
+UPLOAD_MEMORY_SHARE = 8
+MIN_BUNDLE_UPLOAD_MB = 64
+
+
+def bundle_upload_mb(memory_bytes: int | None = None) -> int:
+    """The largest bundle the library page takes, in MB: what the library imports, or an eighth of this
+    computer's memory when that is less (a larger bundle imports from a terminal, which reads it from disk)."""
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # no sysconf (Windows): the library's own limit
+            return MAX_BUNDLE_MB
+    share = memory_bytes // UPLOAD_MEMORY_SHARE // 2**20
+    return max(MIN_BUNDLE_UPLOAD_MB, min(MAX_BUNDLE_MB, share))
 
 
 def bundle_for_undo(lib: Library, project_id: int) -> bytes | None:

@@ -83,11 +83,17 @@ if not empty:
 
 with top_row.popover("Import", icon=":material/upload_file:", key="pop.library.import", on_change="rerun"):
     st.caption("Open a story bundle (.zip) exported from Storybook Studio.")
+    upload_mb = actions.bundle_upload_mb()  # the page holds the upload in memory: what this computer can spare
+    if upload_mb < actions.MAX_BUNDLE_MB:
+        st.caption(
+            f"A bundle larger than {upload_mb:,} MB imports from a terminal, which reads it from disk: "
+            "`python -m storage import-bundle FILE`."
+        )
     upload = st.file_uploader(
         "Story bundle",
         type=["zip"],
         key=f"import.{st.session_state.get(state.UPLOAD_GEN, 0)}",
-        max_upload_size=actions.MAX_BUNDLE_MB,
+        max_upload_size=upload_mb,
     )
     if (
         st.button("Import this bundle", icon=":material/upload_file:", disabled=upload is None)
