@@ -138,10 +138,11 @@ def _write_scenes(pages, profile, characters, cast, style: str, seed: int) -> li
 
 
 def cmd_illustrate(args) -> int:
+    from core.requests import PageSpec
     from core.seeds import new_seed, page_seed
     from engine.characters import page_characters
     from engine.device import pick_device
-    from engine.illustrate import PageSpec, SpeedOptions, chosen, draft_by_default, draw_references, illustrate_pages
+    from engine.illustrate import SpeedOptions, chosen, draft_by_default, draw_references, illustrate_pages
     from engine.profiles import get_profile
     from engine.prompts import get_style
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from core import seeds
 from core.errors import InputError, UserError
+from core.requests import PageSpec
 from core.stats import bootstrap_mean
 from engine.characters import page_characters
 from engine.imageio import load_image, to_png_bytes
@@ -502,7 +503,7 @@ def draw_reference(
 
     def run(ctx) -> None:
         ctx.progress(0, message="Getting the picture model ready…")
-        from engine.illustrate import PageSpec, illustrate_pages
+        from engine.illustrate import illustrate_pages
 
         drawn = illustrate_pages(
             [PageSpec(key=who, text=description, seed=base_seed)],
