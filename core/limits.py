@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MAX_STORY_CHARS = 200_000  # what is cut into pages and drawn in one book (storage keeps longer texts)
+MAX_CANDIDATES = 8  # best of N: pictures drawn per page, the best scored one chosen (1 to this)
 
 TONES: dict[str, str] = {
     "gentle": "warm and gentle",

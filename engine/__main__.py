@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from core.limits import MAX_CANDIDATES
 from engine.errors import InputError
 
 
@@ -492,7 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--setting", metavar="TEXT", help="where and when the story happens, on every page's prompt")
     p.add_argument(
-        "--candidates", type=int, default=1, help="draw N pictures per page (1-8) and keep the best CLIP score"
+        "--candidates",
+        type=int,
+        default=1,
+        help=f"draw N pictures per page (1-{MAX_CANDIDATES}) and keep the best CLIP score",
     )
     p.add_argument(
         "--scenes",

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from core import seeds
 from core.errors import InputError, UserError
+from core.limits import MAX_CANDIDATES
 from core.requests import PageSpec
 from core.stats import bootstrap_mean
 from engine.characters import page_characters
@@ -495,7 +496,7 @@ def draw_reference(
         raise InputError("A reference picture is being drawn for this story right now: wait for it first.")
     profile = profile or project_profile(project).profile
     ensure_illustrator(profile)
-    count = max(1, min(8, int(count)))
+    count = max(1, min(MAX_CANDIDATES, int(count)))
     score = can_score(profile)
     if not score:
         count = 1
