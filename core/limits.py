@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 MAX_STORY_CHARS = 200_000  # what is cut into pages and drawn in one book (storage keeps longer texts)
+MAX_CANDIDATES = 8  # best of N: pictures drawn per page, the best scored one chosen (1 to this)
+# How closely pages follow a character's reference picture unless the person chooses: the share rate of shared
+# attention (0 to 1) and the IP-Adapter's scale (0 to 2). The engine draws with them; the studio shows them.
+DEFAULT_SHARE_RATE = 0.5
+DEFAULT_IP_SCALE = 0.6
 
 TONES: dict[str, str] = {
     "gentle": "warm and gentle",

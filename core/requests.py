@@ -44,6 +44,17 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def check_picture_count(count: int) -> None:
+    """How many pictures a story can be told from: the one sentence the screen, the CLI and the storyteller say."""
+    if count < MIN_CAPTIONS:
+        raise InputError("Add at least one picture (PNG, JPEG or WebP) to tell a story from.")
+    if count > MAX_CAPTIONS:
+        raise InputError(
+            f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {count}: "
+            f"leave {count - MAX_CAPTIONS} out."
+        )
+
+
 def check_story_request(
     count: int | None,
     *,
@@ -54,13 +65,8 @@ def check_story_request(
     temperature: float = DEFAULT_TEMPERATURE,
 ) -> None:
     """The storyteller's limits, checked before anything is saved or submitted (count None: not yet known)."""
-    if count is not None and count < MIN_CAPTIONS:
-        raise InputError("Add at least one picture (PNG, JPEG or WebP) to tell a story from.")
-    if count is not None and count > MAX_CAPTIONS:
-        raise InputError(
-            f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {count}: "
-            f"leave {count - MAX_CAPTIONS} out."
-        )
+    if count is not None:
+        check_picture_count(count)
     if not isinstance(hints, str):
         raise InputError("The hints must be text.")
     if len(hints) > MAX_HINTS_CHARS:

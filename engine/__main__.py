@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from core.limits import MAX_CANDIDATES
 from engine.errors import InputError
 
 
@@ -138,10 +139,11 @@ def _write_scenes(pages, profile, characters, cast, style: str, seed: int) -> li
 
 
 def cmd_illustrate(args) -> int:
+    from core.requests import PageSpec
     from core.seeds import new_seed, page_seed
     from engine.characters import page_characters
     from engine.device import pick_device
-    from engine.illustrate import PageSpec, SpeedOptions, chosen, draft_by_default, draw_references, illustrate_pages
+    from engine.illustrate import SpeedOptions, chosen, draft_by_default, draw_references, illustrate_pages
     from engine.profiles import get_profile
     from engine.prompts import get_style
 
@@ -491,7 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--setting", metavar="TEXT", help="where and when the story happens, on every page's prompt")
     p.add_argument(
-        "--candidates", type=int, default=1, help="draw N pictures per page (1-8) and keep the best CLIP score"
+        "--candidates",
+        type=int,
+        default=1,
+        help=f"draw N pictures per page (1-{MAX_CANDIDATES}) and keep the best CLIP score",
     )
     p.add_argument(
         "--scenes",

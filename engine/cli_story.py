@@ -17,12 +17,10 @@ from core.limits import (
     DEFAULT_TONE,
     DEFAULT_WORDS,
     MAX_AGE,
-    MAX_CAPTIONS,
     MIN_AGE,
     TONES,
 )
 from core.requests import check_story_request
-from engine.errors import InputError
 from engine.imageio import LoadedImage, load_image
 
 
@@ -98,8 +96,6 @@ def run_caption(args: argparse.Namespace) -> int:
 
 
 def run_tell(args: argparse.Namespace) -> int:
-    if len(args.images) > MAX_CAPTIONS:
-        raise InputError(f"A story can be told from at most {MAX_CAPTIONS} pictures; {len(args.images)} were given.")
     # Every input is checked before the models' libraries load (torch alone is hundreds of MB and seconds).
     check_story_request(
         len(args.images),

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from core.limits import MAX_CANDIDATES
 from core.requests import PageSpec
 from core.seeds import MAX_SEED, sub_seed
 from engine.device import DeviceChoice, pick_device
@@ -557,7 +558,6 @@ def open_illustrator(
         )
 
 
-MAX_CANDIDATES = 8
 _SETTINGS_TOO_LITTLE = (
     "This picture's settings do not say how it was drawn (prompt, seed, steps, guidance, size), "
     "so it cannot be drawn again exactly or finished: draw the page again instead."

@@ -30,11 +30,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from core.limits import DEFAULT_IP_SCALE, DEFAULT_SHARE_RATE
 from engine.errors import InputError
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
 
-DEFAULT_SHARE_RATE = 0.5
-DEFAULT_IP_SCALE = 0.6
 _SUBSET_SEED = 19  # the seed of the generator choosing which reference tokens a layer shares
 
 

@@ -11,6 +11,7 @@ import re
 import zipfile
 from typing import Any
 
+from core.seeds import is_seed
 from exports.book import MANIFEST_FORMAT, MANIFEST_VERSION, Book, Page
 from exports.errors import ExportError
 from exports.fonts import clean
@@ -97,7 +98,7 @@ def _story_and_spans(book: Book) -> tuple[str, list[tuple[int, int]]]:
 def _segment(index: int, page: Page, span: tuple[int, int], image: str | None) -> dict[str, Any]:
     segment: dict[str, Any] = {"index": index, "text": page.text, "start": span[0], "end": span[1]}
     seed = page.seed if page.seed is not None else page.settings.get("seed")
-    if isinstance(seed, int) and not isinstance(seed, bool):
+    if is_seed(seed):
         segment["seed"] = seed
     if page.prompt is not None:
         segment["prompt"] = page.prompt

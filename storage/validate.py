@@ -12,6 +12,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from core.limits import MAX_CANDIDATES as MAX_CANDIDATES  # best of N, checked here for storage
 from core.seeds import MAX_SEED
 from storage.errors import InvalidInput
 from storage.files import ALLOWED_EXTENSIONS
@@ -20,7 +21,6 @@ MAX_TITLE = 200
 MAX_AUTHOR = 200
 MAX_SETTING = 300  # a picture prompt holds about 60 words in all
 MAX_DEDICATION = 500
-MAX_CANDIDATES = 8  # best of N: the engine draws 1..8 pictures per page
 MAX_CLOSING = 200  # "The End", "Goodnight, little ferry", a line or two on the closing page
 MAX_NAME = 200
 MAX_STYLE = 100

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from core.requests import PageSpec
 from engine.cache import get_cache
 from engine.device import pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable
-from engine.illustrate import PageSpec, PictureRequest, SpeedOptions, illustrate_pages, open_illustrator
+from engine.illustrate import PictureRequest, SpeedOptions, illustrate_pages, open_illustrator
 from engine.profiles import get_profile
 
 

@@ -134,3 +134,27 @@ def test_the_private_name_check_sees_a_reach_into_the_engine(tmp_path):
     )
     found = _private_names_used(sample)
     assert [hit.split(" ")[1] for hit in found] == ["_load_preview_decoder", "c._cache"]
+
+
+def test_every_layer_derives_its_errors_from_the_one_base():
+    # One base for "an error whose message a person can read": the job worker, the screens and the CLIs show
+    # `.message` of any layer's error without knowing which layer raised it.
+    import inspect
+
+    import engine.errors
+    import exports.errors
+    import storage.errors
+    from core.errors import InputError, UserError
+
+    found = {
+        module.__name__: [
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, BaseException) and cls.__module__ == module.__name__
+        ]
+        for module in (engine.errors, storage.errors, exports.errors)
+    }
+    assert all(found.values()), found
+    assert [cls for classes in found.values() for cls in classes if not issubclass(cls, UserError)] == []
+    assert issubclass(storage.errors.InvalidInput, InputError) and issubclass(engine.errors.ImageRejected, InputError)
+    assert UserError("A sentence.").message == str(UserError("A sentence.")) == "A sentence."

@@ -278,4 +278,9 @@ def test_cli_tell_refuses_bad_options_in_one_sentence(tiny_models, tmp_path, cap
     assert main(["tell", str(path), "--profile", "tiny", "--age", "40"]) == 1
     assert capsys.readouterr().err.strip() == "Error: The reader's age must be a whole number from 3 to 12."
     assert main(["tell", *[str(path)] * 13, "--profile", "tiny"]) == 1
-    assert "at most 12 pictures" in capsys.readouterr().err
+    # one rule, one sentence: the CLI says what the storyteller and the From images screen say
+    too_many = "A story can be told from at most 12 pictures and there are 13: leave 1 out."
+    assert capsys.readouterr().err.strip() == f"Error: {too_many}"
+    with pytest.raises(InputError) as refused:
+        Storyteller(profile="tiny").tell(["a cat"] * 13)
+    assert refused.value.message == too_many

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from core.errors import InputError
+from core.limits import DEFAULT_IP_SCALE, DEFAULT_SHARE_RATE
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, get_profile
 from storage import Library
@@ -85,9 +86,12 @@ def test_how_closely_pages_follow_a_reference_is_stored_undoable_passed_and_redr
     project = lib.get_project(project.id)
     mara = project.characters[0]
     control = actions.follow_control(tiny, mara)
-    assert control.method == REFERENCE_SHARED_ATTENTION and control.value == cast.SHARE_RATE == 0.5
+    assert control.method == REFERENCE_SHARED_ATTENTION and control.value == DEFAULT_SHARE_RATE == 0.5
     assert (control.low, control.high) == (0.0, 1.0) and "shared attention" in control.help
     assert cast.plan_drawing(project, tiny).references[0].share_rate == 0.5  # the engine's default
+    from engine.references import Reference
+
+    assert (Reference("Mara").share_rate, Reference("Mara").scale) == (DEFAULT_SHARE_RATE, DEFAULT_IP_SCALE)
 
     project = actions.set_reference_follow(lib, project.id, project.version, "Mara", control.method, 0.25)
     mara = project.characters[0]
@@ -264,7 +268,7 @@ def test_a_wild_strength_from_a_hand_edited_bundle_is_kept_in_range():
     assert cast.follow_value(mara({"ip_scale": -3}), REFERENCE_IP_ADAPTER) == 0.0
     assert cast.follow_value(mara({"share_rate": "lots"}), REFERENCE_SHARED_ATTENTION) == 0.5
     assert cast.follow_value(mara({"ip_scale": True}), REFERENCE_IP_ADAPTER) == 0.6
-    assert cast.follow_value(mara(None), REFERENCE_IP_ADAPTER) == cast.IP_SCALE
+    assert cast.follow_value(mara(None), REFERENCE_IP_ADAPTER) == DEFAULT_IP_SCALE
 
 
 @pytest.mark.parametrize(

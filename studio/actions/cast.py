@@ -38,6 +38,8 @@ from pathlib import Path
 
 from core import seeds
 from core.errors import InputError, UserError
+from core.limits import DEFAULT_IP_SCALE, DEFAULT_SHARE_RATE, MAX_CANDIDATES
+from core.requests import PageSpec
 from core.stats import bootstrap_mean
 from engine.characters import page_characters
 from engine.imageio import load_image, to_png_bytes
@@ -54,8 +56,6 @@ KIND_REFERENCE = "reference"
 KIND_LIKENESS = "likeness"
 KIND_JUDGE = "judge"
 REFERENCE_CANDIDATES = 3  # pictures drawn when a reference is drawn from a description
-SHARE_RATE = 0.5  # engine.references.DEFAULT_SHARE_RATE, without importing torch here
-IP_SCALE = 0.6  # engine.references.DEFAULT_IP_SCALE
 
 SCORE_HELP = (
     "CLIP score: how well the picture matches its page's words, as the CLIP model sees it "
@@ -76,8 +76,8 @@ class ReferencePlan:
     negative_prompt: str = ""
     seed: int = 0
     image_path: str = ""  # the picture, for the IP-Adapter
-    share_rate: float = SHARE_RATE  # how closely pages follow it (the person's choice, kept in its settings)
-    scale: float = IP_SCALE
+    share_rate: float = DEFAULT_SHARE_RATE  # how closely pages follow it (the person's choice, kept in its settings)
+    scale: float = DEFAULT_IP_SCALE
 
 
 @dataclass(frozen=True)
@@ -489,7 +489,7 @@ def draw_reference(
         raise InputError("A reference picture is being drawn for this story right now: wait for it first.")
     profile = profile or project_profile(project).profile
     ensure_illustrator(profile)
-    count = max(1, min(8, int(count)))
+    count = max(1, min(MAX_CANDIDATES, int(count)))
     score = can_score(profile)
     if not score:
         count = 1
@@ -497,7 +497,7 @@ def draw_reference(
 
     def run(ctx) -> None:
         ctx.progress(0, message="Getting the picture model ready…")
-        from engine.illustrate import PageSpec, illustrate_pages
+        from engine.illustrate import illustrate_pages
 
         drawn = illustrate_pages(
             [PageSpec(key=who, text=description, seed=base_seed)],
@@ -542,7 +542,7 @@ def draw_reference(
 # ---------------------------------------------------------------- how closely pages follow a reference
 
 _FOLLOW_KEY = {REFERENCE_SHARED_ATTENTION: "share_rate", REFERENCE_IP_ADAPTER: "ip_scale"}
-_FOLLOW_DEFAULT = {REFERENCE_SHARED_ATTENTION: SHARE_RATE, REFERENCE_IP_ADAPTER: IP_SCALE}
+_FOLLOW_DEFAULT = {REFERENCE_SHARED_ATTENTION: DEFAULT_SHARE_RATE, REFERENCE_IP_ADAPTER: DEFAULT_IP_SCALE}
 _FOLLOW_RANGE = {REFERENCE_SHARED_ATTENTION: SHARE_RATE_RANGE, REFERENCE_IP_ADAPTER: IP_SCALE_RANGE}  # storage's limits
 
 
@@ -581,13 +581,13 @@ def follow_control(profile: Profile, character: CharacterView) -> FollowControl 
             value=follow_value(character, method),
             low=_FOLLOW_RANGE[method][0],
             high=_FOLLOW_RANGE[method][1],
-            default=SHARE_RATE,
+            default=DEFAULT_SHARE_RATE,
             step=0.05,
             help=(
                 "The share of this picture that each page looks at while it is drawn (shared attention: the "
                 "picture is drawn again beside the page, and the page borrows that part of it). Higher keeps the "
                 f"face, clothes and colours closer to the picture, and may copy its pose too; lower lets the page "
-                f"follow its own words more; 0 ignores the picture. {SHARE_RATE:g} is the usual setting. "
+                f"follow its own words more; 0 ignores the picture. {DEFAULT_SHARE_RATE:g} is the usual setting. "
                 "Higher takes a little longer to draw."
             ),
         )
@@ -598,11 +598,11 @@ def follow_control(profile: Profile, character: CharacterView) -> FollowControl 
             value=follow_value(character, method),
             low=_FOLLOW_RANGE[method][0],
             high=_FOLLOW_RANGE[method][1],
-            default=IP_SCALE,
+            default=DEFAULT_IP_SCALE,
             step=0.05,
             help=(
                 "How strongly each page is pushed toward this picture (the IP-Adapter looks at the picture and "
-                f"adds what it sees to the page's words). 0 ignores the picture; {IP_SCALE:g} is the usual "
+                f"adds what it sees to the page's words). 0 ignores the picture; {DEFAULT_IP_SCALE:g} is the usual "
                 "setting; above 1 pages copy the picture more and follow their own words less."
             ),
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 from core import seeds
 from core.errors import InputError
 from core.hardware import gpu_likely
+from core.requests import PageSpec
 from engine.imageio import MAX_UPLOAD_BYTES, load_image, to_png_bytes
 from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER
@@ -178,11 +179,20 @@ def _submit_pictures(
 ) -> str:
     # engine.illustrate imports torch and diffusers (seconds, the first time): that happens on the worker,
     # so the page shows the job at once instead of freezing after the click.
-    pages_to_draw = [(page.id, page.text, int(page.seed), page.prompt_override, page.negative_prompt) for page in pages]
+    specs = [
+        PageSpec(
+            key=page.id,
+            text=page.text,
+            seed=int(page.seed),
+            prompt_override=page.prompt_override,
+            negative_prompt=page.negative_prompt,
+        )
+        for page in pages
+    ]
     style = project.style
     characters = tuple((c.name, c.description) for c in project.characters)
     setting = project.setting
-    count = len(pages_to_draw)
+    count = len(specs)
     # Who is on each page is read across the whole story, as when the whole book is drawn: a page redrawn alone
     # that says "she" still gets the description of the girl named on the page before.
     cast_by_page = story_cast(project)
@@ -196,12 +206,8 @@ def _submit_pictures(
 
     def run(ctx) -> None:
         ctx.progress(0, message="Getting the picture model ready…")
-        from engine.illustrate import PageSpec, choose_best, illustrate_pages
+        from engine.illustrate import choose_best, illustrate_pages
 
-        specs = [
-            PageSpec(key=key, text=text, seed=seed, prompt_override=override, negative_prompt=negative)
-            for key, text, seed, override, negative in pages_to_draw
-        ]
         references = engine_references(plan.references)
         ready, steps_done = 0, 0
         waiting: dict = {}  # page id -> its candidates drawn so far, saved once the page's best is known

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core import seeds
 from core.errors import InputError
 from engine.jobs import get_worker
 from engine.profiles import Profile
@@ -173,7 +174,7 @@ def _book_seed(project: ProjectView) -> int:
     writes the same scenes)."""
     settings = project.story_settings or {}
     seed = settings.get("seed")
-    return int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else int(project.id)
+    return int(seed) if seeds.is_seed(seed) else int(project.id)
 
 
 def _save_scenes(lib: Library, project_id: int, result: list[tuple[int, str, str]], job_id: str) -> None:

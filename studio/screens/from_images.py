@@ -15,12 +15,12 @@ from core.limits import (
     DEFAULT_TONE,
     DEFAULT_WORDS,
     MAX_AGE,
-    MAX_CAPTIONS,
     MAX_WORDS,
     MIN_AGE,
     MIN_WORDS,
     TONES,
 )
+from core.requests import check_picture_count
 from engine.errors import InputError
 from engine.jobs import JobInfo
 from storage import PageView, ProjectView, StorageError
@@ -138,12 +138,11 @@ def new_story_form() -> None:
             f"{ui.plural(len(good), 'picture')} of {ui.plural(len(files), 'file')} can be used"
             + (f"; {len(refused)} cannot (see above)." if refused else ".")
         )
-    if len(order) > MAX_CAPTIONS:
-        st.error(
-            f"A story can be told from at most {MAX_CAPTIONS} pictures and there are {len(order)}: "
-            f"leave out {len(order) - MAX_CAPTIONS} of them.",
-            icon=":material/error:",
-        )
+    if order:  # too many pictures is said here at once; none at all, when Write is clicked
+        try:
+            check_picture_count(len(order))
+        except InputError as exc:
+            st.error(exc.message, icon=":material/error:")
 
     if order:
         st.header(":material/reorder: The pictures, in story order", divider="orange")

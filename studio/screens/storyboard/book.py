@@ -8,6 +8,7 @@ import os
 import streamlit as st
 
 from core.errors import UserError
+from core.limits import MAX_CANDIDATES
 from engine.profiles import DEFAULT_PROFILE, PROFILES
 from engine.prompts import DEFAULT_STYLE, STYLES
 from engine.segment import count_words
@@ -468,7 +469,7 @@ def best_of_n_row(edit: Editing, live: ProjectView, profile) -> None:
         st.number_input(
             "Pictures per page",
             min_value=1,
-            max_value=8,
+            max_value=MAX_CANDIDATES,
             value=ui.starts_from(key, live.candidates),
             step=1,
             key=key,
