@@ -778,3 +778,26 @@ def test_the_title_line_is_shown_as_the_title_and_said_unprinted_once_the_title_
     assert after.pages[0].text == "The Paper Boat" and after.title == "Ada's Boat" and not after.title_from_text
     assert after.story_text == project.story_text and not at.warning
     assert not any("is the book's title" in c for c in texts(at.caption))
+
+
+def test_words_edited_in_a_pages_menu_reach_the_story_box_and_survive_a_split(lib):
+    """Issue 13: a page's words edited through its Edit menu never reached the story box, and the next split put
+    the old words back and took the page's picture away."""
+    project = new_project(lib)
+    second = project.pages[1]
+    lib.add_picture(second.id, fx.png((25, 23)), {"seed": 5, "page_text": second.text})
+    at = storyboard(project.id)
+    open_popover(at, f"pop.edit.{second.id}")
+    words = "The wind pushed the boat past a leaf and a sleepy green snail. Ada ran beside it, laughing."
+    next(t for t in at.text_area if t.key.startswith(f"w.seg.text.{second.id}.")).input(words)
+    click(at, f"save.{second.id}")
+    assert any("Saved page 2." in t.value for t in at.toast), texts(at.error)
+    saved = lib.get_project(project.id)
+    assert saved.pages[1].text == words and words in saved.story_text
+    assert story_area(at).value == saved.story_text  # the story box shows the page's new words
+    assert story_area(storyboard(project.id)).value == saved.story_text  # and after a refresh
+    click(at, "story.split")  # the next split keeps them, and the picture stays on its page
+    assert any(s.startswith("3 pages: 1 kept its picture") for s in texts(at.success)), texts(at.success)
+    split = lib.get_project(project.id)
+    assert split.story_text == saved.story_text and split.pages[1].id == second.id
+    assert split.pages[1].text == words and split.pages[1].selected.words_changed and not split.loose
