@@ -399,3 +399,16 @@ def test_a_job_never_writes_over_words_a_person_edited_meanwhile(tmp_path):
     assert [p.text for p in out.pages] == ["My own words.", "An owl sat."]
     assert out.story_text == "My own words.\n\nAn owl sat."
     other.close()
+
+
+def test_a_split_never_leaves_a_page_of_only_emoji_or_punctuation(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["Mara walked to the sea. 🌊 …", "サラは海へ。🌊"])
+    first, second = project.pages
+    for page, at in ((first, len("Mara walked to the sea.")), (second, len("サラは海へ。"))):
+        with pytest.raises(InvalidInput, match="keep some words"):
+            library.split_page(page.id, at, project.version)
+    assert library.get_project(project.id) == project  # refused: nothing changed
+    split = library.split_page(first.id, len("Mara walked"), project.version)  # words on both sides
+    assert [p.text for p in split.pages] == ["Mara walked", "to the sea. 🌊 …", "サラは海へ。🌊"]
+    library.close()

@@ -1,17 +1,21 @@
 """The storyboard's promise, checked on random sequences of its own actions: nothing a user made is lost.
 
 A Hypothesis state machine drives studio.actions (the functions the storyboard page calls) on stories with
-several paragraphs, dialogue, CJK and emoji: type in the story box, split again with other sizes, edit a page,
-merge, split, move and delete pages, discard and bring back pictures, put loose pictures on pages, undo, redo,
-a job's picture arriving, and a reload (a new Library on the same folder, as after a restart). After every step:
+several paragraphs, dialogue, CJK and emoji, typed or told from pictures: type in the story box, split again
+with other sizes, edit a page, merge, split, move and delete pages, bring a page back from the tray or the bin,
+discard and bring back pictures, put loose pictures on pages, empty the bin, undo, redo, a job's picture
+arriving, and a reload (a new Library on the same folder, as after a restart). After every step:
 
-- no picture row or file disappeared (nothing here empties the bin);
+- no picture row or file disappeared unless it was discarded and the bin then emptied;
 - the story text is the pages' words with their separators;
-- a move keeps every paragraph break where it was, and a delete takes away at most the one that belonged to
-  the page;
-- an undo right after an edit gives back exactly the state before it.
+- the paragraph breaks are where the author put them: the story box keeps the text exactly as typed; splitting
+  again, merging and splitting pages change no character of it; a page's edit changes only that page's words;
+  a move keeps every break where it was, and a delete takes away at most the one that belonged to the page;
+- every edit can be undone, and undo and redo, any number in a row (across reloads too), give back exactly the
+  state before the edit or before the undo, but for the pictures a job drew since: those stay, kept, where they
+  are; a refused edit (a story told from pictures keeps its pages' order) changes nothing.
 
-STORYBOARD_MACHINES=3000 STORYBOARD_STEPS=30 runs it longer (opt-in); the default is 300 sequences.
+STORYBOARD_MACHINES=3000 STORYBOARD_STEPS=30 runs it longer (opt-in); the default is 300 sequences of 10 steps.
 """
 
 from __future__ import annotations
@@ -76,6 +80,27 @@ def _state(project: ProjectView) -> tuple:
     )
 
 
+def _as_before(now: tuple, before: tuple) -> tuple[tuple, tuple]:
+    """Both states without the pictures a job added since ``before`` was taken: an undo or a redo leaves those
+    where they are (a version of their page, or in the tray), and on their pages which version is in use may
+    differ. Everything else must be exactly as it was."""
+    known = {row[0] for row in before[5]} | set(before[6])
+    added = ({row[0] for row in now[5]} | set(now[6])) - known
+    assert not added & set(now[6]), "an undo or a redo put a job's picture in the bin"
+    touched = {row[1] for row in now[5] if row[0] in added}
+
+    def without(state: tuple) -> tuple:
+        pictures = tuple(
+            (pic, page, kept, None if page in touched else selected)
+            for pic, page, kept, selected in state[5]
+            if pic not in added
+        )
+        return (*state[:5], pictures, tuple(i for i in state[6] if i not in added))
+
+    assert all(kept == "kept" for pic, _page, kept, _selected in now[5] if pic in added), "a job's picture was binned"
+    return without(now), without(before)
+
+
 def _all_pictures(project: ProjectView) -> dict[int, str]:
     found = {}
     groups = [project.pages, project.loose, project.bin.pages if project.bin else []]
@@ -89,16 +114,22 @@ def _all_pictures(project: ProjectView) -> dict[int, str]:
 
 
 class StoryboardActions(RuleBasedStateMachine):
-    @initialize(story=st.sampled_from(STORIES), sentences=st.integers(1, 3))
-    def start(self, story: str, sentences: int) -> None:
+    @initialize(story=st.sampled_from(STORIES), sentences=st.integers(1, 3), told=st.integers(0, 4))
+    def start(self, story: str, sentences: int, told: int) -> None:
         self.home = tempfile.TemporaryDirectory()
         self.lib = Library(self.home.name, sweep=False)
         project = actions.create_project(self.lib, story_text=story)
+        if told == 0:  # one story in five is told from pictures: its pages keep their order
+            project = self.lib.update_project(project.id, project.version, story_settings={"source": "images"})
+        self.told = told == 0
+        draft = _state(project)
         self.project = actions.split_story(self.lib, project.id, project.version, story, sentences=sentences).project
         self.pictures: dict[int, str] = {}
         self.made = 0
-        self.before_edit: tuple | None = None  # the state before the last step, when that step was an edit
-        self.check_separators: tuple[str, list[str]] | None = None
+        # What undo must give back, newest last (the state before each edit), and what redo must (the state
+        # before each undo), but for the pictures jobs drew since (see _as_before).
+        self.past: list[tuple] = [draft]
+        self.future: list[tuple] = []
 
     def teardown(self) -> None:
         if hasattr(self, "lib"):
@@ -107,19 +138,34 @@ class StoryboardActions(RuleBasedStateMachine):
 
     # ---------------------------------------------------------------- helpers
 
-    def _edit(self, do) -> None:
-        """Run one undoable edit; refusals a person could meet (a sentence, nothing saved) are fine."""
+    def _forget_steps(self) -> None:
+        self.past.clear()
+        self.future.clear()
+
+    def _edit(self, do) -> bool:
+        """Run one undoable edit; refusals a person could meet (a sentence, nothing saved) are fine. True when
+        the edit changed the story."""
         before = self.lib.get_project(self.project.id)
         try:
-            result = do(before)
+            do(before)
         except UserError:
             self.project = self.lib.get_project(self.project.id)
             assert _state(self.project) == _state(before), "a refused edit changed something"
-            self.before_edit = None
-            return
+            return False
         self.project = self.lib.get_project(self.project.id)
-        changed = _state(self.project) != _state(before)
-        self.before_edit = _state(before) if changed and result is not False else None
+        if _state(self.project) == _state(before):
+            self._forget_steps()  # saved as it was: whether that is a step of its own is not the point here
+            return False
+        assert self.project.undo is not None, "an edit that cannot be undone"
+        # Every edit, undone and redone at once: exactly the state before it, then exactly the state after it.
+        after = _state(self.project)
+        self.project, _ = actions.undo(self.lib, self.project.id, self.project.version)
+        assert _state(self.project) == _state(before), "undo did not give back exactly the state before the edit"
+        self.project, _ = actions.redo(self.lib, self.project.id, self.project.version)
+        assert _state(self.project) == after, "redo did not give back exactly the state after the edit"
+        self.past.append(_state(before))
+        self.future.clear()
+        return True
 
     def _page(self, data) -> int | None:
         return data.draw(st.sampled_from([p.id for p in self.project.pages])) if self.project.pages else None
@@ -149,12 +195,15 @@ class StoryboardActions(RuleBasedStateMachine):
             if spaces:
                 at = data.draw(st.sampled_from(spaces))
                 text = text[:at] + "\n\n" + text[at + 1 :]
-        self._edit(lambda p: actions.save_story_text(self.lib, p.id, p.version, text))
+        if self._edit(lambda p: actions.save_story_text(self.lib, p.id, p.version, text)):
+            assert self.project.story_text == text, "the story box did not keep the text as it was typed"
 
     @rule(sentences=st.integers(1, 4), by_words=st.booleans())
     def split_again(self, sentences: int, by_words: bool) -> None:
         size = {"words": sentences * 6} if by_words else {"sentences": sentences}
+        text = self.project.story_text
         self._edit(lambda p: actions.split_story(self.lib, p.id, p.version, p.story_text, **size))
+        assert self.project.story_text == text, "splitting again changed the story's words or breaks"
 
     @rule(data=st.data())
     def edit_a_page(self, data) -> None:
@@ -163,19 +212,25 @@ class StoryboardActions(RuleBasedStateMachine):
             return
         page = actions.find_page(self.project, page_id)
         words = data.draw(st.sampled_from([page.text + " " + NEW_WORDS[0], page.text.replace(" ", "  ", 1), "Rain."]))
+        head, tail = self.project.story_text[: page.start], self.project.story_text[page.end :]
 
         def do(p):
             return actions.edit_page(
                 self.lib, page, p.version, text=words, prompt="", negative_prompt="", seed="", locked=False
             )
 
-        self._edit(do)
+        if self._edit(do):
+            text = self.project.story_text
+            assert text.startswith(head) and text.endswith(tail), "a page's edit changed words outside the page"
+            assert actions.find_page(self.project, page_id).text == words.strip()
 
     @rule(data=st.data())
     def merge_with_next(self, data) -> None:
         page_id = self._page(data)
         if page_id is not None:
+            text = self.project.story_text
             self._edit(lambda p: actions.merge_pages(self.lib, page_id, p.version))
+            assert self.project.story_text == text, "a merge changed the story's words or breaks"
 
     @rule(data=st.data())
     def split_a_page(self, data) -> None:
@@ -185,7 +240,9 @@ class StoryboardActions(RuleBasedStateMachine):
         points = actions.split_points(actions.find_page(self.project, page_id).text)
         if points:
             at = data.draw(st.sampled_from(points))[0]
+            text = self.project.story_text
             self._edit(lambda p: actions.split_page(self.lib, page_id, at, p.version))
+            assert self.project.story_text == text, "splitting a page changed the story's words or breaks"
 
     @rule(data=st.data(), step=st.sampled_from([-1, 1]))
     def move_a_page(self, data, step: int) -> None:
@@ -193,8 +250,8 @@ class StoryboardActions(RuleBasedStateMachine):
         if page_id is None:
             return
         separators = _separators(self.project)
-        self._edit(lambda p: actions.move_page(self.lib, p.id, page_id, p.version, step))
-        if self.before_edit is not None:
+        if self._edit(lambda p: actions.move_page(self.lib, p.id, page_id, p.version, step)):
+            assert not self.told, "a story told from pictures had a page moved"
             assert _separators(self.project) == separators, "a move changed where the paragraph breaks are"
 
     @rule(data=st.data())
@@ -203,8 +260,8 @@ class StoryboardActions(RuleBasedStateMachine):
         if page_id is None:
             return
         separators = _separators(self.project)
-        self._edit(lambda p: actions.delete_page(self.lib, p.id, page_id, p.version))
-        if self.before_edit is not None:
+        if self._edit(lambda p: actions.delete_page(self.lib, p.id, page_id, p.version)):
+            assert not self.told, "a story told from pictures had a page deleted"
             now = _separators(self.project)
             assert len(now) == len(separators) - 1
             assert any(separators[:i] + separators[i + 1 :] == now for i in range(len(separators))), (
@@ -221,7 +278,28 @@ class StoryboardActions(RuleBasedStateMachine):
         picture = self.lib.add_picture(page_id, _png(self.made), {"seed": self.made}, select=True)
         self.pictures[picture.id] = str(picture.image_path)
         self.project = self.lib.get_project(self.project.id)
-        self.before_edit = None
+
+    @rule(data=st.data())
+    def bring_back_a_page(self, data) -> None:
+        away = [p.id for p in self.project.loose] + ([p.id for p in self.project.bin.pages] if self.project.bin else [])
+        if away:
+            page_id = data.draw(st.sampled_from(away))
+            if self._edit(lambda p: actions.bring_back_page(self.lib, p.id, page_id, p.version)):
+                assert not self.told, "a story told from pictures had a page put back"
+                assert page_id in [p.id for p in self.project.pages]
+
+    @rule()
+    def empty_the_bin(self) -> None:
+        if self.project.bin is None or self.project.bin.empty:
+            return
+        gone = {pic.id for pic in self.project.bin.pictures} | {
+            pic.id for page in self.project.bin.pages for pic in page.pictures
+        }
+        self.project, _ = actions.empty_bin(self.lib, self.project.id, self.project.version)
+        for picture_id in gone:  # removed for good, as the user asked
+            self.pictures.pop(picture_id, None)
+        assert not gone & set(_all_pictures(self.project)), "the bin kept a picture after it was emptied"
+        self._forget_steps()  # an undo from before brings back the words, not the pictures
 
     @rule(data=st.data())
     def discard_or_bring_back_a_picture(self, data) -> None:
@@ -257,17 +335,22 @@ class StoryboardActions(RuleBasedStateMachine):
     @precondition(lambda self: self.project.undo is not None)
     @rule()
     def undo(self) -> None:
-        expected = self.before_edit
+        before = _state(self.project)
         self.project, _ = actions.undo(self.lib, self.project.id, self.project.version)
-        if expected is not None:
-            assert _state(self.project) == expected, "undo did not give back exactly the state before the edit"
-        self.before_edit = None
+        if self.past:
+            now, expected = _as_before(_state(self.project), self.past.pop())
+            assert now == expected, "undo did not give back exactly the state before the edit"
+        self.future.append(before)
 
     @precondition(lambda self: self.project.redo is not None)
     @rule()
     def redo(self) -> None:
+        before = _state(self.project)
         self.project, _ = actions.redo(self.lib, self.project.id, self.project.version)
-        self.before_edit = None
+        if self.future:
+            now, expected = _as_before(_state(self.project), self.future.pop())
+            assert now == expected, "redo did not give back exactly the state undone"
+        self.past.append(before)
 
     @rule()
     def reload(self) -> None:

@@ -715,3 +715,89 @@ def test_a_page_is_deleted_to_the_bin_after_a_confirmation_and_undo_brings_it_ba
     with pytest.raises(InputError, match="only page"):
         two = actions.delete_page(lib, project.id, first.id, after.version)
         actions.delete_page(lib, project.id, third.id, two.version)
+
+
+def test_the_loose_pictures_tray_shows_words_and_settings_and_puts_a_picture_on_a_page(lib):
+    from studio import actions
+
+    project = new_project(lib)
+    first, _second, third = project.pages
+    settings = {"seed": 77, "style": "ink", "profile": "tiny", "prompt": "a boat on a puddle", "page_text": third.text}
+    lib.add_picture(third.id, fx.png((21, 27)), settings)
+    project = lib.get_project(project.id)
+    # The last page's words are rewritten beyond recognition: the page leaves, its picture waits in the tray.
+    rewritten = project.story_text.replace(third.text, "Zebras dance under purple moons tonight.")
+    outcome = actions.split_story(lib, project.id, project.version, rewritten)
+    assert outcome.loose == 1 and [p.id for p in outcome.project.loose] == [third.id]
+    picture = outcome.project.loose[0].pictures[0]
+
+    at = storyboard(project.id)
+    assert "Loose pictures (1)" in " ".join(h.value for h in at.header), texts(at.header)
+    assert any(ui.plain(third.text) in m.value for m in at.markdown), texts(at.markdown)  # its words
+    details = next(c for c in texts(at.caption) if "seed 77" in c)  # and what it was drawn with
+    assert "style: ink" in details and "models: tiny" in details and "a boat on a puddle" in details, details
+    back = at.button(key=f"tray.back.{third.id}")
+    assert not back.disabled and not back.help
+    at.selectbox(key=f"tray.to.{picture.id}").set_value(first.id)
+    click(at, f"tray.put.{picture.id}")
+    assert any("Page 1 now has this picture." in s for s in texts(at.success)), texts(at.error)
+    placed = lib.get_project(project.id)
+    assert placed.loose == [] and placed.pages[0].selected.id == picture.id
+    assert not any("Loose pictures" in h.value for h in at.header)
+
+    # A story told from pictures keeps their order: the buttons that would change it are off and say why.
+    placed, _ = actions.undo(lib, project.id, placed.version)  # the picture is back in the tray
+    told = lib.update_project(placed.id, placed.version, story_settings={"source": actions.STORY_SOURCE})
+    at = storyboard(told.id)
+    back = at.button(key=f"tray.back.{third.id}")
+    assert back.disabled and back.help == actions.TOLD_KEEPS_ORDER
+    open_popover(at, f"pop.more.{first.id}")
+    for key in (f"move.1.{first.id}", f"pagedel.{first.id}"):
+        assert at.button(key=key).disabled and at.button(key=key).help == actions.TOLD_KEEPS_ORDER
+    with pytest.raises(InputError, match="told from pictures follows their order"):
+        actions.bring_back_page(lib, told.id, third.id, told.version)
+    assert [p.id for p in lib.get_project(told.id).loose] == [third.id]  # refused: nothing changed
+
+
+def test_the_title_line_is_shown_as_the_title_and_said_unprinted_once_the_title_changes(lib):
+    from studio import actions
+
+    project = new_project(lib)
+    assert project.title_from_text and project.title == "The Paper Boat"
+    at = storyboard(project.id)
+    assert "The first line, “The Paper Boat”, is the book's title, not a page." in texts(at.caption)
+    assert not at.warning
+    # Renamed in Book details: the line is no longer the title, so it would be printed nowhere; the page says so.
+    project = actions.save_detail(lib, project.id, project.version, "title", "Ada's Boat")
+    at.run()
+    warning = next(w for w in texts(at.warning) if "is not printed in the book" in w)
+    assert "“The Paper Boat”" in warning and "the title is now “Ada" in warning, warning
+    click(at, "story.titlepage")
+    assert any("“The Paper Boat” is the first page now" in s for s in texts(at.success)), texts(at.error)
+    after = lib.get_project(project.id)
+    assert after.pages[0].text == "The Paper Boat" and after.title == "Ada's Boat" and not after.title_from_text
+    assert after.story_text == project.story_text and not at.warning
+    assert not any("is the book's title" in c for c in texts(at.caption))
+
+
+def test_words_edited_in_a_pages_menu_reach_the_story_box_and_survive_a_split(lib):
+    """Issue 13: a page's words edited through its Edit menu never reached the story box, and the next split put
+    the old words back and took the page's picture away."""
+    project = new_project(lib)
+    second = project.pages[1]
+    lib.add_picture(second.id, fx.png((25, 23)), {"seed": 5, "page_text": second.text})
+    at = storyboard(project.id)
+    open_popover(at, f"pop.edit.{second.id}")
+    words = "The wind pushed the boat past a leaf and a sleepy green snail. Ada ran beside it, laughing."
+    next(t for t in at.text_area if t.key.startswith(f"w.seg.text.{second.id}.")).input(words)
+    click(at, f"save.{second.id}")
+    assert any("Saved page 2." in t.value for t in at.toast), texts(at.error)
+    saved = lib.get_project(project.id)
+    assert saved.pages[1].text == words and words in saved.story_text
+    assert story_area(at).value == saved.story_text  # the story box shows the page's new words
+    assert story_area(storyboard(project.id)).value == saved.story_text  # and after a refresh
+    click(at, "story.split")  # the next split keeps them, and the picture stays on its page
+    assert any(s.startswith("3 pages: 1 kept its picture") for s in texts(at.success)), texts(at.success)
+    split = lib.get_project(project.id)
+    assert split.story_text == saved.story_text and split.pages[1].id == second.id
+    assert split.pages[1].text == words and split.pages[1].selected.words_changed and not split.loose

@@ -3,6 +3,7 @@ split one; and what background jobs write into a story (captions, passages, its 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ from storage.errors import ConflictError, InvalidInput, NotFound
 from storage.library.base import UNSET, LibraryBase
 from storage.models import Page, Picture, Project
 from storage.views import PageInput, PagePlanInput, PageView, ProjectView
+
+_HAS_WORD = re.compile(r"[^\W_]")  # a letter or digit, in any script (as engine.segment.has_words)
 
 
 class PageMethods(LibraryBase):
@@ -392,6 +395,10 @@ class PageMethods(LibraryBase):
             tail = _strip(project.story_text, page.start + at, page.end)
             if head[1] <= head[0] or tail[1] <= tail[0]:
                 raise InvalidInput("Split the page between words, so that both parts keep some text.")
+            text = project.story_text
+            if not (_HAS_WORD.search(text, *head) and _HAS_WORD.search(text, *tail)):
+                # A page of only emoji or punctuation has no words to draw a picture from.
+                raise InvalidInput("Split the page between words, so that both parts keep some words.")
             plan = [PagePlanInput(p.start, p.end, keep=p.id) for p in pages]
             plan[index : index + 1] = [
                 PagePlanInput(*head, keep=page.id),

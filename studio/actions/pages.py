@@ -271,10 +271,12 @@ def delete_page(lib: Library, project_id: int, page_id: int, expected_version: i
 
 def bring_back_page(lib: Library, project_id: int, page_id: int, expected_version: int) -> ProjectView:
     """Put a page from the bin (or the loose-pictures tray) back into the story, with its pictures, at its old
-    place (its words come back as a paragraph of their own there)."""
+    place (its words come back as a paragraph of their own there). A story told from pictures keeps their order
+    (its loose pictures can still go on a page, and Undo brings a page back)."""
     project = lib.get_project(project_id)
     if project.version != expected_version:
         raise ConflictError()
+    _refuse_told(project)
     page = next((p for p in [*project.loose, *(project.bin.pages if project.bin else [])] if p.id == page_id), None)
     if page is None:
         raise NotFound("That page is no longer in the bin or the tray. It may have been changed in another tab.")
@@ -317,14 +319,22 @@ def redo(lib: Library, project_id: int, expected_version: int) -> tuple[ProjectV
     return project, f"Redone: {label}."
 
 
-def _page_index(lib: Library, project_id: int, page_id: int) -> tuple[ProjectView, int]:
-    """The project and the index of one of its pages, for moving or deleting a page."""
-    project = lib.get_project(project_id)
+TOLD_KEEPS_ORDER = "A story told from pictures follows their order."  # why a button is off, beside it
+
+
+def _refuse_told(project: ProjectView) -> None:
+    """Pages of a story told from pictures are not moved, deleted or put back: they pair with its pictures."""
     if told_from_pictures(project):
         raise InputError(
             "A story told from pictures follows their order, one page a picture: start it again "
             "on the From images page with the pictures you want, in the order you want."
         )
+
+
+def _page_index(lib: Library, project_id: int, page_id: int) -> tuple[ProjectView, int]:
+    """The project and the index of one of its pages, for moving or deleting a page."""
+    project = lib.get_project(project_id)
+    _refuse_told(project)
     i = next((k for k, page in enumerate(project.pages) if page.id == page_id), None)
     if i is None:
         raise NotFound("That page no longer exists. It may have been changed in another tab or window.")

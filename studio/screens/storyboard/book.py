@@ -267,7 +267,15 @@ def pages_box(edit: Editing, project: ProjectView, text: str) -> None:
                 st.rerun()
         if project.title_from_text and project.pages:
             line = project.story_text[: project.pages[0].start].strip()
-            st.caption(f"The first line, “{ui.plain(line)}”, is the book's title, not a page.")
+            if " ".join(line.split()) == " ".join(project.title.split()):
+                st.caption(f"The first line, “{ui.plain(line)}”, is the book's title, not a page.")
+            else:  # the title was changed since: the line would be printed nowhere
+                st.warning(
+                    f"The first line, “{ui.plain(line)}”, is not printed in the book: it was taken as the "
+                    f"title, and the title is now “{ui.plain(project.title)}”. Make it a page to keep it in "
+                    "the book, or delete it from the story.",
+                    icon=":material/title:",
+                )
             if st.button(
                 "Make the title line a page", icon=":material/title:", key="story.titlepage"
             ) and ui.first_click("story.titlepage"):

@@ -11,7 +11,7 @@ import streamlit as st
 
 from storage import PageView, ProjectView
 from studio import actions, state, ui
-from studio.screens.storyboard.common import draw_notes, short_prompt
+from studio.screens.storyboard.common import draw_notes, short_prompt, version_details
 from studio.ui import Editing
 
 CARDS_KEY = "board-cards"  # the cards' container; its CSS class is st-key-board-cards
@@ -174,32 +174,6 @@ def _download(picture, n: int, key: str) -> None:
     )
 
 
-def _version_details(picture) -> str:
-    """What tells two versions apart: when, seed, prompt (own or automatic), style and models."""
-    settings = picture.settings
-    parts = [f"v{picture.version}", ui.ago(picture.created)]
-    if picture.origin == "uploaded":
-        parts.append("your upload")
-    else:
-        if settings.get("seed") is not None:
-            parts.append(f"seed {settings['seed']}")
-        for key, label in (("style", "style"), ("profile", "models")):
-            if settings.get(key):
-                parts.append(f"{label}: {settings[key]}")
-    score = actions.clip_score(picture)
-    if score is not None:
-        parts.append(f"CLIP {score:.1f}")
-    if actions.is_draft(picture):
-        parts.append("draft")
-    elif picture.meta.get("finished_from"):
-        parts.append(f"finished from v{picture.meta['finished_from']}")
-    line = " · ".join(str(p) for p in parts)
-    prompt = settings.get("prompt")
-    if prompt:
-        line += f"  \n{'Your prompt' if settings.get('own_prompt') else 'Prompt'}: {ui.plain(short_prompt(prompt))}"
-    return line
-
-
 def candidates_view(edit: Editing, page: PageView, n: int) -> None:
     """The pictures of the page's last draw of several, side by side with their scores, the chosen one marked."""
     group = actions.last_draw(page)
@@ -279,7 +253,7 @@ def pictures_popover(edit: Editing, page: PageView, n: int, not_ready: str | Non
             for col, picture in zip(cols, newest_first[start : start + 2]):
                 with col:
                     st.image(ui.thumbnail(picture.image_path), width="stretch", alt=f"Version {picture.version}")
-                    st.caption(_version_details(picture))
+                    st.caption(version_details(picture))
                     with st.container(horizontal=True, gap="xsmall", vertical_alignment="center"):
                         if picture.selected:
                             st.button("In use", key=f"use.{picture.id}", icon=":material/check:", disabled=True)
@@ -354,7 +328,7 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
                     ui.flash("toast", f"Merged pages {n} and {n + 1}; the pictures of both are kept as versions.")
                     st.rerun()
         from_pictures = actions.told_from_pictures(live)
-        why = "A story told from pictures follows their order." if from_pictures else None
+        why = actions.TOLD_KEEPS_ORDER if from_pictures else None
         with st.container(horizontal=True, gap="small"):
             for step, label, icon in (
                 (-1, "Move earlier", ":material/arrow_back:"),

@@ -8,12 +8,14 @@ import streamlit as st
 
 from storage import ProjectView
 from studio import actions, state, ui
+from studio.screens.storyboard.common import version_details
 from studio.ui import Editing
 
 
 def tray(edit: Editing, live: ProjectView) -> None:
-    """The loose-pictures tray: pictures whose page left the story, with its words; put one on a page, bring the
-    page back, or discard it."""
+    """The loose-pictures tray: pictures whose page left the story, with its words and what each was drawn with;
+    put one on a page, bring the page back (not in a story told from pictures: it keeps their order), or discard
+    it."""
     if not live.loose:
         return
     count = sum(len(page.pictures) for page in live.loose)
@@ -23,6 +25,7 @@ def tray(edit: Editing, live: ProjectView) -> None:
         "bring its page back, or discard it."
     )
     numbers = {page.id: page.position + 1 for page in live.pages}
+    told = actions.told_from_pictures(live)
     for page in live.loose:
         with st.container(border=True):
             st.markdown(f"*“{ui.plain(page.text[:300])}”*")
@@ -30,7 +33,8 @@ def tray(edit: Editing, live: ProjectView) -> None:
                 "Bring these words back as a page",
                 icon=":material/undo:",
                 key=f"tray.back.{page.id}",
-                disabled=actions.told_from_pictures(live),
+                disabled=told,
+                help=actions.TOLD_KEEPS_ORDER if told else None,
             ) and ui.first_click(f"tray.back.{page.id}"):
                 with ui.guard(edit.project_id):
                     ui.set_base_version(actions.bring_back_page(edit.lib, edit.project_id, page.id, edit.base))
@@ -40,6 +44,7 @@ def tray(edit: Editing, live: ProjectView) -> None:
             for col, picture in zip(itertools.cycle(cols), page.pictures):
                 with col:
                     st.image(ui.thumbnail(picture.image_path), width="stretch", alt=f"Version {picture.version}")
+                    st.caption(version_details(picture))  # what it was drawn with: seed, style, models, prompt
                     target = st.selectbox(
                         "Put it on page",
                         options=list(numbers),
