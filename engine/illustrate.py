@@ -501,16 +501,20 @@ class Illustrator:
             self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
             self._img2img.set_progress_bar_config(disable=True)
         steps = max(self.defaults.steps, round(1 / REFINE_STRENGTH))
-        out = self._img2img(
-            prompt=r.prompt,
-            negative_prompt=r.negative_prompt if r.guidance > 1 else None,
-            image=latent.to(self.choice.device, self.pipe.unet.dtype),
-            strength=REFINE_STRENGTH,
-            num_inference_steps=steps,
-            guidance_scale=r.guidance,
-            generator=torch.Generator("cpu").manual_seed(int(r.seed)),
-            output_type="latent",
-        )
+        with ExitStack() as stack:
+            # The refined picture's settings name the runtime (settings_for): its steps run there, as the draft's did.
+            if self.runtime_for(r) == "openvino":
+                stack.enter_context(openvino_forward(self.pipe.unet, self._openvino))
+            out = self._img2img(
+                prompt=r.prompt,
+                negative_prompt=r.negative_prompt if r.guidance > 1 else None,
+                image=latent.to(self.choice.device, self.pipe.unet.dtype),
+                strength=REFINE_STRENGTH,
+                num_inference_steps=steps,
+                guidance_scale=r.guidance,
+                generator=torch.Generator("cpu").manual_seed(int(r.seed)),
+                output_type="latent",
+            )
         return out.images
 
 
