@@ -863,6 +863,14 @@ def finish_drafts(
     by_runtime: dict[str, list[int]] = {}  # runtime -> indices into drafts
     for i, (_, settings) in enumerate(drafts):
         by_runtime.setdefault(str(settings.get("runtime") or "torch"), []).append(i)
+    from engine import openvino_unet
+
+    if "openvino" in by_runtime and not choice.is_gpu and not openvino_unet.openvino_installed():
+        # check_runtime's own advice (unset STORYBOOK_CPU_RUNTIME) would not help: the drafts say how they were drawn.
+        raise InputError(
+            "These drafts were drawn with the OpenVINO runtime, which is not installed here: run "
+            "'pip install openvino' to finish them into the pictures they show, or draw the pages again."
+        )
     finished: dict[int, DrawnPicture] = {}
     for runtime, indices in by_runtime.items():
         before = len(finished)

@@ -282,3 +282,18 @@ def test_on_a_cpu_the_first_picture_comes_alone_and_the_rest_in_full_batches(pro
         sizes.clear()
         illustrator.illustrate([PictureRequest(key=i, prompt="a fox", seed=i) for i in range(3)], batch_size=1)
         assert sizes == [1, 1, 1]
+
+
+def test_finishing_openvino_drafts_where_openvino_is_missing_says_what_to_do(profile, monkeypatch):
+    from engine import openvino_unet
+    from engine.illustrate import finish_drafts
+
+    monkeypatch.setattr(openvino_unet, "openvino_installed", lambda: False)
+    monkeypatch.delenv("STORYBOOK_CPU_RUNTIME", raising=False)
+    settings = {"prompt": "a fox", "seed": 1, "steps": 1, "guidance": 0.0, "width": 64, "height": 64}
+    settings.update(draft=True, dtype="float32", runtime="openvino")
+    with pytest.raises(InputError) as info:
+        finish_drafts([(0, settings)], profile)
+    # Not the runtime setting's own advice (unset STORYBOOK_CPU_RUNTIME): it is unset, and the draft says openvino.
+    assert "drawn with the OpenVINO runtime" in info.value.message and "pip install openvino" in info.value.message
+    assert "STORYBOOK_CPU_RUNTIME" not in info.value.message
