@@ -297,3 +297,34 @@ def test_finishing_openvino_drafts_where_openvino_is_missing_says_what_to_do(pro
     # Not the runtime setting's own advice (unset STORYBOOK_CPU_RUNTIME): it is unset, and the draft says openvino.
     assert "drawn with the OpenVINO runtime" in info.value.message and "pip install openvino" in info.value.message
     assert "STORYBOOK_CPU_RUNTIME" not in info.value.message
+
+
+def test_a_bf16_illustrator_is_read_straight_into_bf16_and_keeps_no_fp32_copy(profile, monkeypatch):
+    """Peak host memory (issue 18): no fp32 model is built and then converted, and none is kept beside the bf16 one."""
+    from diffusers import AutoencoderTiny, AutoPipelineForText2Image
+
+    from engine.cache import ModelCache, use_cache
+    from engine.device import DeviceChoice
+
+    asked: list = []
+    for cls in (AutoPipelineForText2Image, AutoencoderTiny):
+        original = cls.from_pretrained.__func__
+
+        def spy(klass, *args, _original=original, **kwargs):
+            asked.append(kwargs.get("dtype"))
+            return _original(klass, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
+    with (
+        use_cache(ModelCache()) as cache,
+        open_illustrator(profile, DeviceChoice("cpu", torch.bfloat16), draft=True) as il,
+    ):
+        (draft,) = il.illustrate([PictureRequest(key=0, prompt="a red fox", seed=2, draft=True)])
+        modules = [m for m in il.pipe.components.values() if isinstance(m, torch.nn.Module)] + [il.preview_decoder]
+        formats = {t.dtype for m in modules for t in [*m.parameters(), *m.buffers()] if t.is_floating_point()}
+        held = [row["key"] for row in cache.report()]
+    assert asked == [torch.bfloat16, torch.bfloat16], "both models are read from disk straight into bf16"
+    assert formats == {torch.bfloat16}
+    assert sorted(key[0] for key in held) == ["illustrator", "preview_decoder"]
+    assert {key[3] for key in held} == {"torch.bfloat16"}
+    assert draft.settings["dtype"] == "bfloat16"
