@@ -28,7 +28,7 @@ from core.requests import PageSpec
 from core.seeds import MAX_SEED, sub_seed
 from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable, OutOfMemory
-from engine.loading import hub_kwargs, loaded_model, oom_guard
+from engine.loading import hub_kwargs, is_loaded, loaded_model, oom_guard
 from engine.openvino_unet import check_runtime, compiled_unet, openvino_forward, runtime_from_env
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
 from engine.references import (
@@ -516,6 +516,11 @@ class Illustrator:
                 output_type="latent",
             )
         return out.images
+
+
+def illustrator_loaded(profile: Profile, choice: DeviceChoice | None = None) -> bool:
+    """Whether the profile's picture model is in memory; False: the next drawing reads it from disk first."""
+    return is_loaded("illustrator", profile.model("illustrator"), choice or pick_device())
 
 
 def draft_by_default(profile: Profile, choice: DeviceChoice | None = None) -> bool:
