@@ -328,3 +328,20 @@ def test_a_bf16_illustrator_is_read_straight_into_bf16_and_keeps_no_fp32_copy(pr
     assert sorted(key[0] for key in held) == ["illustrator", "preview_decoder"]
     assert {key[3] for key in held} == {"torch.bfloat16"}
     assert draft.settings["dtype"] == "bfloat16"
+
+
+def test_on_a_cpu_too_the_unet_and_both_decoders_run_channels_last_unless_switched_off(profile):
+    """Issue 18: channels-last on every device (oneDNN's CPU convolutions are fastest in it), not only on a GPU."""
+
+    def layouts(illustrator) -> set[bool]:
+        modules = [illustrator.pipe.unet, illustrator.pipe.vae, illustrator.preview_decoder]
+        weights = [m.weight for module in modules for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in weights if w.shape[-1] > 1}
+
+    cpu = pick_device("cpu")
+    with open_illustrator(profile, cpu, draft=True) as illustrator:
+        assert layouts(illustrator) == {True}
+    with open_illustrator(profile, cpu, speed=SpeedOptions(channels_last=False), draft=True) as illustrator:
+        assert layouts(illustrator) == {False}
+    with open_illustrator(profile, cpu, draft=True) as illustrator:  # the cached pipeline comes back channels-last
+        assert layouts(illustrator) == {True}
