@@ -29,7 +29,7 @@ from core.requests import PageSpec
 from core.seeds import MAX_SEED, sub_seed
 from engine.device import DeviceChoice, pick_device
 from engine.errors import Cancelled, InputError, ModelUnavailable, OutOfMemory
-from engine.loading import hub_kwargs, loaded_model, oom_guard
+from engine.loading import hub_kwargs, is_loaded, loaded_model, oom_guard
 from engine.openvino_unet import check_runtime, compiled_unet, openvino_forward, runtime_from_env
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
 from engine.references import (
@@ -502,17 +502,26 @@ class Illustrator:
             self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
             self._img2img.set_progress_bar_config(disable=True)
         steps = max(self.defaults.steps, round(1 / REFINE_STRENGTH))
-        out = self._img2img(
-            prompt=r.prompt,
-            negative_prompt=r.negative_prompt if r.guidance > 1 else None,
-            image=latent.to(self.choice.device, self.pipe.unet.dtype),
-            strength=REFINE_STRENGTH,
-            num_inference_steps=steps,
-            guidance_scale=r.guidance,
-            generator=torch.Generator("cpu").manual_seed(int(r.seed)),
-            output_type="latent",
-        )
+        with ExitStack() as stack:
+            # The refined picture's settings name the runtime (settings_for): its steps run there, as the draft's did.
+            if self.runtime_for(r) == "openvino":
+                stack.enter_context(openvino_forward(self.pipe.unet, self._openvino))
+            out = self._img2img(
+                prompt=r.prompt,
+                negative_prompt=r.negative_prompt if r.guidance > 1 else None,
+                image=latent.to(self.choice.device, self.pipe.unet.dtype),
+                strength=REFINE_STRENGTH,
+                num_inference_steps=steps,
+                guidance_scale=r.guidance,
+                generator=torch.Generator("cpu").manual_seed(int(r.seed)),
+                output_type="latent",
+            )
         return out.images
+
+
+def illustrator_loaded(profile: Profile, choice: DeviceChoice | None = None) -> bool:
+    """Whether the profile's picture model is in memory; False: the next drawing reads it from disk first."""
+    return is_loaded("illustrator", profile.model("illustrator"), choice or pick_device())
 
 
 def draft_by_default(profile: Profile, choice: DeviceChoice | None = None) -> bool:
@@ -859,6 +868,14 @@ def finish_drafts(
     by_runtime: dict[str, list[int]] = {}  # runtime -> indices into drafts
     for i, (_, settings) in enumerate(drafts):
         by_runtime.setdefault(str(settings.get("runtime") or "torch"), []).append(i)
+    from engine import openvino_unet
+
+    if "openvino" in by_runtime and not choice.is_gpu and not openvino_unet.openvino_installed():
+        # check_runtime's own advice (unset STORYBOOK_CPU_RUNTIME) would not help: the drafts say how they were drawn.
+        raise InputError(
+            "These drafts were drawn with the OpenVINO runtime, which is not installed here: run "
+            "'pip install openvino' to finish them into the pictures they show, or draw the pages again."
+        )
     finished: dict[int, DrawnPicture] = {}
     for runtime, indices in by_runtime.items():
         before = len(finished)

@@ -21,6 +21,16 @@ def hub_kwargs() -> dict:
     return {"local_files_only": is_offline(), "use_safetensors": True}
 
 
+def _model_key(role: str, ref: str, choice: DeviceChoice, copy: str | None = None) -> tuple:
+    key: tuple = (role, ref, choice.device, str(choice.dtype))
+    return key if copy is None else (*key, "copy", copy)
+
+
+def is_loaded(role: str, ref: str, choice: DeviceChoice) -> bool:
+    """Whether loaded_model would find this model in memory (False: it is read from disk first, a cold start)."""
+    return _model_key(role, ref, choice) in get_cache()
+
+
 @contextmanager
 def loaded_model(
     role: str, ref: str, choice: DeviceChoice, loader: Callable[[str], Any], *, copy: str | None = None
@@ -31,9 +41,7 @@ def loaded_model(
     changes the model (its memory layout, a compiled graph) in ways that must not reach everyone else's.
     A model that cannot be found, downloaded or read raises ModelUnavailable with what to do next.
     """
-    key: tuple = (role, ref, choice.device, str(choice.dtype))
-    if copy is not None:
-        key += ("copy", copy)
+    key = _model_key(role, ref, choice, copy)
 
     def load() -> Any:
         location = resolve_model(ref)

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "openvino")
 ENV_RUNTIME = "STORYBOOK_CPU_RUNTIME"
-_HELD = "_storybook_openvino"  # the compiled model, kept on the torch UNet it was made from (freed with it)
+_HELD = "_storybook_openvino"  # (threads, the compiled model), kept on the torch UNet it was made from (freed with it)
 
 
 def openvino_installed() -> bool:
@@ -111,10 +111,13 @@ def _example(unet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def compiled_unet(unet, threads: int | None = None):
     """The UNet compiled by OpenVINO for this CPU: converted once and kept on disk, compiled once per loaded
-    model. bf16 inside where the torch model is bf16 (the CPU was found to run it fast), else f32."""
+    model and number of threads. bf16 inside where the torch model is bf16 (the CPU was found to run it fast),
+    else f32."""
     held = getattr(unet, _HELD, None)
-    if held is not None:
-        return held
+    # Compiled for a number of threads: the model loaded once serves callers on other threads counts (a studio keeps
+    # a core for its page, a command line uses every one), so another count compiles again from the kept files.
+    if held is not None and held[0] == threads:
+        return held[1]
     import openvino as ov
 
     folder = _cache_folder(unet)
@@ -149,8 +152,10 @@ def compiled_unet(unet, threads: int | None = None):
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
+    if held is not None:
+        delattr(unet, _HELD)  # the UNet holds one compilation at a time: the old one goes with its last user
     compiled = core.compile_model(core.read_model(xml), "CPU", config)
-    setattr(unet, _HELD, compiled)
+    setattr(unet, _HELD, (threads, compiled))
     return compiled
 
 

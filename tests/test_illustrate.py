@@ -283,3 +283,66 @@ def test_on_a_cpu_the_first_picture_comes_alone_and_the_rest_in_full_batches(pro
         sizes.clear()
         illustrator.illustrate([PictureRequest(key=i, prompt="a fox", seed=i) for i in range(3)], batch_size=1)
         assert sizes == [1, 1, 1]
+
+
+def test_finishing_openvino_drafts_where_openvino_is_missing_says_what_to_do(profile, monkeypatch):
+    from engine import openvino_unet
+    from engine.illustrate import finish_drafts
+
+    monkeypatch.setattr(openvino_unet, "openvino_installed", lambda: False)
+    monkeypatch.delenv("STORYBOOK_CPU_RUNTIME", raising=False)
+    settings = {"prompt": "a fox", "seed": 1, "steps": 1, "guidance": 0.0, "width": 64, "height": 64}
+    settings.update(draft=True, dtype="float32", runtime="openvino")
+    with pytest.raises(InputError) as info:
+        finish_drafts([(0, settings)], profile)
+    # Not the runtime setting's own advice (unset STORYBOOK_CPU_RUNTIME): it is unset, and the draft says openvino.
+    assert "drawn with the OpenVINO runtime" in info.value.message and "pip install openvino" in info.value.message
+    assert "STORYBOOK_CPU_RUNTIME" not in info.value.message
+
+
+def test_a_bf16_illustrator_is_read_straight_into_bf16_and_keeps_no_fp32_copy(profile, monkeypatch):
+    """Peak host memory (issue 18): no fp32 model is built and then converted, and none is kept beside the bf16 one."""
+    from diffusers import AutoencoderTiny, AutoPipelineForText2Image
+
+    from engine.cache import ModelCache, use_cache
+    from engine.device import DeviceChoice
+
+    asked: list = []
+    for cls in (AutoPipelineForText2Image, AutoencoderTiny):
+        original = cls.from_pretrained.__func__
+
+        def spy(klass, *args, _original=original, **kwargs):
+            asked.append(kwargs.get("dtype"))
+            return _original(klass, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
+    with (
+        use_cache(ModelCache()) as cache,
+        open_illustrator(profile, DeviceChoice("cpu", torch.bfloat16), draft=True) as il,
+    ):
+        (draft,) = il.illustrate([PictureRequest(key=0, prompt="a red fox", seed=2, draft=True)])
+        modules = [m for m in il.pipe.components.values() if isinstance(m, torch.nn.Module)] + [il.preview_decoder]
+        formats = {t.dtype for m in modules for t in [*m.parameters(), *m.buffers()] if t.is_floating_point()}
+        held = [row["key"] for row in cache.report()]
+    assert asked == [torch.bfloat16, torch.bfloat16], "both models are read from disk straight into bf16"
+    assert formats == {torch.bfloat16}
+    assert sorted(key[0] for key in held) == ["illustrator", "preview_decoder"]
+    assert {key[3] for key in held} == {"torch.bfloat16"}
+    assert draft.settings["dtype"] == "bfloat16"
+
+
+def test_on_a_cpu_too_the_unet_and_both_decoders_run_channels_last_unless_switched_off(profile):
+    """Issue 18: channels-last on every device (oneDNN's CPU convolutions are fastest in it), not only on a GPU."""
+
+    def layouts(illustrator) -> set[bool]:
+        modules = [illustrator.pipe.unet, illustrator.pipe.vae, illustrator.preview_decoder]
+        weights = [m.weight for module in modules for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in weights if w.shape[-1] > 1}
+
+    cpu = pick_device("cpu")
+    with open_illustrator(profile, cpu, draft=True) as illustrator:
+        assert layouts(illustrator) == {True}
+    with open_illustrator(profile, cpu, speed=SpeedOptions(channels_last=False), draft=True) as illustrator:
+        assert layouts(illustrator) == {False}
+    with open_illustrator(profile, cpu, draft=True) as illustrator:  # the cached pipeline comes back channels-last
+        assert layouts(illustrator) == {True}

@@ -92,3 +92,39 @@ def test_asking_for_openvino_where_it_is_not_installed_says_what_to_do(profile, 
     assert SpeedOptions().runtime == "openvino"
     monkeypatch.setenv("STORYBOOK_CPU_RUNTIME", "something else")
     assert SpeedOptions().runtime == "torch"
+
+
+def test_a_refined_openvino_draft_is_refined_by_the_runtime_its_settings_name(profile, monkeypatch):
+    from diffusers import UNet2DConditionModel
+
+    with open_illustrator(profile, speed=OPENVINO, draft=True) as illustrator:
+        (draft,) = illustrator.illustrate([PictureRequest(key=0, prompt="a lighthouse", seed=4, draft=True)])
+    torch_steps = []
+    original = UNet2DConditionModel.forward
+
+    def counted(self, *args, **kwargs):
+        torch_steps.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", counted)
+    # The latent is kept: every UNet step below is the refine's own.
+    (by_openvino,) = finish_drafts([(0, draft.settings)], profile, method="refine", latents={0: draft.latents})
+    assert by_openvino.settings["runtime"] == "openvino"
+    assert torch_steps == [], "the settings say OpenVINO refined it, so torch's UNet must not have"
+    torch_drawn = {k: v for k, v in draft.settings.items() if k != "runtime"}
+    (by_torch,) = finish_drafts([(0, torch_drawn)], profile, method="refine", latents={0: draft.latents})
+    assert "runtime" not in by_torch.settings and torch_steps, "a torch draft is refined by torch"
+
+
+def test_the_compiled_unet_runs_on_the_threads_of_whoever_draws_now(profile, monkeypatch):
+    with open_illustrator(profile, speed=OPENVINO) as illustrator:
+        first = illustrator._openvino
+        assert int(first.get_property("INFERENCE_NUM_THREADS")) == 1  # the tiny model's one thread
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # another user of the same loaded model, on two threads
+    with open_illustrator(profile, speed=OPENVINO) as illustrator:
+        assert int(illustrator._openvino.get_property("INFERENCE_NUM_THREADS")) == 2
+        (picture,) = illustrator.illustrate([PictureRequest(key=0, prompt="a kite", seed=3)])
+    assert picture.settings["runtime"] == "openvino"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with open_illustrator(profile, speed=OPENVINO) as illustrator:
+        assert int(illustrator._openvino.get_property("INFERENCE_NUM_THREADS")) == 1

@@ -299,3 +299,51 @@ def test_opening_a_story_warms_its_picture_model_once_from_disk_only(lib, monkey
 
     if not is_downloaded(fast.model("illustrator")):
         assert actions.warm_up(fast) is None
+
+
+def test_a_cold_start_shows_as_the_job_loading_the_picture_model_from_disk(lib, monkeypatch):
+    """Issue 18: the app shows the cold start (the picture model read from disk into an empty cache) as the job's
+    progress, while it loads; a job that finds the model in memory does not say so."""
+    import time
+
+    from engine import illustrate
+    from engine.cache import ModelCache, use_cache
+    from engine.jobs import JobContext
+    from engine.profiles import get_profile
+
+    said: dict[str, list] = {}
+    real_progress = JobContext.progress
+
+    def heard(self, done, total=None, message=None):
+        said.setdefault(self.job_id, []).append(message)
+        return real_progress(self, done, total, message)
+
+    monkeypatch.setattr(JobContext, "progress", heard)
+    loading, gate = threading.Event(), threading.Event()
+    real_load = illustrate.load_pipeline
+
+    def slow_load(location, choice):
+        loading.set()
+        gate.wait(30)
+        return real_load(location, choice)
+
+    monkeypatch.setattr(illustrate, "load_pipeline", slow_load)
+    tiny = get_profile("tiny")
+    project = split(lib).project
+    with use_cache(ModelCache()):  # an empty cache: this process has not loaded the picture model yet
+        assert not illustrate.illustrator_loaded(tiny)
+        cold = actions.illustrate_all(lib, project.id, project.version)
+        try:
+            assert loading.wait(60)
+            time.sleep(0.2)
+            info = get_worker().get(cold.job_id)
+            assert info.status.value == "running" and info.fraction == 0
+            assert info.message == actions.PICTURE_MODEL_FROM_DISK  # what the progress bar says while it loads
+        finally:
+            gate.set()
+        assert finish(cold.job_id).results == 2
+        assert illustrate.illustrator_loaded(tiny)
+        warm = actions.illustrate_all(lib, project.id, lib.get_project(project.id).version, redo=True)
+        finish(warm.job_id)
+    assert actions.PICTURE_MODEL_FROM_DISK not in said[warm.job_id]
+    assert said[warm.job_id][0] == actions.PICTURE_MODEL_READY

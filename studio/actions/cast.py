@@ -47,7 +47,7 @@ from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Profile
 from storage import CharacterView, ConflictError, Library, NotFound, ProjectView, ProposalView
 from storage.validate import IP_SCALE_RANGE, SHARE_RATE_RANGE
-from studio.actions.jobs import job_write
+from studio.actions.jobs import job_write, picture_model_progress
 from studio.actions.profiles import ensure_illustrator, missing_models, model_here, project_profile, role_note
 
 log = logging.getLogger(__name__)
@@ -496,7 +496,7 @@ def draw_reference(
     who, description, style, base_seed = character.name, character.description, project.style, seeds.new_seed()
 
     def run(ctx) -> None:
-        ctx.progress(0, message="Getting the picture model ready…")
+        picture_model_progress(ctx, profile)
         from engine.illustrate import illustrate_pages
 
         drawn = illustrate_pages(

@@ -91,6 +91,20 @@ def job_write(lib: Library, project_id: int, write) -> ProjectView:
 
 KIND_WARM = "warm"
 
+PICTURE_MODEL_READY = "Getting the picture model ready…"
+PICTURE_MODEL_FROM_DISK = "Loading the picture model from disk…"
+
+
+def picture_model_progress(ctx, profile, total: int | None = None) -> None:
+    """A picture job's first words, on the worker: a cold start (the picture model read from disk into memory,
+    seconds to a minute on a CPU) says so, so the progress bar waiting at zero says what it waits for."""
+    ctx.progress(0, total, message=PICTURE_MODEL_READY)
+    from engine.illustrate import illustrator_loaded
+
+    if not illustrator_loaded(profile):
+        ctx.progress(0, total, message=PICTURE_MODEL_FROM_DISK)
+
+
 _warmed: set[str] = set()  # profiles whose picture model this process has loaded, or is loading, for a warm-up
 
 

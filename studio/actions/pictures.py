@@ -32,7 +32,7 @@ from engine.jobs import get_worker
 from engine.profiles import REFERENCE_IP_ADAPTER
 from storage import ConflictError, Library, NotFound, PageView, PictureView, ProjectView
 from studio.actions.cast import engine_references, picture_meta, plan_drawing, remeasure_after_draw, story_cast
-from studio.actions.jobs import KIND_ILLUSTRATE, JobStart, active_jobs
+from studio.actions.jobs import KIND_ILLUSTRATE, JobStart, active_jobs, picture_model_progress
 from studio.actions.pages import find_page, prompt_preview
 from studio.actions.profiles import ensure_illustrator, has_gpu, project_profile
 
@@ -205,7 +205,7 @@ def _submit_pictures(
         log.info("drawing %s: %s", label, note)
 
     def run(ctx) -> None:
-        ctx.progress(0, message="Getting the picture model ready…")
+        picture_model_progress(ctx, profile)
         from engine.illustrate import choose_best, illustrate_pages
 
         references = engine_references(plan.references)
@@ -408,7 +408,7 @@ def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] |
     count = len(drafts)
 
     def run(ctx) -> None:
-        ctx.progress(0, count, message="Getting the picture model ready…")
+        picture_model_progress(ctx, profile, count)
         from engine.illustrate import finish_drafts as finish
 
         images = {name: load_image(path).image for name, path in references.items()}
