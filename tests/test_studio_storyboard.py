@@ -747,10 +747,11 @@ def test_the_loose_pictures_tray_shows_words_and_settings_and_puts_a_picture_on_
 
     # A story told from pictures keeps their order: the buttons that would change it are off and say why.
     placed, _ = actions.undo(lib, project.id, placed.version)  # the picture is back in the tray
+    placed = actions.delete_page(lib, project.id, _second.id, placed.version)  # and a page is in the bin
     told = lib.update_project(placed.id, placed.version, story_settings={"source": actions.STORY_SOURCE})
     at = storyboard(told.id)
-    back = at.button(key=f"tray.back.{third.id}")
-    assert back.disabled and back.help == actions.TOLD_KEEPS_ORDER
+    for key in (f"tray.back.{third.id}", f"bin.page.{_second.id}"):
+        assert at.button(key=key).disabled and at.button(key=key).help == actions.TOLD_KEEPS_ORDER
     open_popover(at, f"pop.more.{first.id}")
     for key in (f"move.1.{first.id}", f"pagedel.{first.id}"):
         assert at.button(key=key).disabled and at.button(key=key).help == actions.TOLD_KEEPS_ORDER

@@ -72,11 +72,18 @@ def bin_section(edit: Editing, live: ProjectView) -> None:
     if live.bin is None or live.bin.empty:
         return
     items = len(live.bin.pages) + len(live.bin.pictures)
+    told = actions.told_from_pictures(live)
     with st.expander(f":material/delete: Bin ({items} item{'s' if items != 1 else ''})"):
         for page in live.bin.pages:
             cols = st.columns([4, 1], vertical_alignment="center")
             cols[0].markdown(f"Page: *“{ui.plain(page.text[:200])}”* · {ui.plural(len(page.pictures), 'picture')}")
-            if cols[1].button("Bring back", key=f"bin.page.{page.id}", icon=":material/restore_from_trash:"):
+            if cols[1].button(
+                "Bring back",
+                key=f"bin.page.{page.id}",
+                icon=":material/restore_from_trash:",
+                disabled=told,
+                help=actions.TOLD_KEEPS_ORDER if told else None,
+            ):
                 with ui.guard(edit.project_id):
                     ui.set_base_version(actions.bring_back_page(edit.lib, edit.project_id, page.id, edit.base))
                     ui.flash("success", "The page is back in the story, with its pictures.")
