@@ -24,3 +24,24 @@ def gpu_likely(marks: tuple[str, ...] = _GPU_MARKS) -> bool:
     if platform.system() == "Darwin":
         return platform.machine() == "arm64"
     return any(Path(mark).exists() for mark in marks) or shutil.which("nvidia-smi") is not None
+
+
+# A container's memory limit (cgroup v2, then v1); "max" or a huge number means none.
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def memory_bytes(limits: tuple[str, ...] = _CGROUP_LIMITS) -> int | None:
+    """The memory this process may use: the computer's, or its container's limit when that is lower (a 2 GB
+    container on a 64 GB host has 2 GB). None when it cannot be told (no sysconf: Windows)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    for path in limits:
+        try:
+            limit = int(Path(path).read_text().strip())
+        except (OSError, ValueError):  # absent, unreadable, or "max"
+            continue
+        if 0 < limit < total:
+            return limit
+    return total

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from core.hardware import memory_bytes
+
 
 def estimate_bytes(obj: Any) -> int:
     """Bytes held by the tensors of a module, a diffusers pipeline, or a container of them."""
@@ -37,16 +39,15 @@ def estimate_bytes(obj: Any) -> int:
 
 
 def default_budget_bytes() -> int:
-    """STORYBOOK_CACHE_GB if set; else 85% of GPU memory on CUDA; else half of host memory."""
+    """STORYBOOK_CACHE_GB if set; else 85% of GPU memory on CUDA; else half of host memory (core.hardware.memory_bytes:
+    a container's limit when lower)."""
     override = os.environ.get("STORYBOOK_CACHE_GB", "").strip()
     if override:
         return int(float(override) * 2**30)
     if torch.cuda.is_available():
         return int(torch.cuda.mem_get_info()[1] * 0.85)
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.5)
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
+    memory = memory_bytes()
+    return int(memory * 0.5) if memory else 8 * 2**30
 
 
 @dataclass

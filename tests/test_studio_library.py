@@ -241,13 +241,26 @@ def test_uploaders_ask_for_what_the_library_and_the_picture_loader_take(fresh_ho
     assert pictures.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2**20
 
 
-def test_the_bundle_upload_limit_is_what_this_computer_can_hold(fresh_home, monkeypatch):
+def test_the_bundle_upload_limit_is_what_this_computer_can_hold(fresh_home, monkeypatch, tmp_path):
     from studio import actions
 
     gb = 2**30
     # Streamlit holds an upload in memory: an eighth of the computer's memory, at most what the library imports.
     assert actions.bundle_upload_mb(16 * gb) == actions.bundle_upload_mb(64 * gb) == actions.MAX_BUNDLE_MB == 1024
     assert actions.bundle_upload_mb(4 * gb) == 512 and actions.bundle_upload_mb(gb // 4) == 64
+    # A container's memory limit counts when it is below the computer's (cgroup v2 "max" means none).
+    from core import hardware
+
+    physical = hardware.memory_bytes(limits=())
+    limit = tmp_path / "memory.max"
+    limit.write_text(f"{gb}\n")
+    assert hardware.memory_bytes(limits=(str(limit),)) == min(gb, physical)
+    limit.write_text("max\n")
+    assert hardware.memory_bytes(limits=(str(limit), "/no/such/file")) == physical
+    limit.write_text(f"{physical * 4}\n")
+    assert hardware.memory_bytes(limits=(str(limit),)) == physical
+    monkeypatch.setattr(hardware, "memory_bytes", lambda: 2 * gb)  # a 2 GB container
+    assert actions.bundle_upload_mb() == 256
     monkeypatch.setattr(actions, "bundle_upload_mb", lambda: 512)  # a computer of 4 GB
     at = app()
     (bundle,) = at.get("file_uploader")

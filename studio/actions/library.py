@@ -6,11 +6,11 @@ stories go through here too, so every change to the library has one door.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from core import hardware
 from core.errors import InputError
 from engine.profiles import DEFAULT_PROFILE, get_profile
 from engine.prompts import DEFAULT_STYLE
@@ -36,9 +36,8 @@ def bundle_upload_mb(memory_bytes: int | None = None) -> int:
     """The largest bundle the library page takes, in MB: what the library imports, or an eighth of this
     computer's memory when that is less (a larger bundle imports from a terminal, which reads it from disk)."""
     if memory_bytes is None:
-        try:
-            memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):  # no sysconf (Windows): the library's own limit
+        memory_bytes = hardware.memory_bytes()
+        if memory_bytes is None:  # not known (Windows): the library's own limit
             return MAX_BUNDLE_MB
     share = memory_bytes // UPLOAD_MEMORY_SHARE // 2**20
     return max(MIN_BUNDLE_UPLOAD_MB, min(MAX_BUNDLE_MB, share))
