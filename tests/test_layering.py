@@ -136,8 +136,9 @@ def test_the_private_name_check_sees_a_reach_into_the_engine(tmp_path):
     assert [hit.split(" ")[1] for hit in found] == ["_load_preview_decoder", "c._cache"]
 
 
-def test_every_layer_derives_its_errors_from_the_one_base():
-    # One base for "an error whose message a person can read": the job worker, the screens and the CLIs show
+def test_every_layers_errors_module_derives_from_the_one_base():
+    # One base for "an error whose message a person can read" (the errors a layer raises to people live in its
+    # errors module; exports.images.BrokenImage is caught inside exports): the job worker, the screens and the CLIs show
     # `.message` of any layer's error without knowing which layer raised it.
     import inspect
 
