@@ -138,11 +138,13 @@ def new_story_form() -> None:
             f"{ui.plural(len(good), 'picture')} of {ui.plural(len(files), 'file')} can be used"
             + (f"; {len(refused)} cannot (see above)." if refused else ".")
         )
-    if order:  # too many pictures is said here at once; none at all, when Write is clicked
+    too_many = None  # too many pictures is said here at once (and Write waits); none at all, when Write is clicked
+    if order:
         try:
             check_picture_count(len(order))
         except InputError as exc:
-            st.error(exc.message, icon=":material/error:")
+            too_many = exc.message
+            st.error(too_many, icon=":material/error:")
 
     if order:
         st.header(":material/reorder: The pictures, in story order", divider="orange")
@@ -232,7 +234,12 @@ def new_story_form() -> None:
         help="About how long each picture's passage is.",
     )
     if st.button(
-        "Write the story", icon=":material/auto_stories:", type="primary", key="images.write"
+        "Write the story",
+        icon=":material/auto_stories:",
+        type="primary",
+        key="images.write",
+        disabled=too_many is not None,
+        help=too_many,
     ) and ui.first_click("images.write"):
         with ui.guard():
             # The usable pictures in the chosen order; refused files go along so they are named again.
