@@ -162,6 +162,24 @@ def test_the_title_line_is_shown_as_such_and_can_become_a_page(lib):
     assert outcome.title is None and outcome.project.pages[0].text == "The Lighthouse Fox"
 
 
+def test_the_title_follows_its_line_and_a_renamed_book_is_not_told_otherwise(lib):
+    story = "The Paper Boat\n\nMara folded a boat. It sailed away."
+    project = actions.create_project(lib, story_text=story)
+    project = actions.split_story(lib, project.id, project.version, story).project
+    assert project.title == "The Paper Boat"
+    # The line edited in the story box renames the book, and the message says so truthfully.
+    outcome = actions.save_story_text(lib, project.id, project.version, story.replace("Boat", "Kite", 1))
+    assert outcome.project.title == "The Paper Kite" and outcome.project.title_from_text
+    assert "The first line, “The Paper Kite”, is the book's title." in outcome.message
+    # A book renamed in its details keeps that name: an edit of the line does not claim the line is the title.
+    renamed = lib.update_project(project.id, outcome.project.version, title="Mara's Boat")
+    outcome = actions.save_story_text(lib, project.id, renamed.version, outcome.project.story_text + " The end.")
+    assert outcome.project.title == "Mara's Boat" and "is the book's title" not in outcome.message
+    edited = outcome.project.story_text.replace("Kite", "Plane", 1)
+    outcome = actions.save_story_text(lib, project.id, outcome.project.version, edited)
+    assert outcome.project.title == "Mara's Boat" and "is the book's title" not in outcome.message
+
+
 def test_an_emptied_story_box_is_not_saved_over_the_pages(lib):
     project = _story(lib)
     with pytest.raises(InputError, match="every page is kept"):

@@ -120,7 +120,9 @@ def _save_plan(
     """Save a plan from engine.paging, and count what it did from the project before and after."""
     title = plan.title if title_from_text and plan.title else None
     new_title = None
-    if title and before.title.strip() in ("", DEFAULT_TITLE):
+    # The title follows its line: a book without a title of its own, or whose title is that line, takes the line
+    # as it is now (an edit of the line renames the book); a book the person titled otherwise keeps its title.
+    if title and before.title.strip() in ("", DEFAULT_TITLE, (_title_line(before) or "").strip()):
         new_title = title[:200]
     project = lib.apply_pages(
         before.id,
@@ -131,7 +133,8 @@ def _save_plan(
         title_from_text=bool(title),
         label=label,
     )
-    return _outcome(before, project, title)
+    # The message says the line is the book's title only when it is (else Book details says it is not printed).
+    return _outcome(before, project, title if title and project.title.strip() == title[:200].strip() else None)
 
 
 def _outcome(before: ProjectView, after: ProjectView, title: str | None = None) -> PagesOutcome:
