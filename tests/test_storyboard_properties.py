@@ -270,12 +270,15 @@ class StoryboardActions(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def a_job_draws_a_picture(self, data) -> None:
-        pages = [p.id for p in self.project.pages] + [p.id for p in self.project.loose]
+        pages = {p.id: p.text for p in [*self.project.pages, *self.project.loose]}
         if not pages:
             return
-        page_id = data.draw(st.sampled_from(pages))
+        page_id = data.draw(st.sampled_from(sorted(pages)))
         self.made += 1
-        picture = self.lib.add_picture(page_id, _png(self.made), {"seed": self.made}, select=True)
+        # As a drawing job saves it: with the words it was drawn for (a split sends it with the part most like
+        # them); one in three records none, as pictures from before the words were kept.
+        settings = {"seed": self.made} | ({"page_text": pages[page_id]} if self.made % 3 else {})
+        picture = self.lib.add_picture(page_id, _png(self.made), settings, select=True)
         self.pictures[picture.id] = str(picture.image_path)
         self.project = self.lib.get_project(self.project.id)
 

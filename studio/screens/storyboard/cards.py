@@ -314,8 +314,9 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
                 "Split this page in two", icon=":material/content_cut:", key=f"split.{page.id}"
             ) and ui.first_click(f"split.{page.id}"):
                 with ui.guard(edit.project_id):
-                    ui.set_base_version(actions.split_page(edit.lib, page.id, points[choice][0], edit.base))
-                    ui.flash("toast", f"Split page {n} in two; the first part keeps its pictures.")
+                    split = actions.split_page(edit.lib, page.id, points[choice][0], edit.base)
+                    ui.set_base_version(split)
+                    ui.flash("toast", actions.split_message(split, page.id))
                     st.rerun()
         else:
             st.caption("This page is too short to split.")
