@@ -469,3 +469,47 @@ def test_a_split_sends_each_picture_with_the_part_most_like_its_words(tmp_path, 
     redone, _ = library.redo(project.id, undone.version)
     assert _where(redone) == _where(after)
     library.close()
+
+
+def test_a_picture_is_kept_for_its_pages_new_words_until_they_change_again(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["The fox ran to the river.", "The owl slept."])
+    page = project.pages[0]
+    drawn = {"seed": 4, "prompt": "a fox", "page_text": page.text}
+    picture = library.add_picture(page.id, _png(1), drawn, meta={"scores": {"clip": 30.0}})
+    project = library.update_page(page.id, library.get_project(project.id).version, text="The fox ran to the sea.")
+    assert project.pages[0].selected.words_changed
+    other = library.add_picture(page.id, _png(2), {"page_text": "x"}, select=False)
+    project = library.discard_picture(other.id, project.version)
+    with pytest.raises(InvalidInput, match="bin"):
+        library.keep_picture_for_words(other.id, project.version)
+
+    kept = library.keep_picture_for_words(picture.id, project.version)
+    shown = kept.pages[0].selected
+    assert not shown.words_changed and kept.undo == "Keep a picture for new words"
+    assert shown.settings == drawn  # the recipe that draws it again is left alone
+    assert shown.meta == {"scores": {"clip": 30.0}, "kept_for_words": "The fox ran to the sea."}
+    with pytest.raises(InvalidInput, match="not changed"):
+        library.keep_picture_for_words(picture.id, kept.version)
+    with pytest.raises(ConflictError):
+        library.keep_picture_for_words(picture.id, project.version)  # a stale tab
+
+    undone, label = library.undo(project.id, kept.version)  # one step, and undone exactly
+    assert label == "Keep a picture for new words"
+    assert undone.pages[0].selected.words_changed and "kept_for_words" not in undone.pages[0].selected.meta
+    redone, _ = library.redo(project.id, undone.version)
+    assert not redone.pages[0].selected.words_changed
+    assert redone.pages[0].selected.meta["kept_for_words"] == "The fox ran to the sea."
+
+    # It travels with the story (a reload, a bundle), and the note comes back when the words change again.
+    library.close()
+    library = Library(tmp_path)
+    assert not library.get_project(project.id).pages[0].selected.words_changed
+    elsewhere = Library(tmp_path / "other")
+    imported = elsewhere.import_bundle(library.export_bundle(project.id))
+    assert not imported.pages[0].selected.words_changed
+    assert imported.pages[0].selected.meta["kept_for_words"] == "The fox ran to the sea."
+    elsewhere.close()
+    again = library.update_page(page.id, redone.version, text="The fox ran to the sea at dawn.")
+    assert again.pages[0].selected.words_changed
+    library.close()

@@ -705,6 +705,28 @@ def test_splitting_a_page_says_where_its_pictures_went_and_undo_puts_them_back(l
     ]
 
 
+def test_a_picture_is_kept_for_its_pages_new_words_from_the_badge(lib):
+    project = new_project(lib)
+    second = project.pages[1]
+    drawn = {"seed": 5, "page_text": "The wind pushed the boat past a leaf."}  # the page's words then
+    picture = lib.add_picture(second.id, fx.png((19, 23)), drawn)
+    at = storyboard(project.id)
+    badge = ":violet-badge[:material/edit_note: words changed since this picture]"
+
+    def badges() -> int:
+        return sum(m.value == badge for m in at.markdown)
+
+    assert badges() == 1 and at.button(key=f"keepwords.{second.id}")
+    click(at, f"keepwords.{second.id}")
+    assert any(t.value == "Page 2 keeps its picture for its new words." for t in at.toast), texts(at.error)
+    assert badges() == 0 and not [b for b in at.button if b.key == f"keepwords.{second.id}"]
+    kept = lib.get_project(project.id).pages[1].selected
+    assert kept.id == picture.id and kept.settings == drawn and kept.meta["kept_for_words"] == second.text
+
+    click(at, "history.undo")  # one step
+    assert badges() == 1 and "kept_for_words" not in lib.get_project(project.id).pages[1].selected.meta
+
+
 def test_a_page_is_deleted_to_the_bin_after_a_confirmation_and_undo_brings_it_back(lib):
     from studio import actions
 

@@ -269,7 +269,10 @@ class LibraryBase:
         return picture
 
     def _picture_view(self, picture: Picture, words: str | None = None) -> PictureView:
-        drawn_for = (picture.settings or {}).get("page_text")
+        # The words it is for: those the person kept it for since (meta), else those it was drawn for (settings).
+        drawn_for = (picture.meta or {}).get("kept_for_words")
+        if not isinstance(drawn_for, str):
+            drawn_for = (picture.settings or {}).get("page_text")
         return PictureView(
             id=picture.id,
             page_id=picture.page_id,

@@ -384,10 +384,11 @@ class PageMethods(LibraryBase):
         """Split a live page's words at character index ``at``; the first part keeps the page's row, seed,
         prompts and lock, the second becomes a new page right after it (the story text is unchanged).
 
-        Each picture goes with the part most like the words it was drawn for (``settings["page_text"]``) by
-        ``core.words.words_ratio``, the measure a re-split matches pages by; a picture that records no words, or
-        is as like one part as the other, stays with the first part. The part holding the page's chosen picture
-        keeps it chosen; a part with pictures but not that one chooses its newest."""
+        Each picture goes with the part most like the words it is for (``meta["kept_for_words"]``, else those it
+        was drawn for, ``settings["page_text"]``) by ``core.words.words_ratio``, the measure a re-split matches
+        pages by; a picture that records no words, or is as like one part as the other, stays with the first part.
+        The part holding the page's chosen picture keeps it chosen; a part with pictures but not that one chooses
+        its newest."""
         with self._read() as session:
             project_id = self._page(session, page_id).project_id
         with self._edit(project_id, expected_version, "Split a page") as (session, project):
@@ -568,7 +569,11 @@ def _remember_words(page: Page, picture: Picture | None = None) -> None:
 
 
 def _drawn_for(picture: Picture) -> str | None:
-    """The words a picture was drawn for (settings["page_text"]), None when it does not say."""
+    """The words a picture is for: those the person kept it for (meta["kept_for_words"]), else those it was
+    drawn for (settings["page_text"]); None when it does not say."""
+    kept_for = (picture.meta or {}).get("kept_for_words")
+    if isinstance(kept_for, str):
+        return kept_for
     drawn_for = (picture.settings or {}).get("page_text")
     return drawn_for if isinstance(drawn_for, str) else None
 
