@@ -513,3 +513,17 @@ def test_a_picture_is_kept_for_its_pages_new_words_until_they_change_again(tmp_p
     again = library.update_page(page.id, redone.version, text="The fox ran to the sea at dawn.")
     assert again.pages[0].selected.words_changed
     library.close()
+
+
+def test_a_split_sends_a_kept_picture_by_the_words_it_was_kept_for(tmp_path):
+    library = Library(tmp_path)
+    fox, owl = "The fox ran to the river.", "The owl slept in the old oak tree."
+    project = _story(library, [fox])
+    page = project.pages[0]
+    picture = library.add_picture(page.id, _png(1), {"seed": 1, "page_text": fox})
+    project = library.update_page(page.id, library.get_project(project.id).version, text=f"{fox} {owl}")
+    project = library.keep_picture_for_words(picture.id, project.version)  # kept for both sentences now
+    split = library.split_page(page.id, len(fox) + 1, project.version)
+    assert [p.text for p in split.pages] == [fox, owl]
+    assert split.pages[0].pictures == [] and [p.id for p in split.pages[1].pictures] == [picture.id]
+    library.close()
