@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from core.words import words_ratio
 from storage import history, validate
 from storage.errors import ConflictError, InvalidInput, NotFound
-from storage.library.base import UNSET, LibraryBase
+from storage.library.base import UNSET, LibraryBase, words_for
 from storage.models import Page, Picture, Project
 from storage.views import PageInput, PagePlanInput, PageView, ProjectView
 
@@ -568,20 +568,10 @@ def _remember_words(page: Page, picture: Picture | None = None) -> None:
             pic.settings = settings
 
 
-def _drawn_for(picture: Picture) -> str | None:
-    """The words a picture is for: those the person kept it for (meta["kept_for_words"]), else those it was
-    drawn for (settings["page_text"]); None when it does not say."""
-    kept_for = (picture.meta or {}).get("kept_for_words")
-    if isinstance(kept_for, str):
-        return kept_for
-    drawn_for = (picture.settings or {}).get("page_text")
-    return drawn_for if isinstance(drawn_for, str) else None
-
-
 def _goes_with_second(picture: Picture, first: str, second: str) -> bool:
     """Whether a split page's picture goes with the second part: it is more like the words it is for (see
     core.words). A picture that records no words, or is as like one part as the other, stays with the first."""
-    words = _drawn_for(picture)
+    words = words_for(picture)
     return words is not None and words_ratio(words, second) > words_ratio(words, first)
 
 
