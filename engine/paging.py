@@ -34,7 +34,8 @@ case-folded; punctuation and whitespace do not count (a page with no letter or d
 its other visible characters). Two pages' token lists are aligned (``difflib.SequenceMatcher`` on
 the lists, or one alignment of the whole story at once, see "Speed"); for an old page a and a new
 page b, M is the number of tokens matched, and R the number matched in runs of at least 3 tokens in
-a row (or the whole of a or b): a passage, not common words that happen to line up.
+a row (or the whole of a or b): a passage, not common words that happen to line up. The tokens and the
+ratio below live in `core.words`, so storage sends a split page's pictures by the same measure.
 
 - ratio = 2M / (|a| + |b|): "the same page": 1 when the words are the same, 0.9 after one word of
   ten changed;
@@ -135,6 +136,7 @@ from difflib import SequenceMatcher
 from typing import Any, NamedTuple
 
 from core.errors import InputError
+from core.words import word_tokens
 from engine.segment import (
     CJK_CHARS,
     PARAGRAPH_BREAK,
@@ -160,7 +162,6 @@ _CANDIDATES = 16  # pages compared pairwise for each unmatched old page
 _SHARED_PAIRS = 0.3  # share of token pairs (of the smaller page) a candidate must have in common
 _POSTING_CAP = 64  # a token on more unmatched pages than this does not suggest candidates
 
-_WORD_TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+")
 _DIFF_TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+|\S")
 _LINE_END = re.compile(r"[\r\n\u2028\u2029]")
 _NOT_SPACE = re.compile(r"\S")
@@ -237,11 +238,6 @@ class RemovedPage:
 
 
 # ------------------------------------------------------------------------------ comparing words
-
-
-def word_tokens(text: str) -> list[str]:
-    """The tokens pages are compared by (see the module notes)."""
-    return _WORD_TOKEN.findall(text.casefold()) or [ch for ch in text if not ch.isspace()]
 
 
 def _same_words(a: str, b: str) -> bool:

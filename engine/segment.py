@@ -62,6 +62,7 @@ from dataclasses import dataclass
 
 from core.errors import InputError
 from core.limits import MAX_STORY_CHARS
+from core.words import CJK_CHARS
 
 _HEADING_MAX_WORDS = 8
 _HEADING_MAX_CHARS = 60
@@ -70,8 +71,8 @@ _RUN_ON_MIN_WORDS = 80
 _DIALOGUE_MAX_WORDS = 20  # a "short line of dialogue" (an exchange of two fits on a page)
 _DIALOGUE_STRETCH = 1.5  # how far past the asked size a page may grow to keep an exchange together
 
-# Han ideographs, kana and their extensions: scripts written without spaces between words.
-CJK_CHARS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002fa1f"
+# Han ideographs, kana and their extensions: scripts written without spaces between words (core.words, where
+# the measure pages are matched by tokenises them too).
 _CJK_CHARS = CJK_CHARS
 _UNIT = re.compile(rf"[{_CJK_CHARS}]|[^\s{_CJK_CHARS}]+")
 _HAS_ALNUM = re.compile(r"[^\W_]")

@@ -2,11 +2,12 @@
 
 A snapshot holds what a person edits on the storyboard: the book's details, the story text, the characters,
 every page (its words, place, state, prompts, seed and lock) and where each picture is (its page, version,
-state and whether it is the page's picture). Undo applies the snapshot before the current step, redo the one
-after; a new edit cuts the steps after the current one. Snapshots name rows by id (ids are never reused), so a
-restore puts the very same pages and pictures back. What a job added after a snapshot (a picture, a passage)
-is not taken away by an undo: its picture stays on its page as another version, or in the loose-pictures tray
-when the page leaves the story. Pictures removed for good (an emptied bin) cannot come back; their pages do.
+state, whether it is the page's picture, and the words it was kept for, meta["kept_for_words"]). Undo applies
+the snapshot before the current step, redo the one after; a new edit cuts the steps after the current one.
+Snapshots name rows by id (ids are never reused), so a restore puts the very same pages and pictures back.
+What a job added after a snapshot (a picture, a passage) is not taken away by an undo: its picture stays on its
+page as another version, or in the loose-pictures tray when the page leaves the story. Pictures removed for
+good (an emptied bin) cannot come back; their pages do.
 """
 
 from __future__ import annotations
@@ -66,11 +67,18 @@ def take(project: Project) -> dict[str, Any]:
         ],
         "pages": [{"id": p.id, **{name: getattr(p, name) for name in _PAGE_FIELDS}} for p in project.pages],
         "pictures": [
-            [pic.id, pic.page_id, pic.version, pic.state, bool(pic.selected)]
+            [pic.id, pic.page_id, pic.version, pic.state, bool(pic.selected), _kept_for(pic)]
             for page in project.pages
             for pic in page.pictures
         ],
     }
+
+
+def _kept_for(picture: Picture) -> str | None:
+    """The words a person kept the picture for (meta["kept_for_words"]): an edit of theirs, unlike the rest of
+    meta (scores and the like, measures a job wrote), so it is part of a step."""
+    words = (picture.meta or {}).get("kept_for_words")
+    return words if isinstance(words, str) else None
 
 
 def _pack(state: dict[str, Any]) -> bytes:
@@ -205,11 +213,21 @@ def restore(session: Session, project: Project, state: dict[str, Any]) -> None:
         pic.selected = False
     session.flush()
     placed: dict[int, list[int]] = {}
-    for picture_id, page_id, version, picture_state, selected in state["pictures"]:
+    for row in state["pictures"]:
+        picture_id, page_id, version, picture_state, selected = row[:5]
         if picture_id not in pictures or page_id not in pages:
             continue  # removed for good with an emptied bin
         pic = pictures.pop(picture_id)
         pic.page_id, pic.version, pic.state, pic.selected = page_id, version, picture_state, selected
+        # Steps from before "Keep this picture for these words" have no sixth field: nothing was kept then.
+        kept_for = row[5] if len(row) >= 6 else None
+        if kept_for != _kept_for(pic):
+            meta = dict(pic.meta or {})
+            if kept_for is None:
+                meta.pop("kept_for_words", None)
+            else:
+                meta["kept_for_words"] = kept_for
+            pic.meta = meta
         placed.setdefault(page_id, []).append(version)
     session.flush()
     for pic in sorted(pictures.values(), key=lambda p: p.id):  # added after the snapshot (a job's picture)

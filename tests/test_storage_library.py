@@ -149,8 +149,10 @@ def test_merge_and_split(tmp_path):
     project = library.split_page(merged.id, len("One fish."), project.version)
     assert [s.text for s in project.pages] == ["One fish.", "Two fish.", "Red fish."]
     first, second, third = project.pages
-    assert first.id == one.id and len(first.pictures) == 3 and first.selected.id == a1.id
-    assert second.pictures == [] and second.id not in (one.id, two.id)
+    # Each picture goes back with the words it was drawn for; the second part chooses its newest.
+    assert first.id == one.id and [i.id for i in first.pictures] == [a1.id] and first.selected.id == a1.id
+    assert second.id not in (one.id, two.id)
+    assert [(i.id, i.version) for i in second.pictures] == [(b1.id, 1), (b2.id, 2)] and second.selected.id == b2.id
     story = project.story_text
     for seg in project.pages:
         assert story[seg.start : seg.end] == seg.text
@@ -411,4 +413,117 @@ def test_a_split_never_leaves_a_page_of_only_emoji_or_punctuation(tmp_path):
     assert library.get_project(project.id) == project  # refused: nothing changed
     split = library.split_page(first.id, len("Mara walked"), project.version)  # words on both sides
     assert [p.text for p in split.pages] == ["Mara walked", "to the sea. 🌊 …", "サラは海へ。🌊"]
+    library.close()
+
+
+def _where(project: ProjectView) -> list[tuple]:
+    """Where every picture is (page, version, state, chosen), and each page's words: what an undo gives back."""
+    pages = [*project.pages, *project.loose]
+    return (
+        [(p.id, p.text, p.state) for p in pages]
+        + sorted(
+            (pic.id, p.id, pic.version, pic.state, pic.selected)
+            for p in [*pages, *(project.bin.pages if project.bin else [])]
+            for pic in p.pictures
+        )
+        + sorted((pic.id, pic.page_id, pic.version, pic.state) for pic in (project.bin.pictures if project.bin else []))
+    )
+
+
+@pytest.mark.parametrize("chosen", ["fox", "owl"])
+def test_a_split_sends_each_picture_with_the_part_most_like_its_words(tmp_path, chosen):
+    library = Library(tmp_path)
+    fox, owl = "The fox ran to the river and drank.", "Then the owl flew over the dark hills at night."
+    project = _story(library, [f"{fox} {owl}", "The end."])
+    page = project.pages[0]
+
+    def add(n: int, words: str | None, select: bool = False):
+        settings = {"seed": n} | ({"page_text": words} if words else {})
+        return library.add_picture(page.id, _png(n), settings, select=select)
+
+    whole = add(1, page.text)  # drawn for the whole page: the longer part is more like it
+    for_fox = add(2, fox, select=chosen == "fox")
+    unknown = add(3, None)  # records no words: stays with the first part
+    neither = add(4, "Zebras.")  # like neither part (equally): stays with the first part
+    for_owl = add(5, "Then the owl flew over the hills at night.", select=chosen == "owl")  # one word since
+    binned = add(6, "The owl flew over the dark hills.")
+    project = library.discard_picture(binned.id, library.get_project(project.id).version)
+    before = library.get_project(project.id)
+
+    project = library.split_page(page.id, len(fox) + 1, before.version)
+    first, second = project.pages[:2]
+    assert (first.id, first.text, second.text) == (page.id, fox, owl)
+    assert [pic.id for pic in first.pictures] == [for_fox.id, unknown.id, neither.id]
+    assert [(pic.id, pic.version) for pic in second.pictures] == [(whole.id, 1), (for_owl.id, 2)]
+    assert [(pic.id, pic.page_id, pic.version) for pic in project.bin.pictures] == [(binned.id, second.id, 3)]
+    if chosen == "fox":  # the first part keeps the chosen picture; the second chooses its newest kept one
+        assert first.selected.id == for_fox.id and second.selected.id == for_owl.id
+    else:  # the second part takes the chosen picture; the first chooses its newest
+        assert first.selected.id == neither.id and second.selected.id == for_owl.id
+    assert sum(pic.selected for p in project.pages for pic in p.pictures) == 2
+    assert (second.seed, second.prompt_override, second.locked) == (None, None, False)  # stay with the first part
+
+    after = library.get_project(project.id)
+    undone, label = library.undo(project.id, project.version)
+    assert label == "Split a page" and _where(undone) == _where(before)
+    redone, _ = library.redo(project.id, undone.version)
+    assert _where(redone) == _where(after)
+    library.close()
+
+
+def test_a_picture_is_kept_for_its_pages_new_words_until_they_change_again(tmp_path):
+    library = Library(tmp_path)
+    project = _story(library, ["The fox ran to the river.", "The owl slept."])
+    page = project.pages[0]
+    drawn = {"seed": 4, "prompt": "a fox", "page_text": page.text}
+    picture = library.add_picture(page.id, _png(1), drawn, meta={"scores": {"clip": 30.0}})
+    project = library.update_page(page.id, library.get_project(project.id).version, text="The fox ran to the sea.")
+    assert project.pages[0].selected.words_changed
+    other = library.add_picture(page.id, _png(2), {"page_text": "x"}, select=False)
+    project = library.discard_picture(other.id, project.version)
+    with pytest.raises(InvalidInput, match="bin"):
+        library.keep_picture_for_words(other.id, project.version)
+
+    kept = library.keep_picture_for_words(picture.id, project.version)
+    shown = kept.pages[0].selected
+    assert not shown.words_changed and kept.undo == "Keep a picture for new words"
+    assert shown.settings == drawn  # the recipe that draws it again is left alone
+    assert shown.meta == {"scores": {"clip": 30.0}, "kept_for_words": "The fox ran to the sea."}
+    with pytest.raises(InvalidInput, match="not changed"):
+        library.keep_picture_for_words(picture.id, kept.version)
+    with pytest.raises(ConflictError):
+        library.keep_picture_for_words(picture.id, project.version)  # a stale tab
+
+    undone, label = library.undo(project.id, kept.version)  # one step, and undone exactly
+    assert label == "Keep a picture for new words"
+    assert undone.pages[0].selected.words_changed and "kept_for_words" not in undone.pages[0].selected.meta
+    redone, _ = library.redo(project.id, undone.version)
+    assert not redone.pages[0].selected.words_changed
+    assert redone.pages[0].selected.meta["kept_for_words"] == "The fox ran to the sea."
+
+    # It travels with the story (a reload, a bundle), and the note comes back when the words change again.
+    library.close()
+    library = Library(tmp_path)
+    assert not library.get_project(project.id).pages[0].selected.words_changed
+    elsewhere = Library(tmp_path / "other")
+    imported = elsewhere.import_bundle(library.export_bundle(project.id))
+    assert not imported.pages[0].selected.words_changed
+    assert imported.pages[0].selected.meta["kept_for_words"] == "The fox ran to the sea."
+    elsewhere.close()
+    again = library.update_page(page.id, redone.version, text="The fox ran to the sea at dawn.")
+    assert again.pages[0].selected.words_changed
+    library.close()
+
+
+def test_a_split_sends_a_kept_picture_by_the_words_it_was_kept_for(tmp_path):
+    library = Library(tmp_path)
+    fox, owl = "The fox ran to the river.", "The owl slept in the old oak tree."
+    project = _story(library, [fox])
+    page = project.pages[0]
+    picture = library.add_picture(page.id, _png(1), {"seed": 1, "page_text": fox})
+    project = library.update_page(page.id, library.get_project(project.id).version, text=f"{fox} {owl}")
+    project = library.keep_picture_for_words(picture.id, project.version)  # kept for both sentences now
+    split = library.split_page(page.id, len(fox) + 1, project.version)
+    assert [p.text for p in split.pages] == [fox, owl]
+    assert split.pages[0].pictures == [] and [p.id for p in split.pages[1].pictures] == [picture.id]
     library.close()

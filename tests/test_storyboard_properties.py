@@ -3,8 +3,9 @@
 A Hypothesis state machine drives studio.actions (the functions the storyboard page calls) on stories with
 several paragraphs, dialogue, CJK and emoji, typed or told from pictures: type in the story box, split again
 with other sizes, edit a page, merge, split, move and delete pages, bring a page back from the tray or the bin,
-discard and bring back pictures, put loose pictures on pages, empty the bin, undo, redo, a job's picture
-arriving, and a reload (a new Library on the same folder, as after a restart). After every step:
+discard and bring back pictures, put loose pictures on pages, keep a picture for its page's new words, empty the
+bin, undo, redo, a job's picture arriving, and a reload (a new Library on the same folder, as after a restart).
+After every step:
 
 - no picture row or file disappeared unless it was discarded and the bin then emptied;
 - the story text is the pages' words with their separators;
@@ -68,9 +69,10 @@ def _separators(project: ProjectView) -> list[str]:
 
 
 def _state(project: ProjectView) -> tuple:
-    """What an undo must give back exactly: the words, the pages and where every picture is."""
+    """What an undo must give back exactly: the words, the pages, where every picture is and whether its page's
+    words changed since it was drawn (or kept for them)."""
     pictures = sorted(
-        (pic.id, page.id, pic.state, pic.selected)
+        (pic.id, page.id, pic.state, pic.selected, pic.words_changed)
         for group in (project.pages, project.loose, project.bin.pages if project.bin else [])
         for page in group
         for pic in page.pictures
@@ -98,13 +100,13 @@ def _as_before(now: tuple, before: tuple) -> tuple[tuple, tuple]:
 
     def without(state: tuple) -> tuple:
         pictures = tuple(
-            (pic, page, kept, None if page in touched else selected)
-            for pic, page, kept, selected in state[5]
+            (pic, page, kept, None if page in touched else selected, changed)
+            for pic, page, kept, selected, changed in state[5]
             if pic not in added
         )
         return (*state[:5], pictures, tuple(i for i in state[6] if i not in added))
 
-    assert all(kept == "kept" for pic, _page, kept, _selected in now[5] if pic in added), "a job's picture was binned"
+    assert all(row[2] == "kept" for row in now[5] if row[0] in added), "a job's picture was binned"
     return without(now), without(before)
 
 
@@ -283,12 +285,15 @@ class StoryboardActions(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def a_job_draws_a_picture(self, data) -> None:
-        pages = [p.id for p in self.project.pages] + [p.id for p in self.project.loose]
+        pages = {p.id: p.text for p in [*self.project.pages, *self.project.loose]}
         if not pages:
             return
-        page_id = data.draw(st.sampled_from(pages))
+        page_id = data.draw(st.sampled_from(sorted(pages)))
         self.made += 1
-        picture = self.lib.add_picture(page_id, _png(self.made), {"seed": self.made}, select=True)
+        # As a drawing job saves it: with the words it was drawn for (a split sends it with the part most like
+        # them); one in three records none, as pictures from before the words were kept.
+        settings = {"seed": self.made} | ({"page_text": pages[page_id]} if self.made % 3 else {})
+        picture = self.lib.add_picture(page_id, _png(self.made), settings, select=True)
         self.pictures[picture.id] = str(picture.image_path)
         self.project = self.lib.get_project(self.project.id)
 
@@ -340,6 +345,15 @@ class StoryboardActions(RuleBasedStateMachine):
         if versions:
             picture_id = data.draw(st.sampled_from(versions))
             self._edit(lambda p: actions.choose_picture(self.lib, picture_id, p.version))
+
+    @rule(data=st.data())
+    def keep_a_picture_for_new_words(self, data) -> None:
+        changed = [p.selected.id for p in self.project.pages if p.selected is not None and p.selected.words_changed]
+        if changed:
+            picture_id = data.draw(st.sampled_from(changed))
+            if self._edit(lambda p: actions.keep_picture_for_words(self.lib, picture_id, p.version)):
+                shown = [pic for p in self.project.pages for pic in p.pictures if pic.id == picture_id]
+                assert shown and not shown[0].words_changed, "a picture kept for its words still says they changed"
 
     @rule(style=st.sampled_from(["watercolor", "ink", "crayon"]))
     def pick_a_style(self, style: str) -> None:

@@ -185,3 +185,40 @@ def test_an_emptied_story_box_is_not_saved_over_the_pages(lib):
     with pytest.raises(InputError, match="every page is kept"):
         actions.save_story_text(lib, project.id, project.version, "  \n ")
     assert lib.get_project(project.id) == project
+
+
+def test_keeping_a_picture_for_new_words_is_one_step_also_undone_from_older_steps(lib):
+    from sqlalchemy import select
+
+    from storage import history
+    from storage.models import History
+
+    project = _story(lib)
+    first = project.pages[0]
+    picture = lib.add_picture(first.id, _png(2), {"seed": 2, "page_text": first.text})
+    project = actions.edit_page(
+        lib,
+        first,
+        lib.get_project(project.id).version,
+        text="Pip lived on a rock.",
+        prompt="",
+        negative_prompt="",
+        seed="",
+        locked=False,
+    ).project
+    assert project.pages[0].selected.words_changed
+    kept = actions.keep_picture_for_words(lib, picture.id, project.version)
+    assert kept.undo == "Keep a picture for new words" and not kept.pages[0].selected.words_changed
+    # Steps saved before pictures could be kept for new words name five fields per picture: such a step, undone
+    # to, gives back a picture kept for no words (the step before this one is made such a step).
+    with lib._write() as session:
+        row = session.scalar(select(History).where(History.project_id == project.id, History.seq == 2))
+        state = history._unpack(row.snapshot)
+        assert [r[5] for r in state["pictures"]] == [None]
+        state["pictures"] = [r[:5] for r in state["pictures"]]
+        row.snapshot = history._pack(state)
+    undone, message = actions.undo(lib, project.id, kept.version)
+    assert message == "Undone: Keep a picture for new words."
+    assert undone.pages[0].selected.words_changed and "kept_for_words" not in undone.pages[0].selected.meta
+    redone, _ = actions.redo(lib, project.id, undone.version)
+    assert redone.pages[0].selected.meta["kept_for_words"] == "Pip lived on a rock."

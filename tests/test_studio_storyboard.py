@@ -242,7 +242,9 @@ def test_edit_a_page_prompt_and_redraw_with_the_same_seed_then_split_and_merge(l
     project = lib.get_project(project.id)
     assert len(project.pages) == 4
     assert project.pages[0].text == "Ada folded a boat from an old map."
-    assert project.pages[0].pictures  # the first part keeps the pictures
+    # Drawn for the whole page, the picture goes with the part more like those words (the longer one).
+    assert not project.pages[0].pictures and project.pages[1].pictures
+    assert any(t.value == "Split page 1 in two: its picture went with the second part." for t in at.toast)
     open_popover(at, f"pop.more.{project.pages[0].id}")
     click(at, f"merge.{project.pages[0].id}")
     project = lib.get_project(project.id)
@@ -676,6 +678,53 @@ def test_a_page_moves_earlier_or_later_with_its_pictures_and_the_story_text_foll
     assert back.story_text == project.story_text and [s.id for s in back.pages] == [first.id, second.id, third.id]
     with pytest.raises(InputError, match="already the last page"):
         actions.move_page(lib, project.id, third.id, back.version, 1)
+
+
+def test_splitting_a_page_says_where_its_pictures_went_and_undo_puts_them_back(lib):
+    project = new_project(lib)
+    first = project.pages[0]
+    head, tail = "Ada folded a boat from an old map.", "She set it on the puddle by the gate."
+    for n, words in enumerate([head, tail, "Ada folded a boat from a map."]):
+        lib.add_picture(first.id, fx.png((21 + n, 17)), {"seed": n, "page_text": words})
+    before = lib.get_project(project.id).pages[0]
+    at = storyboard(project.id)
+    open_popover(at, f"pop.more.{first.id}")
+    click(at, f"split.{first.id}")
+    message = "Split page 1 in two: 2 pictures stayed on the first part, 1 went with the second."
+    assert any(t.value == message for t in at.toast), (texts(at.toast), texts(at.error))
+    split = lib.get_project(project.id)
+    assert [p.settings["page_text"] for p in split.pages[0].pictures] == [head, "Ada folded a boat from a map."]
+    assert [p.settings["page_text"] for p in split.pages[1].pictures] == [tail]
+    assert split.pages[0].selected.version == 3 and split.pages[1].selected.settings["page_text"] == tail
+
+    click(at, "history.undo")  # one step: the page and its three pictures, as they were
+    again = lib.get_project(project.id).pages[0]
+    assert again.text == before.text
+    assert [(p.id, p.version, p.selected) for p in again.pictures] == [
+        (p.id, p.version, p.selected) for p in before.pictures
+    ]
+
+
+def test_a_picture_is_kept_for_its_pages_new_words_from_the_badge(lib):
+    project = new_project(lib)
+    second = project.pages[1]
+    drawn = {"seed": 5, "page_text": "The wind pushed the boat past a leaf."}  # the page's words then
+    picture = lib.add_picture(second.id, fx.png((19, 23)), drawn)
+    at = storyboard(project.id)
+    badge = ":violet-badge[:material/edit_note: words changed since this picture]"
+
+    def badges() -> int:
+        return sum(m.value == badge for m in at.markdown)
+
+    assert badges() == 1 and at.button(key=f"keepwords.{second.id}")
+    click(at, f"keepwords.{second.id}")
+    assert any(t.value == "Page 2 keeps its picture for its new words." for t in at.toast), texts(at.error)
+    assert badges() == 0 and not [b for b in at.button if b.key == f"keepwords.{second.id}"]
+    kept = lib.get_project(project.id).pages[1].selected
+    assert kept.id == picture.id and kept.settings == drawn and kept.meta["kept_for_words"] == second.text
+
+    click(at, "history.undo")  # one step
+    assert badges() == 1 and "kept_for_words" not in lib.get_project(project.id).pages[1].selected.meta
 
 
 def test_a_page_is_deleted_to_the_bin_after_a_confirmation_and_undo_brings_it_back(lib):

@@ -87,6 +87,16 @@ class SweepReport:
     removed_temp_files: int
 
 
+def words_for(picture: Picture) -> str | None:
+    """The words a picture is for: those the person kept it for (meta["kept_for_words"]), else those it was
+    drawn for (settings["page_text"]); None when it does not say."""
+    kept_for = (picture.meta or {}).get("kept_for_words")
+    if isinstance(kept_for, str):
+        return kept_for
+    drawn_for = (picture.settings or {}).get("page_text")
+    return drawn_for if isinstance(drawn_for, str) else None
+
+
 class LibraryBase:
     """What every part of the Library stands on: ``home`` with its SQLite file and content-addressed images."""
 
@@ -269,7 +279,7 @@ class LibraryBase:
         return picture
 
     def _picture_view(self, picture: Picture, words: str | None = None) -> PictureView:
-        drawn_for = (picture.settings or {}).get("page_text")
+        drawn_for = words_for(picture)
         return PictureView(
             id=picture.id,
             page_id=picture.page_id,

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core.words import words_ratio
 from storage import history, validate
 from storage.errors import ConflictError, InvalidInput, NotFound
-from storage.library.base import UNSET, LibraryBase
+from storage.library.base import UNSET, LibraryBase, words_for
 from storage.models import Page, Picture, Project
 from storage.views import PageInput, PagePlanInput, PageView, ProjectView
 
@@ -380,8 +381,14 @@ class PageMethods(LibraryBase):
         return self.get_project(project_id)
 
     def split_page(self, page_id: int, at: int, expected_version: int) -> ProjectView:
-        """Split a live page's words at character index ``at``; the first part keeps the page's row, pictures,
-        seed, prompts and lock, the second becomes a new page right after it (the story text is unchanged)."""
+        """Split a live page's words at character index ``at``; the first part keeps the page's row, seed,
+        prompts and lock, the second becomes a new page right after it (the story text is unchanged).
+
+        Each picture goes with the part most like the words it is for (``meta["kept_for_words"]``, else those it
+        was drawn for, ``settings["page_text"]``) by ``core.words.words_ratio``, the measure a re-split matches
+        pages by; a picture that records no words, or is as like one part as the other, stays with the first part.
+        The part holding the page's chosen picture keeps it chosen; a part with pictures but not that one chooses
+        its newest."""
         with self._read() as session:
             project_id = self._page(session, page_id).project_id
         with self._edit(project_id, expected_version, "Split a page") as (session, project):
@@ -399,13 +406,37 @@ class PageMethods(LibraryBase):
             if not (_HAS_WORD.search(text, *head) and _HAS_WORD.search(text, *tail)):
                 # A page of only emoji or punctuation has no words to draw a picture from.
                 raise InvalidInput("Split the page between words, so that both parts keep some words.")
+            first_words, second_words = text[head[0] : head[1]], text[tail[0] : tail[1]]
+            to_second = [pic for pic in page.pictures if _goes_with_second(pic, first_words, second_words)]
             plan = [PagePlanInput(p.start, p.end, keep=p.id) for p in pages]
             plan[index : index + 1] = [
                 PagePlanInput(*head, keep=page.id),
                 PagePlanInput(*tail, negative_prompt=page.negative_prompt),
             ]
             self._apply(session, project, project.story_text, plan)
+            if to_second:
+                session.flush()
+                new_page = next(p for p in project.pages if p.state == "live" and p.position == index + 1)
+                self._split_pictures(session, page, new_page, to_second)
         return self.get_project(project_id)
+
+    @staticmethod
+    def _split_pictures(session: Session, first: Page, second: Page, moved: list[Picture]) -> None:
+        """``moved`` (some of ``first``'s pictures) become ``second``'s versions 1, 2, ... in their order; each
+        part with kept pictures but none chosen chooses its newest (as a discard does)."""
+        moved = sorted(moved, key=lambda picture: picture.version)
+        for picture in moved:
+            picture.version = -picture.id  # (page, version) is unique: park them where no version lives
+        session.flush()
+        for n, picture in enumerate(moved, start=1):
+            picture.page_id, picture.version = second.id, n
+        session.flush()
+        for page in (first, second):
+            session.expire(page, ["pictures"])
+            kept = [picture for picture in page.pictures if picture.state == "kept"]
+            if kept and not any(picture.selected for picture in kept):
+                max(kept, key=lambda picture: picture.version).selected = True
+        session.flush()
 
     def undo(self, project_id: int, expected_version: int) -> tuple[ProjectView, str]:
         """Take back the story's last edit; returns the project and what was taken back ("Split into pages").
@@ -535,6 +566,13 @@ def _remember_words(page: Page, picture: Picture | None = None) -> None:
         if "page_text" not in settings:
             settings["page_text"] = page.text
             pic.settings = settings
+
+
+def _goes_with_second(picture: Picture, first: str, second: str) -> bool:
+    """Whether a split page's picture goes with the second part: it is more like the words it is for (see
+    core.words). A picture that records no words, or is as like one part as the other, stays with the first."""
+    words = words_for(picture)
+    return words is not None and words_ratio(words, second) > words_ratio(words, first)
 
 
 def _check_tiling(text: str, spans: Sequence[tuple[int, int]], *, head_may_hold_text: bool) -> None:

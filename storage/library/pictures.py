@@ -138,6 +138,25 @@ class PictureMethods(LibraryBase):
             self._select(session, picture)
         return self.get_project(project_id)
 
+    def keep_picture_for_words(self, picture_id: int, expected_version: int) -> ProjectView:
+        """Keep a picture for its page's words as they are now, although they changed since it was drawn, as one
+        undoable step: ``meta["kept_for_words"]`` records those words (``settings`` stay the recipe that draws it
+        again), and "words changed since this picture" compares with them, so it comes back when they change
+        again. InvalidInput when the page's words are what the picture is for already."""
+        project_id = self._project_of_picture(picture_id)
+        with self._edit(project_id, expected_version, "Keep a picture for new words") as (session, _project):
+            picture = self._story_picture(session, picture_id, project_id)
+            if picture.state != "kept":
+                raise InvalidInput("That picture is in the bin: bring it back first.")
+            if picture.page.state != "live":
+                raise InvalidInput("That page is no longer in the story. It may have been changed in another tab.")
+            if not self._picture_view(picture, picture.page.text).words_changed:
+                raise InvalidInput("This page's words have not changed since that picture; there is nothing to keep.")
+            meta = copy.deepcopy(picture.meta or {})
+            meta["kept_for_words"] = picture.page.text
+            picture.meta = validate.meta(meta)
+        return self.get_project(project_id)
+
     def discard_picture(self, picture_id: int, expected_version: int | None = None) -> ProjectView:
         """Put one picture version in the story's bin, as one undoable step (it stays there, with its file,
         until the bin is emptied). If it was the page's picture, the newest other version becomes it.

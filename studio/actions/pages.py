@@ -350,8 +350,32 @@ def split_points(text: str) -> list[tuple[int, str]]:
 
 
 def split_page(lib: Library, page_id: int, at: int, expected_version: int) -> ProjectView:
-    """Split a page in two at character `at` of its text (one of split_points); the first part keeps its pictures."""
+    """Split a page in two at character `at` of its text (one of split_points); each picture goes with the part
+    most like the words it was drawn for (Library.split_page), the seed, prompts and lock stay with the first."""
     return lib.split_page(page_id, at, expected_version)
+
+
+def split_message(project: ProjectView, page_id: int) -> str:
+    """Where a split page's pictures went, counted from the saved project (`page_id`: the first part):
+    "Split page 2 in two: 2 pictures stayed on the first part, 1 went with the second." """
+    pages = project.pages
+    index = next((i for i, page in enumerate(pages) if page.id == page_id), None)
+    if index is None:
+        return "Split the page in two."
+    first = len(pages[index].pictures)
+    second = len(pages[index + 1].pictures) if index + 1 < len(pages) else 0
+    text = f"Split page {index + 1} in two"
+
+    def pictures(n: int) -> str:
+        return "its picture" if n == 1 else f"its {n} pictures"
+
+    if first and second:
+        text += f": {first} picture{'s' if first != 1 else ''} stayed on the first part, {second} went with the second"
+    elif first:
+        text += f": {pictures(first)} stayed on the first part"
+    elif second:
+        text += f": {pictures(second)} went with the second part"
+    return text + "."
 
 
 def merge_pages(lib: Library, page_id: int, expected_version: int) -> ProjectView:

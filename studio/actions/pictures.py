@@ -126,6 +126,12 @@ def choose_picture(lib: Library, picture_id: int, expected_version: int) -> Proj
     return lib.select_picture(picture_id, expected_version)
 
 
+def keep_picture_for_words(lib: Library, picture_id: int, expected_version: int) -> ProjectView:
+    """Keep a picture although its page's words changed since it was drawn: "words changed since this picture"
+    goes away until the words change again (one undoable step; the picture's recipe is left as it was)."""
+    return lib.keep_picture_for_words(picture_id, expected_version)
+
+
 def discard_picture(lib: Library, picture_id: int, expected_version: int) -> ProjectView:
     """Put one version of a picture (or a loose picture) in the story's bin; when it was the page's picture,
     the newest other version becomes it. Undo, or bring it back from the bin, until the bin is emptied."""

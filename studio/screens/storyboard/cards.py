@@ -314,8 +314,9 @@ def more_popover(edit: Editing, live: ProjectView, page: PageView, n: int, is_la
                 "Split this page in two", icon=":material/content_cut:", key=f"split.{page.id}"
             ) and ui.first_click(f"split.{page.id}"):
                 with ui.guard(edit.project_id):
-                    ui.set_base_version(actions.split_page(edit.lib, page.id, points[choice][0], edit.base))
-                    ui.flash("toast", f"Split page {n} in two; the first part keeps its pictures.")
+                    split = actions.split_page(edit.lib, page.id, points[choice][0], edit.base)
+                    ui.set_base_version(split)
+                    ui.flash("toast", actions.split_message(split, page.id))
                     st.rerun()
         else:
             st.caption("This page is too short to split.")
@@ -494,6 +495,17 @@ def card(
                         color="violet",
                         help="Redraw the page to match its new words, or keep the picture as it is.",
                     )
+                    if st.button(
+                        "Keep this picture for these words",
+                        icon=":material/check:",
+                        type="tertiary",
+                        key=f"keepwords.{page.id}",
+                        help="The picture stays as it is; the note comes back if the words change again.",
+                    ) and ui.first_click(f"keepwords.{page.id}"):
+                        with ui.guard(edit.project_id):
+                            ui.set_base_version(actions.keep_picture_for_words(edit.lib, page.selected.id, edit.base))
+                            ui.flash("toast", f"Page {n} keeps its picture for its new words.")
+                            st.rerun()
             if busy:
                 # While a job draws it, the live fragment below redraws this part alone, as pictures arrive.
                 slots[page.id] = st.empty()  # filled by follow_jobs, in this same run and as pictures arrive
