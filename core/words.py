@@ -22,6 +22,15 @@ CJK_CHARS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u
 WORD_TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+")
 
 
+_HAS_ALNUM = re.compile(r"[^\W_]")
+
+
+def has_words(text: str, start: int = 0, end: int | None = None) -> bool:
+    """Whether text[start:end] holds a letter or a digit (in any script), not only emoji, punctuation or symbols:
+    a page needs words to be drawn from (engine.segment never makes a page without; storage never splits one off)."""
+    return _HAS_ALNUM.search(text, start, len(text) if end is None else end) is not None
+
+
 def word_tokens(text: str) -> list[str]:
     """The tokens passages are compared by (see the module notes)."""
     return WORD_TOKEN.findall(text.casefold()) or [ch for ch in text if not ch.isspace()]

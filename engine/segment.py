@@ -152,11 +152,6 @@ class PageText:
     end: int
 
 
-def has_words(text: str, start: int = 0, end: int | None = None) -> bool:
-    """Whether text[start:end] holds a letter or a digit (in any script), not only emoji, punctuation or symbols."""
-    return _HAS_ALNUM.search(text, start, len(text) if end is None else end) is not None
-
-
 def has_paragraph_break(text: str, start: int = 0, end: int | None = None) -> bool:
     """Whether text[start:end] holds a paragraph break as the segmenter sees one (a blank line, U+2029, form feed)."""
     return _PARAGRAPH_BREAK.search(text, start, len(text) if end is None else end) is not None

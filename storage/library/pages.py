@@ -3,21 +3,18 @@ split one; and what background jobs write into a story (captions, passages, its 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from core.words import words_ratio
+from core.words import has_words, words_ratio
 from storage import history, validate
 from storage.errors import ConflictError, InvalidInput, NotFound
 from storage.library.base import UNSET, LibraryBase, words_for
 from storage.models import Page, Picture, Project
 from storage.views import PageInput, PagePlanInput, PageView, ProjectView
-
-_HAS_WORD = re.compile(r"[^\W_]")  # a letter or digit, in any script (as engine.segment.has_words)
 
 
 class PageMethods(LibraryBase):
@@ -403,7 +400,7 @@ class PageMethods(LibraryBase):
             if head[1] <= head[0] or tail[1] <= tail[0]:
                 raise InvalidInput("Split the page between words, so that both parts keep some text.")
             text = project.story_text
-            if not (_HAS_WORD.search(text, *head) and _HAS_WORD.search(text, *tail)):
+            if not (has_words(text, *head) and has_words(text, *tail)):
                 # A page of only emoji or punctuation has no words to draw a picture from.
                 raise InvalidInput("Split the page between words, so that both parts keep some words.")
             first_words, second_words = text[head[0] : head[1]], text[tail[0] : tail[1]]
