@@ -136,14 +136,13 @@ from difflib import SequenceMatcher
 from typing import Any, NamedTuple
 
 from core.errors import InputError
-from core.words import word_tokens
+from core.words import has_words, word_tokens
 from engine.segment import (
     CJK_CHARS,
     PARAGRAPH_BREAK,
     check_options,
     check_text,
     has_paragraph_break,
-    has_words,
     paragraph_spans,
     segment_story,
     split_title,

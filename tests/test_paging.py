@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from core.words import has_words
 from engine.errors import InputError
 from engine.paging import (
     PagePlan,
@@ -28,7 +29,7 @@ from engine.paging import (
     split_points,
     word_tokens,
 )
-from engine.segment import has_paragraph_break, has_words, segment_story
+from engine.segment import has_paragraph_break, segment_story
 
 # ------------------------------------------------------------------------------ helpers
 

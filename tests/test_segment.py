@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.limits import MAX_STORY_CHARS
+from core.words import has_words
 from engine import segment as seg_mod
 from engine.errors import InputError
-from engine.segment import PageText, count_words, has_paragraph_break, has_words, segment_story, split_title
+from engine.segment import PageText, count_words, has_paragraph_break, segment_story, split_title
 
 SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "sample_story.txt"
 
