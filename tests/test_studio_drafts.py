@@ -320,9 +320,7 @@ def test_drafts_that_cannot_be_finished_the_same_are_refused_with_a_sentence(lib
     assert not actions.finishing_jobs(project.id)  # nothing was started
 
 
-def test_openvino_drafts_where_openvino_is_missing_are_refused_before_a_job_with_the_engines_sentence(
-    lib, monkeypatch
-):
+def test_openvino_drafts_where_openvino_is_missing_are_refused_before_a_job_with_the_engines_sentence(lib, monkeypatch):
     """Drafts drawn with OpenVINO on a processor cannot be finished the same without it: the studio says so up
     front, in the engine's own words, and starts no job; with OpenVINO installed (or a GPU) the check passes."""
     import importlib.util
