@@ -256,7 +256,8 @@ def is_downloaded(ref: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub always comes with diffusers
         return False
-    for marker in ("model_index.json", "config.json"):
+    # A pipeline, a transformers model, or the IP-Adapter repository (its files sit in models/, nothing at the top).
+    for marker in ("model_index.json", "config.json", "models/image_encoder/config.json"):
         found = try_to_load_from_cache(ref, marker)
         if isinstance(found, str):
             return True
@@ -272,9 +273,10 @@ def download_size_for(profile: Profile, gpu: bool) -> str:
     return f"{size} to download on this computer ({'it has a GPU' if gpu else 'it has no GPU'})"
 
 
-def fetch_command(profile: Profile) -> str:
-    """The shell command that downloads a profile's models for offline use later."""
-    return f"python -m engine fetch --profile {profile.name}"
+def fetch_command(profile: Profile, extras: bool = False) -> str:
+    """The shell command that downloads a profile's models for offline use later (extras: with its scoring and
+    reference models too, EXTRA_ROLES)."""
+    return f"python -m engine fetch --profile {profile.name}{' --extras' if extras else ''}"
 
 
 def unavailable_message(ref: str, role: str, cause: BaseException | None = None) -> str:
