@@ -17,6 +17,7 @@ from engine.errors import InputError, ModelUnavailable
 ROLES = ("illustrator", "captioner", "storyteller", "preview_decoder")
 # Models that judge and steer pictures (issue 19): a CLIP that ranks candidates, a different, larger
 # CLIP that judges a book, DINOv2 for how alike a character looks, and the IP-Adapter for references.
+# Optional: fetched only by `fetch --extras` or Settings' download of them (engine.fetch), never on first use.
 EXTRA_ROLES = ("ranker", "judge", "consistency", "ip_adapter")
 ALL_ROLES = ROLES + EXTRA_ROLES
 TINY_PREFIX = "tiny:"
