@@ -293,7 +293,7 @@ def test_a_score_whose_model_is_unset_or_not_downloaded_says_which_and_what_to_d
     sentence = note(missing)
     assert sentence.startswith(f"{named} is not on this computer yet"), sentence
     assert "'python -m engine fetch --profile tiny --extras'" in sentence, sentence
-    assert f"Settings ({actions.EXTRAS_BUTTON})" in sentence and "offline mode" not in sentence
+    assert f'with Settings\' "{actions.EXTRAS_BUTTON}" button' in sentence and "offline mode" not in sentence
     assert "switch to the 'tiny' profile" not in sentence
     if role == "ranker":  # scoring keeps its own word on what happens meanwhile
         assert ", so pictures are drawn one per page, without scores:" in sentence

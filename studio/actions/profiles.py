@@ -169,16 +169,22 @@ def _what_to_do(profile, extras: bool = False) -> str:
     """How to get a missing model: Settings' download (of the scoring and reference models, for `extras`) or the
     terminal command that fetches it; offline, what must change first."""
     command = fetch_command(profile, extras=extras)
-    where = f"Settings ({EXTRAS_BUTTON})" if extras else "Settings"
+    if extras:
+        button = f'Settings\' "{EXTRAS_BUTTON}" button'
+        if downloads_possible():
+            return f"download it once with {button}, or run '{command}' in a terminal"
+        return (
+            "the studio was started in offline mode, so start it again without the HF_HUB_OFFLINE setting and use "
+            f"{button}, or run '{command}' in a terminal"
+        )
     if downloads_possible():
-        how = f"download it once from {where} (or run '{command}' in a terminal)"
+        how = f"download it once from Settings (or run '{command}' in a terminal)"
     else:
         how = (
             "the studio was started in offline mode, so start it again without the HF_HUB_OFFLINE setting and "
-            f"download it from {where} (or run '{command}' in a terminal)"
+            f"download it from Settings (or run '{command}' in a terminal)"
         )
-    if extras:
-        return how  # the tiny profile's random-weight scores would mean nothing
+    # (Not for an extra role: the tiny profile's random-weight scores would mean nothing.)
     return f"{how}, or switch to the 'tiny' profile to try the studio without any download"
 
 

@@ -158,7 +158,8 @@ if extras:
     st.dataframe(
         [
             {
-                "What it brings": actions.EXTRA_USES.get(role, role).capitalize(),
+                "What it brings": actions.EXTRA_USES.get(role, role)[:1].upper()
+                + actions.EXTRA_USES.get(role, role)[1:],
                 "Model": model_name(current.model(role)),
                 "On this computer": where_it_is(current.model(role)),
             }

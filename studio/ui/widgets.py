@@ -92,7 +92,8 @@ def extras_download(profile) -> None:
     missing = actions.missing_extras(profile)
     if not missing:
         return
-    brings = "; ".join(actions.EXTRA_USES.get(role, role) for role, _ in missing)
+    uses = [actions.EXTRA_USES.get(role, role) for role, _ in missing]
+    brings = uses[0] if len(uses) == 1 else f"{', '.join(uses[:-1])} and {uses[-1]}"
     size = actions.extras_download_size(profile)
     sized = f" ({size})" if size else ""
     with st.container(border=True):
