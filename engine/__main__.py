@@ -393,7 +393,11 @@ def cmd_fetch(args) -> int:
     if extras:
         print(
             "Scoring and reference models"
-            + (" (fetched now):" if args.extras else " (downloaded on first use, or now with --extras):"),
+            + (
+                " (fetched now):"
+                if args.extras
+                else " (not fetched: add --extras, or download them from the studio's Settings):"
+            ),
             file=sys.stderr,
         )
         for role, ref, size, licence in extras:

@@ -8,9 +8,10 @@ and safetensors weights.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,26 @@ IP_ADAPTER_FILES = [
     "models/image_encoder/*.json",
     "models/image_encoder/*.safetensors",
 ]
+
+
+_SIZE = re.compile(r"^about ([0-9.]+) ([MG])B\b")
+
+
+def extras_size(profile: Profile, roles: Sequence[str] | None = None) -> str:
+    """What downloading the profile's scoring and reference models (`roles`: these only) takes, in words, from
+    MODEL_INFO: 'about 5.0 GB'; "" when a model's size is not known (a model set by hand)."""
+    total = 0.0
+    for role in roles if roles is not None else EXTRA_ROLES:
+        ref = profile.model(role)
+        if not ref or ref.startswith(TINY_PREFIX) or Path(ref).expanduser().is_dir():
+            continue
+        found = _SIZE.match(MODEL_INFO.get(ref, ("", ""))[0])
+        if found is None:
+            return ""
+        total += float(found.group(1)) * (1e6 if found.group(2) == "M" else 1e9)
+    if total == 0:
+        return ""
+    return f"about {total / 1e6:.0f} MB" if total < 1e9 else f"about {total / 1e9:.1f} GB"
 
 
 def extra_models(profile: Profile) -> list[tuple[str, str, str, str]]:
@@ -126,10 +147,12 @@ def fetch_profile(
     say: Callable[[str, str], None] = lambda role, what: None,
     *,
     extras: bool = False,
+    main: bool = True,
 ) -> None:
     """Make every model of `profile` loadable offline; `say(role, what)` hears about each model in turn.
 
-    extras: also the scoring and reference models (EXTRA_ROLES), which otherwise download on first use.
+    extras: also the scoring and reference models (EXTRA_ROLES), which nothing else downloads (`fetch --extras`,
+    or Settings' download of them). main=False with extras: those only, not the profile's own models (ROLES).
     InputError (one sentence) when offline or when a download fails; what came before stays downloaded.
     """
     from engine.device import pick_device
@@ -140,7 +163,7 @@ def fetch_profile(
     if is_offline():
         raise InputError(OFFLINE_MESSAGE)
     variant = weights_variant(pick_device()) if weights == "auto" else ("fp16" if weights == "fp16" else None)
-    for role in ROLES + (EXTRA_ROLES if extras else ()):
+    for role in (ROLES if main else ()) + (EXTRA_ROLES if extras else ()):
         ref = profile.model(role)
         if not ref:
             continue
@@ -161,9 +184,10 @@ def fetch_profile(
 
 @dataclass
 class Download:
-    """One profile's download as the studio shows it."""
+    """One profile's download as the studio shows it: its own models, or (extras) its scoring and reference ones."""
 
     profile: str
+    extras: bool = False
     state: str = "running"  # running | done | failed
     step: str = ""  # what is being fetched now, in words
     error: str = ""  # the sentence, when it failed
@@ -176,33 +200,41 @@ class Download:
 
 
 class Downloads:
-    """The studio's model downloads, one thread per profile, shared by every tab and user."""
+    """The studio's model downloads, shared by every tab and user: per profile, one thread for its own models and
+    one for its scoring and reference models (extras)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_profile: dict[str, Download] = {}
+        self._by_profile: dict[tuple[str, bool], Download] = {}
 
-    def start(self, profile: Profile) -> Download:
-        """Start downloading `profile`'s models unless that is already under way; the download either way."""
+    def start(self, profile: Profile, *, extras: bool = False) -> Download:
+        """Start downloading `profile`'s models (extras: its scoring and reference models only) unless that is
+        already under way; the download either way."""
+        key = (profile.name, extras)
         with self._lock:
-            current = self._by_profile.get(profile.name)
+            current = self._by_profile.get(key)
             if current is not None and current.running:
                 return current
-            download = self._by_profile[profile.name] = Download(profile.name, step="starting…")
-        threading.Thread(target=self._run, args=(profile, download), name=f"fetch-{profile.name}", daemon=True).start()
+            download = self._by_profile[key] = Download(profile.name, extras, step="starting…")
+        name = f"fetch-{profile.name}{'-extras' if extras else ''}"
+        threading.Thread(target=self._run, args=(profile, download), name=name, daemon=True).start()
         return download
 
-    def get(self, profile_name: str) -> Download | None:
+    def get(self, profile_name: str, *, extras: bool = False) -> Download | None:
         with self._lock:
-            return self._by_profile.get(profile_name)
+            return self._by_profile.get((profile_name, extras))
 
     def _run(self, profile: Profile, download: Download) -> None:
         def say(role: str, what: str) -> None:
             download.step = f"the {ROLE_NAMES.get(role, role)}: {what}"
 
+        roles = EXTRA_ROLES if download.extras else ROLES
         try:
-            fetch_profile(profile, say=say)
-            missing = [profile.model(r) for r in ROLES if profile.model(r) and not is_downloaded(profile.model(r))]
+            if download.extras:
+                fetch_profile(profile, say=say, extras=True, main=False)
+            else:
+                fetch_profile(profile, say=say)
+            missing = [profile.model(r) for r in roles if profile.model(r) and not is_downloaded(profile.model(r))]
             if missing:
                 raise InputError(
                     f"The download ended but {', '.join(missing)} still cannot be loaded offline: try again."

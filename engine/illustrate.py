@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from core.hardware import OPENVINO_DRAFTS_NOT_INSTALLED
 from core.limits import MAX_CANDIDATES
 from core.requests import PageSpec
 from core.seeds import MAX_SEED, sub_seed
@@ -872,10 +873,7 @@ def finish_drafts(
 
     if "openvino" in by_runtime and not choice.is_gpu and not openvino_unet.openvino_installed():
         # check_runtime's own advice (unset STORYBOOK_CPU_RUNTIME) would not help: the drafts say how they were drawn.
-        raise InputError(
-            "These drafts were drawn with the OpenVINO runtime, which is not installed here: run "
-            "'pip install openvino' to finish them into the pictures they show, or draw the pages again."
-        )
+        raise InputError(OPENVINO_DRAFTS_NOT_INSTALLED)
     finished: dict[int, DrawnPicture] = {}
     for runtime, indices in by_runtime.items():
         before = len(finished)

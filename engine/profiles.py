@@ -17,6 +17,7 @@ from engine.errors import InputError, ModelUnavailable
 ROLES = ("illustrator", "captioner", "storyteller", "preview_decoder")
 # Models that judge and steer pictures (issue 19): a CLIP that ranks candidates, a different, larger
 # CLIP that judges a book, DINOv2 for how alike a character looks, and the IP-Adapter for references.
+# Optional: fetched only by `fetch --extras` or Settings' download of them (engine.fetch), never on first use.
 EXTRA_ROLES = ("ranker", "judge", "consistency", "ip_adapter")
 ALL_ROLES = ROLES + EXTRA_ROLES
 TINY_PREFIX = "tiny:"
@@ -256,7 +257,8 @@ def is_downloaded(ref: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub always comes with diffusers
         return False
-    for marker in ("model_index.json", "config.json"):
+    # A pipeline, a transformers model, or the IP-Adapter repository (its files sit in models/, nothing at the top).
+    for marker in ("model_index.json", "config.json", "models/image_encoder/config.json"):
         found = try_to_load_from_cache(ref, marker)
         if isinstance(found, str):
             return True
@@ -272,9 +274,10 @@ def download_size_for(profile: Profile, gpu: bool) -> str:
     return f"{size} to download on this computer ({'it has a GPU' if gpu else 'it has no GPU'})"
 
 
-def fetch_command(profile: Profile) -> str:
-    """The shell command that downloads a profile's models for offline use later."""
-    return f"python -m engine fetch --profile {profile.name}"
+def fetch_command(profile: Profile, extras: bool = False) -> str:
+    """The shell command that downloads a profile's models for offline use later (extras: with its scoring and
+    reference models too, EXTRA_ROLES)."""
+    return f"python -m engine fetch --profile {profile.name}{' --extras' if extras else ''}"
 
 
 def unavailable_message(ref: str, role: str, cause: BaseException | None = None) -> str:

@@ -42,10 +42,41 @@ def test_every_new_model_is_in_the_profile_and_listed_by_fetch_with_size_and_lic
     assert [role for role, _ in fetched if role in EXTRA_ROLES] == [r for r in EXTRA_ROLES if profile.model(r)]
 
 
-def test_without_extras_fetch_lists_them_to_download_on_first_use(monkeypatch, capsys):
+def test_without_extras_fetch_lists_them_and_says_how_to_get_them(monkeypatch, capsys):
     fetched: list[str] = []
     monkeypatch.setattr(fetch, "is_offline", lambda: False)
     monkeypatch.setattr(fetch, "fetch_model", lambda role, ref, variant: fetched.append(role))
     assert main(["fetch", "--profile", "fast"]) == 0
-    assert "downloaded on first use, or now with --extras" in capsys.readouterr().err
+    assert "not fetched: add --extras, or download them from the studio's Settings" in capsys.readouterr().err
     assert not set(fetched) & set(EXTRA_ROLES)
+
+
+def test_the_extras_size_sums_the_known_sizes_and_is_unknown_for_a_model_set_by_hand():
+    import dataclasses
+
+    fast, classic = PROFILES["fast"], PROFILES["classic"]
+    assert fetch.extras_size(fast) == "about 2.4 GB"  # CLIP B/32 0.6 + CLIP L/14 1.7 + DINOv2-small 0.09
+    assert fetch.extras_size(classic) == "about 5.0 GB"  # and the IP-Adapter with its image encoder, 2.6
+    assert fetch.extras_size(fast, ["consistency"]) == "about 90 MB"
+    assert fetch.extras_size(fast, []) == ""
+    assert fetch.extras_size(PROFILES["tiny"]) == ""  # built locally, nothing to download
+    by_hand = dataclasses.replace(fast, models={**fast.models, "judge": "someone/own-clip"})
+    assert fetch.extras_size(by_hand) == ""
+
+
+def test_the_ip_adapter_counts_as_downloaded_once_its_files_are_in_the_cache(tmp_path, monkeypatch):
+    """The IP-Adapter repository has no config at its top (its files are in models/), so is_downloaded looks for
+    the image encoder's config that `fetch` takes."""
+    from huggingface_hub import constants
+
+    from engine.profiles import is_downloaded
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    assert not is_downloaded("h94/IP-Adapter")
+    repo = tmp_path / "models--h94--IP-Adapter"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    encoder = repo / "snapshots" / ("0" * 40) / "models" / "image_encoder"
+    encoder.mkdir(parents=True)
+    (encoder / "config.json").write_text("{}")
+    assert is_downloaded("h94/IP-Adapter")

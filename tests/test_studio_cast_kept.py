@@ -272,16 +272,44 @@ def test_a_wild_strength_from_a_hand_edited_bundle_is_kept_in_range():
 
 
 @pytest.mark.parametrize(
-    ("role", "note", "unset"),
-    [("judge", actions.judge_note, "no judge model"), ("consistency", actions.likeness_note, "no model to measure")],
+    ("role", "note", "unset", "named"),
+    [
+        ("judge", actions.judge_note, "no judge model", "The judge model of the 'tiny' profile"),
+        ("consistency", actions.likeness_note, "no model to measure", "The likeness model of the 'tiny' profile"),
+        ("ranker", actions.scoring_note, "no scoring model", "The scoring model of the 'tiny' profile"),
+    ],
 )
-def test_a_score_whose_model_is_unset_or_not_downloaded_says_which_and_what_to_do(role, note, unset, monkeypatch):
+def test_a_score_whose_model_is_unset_or_not_downloaded_says_which_and_what_to_do(
+    role, note, unset, named, monkeypatch
+):
+    """The advice works: Settings' own download of the scoring models, or the fetch command with --extras (the
+    command without it never fetches them); offline, what must change first. No tiny profile to switch to."""
     tiny = get_profile("tiny")
     assert note(tiny) is None
     without = dataclasses.replace(tiny, models={k: v for k, v in tiny.models.items() if k != role})
     assert unset in note(without)
     missing = dataclasses.replace(tiny, models={**tiny.models, role: "nobody/none"})
+    monkeypatch.delenv("HF_HUB_OFFLINE")
     sentence = note(missing)
-    assert "'tiny' profile is not on this computer yet" in sentence and "Settings" in sentence
+    assert sentence.startswith(f"{named} is not on this computer yet"), sentence
+    assert "'python -m engine fetch --profile tiny --extras'" in sentence, sentence
+    assert f'with Settings\' "{actions.EXTRAS_BUTTON}" button' in sentence and "offline mode" not in sentence
+    assert "switch to the 'tiny' profile" not in sentence
+    if role == "ranker":  # scoring keeps its own word on what happens meanwhile
+        assert ", so pictures are drawn one per page, without scores:" in sentence
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert "started in offline mode" in note(missing)
+    offline = note(missing)
+    assert "started in offline mode" in offline and "--extras" in offline
+
+
+def test_a_reference_picture_whose_ip_adapter_is_missing_says_what_to_do():
+    from pathlib import Path
+
+    from storage import CharacterView
+
+    classic = get_profile("classic")
+    missing = dataclasses.replace(classic, models={**classic.models, "ip_adapter": "nobody/none"})
+    mara = CharacterView(1, 0, "Mara", "", reference_path=Path("x.png"), reference_settings={})
+    sentence = cast.character_note(missing, mara)
+    assert sentence.startswith("The reference-picture adapter (IP-Adapter) of the 'classic' profile is not on this")
+    assert "so Mara's pages use the description" in sentence and "--profile classic --extras" in sentence

@@ -320,6 +320,46 @@ def test_drafts_that_cannot_be_finished_the_same_are_refused_with_a_sentence(lib
     assert not actions.finishing_jobs(project.id)  # nothing was started
 
 
+def test_openvino_drafts_where_openvino_is_missing_are_refused_before_a_job_with_the_engines_sentence(lib, monkeypatch):
+    """Drafts drawn with OpenVINO on a processor cannot be finished the same without it: the studio says so up
+    front, in the engine's own words, and starts no job; with OpenVINO installed (or a GPU) the check passes."""
+    import importlib.util
+
+    import fixtures_images as fx
+
+    from core.hardware import OPENVINO_DRAFTS_NOT_INSTALLED
+    from studio.actions import pictures
+
+    real_find_spec = importlib.util.find_spec
+    installed = {"openvino": False}
+
+    def find_spec(name, *args, **kwargs):
+        if name == "openvino":
+            return real_find_spec("json") if installed["openvino"] else None
+        return real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(pictures, "has_gpu", lambda: False)
+    project = book(lib, drafts=True)
+    page = project.pages[0]
+    settings = {"prompt": "a kite", "seed": 1, "steps": 1, "guidance": 4.0, "width": 64, "height": 64, "draft": True}
+    drawn = lib.add_picture(page.id, fx.png(), {**settings, "runtime": "openvino"}, meta={"draft": True})
+    with pytest.raises(InputError) as refused:
+        actions.finish_drafts(lib, project.id, picture_ids=[drawn.id])
+    assert refused.value.message == OPENVINO_DRAFTS_NOT_INSTALLED and "pip install openvino" in refused.value.message
+    assert not actions.finishing_jobs(project.id)  # nothing was started
+
+    # The same draft where a GPU finishes it with torch, or where OpenVINO is installed, is not refused up front.
+    monkeypatch.setattr(pictures, "ensure_illustrator", lambda profile: (_ for _ in ()).throw(InputError("later")))
+    monkeypatch.setattr(pictures, "has_gpu", lambda: True)
+    with pytest.raises(InputError, match="later"):
+        actions.finish_drafts(lib, project.id, picture_ids=[drawn.id])
+    monkeypatch.setattr(pictures, "has_gpu", lambda: False)
+    installed["openvino"] = True
+    with pytest.raises(InputError, match="later"):
+        actions.finish_drafts(lib, project.id, picture_ids=[drawn.id])
+
+
 def test_a_draft_drawn_with_an_uploaded_reference_is_finished_with_that_picture(lib):
     import fixtures_images as fx
 

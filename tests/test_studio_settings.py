@@ -288,3 +288,92 @@ def test_the_tiny_button_switches_the_open_story_made_with_the_missing_models(ho
     assert json.loads((home / "settings.json").read_text())["profile"] == "tiny"
     assert any("This story and new stories now use the 'tiny' profile" in s for s in texts(at.success))
     assert not any("not downloaded yet" in w for w in texts(at.warning))
+
+
+def test_the_settings_download_of_the_scoring_models_asks_fetch_for_them_only(monkeypatch):
+    """Downloads.start(extras=True) is its own download: fetch_profile is asked for the extras and not for the
+    profile's own models; the main download is unchanged (its own models, no extras) and runs beside it."""
+    import threading
+
+    from engine import fetch
+    from engine.profiles import PROFILES
+
+    asked: list[tuple[str, bool, bool]] = []
+    done = threading.Event()
+
+    def fake_fetch(profile, weights="auto", say=lambda role, what: None, *, extras=False, main=True):
+        asked.append((profile.name, extras, main))
+        if len(asked) == 2:
+            done.set()
+
+    monkeypatch.setattr(fetch, "fetch_profile", fake_fetch)
+    downloads = fetch.Downloads()
+    tiny = PROFILES["tiny"]
+    extras = downloads.start(tiny, extras=True)
+    own = downloads.start(tiny)
+    assert done.wait(30)
+    while extras.running or own.running:
+        threading.Event().wait(0.01)
+    assert sorted(asked) == [("tiny", False, True), ("tiny", True, False)]
+    assert extras.extras and extras.state == "done" and own.state == "done"
+    assert downloads.get("tiny", extras=True) is extras and downloads.get("tiny") is own
+
+
+def test_settings_offer_the_scoring_models_download_when_one_is_missing_and_not_when_all_are_here(
+    home, monkeypatch, tmp_path
+):
+    """The tiny profile with its judge set to a hub model that is not here: Settings say what the missing model
+    brings and its size, offer their own download (not when started offline: they say why), show its progress in
+    every tab, and say ready once it is done; with every model here there is no such button. The hub is out of
+    reach: fetch_profile is replaced by one that lands the model in a private cache the way a download does."""
+    import threading
+
+    from huggingface_hub import constants
+
+    from engine import fetch
+    from studio import actions
+
+    button = actions.EXTRAS_BUTTON
+    at = page("screens/settings.py")  # every model of 'tiny' is here
+    assert not any(b.label == button for b in at.button)
+    assert any("scoring and reference models of this profile are ready" in s for s in texts(at.success))
+
+    monkeypatch.setattr(fetch, "_downloads", None)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("STORYBOOK_JUDGE", "openai/clip-vit-large-patch14")
+    at = page("screens/settings.py")
+    optional = [m for m in texts(at.markdown) if m.startswith("Optional, not downloaded yet")]
+    assert optional and "judging the book" in optional[0] and "about 1.7 GB" in optional[0], texts(at.markdown)
+    assert "scores and best of N" not in optional[0]  # the ranker is here (tiny)
+    assert not any(b.label == button for b in at.button)  # started offline
+    assert any("started in offline mode" in i for i in texts(at.info))
+    assert "python -m engine fetch --profile tiny --extras" in texts(at.code)
+    assert any("Every model of this profile is ready" in s for s in texts(at.success))  # its own models are
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    gate, asked = threading.Event(), []
+
+    def fake_fetch(profile, weights="auto", say=lambda role, what: None, *, extras=False, main=True):
+        asked.append((extras, main))
+        say("judge", "downloading openai/clip-vit-large-patch14 …")
+        gate.wait(30)
+        repo = tmp_path / "hub" / "models--openai--clip-vit-large-patch14"
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text("0" * 40)
+        (repo / "snapshots" / ("0" * 40)).mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
+
+    monkeypatch.setattr(fetch, "fetch_profile", fake_fetch)
+    at.run()
+    next(b for b in at.button if b.label == button).click().run()
+    assert any("Downloading the CLIP judge" in i for i in texts(at.info)), texts(at.info)
+    again = page("screens/settings.py")  # another tab sees the same download and offers no second one
+    assert any("Downloading the CLIP judge" in i for i in texts(again.info))
+    assert not any(b.label == button for b in again.button)
+    gate.set()
+    while fetch.get_downloads().get("tiny", extras=True).running:
+        threading.Event().wait(0.05)
+    at.run()
+    assert asked == [(True, False)]  # the scoring models only, not the profile's own
+    assert not any(b.label == button for b in at.button)
+    assert any("scoring and reference models of this profile are ready" in s for s in texts(at.success))

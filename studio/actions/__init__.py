@@ -161,6 +161,8 @@ from studio.actions.pictures import (
     upload_picture,
 )
 from studio.actions.profiles import (
+    EXTRA_USES,
+    EXTRAS_BUTTON,
     ProfileChoice,
     current_profile,
     download_size_here,
@@ -168,7 +170,9 @@ from studio.actions.profiles import (
     downloads_possible,
     ensure_illustrator,
     ensure_models,
+    extras_download_size,
     illustrate_ready,
+    missing_extras,
     missing_models,
     missing_reason,
     project_profile,
@@ -210,6 +214,8 @@ from studio.actions.told import (
 __all__ = [
     "DEFAULT_TITLE",
     "DETAIL_SAVED",
+    "EXTRAS_BUTTON",
+    "EXTRA_USES",
     "KIND_ILLUSTRATE",
     "KIND_JUDGE",
     "KIND_LIKENESS",
@@ -289,6 +295,7 @@ __all__ = [
     "expected_grade",
     "export_book",
     "export_key",
+    "extras_download_size",
     "find_page",
     "finish_drafts",
     "finishing_jobs",
@@ -312,6 +319,7 @@ __all__ = [
     "likeness_note",
     "measure_likeness",
     "merge_pages",
+    "missing_extras",
     "missing_models",
     "missing_reason",
     "move_page",

@@ -48,7 +48,14 @@ from engine.profiles import REFERENCE_IP_ADAPTER, REFERENCE_SHARED_ATTENTION, Pr
 from storage import CharacterView, ConflictError, Library, NotFound, ProjectView, ProposalView
 from storage.validate import IP_SCALE_RANGE, SHARE_RATE_RANGE
 from studio.actions.jobs import job_write, picture_model_progress
-from studio.actions.profiles import ensure_illustrator, missing_models, model_here, project_profile, role_note
+from studio.actions.profiles import (
+    ensure_illustrator,
+    missing_models,
+    missing_reason,
+    model_here,
+    project_profile,
+    role_note,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +104,11 @@ def can_score(profile: Profile) -> bool:
 
 def scoring_note(profile: Profile) -> str | None:
     """One sentence when pictures cannot be scored (nor best-of-N chosen) with this profile; None when they can."""
-    if can_score(profile):
-        return None
-    if not profile.model("ranker"):
-        return f"The '{profile.name}' profile has no scoring model: pictures are drawn one per page, without scores."
-    return (
-        f"The scoring model of the '{profile.name}' profile is not on this computer yet, so pictures are drawn "
-        "one per page, without scores (download the profile's models in Settings to score them)."
+    return role_note(
+        profile,
+        "ranker",
+        f"The '{profile.name}' profile has no scoring model: pictures are drawn one per page, without scores.",
+        until="pictures are drawn one per page, without scores",
     )
 
 
@@ -154,9 +159,11 @@ def character_note(profile: Profile, character: CharacterView) -> str | None:
     if not profile.reference_methods():
         return None  # profile_reference_note already says so
     if REFERENCE_IP_ADAPTER in profile.reference_methods():
-        return (
-            f"{character.name}'s reference picture needs the IP-Adapter, which is not on this computer yet: "
-            f"{character.name}'s pages use the description until it is downloaded."
+        return missing_reason(
+            profile, ("ip_adapter",), until=f"{character.name}'s pages use the description, not the reference picture"
+        ) or (
+            f"The '{profile.name}' profile names no IP-Adapter to look at {character.name}'s reference picture "
+            f"with, so {character.name}'s pages use the description."
         )
     return (
         f"{character.name}'s reference picture was not drawn here, so this picture model cannot redraw it "

@@ -17,6 +17,7 @@ the picture the person saw in full detail, saved as a new version; the draft sta
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 import uuid
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from core import seeds
 from core.errors import InputError
-from core.hardware import gpu_likely
+from core.hardware import OPENVINO_DRAFTS_NOT_INSTALLED, gpu_likely
 from core.requests import PageSpec
 from engine.imageio import MAX_UPLOAD_BYTES, load_image, to_png_bytes
 from engine.jobs import get_worker
@@ -394,6 +395,12 @@ def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] |
                 f"The draft of page {page.position + 1} was drawn with other models ({drawn_with}) than this story "
                 f"uses now ({model}): choose those models again in Book details to finish it, or draw the page again."
             )
+    if (
+        any(str(picture.settings.get("runtime") or "") == "openvino" for _, picture in chosen)
+        and importlib.util.find_spec("openvino") is None
+        and not has_gpu()  # a GPU finishes them with torch (engine.illustrate.finish_drafts)
+    ):
+        raise InputError(OPENVINO_DRAFTS_NOT_INSTALLED)
     references: dict[str, Path] = {}
     for page, picture in chosen:
         stored = picture.settings.get("reference") or {}

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.errors import ModelUnavailable
-from engine.fetch import get_downloads
+from engine.fetch import extras_size, get_downloads
 from engine.profiles import (
+    EXTRA_ROLES,
     PROFILES,
     ROLES,
     Profile,
@@ -76,24 +77,49 @@ def model_here(profile, role: str) -> bool:
     return bool(profile.model(role)) and not missing_models(profile, (role,))
 
 
-def start_download(profile):
-    """Start downloading the profile's models on a thread of their own (engine.fetch); every tab sees it."""
-    return get_downloads().start(profile)
+def start_download(profile, extras: bool = False):
+    """Start downloading the profile's models on a thread of their own (engine.fetch); every tab sees it.
+    extras: its scoring and reference models (EXTRA_ROLES) instead, a download of their own."""
+    return get_downloads().start(profile, extras=extras)
 
 
-def download_status(profile_name: str):
-    """The profile's download (engine.fetch.Download) since the studio started, or None."""
-    return get_downloads().get(profile_name)
+def download_status(profile_name: str, extras: bool = False):
+    """The profile's download (engine.fetch.Download) since the studio started, or None (extras: the download of
+    its scoring and reference models)."""
+    return get_downloads().get(profile_name, extras=extras)
 
 
+# What each scoring and reference model brings (Settings lists them, and the download says what it is for).
+EXTRA_USES = {
+    "ranker": "scores and best of N",
+    "judge": "judging the book",
+    "consistency": "likeness across pages",
+    "ip_adapter": "reference pictures",
+}
+
+
+def missing_extras(profile) -> list[tuple[str, str]]:
+    """(role, model reference) for each scoring and reference model of the profile not on this computer."""
+    return missing_models(profile, EXTRA_ROLES)
+
+
+def extras_download_size(profile) -> str:
+    """What downloading the profile's missing scoring and reference models takes, in words ("" when not known)."""
+    return extras_size(profile, [role for role, _ in missing_extras(profile)])
+
+
+# A role's model, as a sentence names it: "The judge model of the 'fast' profile is not on this computer yet".
 _MODEL_NAMES = {
     "illustrator": "picture model",
     "captioner": "model that reads pictures",
     "storyteller": "model that writes stories",
     "preview_decoder": "quick-preview model",
-    "judge": "judge model that scores the book",
-    "consistency": "model that measures how alike a character looks",
+    "ranker": "scoring model",
+    "judge": "judge model",
+    "consistency": "likeness model",
+    "ip_adapter": "reference-picture adapter (IP-Adapter)",
 }
+EXTRAS_BUTTON = "Download the scoring and reference models"
 
 
 def has_gpu() -> bool:
@@ -139,8 +165,18 @@ def downloads_possible() -> bool:
     return not is_offline()
 
 
-def _what_to_do(profile) -> str:
-    command = fetch_command(profile)
+def _what_to_do(profile, extras: bool = False) -> str:
+    """How to get a missing model: Settings' download (of the scoring and reference models, for `extras`) or the
+    terminal command that fetches it; offline, what must change first."""
+    command = fetch_command(profile, extras=extras)
+    if extras:
+        button = f'Settings\' "{EXTRAS_BUTTON}" button'
+        if downloads_possible():
+            return f"download it once with {button}, or run '{command}' in a terminal"
+        return (
+            "the studio was started in offline mode, so start it again without the HF_HUB_OFFLINE setting and use "
+            f"{button}, or run '{command}' in a terminal"
+        )
     if downloads_possible():
         how = f"download it once from Settings (or run '{command}' in a terminal)"
     else:
@@ -148,27 +184,31 @@ def _what_to_do(profile) -> str:
             "the studio was started in offline mode, so start it again without the HF_HUB_OFFLINE setting and "
             f"download it from Settings (or run '{command}' in a terminal)"
         )
+    # (Not for an extra role: the tiny profile's random-weight scores would mean nothing.)
     return f"{how}, or switch to the 'tiny' profile to try the studio without any download"
 
 
-def missing_reason(profile, roles: Sequence[str]) -> str | None:
-    """One plain sentence on why work needing the `roles` models cannot run with `profile`; None when it can."""
+def missing_reason(profile, roles: Sequence[str], until: str = "") -> str | None:
+    """One plain sentence on why work needing the `roles` models cannot run with `profile`; None when it can.
+    `until`: what happens meanwhile ("pictures are drawn one per page, without scores"), said after "so"."""
     for role, _ref in missing_models(profile, roles):
+        meanwhile = f", so {until}" if until else ""
         return (
-            f"The {_MODEL_NAMES.get(role, role)} of the '{profile.name}' profile is not on this computer yet: "
-            f"{_what_to_do(profile)}."
+            f"The {_MODEL_NAMES.get(role, role)} of the '{profile.name}' profile is not on this computer "
+            f"yet{meanwhile}: {_what_to_do(profile, extras=role in EXTRA_ROLES)}."
         )
     return None
 
 
-def role_note(profile, role: str, unset: str) -> str | None:
+def role_note(profile, role: str, unset: str, until: str = "") -> str | None:
     """None when the profile's model for `role` is on this computer; `unset` when the profile names none; else
-    missing_reason's sentence (what to download, and how when the studio runs offline)."""
+    missing_reason's sentence (what to download, and how when the studio runs offline; `until`: what happens
+    meanwhile)."""
     if model_here(profile, role):
         return None
     if not profile.model(role):
         return unset
-    return missing_reason(profile, (role,))
+    return missing_reason(profile, (role,), until)
 
 
 def illustrate_ready(profile) -> str | None:

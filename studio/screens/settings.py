@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.paths import data_home
 from engine.errors import InputError
-from engine.profiles import PROFILES, ROLES, TINY_PREFIX, is_downloaded, load_settings
+from engine.profiles import EXTRA_ROLES, PROFILES, ROLES, TINY_PREFIX, is_downloaded, load_settings
 from studio import actions, state, ui
 
 ROLE_LABELS = {
@@ -152,6 +152,26 @@ if missing:
     )
 else:
     st.success("Every model of this profile is ready on this machine.", icon=":material/check_circle:")
+extras = [role for role in EXTRA_ROLES if current.model(role)]
+if extras:
+    st.markdown(f"**Scoring and reference models of the '{current.name}' profile** (optional)")
+    st.dataframe(
+        [
+            {
+                "What it brings": actions.EXTRA_USES.get(role, role)[:1].upper()
+                + actions.EXTRA_USES.get(role, role)[1:],
+                "Model": model_name(current.model(role)),
+                "On this computer": where_it_is(current.model(role)),
+            }
+            for role in extras
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    if actions.missing_extras(current):
+        ui.extras_download(current)
+    else:
+        st.success("The scoring and reference models of this profile are ready too.", icon=":material/check_circle:")
 st.caption(
     "Models load the first time something is drawn or written, and stay loaded while memory allows, "
     "so the next picture starts at once."

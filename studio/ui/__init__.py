@@ -61,7 +61,7 @@ from studio.ui.watch import (
     watch_library,
     watch_project,
 )
-from studio.ui.widgets import job_panel, model_download, project_profile, sidebar
+from studio.ui.widgets import extras_download, job_panel, model_download, project_profile, sidebar
 
 __all__ = [
     "DOUBLE_CLICK_S",
@@ -77,6 +77,7 @@ __all__ = [
     "close_finished_menus",
     "current_project_id",
     "editing",
+    "extras_download",
     "first_click",
     "flash",
     "follow_stored",

@@ -64,6 +64,74 @@ def _open_project_using(profile_name: str) -> ProjectView | None:
     return project if project.profile == profile_name else None
 
 
+def _download_progress(profile_name: str, extras: bool, done: str) -> None:
+    """A running download's step and time, redrawn every DOWNLOAD_POLL_S; when it ends, `done` (on success) and
+    the whole screen redraws."""
+
+    @st.fragment(run_every=DOWNLOAD_POLL_S)
+    def progress() -> None:
+        now = actions.download_status(profile_name, extras)
+        if now is None or not now.running:
+            if now is not None and now.state == "done":
+                flash("success", done)
+            rerun_to_follow()
+        elapsed = int(time.monotonic() - now.started)
+        st.info(
+            f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
+            "working; this page updates by itself.",
+            icon=":material/downloading:",
+        )
+
+    progress()
+
+
+def extras_download(profile) -> None:
+    """The profile's optional scoring and reference models (engine.profiles.EXTRA_ROLES) when some are missing:
+    what they bring, their size, and a download of their own with its progress (every tab sees it), unless the
+    studio was started offline; the terminal command behind an expander. Nothing when all are here."""
+    missing = actions.missing_extras(profile)
+    if not missing:
+        return
+    uses = [actions.EXTRA_USES.get(role, role) for role, _ in missing]
+    brings = uses[0] if len(uses) == 1 else f"{', '.join(uses[:-1])} and {uses[-1]}"
+    size = actions.extras_download_size(profile)
+    sized = f" ({size})" if size else ""
+    with st.container(border=True):
+        st.markdown(
+            f"Optional, not downloaded yet: the scoring and reference models of the **{profile.name}** profile"
+            f"{sized}. They bring {brings}; everything else works without them."
+        )
+        if not actions.downloads_possible():
+            st.info(
+                "The studio was started in offline mode (the HF_HUB_OFFLINE setting), so it cannot download "
+                "them now. To get them, close the studio and start it again without that setting, then download "
+                "them here.",
+                icon=":material/cloud_off:",
+            )
+        else:
+            download = actions.download_status(profile.name, extras=True)
+            if download is not None and download.running:
+                _download_progress(
+                    profile.name,
+                    True,
+                    f"Downloaded: the '{profile.name}' profile's scoring and reference models are ready on this "
+                    "computer.",
+                )
+            else:
+                if download is not None and download.state == "failed":
+                    st.error(download.error, icon=ERROR_ICON)
+                if st.button(
+                    actions.EXTRAS_BUTTON if download is None else "Try the download of the scoring models again",
+                    icon=":material/download:",
+                    key=f"download_extras.{profile.name}",
+                ):
+                    actions.start_download(profile, extras=True)
+                    st.rerun()
+        with st.expander("Download them from a terminal instead"):
+            st.caption("In a terminal, from the studio's folder:")
+            st.code(fetch_command(profile, extras=True), language="bash")
+
+
 def model_download(profile, what: str, tip: str = "", project: ProjectView | None = None) -> None:
     """What to do about a profile's missing models, offering only what can work now: a button that downloads
     them while the studio runs (then the screen redraws by itself), unless the studio was started offline;
@@ -86,25 +154,11 @@ def model_download(profile, what: str, tip: str = "", project: ProjectView | Non
         else:
             download = actions.download_status(profile.name)
             if download is not None and download.running:
-
-                @st.fragment(run_every=DOWNLOAD_POLL_S)
-                def progress() -> None:
-                    now = actions.download_status(profile.name)
-                    if now is None or not now.running:
-                        if now is not None and now.state == "done":
-                            flash(
-                                "success",
-                                f"Downloaded: the '{profile.name}' profile's models are ready on this computer.",
-                            )
-                        rerun_to_follow()
-                    elapsed = int(time.monotonic() - now.started)
-                    st.info(
-                        f"Downloading {now.step} ({elapsed // 60} min {elapsed % 60:02d} s so far). You can keep "
-                        "working; this page updates by itself.",
-                        icon=":material/downloading:",
-                    )
-
-                progress()
+                _download_progress(
+                    profile.name,
+                    False,
+                    f"Downloaded: the '{profile.name}' profile's models are ready on this computer.",
+                )
             else:
                 if download is not None and download.state == "failed":
                     st.error(download.error, icon=ERROR_ICON)
