@@ -417,10 +417,11 @@ def test_a_split_never_leaves_a_page_of_only_emoji_or_punctuation(tmp_path):
 
 
 def _where(project: ProjectView) -> list[tuple]:
-    """Where every picture is (page, version, state, chosen), and each page's words: what an undo gives back."""
+    """Where every picture is (page, version, state, chosen), and each page's words, prompt, seed and lock: what an
+    undo gives back."""
     pages = [*project.pages, *project.loose]
     return (
-        [(p.id, p.text, p.state) for p in pages]
+        [(p.id, p.text, p.state, p.prompt_override, p.seed, p.locked) for p in pages]
         + sorted(
             (pic.id, p.id, pic.version, pic.state, pic.selected)
             for p in [*pages, *(project.bin.pages if project.bin else [])]
@@ -448,12 +449,15 @@ def test_a_split_sends_each_picture_with_the_part_most_like_its_words(tmp_path, 
     for_owl = add(5, "Then the owl flew over the hills at night.", select=chosen == "owl")  # one word since
     binned = add(6, "The owl flew over the dark hills.")
     project = library.discard_picture(binned.id, library.get_project(project.id).version)
+    drawn_with = ("a fox by a river", 99, True)  # the page's own prompt, seed and lock
+    project = library.update_page(page.id, project.version, prompt_override="a fox by a river", seed=99, locked=True)
     before = library.get_project(project.id)
 
     project = library.split_page(page.id, len(fox) + 1, before.version)
     first, second = project.pages[:2]
     assert (first.id, first.text, second.text) == (page.id, fox, owl)
-    assert [pic.id for pic in first.pictures] == [for_fox.id, unknown.id, neither.id]
+    # Those that stay are numbered again from 1 (no "version 3 of 2").
+    assert [(pic.id, pic.version) for pic in first.pictures] == [(for_fox.id, 1), (unknown.id, 2), (neither.id, 3)]
     assert [(pic.id, pic.version) for pic in second.pictures] == [(whole.id, 1), (for_owl.id, 2)]
     assert [(pic.id, pic.page_id, pic.version) for pic in project.bin.pictures] == [(binned.id, second.id, 3)]
     if chosen == "fox":  # the first part keeps the chosen picture; the second chooses its newest kept one
@@ -461,7 +465,10 @@ def test_a_split_sends_each_picture_with_the_part_most_like_its_words(tmp_path, 
     else:  # the second part takes the chosen picture; the first chooses its newest
         assert first.selected.id == neither.id and second.selected.id == for_owl.id
     assert sum(pic.selected for p in project.pages for pic in p.pictures) == 2
-    assert (second.seed, second.prompt_override, second.locked) == (None, None, False)  # stay with the first part
+    # The page's prompt, seed and lock go where its chosen picture goes: drawing it again there draws it again.
+    with_chosen, other = (first, second) if chosen == "fox" else (second, first)
+    assert (with_chosen.prompt_override, with_chosen.seed, with_chosen.locked) == drawn_with
+    assert (other.prompt_override, other.seed, other.locked) == (None, None, False)
 
     after = library.get_project(project.id)
     undone, label = library.undo(project.id, project.version)

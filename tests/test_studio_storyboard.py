@@ -242,14 +242,23 @@ def test_edit_a_page_prompt_and_redraw_with_the_same_seed_then_split_and_merge(l
     project = lib.get_project(project.id)
     assert len(project.pages) == 4
     assert project.pages[0].text == "Ada folded a boat from an old map."
-    # Drawn for the whole page, the picture goes with the part more like those words (the longer one).
+    # Drawn for the whole page, the picture goes with the part more like those words (the longer one), and the
+    # prompt and seed it was drawn with go with it.
     assert not project.pages[0].pictures and project.pages[1].pictures
+    assert (project.pages[0].prompt_override, project.pages[0].seed) == (None, None)
+    assert project.pages[1].prompt_override == "a paper boat on a puddle, bright morning"
+    assert project.pages[1].seed == 1234 == project.pages[1].selected.settings["seed"]
     assert any(t.value == "Split page 1 in two: its picture went with the second part." for t in at.toast)
     open_popover(at, f"pop.more.{project.pages[0].id}")
     click(at, f"merge.{project.pages[0].id}")
     project = lib.get_project(project.id)
     assert len(project.pages) == 3
     assert project.pages[0].text.startswith("Ada folded a boat from an old map. She set it")
+    # Merged back, the page has its prompt and seed again (the first part had none: it takes the second's).
+    assert (project.pages[0].prompt_override, project.pages[0].seed) == (
+        "a paper boat on a puddle, bright morning",
+        1234,
+    )
 
 
 def test_a_refreshed_page_finds_the_running_job_and_can_stop_it(lib):
@@ -695,7 +704,8 @@ def test_splitting_a_page_says_where_its_pictures_went_and_undo_puts_them_back(l
     split = lib.get_project(project.id)
     assert [p.settings["page_text"] for p in split.pages[0].pictures] == [head, "Ada folded a boat from a map."]
     assert [p.settings["page_text"] for p in split.pages[1].pictures] == [tail]
-    assert split.pages[0].selected.version == 3 and split.pages[1].selected.settings["page_text"] == tail
+    assert [p.version for p in split.pages[0].pictures] == [1, 2]  # numbered again: no "version 3 of 2"
+    assert split.pages[0].selected.version == 2 and split.pages[1].selected.settings["page_text"] == tail
 
     click(at, "history.undo")  # one step: the page and its three pictures, as they were
     again = lib.get_project(project.id).pages[0]

@@ -128,6 +128,7 @@ class PageMethods(LibraryBase):
                 project.pages.append(page)
             page.text, page.start, page.end, page.position, page.state = words, item.start, item.end, position, "live"
             for other in item.absorb:
+                _take_what_is_missing(page, live[other])
                 self._move_pictures(session, live[other], page)
                 live[other].state = "gone"
         for page_id in deleted:
@@ -378,14 +379,14 @@ class PageMethods(LibraryBase):
         return self.get_project(project_id)
 
     def split_page(self, page_id: int, at: int, expected_version: int) -> ProjectView:
-        """Split a live page's words at character index ``at``; the first part keeps the page's row, seed,
-        prompts and lock, the second becomes a new page right after it (the story text is unchanged).
+        """Split a live page's words at character index ``at``; the first part keeps the page's row, the second
+        becomes a new page right after it (the story text is unchanged).
 
         Each picture goes with the part most like the words it is for (``meta["kept_for_words"]``, else those it
         was drawn for, ``settings["page_text"]``) by ``core.words.words_ratio``, the measure a re-split matches
         pages by; a picture that records no words, or is as like one part as the other, stays with the first part.
-        The part holding the page's chosen picture keeps it chosen; a part with pictures but not that one chooses
-        its newest."""
+        The part holding the page's chosen picture keeps it chosen, with the page's seed, own prompt and lock (how
+        it was drawn); a part with pictures but not that one chooses its newest."""
         with self._read() as session:
             project_id = self._page(session, page_id).project_id
         with self._edit(project_id, expected_version, "Split a page") as (session, project):
@@ -405,11 +406,17 @@ class PageMethods(LibraryBase):
                 raise InvalidInput("Split the page between words, so that both parts keep some words.")
             first_words, second_words = text[head[0] : head[1]], text[tail[0] : tail[1]]
             to_second = [pic for pic in page.pictures if _goes_with_second(pic, first_words, second_words)]
+            # The page's seed, own prompt and lock are how its chosen picture was drawn: they go where it goes, so
+            # "draw it again" on that part still draws it (the other part starts with none of them).
+            chosen_moves = any(pic.selected and pic.state == "kept" for pic in to_second)
+            drawn_with = {"prompt_override": page.prompt_override, "seed": page.seed, "locked": bool(page.locked)}
             plan = [PagePlanInput(p.start, p.end, keep=p.id) for p in pages]
             plan[index : index + 1] = [
                 PagePlanInput(*head, keep=page.id),
-                PagePlanInput(*tail, negative_prompt=page.negative_prompt),
+                PagePlanInput(*tail, negative_prompt=page.negative_prompt, **(drawn_with if chosen_moves else {})),
             ]
+            if chosen_moves:
+                page.prompt_override, page.seed, page.locked = None, None, False
             self._apply(session, project, project.story_text, plan)
             if to_second:
                 session.flush()
@@ -419,14 +426,18 @@ class PageMethods(LibraryBase):
 
     @staticmethod
     def _split_pictures(session: Session, first: Page, second: Page, moved: list[Picture]) -> None:
-        """``moved`` (some of ``first``'s pictures) become ``second``'s versions 1, 2, ... in their order; each
-        part with kept pictures but none chosen chooses its newest (as a discard does)."""
+        """``moved`` (some of ``first``'s pictures) become ``second``'s versions 1, 2, ... in their order, and
+        those that stay are numbered 1, 2, ... again (no "version 3 of 2"); each part with kept pictures but none
+        chosen chooses its newest (as a discard does)."""
         moved = sorted(moved, key=lambda picture: picture.version)
-        for picture in moved:
+        stay = sorted((p for p in first.pictures if p not in moved), key=lambda picture: picture.version)
+        for picture in moved + stay:
             picture.version = -picture.id  # (page, version) is unique: park them where no version lives
         session.flush()
         for n, picture in enumerate(moved, start=1):
             picture.page_id, picture.version = second.id, n
+        for n, picture in enumerate(stay, start=1):
+            picture.version = n
         session.flush()
         for page in (first, second):
             session.expire(page, ["pictures"])
@@ -553,6 +564,17 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def _take_what_is_missing(page: Page, absorbed: Page) -> None:
+    """A merge: the page keeps its own prompts and seed, and takes the absorbed page's where it has none (a
+    person's prompt is never dropped by a merge; the seed comes with its lock)."""
+    if page.prompt_override is None:
+        page.prompt_override = absorbed.prompt_override
+    if page.negative_prompt is None:
+        page.negative_prompt = absorbed.negative_prompt
+    if page.seed is None and absorbed.seed is not None:
+        page.seed, page.locked = absorbed.seed, bool(page.locked or absorbed.locked)
 
 
 def _remember_words(page: Page, picture: Picture | None = None) -> None:
