@@ -339,7 +339,13 @@ def test_openvino_drafts_where_openvino_is_missing_are_refused_before_a_job_with
         return real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    monkeypatch.setattr(pictures, "has_gpu", lambda: False)
+
+    def torch_asked():
+        raise AssertionError("asking torch loads it on the screen's thread")
+
+    monkeypatch.setattr(pictures, "has_gpu", torch_asked)
+    monkeypatch.setattr(pictures, "_gpu_here", [])  # torch not asked yet: the drivers' files tell
+    monkeypatch.setattr(pictures, "gpu_likely", lambda: False)
     project = book(lib, drafts=True)
     page = project.pages[0]
     settings = {"prompt": "a kite", "seed": 1, "steps": 1, "guidance": 4.0, "width": 64, "height": 64, "draft": True}
@@ -351,10 +357,14 @@ def test_openvino_drafts_where_openvino_is_missing_are_refused_before_a_job_with
 
     # The same draft where a GPU finishes it with torch, or where OpenVINO is installed, is not refused up front.
     monkeypatch.setattr(pictures, "ensure_illustrator", lambda profile: (_ for _ in ()).throw(InputError("later")))
-    monkeypatch.setattr(pictures, "has_gpu", lambda: True)
+    monkeypatch.setattr(pictures, "gpu_likely", lambda: True)
     with pytest.raises(InputError, match="later"):
         actions.finish_drafts(lib, project.id, picture_ids=[drawn.id])
-    monkeypatch.setattr(pictures, "has_gpu", lambda: False)
+    monkeypatch.setattr(pictures, "gpu_likely", lambda: False)
+    monkeypatch.setattr(pictures, "_gpu_here", [True])  # torch's own answer, once the worker has it loaded
+    with pytest.raises(InputError, match="later"):
+        actions.finish_drafts(lib, project.id, picture_ids=[drawn.id])
+    monkeypatch.setattr(pictures, "_gpu_here", [False])
     installed["openvino"] = True
     with pytest.raises(InputError, match="later"):
         actions.finish_drafts(lib, project.id, picture_ids=[drawn.id])

@@ -398,7 +398,9 @@ def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] |
     if (
         any(str(picture.settings.get("runtime") or "") == "openvino" for _, picture in chosen)
         and importlib.util.find_spec("openvino") is None
-        and not has_gpu()  # a GPU finishes them with torch (engine.illustrate.finish_drafts)
+        # A GPU finishes them with torch (engine.illustrate.finish_drafts). Asked without loading torch on the
+        # screen's thread (seconds): torch's answer when the worker has it loaded, else the drivers' files.
+        and not (_gpu_here[0] if _gpu_here else gpu_likely())
     ):
         raise InputError(OPENVINO_DRAFTS_NOT_INSTALLED)
     references: dict[str, Path] = {}
