@@ -11,7 +11,6 @@ import platform
 import shutil
 from pathlib import Path
 
-# Files an installed GPU driver leaves: NVIDIA's kernel module and device nodes, AMD's ROCm compute node.
 # Said when drafts drawn with the OpenVINO runtime are to be finished where OpenVINO is not installed: by the engine
 # (engine.illustrate.finish_drafts) and, before the job is submitted, by the studio (studio.actions.pictures).
 OPENVINO_DRAFTS_NOT_INSTALLED = (
@@ -19,6 +18,7 @@ OPENVINO_DRAFTS_NOT_INSTALLED = (
     "'pip install openvino' to finish them into the pictures they show, or draw the pages again."
 )
 
+# Files an installed GPU driver leaves: NVIDIA's kernel module and device nodes, AMD's ROCm compute node.
 _GPU_MARKS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
 
 

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 
 from core.errors import InputError
 from core.limits import MAX_STORY_CHARS
-from core.words import CJK_CHARS
+from core.words import CJK_CHARS, has_words
 
 _HEADING_MAX_WORDS = 8
 _HEADING_MAX_CHARS = 60
@@ -75,7 +75,6 @@ _DIALOGUE_STRETCH = 1.5  # how far past the asked size a page may grow to keep a
 # the measure pages are matched by tokenises them too).
 _CJK_CHARS = CJK_CHARS
 _UNIT = re.compile(rf"[{_CJK_CHARS}]|[^\s{_CJK_CHARS}]+")
-_HAS_ALNUM = re.compile(r"[^\W_]")
 # A unit that is a word: a run of non-space, non-CJK characters with a letter or digit in it.
 _WORD_UNIT = re.compile(rf"[^\s{_CJK_CHARS}]*?[^\W_{_CJK_CHARS}][^\s{_CJK_CHARS}]*")
 _CJK_CHAR = re.compile(rf"[{_CJK_CHARS}]")
@@ -165,7 +164,7 @@ def count_words(text: str) -> int:
 def _unit_weight(unit: str) -> float:
     if len(unit) == 1 and (_HAN.match(unit) or _KANA.match(unit)):
         return 0.5
-    return 1.0 if _HAS_ALNUM.search(unit) else 0.0
+    return 1.0 if has_words(unit) else 0.0
 
 
 def _weigh(text: str) -> float:
@@ -575,7 +574,7 @@ def _join_wordless(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, 
     out: list[tuple[int, int]] = []
     pending: tuple[int, int] | None = None  # wordless groups before the first group with words
     for s, e in groups:
-        if _HAS_ALNUM.search(text, s, e):
+        if has_words(text, s, e):
             if pending is not None:
                 s, pending = pending[0], None
             out.append((s, e))
@@ -594,7 +593,7 @@ def _join_wordless_blocks(text: str, blocks: list[list[tuple[int, int]]]) -> lis
     out: list[list[tuple[int, int]]] = []
     pending: tuple[int, int] | None = None
     for block in blocks:
-        if len(block) == 1 and not _HAS_ALNUM.search(text, *block[0]):
+        if len(block) == 1 and not has_words(text, *block[0]):
             pending = block[0] if pending is None else (pending[0], block[0][1])
             continue
         if pending is not None:
@@ -731,12 +730,12 @@ def split_title(text: str) -> tuple[str | None, int]:
         return None, 0  # a single line: it is the story, not its title
     end = _strip_span(text, start, line_break.start())[1]
     line = text[start:end]
-    if len(line) > TITLE_MAX_CHARS or line[-1] in _TITLE_BAD_END or not _HAS_ALNUM.search(line):
+    if len(line) > TITLE_MAX_CHARS or line[-1] in _TITLE_BAD_END or not has_words(line):
         return None, 0
     if any(_is_invisible_break(ch) for ch in line):
         return None, 0
     body = _NOT_SPACE.search(text, end)
-    if body is None or not _HAS_ALNUM.search(text, body.start()):
+    if body is None or not has_words(text, body.start()):
         return None, 0  # nothing with words after it: the line is the story, not its title
     paragraph = _PARAGRAPH_BREAK.search(text, start)
     p_end = _strip_span(text, start, paragraph.start() if paragraph else len(text))[1]
