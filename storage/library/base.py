@@ -46,6 +46,7 @@ RESERVE_NAME = ".space-reserve"
 RESERVE_BYTES = 2 * 1024 * 1024
 # SQLite row ids are signed 64-bit; a larger Python int makes sqlite3 raise OverflowError, not "no row".
 ROW_ID_RANGE = range(-(2**63), 2**63)
+MAX_ROW_ID = ROW_ID_RANGE[-1]  # the largest row id a caller may name
 
 # Writers in one process queue on a Python lock per database file before asking SQLite for its
 # write lock: SQLite's busy handler polls with sleeps of up to 100 ms, which wastes most of the

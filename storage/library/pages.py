@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from core.words import has_words, words_ratio
 from storage import history, validate
 from storage.errors import ConflictError, InvalidInput, NotFound
-from storage.library.base import UNSET, LibraryBase, words_for
+from storage.library.base import MAX_ROW_ID, UNSET, LibraryBase, words_for
 from storage.models import Page, Picture, Project
 from storage.views import PageInput, PagePlanInput, PageView, ProjectView
 
@@ -74,8 +74,8 @@ class PageMethods(LibraryBase):
                 PagePlanInput(
                     start=validate.integer(item.start, f"Page {n}'s start offset", 0, story_len),
                     end=validate.integer(item.end, f"Page {n}'s end offset", 0, story_len),
-                    keep=None if item.keep is None else validate.integer(item.keep, f"Page {n}'s row", 0, 2**63 - 1),
-                    absorb=tuple(validate.integer(k, f"Page {n}'s merged row", 0, 2**63 - 1) for k in item.absorb),
+                    keep=None if item.keep is None else validate.integer(item.keep, f"Page {n}'s row", 0, MAX_ROW_ID),
+                    absorb=tuple(validate.integer(k, f"Page {n}'s merged row", 0, MAX_ROW_ID) for k in item.absorb),
                     prompt_override=validate.optional_text(
                         item.prompt_override, f"Page {n}'s prompt", validate.MAX_PROMPT
                     ),
@@ -103,7 +103,7 @@ class PageMethods(LibraryBase):
         every = {page.id: page for page in project.pages}
         kept = [p.keep for p in plan if p.keep is not None]
         named: list[int] = kept + [k for p in plan for k in p.absorb]
-        named += [validate.integer(k, "A deleted page", 0, 2**63 - 1) for k in deleted]
+        named += [validate.integer(k, "A deleted page", 0, MAX_ROW_ID) for k in deleted]
         if len(set(named)) != len(named):
             raise InvalidInput("A page cannot be kept, merged or deleted twice in one change.")
         missing = [k for k in named if k not in (every if k in kept else live)]
@@ -295,7 +295,7 @@ class PageMethods(LibraryBase):
         if not isinstance(prompts, Mapping):
             raise InvalidInput("The prompts must be given by page id, as a mapping.")
         checked = {
-            validate.integer(k, "A page", 0, 2**63 - 1): validate.text(
+            validate.integer(k, "A page", 0, MAX_ROW_ID): validate.text(
                 v, "The prompt", validate.MAX_PROMPT, required=True
             )
             for k, v in prompts.items()
@@ -348,7 +348,7 @@ class PageMethods(LibraryBase):
         if not isinstance(seeds, Mapping):
             raise InvalidInput("The seeds must be given by page id, as a mapping.")
         checked = {
-            validate.integer(k, "A page", 0, 2**63 - 1): validate.seed(v, "A page's seed") for k, v in seeds.items()
+            validate.integer(k, "A page", 0, MAX_ROW_ID): validate.seed(v, "A page's seed") for k, v in seeds.items()
         }
         with self._write() as session:
             project = self._project_for_edit(session, project_id, expected_version)
@@ -409,11 +409,16 @@ class PageMethods(LibraryBase):
             # The page's seed, own prompt and lock are how its chosen picture was drawn: they go where it goes, so
             # "draw it again" on that part still draws it (the other part starts with none of them).
             chosen_moves = any(pic.selected and pic.state == "kept" for pic in to_second)
-            drawn_with = {"prompt_override": page.prompt_override, "seed": page.seed, "locked": bool(page.locked)}
             plan = [PagePlanInput(p.start, p.end, keep=p.id) for p in pages]
             plan[index : index + 1] = [
                 PagePlanInput(*head, keep=page.id),
-                PagePlanInput(*tail, negative_prompt=page.negative_prompt, **(drawn_with if chosen_moves else {})),
+                PagePlanInput(
+                    *tail,
+                    negative_prompt=page.negative_prompt,
+                    prompt_override=page.prompt_override if chosen_moves else None,
+                    seed=page.seed if chosen_moves else None,
+                    locked=bool(page.locked) and chosen_moves,
+                ),
             ]
             if chosen_moves:
                 page.prompt_override, page.seed, page.locked = None, None, False
