@@ -525,6 +525,17 @@ def illustrator_loaded(profile: Profile, choice: DeviceChoice | None = None) -> 
     return is_loaded("illustrator", profile.model("illustrator"), choice or pick_device())
 
 
+def finishing_choice(drafts: Sequence[tuple[Any, dict]]) -> DeviceChoice:
+    """Where and in which number format drafts are finished: on a CPU, the format they were drawn in when they
+    all say the same (a latent drawn again is then the draft's own to the last bit); else the default."""
+    recorded = {str(settings.get("dtype") or "") for _, settings in drafts}
+    device = pick_device()
+    same = recorded.pop() if len(recorded) == 1 else ""
+    if same in {"float32", "bfloat16"} and not device.is_gpu:
+        device = pick_device("cpu", same)
+    return device
+
+
 def draft_by_default(profile: Profile, choice: DeviceChoice | None = None) -> bool:
     """Whether pictures start as drafts: on a CPU, for profiles whose drafts the bench favours there."""
     choice = choice or pick_device()
@@ -858,13 +869,7 @@ def finish_drafts(
     drafts = list(drafts)
     if not drafts:
         return []
-    if choice is None:
-        recorded = {str(settings.get("dtype") or "") for _, settings in drafts}
-        device = pick_device()
-        same = recorded.pop() if len(recorded) == 1 else ""
-        if same in {"float32", "bfloat16"} and not device.is_gpu:
-            device = pick_device("cpu", same)
-        choice = device
+    choice = choice or finishing_choice(drafts)
     # A latent is drawn again by the runtime that drew the draft (settings say "runtime" when not torch).
     by_runtime: dict[str, list[int]] = {}  # runtime -> indices into drafts
     for i, (_, settings) in enumerate(drafts):

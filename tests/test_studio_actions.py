@@ -347,3 +347,30 @@ def test_a_cold_start_shows_as_the_job_loading_the_picture_model_from_disk(lib, 
         finish(warm.job_id)
     assert actions.PICTURE_MODEL_FROM_DISK not in said[warm.job_id]
     assert said[warm.job_id][0] == actions.PICTURE_MODEL_READY
+
+
+def test_finishing_drafts_asks_for_the_picture_model_in_the_format_the_drafts_were_drawn_in(monkeypatch):
+    from engine import illustrate
+    from engine.cache import ModelCache, use_cache
+    from engine.device import pick_device
+    from engine.profiles import get_profile
+    from studio.actions.jobs import picture_model_progress
+
+    class Heard:
+        def __init__(self):
+            self.said = []
+
+        def progress(self, done, total=None, message=None):
+            self.said.append(message)
+
+    tiny = get_profile("tiny")
+    default = str(pick_device("cpu").dtype).removeprefix("torch.")
+    other = "float32" if default == "bfloat16" else "bfloat16"
+    with use_cache(ModelCache()):
+        with illustrate.open_illustrator(tiny, pick_device("cpu")):
+            pass  # loaded in the default format only
+        same, drawn_other = Heard(), Heard()
+        picture_model_progress(same, tiny, 1, [(1, {"dtype": default})])
+        picture_model_progress(drawn_other, tiny, 1, [(1, {"dtype": other})])
+    assert same.said == [actions.PICTURE_MODEL_READY]
+    assert drawn_other.said == [actions.PICTURE_MODEL_READY, actions.PICTURE_MODEL_FROM_DISK]

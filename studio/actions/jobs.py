@@ -95,13 +95,14 @@ PICTURE_MODEL_READY = "Getting the picture model ready…"
 PICTURE_MODEL_FROM_DISK = "Loading the picture model from disk…"
 
 
-def picture_model_progress(ctx, profile, total: int | None = None) -> None:
+def picture_model_progress(ctx, profile, total: int | None = None, drafts=None) -> None:
     """A picture job's first words, on the worker: a cold start (the picture model read from disk into memory,
-    seconds to a minute on a CPU) says so, so the progress bar waiting at zero says what it waits for."""
+    seconds to a minute on a CPU) says so, so the progress bar waiting at zero says what it waits for. `drafts`
+    (what engine.illustrate.finish_drafts is given): asked for the number format they are finished in."""
     ctx.progress(0, total, message=PICTURE_MODEL_READY)
-    from engine.illustrate import illustrator_loaded
+    from engine.illustrate import finishing_choice, illustrator_loaded
 
-    if not illustrator_loaded(profile):
+    if not illustrator_loaded(profile, finishing_choice(drafts) if drafts else None):
         ctx.progress(0, total, message=PICTURE_MODEL_FROM_DISK)
 
 

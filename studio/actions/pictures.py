@@ -423,7 +423,7 @@ def finish_drafts(lib: Library, project_id: int, *, picture_ids: Sequence[int] |
     count = len(drafts)
 
     def run(ctx) -> None:
-        picture_model_progress(ctx, profile, count)
+        picture_model_progress(ctx, profile, count, drafts)
         from engine.illustrate import finish_drafts as finish
 
         images = {name: load_image(path).image for name, path in references.items()}
