@@ -33,6 +33,10 @@ _IP_ADAPTER_SD15 = "h94/IP-Adapter"
 _SCORERS = {"ranker": _CLIP_B32, "judge": _CLIP_L14, "consistency": _DINOV2_SMALL}
 
 # What each model of the extra roles costs to download, and under which licence its weights come.
+# The files of the published SD 1.5 IP-Adapter its loader reads (engine.references.load_ip_adapter: the adapter's
+# weights, then its image encoder from models/image_encoder); all in the hub cache = downloaded.
+IP_ADAPTER_MARKERS = ("models/ip-adapter_sd15.safetensors", "models/image_encoder/model.safetensors")
+
 MODEL_INFO: dict[str, tuple[str, str]] = {
     _CLIP_B32: ("about 600 MB", "MIT"),
     _CLIP_L14: ("about 1.7 GB", "MIT"),
@@ -257,10 +261,11 @@ def is_downloaded(ref: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub always comes with diffusers
         return False
-    # A pipeline, a transformers model, or the IP-Adapter repository (its files sit in models/, nothing at the top).
-    for marker in ("model_index.json", "config.json", "models/image_encoder/config.json"):
-        found = try_to_load_from_cache(ref, marker)
-        if isinstance(found, str):
+    # A pipeline, a transformers model, or the IP-Adapter repository (its files sit in models/, nothing at the top):
+    # for the adapter, the weights the loader reads (the image encoder's small config arrives before its 2.5 GB of
+    # weights, so an interrupted download would otherwise count as done).
+    for markers in (("model_index.json",), ("config.json",), IP_ADAPTER_MARKERS):
+        if all(isinstance(try_to_load_from_cache(ref, marker), str) for marker in markers):
             return True
     return False
 
