@@ -119,9 +119,10 @@ def extras_download(profile) -> None:
                 )
             else:
                 if download is not None and download.state == "failed":
-                    st.error(download.error, icon=ERROR_ICON)
+                    again = "" if "try again" in download.error.lower() else " Then try again with the button below."
+                    st.error(download.error + again, icon=ERROR_ICON)
                 if st.button(
-                    actions.EXTRAS_BUTTON if download is None else "Try the download of the scoring models again",
+                    actions.EXTRAS_BUTTON,  # the name the missing-model sentences give it, after a failure too
                     icon=":material/download:",
                     key=f"download_extras.{profile.name}",
                 ):
