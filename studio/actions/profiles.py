@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.errors import ModelUnavailable
+from engine.errors import InputError, ModelUnavailable
 from engine.fetch import extras_size, get_downloads
 from engine.profiles import (
     EXTRA_ROLES,
@@ -170,7 +170,18 @@ def _what_to_do(profile, extras: bool = False) -> str:
     terminal command that fetches it; offline, what must change first."""
     command = fetch_command(profile, extras=extras)
     if extras:
-        button = f'Settings\' "{EXTRAS_BUTTON}" button'
+        # The studio draws this button beside every such sentence (ui.extras_download for the story's profile);
+        # Settings offer it for the default profile only.
+        try:
+            default = current_profile().name
+        except InputError:
+            default = ""
+        where = (
+            "here or in Settings"
+            if default == profile.name
+            else f"here, or in Settings when '{profile.name}' is the default profile"
+        )
+        button = f'the "{EXTRAS_BUTTON}" button ({where})'
         if downloads_possible():
             return f"download it once with {button}, or run '{command}' in a terminal"
         return (
