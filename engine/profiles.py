@@ -21,6 +21,39 @@ ROLES = ("illustrator", "captioner", "storyteller", "preview_decoder")
 EXTRA_ROLES = ("ranker", "judge", "consistency", "ip_adapter")
 ALL_ROLES = ROLES + EXTRA_ROLES
 TINY_PREFIX = "tiny:"
+
+
+@dataclass(frozen=True)
+class RoleWords:
+    """What the studio, the CLI's download and the docs call one role's model, in the same words everywhere."""
+
+    name: str  # the model, as a sentence names it: "The {name} of the 'fast' profile is not on this computer"
+    does: str  # what it does, after "the model that": Settings' "What it does"
+    brings: str = ""  # extra roles: what downloading it brings, after "They bring"
+
+
+ROLE_WORDS: dict[str, RoleWords] = {
+    "illustrator": RoleWords("picture model", "draws the pictures"),
+    "captioner": RoleWords("model that reads pictures", "reads your pictures (From images)"),
+    "storyteller": RoleWords("model that writes stories", "writes stories (From images)"),
+    "preview_decoder": RoleWords("quick-preview model", "shows quick previews while drawing"),
+    "ranker": RoleWords("scoring model", "scores each picture and picks the best of N", "scores and best of N"),
+    "judge": RoleWords("judge model", "judges the book with a larger CLIP", "judging the book"),
+    "consistency": RoleWords(
+        "likeness model", "measures how alike a character looks across pages", "likeness across pages"
+    ),
+    "ip_adapter": RoleWords(
+        "reference-picture adapter (IP-Adapter)", "draws pages looking at reference pictures", "reference pictures"
+    ),
+}
+
+
+def role_name(role: str) -> str:
+    """The role's model in words ("judge model"); the role itself when it has none."""
+    words = ROLE_WORDS.get(role)
+    return words.name if words is not None else role
+
+
 # How a profile draws a page with a character's reference picture.
 REFERENCE_IP_ADAPTER = "ip_adapter"  # SD 1.5 based: diffusers' load_ip_adapter
 REFERENCE_SHARED_ATTENTION = "shared_attention"  # any UNet: StoryDiffusion-style shared self-attention

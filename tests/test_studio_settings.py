@@ -366,9 +366,9 @@ def test_settings_offer_the_scoring_models_download_when_one_is_missing_and_not_
     monkeypatch.setattr(fetch, "fetch_profile", fake_fetch)
     at.run()
     next(b for b in at.button if b.label == button).click().run()
-    assert any("Downloading the CLIP judge" in i for i in texts(at.info)), texts(at.info)
+    assert any("Downloading the judge model" in i for i in texts(at.info)), texts(at.info)
     again = page("screens/settings.py")  # another tab sees the same download and offers no second one
-    assert any("Downloading the CLIP judge" in i for i in texts(again.info))
+    assert any("Downloading the judge model" in i for i in texts(again.info))
     assert not any(b.label == button for b in again.button)
     gate.set()
     while fetch.get_downloads().get("tiny", extras=True).running:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from core.errors import UserError
-from engine.profiles import fetch_command
+from engine.profiles import ROLE_WORDS, fetch_command
 from storage import ProjectView, StorageError
 from studio import actions, state
 from studio.ui.editors import rerun_to_follow
@@ -96,7 +96,7 @@ def extras_download(profile, roles: Sequence[str] | None = None, place: str = "s
     missing = actions.missing_extras(profile)
     if not missing or (roles is not None and not any(role in roles for role, _ in missing)):
         return
-    uses = [actions.EXTRA_USES.get(role, role) for role, _ in missing]
+    uses = [ROLE_WORDS[role].brings if role in ROLE_WORDS else role for role, _ in missing]
     brings = uses[0] if len(uses) == 1 else f"{', '.join(uses[:-1])} and {uses[-1]}"
     size = actions.extras_download_size(profile)
     sized = f" ({size})" if size else ""
