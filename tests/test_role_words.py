@@ -43,3 +43,15 @@ def test_the_download_progress_and_the_missing_model_sentence_name_the_model_ali
     assert steps == [f"the {ROLE_WORDS[role].name}: downloading nobody/none …"]
     while download.running:
         threading.Event().wait(0.01)
+
+
+@pytest.mark.parametrize("role", ["ranker", "judge", "consistency"])
+def test_a_profile_without_a_scorer_names_it_as_the_studio_does(role):
+    from core.errors import InputError
+    from engine import scoring
+
+    tiny = get_profile("tiny")
+    without = dataclasses.replace(tiny, models={k: v for k, v in tiny.models.items() if k != role})
+    opened = scoring.open_consistency(without) if role == "consistency" else scoring.open_scorer(without, role)
+    with pytest.raises(InputError, match=f"has no {ROLE_WORDS[role].name}, so"), opened:
+        pass
