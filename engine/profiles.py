@@ -65,11 +65,11 @@ _DINOV2_SMALL = "facebook/dinov2-small"
 _IP_ADAPTER_SD15 = "h94/IP-Adapter"
 _SCORERS = {"ranker": _CLIP_B32, "judge": _CLIP_L14, "consistency": _DINOV2_SMALL}
 
-# What each model of the extra roles costs to download, and under which licence its weights come.
 # The files of the published SD 1.5 IP-Adapter its loader reads (engine.references.load_ip_adapter: the adapter's
 # weights, then its image encoder from models/image_encoder); all in the hub cache = downloaded.
 IP_ADAPTER_MARKERS = ("models/ip-adapter_sd15.safetensors", "models/image_encoder/model.safetensors")
 
+# What each model of the extra roles costs to download, and under which licence its weights come.
 MODEL_INFO: dict[str, tuple[str, str]] = {
     _CLIP_B32: ("about 600 MB", "MIT"),
     _CLIP_L14: ("about 1.7 GB", "MIT"),
