@@ -16,22 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.profiles import EXTRA_ROLES, MODEL_INFO, ROLES, TINY_PREFIX, Profile, is_downloaded, is_offline
+from engine.profiles import (
+    EXTRA_ROLES,
+    MODEL_INFO,
+    ROLES,
+    TINY_PREFIX,
+    Profile,
+    is_downloaded,
+    is_offline,
+    role_name,
+)
 
 # What a transformers model or a single diffusers model needs: its configs, tokenizer and safetensors
 # weights. Repositories also carry .bin, .h5, .msgpack and ONNX copies of the same weights, never read.
 MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*", "vocab*"]
 WEIGHTS = ("auto", "fp16", "full")
-ROLE_NAMES = {
-    "illustrator": "picture model",
-    "captioner": "caption model",
-    "storyteller": "story model",
-    "preview_decoder": "quick-preview decoder",
-    "ranker": "CLIP ranker (scores candidates)",
-    "judge": "CLIP judge (scores the book)",
-    "consistency": "character consistency model (DINOv2)",
-    "ip_adapter": "IP-Adapter (reference pictures)",
-}
 # The published SD 1.5 IP-Adapter: its weights and the image encoder beside them, nothing else in the repository.
 IP_ADAPTER_FILES = [
     "models/ip-adapter_sd15.safetensors",
@@ -226,7 +225,7 @@ class Downloads:
 
     def _run(self, profile: Profile, download: Download) -> None:
         def say(role: str, what: str) -> None:
-            download.step = f"the {ROLE_NAMES.get(role, role)}: {what}"
+            download.step = f"the {role_name(role)}: {what}"  # the words of the notes
 
         roles = EXTRA_ROLES if download.extras else ROLES
         try:

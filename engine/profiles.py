@@ -21,6 +21,39 @@ ROLES = ("illustrator", "captioner", "storyteller", "preview_decoder")
 EXTRA_ROLES = ("ranker", "judge", "consistency", "ip_adapter")
 ALL_ROLES = ROLES + EXTRA_ROLES
 TINY_PREFIX = "tiny:"
+
+
+@dataclass(frozen=True)
+class RoleWords:
+    """What the studio, the CLI's download and the docs call one role's model, in the same words everywhere."""
+
+    name: str  # the model, as a sentence names it: "The {name} of the 'fast' profile is not on this computer"
+    does: str  # what it does, after "the model that": Settings' "What it does"
+    brings: str = ""  # extra roles: what downloading it brings, after "They bring"
+
+
+ROLE_WORDS: dict[str, RoleWords] = {
+    "illustrator": RoleWords("picture model", "draws the pictures"),
+    "captioner": RoleWords("model that reads pictures", "reads your pictures (From images)"),
+    "storyteller": RoleWords("model that writes stories", "writes stories (From images)"),
+    "preview_decoder": RoleWords("quick-preview model", "shows quick previews while drawing"),
+    "ranker": RoleWords("scoring model", "scores each picture and picks the best of N", "scores and best of N"),
+    "judge": RoleWords("judge model", "judges the book with a larger CLIP", "judging the book"),
+    "consistency": RoleWords(
+        "likeness model", "measures how alike a character looks across pages", "likeness across pages"
+    ),
+    "ip_adapter": RoleWords(
+        "reference-picture adapter (IP-Adapter)", "draws pages looking at reference pictures", "reference pictures"
+    ),
+}
+
+
+def role_name(role: str) -> str:
+    """The role's model in words ("judge model"); the role itself when it has none."""
+    words = ROLE_WORDS.get(role)
+    return words.name if words is not None else role
+
+
 # How a profile draws a page with a character's reference picture.
 REFERENCE_IP_ADAPTER = "ip_adapter"  # SD 1.5 based: diffusers' load_ip_adapter
 REFERENCE_SHARED_ATTENTION = "shared_attention"  # any UNet: StoryDiffusion-style shared self-attention
@@ -31,6 +64,10 @@ _CLIP_L14 = "openai/clip-vit-large-patch14"
 _DINOV2_SMALL = "facebook/dinov2-small"
 _IP_ADAPTER_SD15 = "h94/IP-Adapter"
 _SCORERS = {"ranker": _CLIP_B32, "judge": _CLIP_L14, "consistency": _DINOV2_SMALL}
+
+# The files of the published SD 1.5 IP-Adapter its loader reads (engine.references.load_ip_adapter: the adapter's
+# weights, then its image encoder from models/image_encoder); all in the hub cache = downloaded.
+IP_ADAPTER_MARKERS = ("models/ip-adapter_sd15.safetensors", "models/image_encoder/model.safetensors")
 
 # What each model of the extra roles costs to download, and under which licence its weights come.
 MODEL_INFO: dict[str, tuple[str, str]] = {
@@ -257,10 +294,11 @@ def is_downloaded(ref: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub always comes with diffusers
         return False
-    # A pipeline, a transformers model, or the IP-Adapter repository (its files sit in models/, nothing at the top).
-    for marker in ("model_index.json", "config.json", "models/image_encoder/config.json"):
-        found = try_to_load_from_cache(ref, marker)
-        if isinstance(found, str):
+    # A pipeline, a transformers model, or the IP-Adapter repository (its files sit in models/, nothing at the top):
+    # for the adapter, the weights the loader reads (the image encoder's small config arrives before its 2.5 GB of
+    # weights, so an interrupted download would otherwise count as done).
+    for markers in (("model_index.json",), ("config.json",), IP_ADAPTER_MARKERS):
+        if all(isinstance(try_to_load_from_cache(ref, marker), str) for marker in markers):
             return True
     return False
 

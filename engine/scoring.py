@@ -28,7 +28,7 @@ from core.stats import bootstrap_mean
 from engine.device import DeviceChoice, pick_device
 from engine.errors import InputError
 from engine.loading import hub_kwargs, loaded_model
-from engine.profiles import Profile
+from engine.profiles import Profile, role_name
 
 SCORE_ROLES = ("ranker", "judge")
 CLIP_SCORE_DEFINITION = (
@@ -88,7 +88,7 @@ def open_scorer(profile: Profile, role: str = "ranker", choice: DeviceChoice | N
         raise InputError(f"A scorer is the 'ranker' or the 'judge', not {role!r}.")
     ref = profile.model(role)
     if not ref:
-        raise InputError(f"The profile '{profile.name}' has no {role} model, so pictures cannot be scored.")
+        raise InputError(f"The profile '{profile.name}' has no {role_name(role)}, so pictures cannot be scored.")
     choice = choice or pick_device()
     with loaded_model(role, ref, choice, lambda loc: _load_clip(loc, choice)) as (model, processor):
         yield ClipScorer(model, processor, ref, role, choice.device)
@@ -137,7 +137,9 @@ def _load_dinov2(location: str, choice: DeviceChoice):
 def open_consistency(profile: Profile, choice: DeviceChoice | None = None) -> Iterator[ConsistencyScorer]:
     ref = profile.model("consistency")
     if not ref:
-        raise InputError(f"The profile '{profile.name}' has no consistency model, so characters cannot be compared.")
+        raise InputError(
+            f"The profile '{profile.name}' has no {role_name('consistency')}, so characters cannot be compared."
+        )
     choice = choice or pick_device()
     with loaded_model("consistency", ref, choice, lambda loc: _load_dinov2(loc, choice)) as (model, processor):
         yield ConsistencyScorer(model, processor, ref, choice.device)

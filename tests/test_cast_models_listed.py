@@ -66,7 +66,8 @@ def test_the_extras_size_sums_the_known_sizes_and_is_unknown_for_a_model_set_by_
 
 def test_the_ip_adapter_counts_as_downloaded_once_its_files_are_in_the_cache(tmp_path, monkeypatch):
     """The IP-Adapter repository has no config at its top (its files are in models/), so is_downloaded looks for
-    the image encoder's config that `fetch` takes."""
+    the files its loader reads: the adapter's weights and the image encoder's. The encoder's small config arrives
+    first; with it alone (an interrupted download) the adapter is not downloaded yet."""
     from huggingface_hub import constants
 
     from engine.profiles import is_downloaded
@@ -79,4 +80,18 @@ def test_the_ip_adapter_counts_as_downloaded_once_its_files_are_in_the_cache(tmp
     encoder = repo / "snapshots" / ("0" * 40) / "models" / "image_encoder"
     encoder.mkdir(parents=True)
     (encoder / "config.json").write_text("{}")
+    assert not is_downloaded("h94/IP-Adapter")  # the weights never came
+    (encoder.parent / "ip-adapter_sd15.safetensors").write_bytes(b"")
+    assert not is_downloaded("h94/IP-Adapter")  # nor the image encoder's
+    (encoder / "model.safetensors").write_bytes(b"")
     assert is_downloaded("h94/IP-Adapter")
+
+
+def test_fetch_takes_every_file_the_ip_adapter_counts_as_downloaded_by():
+    """What is_downloaded looks for is what `fetch` downloads (else a finished download would never count)."""
+    from fnmatch import fnmatch
+
+    from engine.profiles import IP_ADAPTER_MARKERS
+
+    for marker in IP_ADAPTER_MARKERS:
+        assert any(fnmatch(marker, pattern) for pattern in fetch.IP_ADAPTER_FILES), marker

@@ -366,9 +366,9 @@ def test_settings_offer_the_scoring_models_download_when_one_is_missing_and_not_
     monkeypatch.setattr(fetch, "fetch_profile", fake_fetch)
     at.run()
     next(b for b in at.button if b.label == button).click().run()
-    assert any("Downloading the CLIP judge" in i for i in texts(at.info)), texts(at.info)
+    assert any("Downloading the judge model" in i for i in texts(at.info)), texts(at.info)
     again = page("screens/settings.py")  # another tab sees the same download and offers no second one
-    assert any("Downloading the CLIP judge" in i for i in texts(again.info))
+    assert any("Downloading the judge model" in i for i in texts(again.info))
     assert not any(b.label == button for b in again.button)
     gate.set()
     while fetch.get_downloads().get("tiny", extras=True).running:
@@ -377,3 +377,34 @@ def test_settings_offer_the_scoring_models_download_when_one_is_missing_and_not_
     assert asked == [(True, False)]  # the scoring models only, not the profile's own
     assert not any(b.label == button for b in at.button)
     assert any("scoring and reference models of this profile are ready" in s for s in texts(at.success))
+
+
+def test_after_a_failed_download_of_the_scoring_models_the_button_keeps_its_name_and_the_error_says_try_again(
+    home, monkeypatch, tmp_path
+):
+    """The button is the one the missing-model sentences name (actions.EXTRAS_BUTTON), before and after a
+    download; only the failure's own words say to try again."""
+    import threading
+
+    from huggingface_hub import constants
+
+    from engine import fetch
+    from studio import actions
+
+    monkeypatch.setattr(fetch, "_downloads", None)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("STORYBOOK_JUDGE", "openai/clip-vit-large-patch14")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+
+    def failing_fetch(profile, weights="auto", say=lambda role, what: None, *, extras=False, main=True):
+        raise fetch.InputError("The model 'openai/clip-vit-large-patch14' was not found on the hub.")
+
+    monkeypatch.setattr(fetch, "fetch_profile", failing_fetch)
+    at = page("screens/settings.py")
+    next(b for b in at.button if b.label == actions.EXTRAS_BUTTON).click().run()
+    while fetch.get_downloads().get("tiny", extras=True).running:
+        threading.Event().wait(0.05)
+    at.run()
+    assert any(b.label == actions.EXTRAS_BUTTON for b in at.button), [b.label for b in at.button]
+    assert not any("again" in b.label for b in at.button)
+    assert any("was not found on the hub. Then try again with the button below." in e for e in texts(at.error))

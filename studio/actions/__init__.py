@@ -161,7 +161,6 @@ from studio.actions.pictures import (
     upload_picture,
 )
 from studio.actions.profiles import (
-    EXTRA_USES,
     EXTRAS_BUTTON,
     ProfileChoice,
     current_profile,
@@ -215,7 +214,6 @@ __all__ = [
     "DEFAULT_TITLE",
     "DETAIL_SAVED",
     "EXTRAS_BUTTON",
-    "EXTRA_USES",
     "KIND_ILLUSTRATE",
     "KIND_JUDGE",
     "KIND_LIKENESS",

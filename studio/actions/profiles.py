@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.errors import ModelUnavailable
+from engine.errors import InputError, ModelUnavailable
 from engine.fetch import extras_size, get_downloads
 from engine.profiles import (
     EXTRA_ROLES,
@@ -23,6 +23,7 @@ from engine.profiles import (
     is_downloaded,
     is_offline,
     load_settings,
+    role_name,
     save_settings,
 )
 from storage import Library, ProjectView
@@ -89,15 +90,6 @@ def download_status(profile_name: str, extras: bool = False):
     return get_downloads().get(profile_name, extras=extras)
 
 
-# What each scoring and reference model brings (Settings lists them, and the download says what it is for).
-EXTRA_USES = {
-    "ranker": "scores and best of N",
-    "judge": "judging the book",
-    "consistency": "likeness across pages",
-    "ip_adapter": "reference pictures",
-}
-
-
 def missing_extras(profile) -> list[tuple[str, str]]:
     """(role, model reference) for each scoring and reference model of the profile not on this computer."""
     return missing_models(profile, EXTRA_ROLES)
@@ -108,17 +100,6 @@ def extras_download_size(profile) -> str:
     return extras_size(profile, [role for role, _ in missing_extras(profile)])
 
 
-# A role's model, as a sentence names it: "The judge model of the 'fast' profile is not on this computer yet".
-_MODEL_NAMES = {
-    "illustrator": "picture model",
-    "captioner": "model that reads pictures",
-    "storyteller": "model that writes stories",
-    "preview_decoder": "quick-preview model",
-    "ranker": "scoring model",
-    "judge": "judge model",
-    "consistency": "likeness model",
-    "ip_adapter": "reference-picture adapter (IP-Adapter)",
-}
 EXTRAS_BUTTON = "Download the scoring and reference models"
 
 
@@ -170,7 +151,18 @@ def _what_to_do(profile, extras: bool = False) -> str:
     terminal command that fetches it; offline, what must change first."""
     command = fetch_command(profile, extras=extras)
     if extras:
-        button = f'Settings\' "{EXTRAS_BUTTON}" button'
+        # The studio draws this button beside every such sentence (ui.extras_download for the story's profile);
+        # Settings offer it for the default profile only.
+        try:
+            default = current_profile().name
+        except InputError:
+            default = ""
+        where = (
+            "here or in Settings"
+            if default == profile.name
+            else f"here, or in Settings when '{profile.name}' is the default profile"
+        )
+        button = f'the "{EXTRAS_BUTTON}" button ({where})'
         if downloads_possible():
             return f"download it once with {button}, or run '{command}' in a terminal"
         return (
@@ -194,7 +186,7 @@ def missing_reason(profile, roles: Sequence[str], until: str = "") -> str | None
     for role, _ref in missing_models(profile, roles):
         meanwhile = f", so {until}" if until else ""
         return (
-            f"The {_MODEL_NAMES.get(role, role)} of the '{profile.name}' profile is not on this computer "
+            f"The {role_name(role)} of the '{profile.name}' profile is not on this computer "
             f"yet{meanwhile}: {_what_to_do(profile, extras=role in EXTRA_ROLES)}."
         )
     return None

@@ -119,6 +119,8 @@ def book_score_row(project) -> None:
                     actions.judge_book(ui.library(), project.id, profile=profile)
                     ui.flash("toast", "Judging the book: its score shows here when it is done.")
                     st.rerun()
+    if pictures and judge_off:  # the judge of this story's profile, not only the default's (Settings)
+        ui.extras_download(profile, roles=("judge",), place="export.judge")
 
 
 book_score_row(project)

@@ -9,15 +9,18 @@ import streamlit as st
 
 from core.paths import data_home
 from engine.errors import InputError
-from engine.profiles import EXTRA_ROLES, PROFILES, ROLES, TINY_PREFIX, is_downloaded, load_settings
+from engine.profiles import EXTRA_ROLES, PROFILES, ROLE_WORDS, ROLES, TINY_PREFIX, is_downloaded, load_settings
 from studio import actions, state, ui
 
-ROLE_LABELS = {
-    "illustrator": "Draws the pictures",
-    "captioner": "Reads your pictures (From images)",
-    "storyteller": "Writes stories (From images)",
-    "preview_decoder": "Shows quick previews while drawing",
-}
+
+def cell(words: str) -> str:
+    return words[:1].upper() + words[1:]
+
+
+def role_cells(role: str) -> dict[str, str]:
+    """Which model a row is and what it does, in the words the notes and downloads use (engine.profiles.ROLE_WORDS)."""
+    words = ROLE_WORDS.get(role)
+    return {"Which": cell(words.name if words else role), "What it does": cell(words.does if words else role)}
 
 
 def gb(nbytes: float) -> str:
@@ -135,7 +138,7 @@ for role in ROLES:
     held = loaded_by_ref.get(ref, [])
     rows.append(
         {
-            "What it does": ROLE_LABELS.get(role, role),
+            **role_cells(role),
             "Model": model_name(ref),
             "On this computer": where_it_is(ref),
             "Loaded now": f"yes, {gb(sum(i['bytes'] for i in held))} of memory" if held else "no",
@@ -143,7 +146,7 @@ for role in ROLES:
     )
 st.dataframe(rows, hide_index=True, width="stretch")
 if missing:
-    labels = [ROLE_LABELS.get(r, r).lower() for r in missing]
+    labels = [ROLE_WORDS[r].does if r in ROLE_WORDS else r for r in missing]
     ui.model_download(
         current,
         f"Not ready yet: the model that {'; the model that '.join(labels)}.",
@@ -158,8 +161,7 @@ if extras:
     st.dataframe(
         [
             {
-                "What it brings": actions.EXTRA_USES.get(role, role)[:1].upper()
-                + actions.EXTRA_USES.get(role, role)[1:],
+                **role_cells(role),
                 "Model": model_name(current.model(role)),
                 "On this computer": where_it_is(current.model(role)),
             }

@@ -4,12 +4,12 @@ story and the running jobs, and the progress panel of a screen's jobs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
 from core.errors import UserError
-from engine.profiles import fetch_command
+from engine.profiles import ROLE_WORDS, fetch_command
 from storage import ProjectView, StorageError
 from studio import actions, state
 from studio.ui.editors import rerun_to_follow
@@ -85,14 +85,18 @@ def _download_progress(profile_name: str, extras: bool, done: str) -> None:
     progress()
 
 
-def extras_download(profile) -> None:
+def extras_download(profile, roles: Sequence[str] | None = None, place: str = "settings") -> None:
     """The profile's optional scoring and reference models (engine.profiles.EXTRA_ROLES) when some are missing:
     what they bring, their size, and a download of their own with its progress (every tab sees it), unless the
-    studio was started offline; the terminal command behind an expander. Nothing when all are here."""
+    studio was started offline; the terminal command behind an expander. Nothing when all are here.
+
+    roles: drawn only when one of these is missing (beside a note on that model: the story's own profile, which
+    Settings' download, for the default profile, may not be). place: where on the page, for the button's key, so
+    the box can be drawn more than once on a page."""
     missing = actions.missing_extras(profile)
-    if not missing:
+    if not missing or (roles is not None and not any(role in roles for role, _ in missing)):
         return
-    uses = [actions.EXTRA_USES.get(role, role) for role, _ in missing]
+    uses = [ROLE_WORDS[role].brings if role in ROLE_WORDS else role for role, _ in missing]
     brings = uses[0] if len(uses) == 1 else f"{', '.join(uses[:-1])} and {uses[-1]}"
     size = actions.extras_download_size(profile)
     sized = f" ({size})" if size else ""
@@ -119,11 +123,12 @@ def extras_download(profile) -> None:
                 )
             else:
                 if download is not None and download.state == "failed":
-                    st.error(download.error, icon=ERROR_ICON)
+                    again = "" if "try again" in download.error.lower() else " Then try again with the button below."
+                    st.error(download.error + again, icon=ERROR_ICON)
                 if st.button(
-                    actions.EXTRAS_BUTTON if download is None else "Try the download of the scoring models again",
+                    actions.EXTRAS_BUTTON,  # the name the missing-model sentences give it, after a failure too
                     icon=":material/download:",
-                    key=f"download_extras.{profile.name}",
+                    key=f"download_extras.{place}.{profile.name}",
                 ):
                     actions.start_download(profile, extras=True)
                     st.rerun()

@@ -493,6 +493,8 @@ def best_of_n_row(edit: Editing, live: ProjectView, profile) -> None:
             st.caption(ui.plain(line), help=help_text)
         if scoring_off:
             st.caption(ui.plain(scoring_off))
+    if scoring_off:  # beside the note: the scoring model of this story's profile (Settings: the default's only)
+        ui.extras_download(profile, roles=("ranker",), place="storyboard.scoring")
     scenes_row(edit, live, profile)
 
 

@@ -196,7 +196,9 @@ def cast_sheet(edit: Editing, live: ProjectView, profile, not_ready: str | None)
     drawing = {job.meta.get("character") for job in actions.reference_jobs(live.id)}
     measuring = bool(actions.likeness_jobs(live.id))
     measure_off = actions.likeness_note(profile) if profile is not None else None
+    noted: list[str] = []  # the models whose notes show on the cast sheet: their download goes under them
     if any(page.selected is not None for page in live.pages):
+        noted += ["consistency"] if measure_off else []
         if st.button(
             "Measuring likeness…" if measuring else "Measure likeness",
             icon=":material/compare:",
@@ -218,10 +220,13 @@ def cast_sheet(edit: Editing, live: ProjectView, profile, not_ready: str | None)
             note = actions.character_note(profile, character) if profile is not None else None
             if note:
                 st.caption(ui.plain(note))
+                noted.append("ip_adapter")
             if character.name in drawing:
                 st.caption(":material/brush: Drawing a reference picture…")
             likeness_line(live, character, measuring)
             reference_popover(edit, live, character, i, profile, not_ready)
+    if noted and profile is not None:  # once, under the notes: this story's profile (Settings: the default's only)
+        ui.extras_download(profile, roles=noted, place="cast")
 
 
 def characters_box(edit: Editing, project: ProjectView, profile, not_ready: str | None) -> None:
