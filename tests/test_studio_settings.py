@@ -141,6 +141,9 @@ def test_models_download_from_the_page_with_progress_then_the_page_says_ready(ho
     assert any("not downloaded yet" in w for w in texts(at.warning))
     assert not any("Download" in b.label for b in at.button)
     assert any("started in offline mode" in i and "about 7 GB" in i and "with a GPU" not in i for i in texts(at.info))
+    # Said once: the scoring and reference models' box below points to it instead of saying it again.
+    assert sum("started in offline mode" in i for i in texts(at.info)) == 1, texts(at.info)
+    assert any(c.startswith("Like the models above, they can be downloaded here once") for c in texts(at.caption))
     # STORYBOOK_PROFILE=fast wins over any choice, so the tiny profile is not offered here (it could not work).
     assert not any(b.label.startswith("Try the studio now with the tiny profile") for b in at.button)
 

@@ -171,7 +171,7 @@ if extras:
         width="stretch",
     )
     if actions.missing_extras(current):
-        ui.extras_download(current)
+        ui.extras_download(current, offline_said=bool(missing))  # the box above said why nothing downloads
     else:
         st.success("The scoring and reference models of this profile are ready too.", icon=":material/check_circle:")
 st.caption(

@@ -85,14 +85,17 @@ def _download_progress(profile_name: str, extras: bool, done: str) -> None:
     progress()
 
 
-def extras_download(profile, roles: Sequence[str] | None = None, place: str = "settings") -> None:
+def extras_download(
+    profile, roles: Sequence[str] | None = None, place: str = "settings", *, offline_said: bool = False
+) -> None:
     """The profile's optional scoring and reference models (engine.profiles.EXTRA_ROLES) when some are missing:
     what they bring, their size, and a download of their own with its progress (every tab sees it), unless the
     studio was started offline; the terminal command behind an expander. Nothing when all are here.
 
     roles: drawn only when one of these is missing (beside a note on that model: the story's own profile, which
     Settings' download, for the default profile, may not be). place: where on the page, for the button's key, so
-    the box can be drawn more than once on a page."""
+    the box can be drawn more than once on a page. offline_said: the box above already says the studio runs
+    offline (model_download), so this one says it in a line instead of again in full."""
     missing = actions.missing_extras(profile)
     if not missing or (roles is not None and not any(role in roles for role, _ in missing)):
         return
@@ -105,7 +108,9 @@ def extras_download(profile, roles: Sequence[str] | None = None, place: str = "s
             f"Optional, not downloaded yet: the scoring and reference models of the **{profile.name}** profile"
             f"{sized}. They bring {brings}; everything else works without them."
         )
-        if not actions.downloads_possible():
+        if not actions.downloads_possible() and offline_said:
+            st.caption("Like the models above, they can be downloaded here once the studio runs online.")
+        elif not actions.downloads_possible():
             st.info(
                 "The studio was started in offline mode (the HF_HUB_OFFLINE setting), so it cannot download "
                 "them now. To get them, close the studio and start it again without that setting, then download "
