@@ -20,22 +20,30 @@ def studio(tmp_path, tiny_models):
         yield running.url
 
 
-def test_a_story_is_written_live_and_each_passage_can_be_written_again_and_edited(studio, tmp_path):
+def write_from(browser, studio: str, folder, colors):
+    """A page on From images that has been given one plain picture per colour and asked to write their story."""
     from playwright.sync_api import expect
 
     files = []
-    for n, color in enumerate([(220, 30, 30), (30, 200, 60), (40, 60, 220)], start=1):
-        path = tmp_path / f"picture-{n}.png"
+    for n, color in enumerate(colors, start=1):
+        path = folder / f"picture-{n}.png"
         path.write_bytes(fx.encode(Image.new("RGB", (80, 60), color), "PNG"))
         files.append(str(path))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(f"{studio}/from-images")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files)
+    write = page.get_by_role("button", name="Write the story")
+    expect(write).to_be_enabled()
+    write.click()
+    return page
+
+
+def test_a_story_is_written_live_and_each_passage_can_be_written_again_and_edited(studio, tmp_path):
+    from playwright.sync_api import expect
+
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(f"{studio}/from-images")
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files)
-        write = page.get_by_role("button", name="Write the story")
-        expect(write).to_be_enabled()
-        write.click()
+        page = write_from(browser, studio, tmp_path, [(220, 30, 30), (30, 200, 60), (40, 60, 220)])
         expect(page.get_by_text("Done: the story is written and saved.")).to_be_visible(timeout=120_000)
         expect(page.get_by_text(re.compile(r"^Picture [123]$"))).to_have_count(3)
 
@@ -59,19 +67,8 @@ def test_stop_while_the_story_is_written_keeps_the_pictures(studio, tmp_path):
     # The panel's Stop button is drawn only in a live run that draws: a click on it must be answered at once.
     from playwright.sync_api import expect
 
-    files = []
-    for n in range(8):
-        path = tmp_path / f"picture-{n}.png"
-        path.write_bytes(fx.encode(Image.new("RGB", (80, 60), (30 * n, 120, 220 - 25 * n)), "PNG"))
-        files.append(str(path))
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(f"{studio}/from-images")
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files)
-        write = page.get_by_role("button", name="Write the story")
-        expect(write).to_be_enabled()
-        write.click()
+        page = write_from(browser, studio, tmp_path, [(30 * n, 120, 220 - 25 * n) for n in range(8)])
         stop = page.get_by_role("button", name="Stop")
         expect(stop).to_be_visible()
         page.wait_for_timeout(300)  # a live run is waiting on the worker now

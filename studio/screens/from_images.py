@@ -390,51 +390,57 @@ def _clicked() -> None:
     st.session_state[state.IMAGES_CLICKED] = True
 
 
-def _write_again(project_id: int, action: str, note: str | None, *, new_seed: bool = False, simpler: bool = False):
-    if not ui.first_click(action):
-        return
+def _act(project_id: int, write, kind: str, message: str | None) -> None:
+    """`write(lib, version)` on the story as this tab last saw it; keep the project it returns, say `message`."""
     with ui.guard(project_id):
         lib = ui.library()
-        base = ui.base_version(ui.read_project(lib, project_id))
-        start = actions.write_story_again(lib, project_id, base, new_seed=new_seed, simpler=simpler)
-        ui.set_base_version(start.project)
-        if note:
-            ui.flash("info", note)
+        ui.set_base_version(write(lib, ui.base_version(ui.read_project(lib, project_id))))
+        if message:
+            ui.flash(kind, message)
         _clicked()
+
+
+def _write_again(project_id: int, action: str, note: str | None, *, new_seed: bool = False, simpler: bool = False):
+    if ui.first_click(action):
+        _act(
+            project_id,
+            lambda lib, base: (
+                actions.write_story_again(lib, project_id, base, new_seed=new_seed, simpler=simpler).project
+            ),
+            "info",
+            note,
+        )
 
 
 def _save_passage(project_id: int, page_id: int, key: str, n: int) -> None:
-    with ui.guard(project_id):
-        lib = ui.library()
-        base = ui.base_version(ui.read_project(lib, project_id))
-        view = actions.edit_passage(lib, project_id, page_id, base, st.session_state[key])
-        ui.set_base_version(view)
-        ui.flash("success", f"Saved the words for picture {n}.")
-        _clicked()
+    words = st.session_state[key]
+    _act(
+        project_id,
+        lambda lib, base: actions.edit_passage(lib, project_id, page_id, base, words),
+        "success",
+        f"Saved the words for picture {n}.",
+    )
 
 
 def _retell(project_id: int, page_id: int, n: int) -> None:
-    if not ui.first_click(f"retell.{page_id}"):
-        return
-    with ui.guard(project_id):
-        lib = ui.library()
-        base = ui.base_version(ui.read_project(lib, project_id))
-        start = actions.retell_passage(lib, project_id, page_id, base)
-        ui.set_base_version(start.project)
-        ui.flash("info", f"Writing the words for picture {n} again…")
-        _clicked()
+    if ui.first_click(f"retell.{page_id}"):
+        _act(
+            project_id,
+            lambda lib, base: actions.retell_passage(lib, project_id, page_id, base).project,
+            "info",
+            f"Writing the words for picture {n} again…",
+        )
 
 
 def _illustrate_anew(project_id: int, page_id: int, n: int) -> None:
     if page_id in actions.drawing_page_ids(project_id) or not ui.first_click(f"illustrate.{page_id}"):
         return
-    with ui.guard(project_id):
-        lib = ui.library()
-        base = ui.base_version(ui.read_project(lib, project_id))
-        start = actions.regenerate(lib, project_id, page_id, base, new_seed=True)
-        ui.set_base_version(start.project)
-        ui.flash("info", f"Drawing a new picture for picture {n}; yours is kept as version 1.")
-        _clicked()
+    _act(
+        project_id,
+        lambda lib, base: actions.regenerate(lib, project_id, page_id, base, new_seed=True).project,
+        "info",
+        f"Drawing a new picture for picture {n}; yours is kept as version 1.",
+    )
 
 
 def metrics_block(whole: dict, edit: Editing, age: int, busy: bool) -> None:
